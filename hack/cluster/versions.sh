@@ -1,0 +1,14 @@
+# Pinned versions for the local cluster. Sourced by the other hack/cluster scripts.
+# Kubernetes 1.34: last minor that runs on cgroup v1 by default and still falls
+# back to the kubelet's cgroupDriver with containerd 1.6 (see docs/local-cluster.md).
+K8S_VERSION="${K8S_VERSION:-1.34.4}"
+ETCD_VERSION="${ETCD_VERSION:-3.5.35}"
+HELM_VERSION="${HELM_VERSION:-3.19.0}"
+# Build caches live outside the repo, keyed by version, and are never committed.
+ODDJOB_CACHE="${ODDJOB_CACHE:-/var/cache/oddjob}"
+K8S_BIN="$ODDJOB_CACHE/k8s/v$K8S_VERSION/bin"
+ETCD_BIN="$ODDJOB_CACHE/etcd/v$ETCD_VERSION/bin"
+export GOMODCACHE="${GOMODCACHE_OVERRIDE:-$ODDJOB_CACHE/go/mod}"
+export GOCACHE="${GOCACHE_OVERRIDE:-$ODDJOB_CACHE/go/build}"
+export GOFLAGS="-mod=mod -buildvcs=false"
+export GOTOOLCHAIN=local

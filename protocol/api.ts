@@ -1,0 +1,220 @@
+// The HTTP API contract shared by the server, the CLI and the web UI.
+// Every body that crosses the wire is described here once, as a zod schema;
+// TypeScript types are inferred from the schemas so the three sides cannot drift.
+import { z } from 'zod';
+
+// Kubernetes object names (RFC 1123 labels / subdomains).
+export const k8sName = z
+  .string()
+  .min(1, 'must not be empty')
+  .max(253, 'must be at most 253 characters')
+  .regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, 'must be lowercase letters, digits, "-" or "." (a Kubernetes name)');
+export const k8sLabelName = z
+  .string()
+  .min(1, 'must not be empty')
+  .max(63, 'must be at most 63 characters')
+  .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be lowercase letters, digits or "-" (a Kubernetes DNS label)');
+
+export const runId = z.string().regex(/^[a-z0-9]{12}$/, 'a run id is 12 lowercase letters or digits');
+
+/** Limits that keep one request from being abusive; the server enforces them. */
+export const LIMITS = {
+  argvItems: 256,
+  argvItemBytes: 8192,
+  argvTotalBytes: 32768,
+  reasonChars: 500,
+  maxTimeoutSeconds: 7 * 24 * 3600,
+} as const;
+
+export const RunRequest = z
+  .object({
+    namespace: k8sLabelName,
+    deployment: k8sName,
+    container: k8sLabelName.optional(),
+    /** The argv, executed as-is: never passed through a shell by oddjob. */
+    command: z
+      .array(z.string().max(LIMITS.argvItemBytes, `each argument must be at most ${LIMITS.argvItemBytes} bytes`))
+      .min(1, 'give a command to run, e.g. -- node scripts/backfill.js')
+      .max(LIMITS.argvItems, `at most ${LIMITS.argvItems} arguments`)
+      .refine((a) => a[0] !== '', 'the command (first argument) must not be empty')
+      .refine(
+        (a) => a.reduce((n, s) => n + Buffer.byteLength(s), 0) <= LIMITS.argvTotalBytes,
+        `the whole command must be at most ${LIMITS.argvTotalBytes} bytes`,
+      )
+      .refine((a) => a.every((s) => !s.includes('\u0000')), 'arguments must not contain NUL bytes'),
+    reason: z.string().trim().max(LIMITS.reasonChars, `reason must be at most ${LIMITS.reasonChars} characters`).optional(),
+    /** Keep stdin open (kubectl -i). */
+    interactive: z.boolean().default(false),
+    /** Allocate a TTY (kubectl -t). */
+    tty: z.boolean().default(false),
+    /** Upper bound for this run in seconds; capped by the Deployment's max-duration. */
+    timeoutSeconds: z.number().int().positive().max(LIMITS.maxTimeoutSeconds).optional(),
+    /** Drop the other regular containers instead of turning them into native sidecars. */
+    noSidecars: z.boolean().default(false),
+  })
+  .strict();
+export type RunRequest = z.infer<typeof RunRequest>;
+export type RunRequestInput = z.input<typeof RunRequest>;
+
+export const RunStatus = z.enum([
+  'pending', // audited and Job created; pod not running yet
+  'running',
+  'succeeded', // exit code 0
+  'failed', // non-zero exit code, or the pod could not start (see message)
+  'deadline', // hit activeDeadlineSeconds
+  'cancelled',
+  'lost', // the Job disappeared without a recorded end
+]);
+export type RunStatus = z.infer<typeof RunStatus>;
+export const TERMINAL_STATUSES: readonly RunStatus[] = ['succeeded', 'failed', 'deadline', 'cancelled', 'lost'];
+
+export const Identity = z.object({
+  login: z.string(),
+  teams: z.array(z.string()),
+  name: z.string().optional(),
+});
+export type Identity = z.infer<typeof Identity>;
+
+export const Run = z.object({
+  id: runId,
+  namespace: z.string(),
+  deployment: z.string(),
+  container: z.string(),
+  image: z.string(),
+  command: z.array(z.string()),
+  reason: z.string().optional(),
+  user: z.string(),
+  interactive: z.boolean(),
+  tty: z.boolean(),
+  status: RunStatus,
+  jobName: z.string(),
+  podName: z.string().optional(),
+  exitCode: z.number().int().optional(),
+  /** Why the run failed to start or ended unusually, in words for a person. */
+  message: z.string().optional(),
+  createdAt: z.string(),
+  startedAt: z.string().optional(),
+  finishedAt: z.string().optional(),
+  /** Bytes of output stored for this run (stdout + stderr). */
+  outputBytes: z.number().int().nonnegative().default(0),
+  outputTruncated: z.boolean().default(false),
+});
+export type Run = z.infer<typeof Run>;
+
+export const Page = <T extends z.ZodTypeAny>(item: T) =>
+  z.object({ items: z.array(item), nextCursor: z.string().optional() });
+
+export const RunListQuery = z
+  .object({
+    mine: z.coerce.boolean().optional(),
+    namespace: k8sLabelName.optional(),
+    deployment: k8sName.optional(),
+    status: RunStatus.optional(),
+    limit: z.coerce.number().int().min(1).max(500).default(50),
+    cursor: z.string().max(200).optional(),
+  })
+  .strict();
+export type RunListQuery = z.infer<typeof RunListQuery>;
+
+export const DeploymentSummary = z.object({
+  namespace: z.string(),
+  name: z.string(),
+  containers: z.array(z.object({ name: z.string(), image: z.string() })),
+  defaultContainer: z.string(),
+  allowedTeams: z.array(z.string()),
+  allowedUsers: z.array(z.string()),
+  maxDurationSeconds: z.number().int().optional(),
+});
+export type DeploymentSummary = z.infer<typeof DeploymentSummary>;
+
+export const AuditEventType = z.enum([
+  'run.requested',
+  'run.denied',
+  'run.created',
+  'run.started',
+  'run.finished',
+  'run.cancelled',
+  'run.lost',
+  'login',
+  'token.created',
+  'token.revoked',
+]);
+export type AuditEventType = z.infer<typeof AuditEventType>;
+
+export const AuditClient = z.object({
+  kind: z.enum(['cli', 'web', 'api', 'server']),
+  address: z.string().optional(),
+  agent: z.string().optional(),
+});
+export type AuditClient = z.infer<typeof AuditClient>;
+
+/** What a caller supplies when appending; seq, time and hashes are the store's. */
+export const AuditEventInput = z.object({
+  type: AuditEventType,
+  actor: z.object({ login: z.string(), teams: z.array(z.string()) }),
+  client: AuditClient,
+  runId: z.string().optional(),
+  namespace: z.string().optional(),
+  deployment: z.string().optional(),
+  container: z.string().optional(),
+  image: z.string().optional(),
+  command: z.array(z.string()).optional(),
+  reason: z.string().optional(),
+  /** For run.finished / run.lost / run.cancelled: the outcome. */
+  status: RunStatus.optional(),
+  exitCode: z.number().int().optional(),
+  durationMs: z.number().int().nonnegative().optional(),
+  /** Human-readable detail: the denial reason, a start failure, ... */
+  message: z.string().optional(),
+});
+export type AuditEventInput = z.infer<typeof AuditEventInput>;
+
+export const AuditEvent = AuditEventInput.extend({
+  seq: z.number().int().positive(),
+  time: z.string(),
+  prevHash: z.string(),
+  hash: z.string(),
+});
+export type AuditEvent = z.infer<typeof AuditEvent>;
+
+export const AuditQuery = z
+  .object({
+    user: z.string().max(100).optional(),
+    deployment: k8sName.optional(),
+    namespace: k8sLabelName.optional(),
+    type: AuditEventType.optional(),
+    status: RunStatus.optional(),
+    runId: runId.optional(),
+    since: z.string().datetime({ offset: true }).optional(),
+    until: z.string().datetime({ offset: true }).optional(),
+    limit: z.coerce.number().int().min(1).max(1000).default(100),
+    cursor: z.string().max(200).optional(),
+  })
+  .strict();
+export type AuditQuery = z.infer<typeof AuditQuery>;
+
+export const AuditVerifyResult = z.object({
+  ok: z.boolean(),
+  checked: z.number().int(),
+  /** First sequence number at which the chain breaks, when !ok. */
+  brokenAt: z.number().int().optional(),
+  problem: z.string().optional(),
+});
+export type AuditVerifyResult = z.infer<typeof AuditVerifyResult>;
+
+/** Every error answer of the API has this shape. */
+export const ApiErrorBody = z.object({
+  error: z.object({
+    code: z.string(),
+    message: z.string(),
+    hint: z.string().optional(),
+  }),
+});
+export type ApiErrorBody = z.infer<typeof ApiErrorBody>;
+
+/** Formats zod issues into one line a person can act on: "command: give a command ...". */
+export function describeZodError(err: z.ZodError): string {
+  return err.issues
+    .map((i) => (i.path.length ? `${i.path.join('.')}: ${i.message}` : i.message))
+    .join('; ');
+}

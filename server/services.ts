@@ -1,0 +1,83 @@
+// The seams between the HTTP/WebSocket edge and what sits behind it.
+// http/ and ws/ depend only on these interfaces; main.ts wires the real
+// implementations (runs/, k8s/, audit/) in. Keeping the edge thin this way lets
+// each side be read, and tested, on its own.
+import type { IncomingMessage } from 'node:http';
+import type {
+  AuditClient,
+  AuditEvent,
+  AuditQuery,
+  AuditVerifyResult,
+  DeploymentSummary,
+  Identity,
+  ResizeFrameShape,
+  Run,
+  RunListQuery,
+  RunRequest,
+} from './service-types.js';
+
+export type { AuditClient, Identity };
+
+/** Who is asking and from where; every call that can be audited carries it. */
+export interface RequestContext {
+  identity: Identity;
+  client: AuditClient;
+}
+
+/** A connected stream viewer (a CLI or a browser terminal). */
+export interface Viewer {
+  /** Output bytes in stored order; offsets are implied by the order. */
+  output(channel: 1 | 2, data: Buffer): void;
+  status(frame: import('../protocol/frames.js').StatusFrame): void;
+  /** The server is done with this viewer (after an `end` or `error` status). */
+  close(): void;
+}
+
+/** What the edge can send into a run on behalf of an attached viewer. */
+export interface ViewerHandle {
+  stdin(data: Buffer): void;
+  resize(size: ResizeFrameShape): void;
+  detach(): void;
+}
+
+export interface RunService {
+  /** Authorize, audit (before anything is created), clone, create. Throws HttpError. */
+  createRun(ctx: RequestContext, req: RunRequest): Promise<Run>;
+  getRun(ctx: RequestContext, id: string): Promise<Run>;
+  listRuns(ctx: RequestContext, q: RunListQuery): Promise<{ items: Run[]; nextCursor?: string }>;
+  cancelRun(ctx: RequestContext, id: string): Promise<Run>;
+  /**
+   * Replays stored output from `from` bytes, then (with follow) streams live until
+   * the run ends. stdin/resize are only accepted for interactive runs, and only
+   * from the user who started the run.
+   */
+  attachViewer(
+    ctx: RequestContext,
+    id: string,
+    opts: { from: number; follow: boolean },
+    viewer: Viewer,
+  ): Promise<ViewerHandle>;
+}
+
+export interface DeploymentService {
+  /** Deployments in the served namespaces that this identity may run in. */
+  listRunnable(ctx: RequestContext, namespace?: string): Promise<DeploymentSummary[]>;
+}
+
+export interface AuditService {
+  query(q: AuditQuery): { items: AuditEvent[]; nextCursor?: string };
+  /** Every event in order, for NDJSON export and verification. */
+  iterate(q?: Partial<AuditQuery>): Iterable<AuditEvent>;
+  verify(): AuditVerifyResult;
+}
+
+/** Resolves the identity of an HTTP request or WebSocket upgrade; null = anonymous. */
+export interface Authenticator {
+  authenticate(req: IncomingMessage): Promise<Identity | null>;
+}
+
+/** Reports whether the service can take work (DB writable, Kubernetes reachable). */
+export interface ReadinessCheck {
+  name: string;
+  check(): Promise<void>; // throws with a message when not ready
+}

@@ -1,0 +1,35 @@
+#!/usr/bin/env node
+// One test runner for the whole project: node:test through tsx.
+//   npm test                 unit, then integration (needs the local cluster)
+//   npm test -- unit         only test/unit
+//   npm test -- integration  only test/integration
+// Integration tests run one file at a time: they share one real cluster.
+import { spawnSync } from 'node:child_process';
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+
+const root = new URL('..', import.meta.url).pathname;
+const want = process.argv.slice(2);
+const suites = want.length ? want : ['unit', 'integration'];
+
+function find(dir) {
+  const out = [];
+  for (const name of readdirSync(dir).sort()) {
+    const p = join(dir, name);
+    if (statSync(p).isDirectory()) out.push(...find(p));
+    else if (name.endsWith('.test.ts')) out.push(p);
+  }
+  return out;
+}
+
+let failed = false;
+for (const suite of suites) {
+  const files = find(join(root, 'test', suite));
+  if (files.length === 0) { console.error(`no tests found in test/${suite}`); failed = true; continue; }
+  console.error(`\n== ${suite}: ${files.length} files ==`);
+  const args = ['--import', 'tsx', '--test', '--test-reporter=spec',
+    `--test-concurrency=${suite === 'unit' ? 2 : 1}`, ...files];
+  const r = spawnSync(process.execPath, args, { stdio: 'inherit', cwd: root, env: process.env });
+  if (r.status !== 0) failed = true;
+}
+process.exit(failed ? 1 : 0);
