@@ -7,7 +7,7 @@ here="$(cd "$(dirname "$0")" && pwd)"
 . "$here/versions.sh"
 log() { printf '[build %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
-K8S_CMDS="kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy"
+K8S_CMDS="kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl"
 
 k8s_complete() { for c in $K8S_CMDS; do [ -x "$K8S_BIN/$c" ] || return 1; done; }
 
