@@ -33,6 +33,13 @@ phase_done
 
 phase "3/7 clean slate (leftovers of an earlier cluster are removed)"
 bash "$HACK_DIR/down.sh" --keep-pki >/dev/null 2>&1 || true
+# After our own clean-up, ports held by processes we did not start (another cluster, another clone's
+# cluster) would make our components fail in confusing ways: say so instead.
+for port in 2379 $APISERVER_PORT 10250 10257 10259; do
+  owner=$(ss -Hltnp "sport = :$port" 2>/dev/null | sed -n 's/.*users:((\("[^"]*",pid=[0-9]*\).*/\1/p' | head -1)
+  if [ -n "$owner" ]; then die "port $port is already in use by $owner — stop that cluster first (npm run cluster:down in its checkout)"; fi
+done
+
 mkdir -p "$STATE" "$LOGS" "$PIDS" "$CONF"
 bash "$HACK_DIR/pki.sh"
 ip addr add "$NODE_IP/32" dev lo 2>/dev/null || true
