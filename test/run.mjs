@@ -22,8 +22,21 @@ function find(dir) {
   return out;
 }
 
+// Integration tests need the real local cluster. `npm test` starts it when it
+// is not running (first time: builds it, ~6 min); a failure to start is a failure.
+function ensureCluster() {
+  if (process.env.ODDJOB_TEST_KUBECONFIG) return true; // someone else's cluster
+  const status = spawnSync('bash', [join(root, 'hack/cluster/status.sh'), '--quiet'], { stdio: 'ignore' });
+  if (status.status === 0) return true;
+  console.error('\nthe local cluster is not running: starting it (npm run cluster:up)');
+  const up = spawnSync('bash', [join(root, 'hack/cluster/up.sh')], { stdio: 'inherit' });
+  if (up.status !== 0) console.error('cluster:up failed; integration tests cannot run (see .cluster/logs/)');
+  return up.status === 0;
+}
+
 let failed = false;
 for (const suite of suites) {
+  if (suite === 'integration' && !ensureCluster()) { failed = true; continue; }
   const files = find(join(root, 'test', suite));
   if (files.length === 0) { console.error(`no tests found in test/${suite}`); failed = true; continue; }
   console.error(`\n== ${suite}: ${files.length} files ==`);

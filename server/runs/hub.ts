@@ -1,0 +1,90 @@
+// Fan-out of one run's output: every chunk is stored first, then sent to the
+// attached viewers. Offsets are absolute (stdout + stderr bytes in production
+// order), so a viewer that joins at byte N gets stored bytes from N and then
+// live bytes, with no gap and no duplicate. better-sqlite3 is synchronous, so
+// "replay, then subscribe" happens without an await in between: nothing can
+// slip through.
+import type { OutputStore } from '../audit/output.js';
+import type { StatusFrame } from '../../protocol/frames.js';
+import type { Viewer } from '../services.js';
+
+interface Attached {
+  viewer: Viewer;
+  pos: number;
+}
+
+export class OutputHub {
+  private readonly viewers = new Set<Attached>();
+  private lastProgress: StatusFrame | undefined;
+  private ended = false;
+
+  /** Bytes produced so far (stored or, past the storage limit, only streamed). */
+  total: number;
+
+  constructor(
+    private readonly runId: string,
+    private readonly store: OutputStore,
+  ) {
+    this.total = store.size(runId).bytes;
+  }
+
+  append(channel: 1 | 2, data: Buffer): void {
+    if (data.length === 0) return;
+    const start = this.total;
+    this.total += data.length;
+    this.store.append(this.runId, channel, data);
+    for (const a of this.viewers) deliver(a, channel, data, start);
+  }
+
+  status(frame: StatusFrame): void {
+    if (frame.kind === 'progress' || frame.kind === 'running') this.lastProgress = frame;
+    for (const a of this.viewers) a.viewer.status(frame);
+  }
+
+  /** Replays stored output from `from`, then (when `follow`) keeps the viewer for live output. */
+  attach(viewer: Viewer, from: number, follow: boolean): () => void {
+    const a: Attached = { viewer, pos: from };
+    let offset = 0;
+    for (const chunk of this.store.read(this.runId, from)) {
+      if (offset === 0) offset = from;
+      viewer.output(chunk.channel, chunk.data);
+      offset += chunk.data.length;
+    }
+    a.pos = Math.max(from, offset);
+    if (!follow || this.ended) return () => undefined;
+    if (this.lastProgress) viewer.status(this.lastProgress);
+    this.viewers.add(a);
+    return () => this.viewers.delete(a);
+  }
+
+  end(frame: StatusFrame): void {
+    this.ended = true;
+    for (const a of this.viewers) {
+      a.viewer.status(frame);
+      a.viewer.close();
+    }
+    this.viewers.clear();
+  }
+
+  /** Bytes stored per channel (what a restarted capture must not store again). */
+  storedPerChannel(): Record<1 | 2, number> {
+    const out: Record<1 | 2, number> = { 1: 0, 2: 0 };
+    for (const c of this.store.read(this.runId, 0)) out[c.channel] += c.data.length;
+    return out;
+  }
+
+  storedSize(): { bytes: number; truncated: boolean } {
+    return this.store.size(this.runId);
+  }
+
+  get viewerCount(): number {
+    return this.viewers.size;
+  }
+}
+
+function deliver(a: Attached, channel: 1 | 2, data: Buffer, start: number) {
+  const end = start + data.length;
+  if (end <= a.pos) return; // already has it (replayed)
+  a.viewer.output(channel, start < a.pos ? data.subarray(a.pos - start) : data);
+  a.pos = end;
+}

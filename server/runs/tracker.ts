@@ -1,0 +1,336 @@
+// Follows one run from its Job's creation to a terminal state, driven by the
+// pod and Job watches (no polling): reports start-up progress, captures output
+// (log API, or attach for interactive runs), detects runs that cannot start, hit
+// their deadline, were cancelled or vanished, and records the outcome once.
+import { PassThrough, Writable } from 'node:stream';
+import * as k8s from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import type { Run, RunStatus } from '../../protocol/api.js';
+import type { StatusFrame } from '../../protocol/frames.js';
+import type { AuditLog } from '../audit/store.js';
+import type { RunStore } from '../audit/runs.js';
+import type { KubeClients } from '../k8s/client.js';
+import { isNotFound, kubeFailure } from '../k8s/client.js';
+import { LogRequestError, isSplitStreamsUnsupported, readContainerLog, type LogStream } from '../k8s/logs.js';
+import type { OutputHub } from './hub.js';
+import { interpretJob, interpretPod } from './pod-state.js';
+
+export interface TrackerDeps {
+  kube: KubeClients;
+  audit: AuditLog;
+  runs: RunStore;
+  logger: Logger;
+  startTimeoutSeconds: number;
+  /** Shared answer to "does this API server keep stdout and stderr apart?" */
+  splitStreams: { value: boolean | undefined };
+  onDone: (runId: string) => void;
+}
+
+const sleep = (ms: number, signal?: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    const t = setTimeout(resolve, ms);
+    signal?.addEventListener('abort', () => (clearTimeout(t), resolve()), { once: true });
+  });
+
+export class RunTracker {
+  private phase: 'starting' | 'running' | 'done' = 'starting';
+  private lastProgress = '';
+  private readonly abort = new AbortController();
+  private capture: Promise<void> | undefined;
+  private exit: { exitCode: number; reason?: string } | undefined;
+  private exitWaiters: Array<() => void> = [];
+  private deadline: string | undefined;
+  private jobOutcome: ReturnType<typeof interpretJob> | undefined;
+  private startTimer: NodeJS.Timeout | undefined;
+  private stdin: PassThrough | undefined;
+  private attachSocket: { send(data: Buffer): void; close(): void } | undefined;
+  private finishing = false;
+
+  constructor(
+    public run: Run,
+    private readonly hub: OutputHub,
+    private readonly deps: TrackerDeps,
+  ) {
+    if (run.status === 'running') this.phase = 'running';
+    const elapsed = (Date.now() - Date.parse(run.createdAt)) / 1000;
+    if (this.phase === 'starting') {
+      const left = Math.max(1, deps.startTimeoutSeconds - elapsed);
+      this.startTimer = setTimeout(() => {
+        if (this.phase === 'starting') {
+          void this.failToStart(`the pod did not start within ${deps.startTimeoutSeconds}s${this.lastProgress ? ` (last state: ${this.lastProgress})` : ''}`);
+        }
+      }, left * 1000);
+      this.startTimer.unref();
+    }
+  }
+
+  get done(): boolean {
+    return this.phase === 'done';
+  }
+
+  private get log() {
+    return this.deps.logger.child({ run: this.run.id });
+  }
+
+  private update(patch: Partial<Run>) {
+    this.run = this.deps.runs.update(this.run.id, patch);
+  }
+
+  private auditRun(type: 'run.started' | 'run.finished' | 'run.cancelled' | 'run.lost', extra: Record<string, unknown>, actor?: { login: string; teams: string[] }) {
+    try {
+      this.deps.audit.append({
+        type,
+        actor: actor ?? { login: this.run.user, teams: [] },
+        client: { kind: 'server' },
+        runId: this.run.id,
+        namespace: this.run.namespace,
+        deployment: this.run.deployment,
+        container: this.run.container,
+        image: this.run.image,
+        ...extra,
+      });
+    } catch (err) {
+      this.log.error({ err }, `could not record ${type} in the audit log`);
+    }
+  }
+
+  // ── watch events ────────────────────────────────────────────────────────
+
+  onPod(pod: k8s.V1Pod | undefined): void {
+    if (this.done) return;
+    if (!pod) {
+      // The pod is gone. With a known exit or deadline we can finish; otherwise
+      // the Job decides (it may create nothing more: backoffLimit is 0).
+      this.signalExit();
+      void this.maybeFinish();
+      return;
+    }
+    const name = pod.metadata?.name;
+    if (name && this.run.podName !== name) this.update({ podName: name });
+    const view = interpretPod(pod, this.run.container);
+    switch (view.kind) {
+      case 'starting':
+        if (view.progress !== this.lastProgress) {
+          this.lastProgress = view.progress;
+          this.hub.status({ kind: 'progress', message: `waiting for pod: ${view.progress}` });
+        }
+        return;
+      case 'cannot-start':
+        void this.failToStart(view.message);
+        return;
+      case 'running':
+        this.startRunning(pod);
+        return;
+      case 'terminated':
+        this.startRunning(pod);
+        this.exit = { exitCode: view.exitCode, reason: view.reason };
+        this.signalExit();
+        void this.maybeFinish();
+    }
+  }
+
+  onJob(job: k8s.V1Job | undefined): void {
+    if (this.done) return;
+    if (!job) {
+      if (this.finishing) return;
+      void this.finish('lost', undefined, 'the Job was deleted before oddjob saw the command end');
+      return;
+    }
+    const view = interpretJob(job);
+    this.jobOutcome = view;
+    if (view.kind === 'deadline') {
+      this.deadline = view.message;
+      this.signalExit();
+      void this.maybeFinish();
+    } else if (view.kind !== 'active') {
+      void this.maybeFinish();
+    }
+  }
+
+  /** After a restart: the watch's initial list had no pod and no Job for this run. */
+  onMissing(): void {
+    if (this.done) return;
+    void this.finish('lost', undefined, 'the Job no longer exists (it ended or was deleted while oddjob was not watching)');
+  }
+
+  // ── running ─────────────────────────────────────────────────────────────
+
+  private startRunning(pod: k8s.V1Pod): void {
+    if (this.phase === 'starting') {
+      this.phase = 'running';
+      clearTimeout(this.startTimer);
+      const startedAt = new Date().toISOString();
+      this.update({ status: 'running', startedAt, podName: pod.metadata!.name! });
+      this.auditRun('run.started', {});
+      this.hub.status({ kind: 'running', podName: pod.metadata!.name! });
+    }
+    if (!this.capture) {
+      this.capture = (this.run.interactive ? this.captureAttach(pod.metadata!.name!) : this.captureLogs(pod.metadata!.name!)).catch(
+        (err) => this.log.error({ err }, 'output capture failed'),
+      );
+    }
+  }
+
+  private signalExit() {
+    this.exitWaiters.splice(0).forEach((r) => r());
+  }
+
+  private waitForExit(ms: number): Promise<void> {
+    if (this.exit || this.deadline) return Promise.resolve();
+    return new Promise((resolve) => {
+      const t = setTimeout(resolve, ms);
+      this.exitWaiters.push(() => (clearTimeout(t), resolve()));
+    });
+  }
+
+  private async captureLogs(pod: string): Promise<void> {
+    const split = this.deps.splitStreams;
+    // After a restart, what is already stored must not be stored again.
+    const received = this.hub.storedPerChannel();
+
+    const follow = async (stream: LogStream, channel: 1 | 2): Promise<void> => {
+      let failures = 0;
+      for (;;) {
+        if (this.abort.signal.aborted) return;
+        const terminatedBefore = Boolean(this.exit || this.deadline);
+        try {
+          await readContainerLog(
+            this.deps.kube.kc,
+            { namespace: this.run.namespace, pod, container: this.run.container, stream, follow: !terminatedBefore, skipBytes: received[channel], signal: this.abort.signal },
+            (chunk) => {
+              received[channel] += chunk.length;
+              this.hub.append(channel, chunk);
+            },
+          );
+          failures = 0;
+          // The end of a log stream does not prove the container finished.
+          if (terminatedBefore) return;
+          await this.waitForExit(2000);
+          // Loop once more: a read after the exit picks up anything the follow missed.
+        } catch (err) {
+          if (this.abort.signal.aborted) return;
+          if (isSplitStreamsUnsupported(err)) throw err;
+          if (err instanceof LogRequestError && err.status === 404) return; // pod gone
+          failures++;
+          this.log.warn({ err: (err as Error).message, stream, failures }, 'log stream interrupted; resuming');
+          await sleep(Math.min(100 * 2 ** failures, 5000), this.abort.signal);
+          if (failures > 60) return;
+        }
+      }
+    };
+
+    if (split.value !== false) {
+      try {
+        await Promise.all([follow('Stdout', 1), follow('Stderr', 2)]);
+        split.value = true;
+        return;
+      } catch (err) {
+        if (!isSplitStreamsUnsupported(err)) throw err;
+        split.value = false;
+        this.log.warn('the API server does not support PodLogsQuerySplitStreams; stderr is merged into stdout');
+      }
+    }
+    await follow('All', 1);
+  }
+
+  private async captureAttach(pod: string): Promise<void> {
+    const stdin = new PassThrough();
+    this.stdin = stdin;
+    const sink = (channel: 1 | 2) =>
+      new Writable({
+        write: (chunk: Buffer, _enc, cb) => {
+          this.hub.append(channel, Buffer.from(chunk));
+          cb();
+        },
+      });
+    const ws = await new k8s.Attach(this.deps.kube.kc).attach(
+      this.run.namespace,
+      pod,
+      this.run.container,
+      sink(1),
+      this.run.tty ? null : sink(2),
+      stdin,
+      this.run.tty,
+    );
+    this.attachSocket = ws as unknown as { send(data: Buffer): void; close(): void };
+    await new Promise<void>((resolve) => {
+      (ws as unknown as { on(e: string, f: () => void): void }).on('close', () => resolve());
+      this.abort.signal.addEventListener('abort', () => (ws.close(), resolve()), { once: true });
+    });
+  }
+
+  /** stdin from the run's owner (interactive runs only). */
+  write(data: Buffer): void {
+    this.stdin?.write(data);
+  }
+
+  resize(size: { cols: number; rows: number }): void {
+    // Channel 4 of the Kubernetes streaming protocol carries the terminal size.
+    this.attachSocket?.send(Buffer.concat([Buffer.from([4]), Buffer.from(JSON.stringify({ Width: size.cols, Height: size.rows }))]));
+  }
+
+  // ── endings ─────────────────────────────────────────────────────────────
+
+  private async maybeFinish(): Promise<void> {
+    if (this.done || this.finishing) return;
+    if (this.deadline) {
+      await this.finish('deadline', undefined, this.deadline);
+      return;
+    }
+    if (this.exit) {
+      await this.finish(this.exit.exitCode === 0 ? 'succeeded' : 'failed', this.exit.exitCode);
+      return;
+    }
+    // No container exit seen (pod gone before we looked): trust the Job.
+    if (this.jobOutcome?.kind === 'complete') await this.finish('succeeded', 0);
+    else if (this.jobOutcome?.kind === 'failed') await this.finish('failed', undefined, this.jobOutcome.message);
+  }
+
+  private async failToStart(message: string): Promise<void> {
+    if (this.done || this.finishing) return;
+    this.log.info({ message }, 'run cannot start');
+    await this.deleteJob();
+    await this.finish('failed', undefined, message);
+  }
+
+  async cancel(actor: { login: string; teams: string[] }): Promise<void> {
+    if (this.done || this.finishing) return;
+    this.finishing = true;
+    await this.deleteJob();
+    this.abort.abort();
+    this.complete('cancelled', undefined, `cancelled by ${actor.login}`, actor);
+  }
+
+  private async deleteJob(): Promise<void> {
+    try {
+      await this.deps.kube.batch.deleteNamespacedJob({ name: this.run.jobName, namespace: this.run.namespace, propagationPolicy: 'Background' });
+    } catch (err) {
+      if (!isNotFound(err)) this.log.warn({ err: kubeFailure(err).message }, 'could not delete the Job');
+    }
+  }
+
+  private async finish(status: RunStatus, exitCode?: number, message?: string): Promise<void> {
+    if (this.done || this.finishing) return;
+    this.finishing = true;
+    if (this.capture && status !== 'lost') {
+      // Let the capture drain what the container wrote before it ended.
+      await Promise.race([this.capture, sleep(15_000)]);
+    }
+    this.abort.abort();
+    this.complete(status, exitCode, message);
+  }
+
+  private complete(status: RunStatus, exitCode: number | undefined, message: string | undefined, actor?: { login: string; teams: string[] }) {
+    this.phase = 'done';
+    clearTimeout(this.startTimer);
+    const finishedAt = new Date();
+    const started = Date.parse(this.run.startedAt ?? this.run.createdAt);
+    const size = this.hub.storedSize();
+    this.update({ status, exitCode, message, finishedAt: finishedAt.toISOString(), outputBytes: size.bytes, outputTruncated: size.truncated });
+    const type = status === 'cancelled' ? 'run.cancelled' : status === 'lost' ? 'run.lost' : 'run.finished';
+    this.auditRun(type, { status, exitCode, message, durationMs: Math.max(0, finishedAt.getTime() - started) }, actor);
+    const frame: StatusFrame = { kind: 'end', status, exitCode, message, outputBytes: this.hub.total, outputTruncated: size.truncated };
+    this.hub.end(frame);
+    this.deps.onDone(this.run.id);
+  }
+}

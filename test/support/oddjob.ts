@@ -1,0 +1,98 @@
+// Runs the real oddjob binaries for end-to-end tests: the server as a child
+// process (as users run it) and the CLI as a process whose exit code, stdout
+// and stderr we read byte for byte.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { REPO_ROOT } from './cluster.js';
+
+export const BIN = `${REPO_ROOT}bin/oddjob.mjs`;
+
+export interface ServerProcess {
+  url: string;
+  proc: ChildProcess;
+  logs(): string;
+  kill(signal?: NodeJS.Signals): Promise<void>;
+}
+
+/** Starts `oddjob server` on a random loopback port and waits until /readyz answers 200. */
+export async function startServerProcess(args: string[], env: NodeJS.ProcessEnv = {}): Promise<ServerProcess> {
+  const proc = spawn(process.execPath, [BIN, 'server', '--host', '127.0.0.1', '--port', '0', ...args], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  proc.stdout!.on('data', (d) => (out += d));
+  proc.stderr!.on('data', (d) => (out += d));
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`server did not start in 30 s:\n${out}`)), 30_000);
+    const onData = () => {
+      const m = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1]!);
+      }
+    };
+    proc.stdout!.on('data', onData);
+    proc.stderr!.on('data', onData);
+    proc.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`server exited with ${code} before listening:\n${out}`));
+    });
+  });
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const r = await fetch(`${url}/readyz`).catch(() => undefined);
+    if (r?.status === 200) break;
+    if (Date.now() > deadline) throw new Error(`server at ${url} never became ready:\n${out}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return {
+    url,
+    proc,
+    logs: () => out,
+    kill: (signal = 'SIGTERM') =>
+      new Promise<void>((resolve) => {
+        if (proc.exitCode !== null || proc.signalCode !== null) return resolve();
+        proc.once('exit', () => resolve());
+        proc.kill(signal);
+      }),
+  };
+}
+
+export interface CliResult {
+  code: number | null;
+  stdout: Buffer;
+  stderr: string;
+}
+
+/** Runs the CLI to completion. `input` is written to its stdin (then closed). */
+export function runCli(args: string[], opts: { server: string; env?: NodeJS.ProcessEnv; input?: string; timeoutMs?: number }): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const proc = spawn(process.execPath, [BIN, ...args], {
+      env: { ...process.env, ODDJOB_SERVER: opts.server, ODDJOB_TOKEN: '', ...opts.env },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    const out: Buffer[] = [];
+    let err = '';
+    proc.stdout.on('data', (d: Buffer) => out.push(d));
+    proc.stderr.on('data', (d) => (err += d));
+    const timer = setTimeout(() => {
+      proc.kill('SIGKILL');
+      reject(new Error(`oddjob ${args.join(' ')} did not finish in ${opts.timeoutMs ?? 120_000} ms; stderr:\n${err}`));
+    }, opts.timeoutMs ?? 120_000);
+    if (opts.input !== undefined) proc.stdin.end(opts.input);
+    else proc.stdin.end();
+    proc.on('exit', (code) => {
+      clearTimeout(timer);
+      // 'exit' can fire before the pipes drain.
+      setImmediate(() => resolve({ code, stdout: Buffer.concat(out), stderr: err }));
+    });
+  });
+}
+
+/** Starts the CLI and returns the process, for tests that interrupt it. */
+export function spawnCli(args: string[], opts: { server: string; env?: NodeJS.ProcessEnv }): ChildProcess {
+  return spawn(process.execPath, [BIN, ...args], {
+    env: { ...process.env, ODDJOB_SERVER: opts.server, ODDJOB_TOKEN: '', ...opts.env },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+}
