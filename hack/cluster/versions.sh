@@ -3,7 +3,7 @@
 # back to the kubelet's cgroupDriver with containerd 1.6 (see docs/local-cluster.md).
 K8S_VERSION="${K8S_VERSION:-1.34.4}"
 ETCD_VERSION="${ETCD_VERSION:-3.5.35}"
-HELM_VERSION="${HELM_VERSION:-3.19.0}"
+HELM_VERSION="${HELM_VERSION:-3.22.0}"
 # Build caches live outside the repo, keyed by version, and are never committed.
 ODDJOB_CACHE="${ODDJOB_CACHE:-/var/cache/oddjob}"
 K8S_BIN="$ODDJOB_CACHE/k8s/v$K8S_VERSION/bin"
@@ -12,3 +12,4 @@ export GOMODCACHE="${GOMODCACHE_OVERRIDE:-$ODDJOB_CACHE/go/mod}"
 export GOCACHE="${GOCACHE_OVERRIDE:-$ODDJOB_CACHE/go/build}"
 export GOFLAGS="-mod=mod -buildvcs=false"
 export GOTOOLCHAIN=local
+HELM_BIN="$ODDJOB_CACHE/helm/v$HELM_VERSION/bin"

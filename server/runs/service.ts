@@ -340,8 +340,13 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
       const tracker = trackers.get(id);
       const live = Boolean(tracker && !tracker.done && opts.follow);
       const detach = hub.attach(viewer, opts.from, live);
-      if (!live) {
-        const current = runs.get(id) ?? run;
+      const current = runs.get(id) ?? run;
+      if (!live && opts.follow && !TERMINAL_STATUSES.includes(current.status)) {
+        // Active but not tracked here (another replica, or reconciliation pending): the client retries.
+        viewer.status({ kind: 'error', code: 'unavailable', message: `run ${id} is not being followed by this server yet` });
+        viewer.close();
+        hubs.delete(id);
+      } else if (!live) {
         if (TERMINAL_STATUSES.includes(current.status)) {
           viewer.status({
             kind: 'end',

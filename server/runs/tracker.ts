@@ -44,6 +44,7 @@ export class RunTracker {
   private startTimer: NodeJS.Timeout | undefined;
   private stdin: PassThrough | undefined;
   private attachSocket: { send(data: Buffer): void; close(): void } | undefined;
+  private lastSize: { cols: number; rows: number } | undefined;
   private finishing = false;
 
   constructor(
@@ -253,18 +254,23 @@ export class RunTracker {
       this.run.tty,
     );
     this.attachSocket = ws as unknown as { send(data: Buffer): void; close(): void };
+    // The viewer usually sends its size before the attach is up; apply it now.
+    if (this.lastSize) this.resize(this.lastSize);
     await new Promise<void>((resolve) => {
       (ws as unknown as { on(e: string, f: () => void): void }).on('close', () => resolve());
       this.abort.signal.addEventListener('abort', () => (ws.close(), resolve()), { once: true });
     });
   }
 
-  /** stdin from the run's owner (interactive runs only). */
+  /** stdin from the run's owner (interactive runs only). An empty frame is end of input. */
   write(data: Buffer): void {
-    this.stdin?.write(data);
+    if (!this.stdin) return;
+    if (data.length === 0) this.stdin.end();
+    else if (!this.stdin.writableEnded) this.stdin.write(data);
   }
 
   resize(size: { cols: number; rows: number }): void {
+    this.lastSize = size;
     // Channel 4 of the Kubernetes streaming protocol carries the terminal size.
     this.attachSocket?.send(Buffer.concat([Buffer.from([4]), Buffer.from(JSON.stringify({ Width: size.cols, Height: size.rows }))]));
   }

@@ -1,0 +1,34 @@
+#!/usr/bin/env node
+// Launcher for the `oddjob` command: registers tsx so the TypeScript sources run
+// directly, then hands over to the service (`oddjob server ...`) or the CLI.
+// Only the half that is needed gets imported, to keep the CLI's start fast.
+import { register } from 'tsx/esm/api';
+
+register();
+
+const argv = process.argv;
+let code;
+try {
+  if (argv[2] === 'server') {
+    const { runServerCli } = await import('../server/main.ts');
+    code = await runServerCli(argv);
+  } else {
+    const { main } = await import('../cli/main.ts');
+    code = await main(argv);
+  }
+} catch (err) {
+  // main() reports its own errors; this is for failures to load at all.
+  process.stderr.write(`oddjob: ${err instanceof Error ? err.message : String(err)}\n`);
+  if (process.env.ODDJOB_DEBUG && err instanceof Error) process.stderr.write(`${err.stack}\n`);
+  code = argv[2] === 'run' ? 125 : 1;
+}
+
+process.exitCode = typeof code === 'number' ? code : 0;
+// The server keeps running on its own handles; the CLI is done once its output is
+// flushed. Exiting explicitly stops idle keep-alive sockets or a paused stdin from
+// holding the process open, and waiting for the flush means no output is lost.
+if (argv[2] !== 'server') {
+  const flushed = (stream) => new Promise((resolve) => stream.write('', resolve));
+  await Promise.all([flushed(process.stdout), flushed(process.stderr)]);
+  process.exit(process.exitCode);
+}

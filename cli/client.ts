@@ -1,0 +1,228 @@
+// Typed HTTP client for the oddjob API (protocol/api.ts). Every answer is
+// checked against the protocol schema, so a server of another version fails
+// with a readable message instead of a crash three calls later.
+import type { z } from 'zod';
+import {
+  ApiErrorBody,
+  AuditEvent,
+  AuditVerifyResult,
+  DeploymentSummary,
+  Identity,
+  Page,
+  Run,
+  describeZodError,
+  type RunRequest,
+  type RunStatus,
+  type AuditEventType,
+} from '../protocol/api.js';
+
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly hint?: string,
+  ) {
+    super(message);
+    this.name = 'ApiError';
+  }
+}
+
+/** The server could not be reached at all (refused, DNS, timeout). */
+export class NetworkError extends Error {
+  constructor(
+    readonly server: string,
+    readonly reason: string,
+  ) {
+    super(`cannot reach the oddjob server at ${server}: ${reason} — is it running? (set --server or ODDJOB_SERVER)`);
+    this.name = 'NetworkError';
+  }
+}
+
+/** "ECONNREFUSED" and friends, dug out of undici's `TypeError: fetch failed`. */
+export function networkReason(err: unknown): string {
+  let e = err as { code?: unknown; cause?: unknown; message?: unknown; name?: unknown } | undefined;
+  if (e?.name === 'TimeoutError') return 'no answer in time';
+  for (let i = 0; e && i < 5; i++) {
+    if (typeof e.code === 'string' && /^E[A-Z]+$|^UND_ERR/.test(e.code)) return e.code;
+    if (e.cause === undefined) break;
+    e = e.cause as typeof e;
+  }
+  return typeof e?.message === 'string' ? e.message : String(err);
+}
+
+export interface ClientOptions {
+  server: string;
+  token?: string;
+  /** Sent as X-Oddjob-Client: cli/<version>. */
+  version: string;
+  timeoutMs?: number;
+}
+
+type Query = Record<string, string | number | boolean | undefined>;
+
+export interface RunListFilter {
+  mine?: boolean;
+  namespace?: string;
+  deployment?: string;
+  status?: RunStatus;
+  limit?: number;
+  cursor?: string;
+}
+
+export interface AuditFilter {
+  user?: string;
+  deployment?: string;
+  namespace?: string;
+  type?: AuditEventType;
+  status?: RunStatus;
+  since?: string;
+  until?: string;
+  limit?: number;
+  cursor?: string;
+}
+
+const RunPage = Page(Run);
+const AuditPage = Page(AuditEvent);
+const DeploymentPage = Page(DeploymentSummary);
+
+export class OddjobClient {
+  readonly server: string;
+  private readonly token: string | undefined;
+  private readonly version: string;
+  private readonly timeoutMs: number;
+
+  constructor(opts: ClientOptions) {
+    this.server = opts.server.replace(/\/+$/, '');
+    this.token = opts.token;
+    this.version = opts.version;
+    this.timeoutMs = opts.timeoutMs ?? 60_000;
+  }
+
+  /** Headers for HTTP and the WebSocket upgrade alike. */
+  headers(): Record<string, string> {
+    const h: Record<string, string> = { 'X-Oddjob-Client': `cli/${this.version}` };
+    if (this.token) h.Authorization = `Bearer ${this.token}`;
+    return h;
+  }
+
+  whoami(): Promise<Identity> {
+    return this.json('GET', '/api/whoami', Identity);
+  }
+
+  async deployments(namespace?: string): Promise<DeploymentSummary[]> {
+    return (await this.json('GET', '/api/deployments', DeploymentPage, { query: { namespace } })).items;
+  }
+
+  createRun(req: RunRequest): Promise<Run> {
+    return this.json('POST', '/api/runs', Run, { body: req });
+  }
+
+  listRuns(f: RunListFilter): Promise<{ items: Run[]; nextCursor?: string }> {
+    // `mine=false` would read as true through z.coerce.boolean on the server: omit it instead.
+    return this.json('GET', '/api/runs', RunPage, { query: { ...f, mine: f.mine ? 'true' : undefined } });
+  }
+
+  getRun(id: string): Promise<Run> {
+    return this.json('GET', `/api/runs/${encodeURIComponent(id)}`, Run);
+  }
+
+  cancelRun(id: string): Promise<Run> {
+    return this.json('POST', `/api/runs/${encodeURIComponent(id)}/cancel`, Run);
+  }
+
+  audit(f: AuditFilter): Promise<{ items: AuditEvent[]; nextCursor?: string }> {
+    return this.json('GET', '/api/audit', AuditPage, { query: { ...f } });
+  }
+
+  /** NDJSON, passed through as bytes: an export is only useful if it is exactly what the server holds. */
+  async auditExport(f: AuditFilter): Promise<ReadableStream<Uint8Array>> {
+    const res = await this.request('GET', '/api/audit/export', { query: { ...f }, timeout: false });
+    if (!res.body) throw new Error('the server sent an empty export');
+    return res.body;
+  }
+
+  auditVerify(): Promise<AuditVerifyResult> {
+    return this.json('GET', '/api/audit/verify', AuditVerifyResult);
+  }
+
+  /** ws(s):// URL of a run's output stream, resuming after `from` bytes. */
+  streamUrl(id: string, from: number, follow: boolean): string {
+    const u = new URL(`${this.server}/api/runs/${encodeURIComponent(id)}/stream`);
+    u.protocol = u.protocol === 'https:' ? 'wss:' : 'ws:';
+    u.searchParams.set('from', String(from));
+    u.searchParams.set('follow', follow ? '1' : '0');
+    return u.toString();
+  }
+
+  private async json<S extends z.ZodTypeAny>(
+    method: string,
+    path: string,
+    schema: S,
+    opts: { query?: Query; body?: unknown } = {},
+  ): Promise<z.infer<S>> {
+    const res = await this.request(method, path, opts);
+    let data: unknown;
+    try {
+      data = await res.json();
+    } catch {
+      throw new Error(`the server's answer to ${method} ${path} is not JSON (is ${this.server} an oddjob server?)`);
+    }
+    const parsed = schema.safeParse(data);
+    if (!parsed.success) {
+      throw new Error(`the server's answer to ${method} ${path} does not match this CLI (version skew?): ${describeZodError(parsed.error)}`);
+    }
+    return parsed.data;
+  }
+
+  private async request(method: string, path: string, opts: { query?: Query; body?: unknown; timeout?: boolean }): Promise<Response> {
+    const url = new URL(this.server + path);
+    for (const [k, v] of Object.entries(opts.query ?? {})) {
+      if (v !== undefined && v !== '') url.searchParams.set(k, String(v));
+    }
+    const headers = this.headers();
+    if (opts.body !== undefined) headers['Content-Type'] = 'application/json';
+    let res: Response;
+    try {
+      res = await fetch(url, {
+        method,
+        headers,
+        body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
+        signal: opts.timeout === false ? undefined : AbortSignal.timeout(this.timeoutMs),
+        redirect: 'error',
+      });
+    } catch (err) {
+      throw new NetworkError(this.server, networkReason(err));
+    }
+    if (!res.ok) throw await apiErrorFrom(res, method, path);
+    return res;
+  }
+}
+
+/** Builds an ApiError from an error answer, whatever shape the body has. */
+export async function apiErrorFrom(res: { status: number; statusText?: string; text(): Promise<string> }, method: string, path: string): Promise<ApiError> {
+  const text = await res.text().catch(() => '');
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    body = undefined;
+  }
+  const parsed = ApiErrorBody.safeParse(body);
+  if (parsed.success) {
+    const { code, message, hint } = parsed.data.error;
+    return new ApiError(res.status, code, message, hint ?? defaultHint(res.status));
+  }
+  const detail = text.trim().split('\n')[0]?.slice(0, 200);
+  return new ApiError(
+    res.status,
+    `http_${res.status}`,
+    `${method} ${path} failed: HTTP ${res.status}${res.statusText ? ` ${res.statusText}` : ''}${detail ? ` (${detail})` : ''}`,
+    defaultHint(res.status),
+  );
+}
+
+function defaultHint(status: number): string | undefined {
+  if (status === 401) return 'set ODDJOB_TOKEN (or sign in with `oddjob login` once available)';
+  return undefined;
+}

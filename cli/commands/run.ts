@@ -1,0 +1,91 @@
+// `oddjob run deploy/NAME -- CMD [ARG...]`: create a run and follow it to its
+// end, exiting with the command's exit code (124 deadline, 125 oddjob could not
+// run it, 130 cancelled or detached).
+import type { Command } from 'commander';
+import { RunRequest, describeZodError } from '../../protocol/api.js';
+import { namespaceFromEnv } from '../config.js';
+import type { CliContext } from '../context.js';
+import { CliError } from '../errors.js';
+import { parseTarget, requireCommand } from '../lib/argv.js';
+import { parseDuration } from '../lib/duration.js';
+import { followToExit } from '../session.js';
+
+interface RunFlags {
+  namespace?: string;
+  container?: string;
+  reason?: string;
+  interactive?: boolean;
+  tty?: boolean;
+  detach?: boolean;
+  sidecars: boolean;
+  timeout?: string;
+}
+
+export default function register(program: Command, cli: CliContext): void {
+  program
+    .command('run')
+    .summary('run a command in the runtime of a Deployment')
+    .description(
+      'Run CMD once as a Kubernetes Job cloned from the Deployment: same image, env, secrets, ' +
+        "volumes and service account. Output streams to this terminal; oddjob exits with the command's " +
+        "exit code. Everything after `--` is the command's argv, passed as-is (no shell).",
+    )
+    .usage('[options] deploy/NAME -- CMD [ARG...]')
+    .argument('[deploy/NAME]', 'the Deployment (deployment/NAME works too)')
+    .allowExcessArguments(true)
+    .option('-n, --namespace <ns>', 'namespace of the Deployment (default: $ODDJOB_NAMESPACE, else "default")')
+    .option('-c, --container <name>', "container to run in (default: the Deployment's default container)")
+    .option('--reason <text>', 'why you run this; recorded in the audit log')
+    .option('-i, --interactive', 'keep stdin open and send it to the command')
+    .option('-t, --tty', 'allocate a terminal; with -i, keystrokes (Ctrl-C too) go to the command')
+    .option('--detach', 'print the run id on stdout and return at once')
+    .option('--no-sidecars', 'drop the other containers instead of running them as native sidecars')
+    .option('--timeout <duration>', "upper bound for the run, e.g. 30s, 10m, 2h, 1h30m (capped by the Deployment's max-duration)")
+    .addHelpText(
+      'after',
+      `
+Exit codes:
+  N     the command's own exit code
+  124   the run hit its time limit
+  125   oddjob could not run it (denied, not found, invalid input, pod failed to start)
+  130   the run was cancelled, or you detached with Ctrl-C (the run keeps going)
+
+Examples:
+  oddjob run deploy/api -n payments --reason "INC-2231 backfill" -- node scripts/backfill.js
+  oddjob run deploy/api -- sh -c 'echo $HOSTNAME'      # a shell only if you ask for one
+  oddjob run -it deploy/api -- bash                    # interactive shell
+  oddjob run --detach --timeout 2h deploy/worker -- ./reindex --all
+`,
+    )
+    .action(
+      cli.act(async (target: string | undefined, flags: RunFlags, cmd: Command) => {
+        const deployment = parseTarget(target);
+        const command = requireCommand(cli.commandArgv, cmd.args.slice(1), target);
+        if (flags.detach && (flags.interactive || flags.tty)) {
+          throw new CliError('--detach cannot be combined with -i or -t', { hint: 'start it detached, then: oddjob attach RUN_ID', usage: true });
+        }
+        const input = {
+          namespace: flags.namespace ?? namespaceFromEnv(cli.io.env) ?? 'default',
+          deployment,
+          container: flags.container,
+          command,
+          reason: flags.reason?.trim() ? flags.reason : undefined,
+          interactive: Boolean(flags.interactive),
+          tty: Boolean(flags.tty),
+          timeoutSeconds: flags.timeout === undefined ? undefined : parseDuration(flags.timeout, '--timeout'),
+          noSidecars: flags.sidecars === false,
+        };
+        const req = RunRequest.safeParse(input);
+        if (!req.success) throw new CliError(describeZodError(req.error), { usage: true });
+
+        const client = cli.client(cmd);
+        const run = await client.createRun(req.data);
+        cli.note(`run ${run.id} created (job ${run.jobName})`);
+        if (flags.detach) {
+          cli.out(`${run.id}\n`);
+          return 0;
+        }
+        return followToExit(cli, client, run, { interactive: input.interactive || input.tty });
+      }),
+    );
+}

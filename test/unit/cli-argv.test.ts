@@ -1,0 +1,57 @@
+// How `oddjob` splits its own flags from the remote command, and reads deploy/NAME.
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { parseTarget, requireCommand, splitArgv } from '../../cli/lib/argv.js';
+import { CliError } from '../../cli/errors.js';
+
+describe('splitArgv', () => {
+  test('run: everything after the first -- is the command, byte for byte', () => {
+    const s = splitArgv(['run', '-n', 'payments', 'deploy/api', '--', 'node', '-e', 'console.log("a -- b")', '--', '--flag', '']);
+    assert.equal(s.subcommand, 'run');
+    assert.deepEqual(s.oddjobArgs, ['run', '-n', 'payments', 'deploy/api']);
+    assert.deepEqual(s.commandArgv, ['node', '-e', 'console.log("a -- b")', '--', '--flag', '']);
+  });
+  test('a global --server value is not taken for the subcommand', () => {
+    const s = splitArgv(['--server', 'http://x', 'run', 'deploy/a', '--', 'ls']);
+    assert.equal(s.subcommand, 'run');
+    assert.deepEqual(s.commandArgv, ['ls']);
+    assert.deepEqual(s.oddjobArgs, ['--server', 'http://x', 'run', 'deploy/a']);
+  });
+  test('run without -- leaves the command undefined (not empty)', () => {
+    assert.equal(splitArgv(['run', 'deploy/a', 'ls']).commandArgv, undefined);
+    assert.deepEqual(splitArgv(['run', 'deploy/a', '--']).commandArgv, []);
+  });
+  test('other subcommands keep their args unchanged', () => {
+    const s = splitArgv(['logs', 'abc', '--', 'x']);
+    assert.equal(s.subcommand, 'logs');
+    assert.deepEqual(s.oddjobArgs, ['logs', 'abc', '--', 'x']);
+    assert.equal(s.commandArgv, undefined);
+  });
+  test('no subcommand', () => {
+    assert.equal(splitArgv([]).subcommand, undefined);
+    assert.equal(splitArgv(['--help']).subcommand, undefined);
+  });
+});
+
+describe('parseTarget', () => {
+  for (const t of ['deploy/api', 'deployment/api', 'deployments/api', 'Deploy/api']) {
+    test(`${t} → api`, () => assert.equal(parseTarget(t), 'api'));
+  }
+  const rejects = (t: string | undefined, re: RegExp) =>
+    assert.throws(() => parseTarget(t), (e: unknown) => e instanceof CliError && e.usage && re.test(`${e.message} ${e.hint}`));
+  test('a bare name shows the right form with that name', () => rejects('api', /deploy\/NAME.*oddjob run deploy\/api --/));
+  test('other kinds are refused by name', () => rejects('pod/api-123', /Deployments only.*pod/));
+  test('empty or nested names are refused', () => {
+    rejects('deploy/', /not deploy\/NAME/);
+    rejects('deploy/a/b', /not deploy\/NAME/);
+  });
+  test('missing target', () => rejects(undefined, /missing the target/));
+});
+
+describe('requireCommand', () => {
+  test('returns the argv as given', () => assert.deepEqual(requireCommand(['sh', '-c', 'x y'], [], 'deploy/a'), ['sh', '-c', 'x y']));
+  test('no -- names the fix', () => assert.throws(() => requireCommand(undefined, [], 'deploy/a'), (e: CliError) => /missing `--`/.test(e.message) && e.hint === 'oddjob run deploy/a -- CMD [ARG...]'));
+  test('an empty command after --', () => assert.throws(() => requireCommand([], [], 'deploy/a'), /missing the command after `--`/));
+  test('words before -- are shown where they belong', () =>
+    assert.throws(() => requireCommand(undefined, ['ls', 'tmp'], 'deploy/a'), (e: CliError) => e.hint === 'put the command after `--`: oddjob run deploy/a -- ls tmp'));
+});

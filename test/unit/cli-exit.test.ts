@@ -1,0 +1,29 @@
+// The exit-code contract of `oddjob run` / `attach` (PRODUCT.md §3).
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { outcomeOf, type EndFrame } from '../../cli/lib/exit.js';
+
+const end = (e: Partial<EndFrame>): EndFrame => ({ kind: 'end', status: 'succeeded', outputBytes: 0, outputTruncated: false, ...e });
+
+describe('outcomeOf', () => {
+  const cases: Array<[string, Partial<EndFrame>, number, RegExp | undefined]> = [
+    ['succeeded', { status: 'succeeded', exitCode: 0 }, 0, undefined],
+    ['failed with the command exit code', { status: 'failed', exitCode: 7 }, 7, undefined],
+    ['killed by a signal (137)', { status: 'failed', exitCode: 137, message: 'OOMKilled' }, 137, /failed: OOMKilled/],
+    ['deadline', { status: 'deadline', message: 'DeadlineExceeded' }, 124, /time limit: DeadlineExceeded/],
+    ['cancelled', { status: 'cancelled', message: 'cancelled by bob' }, 130, /cancelled: cancelled by bob/],
+    ['failed to start', { status: 'failed', message: 'ErrImagePull: not found' }, 125, /could not start: ErrImagePull/],
+    ['lost', { status: 'lost' }, 125, /was lost/],
+    ['failed with an out-of-range code never looks like success', { status: 'failed', exitCode: 256 }, 1, /exit code 256/],
+    ['failed with 0 (contradiction) is not success', { status: 'failed', exitCode: 0 }, 1, /exit code 0/],
+    ['a non-terminal status in an end frame', { status: 'running' }, 125, /unexpected state/],
+  ];
+  for (const [name, frame, code, message] of cases) {
+    test(name, () => {
+      const o = outcomeOf('k3x9q2m7a1bz', end(frame));
+      assert.equal(o.code, code);
+      if (message) assert.match(o.message ?? '', message);
+      else assert.equal(o.message, undefined);
+    });
+  }
+});
