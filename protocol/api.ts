@@ -106,7 +106,7 @@ export const Page = <T extends z.ZodTypeAny>(item: T) =>
 
 export const RunListQuery = z
   .object({
-    mine: z.stringbool().optional(),
+    mine: z.union([z.boolean(), z.stringbool()]).optional(),
     namespace: k8sLabelName.optional(),
     deployment: k8sName.optional(),
     status: RunStatus.optional(),
