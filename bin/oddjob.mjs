@@ -2,18 +2,23 @@
 // Launcher for the `oddjob` command: registers tsx so the TypeScript sources run
 // directly, then hands over to the service (`oddjob server ...`) or the CLI.
 // Only the half that is needed gets imported, to keep the CLI's start fast.
-import { register } from 'tsx/esm/api';
-
-register();
+// In the container image the sources are compiled to dist/ (ODDJOB_COMPILED=1)
+// and tsx, a dev dependency, is not installed.
+const compiled = process.env.ODDJOB_COMPILED === '1';
+if (!compiled) {
+  const { register } = await import('tsx/esm/api');
+  register();
+}
+const entry = (name) => (compiled ? `../dist/${name}.js` : `../${name}.ts`);
 
 const argv = process.argv;
 let code;
 try {
   if (argv[2] === 'server') {
-    const { runServerCli } = await import('../server/main.ts');
+    const { runServerCli } = await import(entry('server/main'));
     code = await runServerCli(argv);
   } else {
-    const { main } = await import('../cli/main.ts');
+    const { main } = await import(entry('cli/main'));
     code = await main(argv);
   }
 } catch (err) {

@@ -1,0 +1,159 @@
+// PURE: turns a Deployment's pod template into the Job of one run (PRODUCT.md §2).
+// The copy must behave like the service (env, secrets, volumes, identity,
+// placement) but must not look like it to Kubernetes (no selector labels, no
+// probes or ports) and must end when the command ends (native sidecars).
+import type { V1Container, V1Deployment, V1Job } from '@kubernetes/client-node';
+import type { DeploymentSummary } from '../../protocol/api.js';
+import { ANNOTATIONS, parseAccessPolicy, parseDuration } from '../policy/decide.js';
+
+export class CloneError extends Error {}
+
+export interface CloneRequest {
+  runId: string;
+  user: string;
+  command: string[];
+  reason?: string;
+  container?: string;
+  interactive: boolean;
+  tty: boolean;
+  noSidecars: boolean;
+  activeDeadlineSeconds: number;
+  ttlSecondsAfterFinished: number;
+}
+
+export const LABELS = {
+  managedBy: 'app.kubernetes.io/managed-by',
+  runId: 'oddjob.io/run-id',
+  deployment: 'oddjob.io/deployment',
+} as const;
+
+export function chooseContainer(deployment: V1Deployment, requested?: string): string {
+  const containers = deployment.spec?.template?.spec?.containers ?? [];
+  const names = containers.map((c) => c.name);
+  const where = `deployment ${deployment.metadata?.namespace ?? ''}/${deployment.metadata?.name ?? ''}`;
+  if (names.length === 0) throw new CloneError(`${where} has no containers`);
+  const pick = (name: string | undefined, source: string) => {
+    if (!name) return undefined;
+    if (names.includes(name)) return name;
+    throw new CloneError(`${source} names container "${name}", but ${where} has only: ${names.join(', ')}`);
+  };
+  const annotations = deployment.metadata?.annotations ?? {};
+  return (
+    pick(requested, '-c') ??
+    pick(annotations[ANNOTATIONS.defaultContainer], `annotation ${ANNOTATIONS.defaultContainer}`) ??
+    (names.includes(annotations['kubectl.kubernetes.io/default-container'] ?? '')
+      ? annotations['kubectl.kubernetes.io/default-container']!
+      : names[0]!)
+  );
+}
+
+/** `<deployment>-oddjob-<runId>`, at most 63 characters. */
+export function jobName(deployment: string, runId: string): string {
+  const suffix = `-oddjob-${runId}`;
+  const head = deployment.slice(0, 63 - suffix.length).replace(/[-.]+$/, '');
+  return `${head}${suffix}`;
+}
+
+export function cloneJobFromDeployment(deployment: V1Deployment, req: CloneRequest): V1Job {
+  if (req.tty && !req.interactive) throw new CloneError('a TTY (-t) needs an interactive run (-i)');
+  const name = deployment.metadata?.name;
+  const namespace = deployment.metadata?.namespace;
+  if (!name || !deployment.spec?.template?.spec) throw new CloneError('the deployment has no pod template');
+  const target = chooseContainer(deployment, req.container);
+  // Deep copy: the caller's object (often from a cache) must never change.
+  const template = structuredClone(deployment.spec.template);
+  const spec = template.spec!;
+
+  // Labels the selector uses would route Service traffic to the run, count it
+  // against PodDisruptionBudgets, or let the ReplicaSet adopt it.
+  const selectorKeys = new Set([
+    ...Object.keys(deployment.spec.selector?.matchLabels ?? {}),
+    ...(deployment.spec.selector?.matchExpressions ?? []).map((e) => e.key),
+  ]);
+  const labels: Record<string, string> = {};
+  for (const [k, v] of Object.entries(template.metadata?.labels ?? {})) if (!selectorKeys.has(k)) labels[k] = v;
+  labels[LABELS.runId] = req.runId;
+  labels[LABELS.deployment] = name;
+  template.metadata = { ...template.metadata, labels };
+
+  const main = spec.containers.find((c) => c.name === target)!;
+  main.command = [...req.command];
+  delete main.args;
+  delete main.livenessProbe;
+  delete main.readinessProbe;
+  delete main.startupProbe;
+  delete main.ports;
+  if (req.interactive) {
+    main.stdin = true;
+    main.stdinOnce = true;
+  } else {
+    delete main.stdin;
+    delete main.stdinOnce;
+  }
+  if (req.tty) main.tty = true;
+  else delete main.tty;
+
+  // Other regular containers would keep the pod (and the Job) alive forever.
+  const others: V1Container[] = spec.containers.filter((c) => c.name !== target);
+  spec.containers = [main];
+  if (!req.noSidecars && others.length) {
+    spec.initContainers = [...(spec.initContainers ?? []), ...others.map((c) => ({ ...c, restartPolicy: 'Always' }))];
+  }
+  spec.restartPolicy = 'Never';
+
+  const annotations: Record<string, string> = {
+    [LABELS.runId]: req.runId,
+    'oddjob.io/user': req.user,
+    'oddjob.io/command': JSON.stringify(req.command),
+  };
+  if (req.reason) annotations['oddjob.io/reason'] = req.reason;
+
+  return {
+    apiVersion: 'batch/v1',
+    kind: 'Job',
+    metadata: {
+      // A deterministic name (not generateName): a retried create answers 409
+      // instead of starting the command a second time.
+      name: jobName(name, req.runId),
+      namespace,
+      labels: { [LABELS.managedBy]: 'oddjob', [LABELS.runId]: req.runId, [LABELS.deployment]: name },
+      annotations,
+    },
+    spec: {
+      backoffLimit: 0, // a one-off command runs once
+      completions: 1,
+      parallelism: 1,
+      activeDeadlineSeconds: req.activeDeadlineSeconds,
+      ttlSecondsAfterFinished: req.ttlSecondsAfterFinished,
+      template,
+    },
+  };
+}
+
+export function summarizeDeployment(deployment: V1Deployment, defaultOrg?: string): DeploymentSummary {
+  const policy = parseAccessPolicy(deployment.metadata?.annotations, defaultOrg);
+  let maxDurationSeconds: number | undefined;
+  const annotated = deployment.metadata?.annotations?.[ANNOTATIONS.maxDuration];
+  if (annotated) {
+    try {
+      maxDurationSeconds = parseDuration(annotated);
+    } catch {
+      maxDurationSeconds = undefined;
+    }
+  }
+  let defaultContainer = '';
+  try {
+    defaultContainer = chooseContainer(deployment);
+  } catch {
+    defaultContainer = '';
+  }
+  return {
+    namespace: deployment.metadata?.namespace ?? '',
+    name: deployment.metadata?.name ?? '',
+    containers: (deployment.spec?.template?.spec?.containers ?? []).map((c) => ({ name: c.name, image: c.image ?? '' })),
+    defaultContainer,
+    allowedTeams: policy.allowedTeams,
+    allowedUsers: policy.allowedUsers,
+    maxDurationSeconds,
+  };
+}
