@@ -73,10 +73,13 @@ export type JobView = { kind: 'active' } | { kind: 'deadline'; message: string }
 export function interpretJob(job: V1Job): JobView {
   for (const c of job.status?.conditions ?? []) {
     if (c.status !== 'True') continue;
-    if (c.type === 'Failed' && c.reason === 'DeadlineExceeded') {
+    // Since 1.31 the Job controller sets FailureTarget first, then kills the
+    // pods, and adds Failed only once they are gone: the pod's exit (137)
+    // would otherwise arrive before we learn it was the deadline.
+    if ((c.type === 'Failed' || c.type === 'FailureTarget') && c.reason === 'DeadlineExceeded') {
       return { kind: 'deadline', message: `the run hit its time limit (${job.spec?.activeDeadlineSeconds}s)` };
     }
-    if (c.type === 'Failed') return { kind: 'failed', message: `${c.reason ?? 'Failed'}${c.message ? `: ${c.message}` : ''}` };
+    if (c.type === 'Failed' || c.type === 'FailureTarget') return { kind: 'failed', message: `${c.reason ?? 'Failed'}${c.message ? `: ${c.message}` : ''}` };
     if (c.type === 'Complete') return { kind: 'complete' };
   }
   return { kind: 'active' };

@@ -121,13 +121,16 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
   }
 
   /** Feeds a tracker what the watches already know (used after create and on restart). */
-  function replayState(t: RunTracker) {
+  function replayState(t: RunTracker, reconciling = false) {
     const { namespace, jobName, id } = t.run;
     const job = jobWatches.get(namespace)?.get(jobName);
     const pod = podWatches.get(namespace)?.list().find((p) => runIdOf(p) === id);
-    if (job) t.onJob(job);
+    // Pod first: its exit code and output matter more than the Job's summary.
     if (pod) t.onPod(pod);
-    if (!job && !pod && jobWatches.get(namespace)?.isSynced) t.onMissing();
+    if (job) t.onJob(job);
+    // Only at start-up does "not in the synced cache" mean gone: right after a
+    // create, the watch simply has not delivered the new Job yet.
+    if (reconciling && !job && !pod) t.onMissing();
   }
 
   function requireServed(namespace: string, what: string) {
@@ -205,7 +208,7 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
       // Reconcile: runs that were active when the service stopped.
       for (const run of runs.listActive()) {
         if (!served.has(run.namespace)) continue;
-        replayState(track(run));
+        replayState(track(run), true);
       }
     },
 

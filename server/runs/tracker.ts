@@ -123,8 +123,9 @@ export class RunTracker {
         this.startRunning(pod);
         return;
       case 'terminated':
-        this.startRunning(pod);
+        // Record the exit first: a capture that starts now reads the finished log once.
         this.exit = { exitCode: view.exitCode, reason: view.reason };
+        this.startRunning(pod);
         this.signalExit();
         void this.maybeFinish();
     }

@@ -41,6 +41,8 @@ describe('interpretPod', () => {
 describe('interpretJob', () => {
   const job = (conditions: Array<{ type: string; status: string; reason?: string }>): V1Job => ({ spec: { activeDeadlineSeconds: 3, template: {} }, status: { conditions } });
   test('deadline', () => assert.deepEqual(interpretJob(job([{ type: 'Failed', status: 'True', reason: 'DeadlineExceeded' }])), { kind: 'deadline', message: 'the run hit its time limit (3s)' }));
+  test('deadline announced by FailureTarget (1.31+) before Failed', () =>
+    assert.equal(interpretJob(job([{ type: 'FailureTarget', status: 'True', reason: 'DeadlineExceeded' }])).kind, 'deadline'));
   test('failed', () => assert.equal(interpretJob(job([{ type: 'Failed', status: 'True', reason: 'BackoffLimitExceeded' }])).kind, 'failed'));
   test('complete', () => assert.equal(interpretJob(job([{ type: 'Complete', status: 'True' }])).kind, 'complete'));
   test('a condition that is not True does not count', () => assert.equal(interpretJob(job([{ type: 'Failed', status: 'False', reason: 'DeadlineExceeded' }])).kind, 'active'));

@@ -1,0 +1,147 @@
+// The server's configuration: one table of settings (flag, env, default, help),
+// parsed once at start with zod and frozen. A bad value stops the start with a
+// message that names the setting and its env variable.
+import { z } from 'zod';
+import { parseDuration } from './policy/decide.js';
+
+export class ConfigError extends Error {}
+
+const dnsLabel = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+
+function duration(v: string): number {
+  return parseDuration(v);
+}
+
+function bytes(v: string): number {
+  const m = /^(\d+)(Ki|Mi|Gi)?$/.exec(v.trim());
+  if (!m) throw new Error(`"${v}" is not a size; use bytes or Ki/Mi/Gi, like 16Mi`);
+  return Number(m[1]) * ({ Ki: 1024, Mi: 1024 ** 2, Gi: 1024 ** 3 }[m[2] as 'Ki'] ?? 1);
+}
+
+function list(v: string): string[] {
+  return v.split(',').map((s) => s.trim()).filter(Boolean);
+}
+
+interface Setting {
+  flag: string;
+  env: string;
+  help: string;
+  default?: string;
+}
+
+/** Every setting, in the order `oddjob server --help` shows them. */
+export const SETTINGS = {
+  host: { flag: '--host', env: 'ODDJOB_HOST', default: '127.0.0.1', help: 'address to listen on' },
+  port: { flag: '--port', env: 'ODDJOB_PORT', default: '8080', help: 'port to listen on (0: any free port)' },
+  namespaces: { flag: '--namespaces', env: 'ODDJOB_NAMESPACES', help: 'comma-separated namespaces to serve (required); others do not exist for users' },
+  kubeconfig: { flag: '--kubeconfig', env: 'ODDJOB_KUBECONFIG', help: 'kubeconfig file (default: the in-cluster service account)' },
+  db: { flag: '--db', env: 'ODDJOB_DB', default: './oddjob.db', help: 'SQLite file of the audit log, runs and output' },
+  auth: { flag: '--auth', env: 'ODDJOB_AUTH', default: 'github', help: 'github | dev (dev: one fixed identity, loopback only)' },
+  devUser: { flag: '--dev-user', env: 'ODDJOB_DEV_USER', default: 'dev', help: 'with --auth dev: the login everyone gets' },
+  devTeams: { flag: '--dev-teams', env: 'ODDJOB_DEV_TEAMS', default: '', help: 'with --auth dev: comma-separated org/team slugs' },
+  githubOrg: { flag: '--github-org', env: 'ODDJOB_GITHUB_ORG', help: 'org that bare team slugs in annotations belong to' },
+  publicUrl: { flag: '--public-url', env: 'ODDJOB_PUBLIC_URL', help: 'URL users reach oddjob at (WebSocket Origin checks); default http://HOST:PORT' },
+  defaultTimeout: { flag: '--default-timeout', env: 'ODDJOB_DEFAULT_TIMEOUT', default: '1h', help: 'time limit of a run when the user gives none' },
+  maxTimeout: { flag: '--max-timeout', env: 'ODDJOB_MAX_TIMEOUT', default: '24h', help: 'upper bound for any run (max-duration annotations can only lower it)' },
+  ttlAfterFinished: { flag: '--ttl-after-finished', env: 'ODDJOB_TTL_AFTER_FINISHED', default: '1h', help: 'how long finished Jobs stay before Kubernetes deletes them' },
+  startTimeout: { flag: '--start-timeout', env: 'ODDJOB_START_TIMEOUT', default: '5m', help: 'how long a pod may stay pending before the run fails' },
+  maxOutput: { flag: '--max-output', env: 'ODDJOB_MAX_OUTPUT', default: '16Mi', help: 'output kept per run for `oddjob logs`' },
+  splitLogStreams: { flag: '--split-log-streams', env: 'ODDJOB_SPLIT_LOG_STREAMS', default: 'auto', help: 'keep stdout and stderr apart via the log API: auto | true | false' },
+  logLevel: { flag: '--log-level', env: 'ODDJOB_LOG_LEVEL', default: 'info', help: 'trace | debug | info | warn | error' },
+} satisfies Record<string, Setting>;
+type Key = keyof typeof SETTINGS;
+
+const schema = z.object({
+  host: z.string().min(1),
+  port: z.coerce.number().int().min(0).max(65535),
+  namespaces: z
+    .string({ error: 'is required: the namespaces oddjob serves, e.g. --namespaces payments,billing' })
+    .transform(list)
+    .pipe(z.array(z.string().regex(dnsLabel, 'each namespace must be a DNS label')).min(1, 'must name at least one namespace')),
+  kubeconfig: z.string().optional(),
+  db: z.string().min(1),
+  auth: z.enum(['github', 'dev']),
+  devUser: z.string().regex(/^[A-Za-z0-9-]{1,39}$/, 'must be a GitHub-style login'),
+  devTeams: z.string().transform(list).pipe(z.array(z.string().regex(/^[a-z0-9-]+\/[a-z0-9_-]+$/i, 'each team must be org/slug'))),
+  githubOrg: z.string().optional(),
+  publicUrl: z.string().url('must be a URL like https://oddjob.example.com').optional(),
+  defaultTimeout: z.string().transform((v, ctx) => wrap(v, ctx, duration)),
+  maxTimeout: z.string().transform((v, ctx) => wrap(v, ctx, duration)),
+  ttlAfterFinished: z.string().transform((v, ctx) => wrap(v, ctx, duration)),
+  startTimeout: z.string().transform((v, ctx) => wrap(v, ctx, duration)),
+  maxOutput: z.string().transform((v, ctx) => wrap(v, ctx, bytes)),
+  splitLogStreams: z.enum(['auto', 'true', 'false']),
+  logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error']),
+});
+
+function wrap<T>(v: string, ctx: z.RefinementCtx, f: (v: string) => T): T {
+  try {
+    return f(v);
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: (err as Error).message });
+    return z.NEVER;
+  }
+}
+
+export type ServerConfig = Readonly<z.infer<typeof schema> & { publicUrl?: string }>;
+
+/** argv is what follows `oddjob server`. Flags win over env, env over defaults. */
+export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): ServerConfig {
+  const byFlag = new Map(Object.entries(SETTINGS).map(([k, s]) => [s.flag, k as Key]));
+  const raw: Partial<Record<Key, string>> = {};
+  for (const [k, s] of Object.entries(SETTINGS) as Array<[Key, Setting]>) {
+    const v = env[s.env];
+    if (v !== undefined && v !== '') raw[k] = v;
+  }
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const eq = arg.indexOf('=');
+    const flag = eq > 0 ? arg.slice(0, eq) : arg;
+    const key = byFlag.get(flag);
+    if (!key) throw new ConfigError(`unknown option ${flag}`);
+    const value = eq > 0 ? arg.slice(eq + 1) : argv[++i];
+    if (value === undefined) throw new ConfigError(`${flag} needs a value`);
+    raw[key] = value;
+  }
+  for (const [k, s] of Object.entries(SETTINGS) as Array<[Key, Setting]>) if (raw[k] === undefined && s.default !== undefined) raw[k] = s.default;
+
+  const parsed = schema.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const key = issue.path[0] as Key;
+    const s = SETTINGS[key];
+    throw new ConfigError(`${s.flag} (${s.env}): ${issue.message}`);
+  }
+  const c = parsed.data;
+  if (c.auth === 'dev' && !isLoopback(c.host)) {
+    throw new ConfigError(
+      `--auth dev gives every caller the identity "${c.devUser}"; it only listens on a loopback address, not ${c.host}. Use --host 127.0.0.1 (and kubectl port-forward or an SSH tunnel to reach it).`,
+    );
+  }
+  if (c.defaultTimeout > c.maxTimeout) throw new ConfigError(`--default-timeout (${c.defaultTimeout}s) is above --max-timeout (${c.maxTimeout}s)`);
+  return Object.freeze({ ...c, namespaces: Object.freeze([...c.namespaces]) as string[], devTeams: Object.freeze([...c.devTeams]) as string[] });
+}
+
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
+export function helpText(): string {
+  const rows = Object.values(SETTINGS).map((s: Setting) => {
+    const left = `  ${s.flag} <value>`;
+    return `${left.padEnd(30)}${s.help}\n${''.padEnd(30)}env ${s.env}${s.default !== undefined ? `, default ${s.default === '' ? '(none)' : s.default}` : ''}`;
+  });
+  return [
+    'Usage: oddjob server [options]',
+    '',
+    'Runs the oddjob service: the HTTP API, the output streams, the audit log.',
+    '',
+    'Options (each also from its environment variable; flags win):',
+    ...rows,
+    '',
+    'Example (local demo, one fixed identity):',
+    '  oddjob server --auth dev --dev-user alice --dev-teams acme/payments \\',
+    '    --namespaces demo --kubeconfig .cluster/kubeconfig',
+    '',
+  ].join('\n');
+}

@@ -1,0 +1,203 @@
+// The HTTP edge: Express routes under /api, health and metrics, one error
+// middleware. Handlers stay thin: authenticate → validate (zod) → call the
+// service → send. WebSocket streams attach to the same server (ws/upgrade.ts).
+import http from 'node:http';
+import { randomUUID } from 'node:crypto';
+import express, { type NextFunction, type Request, type Response } from 'express';
+import client from 'prom-client';
+import { z } from 'zod';
+import { AuditQuery, RunListQuery, RunRequest, describeZodError, runId as runIdSchema } from '../../protocol/api.js';
+import type { Logger } from '../logger.js';
+import type { AuditService, Authenticator, DeploymentService, ReadinessCheck, RequestContext, RunService } from '../services.js';
+import { attachStreams } from '../ws/upgrade.js';
+import { HttpError, badRequest, notFound, unauthorized } from './errors.js';
+
+export interface AppDeps {
+  publicUrl: string;
+  logger: Logger;
+  runs: RunService;
+  deployments: DeploymentService;
+  audit: AuditService;
+  auth: Authenticator;
+  readiness: ReadinessCheck[];
+}
+
+export function clientOf(req: http.IncomingMessage): RequestContext['client'] {
+  const tag = String(req.headers['x-oddjob-client'] ?? '');
+  const agent = String(req.headers['user-agent'] ?? '').slice(0, 200) || undefined;
+  return { kind: tag.startsWith('cli/') ? 'cli' : 'api', address: req.socket.remoteAddress, agent };
+}
+
+function parse<S extends z.ZodTypeAny>(schema: S, value: unknown, what: string): z.infer<S> {
+  const r = schema.safeParse(value);
+  if (!r.success) throw badRequest(`invalid ${what}: ${describeZodError(r.error)}`);
+  return r.data;
+}
+
+export function createApp(deps: AppDeps) {
+  const { logger, runs, deployments, audit, auth } = deps;
+  const registry = new client.Registry();
+  client.collectDefaultMetrics({ register: registry });
+  const requests = new client.Histogram({
+    name: 'oddjob_http_request_duration_seconds',
+    help: 'HTTP requests by route and status',
+    labelNames: ['method', 'route', 'status'],
+    registers: [registry],
+  });
+
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('query parser', 'simple');
+  app.use((req, res, next) => {
+    res.setHeader('X-Content-Type-Options', 'nosniff');
+    res.setHeader('X-Frame-Options', 'DENY');
+    res.setHeader('Referrer-Policy', 'no-referrer');
+    res.setHeader('Content-Security-Policy', "default-src 'self'; script-src 'self'; style-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'");
+    const end = requests.startTimer({ method: req.method });
+    res.on('finish', () => end({ route: (req.route?.path as string | undefined) ?? 'unmatched', status: String(res.statusCode) }));
+    next();
+  });
+
+  app.get('/healthz', (_req, res) => {
+    res.type('text/plain').send('ok\n');
+  });
+  app.get('/readyz', async (_req, res) => {
+    for (const check of deps.readiness) {
+      try {
+        await check.check();
+      } catch (err) {
+        res.status(503).type('text/plain').send(`not ready: ${check.name}: ${(err as Error).message}\n`);
+        return;
+      }
+    }
+    res.type('text/plain').send('ok\n');
+  });
+  app.get('/metrics', async (_req, res) => {
+    res.type(registry.contentType).send(await registry.metrics());
+  });
+
+  const api = express.Router();
+  api.use(express.json({ limit: '64kb', strict: true }));
+  // Identity first: nothing under /api answers anonymous callers.
+  api.use(async (req, _res, next) => {
+    try {
+      const identity = await auth.authenticate(req);
+      if (!identity) throw unauthorized();
+      locals(req).ctx = { identity, client: clientOf(req) };
+      next();
+    } catch (err) {
+      next(err);
+    }
+  });
+  const ctx = (req: Request): RequestContext => locals(req).ctx!;
+  const wrap =
+    (h: (req: Request, res: Response) => Promise<void> | void) =>
+    (req: Request, res: Response, next: NextFunction) => {
+      Promise.resolve(h(req, res)).catch(next);
+    };
+
+  api.get('/whoami', (req, res) => {
+    res.json(ctx(req).identity);
+  });
+  api.get(
+    '/deployments',
+    wrap(async (req, res) => {
+      const { namespace } = parse(z.object({ namespace: z.string().max(63).optional() }).strict(), req.query, 'query');
+      res.json({ items: await deployments.listRunnable(ctx(req), namespace) });
+    }),
+  );
+  api.post(
+    '/runs',
+    wrap(async (req, res) => {
+      if (!req.is('application/json')) throw new HttpError(415, 'unsupported_media_type', 'send the run request as application/json');
+      const body = parse(RunRequest, req.body, 'run request');
+      res.status(201).json(await runs.createRun(ctx(req), body));
+    }),
+  );
+  api.get(
+    '/runs',
+    wrap(async (req, res) => {
+      res.json(await runs.listRuns(ctx(req), parse(RunListQuery, req.query, 'query')));
+    }),
+  );
+  api.get(
+    '/runs/:id',
+    wrap(async (req, res) => {
+      res.json(await runs.getRun(ctx(req), parse(runIdSchema, req.params.id, 'run id')));
+    }),
+  );
+  api.post(
+    '/runs/:id/cancel',
+    wrap(async (req, res) => {
+      res.json(await runs.cancelRun(ctx(req), parse(runIdSchema, req.params.id, 'run id')));
+    }),
+  );
+  api.get(
+    '/audit',
+    wrap(async (req, res) => {
+      const q = parse(AuditQuery, req.query, 'query');
+      try {
+        res.json(audit.query(q));
+      } catch (err) {
+        if (/cursor/i.test((err as Error).message)) throw badRequest((err as Error).message);
+        throw err;
+      }
+    }),
+  );
+  api.get(
+    '/audit/export',
+    wrap(async (req, res) => {
+      // Every matching event: the default page size does not apply to an export.
+      const q = parse(AuditQuery.omit({ limit: true, cursor: true }), req.query, 'query');
+      res.type('application/x-ndjson');
+      for (const event of audit.iterate(q)) {
+        if (!res.write(`${JSON.stringify(event)}\n`)) await new Promise((r) => res.once('drain', r));
+        if (res.destroyed) return;
+      }
+      res.end();
+    }),
+  );
+  api.get(
+    '/audit/verify',
+    wrap(async (_req, res) => {
+      res.json(audit.verify());
+    }),
+  );
+  api.use((_req, _res, next) => next(notFound('no such API endpoint')));
+  app.use('/api', api);
+
+  // One place that turns errors into answers; stacks go to the log only.
+  app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
+    let e: HttpError;
+    const typed = err as { type?: string; status?: number; message?: string };
+    if (err instanceof HttpError) e = err;
+    else if (typed.type === 'entity.too.large') e = new HttpError(413, 'too_large', 'the request body is larger than 64 KiB');
+    else if (typed.type === 'entity.parse.failed') e = badRequest('the request body is not valid JSON');
+    else if (typed.status && typed.status >= 400 && typed.status < 500) e = badRequest(typed.message ?? 'bad request');
+    else {
+      const id = randomUUID();
+      logger.error({ err, requestId: id, path: req.path }, 'unexpected error');
+      e = new HttpError(500, 'internal', `internal error (see the server log, request id ${id})`);
+    }
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    res.status(e.status).json({ error: { code: e.code, message: e.message, ...(e.hint ? { hint: e.hint } : {}) } });
+  });
+
+  const server = http.createServer(app);
+  const streams = attachStreams(server, { publicUrl: deps.publicUrl, auth, runs, logger });
+  return {
+    app,
+    server,
+    async dispose() {
+      streams.close();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+function locals(req: Request): { ctx?: RequestContext } {
+  return (req as unknown as { oddjob: { ctx?: RequestContext } }).oddjob ??= {};
+}

@@ -1,0 +1,116 @@
+// `oddjob server`: parse the config once, wire the real pieces together,
+// listen, and shut down gracefully (runs keep going; they are Jobs).
+import type { AddressInfo } from 'node:net';
+import { openDatabase } from './audit/db.js';
+import { OutputStore } from './audit/output.js';
+import { RunStore } from './audit/runs.js';
+import { AuditLog } from './audit/store.js';
+import { createDevAuthenticator } from './auth/dev.js';
+import { ConfigError, helpText, loadConfig, type ServerConfig } from './config.js';
+import { createDeploymentService } from './deployments/service.js';
+import { createApp } from './http/app.js';
+import { KubeConfigError, loadKube } from './k8s/client.js';
+import { createLogger } from './logger.js';
+import { createRunService } from './runs/service.js';
+
+export interface RunningServer {
+  url: string;
+  close(): Promise<void>;
+}
+
+export async function startServer(config: ServerConfig): Promise<RunningServer> {
+  const logger = createLogger(config.logLevel);
+  if (config.auth === 'github') {
+    throw new ConfigError('--auth github is not available yet (GitHub sign-in is the next piece of work); use --auth dev for a local demo');
+  }
+  const db = openDatabase(config.db);
+  const audit = new AuditLog(db);
+  const runStore = new RunStore(db);
+  const output = new OutputStore(db, { maxBytesPerRun: config.maxOutput });
+  const kube = loadKube({ kubeconfig: config.kubeconfig });
+  const runs = createRunService({
+    kube,
+    audit,
+    runs: runStore,
+    output,
+    logger,
+    config: {
+      namespaces: config.namespaces,
+      githubOrg: config.githubOrg,
+      defaultTimeoutSeconds: config.defaultTimeout,
+      maxTimeoutSeconds: config.maxTimeout,
+      ttlSecondsAfterFinished: config.ttlAfterFinished,
+      startTimeoutSeconds: config.startTimeout,
+      splitLogStreams: config.splitLogStreams,
+    },
+  });
+  const deployments = createDeploymentService({ kube, config, logger });
+  const auth = createDevAuthenticator({ login: config.devUser, teams: [...config.devTeams] });
+  logger.warn({ login: config.devUser, teams: config.devTeams }, 'DEV AUTH: every request is this identity (loopback only)');
+
+  const { server, dispose } = createApp({
+    publicUrl: config.publicUrl ?? `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}`,
+    logger,
+    runs,
+    deployments,
+    audit,
+    auth,
+    readiness: [
+      ...runs.readiness,
+      {
+        name: 'audit-store',
+        async check() {
+          db.prepare('SELECT 1').get();
+        },
+      },
+    ],
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, () => resolve());
+  });
+  const port = (server.address() as AddressInfo).port;
+  const url = `http://${config.host}:${port}`;
+  // Watches start after listening: /readyz answers 503 until they have synced.
+  await runs.start();
+  return {
+    url,
+    async close() {
+      await dispose();
+      await runs.stop();
+      db.close();
+    },
+  };
+}
+
+export async function runServerCli(argv: string[]): Promise<number> {
+  const args = argv.slice(3);
+  if (args.includes('--help') || args.includes('-h')) {
+    process.stdout.write(helpText());
+    return 0;
+  }
+  let running: RunningServer;
+  let config: ServerConfig;
+  try {
+    config = loadConfig(args, process.env);
+    running = await startServer(config);
+  } catch (err) {
+    if (err instanceof ConfigError || err instanceof KubeConfigError) {
+      process.stderr.write(`oddjob server: ${err.message}\n  run \`oddjob server --help\` for all options\n`);
+      return 2;
+    }
+    process.stderr.write(`oddjob server: could not start: ${(err as Error).message}\n`);
+    return 1;
+  }
+  process.stderr.write(
+    `oddjob server listening on ${running.url} (namespaces: ${config.namespaces.join(', ')}; auth: ${config.auth}${config.auth === 'dev' ? ` as ${config.devUser}` : ''})\n`,
+  );
+  return new Promise<number>((resolve) => {
+    const stop = (signal: string) => {
+      process.stderr.write(`oddjob server: ${signal}, shutting down (running Jobs keep going)\n`);
+      void running.close().then(() => resolve(0), () => resolve(1));
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+}

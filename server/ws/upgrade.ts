@@ -1,0 +1,167 @@
+// Output streams over WebSocket on the same port as the API:
+//   GET /api/runs/:id/stream?from=N&follow=0|1   (frames: protocol/frames.ts)
+// The upgrade goes through the same checks as HTTP, before the socket is
+// upgraded: Origin (browsers must come from the public URL; CLIs send none),
+// authentication, validation, and the run service's own authorization.
+import type http from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { runId as runIdSchema } from '../../protocol/api.js';
+import { Channel, CloseCode, ResizeFrame, encodeFrame, encodeStatus, type StatusFrame } from '../../protocol/frames.js';
+import { HttpError, badRequest, forbidden, notFound, unauthorized } from '../http/errors.js';
+import type { Logger } from '../logger.js';
+import type { Authenticator, RunService, Viewer } from '../services.js';
+import { clientOf } from '../http/app.js';
+
+const PATH = /^\/api\/runs\/([^/]+)\/stream$/;
+const PING_MS = 25_000; // under the 30 s that idle proxies tolerate
+const HIGH_WATER = 4 << 20;
+
+export function attachStreams(server: http.Server, deps: { publicUrl: string; auth: Authenticator; runs: RunService; logger: Logger }) {
+  const wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024, perMessageDeflate: false });
+  const allowedOrigin = new URL(deps.publicUrl).origin;
+
+  server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
+    void handle(req, socket, head).catch((err) => {
+      const e = err instanceof HttpError ? err : new HttpError(500, 'internal', 'internal error');
+      if (!(err instanceof HttpError)) deps.logger.error({ err }, 'stream upgrade failed');
+      reject(socket, e);
+    });
+  });
+
+  async function handle(req: http.IncomingMessage, socket: Duplex, head: Buffer) {
+    const url = new URL(req.url ?? '/', 'http://x');
+    const m = PATH.exec(url.pathname);
+    if (!m) throw notFound('no such stream endpoint');
+    const origin = req.headers.origin;
+    if (origin !== undefined && origin !== allowedOrigin) throw forbidden(`origin ${origin} is not allowed`);
+    const identity = await deps.auth.authenticate(req);
+    if (!identity) throw unauthorized();
+    const id = runIdSchema.safeParse(decodeURIComponent(m[1]!));
+    if (!id.success) throw badRequest('invalid run id');
+    const fromText = url.searchParams.get('from') ?? '0';
+    if (!/^\d{1,15}$/.test(fromText)) throw badRequest('from must be a non-negative integer');
+    const follow = (url.searchParams.get('follow') ?? '1') !== '0';
+    const ctx = { identity, client: clientOf(req) };
+    // Authorize (and find the run) before upgrading, so refusals are plain HTTP answers.
+    await deps.runs.getRun(ctx, id.data);
+
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      const viewer = new SocketViewer(ws);
+      let handle: Awaited<ReturnType<RunService['attachViewer']>> | undefined;
+      ws.on('message', (data: Buffer, isBinary) => {
+        if (!isBinary || data.length === 0 || !handle) return;
+        if (data[0] === Channel.stdin) handle.stdin(data.subarray(1));
+        else if (data[0] === Channel.resize) {
+          try {
+            handle.resize(ResizeFrame.parse(JSON.parse(data.subarray(1).toString('utf8'))));
+          } catch {
+            ws.close(CloseCode.policy, 'malformed resize frame');
+          }
+        }
+      });
+      ws.on('close', () => handle?.detach());
+      deps.runs.attachViewer(ctx, id.data, { from: Number(fromText), follow }, viewer).then(
+        (h) => {
+          handle = h;
+          if (ws.readyState !== ws.OPEN) h.detach();
+        },
+        (err) => {
+          viewer.status({ kind: 'error', code: err instanceof HttpError ? err.code : 'internal', message: err instanceof HttpError ? err.message : 'internal error' });
+          viewer.close();
+        },
+      );
+    });
+  }
+
+  // Keepalive: ping every 25 s; a peer that missed the previous pong is gone.
+  const alive = new WeakSet<WebSocket>();
+  wss.on('connection', (ws) => {
+    alive.add(ws);
+    ws.on('pong', () => alive.add(ws));
+  });
+  const timer = setInterval(() => {
+    for (const ws of wss.clients) {
+      if (!alive.has(ws)) {
+        ws.terminate();
+        continue;
+      }
+      alive.delete(ws);
+      ws.ping();
+    }
+  }, PING_MS);
+  timer.unref();
+
+  return {
+    close() {
+      clearInterval(timer);
+      for (const ws of wss.clients) ws.close(CloseCode.goingAway, 'server shutting down');
+      wss.close();
+    },
+  };
+}
+
+/** Sends frames in order; past the high-water mark it queues instead of dropping. */
+class SocketViewer implements Viewer {
+  private queue: Buffer[] = [];
+  private closing = false;
+  private draining = false;
+
+  constructor(private readonly ws: WebSocket) {}
+
+  output(channel: 1 | 2, data: Buffer) {
+    this.send(encodeFrame(channel, data));
+  }
+
+  status(frame: StatusFrame) {
+    this.send(encodeStatus(frame));
+  }
+
+  close() {
+    this.closing = true;
+    this.flush();
+  }
+
+  private send(frame: Buffer) {
+    if (this.ws.readyState !== this.ws.OPEN) return;
+    if (this.queue.length || this.ws.bufferedAmount > HIGH_WATER) {
+      this.queue.push(frame);
+      this.scheduleDrain();
+      return;
+    }
+    this.ws.send(frame);
+  }
+
+  private scheduleDrain() {
+    if (this.draining) return;
+    this.draining = true;
+    const tick = () => {
+      if (this.ws.readyState !== this.ws.OPEN) {
+        this.queue = [];
+        this.draining = false;
+        return;
+      }
+      while (this.queue.length && this.ws.bufferedAmount <= HIGH_WATER) this.ws.send(this.queue.shift()!);
+      if (this.queue.length) setTimeout(tick, 10);
+      else {
+        this.draining = false;
+        if (this.closing) this.flush();
+      }
+    };
+    setTimeout(tick, 10);
+  }
+
+  private flush() {
+    if (!this.closing || this.queue.length || this.draining) return;
+    if (this.ws.readyState === this.ws.OPEN) this.ws.close(CloseCode.normal);
+  }
+}
+
+function reject(socket: Duplex, e: HttpError) {
+  if (!socket.writable) return socket.destroy();
+  const body = JSON.stringify({ error: { code: e.code, message: e.message, ...(e.hint ? { hint: e.hint } : {}) } });
+  socket.end(
+    `HTTP/1.1 ${e.status} ${e.status === 401 ? 'Unauthorized' : e.status === 403 ? 'Forbidden' : e.status === 404 ? 'Not Found' : e.status === 400 ? 'Bad Request' : 'Error'}\r\n` +
+      `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
+}
