@@ -18,6 +18,7 @@ kc -n demo rollout status deploy/api --timeout=120s >&2
 
 PORT="${ODDJOB_DEMO_PORT:-8787}"
 DB="$STATE/demo-audit.db"
+rm -f "$DB" "$DB-wal" "$DB-shm"   # each demo starts a fresh audit trail
 say "starting oddjob server on 127.0.0.1:$PORT (dev auth as alice, team acme/payments)"
 node bin/oddjob.mjs server --auth dev --dev-user alice --dev-teams acme/payments \
   --namespaces demo --kubeconfig "$KUBECONFIG" --db "$DB" --host 127.0.0.1 --port "$PORT" \
@@ -30,7 +31,7 @@ export ODDJOB_SERVER="http://127.0.0.1:$PORT"
 
 say "oddjob run deploy/api -n demo --reason \"demo\" -- node scripts/hello.js"
 set +e
-node bin/oddjob.mjs run deploy/api -n demo --reason "demo" -- node scripts/hello.js --dry-run=false
+node bin/oddjob.mjs run deploy/api -n demo --reason "demo" -- node scripts/hello.js --batch=42
 code=$?
 set -e
 say "the command exited with $code; the audit trail of that run:"
