@@ -88,11 +88,3 @@ export function runCli(args: string[], opts: { server: string; env?: NodeJS.Proc
     });
   });
 }
-
-/** Starts the CLI and returns the process, for tests that interrupt it. */
-export function spawnCli(args: string[], opts: { server: string; env?: NodeJS.ProcessEnv }): ChildProcess {
-  return spawn(process.execPath, [BIN, ...args], {
-    env: { ...process.env, ODDJOB_SERVER: opts.server, ODDJOB_TOKEN: '', ...opts.env },
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
-}
