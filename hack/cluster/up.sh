@@ -27,8 +27,9 @@ if [ -n "$need" ]; then
 fi
 phase_done
 
-phase "2/7 Kubernetes v$K8S_VERSION + etcd v$ETCD_VERSION binaries (cache: $ODDJOB_CACHE)"
+phase "2/7 Kubernetes v$K8S_VERSION + etcd v$ETCD_VERSION + helm v$HELM_VERSION binaries (cache: $ODDJOB_CACHE)"
 bash "$HACK_DIR/build-binaries.sh"
+bash "$HACK_DIR/build-helm.sh"   # for the chart tests and users of the local cluster
 phase_done
 
 phase "3/7 clean slate (leftovers of an earlier cluster are removed)"

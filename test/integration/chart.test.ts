@@ -1,0 +1,182 @@
+// The Helm chart and RBAC, proven in the real cluster: lint; every documented
+// variant accepted by the API server (server-side dry run); the chart's rules
+// equal rbac/; an install runs oddjob in-cluster under its own service account
+// with only those rules, and `oddjob run` through it works end to end; the
+// service account can do nothing beyond the documented rules; the auditor
+// role cannot create Jobs.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { parseAllDocuments } from 'yaml';
+import { DEMO_IMAGE, REPO_ROOT, createTestNamespace, requireCluster, type TestCluster } from '../support/cluster.js';
+import { runCli } from '../support/oddjob.js';
+
+const versions = readFileSync(`${REPO_ROOT}hack/cluster/versions.sh`, 'utf8');
+const v = (name: string) => new RegExp(`${name}="\\$\\{${name}:-([^}]+)\\}"`).exec(versions)![1]!;
+const CACHE = process.env.ODDJOB_CACHE ?? '/var/cache/oddjob';
+const HELM = `${CACHE}/helm/v${v('HELM_VERSION')}/bin/helm`;
+const KUBECTL = `${CACHE}/k8s/v${v('K8S_VERSION')}/bin/kubectl`;
+const CHART = `${REPO_ROOT}charts/oddjob`;
+
+let cluster: TestCluster;
+let sys: { name: string; dispose: () => Promise<void> };
+let served: { name: string; dispose: () => Promise<void> };
+let forward: ChildProcess | undefined;
+
+const sh = (cmd: string, args: string[], input?: string) =>
+  execFileSync(cmd, args, { encoding: 'utf8', input, env: { ...process.env, KUBECONFIG: cluster.kubeconfigPath }, stdio: ['pipe', 'pipe', 'pipe'] });
+const helm = (...args: string[]) => sh(HELM, args);
+const kubectl = (args: string[], input?: string) => sh(KUBECTL, args, input);
+
+before(async () => {
+  cluster = await requireCluster();
+  if (!existsSync(HELM)) throw new Error(`helm is missing at ${HELM}: run \`npm run cluster:up\` (it builds helm)`);
+  // The image of the code under test, built and imported into the cluster's containerd.
+  execFileSync('bash', [`${REPO_ROOT}hack/images/build-oddjob.sh`], { stdio: ['ignore', 'ignore', 'pipe'] });
+  sys = await createTestNamespace(cluster, 'oddjob-sys');
+  served = await createTestNamespace(cluster, 'oddjob-served');
+});
+
+after(async () => {
+  forward?.kill();
+  try {
+    helm('uninstall', 'oj', '-n', sys?.name, '--wait');
+  } catch {
+    // not installed
+  }
+  await sys?.dispose();
+  await served?.dispose();
+});
+
+function render(...set: string[]): string {
+  return helm('template', 'oj', CHART, '--skip-tests', '--kube-version', v('K8S_VERSION'), '-n', sys.name, '--set', `namespaces={${served.name}}`, ...set.flatMap((s) => ['--set', s]));
+}
+
+describe('helm chart', () => {
+  test('helm lint passes', () => {
+    const out = helm('lint', CHART, '--set', 'namespaces={demo}', '--set', 'auth.mode=dev');
+    assert.match(out, /0 chart\(s\) failed/);
+  });
+
+  test('unknown values and missing required ones are refused with a clear message', () => {
+    assert.throws(() => render('auth.mode=dev', 'replicas=2'), /additional properties 'replicas' not allowed/);
+    assert.throws(() => render('auth.githubClientId=x'), /auth.githubClientSecret is required/);
+    assert.throws(() => render('auth.mode=dev', 'replicaCount=2'), /sqlite supports one replica/);
+  });
+
+  const variants: Record<string, string[]> = {
+    'default (github, SQLite on a PVC)': ['auth.githubClientId=id', 'auth.githubClientSecret=secret', 'auth.sessionSecret=s3ss10n', 'publicUrl=https://oddjob.example.com'],
+    'existing secret + ingress with TLS': ['auth.existingSecret=oddjob-auth', 'ingress.enabled=true', 'ingress.tlsSecret=tls', 'publicUrl=https://oddjob.example.com'],
+    'postgres, 3 replicas': ['auth.existingSecret=oddjob-auth', 'audit.store=postgres', 'audit.postgresSecret=pg', 'replicaCount=3'],
+    'dev auth without persistence': ['auth.mode=dev', 'audit.sqlite.persistence=false'],
+  };
+  for (const [name, set] of Object.entries(variants)) {
+    test(`the API server accepts the ${name} variant (server-side dry run)`, () => {
+      const out = kubectl(['apply', '--dry-run=server', '-f', '-'], render(...set));
+      assert.match(out, /deployment\.apps\/oj-oddjob created \(server dry run\)/);
+      assert.match(out, new RegExp(`rolebinding.*oj-oddjob created`));
+    });
+  }
+
+  test('the chart renders exactly the rules of rbac/', () => {
+    const rulesOf = (text: string, kindName: string) =>
+      parseAllDocuments(text)
+        .map((d) => d.toJS())
+        .find((o) => o?.kind === 'ClusterRole' && o.metadata.name === kindName)?.rules;
+    const chart = render('auth.mode=dev');
+    assert.deepEqual(rulesOf(chart, 'oj-oddjob'), rulesOf(readFileSync(`${REPO_ROOT}rbac/service-clusterrole.yaml`, 'utf8'), 'oddjob'));
+    assert.deepEqual(rulesOf(chart, 'oj-oddjob-auditor'), rulesOf(readFileSync(`${REPO_ROOT}rbac/auditor-clusterrole.yaml`, 'utf8'), 'oddjob-auditor'));
+  });
+});
+
+describe('installed into the cluster', () => {
+  let url: string;
+
+  before(async () => {
+    await cluster.apps.createNamespacedDeployment({
+      namespace: served.name,
+      body: {
+        metadata: { name: 'api', annotations: { 'oddjob.io/allowed-users': 'alice' } },
+        spec: {
+          selector: { matchLabels: { app: 'api' } },
+          template: { metadata: { labels: { app: 'api' } }, spec: { containers: [{ name: 'app', image: DEMO_IMAGE, imagePullPolicy: 'IfNotPresent' }] } },
+        },
+      },
+    });
+    helm('install', 'oj', CHART, '-n', sys.name, '--wait', '--timeout', '180s',
+      '--set', `namespaces={${served.name}}`, '--set', 'auth.mode=dev', '--set', 'auth.devUser=alice',
+      '--set', 'audit.sqlite.persistence=false', '--set', 'image.pullPolicy=Never');
+    // dev auth listens on the pod's loopback; port-forward reaches it there.
+    forward = spawn(KUBECTL, ['port-forward', '-n', sys.name, 'deploy/oj-oddjob', ':8080'], { env: { ...process.env, KUBECONFIG: cluster.kubeconfigPath } });
+    url = await new Promise<string>((resolve, reject) => {
+      let out = '';
+      const t = setTimeout(() => reject(new Error(`port-forward did not start: ${out}`)), 30_000);
+      forward!.stdout!.on('data', (d) => {
+        out += d;
+        const m = /Forwarding from 127\.0\.0\.1:(\d+)/.exec(out);
+        if (m) {
+          clearTimeout(t);
+          resolve(`http://127.0.0.1:${m[1]}`);
+        }
+      });
+      forward!.stderr!.on('data', (d) => (out += d));
+    });
+  });
+
+  test('the service runs as its own service account, non-root, read-only root fs', async () => {
+    const pods = await cluster.core.listNamespacedPod({ namespace: sys.name, labelSelector: 'app.kubernetes.io/name=oddjob' });
+    const pod = pods.items[0]!;
+    assert.equal(pod.spec?.serviceAccountName, 'oj-oddjob');
+    assert.equal(pod.spec?.securityContext?.runAsNonRoot, true);
+    assert.equal(pod.spec?.containers[0]?.securityContext?.readOnlyRootFilesystem, true);
+  });
+
+  test('oddjob run through the installed service: output, exit code, audit', async () => {
+    const r = await runCli(['run', '-n', served.name, 'deploy/api', '--reason', 'in-cluster', '--', 'node', 'scripts/exit.js', '4'], { server: url });
+    assert.equal(r.code, 4, r.stderr);
+    assert.equal(r.stdout.toString(), 'to stdout\n');
+    assert.match(r.stderr, /^to stderr$/m);
+    const audit = await runCli(['audit', '--json'], { server: url });
+    const types = audit.stdout.toString().trim().split('\n').map((l) => JSON.parse(l).type);
+    assert.deepEqual(types.slice(0, 4), ['run.requested', 'run.created', 'run.started', 'run.finished']);
+  });
+
+  test('the service account can do nothing beyond the documented rules', () => {
+    const as = `system:serviceaccount:${sys.name}:oj-oddjob`;
+    const list = kubectl(['auth', 'can-i', '--list', '-n', served.name, '--as', as]);
+    const granted = list
+      .split('\n')
+      .slice(1)
+      .map((l) => l.trim().split(/\s{2,}/))
+      .filter((cols) => cols.length >= 4 && cols[0] !== '')
+      .map(([resource, , , verbs]) => [resource!, verbs!] as const);
+    const documented = new Map([
+      ['deployments.apps', '[get list]'],
+      ['jobs.batch', '[create get list watch delete]'],
+      ['pods', '[get list watch]'],
+      ['pods/log', '[get]'],
+      ['pods/attach', '[create get]'],
+    ]);
+    // What every authenticated identity gets from the cluster's defaults (discovery, self reviews).
+    const clusterDefaults = /^(selfsubject\w+\.authorization\.k8s\.io|selfsubjectreviews\.authentication\.k8s\.io|selfsubjectaccessreviews.*|selfsubjectrulesreviews.*)$/;
+    for (const [resource, verbs] of granted) {
+      if (clusterDefaults.test(resource)) continue;
+      assert.equal(documented.get(resource), verbs, `unexpected grant: ${resource} ${verbs}`);
+    }
+    assert.deepEqual(new Set(granted.map(([r]) => r).filter((r) => documented.has(r))), new Set(documented.keys()));
+    for (const [verb, what] of [['get', 'secrets'], ['create', 'pods/exec'], ['create', 'pods'], ['*', '*']]) {
+      assert.throws(() => kubectl(['auth', 'can-i', verb!, what!, '-n', served.name, '--as', as]), `must not: ${verb} ${what}`);
+    }
+    // Nothing outside the served namespaces.
+    assert.throws(() => kubectl(['auth', 'can-i', 'create', 'jobs', '-n', 'default', '--as', as]));
+  });
+
+  test('the auditor role reads runs and cannot create Jobs', () => {
+    kubectl(['create', 'rolebinding', 'auditor', '-n', served.name, '--clusterrole', 'oj-oddjob-auditor', '--user', 'carol-auditor']);
+    assert.match(kubectl(['auth', 'can-i', 'list', 'jobs.batch', '-n', served.name, '--as', 'carol-auditor']), /yes/);
+    assert.match(kubectl(['auth', 'can-i', 'get', 'pods/log', '-n', served.name, '--as', 'carol-auditor']), /yes/);
+    assert.throws(() => kubectl(['auth', 'can-i', 'create', 'jobs.batch', '-n', served.name, '--as', 'carol-auditor']));
+    assert.throws(() => kubectl(['auth', 'can-i', 'delete', 'jobs.batch', '-n', served.name, '--as', 'carol-auditor']));
+  });
+});
