@@ -11,33 +11,24 @@ import type { AuditEvent, AuditEventInput, AuditQuery } from '../../protocol/api
 import { GENESIS_HASH, hashEvent } from '../../server/audit/chain.js';
 import { type Database, SCHEMA_VERSION, encodeCursor, openDatabase } from '../../server/audit/db.js';
 import { AuditLog } from '../../server/audit/store.js';
+import { tempDatabases } from '../support/sqlite.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-let dir: string;
-let n = 0;
-const open: Database[] = [];
-
-before(() => {
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'oddjob-audit-'));
-});
-after(() => {
-  for (const db of open) if (db.open) db.close();
-  fs.rmSync(dir, { recursive: true, force: true });
-});
+const dbs = tempDatabases('audit');
 
 function freshFile(): string {
-  return path.join(dir, `audit-${++n}.db`);
+  return dbs.file();
 }
 function fresh(): { file: string; db: Database; log: AuditLog } {
   const file = freshFile();
   const db = openDatabase(file);
-  open.push(db);
+  dbs.track(db);
   return { file, db, log: new AuditLog(db) };
 }
 /** A second, independent connection: what someone with access to the file could do. */
 function intruder(file: string): Database {
   const db = new BetterSqlite3(file);
-  open.push(db);
+  dbs.track(db);
   return db;
 }
 
@@ -80,12 +71,12 @@ describe('openDatabase', () => {
 
   test('refuses :memory:, a missing directory, a non-database file and a newer schema, naming the path', () => {
     assert.throws(() => openDatabase(':memory:'), /must be a file path/);
-    const missing = path.join(dir, 'no-such-dir', 'x.db');
+    const missing = path.join(dbs.dir, 'no-such-dbs.dir', 'x.db');
     assert.throws(() => openDatabase(missing), (e: Error) => e.message.includes(missing) && /does not exist/.test(e.message));
-    const garbage = path.join(dir, 'garbage.db');
+    const garbage = path.join(dbs.dir, 'garbage.db');
     fs.writeFileSync(garbage, 'this is not a database\n'.repeat(200));
     assert.throws(() => openDatabase(garbage), (e: Error) => e.message.includes(garbage) && /not an oddjob SQLite database/.test(e.message));
-    assert.throws(() => openDatabase(dir), /that is a directory/);
+    assert.throws(() => openDatabase(dbs.dir), /that is a directory/);
     const newer = freshFile();
     openDatabase(newer).pragma(`user_version = ${SCHEMA_VERSION + 1}`);
     assert.throws(() => openDatabase(newer), /newer oddjob — upgrade oddjob/);
@@ -94,7 +85,7 @@ describe('openDatabase', () => {
   test('a file the process may not write is refused at open with the path and what to do (real file permissions)', (t) => {
     // Root bypasses file modes, so when running as root the open happens in a child
     // process running as nobody (uid 65534) — the OS, not a flag, makes the file unwritable.
-    const sub = fs.mkdtempSync(path.join(dir, 'ro-'));
+    const sub = fs.mkdtempSync(path.join(dbs.dir, 'ro-'));
     const file = path.join(sub, 'audit.db');
     openDatabase(file).close();
     fs.chmodSync(file, 0o444);
@@ -108,7 +99,7 @@ describe('openDatabase', () => {
       assert.throws(() => openDatabase(file), (e: Error) => e.message.includes(file) && /writable/.test(e.message));
       return;
     }
-    fs.chmodSync(dir, 0o755); // mkdtemp made it 0700; nobody must be able to reach the file
+    fs.chmodSync(dbs.dir, 0o755); // mkdtemp made it 0700; nobody must be able to reach the file
     const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
       cwd: root,
       uid: 65534,
@@ -299,7 +290,7 @@ describe('AuditLog append and verify', () => {
     appendN(new AuditLog(rw), 2);
     rw.close();
     const ro = openDatabase(file, { readonly: true });
-    open.push(ro);
+    dbs.track(ro);
     const log = new AuditLog(ro);
     assert.throws(() => log.append(input(3)), /readonly/);
     assert.deepEqual(log.verify(), { ok: true, checked: 2 });
@@ -424,7 +415,7 @@ describe('AuditLog at 1M rows', () => {
   test('the common queries use an index (EXPLAIN QUERY PLAN) and stay fast', () => {
     const file = freshFile();
     const db = openDatabase(file);
-    open.push(db);
+    dbs.track(db);
     // Record the SQL the log prepares, to ask SQLite how it runs exactly those statements.
     const prepared: string[] = [];
     const spy = new Proxy(db, {

@@ -7,23 +7,14 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { type Database, openDatabase } from '../../server/audit/db.js';
 import { type OutputChunk, OutputStore } from '../../server/audit/output.js';
+import { tempDatabases } from '../support/sqlite.js';
 
-let dir: string;
-let n = 0;
-const open: Database[] = [];
-
-before(() => {
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'oddjob-output-'));
-});
-after(() => {
-  for (const db of open) if (db.open) db.close();
-  fs.rmSync(dir, { recursive: true, force: true });
-});
+const dbs = tempDatabases('output');
 
 function fresh(maxBytesPerRun?: number): { db: Database; store: OutputStore; file: string } {
-  const file = path.join(dir, `output-${++n}.db`);
+  const file = dbs.file();
   const db = openDatabase(file);
-  open.push(db);
+  dbs.track(db);
   return { db, file, store: new OutputStore(db, maxBytesPerRun === undefined ? {} : { maxBytesPerRun }) };
 }
 

@@ -8,23 +8,14 @@ import BetterSqlite3 from 'better-sqlite3';
 import type { Run, RunListQuery } from '../../protocol/api.js';
 import { type Database, encodeCursor, openDatabase } from '../../server/audit/db.js';
 import { RunStore } from '../../server/audit/runs.js';
+import { tempDatabases } from '../support/sqlite.js';
 
-let dir: string;
-let n = 0;
-const open: Database[] = [];
-
-before(() => {
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'oddjob-runs-'));
-});
-after(() => {
-  for (const db of open) if (db.open) db.close();
-  fs.rmSync(dir, { recursive: true, force: true });
-});
+const dbs = tempDatabases('runs');
 
 function fresh(): { file: string; store: RunStore } {
-  const file = path.join(dir, `runs-${++n}.db`);
+  const file = dbs.file();
   const db = openDatabase(file);
-  open.push(db);
+  dbs.track(db);
   return { file, store: new RunStore(db) };
 }
 
@@ -66,7 +57,7 @@ describe('RunStore', () => {
 
     // A second connection sees the same state: it is in the file, not in memory.
     const other = new BetterSqlite3(file, { readonly: true });
-    open.push(other);
+    dbs.track(other);
     assert.deepEqual(new RunStore(other).get(run(1).id), finished);
   });
 
@@ -93,7 +84,7 @@ describe('RunStore', () => {
     const { file, store } = fresh();
     store.create(run(1));
     const other = new BetterSqlite3(file);
-    open.push(other);
+    dbs.track(other);
     other.prepare("UPDATE runs SET json = '{\"id\":\"r00000000001\"}' WHERE id = ?").run(run(1).id);
     assert.throws(() => store.get(run(1).id), /stored run r00000000001 is not a valid run/);
   });
