@@ -295,9 +295,13 @@ export class RunTracker {
 
   private async failToStart(message: string): Promise<void> {
     if (this.done || this.finishing) return;
+    // Claim the ending before deleting the Job: its DELETED event must not be
+    // read as "lost" while the delete is in flight.
+    this.finishing = true;
     this.log.info({ message }, 'run cannot start');
     await this.deleteJob();
-    await this.finish('failed', undefined, message);
+    this.abort.abort();
+    this.complete('failed', undefined, message);
   }
 
   async cancel(actor: { login: string; teams: string[] }): Promise<void> {
