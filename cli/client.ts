@@ -7,8 +7,12 @@ import {
   AuditEvent,
   AuditVerifyResult,
   DeploymentSummary,
-  Identity,
+  CreatedToken,
+  CredentialInfo,
+  DeviceLogin,
+  DeviceLoginPoll,
   Page,
+  WhoAmI,
   Run,
   describeZodError,
   type RunRequest,
@@ -106,8 +110,32 @@ export class OddjobClient {
     return h;
   }
 
-  whoami(): Promise<Identity> {
-    return this.json('GET', '/api/whoami', Identity);
+  whoami(): Promise<WhoAmI> {
+    return this.json('GET', '/api/whoami', WhoAmI);
+  }
+
+  startDeviceLogin(): Promise<DeviceLogin> {
+    return this.json('POST', '/auth/device', DeviceLogin);
+  }
+
+  pollDeviceLogin(deviceCode: string, description: string): Promise<DeviceLoginPoll> {
+    return this.json('POST', '/auth/device/token', DeviceLoginPoll, { body: { deviceCode, description } });
+  }
+
+  async logout(): Promise<void> {
+    await this.request('POST', '/auth/logout', {});
+  }
+
+  async tokens(): Promise<CredentialInfo[]> {
+    return (await this.json('GET', '/auth/tokens', Page(CredentialInfo))).items;
+  }
+
+  createToken(description: string, expiresIn?: string): Promise<CreatedToken> {
+    return this.json('POST', '/auth/tokens', CreatedToken, { body: { description, expiresIn } });
+  }
+
+  async revokeToken(id: string): Promise<void> {
+    await this.request('DELETE', `/auth/tokens/${encodeURIComponent(id)}`, {});
   }
 
   async deployments(namespace?: string): Promise<DeploymentSummary[]> {
@@ -223,6 +251,6 @@ export async function apiErrorFrom(res: { status: number; statusText?: string; t
 }
 
 function defaultHint(status: number): string | undefined {
-  if (status === 401) return 'set ODDJOB_TOKEN (or sign in with `oddjob login` once available)';
+  if (status === 401) return 'run `oddjob login` (or set ODDJOB_TOKEN)';
   return undefined;
 }

@@ -1,9 +1,9 @@
 // Where the CLI finds its server and token: --server, then the environment
 // (ODDJOB_SERVER, ODDJOB_TOKEN), then the login config file. The environment is
 // read only through the named helpers here, so every knob is listed in one place.
-import { readFileSync, statSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { z } from 'zod';
 import { describeZodError } from '../protocol/api.js';
 import { CliError } from './errors.js';
@@ -68,6 +68,35 @@ export function loadConfig(env: Env): LoadedConfig {
     });
   }
   return { path, config: parsed.data, warnings };
+}
+
+/**
+ * Writes the login config: merged with what is there, to a 0600 temp file in a
+ * 0700 directory, then renamed over the old one, so a crash never leaves a
+ * half-written file and the token is never readable by others, not even briefly.
+ * `undefined` values remove their key.
+ */
+export function saveConfig(env: Env, update: Partial<ConfigFile>): string {
+  const path = configPath(env);
+  let current: Record<string, unknown> = {};
+  try {
+    current = JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
+    if (typeof current !== 'object' || current === null || Array.isArray(current)) current = {};
+  } catch {
+    current = {};
+  }
+  const next: Record<string, unknown> = { ...current, ...update };
+  for (const [k, v] of Object.entries(next)) if (v === undefined) delete next[k];
+  try {
+    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+    const tmp = `${path}.${process.pid}.tmp`;
+    writeFileSync(tmp, `${JSON.stringify(next, null, 2)}\n`, { mode: 0o600 });
+    chmodSync(tmp, 0o600); // in case the umask or an old file got in the way
+    renameSync(tmp, path);
+  } catch (err) {
+    throw new CliError(`cannot write the config file ${path}: ${(err as Error).message}`);
+  }
+  return path;
 }
 
 export interface Endpoint {

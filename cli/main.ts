@@ -12,6 +12,7 @@ import logs from './commands/logs.js';
 import run from './commands/run.js';
 import runs from './commands/runs.js';
 import server from './commands/server.js';
+import tokens from './commands/tokens.js';
 import whoami from './commands/whoami.js';
 import { debugEnabled } from './config.js';
 import { CliContext, type Io } from './context.js';
@@ -21,7 +22,7 @@ import { EXIT_ODDJOB } from './lib/exit.js';
 import { cliVersion } from './version.js';
 
 /** Help lists commands in this order. */
-const COMMANDS = [run, logs, attach, runs, cancel, deployments, audit, whoami, login, server];
+const COMMANDS = [run, logs, attach, runs, cancel, deployments, audit, whoami, login, tokens, server];
 
 const EXAMPLES = `
 Examples:

@@ -218,3 +218,46 @@ export function describeZodError(err: z.ZodError): string {
     .map((i) => (i.path.length ? `${i.path.join('.')}: ${i.message}` : i.message))
     .join('; ');
 }
+
+// ---- sign-in (/auth) ------------------------------------------------------
+
+/** GET /api/whoami: the identity plus how it was proven. */
+export const WhoAmI = Identity.extend({
+  auditor: z.boolean().optional(),
+  auth: z.enum(['dev', 'session', 'token']).optional(),
+});
+export type WhoAmI = z.infer<typeof WhoAmI>;
+
+/** POST /auth/device: a GitHub device-flow sign-in was started. */
+export const DeviceLogin = z.object({
+  deviceCode: z.string().min(1),
+  userCode: z.string().min(1),
+  verificationUri: z.string().url(),
+  expiresIn: z.number().int().positive(),
+  interval: z.number().int().positive(),
+});
+export type DeviceLogin = z.infer<typeof DeviceLogin>;
+
+/** POST /auth/device/token: still waiting (202), or signed in (200). */
+export const DeviceLoginPoll = z.discriminatedUnion('status', [
+  z.object({ status: z.literal('pending') }),
+  z.object({ status: z.literal('slow_down'), interval: z.number().int().positive() }),
+  z.object({ status: z.literal('ok'), token: z.string().min(1), id: z.string(), expiresAt: z.string(), identity: Identity }),
+]);
+export type DeviceLoginPoll = z.infer<typeof DeviceLoginPoll>;
+
+/** GET /auth/tokens: a person's live sessions and tokens (never the secrets). */
+export const CredentialInfo = z.object({
+  id: z.string(),
+  kind: z.enum(['session', 'token']),
+  description: z.string().optional(),
+  createdAt: z.string(),
+  expiresAt: z.string(),
+  lastUsedAt: z.string().optional(),
+  current: z.boolean(),
+});
+export type CredentialInfo = z.infer<typeof CredentialInfo>;
+
+/** POST /auth/tokens: the new token, shown once. */
+export const CreatedToken = z.object({ token: z.string().min(1), id: z.string(), expiresAt: z.string() });
+export type CreatedToken = z.infer<typeof CreatedToken>;

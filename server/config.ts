@@ -2,6 +2,8 @@
 // parsed once at start with zod and frozen. A bad value stops the start with a
 // message that names the setting and its env variable.
 import { z } from 'zod';
+import { readFileSync } from 'node:fs';
+import { parseAuditors } from './policy/auditors.js';
 import { parseDuration } from './policy/decide.js';
 
 export class ConfigError extends Error {}
@@ -16,6 +18,32 @@ function bytes(v: string): number {
   const m = /^(\d+)(Ki|Mi|Gi)?$/.exec(v.trim());
   if (!m) throw new Error(`"${v}" is not a size; use bytes or Ki/Mi/Gi, like 16Mi`);
   return Number(m[1]) * ({ Ki: 1024, Mi: 1024 ** 2, Gi: 1024 ** 3 }[m[2] as 'Ki'] ?? 1);
+}
+
+// No secrets in messages: zod issues here name the setting, never echo the value.
+const httpUrl = z
+  .string()
+  .refine((v) => {
+    try {
+      const u = new URL(v);
+      return (u.protocol === 'http:' || u.protocol === 'https:') && !u.username && !u.password && !u.search && !u.hash;
+    } catch {
+      return false;
+    }
+  }, 'must be an http(s) URL without credentials, query or fragment, like https://oddjob.example.com')
+  .transform((v) => v.replace(/\/+$/, ''));
+
+function trustProxy(v: string): boolean | number | string[] {
+  if (v === 'false') return false;
+  if (v === 'true') return true;
+  if (/^\d+$/.test(v)) return Number(v);
+  const entries = list(v);
+  for (const e of entries) {
+    if (!/^[0-9a-fA-F:.]+(\/\d{1,3})?$/.test(e) && !['loopback', 'linklocal', 'uniquelocal'].includes(e)) {
+      throw new Error(`"${e}" is not an address, CIDR or loopback/linklocal/uniquelocal`);
+    }
+  }
+  return entries;
 }
 
 function list(v: string): string[] {
@@ -39,8 +67,21 @@ export const SETTINGS = {
   auth: { flag: '--auth', env: 'ODDJOB_AUTH', default: 'github', help: 'github | dev (dev: one fixed identity, loopback only)' },
   devUser: { flag: '--dev-user', env: 'ODDJOB_DEV_USER', default: 'dev', help: 'with --auth dev: the login everyone gets' },
   devTeams: { flag: '--dev-teams', env: 'ODDJOB_DEV_TEAMS', default: '', help: 'with --auth dev: comma-separated org/team slugs' },
-  githubOrg: { flag: '--github-org', env: 'ODDJOB_GITHUB_ORG', help: 'org that bare team slugs in annotations belong to' },
-  publicUrl: { flag: '--public-url', env: 'ODDJOB_PUBLIC_URL', help: 'URL users reach oddjob at (WebSocket Origin checks); default http://HOST:PORT' },
+  githubOrg: { flag: '--github-org', env: 'ODDJOB_GITHUB_ORG', help: 'with --auth github: people must be members of this org; also the org of bare team slugs in annotations' },
+  publicUrl: { flag: '--public-url', env: 'ODDJOB_PUBLIC_URL', help: 'URL users reach oddjob at: the OAuth callback and Origin checks derive from it (required with --auth github); default http://HOST:PORT' },
+  githubClientId: { flag: '--github-client-id', env: 'ODDJOB_GITHUB_CLIENT_ID', help: 'with --auth github: the OAuth app\'s client id' },
+  githubClientSecret: { flag: '--github-client-secret', env: 'ODDJOB_GITHUB_CLIENT_SECRET', help: 'with --auth github: the OAuth app\'s client secret (prefer the env variable or the -file option)' },
+  githubClientSecretFile: { flag: '--github-client-secret-file', env: 'ODDJOB_GITHUB_CLIENT_SECRET_FILE', help: 'file holding the client secret (e.g. a mounted Kubernetes Secret)' },
+  sessionSecret: { flag: '--session-secret', env: 'ODDJOB_SESSION_SECRET', help: 'with --auth github: at least 32 random bytes; keys the sign-in state and encrypts stored GitHub tokens (same on every replica)' },
+  sessionSecretFile: { flag: '--session-secret-file', env: 'ODDJOB_SESSION_SECRET_FILE', help: 'file holding the session secret' },
+  githubUrl: { flag: '--github-url', env: 'ODDJOB_GITHUB_URL', default: 'https://github.com', help: 'GitHub web URL (GitHub Enterprise Server: https://HOST)' },
+  githubApiUrl: { flag: '--github-api-url', env: 'ODDJOB_GITHUB_API_URL', help: 'GitHub API URL; default https://api.github.com, or GITHUB_URL/api/v3 for Enterprise Server' },
+  teamRefresh: { flag: '--team-refresh', env: 'ODDJOB_TEAM_REFRESH', default: '10m', help: 'how stale team membership may get before it is re-checked with GitHub (at most 15m)' },
+  sessionTtl: { flag: '--session-ttl', env: 'ODDJOB_SESSION_TTL', default: '12h', help: 'lifetime of a browser session' },
+  tokenTtl: { flag: '--token-ttl', env: 'ODDJOB_TOKEN_TTL', default: '30d', help: 'lifetime of a CLI token from `oddjob login` (and the maximum for created tokens)' },
+  auditors: { flag: '--auditors', env: 'ODDJOB_AUDITORS', default: '', help: 'comma-separated logins and org/team slugs who may read the whole audit log (others see their own events)' },
+  trustProxy: { flag: '--trust-proxy', env: 'ODDJOB_TRUST_PROXY', default: 'false', help: 'false | true | hop count | comma-separated proxy addresses/CIDRs whose X-Forwarded-* headers are believed' },
+  authRateLimit: { flag: '--auth-rate-limit', env: 'ODDJOB_AUTH_RATE_LIMIT', default: '60', help: 'sign-in requests per minute per client address' },
   defaultTimeout: { flag: '--default-timeout', env: 'ODDJOB_DEFAULT_TIMEOUT', default: '1h', help: 'time limit of a run when the user gives none' },
   maxTimeout: { flag: '--max-timeout', env: 'ODDJOB_MAX_TIMEOUT', default: '24h', help: 'upper bound for any run (max-duration annotations can only lower it)' },
   ttlAfterFinished: { flag: '--ttl-after-finished', env: 'ODDJOB_TTL_AFTER_FINISHED', default: '1h', help: 'how long finished Jobs stay before Kubernetes deletes them' },
@@ -63,8 +104,21 @@ const schema = z.object({
   auth: z.enum(['github', 'dev']),
   devUser: z.string().regex(/^[A-Za-z0-9-]{1,39}$/, 'must be a GitHub-style login'),
   devTeams: z.string().transform(list).pipe(z.array(z.string().regex(/^[a-z0-9-]+\/[a-z0-9_-]+$/i, 'each team must be org/slug'))),
-  githubOrg: z.string().optional(),
-  publicUrl: z.string().url('must be a URL like https://oddjob.example.com').optional(),
+  githubOrg: z.string().regex(/^[A-Za-z0-9-]{1,39}$/, 'must be a GitHub organization login').optional(),
+  publicUrl: httpUrl.optional(),
+  githubClientId: z.string().regex(/^[A-Za-z0-9._-]{1,100}$/, 'does not look like an OAuth client id').optional(),
+  githubClientSecret: z.string().min(1).optional(),
+  githubClientSecretFile: z.string().min(1).optional(),
+  sessionSecret: z.string().min(1).optional(),
+  sessionSecretFile: z.string().min(1).optional(),
+  githubUrl: httpUrl,
+  githubApiUrl: httpUrl.optional(),
+  teamRefresh: z.string().transform((v, ctx) => wrap(v, ctx, duration)).pipe(z.number().max(900, 'must be at most 15m: removed team members must lose access within that bound')),
+  sessionTtl: z.string().transform((v, ctx) => wrap(v, ctx, duration)),
+  tokenTtl: z.string().transform((v, ctx) => wrap(v, ctx, duration)),
+  auditors: z.string().transform((v, ctx) => wrap(v, ctx, (x) => parseAuditors(list(x)))),
+  trustProxy: z.string().transform((v, ctx) => wrap(v, ctx, trustProxy)),
+  authRateLimit: z.coerce.number().int().min(1, 'must be at least 1').max(100_000),
   defaultTimeout: z.string().transform((v, ctx) => wrap(v, ctx, duration)),
   maxTimeout: z.string().transform((v, ctx) => wrap(v, ctx, duration)),
   ttlAfterFinished: z.string().transform((v, ctx) => wrap(v, ctx, duration)),
@@ -83,7 +137,7 @@ function wrap<T>(v: string, ctx: z.RefinementCtx, f: (v: string) => T): T {
   }
 }
 
-export type ServerConfig = Readonly<z.infer<typeof schema> & { publicUrl?: string }>;
+export type ServerConfig = Readonly<z.infer<typeof schema> & { publicUrl?: string; githubApiUrl: string }>;
 
 /** argv is what follows `oddjob server`. Flags win over env, env over defaults. */
 export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): ServerConfig {
@@ -119,7 +173,43 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): ServerConfig
     );
   }
   if (c.defaultTimeout > c.maxTimeout) throw new ConfigError(`--default-timeout (${c.defaultTimeout}s) is above --max-timeout (${c.maxTimeout}s)`);
-  return Object.freeze({ ...c, namespaces: Object.freeze([...c.namespaces]) as string[], devTeams: Object.freeze([...c.devTeams]) as string[] });
+  const githubClientSecret = secret(c.githubClientSecret, c.githubClientSecretFile, 'githubClientSecret', 'githubClientSecretFile');
+  const sessionSecret = secret(c.sessionSecret, c.sessionSecretFile, 'sessionSecret', 'sessionSecretFile');
+  if (c.auth === 'github') {
+    const need = (key: Key, why: string) => new ConfigError(`${SETTINGS[key].flag} (${SETTINGS[key].env}) is required with --auth github: ${why}`);
+    if (!c.publicUrl) throw need('publicUrl', 'the GitHub OAuth callback (PUBLIC_URL/auth/github/callback) and the Origin checks derive from it');
+    if (!c.githubClientId) throw need('githubClientId', 'create a GitHub OAuth app (Settings → Developer settings → OAuth Apps) and pass its client id');
+    if (!githubClientSecret) throw need('githubClientSecret', 'pass the OAuth app\'s client secret through the env variable or --github-client-secret-file');
+    if (!sessionSecret) throw need('sessionSecret', 'generate one with `openssl rand -base64 48` and give every replica the same value');
+    if (Buffer.byteLength(sessionSecret) < 32) {
+      throw new ConfigError(`--session-secret (ODDJOB_SESSION_SECRET) must be at least 32 bytes; generate one with \`openssl rand -base64 48\``);
+    }
+  }
+  const githubApiUrl = c.githubApiUrl ?? (c.githubUrl === 'https://github.com' ? 'https://api.github.com' : `${c.githubUrl}/api/v3`);
+  return Object.freeze({
+    ...c,
+    githubClientSecret,
+    sessionSecret,
+    githubApiUrl,
+    namespaces: Object.freeze([...c.namespaces]) as string[],
+    devTeams: Object.freeze([...c.devTeams]) as string[],
+  });
+}
+
+/** A secret from its setting or its -file setting (one, not both); files are trimmed. */
+function secret(value: string | undefined, file: string | undefined, key: Key, fileKey: Key): string | undefined {
+  if (value !== undefined && file !== undefined) {
+    throw new ConfigError(`give ${SETTINGS[key].flag} or ${SETTINGS[fileKey].flag}, not both`);
+  }
+  if (file === undefined) return value;
+  try {
+    const text = readFileSync(file, 'utf8').trim();
+    if (!text) throw new Error('the file is empty');
+    return text;
+  } catch (err) {
+    const why = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message;
+    throw new ConfigError(`${SETTINGS[fileKey].flag} (${SETTINGS[fileKey].env}): cannot read ${file}: ${why}`);
+  }
 }
 
 export function isLoopback(host: string): boolean {

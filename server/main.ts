@@ -5,7 +5,7 @@ import { openDatabase } from './audit/db.js';
 import { OutputStore } from './audit/output.js';
 import { RunStore } from './audit/runs.js';
 import { AuditLog } from './audit/store.js';
-import { createDevAuthenticator } from './auth/dev.js';
+import { createAuth } from './auth/setup.js';
 import { ConfigError, helpText, loadConfig, type ServerConfig } from './config.js';
 import { createDeploymentService } from './deployments/service.js';
 import { createApp } from './http/app.js';
@@ -20,9 +20,6 @@ export interface RunningServer {
 
 export async function startServer(config: ServerConfig): Promise<RunningServer> {
   const logger = createLogger(config.logLevel);
-  if (config.auth === 'github') {
-    throw new ConfigError('--auth github is not available yet (GitHub sign-in is the next piece of work); use --auth dev for a local demo');
-  }
   const db = openDatabase(config.db);
   const audit = new AuditLog(db);
   const runStore = new RunStore(db);
@@ -45,11 +42,15 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     },
   });
   const deployments = createDeploymentService({ kube, config, logger });
-  const auth = createDevAuthenticator({ login: config.devUser, teams: [...config.devTeams] });
-  logger.warn({ login: config.devUser, teams: config.devTeams }, 'DEV AUTH: every request is this identity (loopback only)');
+  // Until we listen, a --port 0 server does not know its own URL.
+  let listeningUrl = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}`;
+  const publicUrl = () => config.publicUrl ?? listeningUrl;
+  const { auth, authRouter } = createAuth({ config, db, audit, logger, publicUrl });
 
   const { server, dispose } = createApp({
-    publicUrl: config.publicUrl ?? `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}`,
+    publicUrl,
+    authRouter,
+    trustProxy: config.trustProxy,
     logger,
     runs,
     deployments,
@@ -70,7 +71,8 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     server.listen(config.port, config.host, () => resolve());
   });
   const port = (server.address() as AddressInfo).port;
-  const url = `http://${config.host}:${port}`;
+  const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
+  listeningUrl = url;
   // Watches start after listening: /readyz answers 503 until they have synced.
   await runs.start();
   return {

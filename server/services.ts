@@ -71,9 +71,29 @@ export interface AuditService {
   verify(): AuditVerifyResult;
 }
 
-/** Resolves the identity of an HTTP request or WebSocket upgrade; null = anonymous. */
+/** Who is calling, and how they proved it. */
+export interface Principal {
+  identity: Identity;
+  /**
+   * dev: the fixed demo identity; session: a browser cookie (so mutations must also
+   * pass the Origin check: cookies ride along on cross-site requests); token: an
+   * Authorization bearer token (CLI, automation), which a browser never adds by itself.
+   */
+  via: 'dev' | 'session' | 'token';
+  /** The session or token record, for sign-out and `oddjob tokens`. */
+  credentialId?: string;
+  /** May read every audit event (others see only their own). */
+  auditor: boolean;
+}
+
+/**
+ * Resolves the caller of an HTTP request or WebSocket upgrade; null = anonymous.
+ * Throws HttpError when it cannot decide safely (GitHub unreachable while the
+ * teams are due for a re-check: 503), or when the person may not use oddjob at all (403).
+ */
 export interface Authenticator {
-  authenticate(req: IncomingMessage): Promise<Identity | null>;
+  readonly mode: 'dev' | 'github';
+  authenticate(req: IncomingMessage): Promise<Principal | null>;
 }
 
 /** Reports whether the service can take work (DB writable, Kubernetes reachable). */

@@ -19,6 +19,8 @@ export default function register(program: Command, cli: CliContext): void {
           `login:  ${me.login}\n` +
             (me.name ? `name:   ${me.name}\n` : '') +
             `teams:  ${me.teams.length ? me.teams.join(', ') : '(none)'}\n` +
+            (me.auditor ? 'role:   auditor (reads the whole audit log)\n' : '') +
+            (me.auth ? `via:    ${me.auth === 'dev' ? 'dev identity (--auth dev)' : me.auth === 'session' ? 'browser session' : 'token'}\n` : '') +
             `server: ${client.server}\n`,
         );
         return 0;

@@ -87,6 +87,26 @@ const MIGRATIONS: readonly string[] = [
     UNIQUE (run_id, offset)
   );
   `,
+  /* 2: sign-in credentials: browser sessions and CLI/automation tokens */ `
+  -- Only the SHA-256 of a credential is stored; the credential itself exists only in
+  -- the user's cookie or config file. The GitHub token that lets the server re-check
+  -- team membership is kept encrypted (AES-256-GCM, key derived from the session secret).
+  CREATE TABLE auth_credentials (
+    id               TEXT PRIMARY KEY,
+    hash             BLOB NOT NULL UNIQUE,
+    kind             TEXT NOT NULL CHECK (kind IN ('session', 'token')),
+    login            TEXT NOT NULL COLLATE NOCASE,
+    identity         TEXT NOT NULL,
+    github_token     BLOB NOT NULL,
+    description      TEXT,
+    created_at       INTEGER NOT NULL,
+    expires_at       INTEGER NOT NULL,
+    last_used_at     INTEGER,
+    teams_checked_at INTEGER NOT NULL,
+    revoked_at       INTEGER
+  );
+  CREATE INDEX auth_credentials_login ON auth_credentials (login, created_at);
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -8,12 +8,18 @@ import client from 'prom-client';
 import { z } from 'zod';
 import { AuditQuery, RunListQuery, RunRequest, describeZodError, runId as runIdSchema } from '../../protocol/api.js';
 import type { Logger } from '../logger.js';
-import type { AuditService, Authenticator, DeploymentService, ReadinessCheck, RequestContext, RunService } from '../services.js';
+import type { AuditService, Authenticator, DeploymentService, Principal, ReadinessCheck, RequestContext, RunService } from '../services.js';
+import { checkOrigin } from './origin.js';
 import { attachStreams } from '../ws/upgrade.js';
-import { HttpError, badRequest, notFound, unauthorized } from './errors.js';
+import { HttpError, badRequest, forbidden, notFound, unauthorized } from './errors.js';
 
 export interface AppDeps {
-  publicUrl: string;
+  /** The URL users reach us at (a function: with --port 0 it is known only once listening). */
+  publicUrl: string | (() => string);
+  /** /auth routes (sign-in, sign-out); absent in edge tests that need none. */
+  authRouter?: express.Router;
+  /** Express `trust proxy`: whose X-Forwarded-* headers to believe. */
+  trustProxy?: boolean | number | string[];
   logger: Logger;
   runs: RunService;
   deployments: DeploymentService;
@@ -22,10 +28,12 @@ export interface AppDeps {
   readiness: ReadinessCheck[];
 }
 
-export function clientOf(req: http.IncomingMessage): RequestContext['client'] {
+export function clientOf(req: http.IncomingMessage, kind?: RequestContext['client']['kind']): RequestContext['client'] {
   const tag = String(req.headers['x-oddjob-client'] ?? '');
   const agent = String(req.headers['user-agent'] ?? '').slice(0, 200) || undefined;
-  return { kind: tag.startsWith('cli/') ? 'cli' : 'api', address: req.socket.remoteAddress, agent };
+  // Express's req.ip honours --trust-proxy; a raw upgrade request has only the socket.
+  const address = (req as Partial<Request>).ip ?? req.socket.remoteAddress;
+  return { kind: kind ?? (tag.startsWith('cli/') ? 'cli' : tag.startsWith('web/') ? 'web' : 'api'), address, agent };
 }
 
 function parse<S extends z.ZodTypeAny>(schema: S, value: unknown, what: string): z.infer<S> {
@@ -36,6 +44,7 @@ function parse<S extends z.ZodTypeAny>(schema: S, value: unknown, what: string):
 
 export function createApp(deps: AppDeps) {
   const { logger, runs, deployments, audit, auth } = deps;
+  const publicUrl = typeof deps.publicUrl === 'string' ? () => deps.publicUrl as string : deps.publicUrl;
   const registry = new client.Registry();
   client.collectDefaultMetrics({ register: registry });
   const requests = new client.Histogram({
@@ -48,6 +57,7 @@ export function createApp(deps: AppDeps) {
   const app = express();
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
+  app.set('trust proxy', deps.trustProxy ?? false);
   app.use((req, res, next) => {
     res.setHeader('X-Content-Type-Options', 'nosniff');
     res.setHeader('X-Frame-Options', 'DENY');
@@ -76,14 +86,20 @@ export function createApp(deps: AppDeps) {
     res.type(registry.contentType).send(await registry.metrics());
   });
 
+  if (deps.authRouter) app.use('/auth', deps.authRouter);
+
   const api = express.Router();
   api.use(express.json({ limit: '64kb', strict: true }));
   // Identity first: nothing under /api answers anonymous callers.
   api.use(async (req, _res, next) => {
     try {
-      const identity = await auth.authenticate(req);
-      if (!identity) throw unauthorized();
-      locals(req).ctx = { identity, client: clientOf(req) };
+      const principal = await auth.authenticate(req);
+      if (!principal) throw unauthorized();
+      // CSRF: a cookie rides along on cross-site requests, so a cookie-authenticated
+      // mutation must also prove it came from our own pages.
+      if (!SAFE_METHODS.has(req.method)) checkOrigin(req, publicUrl(), principal);
+      locals(req).principal = principal;
+      locals(req).ctx = { identity: principal.identity, client: clientOf(req) };
       next();
     } catch (err) {
       next(err);
@@ -96,8 +112,10 @@ export function createApp(deps: AppDeps) {
       Promise.resolve(h(req, res)).catch(next);
     };
 
+  const principal = (req: Request): Principal => locals(req).principal!;
   api.get('/whoami', (req, res) => {
-    res.json(ctx(req).identity);
+    const p = principal(req);
+    res.json({ ...p.identity, auditor: p.auditor, auth: p.via });
   });
   api.get(
     '/deployments',
@@ -135,7 +153,7 @@ export function createApp(deps: AppDeps) {
   api.get(
     '/audit',
     wrap(async (req, res) => {
-      const q = parse(AuditQuery, req.query, 'query');
+      const q = scopeAudit(principal(req), parse(AuditQuery, req.query, 'query'));
       try {
         res.json(audit.query(q));
       } catch (err) {
@@ -148,7 +166,7 @@ export function createApp(deps: AppDeps) {
     '/audit/export',
     wrap(async (req, res) => {
       // Every matching event: the default page size does not apply to an export.
-      const q = parse(AuditQuery.omit({ limit: true, cursor: true }), req.query, 'query');
+      const q = scopeAudit(principal(req), parse(AuditQuery.omit({ limit: true, cursor: true }), req.query, 'query'));
       res.type('application/x-ndjson');
       for (const event of audit.iterate(q)) {
         if (!res.write(`${JSON.stringify(event)}\n`)) await new Promise((r) => res.once('drain', r));
@@ -159,7 +177,8 @@ export function createApp(deps: AppDeps) {
   );
   api.get(
     '/audit/verify',
-    wrap(async (_req, res) => {
+    wrap(async (req, res) => {
+      if (!principal(req).auditor) throw forbidden('only auditors may verify the whole audit log', 'ask an operator to add you to --auditors');
       res.json(audit.verify());
     }),
   );
@@ -187,7 +206,7 @@ export function createApp(deps: AppDeps) {
   });
 
   const server = http.createServer(app);
-  const streams = attachStreams(server, { publicUrl: deps.publicUrl, auth, runs, logger });
+  const streams = attachStreams(server, { publicUrl, auth, runs, logger });
   return {
     app,
     server,
@@ -198,6 +217,22 @@ export function createApp(deps: AppDeps) {
   };
 }
 
-function locals(req: Request): { ctx?: RequestContext } {
-  return (req as unknown as { oddjob: { ctx?: RequestContext } }).oddjob ??= {};
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+/** Auditors read every event; everyone else reads the events they caused. */
+function scopeAudit<Q extends { user?: string }>(p: Principal, q: Q): Q {
+  if (p.auditor) return q;
+  if (q.user !== undefined && q.user.toLowerCase() !== p.identity.login.toLowerCase()) {
+    throw forbidden(`you may read only your own audit events, not ${q.user}'s`, 'auditors (--auditors) may read everyone\'s');
+  }
+  return { ...q, user: p.identity.login };
+}
+
+interface Locals {
+  ctx?: RequestContext;
+  principal?: Principal;
+}
+
+function locals(req: Request): Locals {
+  return (req as unknown as { oddjob: Locals }).oddjob ??= {};
 }

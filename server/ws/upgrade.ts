@@ -17,9 +17,8 @@ const PATH = /^\/api\/runs\/([^/]+)\/stream$/;
 const PING_MS = 25_000; // under the 30 s that idle proxies tolerate
 const HIGH_WATER = 4 << 20;
 
-export function attachStreams(server: http.Server, deps: { publicUrl: string; auth: Authenticator; runs: RunService; logger: Logger }) {
+export function attachStreams(server: http.Server, deps: { publicUrl: () => string; auth: Authenticator; runs: RunService; logger: Logger }) {
   const wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024, perMessageDeflate: false });
-  const allowedOrigin = new URL(deps.publicUrl).origin;
 
   server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
     void handle(req, socket, head).catch((err) => {
@@ -33,10 +32,15 @@ export function attachStreams(server: http.Server, deps: { publicUrl: string; au
     const url = new URL(req.url ?? '/', 'http://x');
     const m = PATH.exec(url.pathname);
     if (!m) throw notFound('no such stream endpoint');
+    // Browsers always send Origin on a WebSocket handshake; the CLI sends none and
+    // authenticates with a bearer token, which a hostile page cannot attach.
+    const allowedOrigin = new URL(deps.publicUrl()).origin;
     const origin = req.headers.origin;
-    if (origin !== undefined && origin !== allowedOrigin) throw forbidden(`origin ${origin} is not allowed`);
-    const identity = await deps.auth.authenticate(req);
-    if (!identity) throw unauthorized();
+    if (origin !== undefined && origin !== allowedOrigin) throw forbidden(`origin ${origin} is not allowed`, `use oddjob at ${allowedOrigin}`);
+    const principal = await deps.auth.authenticate(req);
+    if (!principal) throw unauthorized();
+    if (principal.via === 'session' && origin === undefined) throw forbidden('a browser session may only open streams from an oddjob page');
+    const identity = principal.identity;
     const id = runIdSchema.safeParse(decodeURIComponent(m[1]!));
     if (!id.success) throw badRequest('invalid run id');
     const fromText = url.searchParams.get('from') ?? '0';

@@ -353,9 +353,10 @@ describe('oddjob (the binary)', () => {
     noStack(r);
   });
 
-  test('login explains what works today and exits 2', async () => {
+  test('login against a server without GitHub sign-in fails with its reason, no stack trace', async () => {
     const r = await oddjob(['login']);
-    assert.equal(r.code, 2);
-    assert.match(r.stderr, /not available yet[\s\S]*ODDJOB_SERVER[\s\S]*ODDJOB_TOKEN/);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /^oddjob: no such route\n/);
+    noStack(r);
   });
 });

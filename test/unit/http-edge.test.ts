@@ -51,7 +51,7 @@ const audit: AuditService = {
   *iterate() {},
   verify: () => ({ ok: true, checked: 0 }),
 };
-const auth: Authenticator = { authenticate: async () => identity };
+const auth: Authenticator = { mode: 'dev', authenticate: async () => (identity ? { identity, via: 'token', auditor: true } : null) };
 
 let base: string;
 let close: () => Promise<void>;

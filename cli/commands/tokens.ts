@@ -1,0 +1,66 @@
+// `oddjob tokens`: my live sessions and tokens; create one for automation
+// (ODDJOB_TOKEN in CI); revoke one.
+import type { Command } from 'commander';
+import type { CliContext } from '../context.js';
+import { CliError } from '../errors.js';
+import { formatTable, truncate } from '../lib/table.js';
+
+export default function register(program: Command, cli: CliContext): void {
+  const tokens = program
+    .command('tokens')
+    .summary('list, create and revoke your sign-in tokens')
+    .description('List your live browser sessions and tokens (* marks the one in use), create a token for automation, or revoke one.')
+    .option('--json', 'one JSON object per line')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  oddjob tokens\n  oddjob tokens create --description "nightly backfill CI" --expires 7d\n  oddjob tokens revoke 3f9a0c1d2e4b\n',
+    )
+    .action(
+      cli.act(async (flags: { json?: boolean }, cmd: Command) => {
+        const items = await cli.client(cmd).tokens();
+        if (flags.json) {
+          for (const t of items) cli.out(`${JSON.stringify(t)}\n`);
+          return 0;
+        }
+        if (items.length === 0) {
+          cli.note('no live sessions or tokens');
+          return 0;
+        }
+        const day = (s?: string) => (s ? s.replace('T', ' ').slice(0, 16) : '-');
+        cli.out(
+          formatTable(
+            ['ID', 'KIND', 'DESCRIPTION', 'CREATED', 'EXPIRES', 'LAST USED'],
+            items.map((t) => [`${t.current ? '*' : ' '}${t.id}`, t.kind, truncate(t.description ?? '', 40), day(t.createdAt), day(t.expiresAt), day(t.lastUsedAt)]),
+          ),
+        );
+        return 0;
+      }),
+    );
+
+  tokens
+    .command('create')
+    .summary('create a token for automation (printed once)')
+    .requiredOption('--description <text>', 'what the token is for')
+    .option('--expires <duration>', 'lifetime, like 7d or 12h (at most the server\'s --token-ttl)')
+    .action(
+      cli.act(async (flags: { description: string; expires?: string }, cmd: Command) => {
+        const t = await cli.client(cmd).createToken(flags.description, flags.expires);
+        cli.out(`${t.token}\n`);
+        cli.note(`token ${t.id} expires ${t.expiresAt}; it is shown only now — store it as a secret (ODDJOB_TOKEN)`);
+        return 0;
+      }),
+    );
+
+  tokens
+    .command('revoke')
+    .summary('revoke a session or token by id')
+    .argument('<id>', 'the ID from `oddjob tokens`')
+    .action(
+      cli.act(async (id: string, _flags: unknown, cmd: Command) => {
+        if (!/^[0-9a-f]{12}$/.test(id)) throw new CliError(`"${id}" is not a token id (12 hex characters, see \`oddjob tokens\`)`, { exitCode: 2 });
+        await cli.client(cmd).revokeToken(id);
+        cli.note(`revoked ${id}`);
+        return 0;
+      }),
+    );
+}
