@@ -45,6 +45,11 @@ after(async () => {
   } catch {
     // not installed
   }
+  try {
+    helm('uninstall', 'ojgh', '-n', sys?.name, '--wait');
+  } catch {
+    // not installed
+  }
   await sys?.dispose();
   await served?.dispose();
 });
@@ -66,7 +71,7 @@ describe('helm chart', () => {
   });
 
   const variants: Record<string, string[]> = {
-    'default (github, SQLite on a PVC)': ['auth.githubClientId=id', 'auth.githubClientSecret=secret', 'auth.sessionSecret=s3ss10n', 'publicUrl=https://oddjob.example.com'],
+    'default (github, SQLite on a PVC)': ['auth.githubClientId=id', 'auth.githubClientSecret=secret', 'auth.sessionSecret=0123456789abcdef0123456789abcdef', 'publicUrl=https://oddjob.example.com'],
     'existing secret + ingress with TLS': ['auth.existingSecret=oddjob-auth', 'ingress.enabled=true', 'ingress.tlsSecret=tls', 'publicUrl=https://oddjob.example.com'],
     'postgres, 3 replicas': ['auth.existingSecret=oddjob-auth', 'audit.store=postgres', 'audit.postgresSecret=pg', 'replicaCount=3'],
     'dev auth without persistence': ['auth.mode=dev', 'audit.sqlite.persistence=false'],
@@ -178,5 +183,18 @@ describe('installed into the cluster', () => {
     assert.match(kubectl(['auth', 'can-i', 'get', 'pods/log', '-n', served.name, '--as', 'carol-auditor']), /yes/);
     assert.throws(() => kubectl(['auth', 'can-i', 'create', 'jobs.batch', '-n', served.name, '--as', 'carol-auditor']));
     assert.throws(() => kubectl(['auth', 'can-i', 'delete', 'jobs.batch', '-n', served.name, '--as', 'carol-auditor']));
+  });
+});
+
+describe('installed with GitHub sign-in', () => {
+  test('helm test passes: ready, anonymous callers refused, sign-in redirects to GitHub with the public callback', () => {
+    helm('install', 'ojgh', CHART, '-n', sys.name, '--wait', '--timeout', '180s',
+      '--set', `namespaces={${served.name}}`, '--set', 'publicUrl=https://oddjob.example.com',
+      '--set', 'auth.githubClientId=Iv1.chart-test', '--set', 'auth.githubClientSecret=not-a-real-secret',
+      '--set', 'auth.sessionSecret=0123456789abcdef0123456789abcdef', '--set', 'auth.github.url=https://ghe.example.com',
+      '--set', 'audit.sqlite.persistence=false', '--set', 'image.pullPolicy=Never');
+    const out = helm('test', 'ojgh', '-n', sys.name, '--logs', '--timeout', '120s');
+    assert.match(out, /Phase:\s+Succeeded/);
+    assert.match(out, /\/readyz 200[\s\S]*\/api\/whoami 401[\s\S]*\/api\/runs 401[\s\S]*\/auth\/github 302/);
   });
 });
