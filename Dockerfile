@@ -11,7 +11,8 @@ COPY protocol protocol
 COPY server server
 COPY cli cli
 COPY bin bin
-RUN npx tsc -p tsconfig.json && npm prune --omit=dev
+COPY web web
+RUN npx tsc -p tsconfig.json && npx vite build --config web/vite.config.ts && npm prune --omit=dev
 
 FROM node:20-bookworm-slim
 ENV NODE_ENV=production ODDJOB_COMPILED=1
@@ -19,6 +20,7 @@ WORKDIR /app
 COPY --from=build /src/node_modules node_modules
 COPY --from=build /src/dist dist
 COPY --from=build /src/bin bin
+COPY --from=build /src/web/dist web/dist
 COPY package.json ./
 USER 10001:10001
 EXPOSE 8080

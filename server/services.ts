@@ -43,6 +43,11 @@ export interface ViewerHandle {
 export interface RunService {
   /** Authorize, audit (before anything is created), clone, create. Throws HttpError. */
   createRun(ctx: RequestContext, req: RunRequest): Promise<Run>;
+  /**
+   * What createRun would create, authorized the same way, without creating or
+   * auditing anything: the Job manifest (its run id is a throwaway).
+   */
+  previewRun(ctx: RequestContext, req: RunRequest): Promise<{ job: object }>;
   getRun(ctx: RequestContext, id: string): Promise<Run>;
   listRuns(ctx: RequestContext, q: RunListQuery): Promise<{ items: Run[]; nextCursor?: string }>;
   cancelRun(ctx: RequestContext, id: string): Promise<Run>;

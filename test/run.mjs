@@ -34,9 +34,34 @@ function ensureCluster() {
   return up.status === 0;
 }
 
+// The browser tests (test/integration/web.test.ts) need the built web UI.
+// Rebuild when web/dist is missing or older than any source (vite takes ~2 s).
+function newest(dir) {
+  let t = 0;
+  for (const name of readdirSync(dir)) {
+    if (name === 'dist' || name === 'node_modules') continue;
+    const p = join(dir, name);
+    const st = statSync(p);
+    t = Math.max(t, st.isDirectory() ? newest(p) : st.mtimeMs);
+  }
+  return t;
+}
+function ensureWebBuilt() {
+  const index = join(root, 'web', 'dist', 'index.html');
+  let built = 0;
+  try { built = statSync(index).mtimeMs; } catch { /* not built */ }
+  const sources = Math.max(newest(join(root, 'web')), newest(join(root, 'protocol')));
+  if (built && built >= sources) return true;
+  console.error('\nbuilding the web UI (npm run build:web)');
+  const r = spawnSync(process.execPath, [join(root, 'node_modules', 'vite', 'bin', 'vite.js'), 'build', '--config', join(root, 'web', 'vite.config.ts'), '--logLevel', 'warn'], { stdio: 'inherit', cwd: root });
+  if (r.status !== 0) console.error('the web UI did not build; the browser tests will fail');
+  return r.status === 0;
+}
+
 let failed = false;
 for (const suite of suites) {
   if (suite === 'integration' && !ensureCluster()) { failed = true; continue; }
+  if (suite === 'integration' && !ensureWebBuilt()) failed = true;
   const files = find(join(root, 'test', suite));
   if (files.length === 0) { console.error(`no tests found in test/${suite}`); failed = true; continue; }
   console.error(`\n== ${suite}: ${files.length} files ==`);

@@ -12,6 +12,8 @@ root=$(mktemp -d); trap 'rm -rf "$root"' EXIT
 
 log "compiling TypeScript"
 (cd "$REPO_ROOT" && rm -rf dist && npx tsc -p tsconfig.json)
+log "building the web UI"
+(cd "$REPO_ROOT" && npx vite build --config web/vite.config.ts --logLevel warn)
 
 mkdir -p "$root"/{app,usr/local/bin,tmp,etc,var/lib/oddjob}
 chmod 1777 "$root/tmp"; chown 10001:10001 "$root/var/lib/oddjob"
@@ -24,6 +26,8 @@ printf 'root:x:0:0:root:/root:/sbin/nologin\noddjob:x:10001:10001:oddjob:/app:/s
 printf 'root:x:0:\noddjob:x:10001:\n' > "$root/etc/group"
 cp -r "$REPO_ROOT/dist" "$REPO_ROOT/bin" "$REPO_ROOT/package.json" "$root/app/"
 rm -rf "$root/app/dist/test" "$root/app/dist/bench"
+mkdir -p "$root/app/web" && cp -r "$REPO_ROOT/web/dist" "$root/app/web/dist"
+rm -f "$root"/app/web/dist/assets/*.map
 # Production dependencies only: the paths npm itself lists for --omit=dev.
 (cd "$REPO_ROOT" && npm ls --omit=dev --all --parseable 2>/dev/null | tail -n +2) | while read -r p; do
   rel=${p#"$REPO_ROOT"/}; mkdir -p "$root/app/$(dirname "$rel")"; cp -r "$p" "$root/app/$rel"

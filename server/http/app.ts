@@ -2,6 +2,7 @@
 // middleware. Handlers stay thin: authenticate → validate (zod) → call the
 // service → send. WebSocket streams attach to the same server (ws/upgrade.ts).
 import http from 'node:http';
+import type { Duplex } from 'node:stream';
 import { randomUUID } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import client from 'prom-client';
@@ -11,6 +12,7 @@ import type { Logger } from '../logger.js';
 import type { AuditService, Authenticator, DeploymentService, Principal, ReadinessCheck, RequestContext, RunService } from '../services.js';
 import { checkOrigin } from './origin.js';
 import { attachStreams } from '../ws/upgrade.js';
+import { serveWebUi } from './static.js';
 import { HttpError, badRequest, forbidden, notFound, unauthorized } from './errors.js';
 
 export interface AppDeps {
@@ -132,6 +134,15 @@ export function createApp(deps: AppDeps) {
       res.status(201).json(await runs.createRun(ctx(req), body));
     }),
   );
+  api.post(
+    '/runs/preview',
+    wrap(async (req, res) => {
+      // Authorized exactly like a run; creates nothing and is not audited.
+      if (!req.is('application/json')) throw new HttpError(415, 'unsupported_media_type', 'send the run request as application/json');
+      const body = parse(RunRequest, req.body, 'run request');
+      res.json(await runs.previewRun(ctx(req), body));
+    }),
+  );
   api.get(
     '/runs',
     wrap(async (req, res) => {
@@ -184,6 +195,8 @@ export function createApp(deps: AppDeps) {
   );
   api.use((_req, _res, next) => next(notFound('no such API endpoint')));
   app.use('/api', api);
+  // The web UI (web/dist) at /, with client routes falling back to index.html.
+  app.use(serveWebUi());
 
   // One place that turns errors into answers; stacks go to the log only.
   app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
@@ -192,6 +205,7 @@ export function createApp(deps: AppDeps) {
     if (err instanceof HttpError) e = err;
     else if (typed.type === 'entity.too.large') e = new HttpError(413, 'too_large', 'the request body is larger than 64 KiB');
     else if (typed.type === 'entity.parse.failed') e = badRequest('the request body is not valid JSON');
+    else if ((err as Error)?.name === 'InvalidCursorError') e = badRequest((err as Error).message);
     else if (typed.status && typed.status >= 400 && typed.status < 500) e = badRequest(typed.message ?? 'bad request');
     else {
       const id = randomUUID();
@@ -206,6 +220,22 @@ export function createApp(deps: AppDeps) {
   });
 
   const server = http.createServer(app);
+  // Requests Node's HTTP parser rejects (bad request line, header, length, chunk) never
+  // reach Express; answer them in the same JSON shape instead of an empty 400.
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
+    if (err.code === 'ECONNRESET' || !socket.writable) {
+      socket.destroy();
+      return;
+    }
+    const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+    const message =
+      status === 431 ? 'the request headers are too large' : status === 408 ? 'the request took too long to arrive' : 'the request is not valid HTTP/1.1';
+    const body = JSON.stringify({ error: { code: status === 400 ? 'invalid_request' : status === 431 ? 'too_large' : 'timeout', message } });
+    socket.end(
+      `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
+  });
   const streams = attachStreams(server, { publicUrl, auth, runs, logger });
   return {
     app,

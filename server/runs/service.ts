@@ -192,6 +192,46 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
     return wanted;
   }
 
+  function decide(req: RunRequest, deployment: k8s.V1Deployment, identity: RequestContext['identity']) {
+    return decideAccess({
+      namespace: req.namespace,
+      deployment: req.deployment,
+      annotations: deployment.metadata?.annotations,
+      identity,
+      defaultOrg: config.githubOrg,
+    });
+  }
+
+  /** Container, time limit and image of a permitted request; throws 400 for what cannot run. */
+  function resolveRun(req: RunRequest, deployment: k8s.V1Deployment) {
+    let container: string;
+    try {
+      container = chooseContainer(deployment, req.container);
+    } catch (err) {
+      if (err instanceof CloneError) throw badRequest(err.message);
+      throw err;
+    }
+    if (req.tty && !req.interactive) throw badRequest('a TTY (-t) needs an interactive run (-i)', 'use -it together');
+    const activeDeadlineSeconds = timeoutFor(req, deployment);
+    const image = deployment.spec?.template?.spec?.containers?.find((c) => c.name === container)?.image ?? '';
+    return { container, activeDeadlineSeconds, image };
+  }
+
+  function buildJob(req: RunRequest, deployment: k8s.V1Deployment, user: string, id: string, container: string, activeDeadlineSeconds: number) {
+    return cloneJobFromDeployment(deployment, {
+      runId: id,
+      user,
+      command: req.command,
+      reason: req.reason,
+      container,
+      interactive: req.interactive,
+      tty: req.tty,
+      noSidecars: req.noSidecars,
+      activeDeadlineSeconds,
+      ttlSecondsAfterFinished: config.ttlSecondsAfterFinished,
+    });
+  }
+
   const service: ManagedRunService = {
     readiness: [
       {
@@ -220,13 +260,7 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
       const { identity, client } = ctx;
       const target = { namespace: req.namespace, deployment: req.deployment, command: req.command, reason: req.reason };
       const deployment = await readDeployment(req.namespace, req.deployment);
-      const decision = decideAccess({
-        namespace: req.namespace,
-        deployment: req.deployment,
-        annotations: deployment.metadata?.annotations,
-        identity,
-        defaultOrg: config.githubOrg,
-      });
+      const decision = decide(req, deployment, identity);
       if (!decision.allow) {
         try {
           audit.append({ type: 'run.denied', actor: identity, client, ...target, container: req.container, message: decision.reason });
@@ -236,16 +270,7 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
         throw forbidden(decision.reason, 'ask the owners of the deployment to add you to oddjob.io/allowed-users or a team in oddjob.io/allowed-teams');
       }
 
-      let container: string;
-      try {
-        container = chooseContainer(deployment, req.container);
-      } catch (err) {
-        if (err instanceof CloneError) throw badRequest(err.message);
-        throw err;
-      }
-      if (req.tty && !req.interactive) throw badRequest('a TTY (-t) needs an interactive run (-i)', 'use -it together');
-      const activeDeadlineSeconds = timeoutFor(req, deployment);
-      const image = deployment.spec?.template?.spec?.containers?.find((c) => c.name === container)?.image ?? '';
+      const { container, activeDeadlineSeconds, image } = resolveRun(req, deployment);
       const id = newRunId();
 
       // No record, no run: the request is audited before anything is created.
@@ -258,18 +283,7 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
 
       let job: k8s.V1Job;
       try {
-        job = cloneJobFromDeployment(deployment, {
-          runId: id,
-          user: identity.login,
-          command: req.command,
-          reason: req.reason,
-          container,
-          interactive: req.interactive,
-          tty: req.tty,
-          noSidecars: req.noSidecars,
-          activeDeadlineSeconds,
-          ttlSecondsAfterFinished: config.ttlSecondsAfterFinished,
-        });
+        job = buildJob(req, deployment, identity.login, id, container, activeDeadlineSeconds);
       } catch (err) {
         const message = err instanceof CloneError ? err.message : `could not build the Job: ${(err as Error).message}`;
         audit.append({ type: 'run.finished', actor: identity, client, runId: id, ...target, container, status: 'failed', message });
@@ -310,6 +324,22 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
       audit.append({ type: 'run.created', actor: identity, client, runId: id, ...target, container, image, message: `job ${job.metadata!.name}` });
       replayState(track(run));
       return runs.get(id) ?? run;
+    },
+
+    async previewRun(ctx, req) {
+      // The same path as createRun up to the create, minus the audit records:
+      // a preview is a question, not an attempt. Nothing is written anywhere.
+      const deployment = await readDeployment(req.namespace, req.deployment);
+      const decision = decide(req, deployment, ctx.identity);
+      if (!decision.allow) {
+        throw forbidden(decision.reason, 'ask the owners of the deployment to add you to oddjob.io/allowed-users or a team in oddjob.io/allowed-teams');
+      }
+      const { container, activeDeadlineSeconds } = resolveRun(req, deployment);
+      try {
+        return { job: buildJob(req, deployment, ctx.identity.login, newRunId(), container, activeDeadlineSeconds) };
+      } catch (err) {
+        throw badRequest(err instanceof CloneError ? err.message : `could not build the Job: ${(err as Error).message}`);
+      }
     },
 
     async getRun(ctx, id) {

@@ -4,6 +4,7 @@
 // upgraded: Origin (browsers must come from the public URL; CLIs send none),
 // authentication, validation, and the run service's own authorization.
 import type http from 'node:http';
+import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { runId as runIdSchema } from '../../protocol/api.js';
@@ -32,6 +33,7 @@ export function attachStreams(server: http.Server, deps: { publicUrl: () => stri
     const url = new URL(req.url ?? '/', 'http://x');
     const m = PATH.exec(url.pathname);
     if (!m) throw notFound('no such stream endpoint');
+    checkHandshake(req);
     // Browsers always send Origin on a WebSocket handshake; the CLI sends none and
     // authenticates with a bearer token, which a hostile page cannot attach.
     const allowedOrigin = new URL(deps.publicUrl()).origin;
@@ -41,7 +43,13 @@ export function attachStreams(server: http.Server, deps: { publicUrl: () => stri
     if (!principal) throw unauthorized();
     if (principal.via === 'session' && origin === undefined) throw forbidden('a browser session may only open streams from an oddjob page');
     const identity = principal.identity;
-    const id = runIdSchema.safeParse(decodeURIComponent(m[1]!));
+    let rawId: string;
+    try {
+      rawId = decodeURIComponent(m[1]!);
+    } catch {
+      throw badRequest('invalid run id (bad percent-encoding)');
+    }
+    const id = runIdSchema.safeParse(rawId);
     if (!id.success) throw badRequest('invalid run id');
     const fromText = url.searchParams.get('from') ?? '0';
     if (!/^\d{1,15}$/.test(fromText)) throw badRequest('from must be a non-negative integer');
@@ -51,6 +59,9 @@ export function attachStreams(server: http.Server, deps: { publicUrl: () => stri
     await deps.runs.getRun(ctx, id.data);
 
     wss.handleUpgrade(req, socket, head, (ws) => {
+      // handleUpgrade (noServer) does not emit 'connection' by itself; the keepalive below
+      // counts on it, and without it every socket was cut at its first ping round (~25 s).
+      wss.emit('connection', ws, req);
       const viewer = new SocketViewer(ws);
       let handle: Awaited<ReturnType<RunService['attachViewer']>> | undefined;
       ws.on('message', (data: Buffer, isBinary) => {
@@ -161,11 +172,32 @@ class SocketViewer implements Viewer {
   }
 }
 
+/**
+ * What ws.handleUpgrade would refuse, refused here first: ws answers a malformed
+ * handshake in plain text, and every refusal of the API has the JSON error shape.
+ */
+function checkHandshake(req: http.IncomingMessage) {
+  if (req.method !== 'GET') throw new HttpError(405, 'method_not_allowed', 'a stream is opened with GET');
+  if (String(req.headers.upgrade ?? '').toLowerCase() !== 'websocket') throw badRequest('only WebSocket upgrades are served here (Upgrade: websocket)');
+  const key = req.headers['sec-websocket-key'];
+  if (key === undefined || !/^[+/0-9A-Za-z]{22}==$/.test(key)) throw badRequest('missing or invalid Sec-WebSocket-Key header');
+  const version = req.headers['sec-websocket-version'];
+  if (version !== '13' && version !== '8') throw new HttpError(400, 'invalid_request', 'unsupported Sec-WebSocket-Version', 'use WebSocket version 13');
+  // oddjob speaks no subprotocol; a malformed offer would make ws refuse the handshake.
+  const protocol = req.headers['sec-websocket-protocol'];
+  if (protocol !== undefined) {
+    const offered = protocol.split(',').map((p) => p.trim());
+    if (!offered.every((p) => /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(p)) || new Set(offered).size !== offered.length) {
+      throw badRequest('invalid Sec-WebSocket-Protocol header');
+    }
+  }
+}
+
 function reject(socket: Duplex, e: HttpError) {
   if (!socket.writable) return socket.destroy();
   const body = JSON.stringify({ error: { code: e.code, message: e.message, ...(e.hint ? { hint: e.hint } : {}) } });
   socket.end(
-    `HTTP/1.1 ${e.status} ${e.status === 401 ? 'Unauthorized' : e.status === 403 ? 'Forbidden' : e.status === 404 ? 'Not Found' : e.status === 400 ? 'Bad Request' : 'Error'}\r\n` +
+    `HTTP/1.1 ${e.status} ${STATUS_CODES[e.status] ?? 'Error'}\r\n` +
       `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
   );
 }

@@ -29,6 +29,10 @@ const runs: RunService = {
     if (req.deployment === 'boom') throw new Error('secret internal detail');
     return run;
   },
+  async previewRun(_ctx, req) {
+    calls.push(['previewRun', req]);
+    return { job: { kind: 'Job', metadata: { name: `${req.deployment}-oddjob-preview` } } };
+  },
   async getRun(_ctx, id) {
     if (id !== run.id) throw notFound(`run ${id} not found`);
     return run;
@@ -94,6 +98,15 @@ describe('HTTP API edge', () => {
       assert.match(r.body.error.message, msg);
     });
   }
+  test('a Job preview is validated like a run and answers 200 with the manifest', async () => {
+    const r = await request(base).post('/api/runs/preview').send(body).expect(200);
+    assert.equal(r.body.job.metadata.name, 'api-oddjob-preview');
+    assert.deepEqual(calls.at(-1), ['previewRun', { ...body, interactive: false, tty: false, noSidecars: false }]);
+    const bad = await request(base).post('/api/runs/preview').send({ ...body, command: [] }).expect(400);
+    assert.match(bad.body.error.message, /give a command/);
+    await request(base).post('/api/runs/preview').set('content-type', 'text/plain').send('hi').expect(415);
+    assert.notEqual(calls.at(-1)?.[0], 'createRun');
+  });
   test('400: body that is not JSON', async () => {
     const r = await request(base).post('/api/runs').set('content-type', 'application/json').send('{"namespace":').expect(400);
     assert.match(r.body.error.message, /not valid JSON/);
