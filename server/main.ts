@@ -5,6 +5,7 @@ import { SCHEMA_VERSION, openDatabase } from './audit/db.js';
 import { OutputStore } from './audit/output.js';
 import { RunStore } from './audit/runs.js';
 import { AuditLog } from './audit/store.js';
+import { verifyInWorker } from './audit/verify-worker.js';
 import { createAuth } from './auth/setup.js';
 import { ConfigError, helpText, loadConfig, type ServerConfig } from './config.js';
 import { createDeploymentService } from './deployments/service.js';
@@ -54,7 +55,9 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     logger,
     runs,
     deployments,
-    audit,
+    // Queries are index range scans (fast, in-process); verification re-hashes
+    // everything, in a worker thread so streams and requests keep flowing.
+    audit: { query: (q) => audit.query(q), iterate: (q) => audit.iterate(q), verify: () => verifyInWorker(config.db) },
     auth,
     readiness: [
       ...runs.readiness,

@@ -73,7 +73,8 @@ export interface AuditService {
   query(q: AuditQuery): { items: AuditEvent[]; nextCursor?: string };
   /** Every event in order, for NDJSON export and verification. */
   iterate(q?: Partial<AuditQuery>): Iterable<AuditEvent>;
-  verify(): AuditVerifyResult;
+  /** Re-hashes the whole chain; may take seconds, so implementations keep it off the event loop. */
+  verify(): AuditVerifyResult | Promise<AuditVerifyResult>;
 }
 
 /** Who is calling, and how they proved it. */

@@ -69,6 +69,18 @@ export function createApp(deps: AppDeps) {
     res.on('finish', () => end({ route: (req.route?.path as string | undefined) ?? 'unmatched', status: String(res.statusCode) }));
     next();
   });
+  // No route takes a body over 64 KiB. Refuse one on its Content-Length alone: body-parser
+  // would first read (and discard) all of it, 10 GiB or however much is announced, before
+  // answering 413. Connection: close, so the rest of the upload is not read either.
+  app.use((req, res, next) => {
+    const length = Number(req.headers['content-length'] ?? 0);
+    if (length > 64 * 1024) {
+      res.setHeader('Connection', 'close');
+      next(new HttpError(413, 'too_large', 'the request body is larger than 64 KiB'));
+      return;
+    }
+    next();
+  });
 
   app.get('/healthz', (_req, res) => {
     res.type('text/plain').send('ok\n');
@@ -190,7 +202,7 @@ export function createApp(deps: AppDeps) {
     '/audit/verify',
     wrap(async (req, res) => {
       if (!principal(req).auditor) throw forbidden('only auditors may verify the whole audit log', 'ask an operator to add you to --auditors');
-      res.json(audit.verify());
+      res.json(await audit.verify());
     }),
   );
   api.use((_req, _res, next) => next(notFound('no such API endpoint')));
@@ -223,7 +235,9 @@ export function createApp(deps: AppDeps) {
   // Requests Node's HTTP parser rejects (bad request line, header, length, chunk) never
   // reach Express; answer them in the same JSON shape instead of an empty 400.
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
-    if (err.code === 'ECONNRESET' || !socket.writable) {
+    // Mid-response (a pipelined request went bad) there is no clean way to answer: drop it.
+    const inFlight = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
+    if (err.code === 'ECONNRESET' || !socket.writable || inFlight?.headersSent) {
       socket.destroy();
       return;
     }

@@ -1,0 +1,121 @@
+// Benchmark 4: the audit store at scale, on a real SQLite file.
+//   - append rate as the server does it (one durable transaction per event)
+//   - bulk seeding of N synthetic events (batched), for the query and verify numbers
+//   - p50/p99 of the common queries: user + time range, deployment, status
+//   - `audit verify` time, in-process and in the worker thread the server uses,
+//     and how long the event loop stalls meanwhile (the worker must keep it free)
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import type { AuditEventInput, AuditQuery } from '../protocol/api.js';
+import { openDatabase } from '../server/audit/db.js';
+import { AuditLog } from '../server/audit/store.js';
+import { verifyInWorker } from '../server/audit/verify-worker.js';
+import { type BenchOptions, type BenchResult, mib, ms, quantile } from './lib.js';
+
+const USERS = 200;
+const DEPLOYMENTS = 50;
+const STATUSES = ['succeeded', 'failed', 'deadline', 'cancelled', 'lost'] as const;
+
+function synthetic(i: number): AuditEventInput {
+  const kind = i % 4;
+  const user = `user${i % USERS}`;
+  const base = {
+    actor: { login: user, teams: [`acme/team${i % 20}`] },
+    client: { kind: 'cli' as const, address: '10.0.0.7', agent: 'oddjob-cli/0.1.0' },
+    runId: `r${String(Math.floor(i / 4)).padStart(11, '0')}`,
+    namespace: `ns${i % 5}`,
+    deployment: `app${i % DEPLOYMENTS}`,
+    container: 'app',
+    command: ['node', 'scripts/backfill.js', String(i)],
+    reason: `INC-${i % 9000}`,
+  };
+  if (kind === 0) return { ...base, type: 'run.requested' };
+  if (kind === 1) return { ...base, type: 'run.created', message: `job app-oddjob-${i}` };
+  if (kind === 2) return { ...base, type: 'run.started' };
+  return { ...base, type: 'run.finished', status: STATUSES[i % STATUSES.length], exitCode: i % 3, durationMs: 1000 + (i % 5000) };
+}
+
+export async function auditBench(opts: BenchOptions): Promise<BenchResult> {
+  const n = opts.quick ? 100_000 : 1_000_000;
+  const dir = mkdtempSync(join(tmpdir(), 'oddjob-bench-audit-'));
+  const file = join(dir, 'audit.db');
+  try {
+    const db = openDatabase(file);
+    const log = new AuditLog(db);
+    // Times spread over 30 days, non-decreasing like real appends.
+    const t0 = Date.now() - 30 * 86400_000;
+    const at = (i: number) => new Date(t0 + Math.floor((i / n) * 30 * 86400_000));
+
+    // 1. The server's path: each append is its own fsync'd transaction (synchronous=FULL).
+    const durable = opts.quick ? 300 : 2000;
+    let t = performance.now();
+    for (let i = 0; i < durable; i++) log.append(synthetic(i), at(i));
+    const durablePerSec = durable / ((performance.now() - t) / 1000);
+    process.stderr.write(`audit: ${durable} durable appends at ${durablePerSec.toFixed(0)}/s\n`);
+
+    // 2. Seeding: the same append(), batched in transactions (savepoints inside).
+    t = performance.now();
+    const batch = db.transaction((from: number, to: number) => {
+      for (let i = from; i < to; i++) log.append(synthetic(i), at(i));
+    });
+    for (let i = durable; i < n; i += 10_000) {
+      batch(i, Math.min(n, i + 10_000));
+      if ((i - durable) % 200_000 < 10_000) process.stderr.write(`audit: seeded ${i}/${n}\n`);
+    }
+    const seededPerSec = (n - durable) / ((performance.now() - t) / 1000);
+
+    // 3. Queries as /api/audit runs them (page of 100, newest first).
+    const rounds = opts.quick ? 200 : 500;
+    const day = (d: number) => new Date(t0 + d * 86400_000).toISOString();
+    const queries: Record<string, (k: number) => Partial<AuditQuery>> = {
+      'user + 7-day range': (k) => ({ user: `user${k % USERS}`, since: day(k % 20), until: day((k % 20) + 7) }),
+      deployment: (k) => ({ deployment: `app${k % DEPLOYMENTS}` }),
+      status: (k) => ({ status: STATUSES[k % STATUSES.length] }),
+      'deployment + status, page 5': (k) => ({ deployment: `app${k % DEPLOYMENTS}`, status: 'failed' }),
+    };
+    const queryStats: Record<string, { p50: number; p99: number; rows: number }> = {};
+    for (const [name, make] of Object.entries(queries)) {
+      const times: number[] = [];
+      let rows = 0;
+      for (let k = 0; k < rounds; k++) {
+        const q = { limit: 100, ...make(k) } as AuditQuery;
+        const s = performance.now();
+        let page = log.query(q);
+        // "page 5": follow the cursor, the way a person pages back through results.
+        if (name.endsWith('page 5')) for (let p = 1; p < 5 && page.nextCursor; p++) page = log.query({ ...q, cursor: page.nextCursor });
+        times.push(performance.now() - s);
+        rows += page.items.length;
+      }
+      queryStats[name] = { p50: quantile(times, 0.5), p99: quantile(times, 0.99), rows: rows / rounds };
+    }
+
+    // 4. Verify: in-process (what blocks a server) and in the worker (what the server does).
+    t = performance.now();
+    const inProcess = log.verify();
+    const verifyInProcessMs = performance.now() - t;
+    if (!inProcess.ok || inProcess.checked !== n) throw new Error(`verify failed: ${JSON.stringify(inProcess)}`);
+    const delay = monitorEventLoopDelay({ resolution: 10 });
+    delay.enable();
+    t = performance.now();
+    const worker = await verifyInWorker(file);
+    const verifyWorkerMs = performance.now() - t;
+    delay.disable();
+    if (!worker.ok || worker.checked !== n) throw new Error(`worker verify failed: ${JSON.stringify(worker)}`);
+    const maxLoopStallMs = delay.max / 1e6;
+    db.close();
+    const sizeBytes = statSync(file).size;
+
+    const rows = [
+      { benchmark: 'audit', metric: 'append, durable (server path)', oddjob: `${durablePerSec.toFixed(0)} events/s`, note: 'one fsync per event (synchronous=FULL)' },
+      { benchmark: 'audit', metric: `seed ${n.toLocaleString('en')} events (batched)`, oddjob: `${seededPerSec.toFixed(0)} events/s`, note: `file ${mib(sizeBytes)}` },
+      ...Object.entries(queryStats).map(([name, s]) => ({ benchmark: 'audit', metric: `query: ${name}`, oddjob: `p50 ${ms(s.p50)}, p99 ${ms(s.p99)}`, note: `target p99 < 20 ms; ${s.rows.toFixed(0)} rows/page` })),
+      { benchmark: 'audit', metric: 'verify, worker thread', oddjob: `${(verifyWorkerMs / 1000).toFixed(1)} s`, baseline: `${(verifyInProcessMs / 1000).toFixed(1)} s in-process`, ratio: verifyWorkerMs / verifyInProcessMs, note: `target < 10 s; event loop max stall ${ms(maxLoopStallMs)}` },
+    ];
+    return { name: 'audit', rows, data: { events: n, durablePerSec, seededPerSec, sizeBytes, queries: queryStats, verifyInProcessMs, verifyWorkerMs, maxLoopStallMs } };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
