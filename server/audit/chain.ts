@@ -11,6 +11,16 @@ export const GENESIS_HASH = '0'.repeat(64);
  * Written as plain loops: verify runs it once per event, a million times over.
  */
 export function canonicalJson(value: unknown): string {
+  return canonical(value, undefined);
+}
+
+/** canonicalJson of an event without its own hash fields, without copying it. */
+function canonicalBody(event: object): string {
+  return canonical(event, CHAIN_FIELDS);
+}
+const CHAIN_FIELDS = new Set(['prevHash', 'hash']);
+
+function canonical(value: unknown, skipTopLevel: Set<string> | undefined): string {
   if (value === null || typeof value !== 'object') {
     if (typeof value === 'number' && !Number.isFinite(value)) throw new Error('canonicalJson: non-finite number');
     return JSON.stringify(value) ?? 'null';
@@ -20,7 +30,7 @@ export function canonicalJson(value: unknown): string {
     for (let i = 0; i < value.length; i++) {
       if (i > 0) out += ',';
       const v: unknown = value[i];
-      out += v === undefined ? 'null' : canonicalJson(v);
+      out += v === undefined ? 'null' : canonical(v, undefined);
     }
     return `${out}]`;
   }
@@ -29,10 +39,10 @@ export function canonicalJson(value: unknown): string {
   let first = true;
   for (const k of keys) {
     const v = (value as Record<string, unknown>)[k];
-    if (v === undefined) continue;
+    if (v === undefined || skipTopLevel?.has(k)) continue;
     if (!first) out += ',';
     first = false;
-    out += `${JSON.stringify(k)}:${canonicalJson(v)}`;
+    out += `${JSON.stringify(k)}:${canonical(v, undefined)}`;
   }
   return `${out}}`;
 }
@@ -40,6 +50,11 @@ export function canonicalJson(value: unknown): string {
 /** sha256(prevHash + "\n" + canonicalJson(body)), hex. `body` excludes prevHash and hash. */
 export function hashEvent(prevHash: string, body: object): string {
   return createHash('sha256').update(`${prevHash}\n${canonicalJson(body)}`).digest('hex');
+}
+
+/** hashEvent of a stored event (its prevHash and hash fields are not part of the body). */
+export function hashStoredEvent(event: { prevHash: string }): string {
+  return createHash('sha256').update(`${event.prevHash}\n${canonicalBody(event)}`).digest('hex');
 }
 
 type Chained = { seq: number; prevHash: string; hash: string } & Record<string, unknown>;
@@ -50,7 +65,7 @@ export function verifyChain(events: Iterable<Chained>): AuditVerifyResult {
   let expectedSeq: number | undefined;
   let checked = 0;
   for (const event of events) {
-    const { hash, prevHash, ...body } = event;
+    const { hash, prevHash } = event;
     if (expectedSeq !== undefined && event.seq !== expectedSeq) {
       return {
         ok: false,
@@ -71,7 +86,7 @@ export function verifyChain(events: Iterable<Chained>): AuditVerifyResult {
           : `event ${event.seq} does not follow the event before it (previous hash mismatch): an event was removed or replaced`,
       };
     }
-    if (hashEvent(prevHash, body) !== hash) {
+    if (hashStoredEvent(event) !== hash) {
       return { ok: false, checked, brokenAt: event.seq, problem: `event ${event.seq} was modified after it was written (hash mismatch)` };
     }
     expectedPrev = hash;
