@@ -69,15 +69,26 @@ export function createApp(deps: AppDeps) {
     res.on('finish', () => end({ route: (req.route?.path as string | undefined) ?? 'unmatched', status: String(res.statusCode) }));
     next();
   });
-  // No route takes a body over 64 KiB. Refuse one on its Content-Length alone: body-parser
-  // would first read (and discard) all of it, 10 GiB or however much is announced, before
+  // No route takes a body over 64 KiB. Refuse one as soon as that is known: body-parser
+  // would first read (and discard) all of it, 10 GiB or however much is sent, before
   // answering 413. Connection: close, so the rest of the upload is not read either.
   app.use((req, res, next) => {
     const length = Number(req.headers['content-length'] ?? 0);
-    if (length > 64 * 1024) {
+    if (length > MAX_BODY_BYTES) {
       res.setHeader('Connection', 'close');
       next(new HttpError(413, 'too_large', 'the request body is larger than 64 KiB'));
       return;
+    }
+    if (req.headers['transfer-encoding'] !== undefined) {
+      // A chunked body announces no length: count it as it arrives.
+      let seen = 0;
+      req.on('data', (chunk: Buffer) => {
+        seen += chunk.length;
+        if (seen <= MAX_BODY_BYTES || res.headersSent) return;
+        res.setHeader('Connection', 'close');
+        res.once('finish', () => req.socket.destroy());
+        res.status(413).json({ error: { code: 'too_large', message: 'the request body is larger than 64 KiB' } });
+      });
     }
     next();
   });
@@ -262,6 +273,8 @@ export function createApp(deps: AppDeps) {
 }
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+/** The largest request body any route accepts (the run request's limit). */
+const MAX_BODY_BYTES = 64 * 1024;
 
 /** Auditors read every event; everyone else reads the events they caused. */
 function scopeAudit<Q extends { user?: string }>(p: Principal, q: Q): Q {
