@@ -18,24 +18,45 @@ import { type BenchOptions, type BenchResult, mib, ms, quantile } from './lib.js
 const USERS = 200;
 const DEPLOYMENTS = 50;
 const STATUSES = ['succeeded', 'failed', 'deadline', 'cancelled', 'lost'] as const;
+/** Share of each status among finished runs: mostly successes, a few rare outcomes. */
+const STATUS_WEIGHTS = [0.85, 0.1, 0.02, 0.02, 0.01];
 
+/** A deterministic 32-bit mix (so runs are reproducible without a stored seed). */
+function mix(x: number, salt: number): number {
+  let h = Math.imul(x ^ salt, 0x9e3779b1);
+  h ^= h >>> 15;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  return (h >>> 0) / 2 ** 32;
+}
+
+/**
+ * Event i of a synthetic log: runs of four events (requested, created, started,
+ * finished) that share their user, deployment and namespace, as real ones do; users and
+ * deployments drawn independently, statuses weighted (85% succeeded … 1% lost).
+ */
 function synthetic(i: number): AuditEventInput {
+  const run = Math.floor(i / 4);
   const kind = i % 4;
-  const user = `user${i % USERS}`;
+  const user = Math.floor(mix(run, 1) * USERS);
+  const dep = Math.floor(mix(run, 2) * DEPLOYMENTS);
   const base = {
-    actor: { login: user, teams: [`acme/team${i % 20}`] },
+    actor: { login: `user${user}`, teams: [`acme/team${user % 20}`] },
     client: { kind: 'cli' as const, address: '10.0.0.7', agent: 'oddjob-cli/0.1.0' },
-    runId: `r${String(Math.floor(i / 4)).padStart(11, '0')}`,
-    namespace: `ns${i % 5}`,
-    deployment: `app${i % DEPLOYMENTS}`,
+    runId: `r${String(run).padStart(11, '0')}`,
+    namespace: `ns${dep % 5}`,
+    deployment: `app${dep}`,
     container: 'app',
-    command: ['node', 'scripts/backfill.js', String(i)],
-    reason: `INC-${i % 9000}`,
+    command: ['node', 'scripts/backfill.js', String(run)],
+    reason: `INC-${run % 9000}`,
   };
   if (kind === 0) return { ...base, type: 'run.requested' };
-  if (kind === 1) return { ...base, type: 'run.created', message: `job app-oddjob-${i}` };
+  if (kind === 1) return { ...base, type: 'run.created', message: `job app-oddjob-${run}` };
   if (kind === 2) return { ...base, type: 'run.started' };
-  return { ...base, type: 'run.finished', status: STATUSES[i % STATUSES.length], exitCode: i % 3, durationMs: 1000 + (i % 5000) };
+  let r = mix(run, 3);
+  let s = 0;
+  while (s < STATUSES.length - 1 && r >= STATUS_WEIGHTS[s]!) r -= STATUS_WEIGHTS[s++]!;
+  return { ...base, type: 'run.finished', status: STATUSES[s], exitCode: s === 0 ? 0 : 1, durationMs: 1000 + Math.floor(mix(run, 4) * 60_000) };
 }
 
 export async function auditBench(opts: BenchOptions): Promise<BenchResult> {
@@ -73,8 +94,12 @@ export async function auditBench(opts: BenchOptions): Promise<BenchResult> {
     const queries: Record<string, (k: number) => Partial<AuditQuery>> = {
       'user + 7-day range': (k) => ({ user: `user${k % USERS}`, since: day(k % 20), until: day((k % 20) + 7) }),
       deployment: (k) => ({ deployment: `app${k % DEPLOYMENTS}` }),
-      status: (k) => ({ status: STATUSES[k % STATUSES.length] }),
-      'deployment + status, page 5': (k) => ({ deployment: `app${k % DEPLOYMENTS}`, status: 'failed' }),
+      'status (rare: lost, 1%)': () => ({ status: 'lost' }),
+      'deployment + status, page 5': (k) => ({ deployment: `app${k % DEPLOYMENTS}`, status: k % 2 ? 'failed' : 'lost' }),
+      'user + status': (k) => ({ user: `user${k % USERS}`, status: 'failed' }),
+      'namespace + user': (k) => ({ namespace: `ns${k % 5}`, user: `user${k % USERS}` }),
+      'user + deployment': (k) => ({ user: `user${k % USERS}`, deployment: `app${(k * 7) % DEPLOYMENTS}` }),
+      'run id (one run\'s trail)': (k) => ({ runId: `r${String((k * 7919) % Math.floor(n / 4)).padStart(11, '0')}` }),
     };
     const queryStats: Record<string, { p50: number; p99: number; rows: number }> = {};
     for (const [name, make] of Object.entries(queries)) {

@@ -16,6 +16,8 @@ export interface ClusterEnv {
   baselineNs: string;
   deployment: k8s.V1Deployment;
   server: ServerProcess;
+  /** Another server on the same namespace, with extra flags (its own database). */
+  startServer(...extra: string[]): Promise<ServerProcess>;
   kenv: NodeJS.ProcessEnv;
   dispose(): Promise<void>;
 }
@@ -37,17 +39,18 @@ export async function startClusterEnv(): Promise<ClusterEnv> {
   // Measure oddjob as it ships: compiled (tsx would add ~0.3 s to every CLI start).
   execFileSync('npx', ['tsc', '-p', `${REPO_ROOT}tsconfig.json`], { stdio: 'ignore' });
   process.env.ODDJOB_COMPILED = '1';
-  const db = join(mkdtempSync(join(tmpdir(), 'oddjob-bench-')), 'audit.db');
-  const server = await startServerProcess([
+  const serverArgs = (...extra: string[]) => [
     '--auth', 'dev', '--dev-user', 'bench', '--namespaces', ns.name, '--kubeconfig', cluster.kubeconfigPath,
-    '--db', db, '--log-level', 'warn', '--max-output', '256Mi',
-  ]);
+    '--db', join(mkdtempSync(join(tmpdir(), 'oddjob-bench-')), 'audit.db'), '--log-level', 'warn', '--max-output', '256Mi', ...extra,
+  ];
+  const server = await startServerProcess(serverArgs());
   return {
     cluster,
     ns: ns.name,
     baselineNs: baseline.name,
     deployment,
     server,
+    startServer: (...extra: string[]) => startServerProcess(serverArgs(...extra)),
     kenv: { KUBECONFIG: cluster.kubeconfigPath },
     async dispose() {
       await server.kill();

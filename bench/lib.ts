@@ -40,10 +40,11 @@ export const ms = (x: number) => `${x.toFixed(x < 10 ? 2 : 0)} ms`;
 export const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
 
 /** Runs a process; records when its first stdout byte and its exit arrive. */
-export function timed(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}, opts: { keepOutput?: boolean } = {}): Promise<{ startAt: number; firstMs: number; endMs: number; code: number; out: string; bytes: number; err: string }> {
+export function timed(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}, opts: { keepOutput?: boolean } = {}): Promise<{ startAt: number; firstMs: number; lastMs: number; endMs: number; code: number; out: string; bytes: number; err: string }> {
   return new Promise((resolve) => {
     const t0 = performance.now();
     let firstMs = -1;
+    let lastMs = -1;
     let out = '';
     let bytes = 0;
     let err = '';
@@ -51,10 +52,11 @@ export function timed(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}, 
     p.stdout.on('data', (d: Buffer) => {
       if (firstMs < 0) firstMs = performance.now() - t0;
       bytes += d.length;
+      lastMs = performance.now() - t0;
       if (opts.keepOutput !== false) out += d;
     });
     p.stderr.on('data', (d) => (err += d));
-    p.on('close', (code) => resolve({ startAt: t0, firstMs, endMs: performance.now() - t0, code: code ?? -1, out, bytes, err }));
+    p.on('close', (code) => resolve({ startAt: t0, firstMs, lastMs, endMs: performance.now() - t0, code: code ?? -1, out, bytes, err }));
   });
 }
 

@@ -1,18 +1,54 @@
 // Benchmark 3: streaming throughput. One command writes M MiB to stdout; the
 // oddjob CLI (`oddjob run`, through the server's WebSocket) and `kubectl logs -f`
 // on the same pod read it live, side by side. Reports bytes received by each,
-// throughput from first byte to end, and the server's CPU and peak RSS meanwhile.
+// throughput (pod running → last byte), and the server's CPU and peak RSS meanwhile,
+// with stdout/stderr kept apart (two log requests) and merged (one).
 import { performance } from 'node:perf_hooks';
 import { REPO_ROOT } from '../test/support/cluster.js';
+import type { ServerProcess } from '../test/support/oddjob.js';
 import { type ClusterEnv, clearJobs } from './env.js';
 import { type BenchOptions, type BenchResult, KUBECTL, mib, sampleProcess, timed } from './lib.js';
 
 export async function streamBench(env: ClusterEnv, opts: BenchOptions): Promise<BenchResult> {
   const size = opts.quick ? 20 : 200;
+  const split = await measure(env, env.server, size);
+  // The same with stdout and stderr merged (--split-log-streams false): one log
+  // request per run instead of one per stream.
+  const merged = await env.startServer('--split-log-streams', 'false');
+  let one: Measured;
+  try {
+    one = await measure(env, merged, size);
+  } finally {
+    await merged.kill();
+  }
+  const row = (m: Measured, how: string) => ({
+    benchmark: 'stream',
+    metric: `${size} MiB to stdout, read live, ${how}`,
+    oddjob: `${m.oddjob.mibPerSec.toFixed(1)} MiB/s, ${mib(m.oddjob.bytes)}${m.oddjob.complete ? ' (all)' : ' (INCOMPLETE)'}`,
+    baseline: `kubectl logs -f ${m.kubectl.mibPerSec.toFixed(1)} MiB/s, ${mib(m.kubectl.bytes)}${m.kubectl.complete ? ' (all)' : ' (INCOMPLETE)'}`,
+    ratio: m.oddjob.mibPerSec / m.kubectl.mibPerSec,
+    note: 'pod running → last byte; ratio > 1: oddjob faster',
+  });
+  const server = (m: Measured, how: string) => ({
+    benchmark: 'stream',
+    metric: `server while streaming, ${how}`,
+    oddjob: `CPU ${m.server.cpuPercent.toFixed(0)}% of a core, peak RSS ${mib(m.server.peakRssBytes)}`,
+    note: 'includes storing the output in SQLite',
+  });
+  return {
+    name: 'stream',
+    rows: [row(split, 'stdout/stderr apart (default)'), server(split, 'apart'), row(one, 'merged'), server(one, 'merged')],
+    data: { mib: size, split, merged: one },
+  };
+}
+
+type Measured = Awaited<ReturnType<typeof measure>>;
+
+export async function measure(env: ClusterEnv, srv: ServerProcess, size: number) {
   const total = size * 1024 * 1024;
   await clearJobs(env, env.ns);
-  const sampler = sampleProcess(env.server.proc.pid!);
-  const a = timed(process.execPath, [`${REPO_ROOT}bin/oddjob.mjs`, 'run', '-n', env.ns, 'deploy/api', '--', 'node', 'scripts/flood.js', String(size)], { ODDJOB_SERVER: env.server.url }, { keepOutput: false });
+  const sampler = sampleProcess(srv.proc.pid!);
+  const a = timed(process.execPath, [`${REPO_ROOT}bin/oddjob.mjs`, 'run', '-n', env.ns, 'deploy/api', '--', 'node', 'scripts/flood.js', String(size)], { ODDJOB_SERVER: srv.url }, { keepOutput: false });
   // The same pod, read by kubectl as soon as it exists.
   let pod: string | undefined;
   for (let i = 0; i < 600 && !pod; i++) {
@@ -27,31 +63,14 @@ export async function streamBench(env: ClusterEnv, opts: BenchOptions): Promise<
   const server = sampler.stop();
   if (ra.code !== 0) throw new Error(`oddjob run failed (${ra.code}): ${ra.err.slice(-500)}`);
   // One clock for both: from the moment the pod was seen running to each reader's last
-  // byte. (From each reader's own first byte would favour kubectl, which starts later
-  // and first drains a backlog.)
-  const rate = (r: { bytes: number; startAt: number; endMs: number }) => r.bytes / 1024 / 1024 / ((r.startAt + r.endMs - podSeenAt) / 1000);
-  // Started later, kubectl may find the head of the log rotated away already (10 MiB files).
-  const data = {
-    mib: size,
-    oddjob: { bytes: ra.bytes, complete: ra.bytes === total, mibPerSec: rate(ra), ms: ra.startAt + ra.endMs - podSeenAt },
-    kubectl: { bytes: rb.bytes, complete: rb.bytes === total, mibPerSec: rate(rb), ms: rb.startAt + rb.endMs - podSeenAt },
-    server: { cpuPercent: server.cpuPercent, cpuMs: server.cpuMs, peakRssBytes: server.peakRssBytes },
-  };
+  // byte (not its exit: oddjob run also waits for the exit code). (From each reader's own first byte would favour kubectl, which starts later
+  // and first drains a backlog.) Output that outruns the kubelet's log rotation
+  // (10 MiB × 5 files by default) is lost to every reader: "INCOMPLETE".
+  const rate = (r: { bytes: number; startAt: number; lastMs: number }) => r.bytes / 1024 / 1024 / ((r.startAt + r.lastMs - podSeenAt) / 1000);
   await clearJobs(env, env.ns);
   return {
-    name: 'stream',
-    rows: [
-      {
-        benchmark: 'stream',
-        metric: `${size} MiB to stdout, read live`,
-        oddjob: `${data.oddjob.mibPerSec.toFixed(1)} MiB/s, ${mib(ra.bytes)}${data.oddjob.complete ? ' (all)' : ' (INCOMPLETE)'}`,
-        baseline: `kubectl logs -f ${data.kubectl.mibPerSec.toFixed(1)} MiB/s, ${mib(rb.bytes)}${data.kubectl.complete ? ' (all)' : ''}`,
-        ratio: data.oddjob.mibPerSec / data.kubectl.mibPerSec,
-        note: 'from pod running to last byte; ratio > 1: oddjob faster; both bounded by the writer and the kubelet',
-      },
-      { benchmark: 'stream', metric: 'server while streaming', oddjob: `CPU ${server.cpuPercent.toFixed(0)}% of a core, peak RSS ${mib(server.peakRssBytes)}`, note: 'includes storing the output in SQLite' },
-    ],
-    data,
+    oddjob: { bytes: ra.bytes, complete: ra.bytes === total, mibPerSec: rate(ra), ms: ra.startAt + ra.lastMs - podSeenAt, exitMs: ra.startAt + ra.endMs - podSeenAt },
+    kubectl: { bytes: rb.bytes, complete: rb.bytes === total, mibPerSec: rate(rb), ms: rb.startAt + rb.lastMs - podSeenAt, exitMs: rb.startAt + rb.endMs - podSeenAt },
+    server: { cpuPercent: server.cpuPercent, cpuMs: server.cpuMs, peakRssBytes: server.peakRssBytes },
   };
 }
-
