@@ -1,6 +1,8 @@
 // The one place that builds Kubernetes clients and turns Kubernetes failures
 // into oddjob's HTTP errors. Nothing else constructs a KubeConfig.
+import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
+import https from 'node:https';
 import * as k8s from '@kubernetes/client-node';
 import { HttpError, forbidden, notFound, unavailable } from '../http/errors.js';
 
@@ -32,12 +34,52 @@ export function loadKube(opts: { kubeconfig?: string }): KubeClients {
     }
     kc.loadFromCluster();
   }
-  return {
-    kc,
-    core: kc.makeApiClient(k8s.CoreV1Api),
-    apps: kc.makeApiClient(k8s.AppsV1Api),
-    batch: kc.makeApiClient(k8s.BatchV1Api),
-  };
+  // As kc.makeApiClient does, but with connections kept alive (see keepAliveAgent).
+  const config = k8s.createConfiguration({
+    baseServer: new k8s.ServerConfiguration(kc.getCurrentCluster()!.server, {}),
+    authMethods: {
+      default: {
+        getName: () => 'kubeconfig-keep-alive',
+        async applySecurityAuthentication(context: k8s.RequestContext) {
+          await kc.applySecurityAuthentication(context);
+          const agent = context.getAgent();
+          if (agent) context.setAgent(keepAliveAgent(agent));
+        },
+      },
+    },
+  });
+  return { kc, core: new k8s.CoreV1Api(config), apps: new k8s.AppsV1Api(config), batch: new k8s.BatchV1Api(config) };
+}
+
+const keepAliveAgents = new Map<string, https.Agent>();
+
+/**
+ * client-node builds a new https.Agent for every API call, so every call opened a new
+ * connection: a TLS handshake (and the CA, certificate and key parsed again) on both
+ * sides — most of oddjob's CPU per run, and several ms of the API server's. This swaps
+ * it for one keep-alive agent per distinct TLS identity. The credentials that change
+ * (bearer tokens) travel in headers, which client-node still sets on every call;
+ * anything other than a plain https.Agent (proxies) is left as it is.
+ */
+export function keepAliveAgent<A>(agent: A): A | https.Agent {
+  const given: unknown = agent;
+  if (!(given instanceof https.Agent) || given.constructor !== https.Agent) return agent;
+  const o = given.options;
+  const key = createHash('sha256')
+    .update(JSON.stringify([o.ca, o.cert, o.key, o.pfx, o.passphrase, o.rejectUnauthorized, o.servername].map((v) => (Buffer.isBuffer(v) ? v.toString('base64') : v))))
+    .digest('hex');
+  let shared = keepAliveAgents.get(key);
+  if (!shared) {
+    // A rotated client certificate makes a new identity; keep only the newest few.
+    if (keepAliveAgents.size >= 4) {
+      const [oldest, old] = keepAliveAgents.entries().next().value as [string, https.Agent];
+      keepAliveAgents.delete(oldest);
+      old.destroy();
+    }
+    shared = new https.Agent({ ...o, keepAlive: true, scheduling: 'lifo' });
+    keepAliveAgents.set(key, shared);
+  }
+  return shared;
 }
 
 export interface KubeFailure {

@@ -6,6 +6,7 @@
 import https from 'node:https';
 import http from 'node:http';
 import type * as k8s from '@kubernetes/client-node';
+import { keepAliveAgent } from './client.js';
 
 export type LogStream = 'Stdout' | 'Stderr' | 'All';
 
@@ -51,6 +52,7 @@ export async function readContainerLog(kc: k8s.KubeConfig, opts: LogReadOptions,
 
   const reqOpts: https.RequestOptions = { method: 'GET', headers: {} };
   await kc.applyToHTTPSOptions(reqOpts);
+  reqOpts.agent = keepAliveAgent(reqOpts.agent);
   const lib = url.protocol === 'https:' ? https : http;
 
   return new Promise<number>((resolve, reject) => {
