@@ -1,7 +1,7 @@
 // PURE: tamper evidence for the audit log. Each event's hash covers the
 // previous event's hash and the event's canonical encoding, so an edited,
 // deleted or reordered row breaks the chain at that row.
-import { createHash } from 'node:crypto';
+import * as crypto from 'node:crypto';
 import type { AuditVerifyResult } from '../../protocol/api.js';
 
 export const GENESIS_HASH = '0'.repeat(64);
@@ -47,20 +47,55 @@ function canonical(value: unknown, skipTopLevel: Set<string> | undefined): strin
   return `${out}}`;
 }
 
+// crypto.hash (Node >= 20.12) is the one-shot form: no Hash object per event.
+const sha256hex: (data: string) => string =
+  typeof crypto.hash === 'function'
+    ? (data) => crypto.hash('sha256', data, 'hex')
+    : (data) => crypto.createHash('sha256').update(data).digest('hex');
+
 /** sha256(prevHash + "\n" + canonicalJson(body)), hex. `body` excludes prevHash and hash. */
 export function hashEvent(prevHash: string, body: object): string {
-  return createHash('sha256').update(`${prevHash}\n${canonicalJson(body)}`).digest('hex');
+  return sha256hex(`${prevHash}\n${canonicalJson(body)}`);
 }
 
 /** hashEvent of a stored event (its prevHash and hash fields are not part of the body). */
 export function hashStoredEvent(event: { prevHash: string }): string {
-  return createHash('sha256').update(`${event.prevHash}\n${canonicalBody(event)}`).digest('hex');
+  return sha256hex(`${event.prevHash}\n${canonicalBody(event)}`);
+}
+
+/**
+ * Fast path of verification: does `json`, the stored text that parsed to `event`, hash
+ * to `event.hash`? The store writes canonicalJson(event), whose body is that text minus
+ * its two members `,"hash":"…"` and `,"prevHash":"…"` — cutting them out is much
+ * cheaper than re-encoding the parsed event. Only `true` is trusted; `false` means "ask
+ * hashStoredEvent", which decides. Sound for any text: if the cut text B hashes to
+ * event.hash, B is (barring a SHA-256 collision) exactly the body that was hashed on
+ * append, so the stored text is that body plus two inserted members; JSON can only take
+ * a member at a member boundary, and the parsed top-level hash and prevHash can only
+ * come from them (the body has neither at top level), so `event` is exactly the event
+ * that was appended.
+ */
+export function storedTextHashMatches(json: string, event: { prevHash: string; hash: string }): boolean {
+  const { hash, prevHash } = event;
+  if (typeof hash !== 'string' || typeof prevHash !== 'string') return false;
+  const h = `,"hash":"${hash}"`;
+  const i = json.indexOf(h);
+  if (i < 0) return false;
+  const withoutHash = json.slice(0, i) + json.slice(i + h.length);
+  const p = `,"prevHash":"${prevHash}"`;
+  const j = withoutHash.indexOf(p);
+  if (j < 0) return false;
+  return sha256hex(`${prevHash}\n${withoutHash.slice(0, j)}${withoutHash.slice(j + p.length)}`) === hash;
 }
 
 type Chained = { seq: number; prevHash: string; hash: string } & Record<string, unknown>;
 
-/** Walks events oldest first; the first inconsistency is reported with its seq. */
-export function verifyChain(events: Iterable<Chained>): AuditVerifyResult {
+/**
+ * Walks events oldest first; the first inconsistency is reported with its seq.
+ * `storedText`, when given, returns the stored JSON an event was parsed from, for the
+ * fast hash check (storedTextHashMatches); a miss falls back to re-encoding the event.
+ */
+export function verifyChain(events: Iterable<Chained>, storedText?: (event: Chained) => string | undefined): AuditVerifyResult {
   let expectedPrev = GENESIS_HASH;
   let expectedSeq: number | undefined;
   let checked = 0;
@@ -86,7 +121,8 @@ export function verifyChain(events: Iterable<Chained>): AuditVerifyResult {
           : `event ${event.seq} does not follow the event before it (previous hash mismatch): an event was removed or replaced`,
       };
     }
-    if (hashStoredEvent(event) !== hash) {
+    const text = storedText?.(event);
+    if (!(text !== undefined && storedTextHashMatches(text, event)) && hashStoredEvent(event) !== hash) {
       return { ok: false, checked, brokenAt: event.seq, problem: `event ${event.seq} was modified after it was written (hash mismatch)` };
     }
     expectedPrev = hash;

@@ -254,6 +254,8 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
 
     async stop() {
       for (const w of [...podWatches.values(), ...jobWatches.values()]) w.stop();
+      // Runs still finishing (draining output) must not write after the stores close.
+      for (const t of trackers.values()) t.detach();
     },
 
     async createRun(ctx, req) {
@@ -275,7 +277,7 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
 
       // No record, no run: the request is audited before anything is created.
       try {
-        audit.append({ type: 'run.requested', actor: identity, client, runId: id, ...target, container, image });
+        await audit.appendDurable({ type: 'run.requested', actor: identity, client, runId: id, ...target, container, image });
       } catch (err) {
         logger.error({ err }, 'audit log unwritable; refusing the run');
         throw unavailable('the audit log cannot be written, so the run was refused (nothing was created)', 'an operator must fix the audit store; see the server log');
@@ -321,7 +323,7 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
         }
         throw httpErr;
       }
-      audit.append({ type: 'run.created', actor: identity, client, runId: id, ...target, container, image, message: `job ${job.metadata!.name}` });
+      await audit.appendDurable({ type: 'run.created', actor: identity, client, runId: id, ...target, container, image, message: `job ${job.metadata!.name}` });
       replayState(track(run));
       return runs.get(id) ?? run;
     },

@@ -46,6 +46,8 @@ export class RunTracker {
   private attachSocket: { send(data: Buffer): void; close(): void } | undefined;
   private lastSize: { cols: number; rows: number } | undefined;
   private finishing = false;
+  /** The server is shutting down (detach): nothing more is written for this run. */
+  private detached = false;
 
   constructor(
     public run: Run,
@@ -200,6 +202,7 @@ export class RunTracker {
             this.deps.kube.kc,
             { namespace: this.run.namespace, pod, container: this.run.container, stream, follow: !terminatedBefore, skipBytes: received[channel], signal: this.abort.signal },
             (chunk) => {
+              if (this.detached) return;
               received[channel] += chunk.length;
               this.hub.append(channel, chunk);
             },
@@ -331,7 +334,19 @@ export class RunTracker {
     this.complete(status, exitCode, message);
   }
 
+  /**
+   * The server is shutting down: stop following and record nothing more (the stores
+   * are about to close). The run stays active in the store; the next start reconciles
+   * it from Kubernetes and finishes it with its true outcome.
+   */
+  detach(): void {
+    this.detached = true;
+    clearTimeout(this.startTimer);
+    this.abort.abort();
+  }
+
   private complete(status: RunStatus, exitCode: number | undefined, message: string | undefined, actor?: { login: string; teams: string[] }) {
+    if (this.detached) return;
     this.phase = 'done';
     clearTimeout(this.startTimer);
     const finishedAt = new Date();

@@ -8,7 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import BetterSqlite3 from 'better-sqlite3';
 import type { AuditEvent, AuditEventInput, AuditQuery } from '../../protocol/api.js';
-import { GENESIS_HASH, hashEvent } from '../../server/audit/chain.js';
+import { GENESIS_HASH, hashEvent, storedTextHashMatches } from '../../server/audit/chain.js';
 import { type Database, SCHEMA_VERSION, encodeCursor, openDatabase } from '../../server/audit/db.js';
 import { AuditLog } from '../../server/audit/store.js';
 import { tempDatabases } from '../support/sqlite.js';
@@ -132,6 +132,36 @@ describe('AuditLog append and verify', () => {
     assert.deepEqual([...log.iterate()], events);
   });
 
+  test('appendDurable: appends in one turn share one transaction, in call order, and chain like append()', async () => {
+    const { db, log } = fresh();
+    appendN(log, 2);
+    const events = await Promise.all([3, 4, 5, 6, 7].map((i) => log.appendDurable(input(i), new Date(T0 + i * 1000))));
+    assert.deepEqual(events.map((e) => e.seq), [3, 4, 5, 6, 7]);
+    assert.deepEqual(events.map((e) => e.reason), ['INC-3', 'INC-4', 'INC-5', 'INC-6', 'INC-7']);
+    assert.deepEqual(log.verify(), { ok: true, checked: 7 });
+    // One transaction: when the third insert of a batch fails, none of the five is stored.
+    db.exec(`CREATE TEMP TRIGGER fail_one BEFORE INSERT ON audit_events WHEN NEW.json LIKE '%"INC-10"%' BEGIN SELECT RAISE(ABORT, 'disk trouble'); END`);
+    const results = await Promise.allSettled([8, 9, 10, 11, 12].map((i) => log.appendDurable(input(i))));
+    assert.deepEqual(results.map((r) => r.status), ['rejected', 'rejected', 'rejected', 'rejected', 'rejected']);
+    assert.deepEqual(log.verify(), { ok: true, checked: 7 });
+    db.exec('DROP TRIGGER fail_one');
+    // A later turn is a new batch and continues the chain.
+    assert.equal((await log.appendDurable(input(13))).seq, 8);
+    assert.deepEqual(log.verify(), { ok: true, checked: 8 });
+  });
+
+  test('appendDurable: invalid input is rejected alone; a batch that cannot be written rejects every event in it', async () => {
+    const { file, log } = fresh();
+    await assert.rejects(log.appendDurable({ ...input(1), type: 'nope' } as unknown as AuditEventInput));
+    appendN(log, 1);
+    const ro = openDatabase(file, { readonly: true });
+    dbs.track(ro);
+    const readOnly = new AuditLog(ro);
+    const results = await Promise.allSettled([readOnly.appendDurable(input(2)), readOnly.appendDurable(input(3))]);
+    assert.deepEqual(results.map((r) => r.status), ['rejected', 'rejected']);
+    assert.deepEqual(log.verify(), { ok: true, checked: 1 });
+  });
+
   test('invalid input is refused and leaves no record', () => {
     const { log } = fresh();
     assert.throws(() => log.append({ ...input(1), type: 'run.exploded' } as unknown as AuditEventInput));
@@ -235,6 +265,38 @@ describe('AuditLog append and verify', () => {
     v = log.verify();
     assert.equal(v.ok, false);
     assert.equal(v.brokenAt, 4);
+  });
+
+  test('hash fields moved or duplicated into a nested object are detected (the fast text check falls back)', () => {
+    for (const tamper of [
+      // The top-level hash moved into actor: the cut text still hashes right, but the event lost its hash.
+      (json: string, hash: string) => json.replace(`,"hash":"${hash}"`, '').replace('"login":"alice"', `"login":"alice","hash":"${hash}"`),
+      // A nested copy in front of the real one: cutting the first occurrence leaves the real one in.
+      (json: string, hash: string) => json.replace('"login":"alice"', `"login":"alice","hash":"${hash}"`),
+    ]) {
+      const { file, log } = fresh();
+      const events = appendN(log, 4);
+      const other = intruder(file);
+      other.exec('DROP TRIGGER audit_events_no_update');
+      const row = other.prepare('SELECT json FROM audit_events WHERE seq = 2').get() as { json: string };
+      const forged = tamper(row.json, events[1]!.hash);
+      assert.notEqual(forged, row.json);
+      JSON.parse(forged); // still valid JSON
+      other.prepare('UPDATE audit_events SET json = ? WHERE seq = 2').run(forged);
+      const v = log.verify();
+      assert.equal(v.ok, false);
+      assert.equal(v.brokenAt, 2);
+    }
+  });
+
+  test('the fast text check accepts exactly the stored text and nothing edited', () => {
+    const { db, log } = fresh();
+    const [e] = appendN(log, 1);
+    const json = (db.prepare('SELECT json FROM audit_events WHERE seq = 1').get() as { json: string }).json;
+    assert.equal(storedTextHashMatches(json, e!), true);
+    assert.equal(storedTextHashMatches(json.replace('INC-1', 'INC-2'), e!), false);
+    assert.equal(storedTextHashMatches(json.replace(`,"hash":"${e!.hash}"`, ''), e!), false);
+    assert.equal(storedTextHashMatches(json, { ...e!, hash: GENESIS_HASH }), false);
   });
 
   test('an event inserted behind the store’s back is detected, even with a correct hash', () => {
@@ -451,7 +513,12 @@ describe('AuditLog at 1M rows', () => {
       ['user + time range', { user: 'USER42', since: '2024-03-01T00:00:00Z', until: '2024-03-08T00:00:00Z', limit: 100 }, /USING INDEX audit_events_login \(login=\? AND rowid>\? AND rowid<\?\)/],
       ['deployment', { deployment: 'deploy7', limit: 100 }, /USING INDEX audit_events_deployment \(deployment=\?/],
       ['status', { status: 'failed', limit: 100 }, /USING INDEX audit_events_status \(status=\?/],
-      ['namespace + status', { namespace: 'ns3', status: 'failed', limit: 100 }, /USING INDEX audit_events_(namespace|status) /],
+      ['namespace + status', { namespace: 'ns3', status: 'failed', limit: 100 }, /USING INDEX audit_events_namespace_status \(namespace=\? AND status=\?/],
+      ['deployment + status', { deployment: 'deploy3', status: 'failed', limit: 100 }, /USING INDEX audit_events_deployment_status \(deployment=\? AND status=\?/],
+      ['user + status', { user: 'user43', status: 'failed', limit: 100 }, /USING INDEX audit_events_login_status \(login=\? AND status=\?/],
+      ['user + deployment', { user: 'user42', deployment: 'deploy42', limit: 100 }, /USING INDEX audit_events_login_deployment \(login=\? AND deployment=\?/],
+      // The user's events, not the whole namespace's, are walked.
+      ['namespace + user', { namespace: 'ns2', user: 'user42', limit: 100 }, /USING INDEX audit_events_login \(login=\?/],
       ['runId', { runId: 'r00000012345', limit: 100 }, /USING INDEX audit_events_run_id \(run_id=\?/],
       ['type', { type: 'login', limit: 100 }, /USING INDEX audit_events_type \(type=\?/],
       ['time range only', { since: '2024-06-01T00:00:00Z', until: '2024-06-02T00:00:00Z', limit: 100 }, /USING INTEGER PRIMARY KEY \(rowid>\? AND rowid<\?\)/],
