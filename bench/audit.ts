@@ -95,26 +95,38 @@ export async function auditBench(opts: BenchOptions): Promise<BenchResult> {
       'user + 7-day range': (k) => ({ user: `user${k % USERS}`, since: day(k % 20), until: day((k % 20) + 7) }),
       deployment: (k) => ({ deployment: `app${k % DEPLOYMENTS}` }),
       'status (rare: lost, 1%)': () => ({ status: 'lost' }),
-      'deployment + status, page 5': (k) => ({ deployment: `app${k % DEPLOYMENTS}`, status: k % 2 ? 'failed' : 'lost' }),
+      'deployment + status (lost)': (k) => ({ deployment: `app${k % DEPLOYMENTS}`, status: 'lost' }),
+      'deployment + status (failed), page 5': (k) => ({ deployment: `app${k % DEPLOYMENTS}`, status: 'failed', limit: 20 }),
       'user + status': (k) => ({ user: `user${k % USERS}`, status: 'failed' }),
       'namespace + user': (k) => ({ namespace: `ns${k % 5}`, user: `user${k % USERS}` }),
       'user + deployment': (k) => ({ user: `user${k % USERS}`, deployment: `app${(k * 7) % DEPLOYMENTS}` }),
       'run id (one run\'s trail)': (k) => ({ runId: `r${String((k * 7919) % Math.floor(n / 4)).padStart(11, '0')}` }),
     };
-    const queryStats: Record<string, { p50: number; p99: number; rows: number }> = {};
+    const queryStats: Record<string, { p50: number; p99: number; rows: number; shallowestPage?: number }> = {};
     for (const [name, make] of Object.entries(queries)) {
       const times: number[] = [];
       let rows = 0;
+      let shallowest = Infinity;
       for (let k = 0; k < rounds; k++) {
         const q = { limit: 100, ...make(k) } as AuditQuery;
+        // "page 5": follow the cursor the way a person pages back through results, and
+        // time the request for page 5 alone (each page is its own request).
+        let cursor: string | undefined;
+        let page = 1;
+        if (name.endsWith('page 5')) {
+          for (; page < 5; page++) {
+            const next: string | undefined = log.query({ ...q, cursor }).nextCursor;
+            if (!next) break;
+            cursor = next;
+          }
+        }
+        shallowest = Math.min(shallowest, page);
         const s = performance.now();
-        let page = log.query(q);
-        // "page 5": follow the cursor, the way a person pages back through results.
-        if (name.endsWith('page 5')) for (let p = 1; p < 5 && page.nextCursor; p++) page = log.query({ ...q, cursor: page.nextCursor });
+        const items = log.query({ ...q, cursor }).items.length;
         times.push(performance.now() - s);
-        rows += page.items.length;
+        rows += items;
       }
-      queryStats[name] = { p50: quantile(times, 0.5), p99: quantile(times, 0.99), rows: rows / rounds };
+      queryStats[name] = { p50: quantile(times, 0.5), p99: quantile(times, 0.99), rows: rows / rounds, ...(name.endsWith('page 5') ? { shallowestPage: shallowest } : {}) };
     }
 
     // 4. Verify: in-process (what blocks a server) and in the worker (what the server does).
@@ -136,7 +148,7 @@ export async function auditBench(opts: BenchOptions): Promise<BenchResult> {
     const rows = [
       { benchmark: 'audit', metric: 'append, durable (server path)', oddjob: `${durablePerSec.toFixed(0)} events/s`, note: 'one fsync per event (synchronous=FULL)' },
       { benchmark: 'audit', metric: `seed ${n.toLocaleString('en')} events (batched)`, oddjob: `${seededPerSec.toFixed(0)} events/s`, note: `file ${mib(sizeBytes)}` },
-      ...Object.entries(queryStats).map(([name, s]) => ({ benchmark: 'audit', metric: `query: ${name}`, oddjob: `p50 ${ms(s.p50)}, p99 ${ms(s.p99)}`, note: `target p99 < 20 ms; ${s.rows.toFixed(0)} rows/page` })),
+      ...Object.entries(queryStats).map(([name, s]) => ({ benchmark: 'audit', metric: `query: ${name}`, oddjob: `p50 ${ms(s.p50)}, p99 ${ms(s.p99)}`, note: `target p99 < 20 ms; ${s.rows.toFixed(0)} rows/page${s.shallowestPage !== undefined && s.shallowestPage < 5 ? ` (some had only ${s.shallowestPage} pages)` : ''}` })),
       { benchmark: 'audit', metric: 'verify, worker thread', oddjob: `${(verifyWorkerMs / 1000).toFixed(1)} s`, baseline: `${(verifyInProcessMs / 1000).toFixed(1)} s in-process`, ratio: verifyWorkerMs / verifyInProcessMs, note: `target < 10 s; event loop max stall ${ms(maxLoopStallMs)}` },
     ];
     return { name: 'audit', rows, data: { events: n, durablePerSec, seededPerSec, sizeBytes, queries: queryStats, verifyInProcessMs, verifyWorkerMs, maxLoopStallMs } };
