@@ -4,7 +4,7 @@
 // live bytes, with no gap and no duplicate. better-sqlite3 is synchronous, so
 // "replay, then subscribe" happens without an await in between: nothing can
 // slip through.
-import type { OutputStore } from '../audit/output.js';
+import type { OutputChunk, OutputStore } from '../audit/output.js';
 import type { StatusFrame } from '../../protocol/frames.js';
 import type { Viewer } from '../services.js';
 
@@ -29,11 +29,30 @@ export class OutputHub {
   }
 
   append(channel: 1 | 2, data: Buffer): void {
-    if (data.length === 0) return;
-    const start = this.total;
-    this.total += data.length;
-    this.store.append(this.runId, channel, data);
-    for (const a of this.viewers) deliver(a, channel, data, start);
+    this.appendMany([{ channel, data }]);
+  }
+
+  /**
+   * Stores the chunks (one transaction) and sends them to the viewers. When the store
+   * fails, the viewers still get the output and the error is thrown afterwards, so the
+   * caller can report it; offsets stay those of the produced output either way.
+   */
+  appendMany(chunks: readonly OutputChunk[]): void {
+    const live = chunks.filter((c) => c.data.length > 0);
+    if (live.length === 0) return;
+    let start = this.total;
+    for (const c of live) this.total += c.data.length;
+    let failure: unknown;
+    try {
+      this.store.appendMany(this.runId, live);
+    } catch (err) {
+      failure = err;
+    }
+    for (const { channel, data } of live) {
+      for (const a of this.viewers) deliver(a, channel, data, start);
+      start += data.length;
+    }
+    if (failure !== undefined) throw failure;
   }
 
   status(frame: StatusFrame): void {
@@ -51,6 +70,13 @@ export class OutputHub {
       offset += chunk.data.length;
     }
     a.pos = Math.max(from, offset);
+    // Output past the storage limit (or not stored because the store failed) was only
+    // streamed live; a viewer that joins after it cannot get it, and is told so.
+    if (a.pos < this.total) {
+      const limit = `${Math.round(this.store.maxBytesPerRun / 1048576)} MiB`;
+      viewer.status({ kind: 'progress', message: `${this.total - a.pos} bytes of output were only streamed live (past the ${limit} kept per run) and cannot be replayed; live output follows` });
+      a.pos = this.total;
+    }
     if (!follow || this.ended) return () => undefined;
     if (this.lastProgress) viewer.status(this.lastProgress);
     this.viewers.add(a);

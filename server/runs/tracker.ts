@@ -12,6 +12,7 @@ import type { RunStore } from '../audit/runs.js';
 import type { KubeClients } from '../k8s/client.js';
 import { isNotFound, kubeFailure } from '../k8s/client.js';
 import { LogRequestError, isSplitStreamsUnsupported, readContainerLog, type LogStream } from '../k8s/logs.js';
+import { OutputCoalescer } from './coalesce.js';
 import type { OutputHub } from './hub.js';
 import { interpretJob, interpretPod } from './pod-state.js';
 
@@ -48,6 +49,8 @@ export class RunTracker {
   private finishing = false;
   /** The server is shutting down (detach): nothing more is written for this run. */
   private detached = false;
+  /** Joins the log's small chunks before they are stored and sent (log capture only). */
+  private output: OutputCoalescer | undefined;
 
   constructor(
     public run: Run,
@@ -191,6 +194,18 @@ export class RunTracker {
     const split = this.deps.splitStreams;
     // After a restart, what is already stored must not be stored again.
     const received = this.hub.storedPerChannel();
+    // Both channels share one coalescer, so chunks keep the order they arrived in.
+    let storeFailed = false;
+    const output = new OutputCoalescer((chunks) => {
+      try {
+        this.hub.appendMany(chunks);
+      } catch (err) {
+        // Viewers still got it; the stored copy (replay, logs after the pod is gone) did not.
+        if (!storeFailed) this.log.error({ err }, 'run output could not be stored; live viewers still receive it');
+        storeFailed = true;
+      }
+    });
+    this.output = output;
 
     const follow = async (stream: LogStream, channel: 1 | 2): Promise<void> => {
       let failures = 0;
@@ -204,9 +219,12 @@ export class RunTracker {
             (chunk) => {
               if (this.detached) return;
               received[channel] += chunk.length;
-              this.hub.append(channel, chunk);
+              output.push(channel, chunk);
             },
-          );
+          ).finally(() => {
+            // Everything read is handed on before the end of the stream is acted on.
+            if (!this.detached) output.flush();
+          });
           failures = 0;
           // The end of a log stream does not prove the container finished.
           if (terminatedBefore) return;
@@ -341,12 +359,15 @@ export class RunTracker {
    */
   detach(): void {
     this.detached = true;
+    this.output?.discard();
     clearTimeout(this.startTimer);
     this.abort.abort();
   }
 
   private complete(status: RunStatus, exitCode: number | undefined, message: string | undefined, actor?: { login: string; teams: string[] }) {
     if (this.detached) return;
+    // Output read but not yet handed on belongs before the end frame.
+    this.output?.flush();
     this.phase = 'done';
     clearTimeout(this.startTimer);
     const finishedAt = new Date();
