@@ -92,4 +92,6 @@ export const CloseCode = {
   policy: 1008, // unauthenticated / forbidden / bad origin
   internal: 1011,
   notFound: 4404,
+  /** The viewer fell too far behind; it reconnects with the bytes it has and resumes. */
+  tooSlow: 4408,
 } as const;

@@ -8,15 +8,15 @@ import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { runId as runIdSchema } from '../../protocol/api.js';
-import { Channel, CloseCode, ResizeFrame, encodeFrame, encodeStatus, type StatusFrame } from '../../protocol/frames.js';
+import { Channel, CloseCode, ResizeFrame } from '../../protocol/frames.js';
 import { HttpError, badRequest, forbidden, notFound, unauthorized } from '../http/errors.js';
 import type { Logger } from '../logger.js';
 import type { Authenticator, RunService, Viewer } from '../services.js';
 import { clientOf } from '../http/app.js';
+import { SocketViewer } from './viewer.js';
 
 const PATH = /^\/api\/runs\/([^/]+)\/stream$/;
 const PING_MS = 25_000; // under the 30 s that idle proxies tolerate
-const HIGH_WATER = 4 << 20;
 
 export function attachStreams(server: http.Server, deps: { publicUrl: () => string; auth: Authenticator; runs: RunService; logger: Logger }) {
   const wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024, perMessageDeflate: false });
@@ -114,62 +114,6 @@ export function attachStreams(server: http.Server, deps: { publicUrl: () => stri
       wss.close();
     },
   };
-}
-
-/** Sends frames in order; past the high-water mark it queues instead of dropping. */
-class SocketViewer implements Viewer {
-  private queue: Buffer[] = [];
-  private closing = false;
-  private draining = false;
-
-  constructor(private readonly ws: WebSocket) {}
-
-  output(channel: 1 | 2, data: Buffer) {
-    this.send(encodeFrame(channel, data));
-  }
-
-  status(frame: StatusFrame) {
-    this.send(encodeStatus(frame));
-  }
-
-  close() {
-    this.closing = true;
-    this.flush();
-  }
-
-  private send(frame: Buffer) {
-    if (this.ws.readyState !== this.ws.OPEN) return;
-    if (this.queue.length || this.ws.bufferedAmount > HIGH_WATER) {
-      this.queue.push(frame);
-      this.scheduleDrain();
-      return;
-    }
-    this.ws.send(frame);
-  }
-
-  private scheduleDrain() {
-    if (this.draining) return;
-    this.draining = true;
-    const tick = () => {
-      if (this.ws.readyState !== this.ws.OPEN) {
-        this.queue = [];
-        this.draining = false;
-        return;
-      }
-      while (this.queue.length && this.ws.bufferedAmount <= HIGH_WATER) this.ws.send(this.queue.shift()!);
-      if (this.queue.length) setTimeout(tick, 10);
-      else {
-        this.draining = false;
-        if (this.closing) this.flush();
-      }
-    };
-    setTimeout(tick, 10);
-  }
-
-  private flush() {
-    if (!this.closing || this.queue.length || this.draining) return;
-    if (this.ws.readyState === this.ws.OPEN) this.ws.close(CloseCode.normal);
-  }
 }
 
 /**
