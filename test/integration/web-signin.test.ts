@@ -13,6 +13,7 @@ import { chromium, type Browser } from 'playwright-core';
 import { DEMO_IMAGE, REPO_ROOT, createTestNamespace, eventually, requireCluster, type TestCluster } from '../support/cluster.js';
 import { FakeGitHub } from '../support/fake-github.js';
 import { startServerProcess, type ServerProcess } from '../support/oddjob.js';
+import { visit } from '../support/browser.js';
 
 const CHROMIUM = process.env.ODDJOB_TEST_CHROMIUM ?? '/usr/bin/chromium';
 const SHOTS = join(REPO_ROOT, 'test-artifacts', 'screenshots');
@@ -72,7 +73,7 @@ describe('web UI with GitHub sign-in', () => {
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(e.message));
 
-    await page.goto(`/run?namespace=${ns.name}&deployment=api`);
+    await visit(page, `/run?namespace=${ns.name}&deployment=api`);
     const signIn = page.getByRole('link', { name: 'Sign in with GitHub' });
     await signIn.waitFor();
     await page.screenshot({ path: join(SHOTS, 'github-signin-desktop.png') });
@@ -90,7 +91,7 @@ describe('web UI with GitHub sign-in', () => {
     assert.equal(session.sameSite, 'Lax');
     assert.equal(await page.evaluate('document.cookie'), '', 'no cookie is readable by scripts');
 
-    await page.goto(`/run?namespace=${ns.name}&deployment=api`);
+    await visit(page, `/run?namespace=${ns.name}&deployment=api`);
     await page.locator('#argv input').first().fill('sh');
     await page.locator('#argv input').last().press('Enter');
     await page.locator('#argv input').last().fill('-c');

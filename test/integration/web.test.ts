@@ -19,6 +19,7 @@ import * as k8s from '@kubernetes/client-node';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { DEMO_IMAGE, REPO_ROOT, createTestNamespace, eventually, requireCluster, type TestCluster } from '../support/cluster.js';
 import { startServerProcess, type ServerProcess } from '../support/oddjob.js';
+import { visit } from '../support/browser.js';
 
 const CHROMIUM = process.env.ODDJOB_TEST_CHROMIUM ?? '/usr/bin/chromium';
 const SHOTS = join(REPO_ROOT, 'test-artifacts', 'screenshots');
@@ -144,7 +145,7 @@ async function fillArgv(page: Page, argv: string[]) {
 }
 
 async function startFromForm(page: Page, argv: string[], opts: { interactive?: boolean; tty?: boolean; reason?: string; deployment?: string } = {}) {
-  await page.goto(`/run?namespace=${ns.name}&deployment=${opts.deployment ?? 'api'}`);
+  await visit(page, `/run?namespace=${ns.name}&deployment=${opts.deployment ?? 'api'}`);
   await fillArgv(page, argv);
   if (opts.reason) await page.getByLabel('Reason').fill(opts.reason);
   if (opts.interactive) await page.getByLabel('Interactive').check();
@@ -186,7 +187,7 @@ describe('web UI, end to end in Chromium', () => {
 
   test('signed in: the identity is shown and only runnable deployments are listed', async () => {
     const page = await desktop.newPage();
-    await page.goto('/');
+    await visit(page, '/');
     await page.getByRole('heading', { name: 'Deployments you may run in' }).waitFor();
     assert.match(await page.getByTestId('whoami').innerText(), /alice/);
     await page.locator(`[data-deployment="${ns.name}/api"]`).waitFor();
@@ -198,7 +199,7 @@ describe('web UI, end to end in Chromium', () => {
     assert.match(await page.locator(`[data-deployment="${ns.name}/api"]`).innerText(), /team acme\/payments[\s\S]*at most 1h/);
     await shot(page, 'deployments-desktop');
     const p = await phone.newPage();
-    await p.goto('/');
+    await visit(p, '/');
     await p.locator(`[data-deployment="${ns.name}/api"]`).waitFor().catch((err) => {
       throw new Error(`${(err as Error).message}\nHTTP errors: ${httpErrors.join('\n')}`);
     });
@@ -209,7 +210,7 @@ describe('web UI, end to end in Chromium', () => {
 
   test('the form previews the Job as YAML and starts a run whose output appears live', async () => {
     const page = await desktop.newPage();
-    await page.goto(`/run?namespace=${ns.name}&deployment=api`);
+    await visit(page, `/run?namespace=${ns.name}&deployment=api`);
     await fillArgv(page, ['node', 'scripts/backfill.js', '20']);
     assert.equal(await page.locator('#will-run').innerText(), 'node scripts/backfill.js 20');
     // The paste helper shows how a command line splits, quotes included.
@@ -301,7 +302,7 @@ describe('web UI, end to end in Chromium', () => {
     assert.equal((await apiRun(id)).status, 'cancelled');
     await shot(page, 'run-cancelled-desktop');
     const p = await phone.newPage();
-    await p.goto(`/runs/${id}`);
+    await visit(p, `/runs/${id}`);
     await waitForTerminal(p, /tick 2/);
     await shot(p, 'run-cancelled-phone');
     await p.close();
@@ -310,7 +311,7 @@ describe('web UI, end to end in Chromium', () => {
 
   test('the audit view finds the cancelled run (filters in the form), the runs view lists it', async () => {
     const page = await desktop.newPage();
-    await page.goto('/audit');
+    await visit(page, '/audit');
     await page.getByLabel('Run id').fill(ids.cancelled!);
     await page.getByRole('button', { name: 'Apply' }).click();
     await page.waitForURL(/runId=/);
@@ -320,7 +321,7 @@ describe('web UI, end to end in Chromium', () => {
     assert.match(await page.locator('#audit-table').innerText(), /cancel me/);
     await shot(page, 'audit-run-desktop');
     // Event filter + export: the CSV is built from the NDJSON export of the same filters.
-    await page.goto(`/audit?type=run.finished`);
+    await visit(page, `/audit?type=run.finished`);
     await page.locator('#audit-table').waitFor();
     const finished = await page.locator('#audit-table tbody tr').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-type')));
     assert.ok(finished.length >= 2 && finished.every((t) => t === 'run.finished'), String(finished));
@@ -329,21 +330,21 @@ describe('web UI, end to end in Chromium', () => {
     const csv = (await import('node:fs')).readFileSync(csvPath!, 'utf8');
     assert.match(csv, /^seq,time,type,actor/);
     assert.equal(csv.trim().split('\r\n').length, finished.length + 1);
-    await page.goto('/audit');
+    await visit(page, '/audit');
     await page.locator('#audit-table').waitFor();
     await shot(page, 'audit-desktop');
     const p = await phone.newPage();
-    await p.goto('/audit');
+    await visit(p, '/audit');
     await p.locator('#audit-table').waitFor();
     await shot(p, 'audit-phone');
 
-    await page.goto('/runs?status=cancelled');
+    await visit(page, '/runs?status=cancelled');
     await page.locator(`#runs-table tr[data-run-id="${ids.cancelled}"]`).waitFor();
     assert.equal(await page.locator('#runs-table tbody tr').count(), 1);
-    await page.goto('/runs');
+    await visit(page, '/runs');
     await page.locator('#runs-table').waitFor();
     await shot(page, 'runs-desktop');
-    await p.goto('/runs');
+    await visit(p, '/runs');
     await p.locator('#runs-table').waitFor();
     await shot(p, 'runs-phone');
     await p.close();
@@ -363,7 +364,7 @@ describe('web UI, end to end in Chromium', () => {
       return jobs.items.length === 0;
     });
     const page = await desktop.newPage();
-    await page.goto(`/runs/${id}`);
+    await visit(page, `/runs/${id}`);
     await waitForTerminal(page, /^done\s*$/m, 30_000);
     const text = await terminalText(page);
     for (let i = 1; i <= 20; i++) assert.equal(rowsEqual(text, `backfilled batch ${i}/20`), 1, `batch ${i} exactly once:\n${text}`);
@@ -371,7 +372,7 @@ describe('web UI, end to end in Chromium', () => {
     assert.equal(await page.locator('#terminal').getAttribute('data-received'), String(run.outputBytes));
     await shot(page, 'run-replay-after-delete-desktop');
     const p = await phone.newPage();
-    await p.goto(`/runs/${id}`);
+    await visit(p, `/runs/${id}`);
     await waitForTerminal(p, /done/, 30_000);
     await shot(p, 'run-replay-phone');
     await p.close();
@@ -401,7 +402,7 @@ describe('web UI, end to end in Chromium', () => {
 
   test('validation errors: the server’s words for a too-long time limit, the form’s for a bad duration', async () => {
     const page = await desktop.newPage();
-    await page.goto(`/run?namespace=${ns.name}&deployment=api`);
+    await visit(page, `/run?namespace=${ns.name}&deployment=api`);
     await fillArgv(page, ['node', '-e', '1']);
     await page.getByLabel('Time limit').fill('2h');
     await page.getByRole('button', { name: 'Start run' }).click();
@@ -419,7 +420,7 @@ describe('web UI, end to end in Chromium', () => {
     await page.getByRole('button', { name: 'Preview Job' }).click();
     assert.match(await page.locator('#command-error').innerText(), /Enter the program/);
     const p = await phone.newPage();
-    await p.goto(`/run?namespace=${ns.name}&deployment=worker`);
+    await visit(p, `/run?namespace=${ns.name}&deployment=worker`);
     await p.locator('#argv input').first().waitFor();
     assert.equal(await p.locator('#container option').count(), 2);
     await shot(p, 'run-form-phone');
@@ -429,13 +430,13 @@ describe('web UI, end to end in Chromium', () => {
 
   test('unknown pages and runs say so; the sign-in page offers GitHub', async () => {
     const page = await desktop.newPage();
-    await page.goto('/no/such/page');
+    await visit(page, '/no/such/page');
     await page.getByRole('heading', { name: 'Page not found' }).waitFor();
-    await page.goto('/runs/zzzzzzzzzzzz');
+    await visit(page, '/runs/zzzzzzzzzzzz');
     await page.getByRole('heading', { name: 'Run not found' }).waitFor();
     // What a signed-out visitor sees (a dev-auth server never says 401, so the answer is simulated here).
     await page.route('**/api/whoami', (route) => route.fulfill({ status: 401, contentType: 'application/json', body: '{"error":{"code":"unauthenticated","message":"sign in"}}' }));
-    await page.goto('/runs');
+    await visit(page, '/runs');
     const signIn = page.getByRole('link', { name: 'Sign in with GitHub' });
     await signIn.waitFor();
     assert.equal(await signIn.getAttribute('href'), '/auth/github');
@@ -448,7 +449,11 @@ describe('web UI, end to end in Chromium', () => {
     assert.deepEqual(cspViolations, []);
     // Expected answers logged by Chromium: the refused 2h time limit (400), the simulated
     // signed-out visitor (401) and the unknown run (404). Nothing else may show up.
-    const unexpected = consoleErrors.filter((e) => !/status of 40[014] /.test(e));
+    // Also net::ERR_NETWORK_CHANGED: the local cluster's CNI adds and removes a veth
+    // interface for every pod, and Chromium aborts loads in flight on any interface
+    // change — even to 127.0.0.1. That is the machine, not the UI; every step above
+    // still had to succeed on its own.
+    const unexpected = consoleErrors.filter((e) => !/status of 40[014] /.test(e) && !/net::ERR_NETWORK_CHANGED$/.test(e));
     assert.deepEqual(unexpected, [], `HTTP errors seen:\n${httpErrors.join('\n')}`);
   });
 });
