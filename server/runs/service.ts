@@ -323,7 +323,13 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
         }
         throw httpErr;
       }
-      await audit.appendDurable({ type: 'run.created', actor: identity, client, runId: id, ...target, container, image, message: `job ${job.metadata!.name}` });
+      try {
+        await audit.appendDurable({ type: 'run.created', actor: identity, client, runId: id, ...target, container, image, message: `job ${job.metadata!.name}` });
+      } catch (err) {
+        // The Job exists and run.requested is on record: the run goes on and is tracked
+        // (an error here would leave a running Job nobody follows).
+        logger.error({ err, runId: id }, 'could not record run.created; the run continues');
+      }
       replayState(track(run));
       return runs.get(id) ?? run;
     },
