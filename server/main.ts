@@ -102,6 +102,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     async close() {
       await dispose();
       await runs.stop();
+      audit.flushPending();
       outputDb.close();
       db.close();
     },

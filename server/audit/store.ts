@@ -149,7 +149,15 @@ export class AuditLog implements AuditService {
    * event could not be durably written — callers rely on that to fail closed.
    */
   append(input: AuditEventInput, now: Date = new Date()): AuditEvent {
-    return this.appendTx(AuditEventInput.parse(input), now);
+    const parsed = AuditEventInput.parse(input);
+    // Events are chained in call order: appendDurable calls made before this one go first.
+    this.flushPending();
+    return this.appendTx(parsed, now);
+  }
+
+  /** Writes the appendDurable calls still waiting for their turn now (before the database closes). */
+  flushPending(): void {
+    if (this.pending.length) this.flush();
   }
 
   /**

@@ -82,9 +82,13 @@ export class RunTracker {
     this.run = this.deps.runs.update(this.run.id, patch);
   }
 
-  private auditRun(type: 'run.started' | 'run.finished' | 'run.cancelled' | 'run.lost', extra: Record<string, unknown>, actor?: { login: string; teams: string[] }) {
-    try {
-      this.deps.audit.append({
+  /**
+   * Records a run event with the group commit (one fsync shared by the runs that change
+   * state in the same event-loop turn). Never rejects: a failure is logged.
+   */
+  private auditRun(type: 'run.started' | 'run.finished' | 'run.cancelled' | 'run.lost', extra: Record<string, unknown>, actor?: { login: string; teams: string[] }): Promise<void> {
+    return this.deps.audit
+      .appendDurable({
         type,
         actor: actor ?? { login: this.run.user, teams: [] },
         client: { kind: 'server' },
@@ -94,10 +98,11 @@ export class RunTracker {
         container: this.run.container,
         image: this.run.image,
         ...extra,
-      });
-    } catch (err) {
-      this.log.error({ err }, `could not record ${type} in the audit log`);
-    }
+      })
+      .then(
+        () => undefined,
+        (err: unknown) => this.log.error({ err }, `could not record ${type} in the audit log`),
+      );
   }
 
   // ── watch events ────────────────────────────────────────────────────────
@@ -168,7 +173,7 @@ export class RunTracker {
       clearTimeout(this.startTimer);
       const startedAt = new Date().toISOString();
       this.update({ status: 'running', startedAt, podName: pod.metadata!.name! });
-      this.auditRun('run.started', {});
+      void this.auditRun('run.started', {});
       this.hub.status({ kind: 'running', podName: pod.metadata!.name! });
     }
     if (!this.capture) {
@@ -375,9 +380,11 @@ export class RunTracker {
     const size = this.hub.storedSize();
     this.update({ status, exitCode, message, finishedAt: finishedAt.toISOString(), outputBytes: size.bytes, outputTruncated: size.truncated });
     const type = status === 'cancelled' ? 'run.cancelled' : status === 'lost' ? 'run.lost' : 'run.finished';
-    this.auditRun(type, { status, exitCode, message, durationMs: Math.max(0, finishedAt.getTime() - started) }, actor);
     const frame: StatusFrame = { kind: 'end', status, exitCode, message, outputBytes: this.hub.total, outputTruncated: size.truncated };
-    this.hub.end(frame);
-    this.deps.onDone(this.run.id);
+    // Viewers (the CLI exits on it) learn the outcome once it is on record.
+    void this.auditRun(type, { status, exitCode, message, durationMs: Math.max(0, finishedAt.getTime() - started) }, actor).then(() => {
+      this.hub.end(frame);
+      this.deps.onDone(this.run.id);
+    });
   }
 }

@@ -15,7 +15,10 @@ export interface ServerProcess {
 
 /** Starts `oddjob server` on a random loopback port and waits until /readyz answers 200. */
 export async function startServerProcess(args: string[], env: NodeJS.ProcessEnv = {}): Promise<ServerProcess> {
-  const proc = spawn(process.execPath, [BIN, 'server', '--host', '127.0.0.1', '--port', '0', ...args], {
+  // ODDJOB_SERVER_CPU_PROF=DIR writes a V8 CPU profile of each server to DIR when it exits
+  // (how the benchmark numbers in docs/benchmarks.md were explained).
+  const prof = process.env.ODDJOB_SERVER_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.ODDJOB_SERVER_CPU_PROF}`] : [];
+  const proc = spawn(process.execPath, [...prof, BIN, 'server', '--host', '127.0.0.1', '--port', '0', ...args], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

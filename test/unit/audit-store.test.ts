@@ -150,6 +150,19 @@ describe('AuditLog append and verify', () => {
     assert.deepEqual(log.verify(), { ok: true, checked: 8 });
   });
 
+  test('append() after appendDurable() in the same turn keeps call order; flushPending writes what waits', async () => {
+    const { log } = fresh();
+    const queued = log.appendDurable(input(1));
+    const direct = log.append(input(2));
+    assert.equal(direct.seq, 2, 'the queued event was written first');
+    assert.equal((await queued).seq, 1);
+    const later = log.appendDurable(input(3));
+    log.flushPending();
+    assert.equal(log.query({ limit: 10 }).items.length, 3, 'written before the turn ends');
+    assert.equal((await later).seq, 3);
+    assert.deepEqual(log.verify(), { ok: true, checked: 3 });
+  });
+
   test('appendDurable: invalid input is rejected alone; a batch that cannot be written rejects every event in it', async () => {
     const { file, log } = fresh();
     await assert.rejects(log.appendDurable({ ...input(1), type: 'nope' } as unknown as AuditEventInput));
