@@ -19,18 +19,9 @@ import {
   type RunStatus,
   type AuditEventType,
 } from '../protocol/api.js';
+import { ApiError } from '../protocol/api-error.js';
 
-export class ApiError extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-    readonly hint?: string,
-  ) {
-    super(message);
-    this.name = 'ApiError';
-  }
-}
+export { ApiError };
 
 /** The server could not be reached at all (refused, DNS, timeout). */
 export class NetworkError extends Error {

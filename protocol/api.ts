@@ -2,6 +2,7 @@
 // Every body that crosses the wire is described here once, as a zod schema;
 // TypeScript types are inferred from the schemas so the three sides cannot drift.
 import { z } from 'zod';
+import { AUDIT_EVENT_TYPES, RUN_STATUSES, TERMINAL_STATUSES } from './names.js';
 
 // Kubernetes object names (RFC 1123 labels / subdomains).
 export const k8sName = z
@@ -56,17 +57,9 @@ export const RunRequest = z
 export type RunRequest = z.infer<typeof RunRequest>;
 export type RunRequestInput = z.input<typeof RunRequest>;
 
-export const RunStatus = z.enum([
-  'pending', // audited and Job created; pod not running yet
-  'running',
-  'succeeded', // exit code 0
-  'failed', // non-zero exit code, or the pod could not start (see message)
-  'deadline', // hit activeDeadlineSeconds
-  'cancelled',
-  'lost', // the Job disappeared without a recorded end
-]);
+export const RunStatus = z.enum(RUN_STATUSES);
 export type RunStatus = z.infer<typeof RunStatus>;
-export const TERMINAL_STATUSES: readonly RunStatus[] = ['succeeded', 'failed', 'deadline', 'cancelled', 'lost'];
+export { TERMINAL_STATUSES };
 
 export const Identity = z.object({
   login: z.string(),
@@ -127,18 +120,7 @@ export const DeploymentSummary = z.object({
 });
 export type DeploymentSummary = z.infer<typeof DeploymentSummary>;
 
-export const AuditEventType = z.enum([
-  'run.requested',
-  'run.denied',
-  'run.created',
-  'run.started',
-  'run.finished',
-  'run.cancelled',
-  'run.lost',
-  'login',
-  'token.created',
-  'token.revoked',
-]);
+export const AuditEventType = z.enum(AUDIT_EVENT_TYPES);
 export type AuditEventType = z.infer<typeof AuditEventType>;
 
 export const AuditClient = z.object({

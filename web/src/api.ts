@@ -1,26 +1,15 @@
 // The HTTP API as the browser speaks it: same-origin cookies, a client tag the
 // audit log records, JSON bodies for mutations, and the server's error bodies
 // ({error: {code, message, hint}}) turned into ApiError with the words intact.
+import { ApiError } from '../../protocol/api-error.js';
 import type { AuditEvent, AuditVerifyResult, DeploymentSummary, Run, RunRequestInput } from '../../protocol/api.js';
 
+export { ApiError };
 export type { AuditEvent, AuditVerifyResult, DeploymentSummary, Run, RunRequestInput };
 export type { RunStatus } from '../../protocol/api.js';
 
 export const CLIENT_TAG = 'web/0.1.0';
-export const TERMINAL: readonly string[] = ['succeeded', 'failed', 'deadline', 'cancelled', 'lost'];
-export const RUN_STATUSES = ['pending', 'running', 'succeeded', 'failed', 'deadline', 'cancelled', 'lost'] as const;
-export const AUDIT_TYPES = [
-  'run.requested',
-  'run.denied',
-  'run.created',
-  'run.started',
-  'run.finished',
-  'run.cancelled',
-  'run.lost',
-  'login',
-  'token.created',
-  'token.revoked',
-] as const;
+export { RUN_STATUSES, TERMINAL_STATUSES as TERMINAL, AUDIT_EVENT_TYPES as AUDIT_TYPES } from '../../protocol/names.js';
 
 export interface WhoAmI {
   login: string;
@@ -29,18 +18,6 @@ export interface WhoAmI {
   auditor?: boolean;
   /** How this request was authenticated: dev, session (browser cookie) or token. */
   auth?: string;
-}
-
-export class ApiError extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-    readonly hint?: string,
-  ) {
-    super(message);
-    this.name = 'ApiError';
-  }
 }
 
 /** Called on any 401: the page switches to sign-in. */

@@ -1,0 +1,27 @@
+// The fixed vocabularies of the API as plain constants, without zod: the schemas in
+// api.ts are built from them, and the web UI imports them without bundling zod.
+
+export const RUN_STATUSES = [
+  'pending', // audited and Job created; pod not running yet
+  'running',
+  'succeeded', // exit code 0
+  'failed', // non-zero exit code, or the pod could not start (see message)
+  'deadline', // hit activeDeadlineSeconds
+  'cancelled',
+  'lost', // the Job disappeared without a recorded end
+] as const;
+
+export const TERMINAL_STATUSES: readonly (typeof RUN_STATUSES)[number][] = ['succeeded', 'failed', 'deadline', 'cancelled', 'lost'];
+
+export const AUDIT_EVENT_TYPES = [
+  'run.requested',
+  'run.denied',
+  'run.created',
+  'run.started',
+  'run.finished',
+  'run.cancelled',
+  'run.lost',
+  'login',
+  'token.created',
+  'token.revoked',
+] as const;
