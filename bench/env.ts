@@ -5,7 +5,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type * as k8s from '@kubernetes/client-node';
-import { DEMO_IMAGE, REPO_ROOT, createTestNamespace, requireCluster, type TestCluster } from '../test/support/cluster.js';
+import { optedInDeployment, REPO_ROOT, createTestNamespace, requireCluster, type TestCluster } from '../test/support/cluster.js';
 import { startServerProcess, type ServerProcess } from '../test/support/oddjob.js';
 
 export interface ClusterEnv {
@@ -26,14 +26,7 @@ export async function startClusterEnv(): Promise<ClusterEnv> {
   const cluster = await requireCluster();
   const ns = await createTestNamespace(cluster, 'bench');
   const baseline = await createTestNamespace(cluster, 'bench-raw');
-  const body = (namespace: string): k8s.V1Deployment => ({
-    metadata: { name: 'api', namespace, annotations: { 'oddjob.io/allowed-users': 'bench' } },
-    spec: {
-      replicas: 0,
-      selector: { matchLabels: { app: 'api' } },
-      template: { metadata: { labels: { app: 'api' } }, spec: { containers: [{ name: 'app', image: DEMO_IMAGE, imagePullPolicy: 'IfNotPresent' }] } },
-    },
-  });
+  const body = (namespace: string) => optedInDeployment('api', { 'oddjob.io/allowed-users': 'bench' }, namespace);
   const deployment = await cluster.apps.createNamespacedDeployment({ namespace: ns.name, body: body(ns.name) });
   await cluster.apps.createNamespacedDeployment({ namespace: baseline.name, body: body(baseline.name) });
   // Measure oddjob as it ships: compiled (tsx would add ~0.3 s to every CLI start).

@@ -11,9 +11,8 @@ import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from '
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type * as k8s from '@kubernetes/client-node';
 import WebSocket from 'ws';
-import { DEMO_IMAGE, createTestNamespace, eventually, requireCluster, type TestCluster } from '../support/cluster.js';
+import { optedInDeployment, createTestNamespace, eventually, requireCluster, type TestCluster } from '../support/cluster.js';
 import { FakeGitHub } from '../support/fake-github.js';
 import { BIN, runCli, startServerProcess, type ServerProcess } from '../support/oddjob.js';
 
@@ -26,16 +25,6 @@ let dir: string;
 const SESSION_SECRET = 'test-session-secret-0123456789-abcdefghijklmnop';
 const REFRESH_S = 3;
 
-function deployment(name: string, annotations: Record<string, string>): k8s.V1Deployment {
-  return {
-    metadata: { name, annotations },
-    spec: {
-      replicas: 0,
-      selector: { matchLabels: { app: name } },
-      template: { metadata: { labels: { app: name } }, spec: { containers: [{ name: 'app', image: DEMO_IMAGE, imagePullPolicy: 'IfNotPresent' }] } },
-    },
-  };
-}
 
 async function freePort(): Promise<number> {
   const s = createServer();
@@ -48,7 +37,7 @@ async function freePort(): Promise<number> {
 before(async () => {
   cluster = await requireCluster();
   ns = await createTestNamespace(cluster, 'auth-e2e');
-  await cluster.apps.createNamespacedDeployment({ namespace: ns.name, body: deployment('api', { 'oddjob.io/allowed-teams': 'acme/payments', 'oddjob.io/allowed-users': 'bob' }) });
+  await cluster.apps.createNamespacedDeployment({ namespace: ns.name, body: optedInDeployment('api', { 'oddjob.io/allowed-teams': 'acme/payments', 'oddjob.io/allowed-users': 'bob' }) });
   gh = await new FakeGitHub().start();
   // alice: in acme/payments among enough teams to need several pages.
   gh.addUser('alice', ['acme/platform', 'acme/oncall', 'acme/payments', 'acme/search', 'acme/web']);

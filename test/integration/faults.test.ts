@@ -9,8 +9,7 @@ import assert from 'node:assert/strict';
 import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type * as k8s from '@kubernetes/client-node';
-import { DEMO_IMAGE, createTestNamespace, eventually, requireCluster, type TestCluster } from '../support/cluster.js';
+import { optedInDeployment, createTestNamespace, eventually, requireCluster, type TestCluster } from '../support/cluster.js';
 import { FakeGitHub } from '../support/fake-github.js';
 import { ensureApiServerUp, freePort, killSpawnedClis, longestStall, mountTmpfs, restartApiServer, spawnCli, unmountTmpfs, waitForKubeletHeartbeat } from '../support/faults.js';
 import { HOSTILE_CATEGORIES, checkRefusal, hostileRequests, sendRaw, type HostileRequest, type RawResponse } from '../support/hostile.js';
@@ -26,17 +25,6 @@ const cleanups: Array<() => unknown> = [];
 const MAX_DURATION_S = 600;
 const timings: Record<string, string> = {};
 
-function deployment(name: string, annotations: Record<string, string>): k8s.V1Deployment {
-  // replicas 0: a run clones the template; no pod of the Deployment itself is needed.
-  return {
-    metadata: { name, annotations },
-    spec: {
-      replicas: 0,
-      selector: { matchLabels: { app: name } },
-      template: { metadata: { labels: { app: name } }, spec: { containers: [{ name: 'app', image: DEMO_IMAGE, imagePullPolicy: 'IfNotPresent' }] } },
-    },
-  };
-}
 const ALLOW = { 'oddjob.io/allowed-teams': 'acme/payments', 'oddjob.io/max-duration': `${MAX_DURATION_S}s` };
 
 function serverArgs(db: string, extra: string[] = []) {
@@ -52,10 +40,10 @@ before(async () => {
   cluster = await requireCluster();
   ns = await createTestNamespace(cluster, 'faults');
   for (const d of [
-    deployment('api', ALLOW),
-    deployment('closed', {}),
-    deployment('audited', ALLOW),
-    deployment('burst', ALLOW),
+    optedInDeployment('api', ALLOW),
+    optedInDeployment('closed', {}),
+    optedInDeployment('audited', ALLOW),
+    optedInDeployment('burst', ALLOW),
   ]) {
     await cluster.apps.createNamespacedDeployment({ namespace: ns.name, body: d });
   }

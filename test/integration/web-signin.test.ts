@@ -10,7 +10,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
-import { DEMO_IMAGE, REPO_ROOT, createTestNamespace, eventually, requireCluster, type TestCluster } from '../support/cluster.js';
+import { optedInDeployment, REPO_ROOT, createTestNamespace, eventually, requireCluster, type TestCluster } from '../support/cluster.js';
 import { FakeGitHub } from '../support/fake-github.js';
 import { startServerProcess, type ServerProcess } from '../support/oddjob.js';
 import { visit } from '../support/browser.js';
@@ -32,14 +32,7 @@ before(async () => {
   ns = await createTestNamespace(cluster, 'web-signin');
   await cluster.apps.createNamespacedDeployment({
     namespace: ns.name,
-    body: {
-      metadata: { name: 'api', annotations: { 'oddjob.io/allowed-teams': 'acme/payments' } },
-      spec: {
-        replicas: 0,
-        selector: { matchLabels: { app: 'api' } },
-        template: { metadata: { labels: { app: 'api' } }, spec: { containers: [{ name: 'app', image: DEMO_IMAGE, imagePullPolicy: 'IfNotPresent' }] } },
-      },
-    },
+    body: optedInDeployment('api', { 'oddjob.io/allowed-teams': 'acme/payments' }),
   });
   gh = await new FakeGitHub().start();
   gh.addUser('alice', ['acme/payments', 'acme/web']);

@@ -9,6 +9,21 @@ import * as k8s from '@kubernetes/client-node';
 export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const DEMO_IMAGE = 'docker.io/oddjob/demo:0.1.0';
 
+/**
+ * A Deployment of the demo image opted in to oddjob with `annotations`. replicas 0: a
+ * run clones the template, so no pod of the Deployment itself is needed.
+ */
+export function optedInDeployment(name: string, annotations: Record<string, string>, namespace?: string): k8s.V1Deployment {
+  return {
+    metadata: { name, annotations, ...(namespace ? { namespace } : {}) },
+    spec: {
+      replicas: 0,
+      selector: { matchLabels: { app: name } },
+      template: { metadata: { labels: { app: name } }, spec: { containers: [{ name: 'app', image: DEMO_IMAGE, imagePullPolicy: 'IfNotPresent' }] } },
+    },
+  };
+}
+
 export function kubeconfigPath(): string {
   return process.env.ODDJOB_TEST_KUBECONFIG ?? `${REPO_ROOT}.cluster/kubeconfig`;
 }
