@@ -35,7 +35,14 @@ export interface Viewer {
 
 /** What the edge can send into a run on behalf of an attached viewer. */
 export interface ViewerHandle {
-  stdin(data: Buffer): void;
+  /** What this viewer may send: stdin (the owner of an interactive run), resize (and a TTY). */
+  readonly accepts: { stdin: boolean; resize: boolean };
+  /**
+   * Passes stdin on (an empty chunk is end of input). false: the run's input backlog is
+   * full; stop reading from the viewer until `stdinDrained` resolves.
+   */
+  stdin(data: Buffer): boolean;
+  stdinDrained(): Promise<void>;
   resize(size: ResizeFrameShape): void;
   detach(): void;
 }

@@ -402,12 +402,13 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
         if (!tracker) hubs.delete(id);
       }
       const owner = run.user.toLowerCase() === ctx.identity.login.toLowerCase();
+      const accepts = { stdin: owner && run.interactive, resize: owner && run.tty };
       return {
-        stdin(data) {
-          if (owner && run.interactive) tracker?.write(data);
-        },
+        accepts,
+        stdin: (data) => (accepts.stdin && tracker ? tracker.write(data) : true),
+        stdinDrained: () => tracker?.stdinDrained() ?? Promise.resolve(),
         resize(size) {
-          if (owner && run.tty) tracker?.resize(size);
+          if (accepts.resize) tracker?.resize(size);
         },
         detach,
       };

@@ -27,6 +27,9 @@ export interface TrackerDeps {
   onDone: (runId: string) => void;
 }
 
+/** Interactive input the server holds for one run before it pushes back on the viewer. */
+export const STDIN_HIGH_WATER = 1 << 20;
+
 const sleep = (ms: number, signal?: AbortSignal) =>
   new Promise<void>((resolve) => {
     const t = setTimeout(resolve, ms);
@@ -262,8 +265,8 @@ export class RunTracker {
   }
 
   private async captureAttach(pod: string): Promise<void> {
-    const stdin = new PassThrough();
-    this.stdin = stdin;
+    // Input typed before the attach is up waits here (bounded by write()'s backpressure).
+    const stdin = (this.stdin ??= new PassThrough());
     const sink = (channel: 1 | 2) =>
       new Writable({
         write: (chunk: Buffer, _enc, cb) => {
@@ -289,11 +292,37 @@ export class RunTracker {
     });
   }
 
-  /** stdin from the run's owner (interactive runs only). An empty frame is end of input. */
-  write(data: Buffer): void {
-    if (!this.stdin) return;
-    if (data.length === 0) this.stdin.end();
-    else if (!this.stdin.writableEnded) this.stdin.write(data);
+  /**
+   * stdin from the run's owner (interactive runs only). An empty chunk is end of input.
+   * Returns false once the input backlog (not yet read by the attach, or not yet sent
+   * to the API server) passes STDIN_HIGH_WATER: the caller stops reading its viewer
+   * until stdinDrained() resolves, so input held in memory stays bounded.
+   */
+  write(data: Buffer): boolean {
+    if (this.done || !this.run.interactive) return true;
+    const stdin = (this.stdin ??= new PassThrough());
+    if (stdin.writableEnded) return true;
+    if (data.length === 0) stdin.end();
+    else stdin.write(data);
+    return this.stdinBacklog() < STDIN_HIGH_WATER;
+  }
+
+  /** Resolves when the input backlog is below half the high-water mark (or the run ended). */
+  stdinDrained(): Promise<void> {
+    return new Promise((resolve) => {
+      const check = () => {
+        if (this.done || this.detached || this.stdinBacklog() < STDIN_HIGH_WATER / 2) return resolve();
+        // Neither the PassThrough nor the attach socket says when it drains below a mark.
+        setTimeout(check, 20).unref();
+      };
+      check();
+    });
+  }
+
+  private stdinBacklog(): number {
+    const s = this.stdin;
+    const socket = this.attachSocket as { bufferedAmount?: number } | undefined;
+    return (s ? s.writableLength + s.readableLength : 0) + (socket?.bufferedAmount ?? 0);
   }
 
   resize(size: { cols: number; rows: number }): void {

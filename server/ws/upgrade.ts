@@ -8,20 +8,31 @@ import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { runId as runIdSchema } from '../../protocol/api.js';
-import { Channel, CloseCode, ResizeFrame } from '../../protocol/frames.js';
+import { CloseCode } from '../../protocol/frames.js';
 import { HttpError, badRequest, forbidden, notFound, unauthorized } from '../http/errors.js';
 import type { Logger } from '../logger.js';
-import type { Authenticator, RunService, Viewer } from '../services.js';
+import type { Authenticator, RunService } from '../services.js';
 import { clientOf } from '../http/app.js';
 import { SocketViewer } from './viewer.js';
+import { ViewerInput } from './input.js';
 
 const PATH = /^\/api\/runs\/([^/]+)\/stream$/;
 const PING_MS = 25_000; // under the 30 s that idle proxies tolerate
+/** Streams one person may hold open at once (browser tabs, CLIs following runs). */
+export const MAX_STREAMS_PER_IDENTITY = 32;
 
 export function attachStreams(server: http.Server, deps: { publicUrl: () => string; auth: Authenticator; runs: RunService; logger: Logger }) {
-  const wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024, perMessageDeflate: false });
+  // autoPong off: ViewerInput answers pings itself, and only to peers that read (a ping
+  // flood from a peer that never reads would otherwise queue a pong per ping).
+  const wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024, perMessageDeflate: false, autoPong: false });
+  // Open streams per identity: each costs up to the viewer's send bounds in memory.
+  const openStreams = new Map<string, number>();
 
   server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
+    // Node's HTTP server removes its own socket error handler before 'upgrade': from here
+    // until ws takes the socket over, an error (a peer that resets while we authenticate)
+    // would be unhandled and end the process.
+    socket.on('error', (err) => deps.logger.debug({ err }, 'stream socket error before the upgrade'));
     void handle(req, socket, head).catch((err) => {
       const e = err instanceof HttpError ? err : new HttpError(500, 'internal', 'internal error');
       if (!(err instanceof HttpError)) deps.logger.error({ err }, 'stream upgrade failed');
@@ -57,30 +68,35 @@ export function attachStreams(server: http.Server, deps: { publicUrl: () => stri
     const ctx = { identity, client: clientOf(req) };
     // Authorize (and find the run) before upgrading, so refusals are plain HTTP answers.
     await deps.runs.getRun(ctx, id.data);
+    const streamKey = identity.login.toLowerCase();
+    const open = openStreams.get(streamKey) ?? 0;
+    if (open >= MAX_STREAMS_PER_IDENTITY) {
+      throw new HttpError(429, 'too_many_streams', `you (${identity.login}) already have ${open} streams open, the most one person may`, 'close other oddjob terminals or `oddjob logs -f` sessions and try again');
+    }
+    if (!socket.writable) return socket.destroy(); // the peer left while we decided
+    openStreams.set(streamKey, open + 1);
 
     wss.handleUpgrade(req, socket, head, (ws) => {
+      ws.once('close', () => {
+        const n = (openStreams.get(streamKey) ?? 1) - 1;
+        if (n > 0) openStreams.set(streamKey, n);
+        else openStreams.delete(streamKey);
+      });
+      // First, before anything can emit: a protocol violation by the peer (an oversize or
+      // malformed frame) makes ws close the socket with the right code (1009, 1002, ...) and
+      // emit 'error'. Unhandled, that one frame would end the whole process.
+      ws.on('error', (err: Error & { code?: string }) => {
+        deps.logger.info({ run: id.data, user: identity.login, code: err.code, err: err.message }, 'stream closed on a protocol violation');
+      });
       // handleUpgrade (noServer) does not emit 'connection' by itself; the keepalive below
       // counts on it, and without it every socket was cut at its first ping round (~25 s).
       wss.emit('connection', ws, req);
       const viewer = new SocketViewer(ws);
-      let handle: Awaited<ReturnType<RunService['attachViewer']>> | undefined;
-      ws.on('message', (data: Buffer, isBinary) => {
-        if (!isBinary || data.length === 0 || !handle) return;
-        if (data[0] === Channel.stdin) handle.stdin(data.subarray(1));
-        else if (data[0] === Channel.resize) {
-          try {
-            handle.resize(ResizeFrame.parse(JSON.parse(data.subarray(1).toString('utf8'))));
-          } catch {
-            ws.close(CloseCode.policy, 'malformed resize frame');
-          }
-        }
-      });
-      ws.on('close', () => handle?.detach());
+      const input = new ViewerInput(ws, { run: id.data, user: identity.login }, deps.logger);
+      ws.on('message', (data: Buffer, isBinary) => input.receive(data, isBinary));
+      ws.on('close', () => input.detach());
       deps.runs.attachViewer(ctx, id.data, { from: Number(fromText), follow }, viewer).then(
-        (h) => {
-          handle = h;
-          if (ws.readyState !== ws.OPEN) h.detach();
-        },
+        (h) => input.attached(h),
         (err) => {
           viewer.status({ kind: 'error', code: err instanceof HttpError ? err.code : 'internal', message: err instanceof HttpError ? err.message : 'internal error' });
           viewer.close();
@@ -97,6 +113,8 @@ export function attachStreams(server: http.Server, deps: { publicUrl: () => stri
   });
   const timer = setInterval(() => {
     for (const ws of wss.clients) {
+      // A socket we paused (its stdin waits for the remote program) cannot read pongs.
+      if (ws.isPaused) continue;
       if (!alive.has(ws)) {
         ws.terminate();
         continue;

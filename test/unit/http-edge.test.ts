@@ -47,7 +47,7 @@ const runs: RunService = {
     calls.push(['attachViewer', opts]);
     viewer.output(1, Buffer.from('out'));
     viewer.output(2, Buffer.from('err'));
-    return { stdin: (d) => stdin.push(d), resize: () => undefined, detach: () => undefined };
+    return { accepts: { stdin: true, resize: true }, stdin: (d) => (stdin.push(d), true), stdinDrained: async () => undefined, resize: () => undefined, detach: () => undefined };
   },
 };
 const audit: AuditService = {

@@ -33,7 +33,7 @@ const runs: RunService = {
   async attachViewer(_ctx, _id, _opts, viewer) {
     viewer.status({ kind: 'end', status: 'succeeded', exitCode: 0, outputBytes: 0, outputTruncated: false });
     viewer.close();
-    return { stdin: () => undefined, resize: () => undefined, detach: () => undefined };
+    return { accepts: { stdin: false, resize: false }, stdin: () => true, stdinDrained: async () => undefined, resize: () => undefined, detach: () => undefined };
   },
 };
 
