@@ -246,13 +246,15 @@ class RunFollower {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('error', () => undefined);
-        res.on('end', async () => {
+        res.on('end', () => {
           const status = res.statusCode ?? 0;
           const body = Buffer.concat(chunks).toString('utf8');
-          const err = await apiErrorFrom({ status, statusText: res.statusMessage, text: async () => body }, 'GET', `/api/runs/${runId}/stream`);
-          // 4xx will not get better by asking again; 5xx (restart, overload, proxy) might.
-          if (status >= 400 && status < 500 && status !== 408 && status !== 429) settle({ kind: 'fatal', error: err });
-          else settle({ kind: 'retry', reason: err.message, healthy: false });
+          // apiErrorFrom cannot reject: it reads a string we already hold.
+          void apiErrorFrom({ status, statusText: res.statusMessage, text: async () => body }, 'GET', `/api/runs/${runId}/stream`).then((err) => {
+            // 4xx will not get better by asking again; 5xx (restart, overload, proxy) might.
+            if (status >= 400 && status < 500 && status !== 408 && status !== 429) settle({ kind: 'fatal', error: err });
+            else settle({ kind: 'retry', reason: err.message, healthy: false });
+          });
         });
       });
       ws.on('close', (code: number, reasonBuf: Buffer) => {

@@ -141,7 +141,7 @@ export function summarizeDeployment(deployment: V1Deployment, defaultOrg?: strin
       maxDurationSeconds = undefined;
     }
   }
-  let defaultContainer = '';
+  let defaultContainer: string;
   try {
     defaultContainer = chooseContainer(deployment);
   } catch {

@@ -293,7 +293,7 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
       }
 
       const now = new Date().toISOString();
-      let run: Run = runs.create({
+      const run: Run = runs.create({
         id,
         namespace: req.namespace,
         deployment: req.deployment,
@@ -315,7 +315,7 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
         await kube.batch.createNamespacedJob({ namespace: req.namespace, body: job });
       } catch (err) {
         const httpErr = toHttpError(err, `job ${req.namespace}/${job.metadata!.name}`);
-        run = runs.update(id, { status: 'failed', message: httpErr.message, finishedAt: new Date().toISOString() });
+        runs.update(id, { status: 'failed', message: httpErr.message, finishedAt: new Date().toISOString() });
         try {
           audit.append({ type: 'run.finished', actor: identity, client, runId: id, ...target, container, image, status: 'failed', message: httpErr.message });
         } catch (auditErr) {
