@@ -11,6 +11,7 @@ import { AuditQuery, RunListQuery, RunRequest, describeZodError, runId as runIdS
 import type { Logger } from '../logger.js';
 import type { AuditService, Authenticator, DeploymentService, Principal, ReadinessCheck, RequestContext, RunService } from '../services.js';
 import { checkOrigin } from './origin.js';
+import { clientOf } from './client-of.js';
 import { attachStreams } from '../ws/upgrade.js';
 import { serveWebUi } from './static.js';
 import { HttpError, badRequest, forbidden, notFound, unauthorized } from './errors.js';
@@ -28,14 +29,6 @@ export interface AppDeps {
   audit: AuditService;
   auth: Authenticator;
   readiness: ReadinessCheck[];
-}
-
-export function clientOf(req: http.IncomingMessage, kind?: RequestContext['client']['kind']): RequestContext['client'] {
-  const tag = String(req.headers['x-oddjob-client'] ?? '');
-  const agent = String(req.headers['user-agent'] ?? '').slice(0, 200) || undefined;
-  // Express's req.ip honours --trust-proxy; a raw upgrade request has only the socket.
-  const address = (req as Partial<Request>).ip ?? req.socket.remoteAddress;
-  return { kind: kind ?? (tag.startsWith('cli/') ? 'cli' : tag.startsWith('web/') ? 'web' : 'api'), address, agent };
 }
 
 function parse<S extends z.ZodTypeAny>(schema: S, value: unknown, what: string): z.infer<S> {

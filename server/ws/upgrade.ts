@@ -11,8 +11,8 @@ import { runId as runIdSchema } from '../../protocol/api.js';
 import { Channel, CloseCode, ResizeFrame } from '../../protocol/frames.js';
 import { HttpError, badRequest, forbidden, notFound, unauthorized } from '../http/errors.js';
 import type { Logger } from '../logger.js';
-import type { Authenticator, RunService, Viewer } from '../services.js';
-import { clientOf } from '../http/app.js';
+import type { Authenticator, RunService } from '../services.js';
+import { clientOf } from '../http/client-of.js';
 import { SocketViewer } from './viewer.js';
 
 const PATH = /^\/api\/runs\/([^/]+)\/stream$/;
