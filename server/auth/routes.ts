@@ -17,7 +17,7 @@ import { z } from 'zod';
 import { describeZodError, type AuditClient, type Identity } from '../../protocol/api.js';
 import type { AuditLog } from '../audit/store.js';
 import { HttpError, badRequest, forbidden, unauthorized, unavailable } from '../http/errors.js';
-import { parseDuration } from '../policy/decide.js';
+import { durationSeconds } from '../../protocol/duration.js';
 import { checkOrigin } from '../http/origin.js';
 import type { Logger } from '../logger.js';
 import type { Authenticator, Principal } from '../services.js';
@@ -176,7 +176,7 @@ export function createAuthRouter(deps: AuthRouterDeps): express.Router {
       let ttlMs = gh.tokenTtlMs;
       if (body.data.expiresIn !== undefined) {
         try {
-          ttlMs = parseDuration(body.data.expiresIn) * 1000;
+          ttlMs = durationSeconds(body.data.expiresIn) * 1000;
         } catch (err) {
           throw badRequest(`expiresIn: ${(err as Error).message}`);
         }

@@ -13,7 +13,8 @@ import type { KubeClients } from '../k8s/client.js';
 import { toHttpError } from '../k8s/client.js';
 import { ResourceWatch } from '../k8s/watch.js';
 import { CloneError, chooseContainer, cloneJobFromDeployment } from '../jobs/clone.js';
-import { ANNOTATIONS, decideAccess, parseDuration } from '../policy/decide.js';
+import { durationSeconds } from '../../protocol/duration.js';
+import { ANNOTATIONS, decideAccess } from '../policy/decide.js';
 import type { ReadinessCheck, RequestContext, RunService, Viewer, ViewerHandle } from '../services.js';
 import { OutputHub } from './hub.js';
 import { RunTracker } from './tracker.js';
@@ -181,7 +182,7 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
     const annotated = deployment.metadata?.annotations?.[ANNOTATIONS.maxDuration];
     if (annotated) {
       try {
-        max = Math.min(max, parseDuration(annotated));
+        max = Math.min(max, durationSeconds(annotated));
       } catch {
         // A malformed owner annotation must not widen the bound: keep the server max.
         logger.warn({ deployment: deployment.metadata?.name, annotated }, 'ignoring malformed oddjob.io/max-duration');
