@@ -5,6 +5,7 @@
 // runs it also carries stdin (channel 0) and the terminal size (channel 4).
 import type { Readable, Writable } from 'node:stream';
 import WebSocket from 'ws';
+import { backoffDelay } from '../protocol/backoff.js';
 import { Channel, CloseCode, decodeFrame, encodeFrame, encodeResize, type StatusFrame } from '../protocol/frames.js';
 import { apiErrorFrom, networkReason, type OddjobClient } from './client.js';
 import type { EndFrame } from './lib/exit.js';
@@ -21,6 +22,7 @@ export class StreamError extends Error {
   }
 }
 
+/** Delays are protocol/backoff.ts's full jitter: the ceiling starts at initialMs and doubles up to maxMs. */
 export interface RetryPolicy {
   initialMs: number;
   maxMs: number;
@@ -126,7 +128,7 @@ class RunFollower {
   }
 
   private async loop(): Promise<FollowResult> {
-    let delay = this.retry.initialMs;
+    let attempt = 0;
     let failingSince: number | undefined;
     let announced = false;
     for (;;) {
@@ -147,7 +149,7 @@ class RunFollower {
           break;
       }
       if (a.healthy) {
-        delay = this.retry.initialMs;
+        attempt = 0;
         failingSince = undefined;
       }
       const now = Date.now();
@@ -164,8 +166,8 @@ class RunFollower {
         this.notice(`stream interrupted (${a.reason}); reconnecting...`);
         announced = true;
       }
+      const delay = backoffDelay(attempt++, { baseMs: this.retry.initialMs, capMs: this.retry.maxMs });
       if (!(await sleep(delay, this.opts.signal))) return { kind: 'detached', received: this.received };
-      delay = Math.min(delay * 2, this.retry.maxMs);
     }
   }
 

@@ -9,6 +9,7 @@
 // dead path is noticed by the browser's own TCP handling; a refused reconnect
 // (signed out, run gone) is told apart by asking the HTTP API.
 import type { StatusFrame } from '../../protocol/frames.js';
+import { backoffDelay } from '../../protocol/backoff.js';
 import { Channel, CloseCode, frameBytes } from '../../protocol/wire.js';
 import { api, ApiError } from './api.js';
 
@@ -37,7 +38,7 @@ export class RunStream {
   private stopped = false;
   private pending: Uint8Array[] = [];
   private eofPending = false;
-  private delay = RETRY_INITIAL_MS;
+  private attempt = 0;
   private failingSince: number | undefined;
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
   private lastSize: { cols: number; rows: number } | undefined;
@@ -64,7 +65,7 @@ export class RunStream {
     if (this.finished || this.stopped) return;
     clearTimeout(this.retryTimer);
     this.failingSince = undefined;
-    this.delay = RETRY_INITIAL_MS;
+    this.attempt = 0;
     this.ws?.close(CloseCode.normal);
     this.connect();
   }
@@ -182,7 +183,7 @@ export class RunStream {
 
   private async scheduleRetry(healthy: boolean, why: string, refused: boolean) {
     if (healthy) {
-      this.delay = RETRY_INITIAL_MS;
+      this.attempt = 0;
       this.failingSince = undefined;
     }
     const now = Date.now();
@@ -204,8 +205,7 @@ export class RunStream {
       return;
     }
     this.h.state('reconnecting', why);
-    this.retryTimer = setTimeout(() => this.connect(), this.delay);
-    this.delay = Math.min(this.delay * 2, RETRY_MAX_MS);
+    this.retryTimer = setTimeout(() => this.connect(), backoffDelay(this.attempt++, { baseMs: RETRY_INITIAL_MS, capMs: RETRY_MAX_MS }));
   }
 }
 
