@@ -14,7 +14,9 @@ import { checkOrigin } from './origin.js';
 import { clientOf } from './client-of.js';
 import { attachStreams } from '../ws/upgrade.js';
 import { serveWebUi } from './static.js';
-import { HttpError, badRequest, forbidden, notFound, unauthorized } from './errors.js';
+import { badRequest, forbidden, notFound, unauthorized } from '../errors.js';
+import type { ApiError } from '../../protocol/api-error.js';
+import { httpRefusal, rawErrorResponse, sendError, toApiError } from './errors.js';
 
 export interface AppDeps {
   /** The URL users reach us at (a function: with --port 0 it is known only once listening). */
@@ -69,7 +71,7 @@ export function createApp(deps: AppDeps) {
     const length = Number(req.headers['content-length'] ?? 0);
     if (length > MAX_BODY_BYTES) {
       res.setHeader('Connection', 'close');
-      next(new HttpError(413, 'too_large', 'the request body is larger than 64 KiB'));
+      next(tooLarge());
       return;
     }
     if (req.headers['transfer-encoding'] !== undefined) {
@@ -80,7 +82,7 @@ export function createApp(deps: AppDeps) {
         if (seen <= MAX_BODY_BYTES || res.headersSent) return;
         res.setHeader('Connection', 'close');
         res.once('finish', () => req.socket.destroy());
-        res.status(413).json({ error: { code: 'too_large', message: 'the request body is larger than 64 KiB' } });
+        sendError(res, tooLarge());
       });
     }
     next();
@@ -145,7 +147,7 @@ export function createApp(deps: AppDeps) {
   api.post(
     '/runs',
     wrap(async (req, res) => {
-      if (!req.is('application/json')) throw new HttpError(415, 'unsupported_media_type', 'send the run request as application/json');
+      if (!req.is('application/json')) throw httpRefusal(415, 'unsupported_media_type', 'send the run request as application/json');
       const body = parse(RunRequest, req.body, 'run request');
       res.status(201).json(await runs.createRun(ctx(req), body));
     }),
@@ -154,7 +156,7 @@ export function createApp(deps: AppDeps) {
     '/runs/preview',
     wrap(async (req, res) => {
       // Authorized exactly like a run; creates nothing and is not audited.
-      if (!req.is('application/json')) throw new HttpError(415, 'unsupported_media_type', 'send the run request as application/json');
+      if (!req.is('application/json')) throw httpRefusal(415, 'unsupported_media_type', 'send the run request as application/json');
       const body = parse(RunRequest, req.body, 'run request');
       res.json(await runs.previewRun(ctx(req), body));
     }),
@@ -216,23 +218,17 @@ export function createApp(deps: AppDeps) {
 
   // One place that turns errors into answers; stacks go to the log only.
   app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
-    let e: HttpError;
-    const typed = err as { type?: string; status?: number; message?: string };
-    if (err instanceof HttpError) e = err;
-    else if (typed.type === 'entity.too.large') e = new HttpError(413, 'too_large', 'the request body is larger than 64 KiB');
-    else if (typed.type === 'entity.parse.failed') e = badRequest('the request body is not valid JSON');
-    else if ((err as Error)?.name === 'InvalidCursorError') e = badRequest((err as Error).message);
-    else if (typed.status && typed.status >= 400 && typed.status < 500) e = badRequest(typed.message ?? 'bad request');
-    else {
+    let e = toApiError(err) ?? parserFailure(err);
+    if (!e) {
       const id = randomUUID();
       logger.error({ err, requestId: id, path: req.path }, 'unexpected error');
-      e = new HttpError(500, 'internal', `internal error (see the server log, request id ${id})`);
+      e = httpRefusal(500, 'internal', `internal error (see the server log, request id ${id})`);
     }
     if (res.headersSent) {
       res.destroy();
       return;
     }
-    res.status(e.status).json({ error: { code: e.code, message: e.message, ...(e.hint ? { hint: e.hint } : {}) } });
+    sendError(res, e);
   });
 
   const server = http.createServer(app);
@@ -248,11 +244,7 @@ export function createApp(deps: AppDeps) {
     const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
     const message =
       status === 431 ? 'the request headers are too large' : status === 408 ? 'the request took too long to arrive' : 'the request is not valid HTTP/1.1';
-    const body = JSON.stringify({ error: { code: status === 400 ? 'invalid_request' : status === 431 ? 'too_large' : 'timeout', message } });
-    socket.end(
-      `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\n` +
-        `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-    );
+    socket.end(rawErrorResponse(httpRefusal(status, status === 400 ? 'invalid_request' : status === 431 ? 'too_large' : 'timeout', message)));
   });
   const streams = attachStreams(server, { publicUrl, auth, runs, logger });
   return {
@@ -268,6 +260,17 @@ export function createApp(deps: AppDeps) {
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 /** The largest request body any route accepts (the run request's limit). */
 const MAX_BODY_BYTES = 64 * 1024;
+const tooLarge = () => httpRefusal(413, 'too_large', 'the request body is larger than 64 KiB');
+
+/** What body-parser, Express and the cursor decoder throw, in the API's terms; undefined for anything else. */
+function parserFailure(err: unknown): ApiError | undefined {
+  const typed = err as { type?: string; status?: number; message?: string; name?: string } | undefined;
+  if (typed?.type === 'entity.too.large') return tooLarge();
+  if (typed?.type === 'entity.parse.failed') return toApiError(badRequest('the request body is not valid JSON'));
+  if (typed?.name === 'InvalidCursorError') return toApiError(badRequest(typed.message ?? 'invalid cursor'));
+  if (typed?.status && typed.status >= 400 && typed.status < 500) return toApiError(badRequest(typed.message ?? 'bad request'));
+  return undefined;
+}
 
 /** Auditors read every event; everyone else reads the events they caused. */
 function scopeAudit<Q extends { user?: string }>(p: Principal, q: Q): Q {

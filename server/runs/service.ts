@@ -8,9 +8,9 @@ import { TERMINAL_STATUSES, type Run, type RunListQuery, type RunRequest } from 
 import type { AuditLog } from '../audit/store.js';
 import type { RunStore } from '../audit/runs.js';
 import type { OutputStore } from '../audit/output.js';
-import { HttpError, badRequest, forbidden, notFound, unavailable } from '../http/errors.js';
+import { ServiceError, badRequest, forbidden, notFound, unavailable } from '../errors.js';
 import type { KubeClients } from '../k8s/client.js';
-import { toHttpError } from '../k8s/client.js';
+import { toServiceError } from '../k8s/client.js';
 import { ResourceWatch } from '../k8s/watch.js';
 import { CloneError, chooseContainer, cloneJobFromDeployment } from '../jobs/clone.js';
 import { durationSeconds } from '../../protocol/duration.js';
@@ -144,7 +144,7 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
     try {
       return await kube.apps.readNamespacedDeployment({ name, namespace });
     } catch (err) {
-      throw toHttpError(err, `deployment ${namespace}/${name}`);
+      throw toServiceError(err, `deployment ${namespace}/${name}`);
     }
   }
 
@@ -315,14 +315,14 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
       try {
         await kube.batch.createNamespacedJob({ namespace: req.namespace, body: job });
       } catch (err) {
-        const httpErr = toHttpError(err, `job ${req.namespace}/${job.metadata!.name}`);
-        runs.update(id, { status: 'failed', message: httpErr.message, finishedAt: new Date().toISOString() });
+        const failure = toServiceError(err, `job ${req.namespace}/${job.metadata!.name}`);
+        runs.update(id, { status: 'failed', message: failure.message, finishedAt: new Date().toISOString() });
         try {
-          audit.append({ type: 'run.finished', actor: identity, client, runId: id, ...target, container, image, status: 'failed', message: httpErr.message });
+          audit.append({ type: 'run.finished', actor: identity, client, runId: id, ...target, container, image, status: 'failed', message: failure.message });
         } catch (auditErr) {
           logger.error({ err: auditErr }, 'could not record a failed create');
         }
-        throw httpErr;
+        throw failure;
       }
       try {
         await audit.appendDurable({ type: 'run.created', actor: identity, client, runId: id, ...target, container, image, message: `job ${job.metadata!.name}` });
@@ -369,7 +369,7 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
 
     async cancelRun(ctx, id) {
       const run = await getVisibleRun(ctx, id);
-      if (TERMINAL_STATUSES.includes(run.status)) throw new HttpError(409, 'conflict', `run ${id} already ended (${run.status})`);
+      if (TERMINAL_STATUSES.includes(run.status)) throw new ServiceError('conflict', `run ${id} already ended (${run.status})`);
       const t = trackers.get(id);
       if (!t) throw unavailable(`run ${id} is not tracked by this server`, 'try again in a moment');
       await t.cancel(ctx.identity);

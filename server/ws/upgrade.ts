@@ -4,12 +4,13 @@
 // upgraded: Origin (browsers must come from the public URL; CLIs send none),
 // authentication, validation, and the run service's own authorization.
 import type http from 'node:http';
-import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { runId as runIdSchema } from '../../protocol/api.js';
 import { Channel, CloseCode, ResizeFrame } from '../../protocol/frames.js';
-import { HttpError, badRequest, forbidden, notFound, unauthorized } from '../http/errors.js';
+import { type ApiError } from '../../protocol/api-error.js';
+import { ServiceError, badRequest, forbidden, notFound, unauthorized } from '../errors.js';
+import { httpRefusal, rawErrorResponse, toApiError } from '../http/errors.js';
 import type { Logger } from '../logger.js';
 import type { Authenticator, RunService } from '../services.js';
 import { clientOf } from '../http/client-of.js';
@@ -23,9 +24,9 @@ export function attachStreams(server: http.Server, deps: { publicUrl: () => stri
 
   server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
     void handle(req, socket, head).catch((err) => {
-      const e = err instanceof HttpError ? err : new HttpError(500, 'internal', 'internal error');
-      if (!(err instanceof HttpError)) deps.logger.error({ err }, 'stream upgrade failed');
-      reject(socket, e);
+      const e = toApiError(err);
+      if (!e) deps.logger.error({ err }, 'stream upgrade failed');
+      reject(socket, e ?? httpRefusal(500, 'internal', 'internal error'));
     });
   });
 
@@ -82,7 +83,7 @@ export function attachStreams(server: http.Server, deps: { publicUrl: () => stri
           if (ws.readyState !== ws.OPEN) h.detach();
         },
         (err) => {
-          viewer.status({ kind: 'error', code: err instanceof HttpError ? err.code : 'internal', message: err instanceof HttpError ? err.message : 'internal error' });
+          viewer.status({ kind: 'error', code: err instanceof ServiceError ? err.code : 'internal', message: err instanceof ServiceError ? err.message : 'internal error' });
           viewer.close();
         },
       );
@@ -121,12 +122,12 @@ export function attachStreams(server: http.Server, deps: { publicUrl: () => stri
  * handshake in plain text, and every refusal of the API has the JSON error shape.
  */
 function checkHandshake(req: http.IncomingMessage) {
-  if (req.method !== 'GET') throw new HttpError(405, 'method_not_allowed', 'a stream is opened with GET');
+  if (req.method !== 'GET') throw httpRefusal(405, 'method_not_allowed', 'a stream is opened with GET');
   if (String(req.headers.upgrade ?? '').toLowerCase() !== 'websocket') throw badRequest('only WebSocket upgrades are served here (Upgrade: websocket)');
   const key = req.headers['sec-websocket-key'];
   if (key === undefined || !/^[+/0-9A-Za-z]{22}==$/.test(key)) throw badRequest('missing or invalid Sec-WebSocket-Key header');
   const version = req.headers['sec-websocket-version'];
-  if (version !== '13' && version !== '8') throw new HttpError(400, 'invalid_request', 'unsupported Sec-WebSocket-Version', 'use WebSocket version 13');
+  if (version !== '13' && version !== '8') throw badRequest('unsupported Sec-WebSocket-Version', 'use WebSocket version 13');
   // oddjob speaks no subprotocol; a malformed offer would make ws refuse the handshake.
   const protocol = req.headers['sec-websocket-protocol'];
   if (protocol !== undefined) {
@@ -137,11 +138,7 @@ function checkHandshake(req: http.IncomingMessage) {
   }
 }
 
-function reject(socket: Duplex, e: HttpError) {
+function reject(socket: Duplex, e: ApiError) {
   if (!socket.writable) return socket.destroy();
-  const body = JSON.stringify({ error: { code: e.code, message: e.message, ...(e.hint ? { hint: e.hint } : {}) } });
-  socket.end(
-    `HTTP/1.1 ${e.status} ${STATUS_CODES[e.status] ?? 'Error'}\r\n` +
-      `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-  );
+  socket.end(rawErrorResponse(e));
 }
