@@ -79,23 +79,19 @@ export function createAuthRouter(deps: AuthRouterDeps): express.Router {
     res.json({ mode: deps.auth.mode, ...(deps.github ? { signIn: '/auth/github' } : {}) });
   });
 
-  router.post('/logout', express.json({ limit: '1kb' }), async (req, res, next) => {
-    try {
-      const p = await deps.auth.authenticate(req).catch((err: unknown) => {
-        // A session GitHub no longer honours still gets signed out locally.
-        if (err instanceof ServiceError && err.kind === 'unavailable') return null;
-        throw err;
-      });
-      if (deps.auth.mode === 'dev') throw badRequest('this server runs with --auth dev: everyone has the same identity, so there is nothing to sign out of');
-      checkOrigin(req, deps.publicUrl(), p);
-      if (p?.credentialId && deps.github?.credentials.revoke(p.credentialId)) {
-        recordRevocation(audit, logger, p, deps.clientOf(req), p.via === 'session' ? 'signed out (browser session)' : 'signed out (oddjob logout)');
-      }
-      res.setHeader('Set-Cookie', serializeCookie(SESSION_COOKIE, '', cookieOptions(deps.publicUrl(), { maxAge: 0 })));
-      res.status(204).end();
-    } catch (err) {
-      next(err);
+  router.post('/logout', express.json({ limit: '1kb' }), async (req, res) => {
+    const p = await deps.auth.authenticate(req).catch((err: unknown) => {
+      // A session GitHub no longer honours still gets signed out locally.
+      if (err instanceof ServiceError && err.kind === 'unavailable') return null;
+      throw err;
+    });
+    if (deps.auth.mode === 'dev') throw badRequest('this server runs with --auth dev: everyone has the same identity, so there is nothing to sign out of');
+    checkOrigin(req, deps.publicUrl(), p);
+    if (p?.credentialId && deps.github?.credentials.revoke(p.credentialId)) {
+      recordRevocation(audit, logger, p, deps.clientOf(req), p.via === 'session' ? 'signed out (browser session)' : 'signed out (oddjob logout)');
     }
+    res.setHeader('Set-Cookie', serializeCookie(SESSION_COOKIE, '', cookieOptions(deps.publicUrl(), { maxAge: 0 })));
+    res.status(204).end();
   });
 
   const gh = deps.github;
@@ -161,53 +157,41 @@ export function createAuthRouter(deps: AuthRouterDeps): express.Router {
     if (!SAFE.has(req.method)) checkOrigin(req, deps.publicUrl(), p);
     return p as Principal & { credentialId: string };
   };
-  router.get('/tokens', async (req, res, next) => {
-    try {
-      const p = await signedIn(req);
-      res.json({ items: gh.credentials.list(p.identity.login).map((c) => ({ ...c, current: c.id === p.credentialId })) });
-    } catch (err) {
-      next(err);
-    }
+  router.get('/tokens', async (req, res) => {
+    const p = await signedIn(req);
+    res.json({ items: gh.credentials.list(p.identity.login).map((c) => ({ ...c, current: c.id === p.credentialId })) });
   });
-  router.post('/tokens', limiter, express.json({ limit: '4kb' }), async (req, res, next) => {
-    try {
-      const p = await signedIn(req);
-      const body = CreateTokenBody.safeParse(req.body);
-      if (!body.success) throw badRequest(`invalid token request: ${describeZodError(body.error)}`);
-      let ttlMs = gh.tokenTtlMs;
-      if (body.data.expiresIn !== undefined) {
-        try {
-          ttlMs = durationSeconds(body.data.expiresIn) * 1000;
-        } catch (err) {
-          throw badRequest(`expiresIn: ${(err as Error).message}`);
-        }
-        if (ttlMs > gh.tokenTtlMs) throw badRequest(`expiresIn may be at most ${gh.tokenTtlMs / 1000}s (the server's --token-ttl)`);
+  router.post('/tokens', limiter, express.json({ limit: '4kb' }), async (req, res) => {
+    const p = await signedIn(req);
+    const body = CreateTokenBody.safeParse(req.body);
+    if (!body.success) throw badRequest(`invalid token request: ${describeZodError(body.error)}`);
+    let ttlMs = gh.tokenTtlMs;
+    if (body.data.expiresIn !== undefined) {
+      try {
+        ttlMs = durationSeconds(body.data.expiresIn) * 1000;
+      } catch (err) {
+        throw badRequest(`expiresIn: ${(err as Error).message}`);
       }
-      const githubToken = gh.credentials.githubToken(p.credentialId);
-      if (githubToken === null) throw unauthorized('your sign-in can no longer be checked with GitHub', 'sign in again');
-      const client = deps.clientOf(req);
-      const { secret, credential } = gh.credentials.create({ kind: 'token', identity: p.identity, githubToken, ttlMs, description: body.data.description });
-      audit.append({ type: 'token.created', actor: p.identity, client, message: `token ${credential.id} (${body.data.description}), expires ${new Date(credential.expiresAt).toISOString()}` });
-      res.status(201).json({ token: secret, id: credential.id, expiresAt: new Date(credential.expiresAt).toISOString() });
-    } catch (err) {
-      next(err);
+      if (ttlMs > gh.tokenTtlMs) throw badRequest(`expiresIn may be at most ${gh.tokenTtlMs / 1000}s (the server's --token-ttl)`);
     }
+    const githubToken = gh.credentials.githubToken(p.credentialId);
+    if (githubToken === null) throw unauthorized('your sign-in can no longer be checked with GitHub', 'sign in again');
+    const client = deps.clientOf(req);
+    const { secret, credential } = gh.credentials.create({ kind: 'token', identity: p.identity, githubToken, ttlMs, description: body.data.description });
+    audit.append({ type: 'token.created', actor: p.identity, client, message: `token ${credential.id} (${body.data.description}), expires ${new Date(credential.expiresAt).toISOString()}` });
+    res.status(201).json({ token: secret, id: credential.id, expiresAt: new Date(credential.expiresAt).toISOString() });
   });
-  router.delete('/tokens/:id', async (req, res, next) => {
-    try {
-      const p = await signedIn(req);
-      const id = String(req.params.id);
-      const cred = /^[0-9a-f]{12}$/.test(id) ? gh.credentials.get(id) : null;
-      // Someone else's credential is "not found": its existence is not yours to learn.
-      if (!cred || cred.identity.login.toLowerCase() !== p.identity.login.toLowerCase() || cred.revokedAt !== undefined) {
-        throw new ServiceError('not_found', `you have no live session or token ${id}`);
-      }
-      gh.credentials.revoke(id);
-      recordRevocation(audit, logger, { ...p, via: cred.kind === 'session' ? 'session' : 'token', credentialId: id }, deps.clientOf(req), 'revoked by its owner');
-      res.status(204).end();
-    } catch (err) {
-      next(err);
+  router.delete('/tokens/:id', async (req, res) => {
+    const p = await signedIn(req);
+    const id = String(req.params.id);
+    const cred = /^[0-9a-f]{12}$/.test(id) ? gh.credentials.get(id) : null;
+    // Someone else's credential is "not found": its existence is not yours to learn.
+    if (!cred || cred.identity.login.toLowerCase() !== p.identity.login.toLowerCase() || cred.revokedAt !== undefined) {
+      throw new ServiceError('not_found', `you have no live session or token ${id}`);
     }
+    gh.credentials.revoke(id);
+    recordRevocation(audit, logger, { ...p, via: cred.kind === 'session' ? 'session' : 'token', credentialId: id }, deps.clientOf(req), 'revoked by its owner');
+    res.status(204).end();
   });
 
   router.post('/device', limiter, async (_req, res, next) => {

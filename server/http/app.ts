@@ -111,26 +111,18 @@ export function createApp(deps: AppDeps) {
   const api = express.Router();
   api.use(express.json({ limit: '64kb', strict: true }));
   // Identity first: nothing under /api answers anonymous callers.
+  // Express 5 passes a rejected handler's error to the error middleware: no try/catch/next(err) needed.
   api.use(async (req, _res, next) => {
-    try {
-      const principal = await auth.authenticate(req);
-      if (!principal) throw unauthorized();
-      // CSRF: a cookie rides along on cross-site requests, so a cookie-authenticated
-      // mutation must also prove it came from our own pages.
-      if (!SAFE_METHODS.has(req.method)) checkOrigin(req, publicUrl(), principal);
-      locals(req).principal = principal;
-      locals(req).ctx = { identity: principal.identity, client: clientOf(req) };
-      next();
-    } catch (err) {
-      next(err);
-    }
+    const principal = await auth.authenticate(req);
+    if (!principal) throw unauthorized();
+    // CSRF: a cookie rides along on cross-site requests, so a cookie-authenticated
+    // mutation must also prove it came from our own pages.
+    if (!SAFE_METHODS.has(req.method)) checkOrigin(req, publicUrl(), principal);
+    locals(req).principal = principal;
+    locals(req).ctx = { identity: principal.identity, client: clientOf(req) };
+    next();
   });
   const ctx = (req: Request): RequestContext => locals(req).ctx!;
-  const wrap =
-    (h: (req: Request, res: Response) => Promise<void> | void) =>
-    (req: Request, res: Response, next: NextFunction) => {
-      Promise.resolve(h(req, res)).catch(next);
-    };
 
   const principal = (req: Request): Principal => locals(req).principal!;
   api.get('/whoami', (req, res) => {
@@ -139,49 +131,49 @@ export function createApp(deps: AppDeps) {
   });
   api.get(
     '/deployments',
-    wrap(async (req, res) => {
+    async (req, res) => {
       const { namespace } = parse(z.object({ namespace: z.string().max(63).optional() }).strict(), req.query, 'query');
       res.json({ items: await deployments.listRunnable(ctx(req), namespace) });
-    }),
+    },
   );
   api.post(
     '/runs',
-    wrap(async (req, res) => {
+    async (req, res) => {
       if (!req.is('application/json')) throw httpRefusal(415, 'unsupported_media_type', 'send the run request as application/json');
       const body = parse(RunRequest, req.body, 'run request');
       res.status(201).json(await runs.createRun(ctx(req), body));
-    }),
+    },
   );
   api.post(
     '/runs/preview',
-    wrap(async (req, res) => {
+    async (req, res) => {
       // Authorized exactly like a run; creates nothing and is not audited.
       if (!req.is('application/json')) throw httpRefusal(415, 'unsupported_media_type', 'send the run request as application/json');
       const body = parse(RunRequest, req.body, 'run request');
       res.json(await runs.previewRun(ctx(req), body));
-    }),
+    },
   );
   api.get(
     '/runs',
-    wrap(async (req, res) => {
+    async (req, res) => {
       res.json(await runs.listRuns(ctx(req), parse(RunListQuery, req.query, 'query')));
-    }),
+    },
   );
   api.get(
     '/runs/:id',
-    wrap(async (req, res) => {
+    async (req, res) => {
       res.json(await runs.getRun(ctx(req), parse(runIdSchema, req.params.id, 'run id')));
-    }),
+    },
   );
   api.post(
     '/runs/:id/cancel',
-    wrap(async (req, res) => {
+    async (req, res) => {
       res.json(await runs.cancelRun(ctx(req), parse(runIdSchema, req.params.id, 'run id')));
-    }),
+    },
   );
   api.get(
     '/audit',
-    wrap(async (req, res) => {
+    async (req, res) => {
       const q = scopeAudit(principal(req), parse(AuditQuery, req.query, 'query'));
       try {
         res.json(audit.query(q));
@@ -189,11 +181,11 @@ export function createApp(deps: AppDeps) {
         if (/cursor/i.test((err as Error).message)) throw badRequest((err as Error).message);
         throw err;
       }
-    }),
+    },
   );
   api.get(
     '/audit/export',
-    wrap(async (req, res) => {
+    async (req, res) => {
       // Every matching event: the default page size does not apply to an export.
       const q = scopeAudit(principal(req), parse(AuditQuery.omit({ limit: true, cursor: true }), req.query, 'query'));
       res.type('application/x-ndjson');
@@ -202,14 +194,14 @@ export function createApp(deps: AppDeps) {
         if (res.destroyed) return;
       }
       res.end();
-    }),
+    },
   );
   api.get(
     '/audit/verify',
-    wrap(async (req, res) => {
+    async (req, res) => {
       if (!principal(req).auditor) throw forbidden('only auditors may verify the whole audit log', 'ask an operator to add you to --auditors');
       res.json(await audit.verify());
-    }),
+    },
   );
   api.use((_req, _res, next) => next(notFound('no such API endpoint')));
   app.use('/api', api);
