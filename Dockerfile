@@ -6,13 +6,13 @@ WORKDIR /src
 RUN apt-get update && apt-get install -y --no-install-recommends python3 make g++ && rm -rf /var/lib/apt/lists/*
 COPY package.json package-lock.json ./
 RUN npm ci
-COPY tsconfig.json ./
+COPY tsconfig.json tsconfig.build.json ./
 COPY protocol protocol
 COPY server server
 COPY cli cli
 COPY bin bin
 COPY web web
-RUN npx tsc -p tsconfig.json && npx vite build --config web/vite.config.ts && npm prune --omit=dev
+RUN npx tsc -p tsconfig.build.json && npx vite build --config web/vite.config.ts && npm prune --omit=dev
 
 FROM node:20-bookworm-slim
 ENV NODE_ENV=production ODDJOB_COMPILED=1

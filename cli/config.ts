@@ -78,7 +78,7 @@ export function loadConfig(env: Env): LoadedConfig {
  */
 export function saveConfig(env: Env, update: Partial<ConfigFile>): string {
   const path = configPath(env);
-  let current: Record<string, unknown> = {};
+  let current: Record<string, unknown>;
   try {
     current = JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
     if (typeof current !== 'object' || current === null || Array.isArray(current)) current = {};

@@ -5,6 +5,7 @@
 // runs it also carries stdin (channel 0) and the terminal size (channel 4).
 import type { Readable, Writable } from 'node:stream';
 import WebSocket from 'ws';
+import { backoffDelay } from '../protocol/backoff.js';
 import { Channel, CloseCode, decodeFrame, encodeFrame, encodeResize, type StatusFrame } from '../protocol/frames.js';
 import { apiErrorFrom, networkReason, type OddjobClient } from './client.js';
 import type { EndFrame } from './lib/exit.js';
@@ -21,6 +22,7 @@ export class StreamError extends Error {
   }
 }
 
+/** Delays are protocol/backoff.ts's full jitter: the ceiling starts at initialMs and doubles up to maxMs. */
 export interface RetryPolicy {
   initialMs: number;
   maxMs: number;
@@ -126,7 +128,7 @@ class RunFollower {
   }
 
   private async loop(): Promise<FollowResult> {
-    let delay = this.retry.initialMs;
+    let attempt = 0;
     let failingSince: number | undefined;
     let announced = false;
     for (;;) {
@@ -147,7 +149,7 @@ class RunFollower {
           break;
       }
       if (a.healthy) {
-        delay = this.retry.initialMs;
+        attempt = 0;
         failingSince = undefined;
       }
       const now = Date.now();
@@ -164,8 +166,8 @@ class RunFollower {
         this.notice(`stream interrupted (${a.reason}); reconnecting...`);
         announced = true;
       }
+      const delay = backoffDelay(attempt++, { baseMs: this.retry.initialMs, capMs: this.retry.maxMs });
       if (!(await sleep(delay, this.opts.signal))) return { kind: 'detached', received: this.received };
-      delay = Math.min(delay * 2, this.retry.maxMs);
     }
   }
 
@@ -246,13 +248,15 @@ class RunFollower {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('error', () => undefined);
-        res.on('end', async () => {
+        res.on('end', () => {
           const status = res.statusCode ?? 0;
           const body = Buffer.concat(chunks).toString('utf8');
-          const err = await apiErrorFrom({ status, statusText: res.statusMessage, text: async () => body }, 'GET', `/api/runs/${runId}/stream`);
-          // 4xx will not get better by asking again; 5xx (restart, overload, proxy) might.
-          if (status >= 400 && status < 500 && status !== 408 && status !== 429) settle({ kind: 'fatal', error: err });
-          else settle({ kind: 'retry', reason: err.message, healthy: false });
+          // apiErrorFrom cannot reject: it reads a string we already hold.
+          void apiErrorFrom({ status, statusText: res.statusMessage, text: async () => body }, 'GET', `/api/runs/${runId}/stream`).then((err) => {
+            // 4xx will not get better by asking again; 5xx (restart, overload, proxy) might.
+            if (status >= 400 && status < 500 && status !== 408 && status !== 429) settle({ kind: 'fatal', error: err });
+            else settle({ kind: 'retry', reason: err.message, healthy: false });
+          });
         });
       });
       ws.on('close', (code: number, reasonBuf: Buffer) => {

@@ -4,14 +4,14 @@
 import { z } from 'zod';
 import { readFileSync } from 'node:fs';
 import { parseAuditors } from './policy/auditors.js';
-import { parseDuration } from './policy/decide.js';
+import { durationSeconds } from '../protocol/duration.js';
 
 export class ConfigError extends Error {}
 
 const dnsLabel = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
 function duration(v: string): number {
-  return parseDuration(v);
+  return durationSeconds(v);
 }
 
 function bytes(v: string): number {

@@ -48,7 +48,7 @@ export interface ViewerHandle {
 }
 
 export interface RunService {
-  /** Authorize, audit (before anything is created), clone, create. Throws HttpError. */
+  /** Authorize, audit (before anything is created), clone, create. Throws ServiceError (server/errors.ts). */
   createRun(ctx: RequestContext, req: RunRequest): Promise<Run>;
   /**
    * What createRun would create, authorized the same way, without creating or
@@ -101,7 +101,7 @@ export interface Principal {
 
 /**
  * Resolves the caller of an HTTP request or WebSocket upgrade; null = anonymous.
- * Throws HttpError when it cannot decide safely (GitHub unreachable while the
+ * Throws ServiceError when it cannot decide safely (GitHub unreachable while the
  * teams are due for a re-check: 503), or when the person may not use oddjob at all (403).
  */
 export interface Authenticator {

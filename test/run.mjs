@@ -9,8 +9,15 @@ import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
 const root = new URL('..', import.meta.url).pathname;
+const SUITES = ['unit', 'integration'];
 const want = process.argv.slice(2);
-const suites = want.length ? want : ['unit', 'integration'];
+const suites = want.length ? want : SUITES;
+const unknown = suites.filter((s) => !SUITES.includes(s));
+if (unknown.length) {
+  console.error(`unknown test suite${unknown.length > 1 ? 's' : ''}: ${unknown.join(', ')}; the suites are ${SUITES.join(' and ')} (npm test -- unit)`);
+  console.error('one file: node --import tsx --test test/unit/FILE.test.ts');
+  process.exit(2);
+}
 
 function find(dir) {
   const out = [];

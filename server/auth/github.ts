@@ -6,7 +6,7 @@
 import type { IncomingMessage } from 'node:http';
 import { parse as parseCookies } from 'cookie';
 import type { Identity } from '../../protocol/api.js';
-import { HttpError, forbidden, unauthorized, unavailable } from '../http/errors.js';
+import { ServiceError, forbidden, unauthorized, unavailable } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { type AuditorList, isAuditor } from '../policy/auditors.js';
 import type { Authenticator, Principal } from '../services.js';
@@ -133,8 +133,8 @@ export class GitHubAuthenticator implements Authenticator {
   }
 }
 
-export function githubFailure(err: unknown): HttpError {
-  if (err instanceof HttpError) return err;
+export function githubFailure(err: unknown): ServiceError {
+  if (err instanceof ServiceError) return err;
   if (err instanceof GitHubError) {
     switch (err.kind) {
       case 'not_member':
@@ -145,8 +145,8 @@ export function githubFailure(err: unknown): HttpError {
       case 'unavailable':
         return unavailable(`cannot sign you in right now: ${err.message}`, 'try again in a minute');
       default:
-        return new HttpError(502, 'bad_gateway', `cannot sign you in: ${err.message}`);
+        return new ServiceError('upstream', `cannot sign you in: ${err.message}`);
     }
   }
-  return new HttpError(500, 'internal', 'sign-in failed unexpectedly; see the server log');
+  return new ServiceError('internal', 'sign-in failed unexpectedly; see the server log');
 }

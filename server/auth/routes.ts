@@ -16,8 +16,9 @@ import { Strategy as GitHubStrategy } from 'passport-github2';
 import { z } from 'zod';
 import { describeZodError, type AuditClient, type Identity } from '../../protocol/api.js';
 import type { AuditLog } from '../audit/store.js';
-import { HttpError, badRequest, forbidden, unauthorized, unavailable } from '../http/errors.js';
-import { parseDuration } from '../policy/decide.js';
+import { ServiceError, badRequest, forbidden, unauthorized, unavailable } from '../errors.js';
+import { sendError, toApiError } from '../http/errors.js';
+import { durationSeconds } from '../../protocol/duration.js';
 import { checkOrigin } from '../http/origin.js';
 import type { Logger } from '../logger.js';
 import type { Authenticator, Principal } from '../services.js';
@@ -70,7 +71,7 @@ export function createAuthRouter(deps: AuthRouterDeps): express.Router {
     standardHeaders: 'draft-8',
     legacyHeaders: false,
     handler: (_req, res) => {
-      res.status(429).json({ error: { code: 'rate_limited', message: 'too many sign-in requests from this address', hint: 'wait a minute and try again' } });
+      sendError(res, new ServiceError('rate_limited', 'too many sign-in requests from this address', 'wait a minute and try again'));
     },
   });
 
@@ -78,29 +79,25 @@ export function createAuthRouter(deps: AuthRouterDeps): express.Router {
     res.json({ mode: deps.auth.mode, ...(deps.github ? { signIn: '/auth/github' } : {}) });
   });
 
-  router.post('/logout', express.json({ limit: '1kb' }), async (req, res, next) => {
-    try {
-      const p = await deps.auth.authenticate(req).catch((err: unknown) => {
-        // A session GitHub no longer honours still gets signed out locally.
-        if (err instanceof HttpError && err.status === 503) return null;
-        throw err;
-      });
-      if (deps.auth.mode === 'dev') throw badRequest('this server runs with --auth dev: everyone has the same identity, so there is nothing to sign out of');
-      checkOrigin(req, deps.publicUrl(), p);
-      if (p?.credentialId && deps.github?.credentials.revoke(p.credentialId)) {
-        recordRevocation(audit, logger, p, deps.clientOf(req), p.via === 'session' ? 'signed out (browser session)' : 'signed out (oddjob logout)');
-      }
-      res.setHeader('Set-Cookie', serializeCookie(SESSION_COOKIE, '', cookieOptions(deps.publicUrl(), { maxAge: 0 })));
-      res.status(204).end();
-    } catch (err) {
-      next(err);
+  router.post('/logout', express.json({ limit: '1kb' }), async (req, res) => {
+    const p = await deps.auth.authenticate(req).catch((err: unknown) => {
+      // A session GitHub no longer honours still gets signed out locally.
+      if (err instanceof ServiceError && err.kind === 'unavailable') return null;
+      throw err;
+    });
+    if (deps.auth.mode === 'dev') throw badRequest('this server runs with --auth dev: everyone has the same identity, so there is nothing to sign out of');
+    checkOrigin(req, deps.publicUrl(), p);
+    if (p?.credentialId && deps.github?.credentials.revoke(p.credentialId)) {
+      recordRevocation(audit, logger, p, deps.clientOf(req), p.via === 'session' ? 'signed out (browser session)' : 'signed out (oddjob logout)');
     }
+    res.setHeader('Set-Cookie', serializeCookie(SESSION_COOKIE, '', cookieOptions(deps.publicUrl(), { maxAge: 0 })));
+    res.status(204).end();
   });
 
   const gh = deps.github;
   if (!gh) {
     router.use(['/github', '/device', '/tokens'], (_req, _res, next) =>
-      next(new HttpError(404, 'not_found', `this server does not use GitHub sign-in (--auth ${deps.auth.mode})`)),
+      next(new ServiceError('not_found', `this server does not use GitHub sign-in (--auth ${deps.auth.mode})`)),
     );
     return router;
   }
@@ -133,8 +130,8 @@ export function createAuthRouter(deps: AuthRouterDeps): express.Router {
   router.get('/github/callback', limiter, (req, res) => {
     auth.authenticate('github', { session: false }, (err: unknown, user: { identity: Identity; accessToken: string } | false, info: { message?: string } | undefined) => {
       if (err || !user) {
-        const e = err ? oauthFailure(err) : new HttpError(403, 'invalid_state', info?.message ?? 'the sign-in could not be verified');
-        if (e.status >= 500) logger.warn({ reason: e.message }, 'browser sign-in failed');
+        const e = err ? oauthFailure(err) : new ServiceError('forbidden', info?.message ?? 'the sign-in could not be verified', undefined, 'invalid_state');
+        if (toApiError(e).status >= 500) logger.warn({ reason: e.message }, 'browser sign-in failed');
         signInErrorPage(res, e);
         return;
       }
@@ -160,53 +157,41 @@ export function createAuthRouter(deps: AuthRouterDeps): express.Router {
     if (!SAFE.has(req.method)) checkOrigin(req, deps.publicUrl(), p);
     return p as Principal & { credentialId: string };
   };
-  router.get('/tokens', async (req, res, next) => {
-    try {
-      const p = await signedIn(req);
-      res.json({ items: gh.credentials.list(p.identity.login).map((c) => ({ ...c, current: c.id === p.credentialId })) });
-    } catch (err) {
-      next(err);
-    }
+  router.get('/tokens', async (req, res) => {
+    const p = await signedIn(req);
+    res.json({ items: gh.credentials.list(p.identity.login).map((c) => ({ ...c, current: c.id === p.credentialId })) });
   });
-  router.post('/tokens', limiter, express.json({ limit: '4kb' }), async (req, res, next) => {
-    try {
-      const p = await signedIn(req);
-      const body = CreateTokenBody.safeParse(req.body);
-      if (!body.success) throw badRequest(`invalid token request: ${describeZodError(body.error)}`);
-      let ttlMs = gh.tokenTtlMs;
-      if (body.data.expiresIn !== undefined) {
-        try {
-          ttlMs = parseDuration(body.data.expiresIn) * 1000;
-        } catch (err) {
-          throw badRequest(`expiresIn: ${(err as Error).message}`);
-        }
-        if (ttlMs > gh.tokenTtlMs) throw badRequest(`expiresIn may be at most ${gh.tokenTtlMs / 1000}s (the server's --token-ttl)`);
+  router.post('/tokens', limiter, express.json({ limit: '4kb' }), async (req, res) => {
+    const p = await signedIn(req);
+    const body = CreateTokenBody.safeParse(req.body);
+    if (!body.success) throw badRequest(`invalid token request: ${describeZodError(body.error)}`);
+    let ttlMs = gh.tokenTtlMs;
+    if (body.data.expiresIn !== undefined) {
+      try {
+        ttlMs = durationSeconds(body.data.expiresIn) * 1000;
+      } catch (err) {
+        throw badRequest(`expiresIn: ${(err as Error).message}`);
       }
-      const githubToken = gh.credentials.githubToken(p.credentialId);
-      if (githubToken === null) throw unauthorized('your sign-in can no longer be checked with GitHub', 'sign in again');
-      const client = deps.clientOf(req);
-      const { secret, credential } = gh.credentials.create({ kind: 'token', identity: p.identity, githubToken, ttlMs, description: body.data.description });
-      audit.append({ type: 'token.created', actor: p.identity, client, message: `token ${credential.id} (${body.data.description}), expires ${new Date(credential.expiresAt).toISOString()}` });
-      res.status(201).json({ token: secret, id: credential.id, expiresAt: new Date(credential.expiresAt).toISOString() });
-    } catch (err) {
-      next(err);
+      if (ttlMs > gh.tokenTtlMs) throw badRequest(`expiresIn may be at most ${gh.tokenTtlMs / 1000}s (the server's --token-ttl)`);
     }
+    const githubToken = gh.credentials.githubToken(p.credentialId);
+    if (githubToken === null) throw unauthorized('your sign-in can no longer be checked with GitHub', 'sign in again');
+    const client = deps.clientOf(req);
+    const { secret, credential } = gh.credentials.create({ kind: 'token', identity: p.identity, githubToken, ttlMs, description: body.data.description });
+    audit.append({ type: 'token.created', actor: p.identity, client, message: `token ${credential.id} (${body.data.description}), expires ${new Date(credential.expiresAt).toISOString()}` });
+    res.status(201).json({ token: secret, id: credential.id, expiresAt: new Date(credential.expiresAt).toISOString() });
   });
-  router.delete('/tokens/:id', async (req, res, next) => {
-    try {
-      const p = await signedIn(req);
-      const id = String(req.params.id);
-      const cred = /^[0-9a-f]{12}$/.test(id) ? gh.credentials.get(id) : null;
-      // Someone else's credential is "not found": its existence is not yours to learn.
-      if (!cred || cred.identity.login.toLowerCase() !== p.identity.login.toLowerCase() || cred.revokedAt !== undefined) {
-        throw new HttpError(404, 'not_found', `you have no live session or token ${id}`);
-      }
-      gh.credentials.revoke(id);
-      recordRevocation(audit, logger, { ...p, via: cred.kind === 'session' ? 'session' : 'token', credentialId: id }, deps.clientOf(req), 'revoked by its owner');
-      res.status(204).end();
-    } catch (err) {
-      next(err);
+  router.delete('/tokens/:id', async (req, res) => {
+    const p = await signedIn(req);
+    const id = String(req.params.id);
+    const cred = /^[0-9a-f]{12}$/.test(id) ? gh.credentials.get(id) : null;
+    // Someone else's credential is "not found": its existence is not yours to learn.
+    if (!cred || cred.identity.login.toLowerCase() !== p.identity.login.toLowerCase() || cred.revokedAt !== undefined) {
+      throw new ServiceError('not_found', `you have no live session or token ${id}`);
     }
+    gh.credentials.revoke(id);
+    recordRevocation(audit, logger, { ...p, via: cred.kind === 'session' ? 'session' : 'token', credentialId: id }, deps.clientOf(req), 'revoked by its owner');
+    res.status(204).end();
   });
 
   router.post('/device', limiter, async (_req, res, next) => {
@@ -227,7 +212,7 @@ export function createAuthRouter(deps: AuthRouterDeps): express.Router {
         res.status(202).json({ status: poll.status, ...(poll.status === 'slow_down' ? { interval: poll.interval } : {}) });
         return;
       }
-      if (poll.status === 'expired') throw new HttpError(410, 'expired', 'the sign-in code expired before it was entered', 'run `oddjob login` again');
+      if (poll.status === 'expired') throw new ServiceError('gone', 'the sign-in code expired before it was entered', 'run `oddjob login` again');
       if (poll.status === 'denied') throw forbidden('the sign-in was cancelled on GitHub');
       const identity = identityOf(await gh.github.profile(poll.accessToken, gh.requiredOrg));
       const client = deps.clientOf(req, 'cli');
@@ -253,16 +238,16 @@ export function recordRevocation(audit: AuditLog, logger: Logger, p: Principal, 
   }
 }
 
-function oauthFailure(err: unknown): HttpError {
+function oauthFailure(err: unknown): ServiceError {
   if (err instanceof GitHubError) return githubFailure(err);
   const e = err as { name?: string; code?: string; message?: string; oauthError?: { statusCode?: number } };
   if (e.name === 'TokenError') {
-    return new HttpError(400, 'bad_code', `GitHub did not accept the sign-in (${e.code ?? 'token error'}): the code may have expired or been used already`);
+    return new ServiceError('invalid', `GitHub did not accept the sign-in (${e.code ?? 'token error'}): the code may have expired or been used already`, undefined, 'bad_code');
   }
   // GitHub answers a refused code with HTTP 200 and an `error` body; passport-oauth2
   // then only knows that no access token came back.
   if (e.message === 'Failed to obtain access token') {
-    return new HttpError(400, 'bad_code', 'GitHub did not accept the sign-in code: it may have expired or been used already', 'start again');
+    return new ServiceError('invalid', 'GitHub did not accept the sign-in code: it may have expired or been used already', 'start again', 'bad_code');
   }
   if (e.name === 'InternalOAuthError') {
     return unavailable('GitHub could not be reached to finish the sign-in', 'try again in a minute');
@@ -270,7 +255,8 @@ function oauthFailure(err: unknown): HttpError {
   return githubFailure(err);
 }
 
-function signInErrorPage(res: Response, e: HttpError): void {
+function signInErrorPage(res: Response, err: ServiceError): void {
+  const e = toApiError(err);
   const esc = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
   res
     .status(e.status)

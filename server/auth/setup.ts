@@ -5,7 +5,7 @@ import type express from 'express';
 import type { Database } from '../audit/db.js';
 import type { AuditLog } from '../audit/store.js';
 import type { ServerConfig } from '../config.js';
-import { clientOf } from '../http/app.js';
+import { clientOf } from '../http/client-of.js';
 import type { Logger } from '../logger.js';
 import type { Authenticator } from '../services.js';
 import { CredentialStore } from './credentials.js';

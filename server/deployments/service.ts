@@ -2,9 +2,9 @@
 // filtered through the same decision that guards POST /api/runs.
 import type { Logger } from 'pino';
 import type { DeploymentSummary } from '../../protocol/api.js';
-import { notFound } from '../http/errors.js';
+import { notFound } from '../errors.js';
 import type { KubeClients } from '../k8s/client.js';
-import { toHttpError } from '../k8s/client.js';
+import { toServiceError } from '../k8s/client.js';
 import { summarizeDeployment } from '../jobs/clone.js';
 import { decideAccess } from '../policy/decide.js';
 import type { DeploymentService, RequestContext } from '../services.js';
@@ -27,7 +27,7 @@ export function createDeploymentService(deps: DeploymentServiceDeps): Deployment
         try {
           items = (await kube.apps.listNamespacedDeployment({ namespace: ns })).items;
         } catch (err) {
-          throw toHttpError(err, `deployments in namespace ${ns}`);
+          throw toServiceError(err, `deployments in namespace ${ns}`);
         }
         for (const d of items) {
           const decision = decideAccess({

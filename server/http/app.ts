@@ -11,9 +11,12 @@ import { AuditQuery, RunListQuery, RunRequest, describeZodError, runId as runIdS
 import type { Logger } from '../logger.js';
 import type { AuditService, Authenticator, DeploymentService, Principal, ReadinessCheck, RequestContext, RunService } from '../services.js';
 import { checkOrigin } from './origin.js';
+import { clientOf } from './client-of.js';
 import { attachStreams } from '../ws/upgrade.js';
 import { serveWebUi } from './static.js';
-import { HttpError, badRequest, forbidden, notFound, unauthorized } from './errors.js';
+import { badRequest, forbidden, notFound, unauthorized } from '../errors.js';
+import type { ApiError } from '../../protocol/api-error.js';
+import { httpRefusal, rawErrorResponse, sendError, toApiError } from './errors.js';
 
 export interface AppDeps {
   /** The URL users reach us at (a function: with --port 0 it is known only once listening). */
@@ -28,14 +31,6 @@ export interface AppDeps {
   audit: AuditService;
   auth: Authenticator;
   readiness: ReadinessCheck[];
-}
-
-export function clientOf(req: http.IncomingMessage, kind?: RequestContext['client']['kind']): RequestContext['client'] {
-  const tag = String(req.headers['x-oddjob-client'] ?? '');
-  const agent = String(req.headers['user-agent'] ?? '').slice(0, 200) || undefined;
-  // Express's req.ip honours --trust-proxy; a raw upgrade request has only the socket.
-  const address = (req as Partial<Request>).ip ?? req.socket.remoteAddress;
-  return { kind: kind ?? (tag.startsWith('cli/') ? 'cli' : tag.startsWith('web/') ? 'web' : 'api'), address, agent };
 }
 
 function parse<S extends z.ZodTypeAny>(schema: S, value: unknown, what: string): z.infer<S> {
@@ -76,7 +71,7 @@ export function createApp(deps: AppDeps) {
     const length = Number(req.headers['content-length'] ?? 0);
     if (length > MAX_BODY_BYTES) {
       res.setHeader('Connection', 'close');
-      next(new HttpError(413, 'too_large', 'the request body is larger than 64 KiB'));
+      next(tooLarge());
       return;
     }
     if (req.headers['transfer-encoding'] !== undefined) {
@@ -87,7 +82,7 @@ export function createApp(deps: AppDeps) {
         if (seen <= MAX_BODY_BYTES || res.headersSent) return;
         res.setHeader('Connection', 'close');
         res.once('finish', () => req.socket.destroy());
-        res.status(413).json({ error: { code: 'too_large', message: 'the request body is larger than 64 KiB' } });
+        sendError(res, tooLarge());
       });
     }
     next();
@@ -116,26 +111,18 @@ export function createApp(deps: AppDeps) {
   const api = express.Router();
   api.use(express.json({ limit: '64kb', strict: true }));
   // Identity first: nothing under /api answers anonymous callers.
+  // Express 5 passes a rejected handler's error to the error middleware: no try/catch/next(err) needed.
   api.use(async (req, _res, next) => {
-    try {
-      const principal = await auth.authenticate(req);
-      if (!principal) throw unauthorized();
-      // CSRF: a cookie rides along on cross-site requests, so a cookie-authenticated
-      // mutation must also prove it came from our own pages.
-      if (!SAFE_METHODS.has(req.method)) checkOrigin(req, publicUrl(), principal);
-      locals(req).principal = principal;
-      locals(req).ctx = { identity: principal.identity, client: clientOf(req) };
-      next();
-    } catch (err) {
-      next(err);
-    }
+    const principal = await auth.authenticate(req);
+    if (!principal) throw unauthorized();
+    // CSRF: a cookie rides along on cross-site requests, so a cookie-authenticated
+    // mutation must also prove it came from our own pages.
+    if (!SAFE_METHODS.has(req.method)) checkOrigin(req, publicUrl(), principal);
+    locals(req).principal = principal;
+    locals(req).ctx = { identity: principal.identity, client: clientOf(req) };
+    next();
   });
   const ctx = (req: Request): RequestContext => locals(req).ctx!;
-  const wrap =
-    (h: (req: Request, res: Response) => Promise<void> | void) =>
-    (req: Request, res: Response, next: NextFunction) => {
-      Promise.resolve(h(req, res)).catch(next);
-    };
 
   const principal = (req: Request): Principal => locals(req).principal!;
   api.get('/whoami', (req, res) => {
@@ -144,49 +131,49 @@ export function createApp(deps: AppDeps) {
   });
   api.get(
     '/deployments',
-    wrap(async (req, res) => {
+    async (req, res) => {
       const { namespace } = parse(z.object({ namespace: z.string().max(63).optional() }).strict(), req.query, 'query');
       res.json({ items: await deployments.listRunnable(ctx(req), namespace) });
-    }),
+    },
   );
   api.post(
     '/runs',
-    wrap(async (req, res) => {
-      if (!req.is('application/json')) throw new HttpError(415, 'unsupported_media_type', 'send the run request as application/json');
+    async (req, res) => {
+      if (!req.is('application/json')) throw httpRefusal(415, 'unsupported_media_type', 'send the run request as application/json');
       const body = parse(RunRequest, req.body, 'run request');
       res.status(201).json(await runs.createRun(ctx(req), body));
-    }),
+    },
   );
   api.post(
     '/runs/preview',
-    wrap(async (req, res) => {
+    async (req, res) => {
       // Authorized exactly like a run; creates nothing and is not audited.
-      if (!req.is('application/json')) throw new HttpError(415, 'unsupported_media_type', 'send the run request as application/json');
+      if (!req.is('application/json')) throw httpRefusal(415, 'unsupported_media_type', 'send the run request as application/json');
       const body = parse(RunRequest, req.body, 'run request');
       res.json(await runs.previewRun(ctx(req), body));
-    }),
+    },
   );
   api.get(
     '/runs',
-    wrap(async (req, res) => {
+    async (req, res) => {
       res.json(await runs.listRuns(ctx(req), parse(RunListQuery, req.query, 'query')));
-    }),
+    },
   );
   api.get(
     '/runs/:id',
-    wrap(async (req, res) => {
+    async (req, res) => {
       res.json(await runs.getRun(ctx(req), parse(runIdSchema, req.params.id, 'run id')));
-    }),
+    },
   );
   api.post(
     '/runs/:id/cancel',
-    wrap(async (req, res) => {
+    async (req, res) => {
       res.json(await runs.cancelRun(ctx(req), parse(runIdSchema, req.params.id, 'run id')));
-    }),
+    },
   );
   api.get(
     '/audit',
-    wrap(async (req, res) => {
+    async (req, res) => {
       const q = scopeAudit(principal(req), parse(AuditQuery, req.query, 'query'));
       try {
         res.json(audit.query(q));
@@ -194,11 +181,11 @@ export function createApp(deps: AppDeps) {
         if (/cursor/i.test((err as Error).message)) throw badRequest((err as Error).message);
         throw err;
       }
-    }),
+    },
   );
   api.get(
     '/audit/export',
-    wrap(async (req, res) => {
+    async (req, res) => {
       // Every matching event: the default page size does not apply to an export.
       const q = scopeAudit(principal(req), parse(AuditQuery.omit({ limit: true, cursor: true }), req.query, 'query'));
       res.type('application/x-ndjson');
@@ -207,14 +194,14 @@ export function createApp(deps: AppDeps) {
         if (res.destroyed) return;
       }
       res.end();
-    }),
+    },
   );
   api.get(
     '/audit/verify',
-    wrap(async (req, res) => {
+    async (req, res) => {
       if (!principal(req).auditor) throw forbidden('only auditors may verify the whole audit log', 'ask an operator to add you to --auditors');
       res.json(await audit.verify());
-    }),
+    },
   );
   api.use((_req, _res, next) => next(notFound('no such API endpoint')));
   app.use('/api', api);
@@ -223,23 +210,17 @@ export function createApp(deps: AppDeps) {
 
   // One place that turns errors into answers; stacks go to the log only.
   app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
-    let e: HttpError;
-    const typed = err as { type?: string; status?: number; message?: string };
-    if (err instanceof HttpError) e = err;
-    else if (typed.type === 'entity.too.large') e = new HttpError(413, 'too_large', 'the request body is larger than 64 KiB');
-    else if (typed.type === 'entity.parse.failed') e = badRequest('the request body is not valid JSON');
-    else if ((err as Error)?.name === 'InvalidCursorError') e = badRequest((err as Error).message);
-    else if (typed.status && typed.status >= 400 && typed.status < 500) e = badRequest(typed.message ?? 'bad request');
-    else {
+    let e = toApiError(err) ?? parserFailure(err);
+    if (!e) {
       const id = randomUUID();
       logger.error({ err, requestId: id, path: req.path }, 'unexpected error');
-      e = new HttpError(500, 'internal', `internal error (see the server log, request id ${id})`);
+      e = httpRefusal(500, 'internal', `internal error (see the server log, request id ${id})`);
     }
     if (res.headersSent) {
       res.destroy();
       return;
     }
-    res.status(e.status).json({ error: { code: e.code, message: e.message, ...(e.hint ? { hint: e.hint } : {}) } });
+    sendError(res, e);
   });
 
   const server = http.createServer(app);
@@ -255,11 +236,7 @@ export function createApp(deps: AppDeps) {
     const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
     const message =
       status === 431 ? 'the request headers are too large' : status === 408 ? 'the request took too long to arrive' : 'the request is not valid HTTP/1.1';
-    const body = JSON.stringify({ error: { code: status === 400 ? 'invalid_request' : status === 431 ? 'too_large' : 'timeout', message } });
-    socket.end(
-      `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\n` +
-        `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-    );
+    socket.end(rawErrorResponse(httpRefusal(status, status === 400 ? 'invalid_request' : status === 431 ? 'too_large' : 'timeout', message)));
   });
   const streams = attachStreams(server, { publicUrl, auth, runs, logger });
   return {
@@ -275,6 +252,17 @@ export function createApp(deps: AppDeps) {
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 /** The largest request body any route accepts (the run request's limit). */
 const MAX_BODY_BYTES = 64 * 1024;
+const tooLarge = () => httpRefusal(413, 'too_large', 'the request body is larger than 64 KiB');
+
+/** What body-parser, Express and the cursor decoder throw, in the API's terms; undefined for anything else. */
+function parserFailure(err: unknown): ApiError | undefined {
+  const typed = err as { type?: string; status?: number; message?: string; name?: string } | undefined;
+  if (typed?.type === 'entity.too.large') return tooLarge();
+  if (typed?.type === 'entity.parse.failed') return toApiError(badRequest('the request body is not valid JSON'));
+  if (typed?.name === 'InvalidCursorError') return toApiError(badRequest(typed.message ?? 'invalid cursor'));
+  if (typed?.status && typed.status >= 400 && typed.status < 500) return toApiError(badRequest(typed.message ?? 'bad request'));
+  return undefined;
+}
 
 /** Auditors read every event; everyone else reads the events they caused. */
 function scopeAudit<Q extends { user?: string }>(p: Principal, q: Q): Q {

@@ -1,7 +1,7 @@
 // Where a mutation may come from. See checkOrigin.
 import type { Request } from 'express';
 import type { Principal } from '../services.js';
-import { forbidden } from './errors.js';
+import { forbidden } from '../errors.js';
 
 /**
  * Cookie-authenticated mutations must come from our own pages. Browsers send Origin

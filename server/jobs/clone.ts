@@ -4,7 +4,8 @@
 // probes or ports) and must end when the command ends (native sidecars).
 import type { V1Container, V1Deployment, V1Job } from '@kubernetes/client-node';
 import type { DeploymentSummary } from '../../protocol/api.js';
-import { ANNOTATIONS, parseAccessPolicy, parseDuration } from '../policy/decide.js';
+import { durationSeconds } from '../../protocol/duration.js';
+import { ANNOTATIONS, parseAccessPolicy } from '../policy/decide.js';
 
 export class CloneError extends Error {}
 
@@ -136,12 +137,12 @@ export function summarizeDeployment(deployment: V1Deployment, defaultOrg?: strin
   const annotated = deployment.metadata?.annotations?.[ANNOTATIONS.maxDuration];
   if (annotated) {
     try {
-      maxDurationSeconds = parseDuration(annotated);
+      maxDurationSeconds = durationSeconds(annotated);
     } catch {
       maxDurationSeconds = undefined;
     }
   }
-  let defaultContainer = '';
+  let defaultContainer: string;
   try {
     defaultContainer = chooseContainer(deployment);
   } catch {

@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import https from 'node:https';
 import * as k8s from '@kubernetes/client-node';
-import { HttpError, forbidden, notFound, unavailable } from '../http/errors.js';
+import { ServiceError, forbidden, notFound, unavailable } from '../errors.js';
 
 export interface KubeClients {
   kc: k8s.KubeConfig;
@@ -110,9 +110,9 @@ export function isNotFound(err: unknown): boolean {
   return kubeFailure(err).code === 404;
 }
 
-/** Maps a Kubernetes failure about `what` ("deployment demo/api") to an HttpError. */
-export function toHttpError(err: unknown, what: string): HttpError {
-  if (err instanceof HttpError) return err;
+/** Maps a Kubernetes failure about `what` ("deployment demo/api") to one of our errors. */
+export function toServiceError(err: unknown, what: string): ServiceError {
+  if (err instanceof ServiceError) return err;
   const f = kubeFailure(err);
   switch (f.code) {
     case 404:
@@ -123,10 +123,10 @@ export function toHttpError(err: unknown, what: string): HttpError {
         'check the oddjob RBAC rules for this namespace (see rbac/README.md)',
       );
     case 409:
-      return new HttpError(409, 'conflict', `${what}: ${f.message}`);
+      return new ServiceError('conflict', `${what}: ${f.message}`);
     case 400:
     case 422:
-      return new HttpError(422, 'rejected_by_kubernetes', `Kubernetes rejected ${what}: ${f.message}`);
+      return new ServiceError('rejected', `Kubernetes rejected ${what}: ${f.message}`);
     default:
       return unavailable(`Kubernetes API error for ${what}: ${f.message}`, 'the Kubernetes API server may be unreachable; try again');
   }

@@ -4,6 +4,7 @@
 // informer stops for good on the first error).
 import * as k8s from '@kubernetes/client-node';
 import type { Logger } from 'pino';
+import { backoffDelay } from '../../protocol/backoff.js';
 
 export type WatchEventType = 'ADDED' | 'MODIFIED' | 'DELETED';
 export interface Listed<T> {
@@ -167,8 +168,7 @@ export class ResourceWatch<T extends k8s.KubernetesObject> {
 
   private scheduleRetry(err: unknown, relist: boolean) {
     if (this.stopped) return;
-    this.failures++;
-    const delay = Math.min(200 * 2 ** Math.min(this.failures, 6), 10_000);
+    const delay = backoffDelay(this.failures++, { baseMs: 400, capMs: 10_000 });
     this.opts.logger.warn({ path: this.opts.path, err: (err as Error)?.message, delay }, 'watch failed; retrying');
     clearTimeout(this.retry);
     this.retry = setTimeout(() => {

@@ -91,17 +91,3 @@ export function decideAccess(input: {
       ` or the allowed users of ${where} (allowed teams: ${teams}; allowed users: ${policy.allowedUsers.join(', ') || 'none'})`,
   };
 }
-
-const UNIT_SECONDS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400 };
-
-/** "90s", "30m", "6h", "1h30m", "2d" → seconds. */
-export function parseDuration(text: string): number {
-  const t = text.trim();
-  if (!/^(\d+[smhd])+$/.test(t)) {
-    throw new Error(`"${text}" is not a duration; use a number with a unit, like 90s, 30m, 6h, 1h30m or 2d`);
-  }
-  let total = 0;
-  for (const m of t.matchAll(/(\d+)([smhd])/g)) total += Number(m[1]) * UNIT_SECONDS[m[2]!]!;
-  if (total <= 0) throw new Error(`"${text}" is zero; a duration must be positive`);
-  return total;
-}

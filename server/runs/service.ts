@@ -8,12 +8,13 @@ import { TERMINAL_STATUSES, type Run, type RunListQuery, type RunRequest } from 
 import type { AuditLog } from '../audit/store.js';
 import type { RunStore } from '../audit/runs.js';
 import type { OutputStore } from '../audit/output.js';
-import { HttpError, badRequest, forbidden, notFound, unavailable } from '../http/errors.js';
+import { ServiceError, badRequest, forbidden, notFound, unavailable } from '../errors.js';
 import type { KubeClients } from '../k8s/client.js';
-import { toHttpError } from '../k8s/client.js';
+import { toServiceError } from '../k8s/client.js';
 import { ResourceWatch } from '../k8s/watch.js';
 import { CloneError, chooseContainer, cloneJobFromDeployment } from '../jobs/clone.js';
-import { ANNOTATIONS, decideAccess, parseDuration } from '../policy/decide.js';
+import { durationSeconds } from '../../protocol/duration.js';
+import { ANNOTATIONS, decideAccess } from '../policy/decide.js';
 import type { ReadinessCheck, RequestContext, RunService, Viewer, ViewerHandle } from '../services.js';
 import { OutputHub } from './hub.js';
 import { RunTracker } from './tracker.js';
@@ -143,7 +144,7 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
     try {
       return await kube.apps.readNamespacedDeployment({ name, namespace });
     } catch (err) {
-      throw toHttpError(err, `deployment ${namespace}/${name}`);
+      throw toServiceError(err, `deployment ${namespace}/${name}`);
     }
   }
 
@@ -181,7 +182,7 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
     const annotated = deployment.metadata?.annotations?.[ANNOTATIONS.maxDuration];
     if (annotated) {
       try {
-        max = Math.min(max, parseDuration(annotated));
+        max = Math.min(max, durationSeconds(annotated));
       } catch {
         // A malformed owner annotation must not widen the bound: keep the server max.
         logger.warn({ deployment: deployment.metadata?.name, annotated }, 'ignoring malformed oddjob.io/max-duration');
@@ -293,7 +294,7 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
       }
 
       const now = new Date().toISOString();
-      let run: Run = runs.create({
+      const run: Run = runs.create({
         id,
         namespace: req.namespace,
         deployment: req.deployment,
@@ -314,14 +315,14 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
       try {
         await kube.batch.createNamespacedJob({ namespace: req.namespace, body: job });
       } catch (err) {
-        const httpErr = toHttpError(err, `job ${req.namespace}/${job.metadata!.name}`);
-        run = runs.update(id, { status: 'failed', message: httpErr.message, finishedAt: new Date().toISOString() });
+        const failure = toServiceError(err, `job ${req.namespace}/${job.metadata!.name}`);
+        runs.update(id, { status: 'failed', message: failure.message, finishedAt: new Date().toISOString() });
         try {
-          audit.append({ type: 'run.finished', actor: identity, client, runId: id, ...target, container, image, status: 'failed', message: httpErr.message });
+          audit.append({ type: 'run.finished', actor: identity, client, runId: id, ...target, container, image, status: 'failed', message: failure.message });
         } catch (auditErr) {
           logger.error({ err: auditErr }, 'could not record a failed create');
         }
-        throw httpErr;
+        throw failure;
       }
       try {
         await audit.appendDurable({ type: 'run.created', actor: identity, client, runId: id, ...target, container, image, message: `job ${job.metadata!.name}` });
@@ -368,7 +369,7 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
 
     async cancelRun(ctx, id) {
       const run = await getVisibleRun(ctx, id);
-      if (TERMINAL_STATUSES.includes(run.status)) throw new HttpError(409, 'conflict', `run ${id} already ended (${run.status})`);
+      if (TERMINAL_STATUSES.includes(run.status)) throw new ServiceError('conflict', `run ${id} already ended (${run.status})`);
       const t = trackers.get(id);
       if (!t) throw unavailable(`run ${id} is not tracked by this server`, 'try again in a moment');
       await t.cancel(ctx.identity);

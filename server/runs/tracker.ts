@@ -7,6 +7,7 @@ import * as k8s from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { Run, RunStatus } from '../../protocol/api.js';
 import type { StatusFrame } from '../../protocol/frames.js';
+import { backoffDelay } from '../../protocol/backoff.js';
 import type { AuditLog } from '../audit/store.js';
 import type { RunStore } from '../audit/runs.js';
 import type { KubeClients } from '../k8s/client.js';
@@ -244,7 +245,7 @@ export class RunTracker {
           if (err instanceof LogRequestError && err.status === 404) return; // pod gone
           failures++;
           this.log.warn({ err: (err as Error).message, stream, failures }, 'log stream interrupted; resuming');
-          await sleep(Math.min(100 * 2 ** failures, 5000), this.abort.signal);
+          await sleep(backoffDelay(failures - 1, { baseMs: 200, capMs: 5000 }), this.abort.signal);
           if (failures > 60) return;
         }
       }

@@ -4,15 +4,16 @@
 // upgraded: Origin (browsers must come from the public URL; CLIs send none),
 // authentication, validation, and the run service's own authorization.
 import type http from 'node:http';
-import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { runId as runIdSchema } from '../../protocol/api.js';
 import { CloseCode } from '../../protocol/frames.js';
-import { HttpError, badRequest, forbidden, notFound, unauthorized } from '../http/errors.js';
+import { type ApiError } from '../../protocol/api-error.js';
+import { ServiceError, badRequest, forbidden, notFound, unauthorized } from '../errors.js';
+import { httpRefusal, rawErrorResponse, toApiError } from '../http/errors.js';
 import type { Logger } from '../logger.js';
 import type { Authenticator, RunService } from '../services.js';
-import { clientOf } from '../http/app.js';
+import { clientOf } from '../http/client-of.js';
 import { SocketViewer } from './viewer.js';
 import { ViewerInput } from './input.js';
 
@@ -34,9 +35,9 @@ export function attachStreams(server: http.Server, deps: { publicUrl: () => stri
     // would be unhandled and end the process.
     socket.on('error', (err) => deps.logger.debug({ err }, 'stream socket error before the upgrade'));
     void handle(req, socket, head).catch((err) => {
-      const e = err instanceof HttpError ? err : new HttpError(500, 'internal', 'internal error');
-      if (!(err instanceof HttpError)) deps.logger.error({ err }, 'stream upgrade failed');
-      reject(socket, e);
+      const e = toApiError(err);
+      if (!e) deps.logger.error({ err }, 'stream upgrade failed');
+      reject(socket, e ?? httpRefusal(500, 'internal', 'internal error'));
     });
   });
 
@@ -71,7 +72,7 @@ export function attachStreams(server: http.Server, deps: { publicUrl: () => stri
     const streamKey = identity.login.toLowerCase();
     const open = openStreams.get(streamKey) ?? 0;
     if (open >= MAX_STREAMS_PER_IDENTITY) {
-      throw new HttpError(429, 'too_many_streams', `you (${identity.login}) already have ${open} streams open, the most one person may`, 'close other oddjob terminals or `oddjob logs -f` sessions and try again');
+      throw new ServiceError('rate_limited', `you (${identity.login}) already have ${open} streams open, the most one person may`, 'close other oddjob terminals or `oddjob logs -f` sessions and try again', 'too_many_streams');
     }
     if (!socket.writable) return socket.destroy(); // the peer left while we decided
     openStreams.set(streamKey, open + 1);
@@ -98,7 +99,7 @@ export function attachStreams(server: http.Server, deps: { publicUrl: () => stri
       deps.runs.attachViewer(ctx, id.data, { from: Number(fromText), follow }, viewer).then(
         (h) => input.attached(h),
         (err) => {
-          viewer.status({ kind: 'error', code: err instanceof HttpError ? err.code : 'internal', message: err instanceof HttpError ? err.message : 'internal error' });
+          viewer.status({ kind: 'error', code: err instanceof ServiceError ? err.code : 'internal', message: err instanceof ServiceError ? err.message : 'internal error' });
           viewer.close();
         },
       );
@@ -139,12 +140,12 @@ export function attachStreams(server: http.Server, deps: { publicUrl: () => stri
  * handshake in plain text, and every refusal of the API has the JSON error shape.
  */
 function checkHandshake(req: http.IncomingMessage) {
-  if (req.method !== 'GET') throw new HttpError(405, 'method_not_allowed', 'a stream is opened with GET');
+  if (req.method !== 'GET') throw httpRefusal(405, 'method_not_allowed', 'a stream is opened with GET');
   if (String(req.headers.upgrade ?? '').toLowerCase() !== 'websocket') throw badRequest('only WebSocket upgrades are served here (Upgrade: websocket)');
   const key = req.headers['sec-websocket-key'];
   if (key === undefined || !/^[+/0-9A-Za-z]{22}==$/.test(key)) throw badRequest('missing or invalid Sec-WebSocket-Key header');
   const version = req.headers['sec-websocket-version'];
-  if (version !== '13' && version !== '8') throw new HttpError(400, 'invalid_request', 'unsupported Sec-WebSocket-Version', 'use WebSocket version 13');
+  if (version !== '13' && version !== '8') throw badRequest('unsupported Sec-WebSocket-Version', 'use WebSocket version 13');
   // oddjob speaks no subprotocol; a malformed offer would make ws refuse the handshake.
   const protocol = req.headers['sec-websocket-protocol'];
   if (protocol !== undefined) {
@@ -155,11 +156,7 @@ function checkHandshake(req: http.IncomingMessage) {
   }
 }
 
-function reject(socket: Duplex, e: HttpError) {
+function reject(socket: Duplex, e: ApiError) {
   if (!socket.writable) return socket.destroy();
-  const body = JSON.stringify({ error: { code: e.code, message: e.message, ...(e.hint ? { hint: e.hint } : {}) } });
-  socket.end(
-    `HTTP/1.1 ${e.status} ${STATUS_CODES[e.status] ?? 'Error'}\r\n` +
-      `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-  );
+  socket.end(rawErrorResponse(e));
 }

@@ -74,6 +74,7 @@ interface Answer {
   status: number;
   headers: Headers;
   body: string;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the tests read many body shapes; the asserts check them
   json(): any;
 }
 async function http(method: string, path: string, opts: { token?: string; cookie?: string; body?: unknown; origin?: string; headers?: Record<string, string> } = {}): Promise<Answer> {

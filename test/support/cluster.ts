@@ -56,6 +56,7 @@ export function requireCluster(): Promise<TestCluster> {
       throw new Error(
         `the local cluster at ${kc.getCurrentCluster()?.server} is not usable (${(err as Error).message}). ` +
           'Check `npm run cluster:status`, or restart it with `npm run cluster:up`.',
+        { cause: err },
       );
     }
     return { kc, core, apps: kc.makeApiClient(k8s.AppsV1Api), batch: kc.makeApiClient(k8s.BatchV1Api), kubeconfigPath: path };

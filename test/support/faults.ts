@@ -180,7 +180,9 @@ export function mountTmpfs(dir: string, size: string): void {
     execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${size},mode=0700`, 'oddjob-fault-tmpfs', dir], { stdio: 'pipe' });
   } catch (err) {
     const stderr = (err as { stderr?: Buffer }).stderr?.toString() ?? '';
-    throw new Error(`this test needs to mount a tmpfs (root with CAP_SYS_ADMIN): mount failed: ${stderr || (err as Error).message}`);
+    throw new Error(`this test needs to mount a tmpfs (root with CAP_SYS_ADMIN): mount failed: ${stderr || (err as Error).message}`, {
+      cause: err,
+    });
   }
 }
 

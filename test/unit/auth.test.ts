@@ -16,7 +16,8 @@ import { GitHubAuthenticator, presentedCredential } from '../../server/auth/gith
 import { GitHubClient, GitHubError, nextLink } from '../../server/auth/github-api.js';
 import { cookieOptions, createAuthRouter } from '../../server/auth/routes.js';
 import { ConfigError, loadConfig } from '../../server/config.js';
-import { HttpError } from '../../server/http/errors.js';
+import type { ServiceError } from '../../server/errors.js';
+import { toApiError } from '../../server/http/errors.js';
 import { createLogger } from '../../server/logger.js';
 import { isAuditor, parseAuditors } from '../../server/policy/auditors.js';
 import { FakeGitHub } from '../support/fake-github.js';
@@ -206,15 +207,15 @@ describe('GitHub authenticator', () => {
 
     now += 60_000;
     gh.outage = 502;
-    await assert.rejects(auth.authenticate(r), (e: HttpError) => e.status === 503 && /GitHub cannot answer right now/.test(e.message));
+    await assert.rejects(auth.authenticate(r), (e: ServiceError) => toApiError(e).status === 503 && /GitHub cannot answer right now/.test(e.message));
     gh.outage = undefined;
     assert.ok(await auth.authenticate(r));
 
     now += 60_000;
     gh.revoke('alice');
-    await assert.rejects(auth.authenticate(r), (e: HttpError) => e.status === 401 && /GitHub no longer accepts/.test(e.message));
+    await assert.rejects(auth.authenticate(r), (e: ServiceError) => toApiError(e).status === 401 && /GitHub no longer accepts/.test(e.message));
     assert.equal(revoked.length, 1);
-    await assert.rejects(auth.authenticate(r), (e: HttpError) => e.status === 401 && /not valid/.test(e.message), 'stays revoked');
+    await assert.rejects(auth.authenticate(r), (e: ServiceError) => toApiError(e).status === 401 && /not valid/.test(e.message), 'stays revoked');
   });
 });
 

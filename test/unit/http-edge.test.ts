@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import request from 'supertest';
 import WebSocket from 'ws';
 import { createApp } from '../../server/http/app.js';
-import { notFound } from '../../server/http/errors.js';
+import { notFound } from '../../server/errors.js';
 import { createLogger } from '../../server/logger.js';
 import type { AuditService, Authenticator, Identity, RunService, Viewer } from '../../server/services.js';
 import { ConfigError, loadConfig } from '../../server/config.js';

@@ -9,7 +9,7 @@ import net, { type AddressInfo } from 'node:net';
 import WebSocket from 'ws';
 import { createApp } from '../../server/http/app.js';
 import { InvalidCursorError } from '../../server/audit/db.js';
-import { notFound } from '../../server/http/errors.js';
+import { notFound } from '../../server/errors.js';
 import { createLogger } from '../../server/logger.js';
 import type { RunService } from '../../server/services.js';
 import { sendRaw } from '../support/hostile.js';

@@ -2,9 +2,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { type Database, openDatabase } from '../../server/audit/db.js';
 import { type OutputChunk, OutputStore } from '../../server/audit/output.js';
 import { tempDatabases } from '../support/sqlite.js';

@@ -1,12 +1,9 @@
 // The run projection against a real SQLite file: round trip, updates, listing with paging, active runs.
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import BetterSqlite3 from 'better-sqlite3';
 import type { Run, RunListQuery } from '../../protocol/api.js';
-import { type Database, encodeCursor, openDatabase } from '../../server/audit/db.js';
+import { encodeCursor, openDatabase } from '../../server/audit/db.js';
 import { RunStore } from '../../server/audit/runs.js';
 import { tempDatabases } from '../support/sqlite.js';
 

@@ -49,17 +49,10 @@ describe('splitCommandLine', () => {
   });
 });
 
+// The grammar itself is test/unit/duration.test.ts; the form adds only "empty means the default".
 describe('parseDurationInput', () => {
-  test('units and bare seconds', () => {
+  test('an empty field means the server default', () => {
     assert.deepEqual(parseDurationInput(''), { ok: true, seconds: undefined });
-    assert.deepEqual(parseDurationInput('90'), { ok: true, seconds: 90 });
-    assert.deepEqual(parseDurationInput('10m'), { ok: true, seconds: 600 });
-    assert.deepEqual(parseDurationInput('1h30m'), { ok: true, seconds: 5400 });
-    assert.deepEqual(parseDurationInput('2d 1s'), { ok: true, seconds: 172801 });
-  });
-  test('garbage and zero are refused with a message', () => {
-    assert.equal(parseDurationInput('10 minutes').ok, false);
-    assert.equal(parseDurationInput('abc').ok, false);
-    assert.equal(parseDurationInput('0s').ok, false);
+    assert.deepEqual(parseDurationInput('  '), { ok: true, seconds: undefined });
   });
 });

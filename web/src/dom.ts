@@ -70,3 +70,11 @@ export function download(filename: string, type: string, text: string) {
   a.remove();
   setTimeout(() => URL.revokeObjectURL(url), 10_000);
 }
+
+/**
+ * A DOM listener that awaits: the DOM ignores a listener's promise, so a
+ * rejection would vanish; here it reaches the console at least.
+ */
+export function onAsync<E extends Event>(handler: (ev: E) => Promise<void>): (ev: E) => void {
+  return (ev) => void handler(ev).catch((err: unknown) => console.error(err));
+}

@@ -4,7 +4,7 @@
 // server validates everything and its words are shown as they are.
 import { api, ApiError, type DeploymentSummary, type RunRequestInput } from './api.js';
 import { emptyState, errorBox, link, type Page } from './app.js';
-import { clear, h } from './dom.js';
+import { clear, h, onAsync } from './dom.js';
 import { formatSeconds, parseDurationInput, shellJoin, splitCommandLine } from './argv.js';
 
 const REASON_MAX = 500;
@@ -284,7 +284,7 @@ export const runFormPage: Page = async (ctx) => {
       form.requestSubmit();
     }
   });
-  form.addEventListener('submit', async (ev) => {
+  form.addEventListener('submit', onAsync(async (ev) => {
     ev.preventDefault();
     if (busy) return;
     const body = build();
@@ -297,8 +297,8 @@ export const runFormPage: Page = async (ctx) => {
       if (!(err instanceof ApiError && err.status === 401)) showServerError(err, 'The run was not started');
       setBusy(false);
     }
-  });
-  previewBtn.addEventListener('click', async () => {
+  }));
+  previewBtn.addEventListener('click', onAsync(async () => {
     if (busy) return;
     const body = build();
     if (!body) return;
@@ -318,7 +318,7 @@ export const runFormPage: Page = async (ctx) => {
     } finally {
       setBusy(false);
     }
-  });
+  }));
 
   main.append(form);
 };

@@ -4,7 +4,7 @@
 // and Job are gone.
 import { api, ApiError, TERMINAL, type Run } from './api.js';
 import { errorBox, link, type Page } from './app.js';
-import { clear, formatBytes, formatDuration, formatTime, h, statusBadge } from './dom.js';
+import { clear, formatBytes, formatDuration, formatTime, h, onAsync, statusBadge } from './dom.js';
 import { shellJoin } from './argv.js';
 import { RunStream, type ConnState } from './stream.js';
 
@@ -36,7 +36,7 @@ export const runPage: Page = async (ctx) => {
   const actionError = h('div', { 'aria-live': 'assertive' });
   const shareInput = h('input', { id: 'share-url', type: 'text', readonly: true, value: location.href, class: 'mono', 'aria-label': 'Shareable link to this run' });
   const copyBtn = h('button', { type: 'button', class: 'btn btn-small' }, 'Copy link');
-  copyBtn.addEventListener('click', async () => {
+  copyBtn.addEventListener('click', onAsync(async () => {
     shareInput.select();
     try {
       await navigator.clipboard.writeText(shareInput.value);
@@ -45,7 +45,7 @@ export const runPage: Page = async (ctx) => {
       copyBtn.textContent = 'Press Ctrl+C';
     }
     setTimeout(() => (copyBtn.textContent = 'Copy link'), 2000);
-  });
+  }));
   const again = `/run?${new URLSearchParams([['namespace', run.namespace], ['deployment', run.deployment], ...run.command.map((a) => ['arg', a])])}`;
 
   // The wrapper carries padding and border; xterm gets a plain box (it sizes from it).
@@ -194,7 +194,7 @@ export const runPage: Page = async (ctx) => {
   }
 
   let confirmTimer: ReturnType<typeof setTimeout> | undefined;
-  cancelBtn.addEventListener('click', async () => {
+  cancelBtn.addEventListener('click', onAsync(async () => {
     if (cancelBtn.dataset.confirm !== '1') {
       cancelBtn.dataset.confirm = '1';
       cancelBtn.textContent = 'Confirm cancel';
@@ -217,7 +217,7 @@ export const runPage: Page = async (ctx) => {
       cancelBtn.dataset.confirm = '';
       cancelBtn.textContent = 'Cancel run';
     }
-  });
+  }));
 
   const ticker = setInterval(() => {
     if (run.startedAt && !TERMINAL.includes(run.status)) drawFacts();
