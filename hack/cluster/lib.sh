@@ -20,7 +20,7 @@ APISERVER_PORT=6443
 KUBELET_ROOT=/var/lib/kubelet
 CONTAINERD_SOCK=/run/containerd/containerd.sock
 
-COMPONENTS="containerd etcd kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy"
+COMPONENTS="containerd etcd kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kube-router"
 
 KUBECTL="$K8S_BIN/kubectl"
 ADMIN_KUBECONFIG="$STATE/kubeconfig"

@@ -20,6 +20,7 @@ check kube-controller-manager curl -fsSk https://127.0.0.1:10257/healthz
 check kube-scheduler curl -fsSk https://127.0.0.1:10259/healthz
 check kubelet curl -fsS http://127.0.0.1:10248/healthz
 check kube-proxy curl -fsS http://127.0.0.1:10256/healthz
+check kube-router curl -fsS http://127.0.0.1:20244/healthz
 if $ok && kc get node "$NODE_NAME" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null | grep -q True; then
   say "node $NODE_NAME" "Ready"
 else say "node $NODE_NAME" "not Ready"; ok=false; fi

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # cluster:up — leaves a running single-node Kubernetes cluster (real etcd,
-# apiserver, controller-manager, scheduler, containerd, kubelet, kube-proxy)
-# with the demo images imported. Idempotent: a healthy cluster is left alone.
+# apiserver, controller-manager, scheduler, containerd, kubelet, kube-proxy,
+# kube-router's NetworkPolicy controller) with the demo images imported.
+# Idempotent: a healthy cluster is left alone.
 . "$(dirname "$0")/lib.sh"
 require_root
 T_ALL=$SECONDS
@@ -16,7 +17,7 @@ fi
 phase "1/7 host packages"
 need=""
 for pair in containerd:containerd runc:runc /usr/lib/cni/bridge:containernetworking-plugins conntrack:conntrack \
-            iptables:iptables openssl:openssl busybox:busybox-static; do
+            iptables:iptables ipset:ipset openssl:openssl busybox:busybox-static; do
   cmd=${pair%%:*} pkg=${pair#*:}
   if [[ $cmd == /* ]]; then [ -e "$cmd" ] || need="$need $pkg"; else command -v "$cmd" >/dev/null || need="$need $pkg"; fi
 done
@@ -124,7 +125,7 @@ wait_for kube-controller-manager 60 curl -fsSk https://127.0.0.1:10257/healthz
 wait_for kube-scheduler 60 curl -fsSk https://127.0.0.1:10259/healthz
 phase_done
 
-phase "6/7 node: kubelet + kube-proxy"
+phase "6/7 node: kubelet + kube-proxy + kube-router (NetworkPolicy)"
 cat > "$CONF/kubelet.yaml" <<YAML
 apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
@@ -163,6 +164,14 @@ conntrack: {maxPerCore: 0, tcpEstablishedTimeout: 0s, tcpCloseWaitTimeout: 0s}
 YAML
 start_component kube-proxy "$K8S_BIN/kube-proxy" --config="$CONF/kube-proxy.yaml" --v=1
 wait_for "node $NODE_NAME Ready" 120 kc wait --for=condition=Ready "node/$NODE_NAME" --timeout=5s
+# NetworkPolicy enforcement: the bridge CNI has none. kube-router's firewall
+# controller alone (no routing, no service proxy) filters pod traffic with
+# iptables and ipsets; it reads the Node object, so it starts after the node.
+kc apply -f "$HACK_DIR/kube-router-rbac.yaml" >/dev/null
+start_component kube-router "$KUBE_ROUTER_BIN/kube-router" --kubeconfig="$CONF/kube-router.kubeconfig" \
+  --run-firewall=true --run-router=false --run-service-proxy=false \
+  --hostname-override="$NODE_NAME" --service-cluster-ip-range="$SVC_CIDR" --health-port=20244 --v=1
+wait_for kube-router 60 curl -fsS http://127.0.0.1:20244/healthz
 phase_done
 
 phase "7/7 cluster services"
