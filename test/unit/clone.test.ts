@@ -94,10 +94,13 @@ describe('cloneJobFromDeployment', () => {
   });
 
   test('the template\'s own readiness gates are kept, ours added once', () => {
-    const d = deployment();
-    d.spec!.template.spec!.readinessGates = [{ conditionType: 'target-health.elbv2.k8s.aws/api' }, { conditionType: 'oddjob.io/serves-traffic' }];
-    const gates = cloneJobFromDeployment(d, req()).spec!.template.spec!.readinessGates!.map((g) => g.conditionType);
-    assert.deepEqual(gates, ['target-health.elbv2.k8s.aws/api', 'oddjob.io/serves-traffic']);
+    const gatesOf = (gates: { conditionType: string }[]) => {
+      const d = deployment();
+      d.spec!.template.spec!.readinessGates = gates;
+      return cloneJobFromDeployment(d, req()).spec!.template.spec!.readinessGates!.map((g) => g.conditionType);
+    };
+    assert.deepEqual(gatesOf([{ conditionType: 'target-health.elbv2.k8s.aws/api' }]), ['target-health.elbv2.k8s.aws/api', 'oddjob.io/serves-traffic']);
+    assert.deepEqual(gatesOf([{ conditionType: 'oddjob.io/serves-traffic' }]), ['oddjob.io/serves-traffic']);
   });
 
   test('an unknown oddjob.io/network-identity refuses the run and names the choices', () => {
