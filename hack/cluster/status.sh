@@ -7,6 +7,8 @@ ok=true
 say() { $quiet || printf '%-24s %s\n' "$1" "$2"; }
 check() { # NAME PROBE...
   local name=$1; shift
+  # ODDJOB_STATUS_SKIP: components to leave out (up.sh asks whether all but kube-router are healthy).
+  [[ " ${ODDJOB_STATUS_SKIP:-} " == *" $name "* ]] && return
   local state="stopped"
   if [ "$name" = containerd ] && ! is_running containerd && ctr version >/dev/null 2>&1; then state="running (not started by oddjob)"
   elif is_running "$name"; then state="running (pid $(pid_of "$name"))"; fi

@@ -13,6 +13,15 @@ if bash "$HACK_DIR/status.sh" --quiet 2>/dev/null; then
   log "cluster already running and healthy — nothing to do (npm run cluster:status for details)"
   exit 0
 fi
+# A cluster started before kube-router was part of it: add it instead of restarting everything.
+if ! is_running kube-router && ODDJOB_STATUS_SKIP=kube-router bash "$HACK_DIR/status.sh" --quiet 2>/dev/null; then
+  log "cluster running without kube-router (started by an older cluster:up): adding it"
+  command -v ipset >/dev/null || { DEBIAN_FRONTEND=noninteractive apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ipset >/dev/null; }
+  bash "$HACK_DIR/build-binaries.sh"
+  bash "$HACK_DIR/pki.sh"
+  start_kube_router
+  exit 0
+fi
 
 phase "1/7 host packages"
 need=""
@@ -164,14 +173,7 @@ conntrack: {maxPerCore: 0, tcpEstablishedTimeout: 0s, tcpCloseWaitTimeout: 0s}
 YAML
 start_component kube-proxy "$K8S_BIN/kube-proxy" --config="$CONF/kube-proxy.yaml" --v=1
 wait_for "node $NODE_NAME Ready" 120 kc wait --for=condition=Ready "node/$NODE_NAME" --timeout=5s
-# NetworkPolicy enforcement: the bridge CNI has none. kube-router's firewall
-# controller alone (no routing, no service proxy) filters pod traffic with
-# iptables and ipsets; it reads the Node object, so it starts after the node.
-kc apply -f "$HACK_DIR/kube-router-rbac.yaml" >/dev/null
-start_component kube-router "$KUBE_ROUTER_BIN/kube-router" --kubeconfig="$CONF/kube-router.kubeconfig" \
-  --run-firewall=true --run-router=false --run-service-proxy=false \
-  --hostname-override="$NODE_NAME" --service-cluster-ip-range="$SVC_CIDR" --health-port=20244 --v=1
-wait_for kube-router 60 curl -fsS http://127.0.0.1:20244/healthz
+start_kube_router
 phase_done
 
 phase "7/7 cluster services"
