@@ -229,12 +229,25 @@ describe('the run gets no Service traffic and is never adopted', () => {
     }
   });
 
-  test('a Service that publishes not-ready addresses: the run drops the labels it selects, says so, and is not its endpoint', async () => {
+  test('a Service that publishes not-ready addresses: the preview and the run drop the labels it selects, say so, and the run is not its endpoint', async () => {
     await cluster.core.createNamespacedService({
       namespace: ns.name,
       body: { metadata: { name: 'api-peers' }, spec: { clusterIP: 'None', publishNotReadyAddresses: true, selector: { app: 'api', tier: 'backend' }, ports: [{ port: 8080 }] } },
     });
     try {
+      // The Job preview (web UI's "Preview Job") shows the decision before anything runs.
+      const res = await fetch(`${server.url}/api/runs/preview`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ namespace: ns.name, deployment: 'api', command: ['node', 'scripts/hello.js'] }),
+      });
+      assert.equal(res.status, 200, await res.clone().text());
+      const { job: preview } = (await res.json()) as { job: k8s.V1Job };
+      assert.equal(preview.metadata?.annotations?.['oddjob.io/network-identity'], 'deployment');
+      assert.match(preview.metadata?.annotations?.['oddjob.io/dropped-labels'] ?? '', /^app, tier: Service .*\/api-peers publishes not-ready addresses/);
+      assert.deepEqual(preview.spec?.template.spec?.readinessGates, [{ conditionType: 'oddjob.io/serves-traffic' }]);
+      assert.equal(preview.spec?.template.metadata?.labels?.app, undefined);
+
       const { id, pod } = await startSleepingRun('api', 30);
       try {
         const job = await jobOf(id);
@@ -319,6 +332,19 @@ describe('PodDisruptionBudgets: evictions behave as without oddjob', () => {
       await ready('budget');
     });
   }
+
+  test('a budget that would select the run whatever it drops refuses the run (exit 125), saying how to fix it; nothing is created', async () => {
+    await policy.createNamespacedPodDisruptionBudget({ namespace: ns.name, body: { metadata: { name: 'everything' }, spec: { maxUnavailable: 1, selector: {} } } });
+    try {
+      const jobsBefore = (await cluster.batch.listNamespacedJob({ namespace: ns.name })).items.length;
+      const r = await run(['deploy/budget', '--', 'node', '-e', '1']);
+      assert.equal(r.code, 125, r.stderr);
+      assert.match(r.stderr, /PodDisruptionBudget .*\/everything uses maxUnavailable: 1.*matches the run whatever labels it drops.*integer minAvailable/);
+      assert.equal((await cluster.batch.listNamespacedJob({ namespace: ns.name })).items.length, jobsBefore);
+    } finally {
+      await policy.deleteNamespacedPodDisruptionBudget({ namespace: ns.name, name: 'everything' });
+    }
+  });
 
   test('the control: a Job-owned pod that keeps the labels stalls a maxUnavailable budget (what oddjob avoids)', async () => {
     await ready('budget');
