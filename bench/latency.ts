@@ -32,7 +32,7 @@ export async function latencyBench(env: ClusterEnv, opts: BenchOptions): Promise
 
   const runKubectl = async (): Promise<Sample> => {
     const job = cloneJobFromDeployment(deployment, {
-      runId: newRunId(), user: 'bench', command: COMMAND, interactive: false, tty: false, noSidecars: false, activeDeadlineSeconds: 600, ttlSecondsAfterFinished: 600,
+      runId: newRunId(), user: 'bench', command: COMMAND, interactive: false, tty: false, noSidecars: false, activeDeadlineSeconds: 600, ttlSecondsAfterFinished: 600, neighbours: { services: [], budgets: [] },
     });
     const name = job.metadata!.name!;
     const t0 = performance.now();

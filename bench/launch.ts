@@ -71,7 +71,7 @@ export async function launchBench(env: ClusterEnv, opts: BenchOptions): Promise<
   const deployment = { ...env.deployment, metadata: { ...env.deployment.metadata, namespace: env.baselineNs } };
   const manifests = () =>
     Array.from({ length: n }, () =>
-      cloneJobFromDeployment(deployment, { runId: newRunId(), user: 'bench', command: COMMAND, interactive: false, tty: false, noSidecars: false, activeDeadlineSeconds: 600, ttlSecondsAfterFinished: 600 }),
+      cloneJobFromDeployment(deployment, { runId: newRunId(), user: 'bench', command: COMMAND, interactive: false, tty: false, noSidecars: false, activeDeadlineSeconds: 600, ttlSecondsAfterFinished: 600, neighbours: { services: [], budgets: [] } }),
     );
   const apiPid = apiServerPid();
 

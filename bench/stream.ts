@@ -62,7 +62,7 @@ export async function measure(env: ClusterEnv, srv: ServerProcess, size: number)
   // container can be read), alone on the node. Two readers at once would compete for
   // the kubelet, and which one falls behind its log rotation is luck.
   const deployment = { ...env.deployment, metadata: { ...env.deployment.metadata, namespace: env.baselineNs } };
-  const job = cloneJobFromDeployment(deployment, { runId: newRunId(), user: 'bench', command, interactive: false, tty: false, noSidecars: false, activeDeadlineSeconds: 900, ttlSecondsAfterFinished: 900 });
+  const job = cloneJobFromDeployment(deployment, { runId: newRunId(), user: 'bench', command, interactive: false, tty: false, noSidecars: false, activeDeadlineSeconds: 900, ttlSecondsAfterFinished: 900, neighbours: { services: [], budgets: [] } });
   const t0 = performance.now();
   execFileSync(KUBECTL, ['create', '-f', '-'], { input: stringify(job), env: { ...process.env, ...env.kenv }, stdio: ['pipe', 'ignore', 'ignore'] });
   let rb: Awaited<ReturnType<typeof timed>>;

@@ -12,7 +12,8 @@ import { ServiceError, badRequest, forbidden, notFound, unavailable } from '../e
 import type { KubeClients } from '../k8s/client.js';
 import { toServiceError } from '../k8s/client.js';
 import { ResourceWatch } from '../k8s/watch.js';
-import { CloneError, chooseContainer, cloneJobFromDeployment } from '../jobs/clone.js';
+import { CloneError, chooseContainer, cloneJobFromDeployment, type Neighbours } from '../jobs/clone.js';
+import { readNeighbours } from '../k8s/neighbours.js';
 import { durationSeconds } from '../../protocol/duration.js';
 import { ANNOTATIONS, decideAccess } from '../policy/decide.js';
 import type { ReadinessCheck, RequestContext, RunService, Viewer, ViewerHandle } from '../services.js';
@@ -218,7 +219,7 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
     return { container, activeDeadlineSeconds, image };
   }
 
-  function buildJob(req: RunRequest, deployment: k8s.V1Deployment, user: string, id: string, container: string, activeDeadlineSeconds: number) {
+  function buildJob(req: RunRequest, deployment: k8s.V1Deployment, user: string, id: string, container: string, activeDeadlineSeconds: number, neighbours: Neighbours) {
     return cloneJobFromDeployment(deployment, {
       runId: id,
       user,
@@ -230,6 +231,7 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
       noSidecars: req.noSidecars,
       activeDeadlineSeconds,
       ttlSecondsAfterFinished: config.ttlSecondsAfterFinished,
+      neighbours,
     });
   }
 
@@ -274,6 +276,7 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
       }
 
       const { container, activeDeadlineSeconds, image } = resolveRun(req, deployment);
+      const neighbours = await readNeighbours(kube, req.namespace);
       const id = newRunId();
 
       // No record, no run: the request is audited before anything is created.
@@ -286,7 +289,7 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
 
       let job: k8s.V1Job;
       try {
-        job = buildJob(req, deployment, identity.login, id, container, activeDeadlineSeconds);
+        job = buildJob(req, deployment, identity.login, id, container, activeDeadlineSeconds, neighbours);
       } catch (err) {
         const message = err instanceof CloneError ? err.message : `could not build the Job: ${(err as Error).message}`;
         audit.append({ type: 'run.finished', actor: identity, client, runId: id, ...target, container, status: 'failed', message });
@@ -344,8 +347,9 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
         throw forbidden(decision.reason, 'ask the owners of the deployment to add you to oddjob.io/allowed-users or a team in oddjob.io/allowed-teams');
       }
       const { container, activeDeadlineSeconds } = resolveRun(req, deployment);
+      const neighbours = await readNeighbours(kube, req.namespace);
       try {
-        return { job: buildJob(req, deployment, ctx.identity.login, newRunId(), container, activeDeadlineSeconds) };
+        return { job: buildJob(req, deployment, ctx.identity.login, newRunId(), container, activeDeadlineSeconds, neighbours) };
       } catch (err) {
         throw badRequest(err instanceof CloneError ? err.message : `could not build the Job: ${(err as Error).message}`);
       }

@@ -159,6 +159,8 @@ describe('installed into the cluster', () => {
     const documented = new Map([
       ['deployments.apps', '[get list]'],
       ['jobs.batch', '[create get list watch delete]'],
+      ['services', '[list]'],
+      ['poddisruptionbudgets.policy', '[list]'],
       ['pods', '[get list watch]'],
       ['pods/log', '[get]'],
       ['pods/attach', '[create get]'],

@@ -123,14 +123,16 @@ describe('oddjob run, end to end', () => {
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout.toString().trim(), SECRET);
     const id = runIdFrom(r.stderr);
-    // The run's pod had the run-id label but none of the selector's labels.
+    // The run's pod kept the selector's labels (NetworkPolicies select them) but,
+    // never Ready, was never a ready endpoint; finished, it is no endpoint at all.
     const slices = await cluster.kc.makeApiClient(k8s.DiscoveryV1Api).listNamespacedEndpointSlice({ namespace: ns.name, labelSelector: 'kubernetes.io/service-name=api' });
-    const targets = slices.items.flatMap((s) => s.endpoints.map((e) => e.targetRef?.name ?? ''));
-    assert.ok(targets.length > 0, 'the Service should have the Deployment pod as endpoint');
-    assert.ok(targets.every((n) => !n.includes(id)), `run pod must not be an endpoint: ${targets}`);
+    const ready = slices.items.flatMap((s) => s.endpoints.filter((e) => e.conditions?.ready).map((e) => e.targetRef?.name ?? ''));
+    assert.ok(ready.length > 0, 'the Service should have the Deployment pod as a ready endpoint');
+    assert.ok(ready.every((n) => !n.includes(id)), `run pod must not be a ready endpoint: ${ready}`);
     const job = (await jobsFor('api')).find((j) => j.metadata?.labels?.['oddjob.io/run-id'] === id)!;
-    assert.equal(job.spec?.template.metadata?.labels?.app, undefined);
+    assert.equal(job.spec?.template.metadata?.labels?.app, 'api');
     assert.equal(job.spec?.template.metadata?.labels?.tier, 'backend');
+    assert.deepEqual(job.spec?.template.spec?.readinessGates?.map((g) => g.conditionType), ['oddjob.io/serves-traffic']);
     assert.equal(job.spec?.backoffLimit, 0);
     assert.equal(job.spec?.template.spec?.containers[0]?.readinessProbe, undefined);
   });
