@@ -31,6 +31,13 @@ export interface Viewer {
   status(frame: import('../protocol/frames.js').StatusFrame): void;
   /** The server is done with this viewer (after an `end` or `error` status). */
   close(): void;
+  /**
+   * Whether it can take more replayed output now (its socket has drained); a viewer
+   * without it takes everything at once. Replays are paced by it.
+   */
+  ready?(): boolean;
+  /** Calls `cb` once, when ready() turns true (never, if the viewer goes away). */
+  onReady?(cb: () => void): void;
 }
 
 /** What the edge can send into a run on behalf of an attached viewer. */

@@ -385,15 +385,14 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
       const hub = hubFor(id);
       const tracker = trackers.get(id);
       const live = Boolean(tracker && !tracker.done && opts.follow);
-      const detach = hub.attach(viewer, opts.from, live);
-      const current = runs.get(id) ?? run;
-      if (!live && opts.follow && !TERMINAL_STATUSES.includes(current.status)) {
-        // Active but not tracked here (another replica, or reconciliation pending): the client retries.
-        viewer.status({ kind: 'error', code: 'unavailable', message: `run ${id} is not being followed by this server yet` });
-        viewer.close();
-        hubs.delete(id);
-      } else if (!live) {
-        if (TERMINAL_STATUSES.includes(current.status)) {
+      // A viewer that does not follow live is ended once its (paced) replay is out.
+      const afterReplay = () => {
+        if (live) return;
+        const current = runs.get(id) ?? run;
+        if (opts.follow && !TERMINAL_STATUSES.includes(current.status)) {
+          // Active but not tracked here (another replica, or reconciliation pending): the client retries.
+          viewer.status({ kind: 'error', code: 'unavailable', message: `run ${id} is not being followed by this server yet` });
+        } else if (TERMINAL_STATUSES.includes(current.status)) {
           viewer.status({
             kind: 'end',
             status: current.status,
@@ -404,8 +403,9 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
           });
         }
         viewer.close();
-        if (!tracker) hubs.delete(id);
-      }
+      };
+      const detach = hub.attach(viewer, opts.from, live, afterReplay);
+      if (!live && !tracker) hubs.delete(id);
       const owner = run.user.toLowerCase() === ctx.identity.login.toLowerCase();
       const accepts = { stdin: owner && run.interactive, resize: owner && run.tty };
       return {

@@ -42,6 +42,20 @@ export class SocketViewer implements Viewer {
     this.flush();
   }
 
+  ready(): boolean {
+    return !this.cut && this.ws.readyState === this.ws.OPEN && this.queue.length === 0 && this.ws.bufferedAmount <= HIGH_WATER;
+  }
+
+  onReady(cb: () => void) {
+    // ws has no event for "buffered amount went down"; the drain loop below polls too.
+    const tick = () => {
+      if (this.cut || this.ws.readyState !== this.ws.OPEN) return;
+      if (this.ready()) cb();
+      else setTimeout(tick, 10);
+    };
+    setTimeout(tick, 10);
+  }
+
   private send(frame: Buffer) {
     if (this.cut || this.ws.readyState !== this.ws.OPEN) return;
     if (this.queue.length || this.ws.bufferedAmount > HIGH_WATER) {
