@@ -22,6 +22,8 @@ export type { AuditClient, Identity };
 export interface RequestContext {
   identity: Identity;
   client: AuditClient;
+  /** May read every run and audit event (Principal.auditor); absent means no. */
+  auditor?: boolean;
 }
 
 /** A connected stream viewer (a CLI or a browser terminal). */

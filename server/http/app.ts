@@ -124,7 +124,7 @@ export function createApp(deps: AppDeps) {
       // mutation must also prove it came from our own pages.
       if (!SAFE_METHODS.has(req.method)) checkOrigin(req, publicUrl(), principal);
       locals(req).principal = principal;
-      locals(req).ctx = { identity: principal.identity, client: clientOf(req) };
+      locals(req).ctx = { identity: principal.identity, client: clientOf(req), auditor: principal.auditor };
       next();
     } catch (err) {
       next(err);
