@@ -166,7 +166,13 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
       ignore('Job', job, t.run, verdict.why);
       job = undefined;
     }
-    const pod = podWatches.get(namespace)?.list().find((p) => runIdOf(p) === id && podBelongsTo(t.run, p).ok);
+    let pod: k8s.V1Pod | undefined;
+    for (const p of podWatches.get(namespace)?.list() ?? []) {
+      if (runIdOf(p) !== id) continue;
+      const verdict = podBelongsTo(t.run, p);
+      if (!verdict.ok) ignore('pod', p, t.run, verdict.why);
+      else pod ??= p;
+    }
     // Pod first: its exit code and output matter more than the Job's summary.
     if (pod) t.onPod(pod);
     if (job) t.onJob(job);

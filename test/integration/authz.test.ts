@@ -270,8 +270,10 @@ describe('access follows the Deployment as it is now', () => {
     assert.ok((await http('GET', '/api/runs?limit=100', { as: 'bob' })).json().items.some((r: { id: string }) => r.id === alices));
     const watching = await openStream(alices, 'bob');
     await eventually('bob to see alice\'s output', async () => watching.output().includes('tick'));
-    // (The run's first line, "ready", may predate the server's attach: only the echo is awaited.)
+    // As the CLI does: input once the server says the command runs. (The run's first
+    // line, "ready", may predate the server's attach: only the echo is awaited.)
     const own = await openStream(bobs, 'bob');
+    await eventually('the running frame', async () => own.statuses.some((s) => s.kind === 'running'));
     own.ws.send(encodeFrame(Channel.stdin, 'before\n'));
     await eventually('the echo', async () => own.output().includes('echo: before'));
     // An auditor reads, but does not cancel.

@@ -19,6 +19,8 @@ export class CountingKubeProxy {
   private server!: http.Server;
   private upstream!: URL;
   private tls: https.RequestOptions = {};
+  /** Upgraded (attach) connections: the HTTP server no longer tracks them. */
+  private readonly tunnels = new Set<Duplex>();
   url = '';
 
   async start(kc: k8s.KubeConfig): Promise<this> {
@@ -28,6 +30,8 @@ export class CountingKubeProxy {
       this.record(req);
       const up = https.request(this.target(req), { ...this.options(req), method: req.method }, (upRes) => {
         res.writeHead(upRes.statusCode ?? 502, upRes.headers);
+        // As the API server does for a watch: headers now, not with the first event.
+        res.flushHeaders();
         upRes.pipe(res);
       });
       up.on('error', () => res.destroy());
@@ -44,6 +48,10 @@ export class CountingKubeProxy {
         socket.write(`${lines.join('\r\n')}\r\n\r\n`);
         if (upHead.length) socket.write(upHead);
         if (head.length) upSocket.write(head);
+        for (const s of [socket, upSocket]) {
+          this.tunnels.add(s);
+          s.on('close', () => this.tunnels.delete(s));
+        }
         upSocket.pipe(socket).pipe(upSocket);
         upSocket.on('error', () => socket.destroy());
         socket.on('error', () => upSocket.destroy());
@@ -64,7 +72,8 @@ export class CountingKubeProxy {
     const cfg = {
       apiVersion: 'v1',
       kind: 'Config',
-      clusters: [{ name: 'proxy', cluster: { server: this.url } }],
+      // client-node refuses plain http unless told to skip TLS verification (there is no TLS here).
+      clusters: [{ name: 'proxy', cluster: { server: this.url, 'insecure-skip-tls-verify': true } }],
       users: [{ name: 'proxy', user: {} }],
       contexts: [{ name: 'proxy', context: { cluster: 'proxy', user: 'proxy' } }],
       'current-context': 'proxy',
@@ -75,6 +84,7 @@ export class CountingKubeProxy {
 
   async stop(): Promise<void> {
     this.server.closeAllConnections();
+    for (const s of this.tunnels) s.destroy();
     await new Promise<void>((r) => this.server.close(() => r()));
   }
 
