@@ -276,10 +276,6 @@ describe('access follows the Deployment as it is now', () => {
     await eventually('the running frame', async () => own.statuses.some((s) => s.kind === 'running'));
     own.ws.send(encodeFrame(Channel.stdin, 'before\n'));
     await eventually('the echo', async () => own.output().includes('echo: before'));
-    // An auditor reads, but does not cancel.
-    const erinCancel = await http('POST', `/api/runs/${alices}/cancel`, { as: 'erin' });
-    assert.equal(erinCancel.status, 403, erinCancel.body);
-    assert.match(erinCancel.json().error.message, /may see run .* but not cancel it/);
 
     const t0 = Date.now();
     await patchAnnotations('api', { 'oddjob.io/allowed-users': null });
@@ -313,6 +309,10 @@ describe('access follows the Deployment as it is now', () => {
     assert.equal(events[0].actor.login, 'alice');
     assert.equal(events[0].owner, 'bob');
     assert.equal(events[0].client.kind, 'api');
+    // An auditor reads, but does not cancel; the refusal is on record.
+    const erinCancel = await http('POST', `/api/runs/${alices}/cancel`, { as: 'erin' });
+    assert.equal(erinCancel.status, 403, erinCancel.body);
+    assert.match(erinCancel.json().error.message, /may see run .* but not cancel it/);
     const refused = (await http('GET', `/api/audit?runId=${alices}&type=run.denied`, { as: 'erin' })).json().items;
     assert.ok(refused.some((e: { actor: { login: string }; owner?: string }) => e.actor.login === 'erin' && e.owner === 'alice'), JSON.stringify(refused));
     assert.equal((await http('POST', `/api/runs/${alices}/cancel`, { as: 'alice' })).status, 200);
@@ -340,14 +340,17 @@ describe('access follows the Deployment as it is now', () => {
 
   test('listing 500 runs reads no Deployment per run', async () => {
     // 500 finished runs of api (alice's), as a busy deployment accumulates them.
-    const template = await getRun((await http('GET', '/api/runs?limit=1', { as: 'alice' })).json().items[0].id);
     const db = new Database(join(dir, 'audit.db'));
     const insert = db.prepare('INSERT INTO runs (id, login, namespace, deployment, status, created_at, json) VALUES (?, ?, ?, ?, ?, ?, ?)');
+    const createdAt = new Date().toISOString();
     db.transaction(() => {
       for (let i = 0; i < 500; i++) {
         const id = `seed${String(i).padStart(8, '0')}`;
-        const run = { ...template, id, deployment: 'api', user: 'alice', status: 'succeeded', exitCode: 0 };
-        insert.run(id, 'alice', A.name, 'api', 'succeeded', run.createdAt, JSON.stringify(run));
+        const run = {
+          id, namespace: A.name, deployment: 'api', container: 'app', image: DEMO_IMAGE, command: ['node', '-e', '1'], user: 'alice',
+          interactive: false, tty: false, status: 'succeeded', exitCode: 0, jobName: `api-oddjob-${id}`, createdAt, finishedAt: createdAt, outputBytes: 0, outputTruncated: false,
+        };
+        insert.run(id, 'alice', A.name, 'api', 'succeeded', createdAt, JSON.stringify(run));
       }
     })();
     db.close();
@@ -357,6 +360,7 @@ describe('access follows the Deployment as it is now', () => {
     const ms = Date.now() - t0;
     assert.equal(hidden.status, 200, hidden.body);
     assert.equal(hidden.json().items.length, 0, 'dave may see none of them');
+    assert.deepEqual(deploymentReads(mark), [], 'no Deployment was read to hide them');
     const shown = await http('GET', '/api/runs?limit=500', { as: 'carol' });
     assert.equal(shown.json().items.length, 0, 'carol may not run in api: none');
     assert.equal((await http('GET', '/api/runs?limit=500', { as: 'erin' })).json().items.length, 500, 'an auditor sees them all');
