@@ -160,7 +160,7 @@ export function createApp(deps: AppDeps) {
   api.post(
     '/runs/preview',
     wrap(async (req, res) => {
-      // Authorized exactly like a run; creates nothing and is not audited.
+      // Authorized exactly like a run; creates nothing. A refusal is audited (marked as a preview).
       if (!req.is('application/json')) throw new HttpError(415, 'unsupported_media_type', 'send the run request as application/json');
       const body = parse(RunRequest, req.body, 'run request');
       res.json(await runs.previewRun(ctx(req), body));
