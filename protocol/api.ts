@@ -81,6 +81,8 @@ export const Run = z.object({
   tty: z.boolean(),
   status: RunStatus,
   jobName: z.string(),
+  /** The uid of the Job oddjob created: only that Job, and the pod it controls, drive the run. */
+  jobUid: z.string().optional(),
   podName: z.string().optional(),
   exitCode: z.number().int().optional(),
   /** Why the run failed to start or ended unusually, in words for a person. */
@@ -148,6 +150,10 @@ export const AuditEventInput = z.object({
   durationMs: z.number().int().nonnegative().optional(),
   /** Human-readable detail: the denial reason, a start failure, ... */
   message: z.string().optional(),
+  /** The run's owner, when the actor is someone else (another person cancelling it). */
+  owner: z.string().optional(),
+  /** A run.denied of POST /api/runs/preview: a question that was refused, not an attempt. */
+  preview: z.boolean().optional(),
 });
 export type AuditEventInput = z.infer<typeof AuditEventInput>;
 

@@ -22,6 +22,8 @@ export type { AuditClient, Identity };
 export interface RequestContext {
   identity: Identity;
   client: AuditClient;
+  /** May read every run and audit event (Principal.auditor); absent means no. */
+  auditor?: boolean;
 }
 
 /** A connected stream viewer (a CLI or a browser terminal). */
@@ -58,17 +60,20 @@ export interface RunService {
   /** Authorize, audit (before anything is created), clone, create. Throws ServiceError (server/errors.ts). */
   createRun(ctx: RequestContext, req: RunRequest): Promise<Run>;
   /**
-   * What createRun would create, authorized the same way, without creating or
-   * auditing anything: the Job manifest (its run id is a throwaway).
+   * What createRun would create, authorized the same way, without creating
+   * anything: the Job manifest (its run id is a throwaway). A refusal is audited
+   * as run.denied marked `preview`; an allowed preview is not recorded.
    */
   previewRun(ctx: RequestContext, req: RunRequest): Promise<{ job: object }>;
   getRun(ctx: RequestContext, id: string): Promise<Run>;
   listRuns(ctx: RequestContext, q: RunListQuery): Promise<{ items: Run[]; nextCursor?: string }>;
+  /** Its owner, or anyone who may run in its Deployment now (auditors only read); audited with the canceller as actor. */
   cancelRun(ctx: RequestContext, id: string): Promise<Run>;
   /**
    * Replays stored output from `from` bytes, then (with follow) streams live until
-   * the run ends. stdin/resize are only accepted for interactive runs, and only
-   * from the user who started the run.
+   * the run ends, or until the viewer may no longer see the run (an `error` frame,
+   * code forbidden). stdin/resize are only accepted for interactive runs, only from
+   * the user who started the run, and only while they may still run in its Deployment.
    */
   attachViewer(
     ctx: RequestContext,

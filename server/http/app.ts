@@ -119,7 +119,7 @@ export function createApp(deps: AppDeps) {
     // mutation must also prove it came from our own pages.
     if (!SAFE_METHODS.has(req.method)) checkOrigin(req, publicUrl(), principal);
     locals(req).principal = principal;
-    locals(req).ctx = { identity: principal.identity, client: clientOf(req) };
+    locals(req).ctx = { identity: principal.identity, client: clientOf(req), auditor: principal.auditor };
     next();
   });
   const ctx = (req: Request): RequestContext => locals(req).ctx!;
@@ -147,7 +147,7 @@ export function createApp(deps: AppDeps) {
   api.post(
     '/runs/preview',
     async (req, res) => {
-      // Authorized exactly like a run; creates nothing and is not audited.
+      // Authorized exactly like a run; creates nothing. A refusal is audited (marked as a preview).
       if (!req.is('application/json')) throw httpRefusal(415, 'unsupported_media_type', 'send the run request as application/json');
       const body = parse(RunRequest, req.body, 'run request');
       res.json(await runs.previewRun(ctx(req), body));

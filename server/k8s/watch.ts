@@ -34,6 +34,8 @@ export class ResourceWatch<T extends k8s.KubernetesObject> {
   private stopped = false;
   private failures = 0;
   private synced = false;
+  /** A watch request is open: the cache lags the API server by no more than the watch does. */
+  private watching = false;
 
   constructor(private readonly opts: ResourceWatchOptions<T>) {}
 
@@ -59,6 +61,15 @@ export class ResourceWatch<T extends k8s.KubernetesObject> {
     return this.synced;
   }
 
+  /**
+   * Listed and watching right now. Between a failed watch and the next list or watch
+   * the cache may miss changes, so callers that must not act on stale state ask the
+   * API server instead.
+   */
+  get isLive(): boolean {
+    return this.synced && this.watching && !this.stopped;
+  }
+
   start(): void {
     this.stopped = false;
     void this.relist();
@@ -66,6 +77,7 @@ export class ResourceWatch<T extends k8s.KubernetesObject> {
 
   stop(): void {
     this.stopped = true;
+    this.watching = false;
     clearTimeout(this.watchdog);
     clearTimeout(this.retry);
     this.request?.abort();
@@ -121,6 +133,8 @@ export class ResourceWatch<T extends k8s.KubernetesObject> {
     };
     if (this.opts.labelSelector) query.labelSelector = this.opts.labelSelector;
     this.armWatchdog(timeoutSeconds + 30);
+    this.watching = false;
+    let ended = false;
     this.request = await new k8s.Watch(this.opts.kc).watch(
       this.opts.path,
       query,
@@ -133,6 +147,7 @@ export class ResourceWatch<T extends k8s.KubernetesObject> {
         if (type === 'ERROR') {
           // 410 Gone arrives as an ERROR event: our resourceVersion is too old.
           this.resourceVersion = '';
+          this.watching = false;
           this.request?.abort();
           return;
         }
@@ -143,6 +158,8 @@ export class ResourceWatch<T extends k8s.KubernetesObject> {
         this.emit(type as WatchEventType, obj);
       },
       (err: unknown) => {
+        ended = true;
+        this.watching = false;
         clearTimeout(this.watchdog);
         if (this.stopped) return;
         const code = (err as { statusCode?: number } | null)?.statusCode;
@@ -155,6 +172,8 @@ export class ResourceWatch<T extends k8s.KubernetesObject> {
         }
       },
     );
+    // watch() resolves once the API server answered 200 (or after done() for a refusal).
+    if (!ended && !this.stopped) this.watching = true;
   }
 
   private armWatchdog(seconds: number) {

@@ -6,6 +6,8 @@ export const ANNOTATIONS = {
   allowedUsers: 'oddjob.io/allowed-users',
   defaultContainer: 'oddjob.io/default-container',
   maxDuration: 'oddjob.io/max-duration',
+  allowedContainers: 'oddjob.io/allowed-containers',
+  sidecars: 'oddjob.io/sidecars',
 } as const;
 
 export interface AccessPolicy {

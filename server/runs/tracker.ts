@@ -5,7 +5,7 @@
 import { PassThrough, Writable } from 'node:stream';
 import * as k8s from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import type { Run, RunStatus } from '../../protocol/api.js';
+import type { AuditClient, Run, RunStatus } from '../../protocol/api.js';
 import type { StatusFrame } from '../../protocol/frames.js';
 import { backoffDelay } from '../../protocol/backoff.js';
 import type { AuditLog } from '../audit/store.js';
@@ -30,6 +30,12 @@ export interface TrackerDeps {
 
 /** Interactive input the server holds for one run before it pushes back on the viewer. */
 export const STDIN_HIGH_WATER = 1 << 20;
+
+/** Who ended a run by hand, and from where (for the audit record). */
+export interface Canceller {
+  identity: { login: string; teams: string[] };
+  client: AuditClient;
+}
 
 const sleep = (ms: number, signal?: AbortSignal) =>
   new Promise<void>((resolve) => {
@@ -90,12 +96,15 @@ export class RunTracker {
    * Records a run event with the group commit (one fsync shared by the runs that change
    * state in the same event-loop turn). Never rejects: a failure is logged.
    */
-  private auditRun(type: 'run.started' | 'run.finished' | 'run.cancelled' | 'run.lost', extra: Record<string, unknown>, actor?: { login: string; teams: string[] }): Promise<void> {
+  private auditRun(type: 'run.started' | 'run.finished' | 'run.cancelled' | 'run.lost', extra: Record<string, unknown>, by?: Canceller): Promise<void> {
+    const actor = by?.identity ?? { login: this.run.user, teams: [] };
     return this.deps.audit
       .appendDurable({
         type,
-        actor: actor ?? { login: this.run.user, teams: [] },
-        client: { kind: 'server' },
+        actor,
+        client: by?.client ?? { kind: 'server' },
+        // Someone else acting on this run: the record names both.
+        owner: actor.login.toLowerCase() === this.run.user.toLowerCase() ? undefined : this.run.user,
         runId: this.run.id,
         namespace: this.run.namespace,
         deployment: this.run.deployment,
@@ -360,17 +369,23 @@ export class RunTracker {
     this.complete('failed', undefined, message);
   }
 
-  async cancel(actor: { login: string; teams: string[] }): Promise<void> {
+  async cancel(by: Canceller): Promise<void> {
     if (this.done || this.finishing) return;
     this.finishing = true;
     await this.deleteJob();
     this.abort.abort();
-    this.complete('cancelled', undefined, `cancelled by ${actor.login}`, actor);
+    this.complete('cancelled', undefined, `cancelled by ${by.identity.login}`, by);
   }
 
   private async deleteJob(): Promise<void> {
     try {
-      await this.deps.kube.batch.deleteNamespacedJob({ name: this.run.jobName, namespace: this.run.namespace, propagationPolicy: 'Background' });
+      // The uid precondition: a Job that replaced ours under the same name is not ours to delete.
+      await this.deps.kube.batch.deleteNamespacedJob({
+        name: this.run.jobName,
+        namespace: this.run.namespace,
+        propagationPolicy: 'Background',
+        ...(this.run.jobUid ? { body: { preconditions: { uid: this.run.jobUid } } } : {}),
+      });
     } catch (err) {
       if (!isNotFound(err)) this.log.warn({ err: kubeFailure(err).message }, 'could not delete the Job');
     }
@@ -399,7 +414,7 @@ export class RunTracker {
     this.abort.abort();
   }
 
-  private complete(status: RunStatus, exitCode: number | undefined, message: string | undefined, actor?: { login: string; teams: string[] }) {
+  private complete(status: RunStatus, exitCode: number | undefined, message: string | undefined, by?: Canceller) {
     if (this.detached) return;
     // Output read but not yet handed on belongs before the end frame.
     this.output?.flush();
@@ -412,7 +427,7 @@ export class RunTracker {
     const type = status === 'cancelled' ? 'run.cancelled' : status === 'lost' ? 'run.lost' : 'run.finished';
     const frame: StatusFrame = { kind: 'end', status, exitCode, message, outputBytes: this.hub.total, outputTruncated: size.truncated };
     // Viewers (the CLI exits on it) learn the outcome once it is on record.
-    void this.auditRun(type, { status, exitCode, message, durationMs: Math.max(0, finishedAt.getTime() - started) }, actor).then(() => {
+    void this.auditRun(type, { status, exitCode, message, durationMs: Math.max(0, finishedAt.getTime() - started) }, by).then(() => {
       this.hub.end(frame);
       this.deps.onDone(this.run.id);
     });

@@ -66,7 +66,7 @@ export function attachStreams(server: http.Server, deps: { publicUrl: () => stri
     const fromText = url.searchParams.get('from') ?? '0';
     if (!/^\d{1,15}$/.test(fromText)) throw badRequest('from must be a non-negative integer');
     const follow = (url.searchParams.get('follow') ?? '1') !== '0';
-    const ctx = { identity, client: clientOf(req) };
+    const ctx = { identity, client: clientOf(req), auditor: principal.auditor };
     // Authorize (and find the run) before upgrading, so refusals are plain HTTP answers.
     await deps.runs.getRun(ctx, id.data);
     const streamKey = identity.login.toLowerCase();

@@ -157,7 +157,7 @@ describe('installed into the cluster', () => {
       .filter((cols) => cols.length >= 4 && cols[0] !== '')
       .map(([resource, , , verbs]) => [resource!, verbs!] as const);
     const documented = new Map([
-      ['deployments.apps', '[get list]'],
+      ['deployments.apps', '[get list watch]'],
       ['jobs.batch', '[create get list watch delete]'],
       ['services', '[list]'],
       ['poddisruptionbudgets.policy', '[list]'],
