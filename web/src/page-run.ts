@@ -4,7 +4,7 @@
 // and Job are gone.
 import { api, ApiError, TERMINAL, type Run } from './api.js';
 import { errorBox, link, type Page } from './app.js';
-import { clear, formatBytes, formatDuration, formatTime, h, statusBadge } from './dom.js';
+import { clear, formatBytes, formatDuration, formatTime, h, shown, statusBadge } from './dom.js';
 import { shellJoin } from './argv.js';
 import { RunStream, type ConnState } from './stream.js';
 
@@ -89,7 +89,7 @@ export const runPage: Page = async (ctx) => {
     else if (ended) text = `Ended: ${run.status}${run.exitCode !== undefined ? `, exit code ${run.exitCode}` : ''}${run.message ? ` — ${run.message}` : ''}`;
     else if (run.status === 'running') text = takesInput ? 'Running — live. Type into the terminal.' : 'Running — output is live.';
     else text = progress || 'Waiting for the pod to start…';
-    statusLine.textContent = text;
+    statusLine.textContent = shown(text);
     statusLine.dataset.state = conn;
     retryBtn.hidden = conn !== 'failed' || ended;
   };
