@@ -63,6 +63,11 @@ export { TERMINAL_STATUSES };
 
 export const Identity = z.object({
   login: z.string(),
+  /**
+   * GitHub's numeric user id: what identity is keyed by. A login can be renamed and
+   * then registered by someone else; the id never moves. Absent with --auth dev.
+   */
+  id: z.number().int().positive().optional(),
   teams: z.array(z.string()),
   name: z.string().optional(),
 });

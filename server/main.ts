@@ -65,6 +65,8 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     publicUrl,
     authRouter,
     trustProxy: config.trustProxy,
+    loopbackOnly: config.auth === 'dev',
+    apiRateLimit: config.apiRateLimit,
     logger,
     runs,
     deployments,

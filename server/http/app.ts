@@ -5,12 +5,14 @@ import http from 'node:http';
 import type { Duplex } from 'node:stream';
 import { randomUUID } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response } from 'express';
+import { ipKeyGenerator, rateLimit } from 'express-rate-limit';
 import client from 'prom-client';
 import { z } from 'zod';
 import { AuditQuery, RunListQuery, RunRequest, describeZodError, runId as runIdSchema } from '../../protocol/api.js';
 import type { Logger } from '../logger.js';
 import type { AuditService, Authenticator, DeploymentService, Principal, ReadinessCheck, RequestContext, RunService } from '../services.js';
 import { checkOrigin } from './origin.js';
+import { checkLoopbackHost } from './host.js';
 import { attachStreams } from '../ws/upgrade.js';
 import { serveWebUi } from './static.js';
 import { HttpError, badRequest, forbidden, notFound, unauthorized } from './errors.js';
@@ -22,6 +24,10 @@ export interface AppDeps {
   authRouter?: express.Router;
   /** Express `trust proxy`: whose X-Forwarded-* headers to believe. */
   trustProxy?: boolean | number | string[];
+  /** Answer only requests addressed to a loopback name (--auth dev; see http/host.ts). */
+  loopbackOnly?: boolean;
+  /** /api requests per minute per person (per client address when not signed in); default 600. */
+  apiRateLimit?: number;
   logger: Logger;
   runs: RunService;
   deployments: DeploymentService;
@@ -60,6 +66,16 @@ export function createApp(deps: AppDeps) {
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
   app.set('trust proxy', deps.trustProxy ?? false);
+  if (deps.loopbackOnly) {
+    app.use((req, _res, next) => {
+      try {
+        checkLoopbackHost(req);
+        next();
+      } catch (err) {
+        next(err);
+      }
+    });
+  }
   app.use((req, res, next) => {
     res.setHeader('X-Content-Type-Options', 'nosniff');
     res.setHeader('X-Frame-Options', 'DENY');
@@ -96,15 +112,22 @@ export function createApp(deps: AppDeps) {
   app.get('/healthz', (_req, res) => {
     res.type('text/plain').send('ok\n');
   });
+  // Anonymous: says which check failed, never why. The reasons name served namespaces
+  // and internal errors; they go to the server log (once per change, not per probe).
+  let lastNotReady = '';
   app.get('/readyz', async (_req, res) => {
     for (const check of deps.readiness) {
       try {
         await check.check();
       } catch (err) {
-        res.status(503).type('text/plain').send(`not ready: ${check.name}: ${(err as Error).message}\n`);
+        const why = `${check.name}: ${(err as Error).message}`;
+        if (why !== lastNotReady) logger.warn({ check: check.name, reason: (err as Error).message }, 'not ready');
+        lastNotReady = why;
+        res.status(503).type('text/plain').send(`not ready: ${check.name} (details in the server log)\n`);
         return;
       }
     }
+    lastNotReady = '';
     res.type('text/plain').send('ok\n');
   });
   app.get('/metrics', async (_req, res) => {
@@ -114,22 +137,59 @@ export function createApp(deps: AppDeps) {
   if (deps.authRouter) app.use('/auth', deps.authRouter);
 
   const api = express.Router();
-  api.use(express.json({ limit: '64kb', strict: true }));
-  // Identity first: nothing under /api answers anonymous callers.
+  // Identity first: nothing under /api answers anonymous callers. The answer is kept
+  // until the rate limit below has counted the request, so refused ones count too.
   api.use(async (req, _res, next) => {
     try {
       const principal = await auth.authenticate(req);
       if (!principal) throw unauthorized();
-      // CSRF: a cookie rides along on cross-site requests, so a cookie-authenticated
-      // mutation must also prove it came from our own pages.
-      if (!SAFE_METHODS.has(req.method)) checkOrigin(req, publicUrl(), principal);
       locals(req).principal = principal;
       locals(req).ctx = { identity: principal.identity, client: clientOf(req) };
+    } catch (err) {
+      locals(req).refusal = err;
+    }
+    next();
+  });
+  // Per person, not per address: one person's script must not starve their colleagues
+  // behind the same NAT, and a person cannot escape it by changing address. Every
+  // request counts, refused ones (401, 403 run.denied, 400) included: each denial is an
+  // audit record, a synced write, and the log must not be floodable.
+  api.use(
+    rateLimit({
+      windowMs: 60_000,
+      limit: deps.apiRateLimit ?? 600,
+      standardHeaders: 'draft-8',
+      legacyHeaders: false,
+      keyGenerator: (req) => {
+        const p = locals(req as Request).principal;
+        if (p) return `user:${p.identity.id ?? p.identity.login.toLowerCase()}`;
+        return `addr:${ipKeyGenerator(req.ip ?? req.socket.remoteAddress ?? '')}`;
+      },
+      handler: (req, res, _next, options) => {
+        const p = locals(req as Request).principal;
+        res.status(429).json({
+          error: {
+            code: 'rate_limited',
+            message: `too many API requests ${p ? `by ${p.identity.login}` : 'from this address'}: at most ${options.limit as number} a minute`,
+            hint: `wait ${res.getHeader('Retry-After') ?? 60} seconds; an operator can raise --api-rate-limit`,
+          },
+        });
+      },
+    }),
+  );
+  api.use((req, _res, next) => {
+    const l = locals(req);
+    if (l.refusal !== undefined) return next(l.refusal);
+    // CSRF: a cookie rides along on cross-site requests, so a cookie-authenticated
+    // mutation must also prove it came from our own pages.
+    try {
+      if (!SAFE_METHODS.has(req.method)) checkOrigin(req, publicUrl(), l.principal!);
       next();
     } catch (err) {
       next(err);
     }
   });
+  api.use(express.json({ limit: '64kb', strict: true }));
   const ctx = (req: Request): RequestContext => locals(req).ctx!;
   const wrap =
     (h: (req: Request, res: Response) => Promise<void> | void) =>
@@ -288,6 +348,8 @@ function scopeAudit<Q extends { user?: string }>(p: Principal, q: Q): Q {
 interface Locals {
   ctx?: RequestContext;
   principal?: Principal;
+  /** Why authentication refused the request, answered once it has been counted. */
+  refusal?: unknown;
 }
 
 function locals(req: Request): Locals {
