@@ -82,6 +82,8 @@ export const Run = z.object({
   command: z.array(z.string()),
   reason: z.string().optional(),
   user: z.string(),
+  /** The GitHub user id of who started it (absent with --auth dev and for older runs). */
+  userId: z.number().int().positive().optional(),
   interactive: z.boolean(),
   tty: z.boolean(),
   status: RunStatus,
@@ -96,6 +98,8 @@ export const Run = z.object({
   /** Bytes of output stored for this run (stdout + stderr). */
   outputBytes: z.number().int().nonnegative().default(0),
   outputTruncated: z.boolean().default(false),
+  /** When the stored output was deleted (--output-retention); the audit events stay. */
+  outputExpiredAt: z.string().optional(),
 });
 export type Run = z.infer<typeof Run>;
 

@@ -2,7 +2,7 @@
 // listen, and shut down gracefully (runs keep going; they are Jobs).
 import type { AddressInfo } from 'node:net';
 import { SCHEMA_VERSION, openDatabase } from './audit/db.js';
-import { OutputStore } from './audit/output.js';
+import { OutputStore, schedulePruning } from './audit/output.js';
 import { RunStore } from './audit/runs.js';
 import { AuditLog } from './audit/store.js';
 import { verifyInWorker } from './audit/verify-worker.js';
@@ -99,9 +99,15 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   listeningUrl = url;
   // Watches start after listening: /readyz answers 503 until they have synced.
   await runs.start();
+  const stopPruning = schedulePruning(output, {
+    retentionMs: config.outputRetention * 1000,
+    onPruned: (count) => logger.info({ runs: count, retentionSeconds: config.outputRetention }, 'deleted the stored output of runs past --output-retention'),
+    onError: (err) => logger.error({ err }, 'could not prune expired run output (will retry)'),
+  });
   return {
     url,
     async close() {
+      stopPruning();
       await dispose();
       await runs.stop();
       audit.flushPending();

@@ -5,6 +5,7 @@ import { randomInt } from 'node:crypto';
 import type * as k8s from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { TERMINAL_STATUSES, type Run, type RunListQuery, type RunRequest } from '../../protocol/api.js';
+import { isRunOwner } from '../../protocol/owner.js';
 import type { AuditLog } from '../audit/store.js';
 import type { RunStore } from '../audit/runs.js';
 import type { OutputStore } from '../audit/output.js';
@@ -148,7 +149,7 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
   }
 
   function mayView(ctx: RequestContext, run: Run): boolean {
-    if (run.user.toLowerCase() === ctx.identity.login.toLowerCase()) return true;
+    if (isRunOwner(run, ctx.identity)) return true;
     const dep = deploymentCache.get(`${run.namespace}/${run.deployment}`);
     return Boolean(
       dep &&
@@ -302,6 +303,7 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
         command: req.command,
         reason: req.reason,
         user: identity.login,
+        userId: identity.id,
         interactive: req.interactive,
         tty: req.tty,
         status: 'pending',
@@ -360,6 +362,8 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
       const items: Run[] = [];
       for (const run of page.items) {
         if (!served.has(run.namespace)) continue;
+        // The store matches `mine` by login; a recycled login's earlier runs are not mine.
+        if (q.mine && !isRunOwner(run, ctx.identity)) continue;
         if (!mayView(ctx, run)) await refreshDeployment(run.namespace, run.deployment);
         if (mayView(ctx, run)) items.push(run);
       }
@@ -401,7 +405,7 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
         viewer.close();
         if (!tracker) hubs.delete(id);
       }
-      const owner = run.user.toLowerCase() === ctx.identity.login.toLowerCase();
+      const owner = isRunOwner(run, ctx.identity);
       return {
         stdin(data) {
           if (owner && run.interactive) tracker?.write(data);

@@ -6,6 +6,7 @@ import { api, ApiError, TERMINAL, type Run } from './api.js';
 import { errorBox, link, type Page } from './app.js';
 import { clear, formatBytes, formatDuration, formatTime, h, shown, statusBadge } from './dom.js';
 import { shellJoin } from './argv.js';
+import { isRunOwner } from '../../protocol/owner.js';
 import { RunStream, type ConnState } from './stream.js';
 
 export const runPage: Page = async (ctx) => {
@@ -25,7 +26,7 @@ export const runPage: Page = async (ctx) => {
     }
     throw err;
   }
-  const owner = run.user.toLowerCase() === me.login.toLowerCase();
+  const owner = isRunOwner(run, me);
   const takesInput = run.interactive && owner;
 
   const badgeSlot = h('span', { class: 'title-badge', id: 'run-status' });
@@ -111,7 +112,12 @@ export const runPage: Page = async (ctx) => {
       item('Created', formatTime(run.createdAt)),
       item('Duration', ended || run.startedAt ? formatDuration(dur) : 'not started', 'duration'),
       item('Exit code', run.exitCode !== undefined ? String(run.exitCode) : ended ? '—' : 'not yet', 'exit-code'),
-      item('Output', `${formatBytes(run.outputBytes)}${run.outputTruncated ? ' (truncated: the stored output hit its limit)' : ''}`),
+      item(
+        'Output',
+        run.outputExpiredAt
+          ? `deleted ${formatTime(run.outputExpiredAt)} (kept for a limited time; the audit log keeps the rest)`
+          : `${formatBytes(run.outputBytes)}${run.outputTruncated ? ' (truncated: the stored output hit its limit)' : ''}`,
+      ),
       run.message ? item('Message', run.message) : null,
     );
     cancelBtn.hidden = ended;
