@@ -197,10 +197,10 @@ describe('credential store (real SQLite)', () => {
     now += 60_000;
     assert.equal(store.lookup(secret, 'token'), null, 'expired');
     now -= 30_000;
-    assert.ok(store.revoke(credential.id));
-    assert.ok(!store.revoke(credential.id), 'revoking twice is a no-op');
+    assert.ok(store.revoke(credential.id).revoked);
+    assert.ok(!store.revoke(credential.id).revoked, 'revoking twice is a no-op');
     assert.equal(store.lookup(secret, 'token'), null, 'revoked');
-    assert.deepEqual(store.list('alice'), []);
+    assert.deepEqual(store.list({ login: 'alice', teams: [] }), []);
   });
 });
 
