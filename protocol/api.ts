@@ -142,7 +142,8 @@ export type AuditClient = z.infer<typeof AuditClient>;
 /** What a caller supplies when appending; seq, time and hashes are the store's. */
 export const AuditEventInput = z.object({
   type: AuditEventType,
-  actor: z.object({ login: z.string(), teams: z.array(z.string()) }),
+  /** id: GitHub's user id (absent with --auth dev and in events recorded before ids were kept). */
+  actor: z.object({ login: z.string(), id: z.number().int().positive().optional(), teams: z.array(z.string()) }),
   client: AuditClient,
   runId: z.string().optional(),
   namespace: z.string().optional(),

@@ -337,12 +337,13 @@ const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 const MAX_BODY_BYTES = 64 * 1024;
 
 /** Auditors read every event; everyone else reads the events they caused. */
-function scopeAudit<Q extends { user?: string }>(p: Principal, q: Q): Q {
+function scopeAudit<Q extends { user?: string }>(p: Principal, q: Q): Q & { actorId?: number } {
   if (p.auditor) return q;
   if (q.user !== undefined && q.user.toLowerCase() !== p.identity.login.toLowerCase()) {
     throw forbidden(`you may read only your own audit events, not ${q.user}'s`, 'auditors (--auditors) may read everyone\'s');
   }
-  return { ...q, user: p.identity.login };
+  // By account, not only by login: a recycled login must not read its predecessor's events.
+  return { ...q, user: p.identity.login, actorId: p.identity.id };
 }
 
 interface Locals {

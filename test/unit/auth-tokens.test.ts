@@ -191,6 +191,18 @@ describe('a recycled GitHub login inherits nothing', () => {
     }
   });
 
+  test('audit: a person reads only the events of their own account, not those of the login\'s previous holder', () => {
+    const audit = new AuditLog(dbs.open(dbs.file()));
+    const client = { kind: 'cli' as const };
+    audit.append({ type: 'login', actor: { login: 'xavier', teams: [] }, client, message: 'before ids were recorded' });
+    audit.append({ type: 'run.requested', actor: { login: 'xavier', id: 1, teams: [] }, client, command: ['first', 'xavier'] });
+    audit.append({ type: 'run.requested', actor: { login: 'xavier', id: 2, teams: [] }, client, command: ['second', 'xavier'] });
+    const seen = (id: number) => audit.query({ user: 'xavier', actorId: id, limit: 100 }).items.map((e) => e.message ?? e.command!.join(' '));
+    assert.deepEqual(seen(2), ['second xavier', 'before ids were recorded']);
+    assert.deepEqual([...audit.iterate({ user: 'xavier', actorId: 1 })].map((e) => e.message ?? e.command!.join(' ')), ['before ids were recorded', 'first xavier']);
+    assert.equal(audit.verify().ok, true, 'events with an actor id hash and verify like any other');
+  });
+
   test('a credential whose GitHub token now answers for another account is revoked at its re-check', async () => {
     const db = dbs.open(dbs.file());
     const credentials = new CredentialStore(db, SECRET);
