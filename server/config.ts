@@ -69,6 +69,7 @@ export const SETTINGS = {
   port: { flag: '--port', env: 'ODDJOB_PORT', default: '8080', help: 'port to listen on (0: any free port)' },
   namespaces: { flag: '--namespaces', env: 'ODDJOB_NAMESPACES', help: 'comma-separated namespaces to serve (required); others do not exist for users' },
   kubeconfig: { flag: '--kubeconfig', env: 'ODDJOB_KUBECONFIG', help: 'kubeconfig file (default: the in-cluster service account)' },
+  metricsPort: { flag: '--metrics-port', env: 'ODDJOB_METRICS_PORT', help: 'serve /metrics on this port (same address) instead of --port, so nothing that routes --port (an Ingress) exposes it' },
   db: { flag: '--db', env: 'ODDJOB_DB', default: './oddjob.db', help: 'SQLite file of the audit log, runs and output' },
   auth: { flag: '--auth', env: 'ODDJOB_AUTH', default: 'github', help: 'github | dev (dev: one fixed identity, loopback only)' },
   devUser: { flag: '--dev-user', env: 'ODDJOB_DEV_USER', default: 'dev', help: 'with --auth dev: the login everyone gets' },
@@ -111,6 +112,7 @@ const schema = z.object({
     .transform(list)
     .pipe(z.array(z.string().regex(dnsLabel, 'each namespace must be a DNS label')).min(1, 'must name at least one namespace')),
   kubeconfig: z.string().optional(),
+  metricsPort: z.coerce.number({ error: 'must be a port number' }).int().min(1, 'must be a port from 1 to 65535').max(65535, 'must be a port from 1 to 65535').optional(),
   db: z.string().min(1),
   auth: z.enum(['github', 'dev']),
   devUser: z.string().regex(/^[A-Za-z0-9-]{1,39}$/, 'must be a GitHub-style login'),
@@ -187,6 +189,9 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): ServerConfig
     throw new ConfigError(
       `--auth dev gives every caller the identity "${c.devUser}"; it only listens on a loopback address, not ${c.host}. Use --host 127.0.0.1 (and kubectl port-forward or an SSH tunnel to reach it).`,
     );
+  }
+  if (c.metricsPort !== undefined && c.metricsPort === c.port) {
+    throw new ConfigError(`--metrics-port (${c.metricsPort}) must differ from --port: it exists to keep /metrics off the port users reach`);
   }
   if (c.defaultTimeout > c.maxTimeout) throw new ConfigError(`--default-timeout (${c.defaultTimeout}s) is above --max-timeout (${c.maxTimeout}s)`);
   const githubClientSecret = secret(c.githubClientSecret, c.githubClientSecretFile, 'githubClientSecret', 'githubClientSecretFile');

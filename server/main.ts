@@ -1,5 +1,6 @@
 // `oddjob server`: parse the config once, wire the real pieces together,
 // listen, and shut down gracefully (runs keep going; they are Jobs).
+import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { SCHEMA_VERSION, openDatabase } from './audit/db.js';
 import { OutputStore, schedulePruning } from './audit/output.js';
@@ -61,11 +62,12 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const { auth, authRouter } = createAuth({ config, db, audit, logger, publicUrl });
 
   let auditProbedAt = 0;
-  const { server, dispose } = createApp({
+  const { server, dispose, metricsHandler } = createApp({
     publicUrl,
     authRouter,
     trustProxy: config.trustProxy,
     loopbackOnly: config.auth === 'dev',
+    serveMetrics: config.metricsPort === undefined,
     apiRateLimit: config.apiRateLimit,
     logger,
     runs,
@@ -94,6 +96,14 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     server.once('error', reject);
     server.listen(config.port, config.host, () => resolve());
   });
+  // /metrics on its own port: an Ingress that routes the main port cannot expose it.
+  const metricsServer = config.metricsPort === undefined ? undefined : http.createServer(metricsHandler);
+  if (metricsServer) {
+    await new Promise<void>((resolve, reject) => {
+      metricsServer.once('error', reject);
+      metricsServer.listen(config.metricsPort, config.host, () => resolve());
+    });
+  }
   const port = (server.address() as AddressInfo).port;
   const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
   listeningUrl = url;
@@ -108,6 +118,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     url,
     async close() {
       stopPruning();
+      metricsServer?.close();
       await dispose();
       await runs.stop();
       audit.flushPending();

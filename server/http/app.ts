@@ -26,6 +26,8 @@ export interface AppDeps {
   trustProxy?: boolean | number | string[];
   /** Answer only requests addressed to a loopback name (--auth dev; see http/host.ts). */
   loopbackOnly?: boolean;
+  /** false: /metrics is served elsewhere (--metrics-port; see metricsHandler), not on this app. */
+  serveMetrics?: boolean;
   /** /api requests per minute per person (per client address when not signed in); default 600. */
   apiRateLimit?: number;
   logger: Logger;
@@ -130,9 +132,10 @@ export function createApp(deps: AppDeps) {
     lastNotReady = '';
     res.type('text/plain').send('ok\n');
   });
-  app.get('/metrics', async (_req, res) => {
-    res.type(registry.contentType).send(await registry.metrics());
-  });
+  const metrics = async (_req: http.IncomingMessage, res: http.ServerResponse) => {
+    res.writeHead(200, { 'Content-Type': registry.contentType }).end(await registry.metrics());
+  };
+  if (deps.serveMetrics !== false) app.get('/metrics', metrics);
 
   if (deps.authRouter) app.use('/auth', deps.authRouter);
 
@@ -325,6 +328,11 @@ export function createApp(deps: AppDeps) {
   return {
     app,
     server,
+    /** For a separate metrics listener: answers GET /metrics, 404 to everything else. */
+    metricsHandler(req: http.IncomingMessage, res: http.ServerResponse) {
+      if (req.method === 'GET' && new URL(req.url ?? '/', 'http://x').pathname === '/metrics') void metrics(req, res).catch(() => res.destroy());
+      else res.writeHead(404, { 'Content-Type': 'text/plain' }).end('only /metrics is served on this port\n');
+    },
     async dispose() {
       streams.close();
       await new Promise<void>((resolve) => server.close(() => resolve()));

@@ -101,6 +101,12 @@ describe('config: --auth github', () => {
     fails(['--api-rate-limit', '0'], env, /--api-rate-limit .*at least 1/);
     fails(['--output-retention', 'forever'], env, /--output-retention .*not a duration/);
   });
+  test('--metrics-port', () => {
+    assert.equal(loadConfig(base, env).metricsPort, undefined);
+    assert.equal(loadConfig([...base, '--metrics-port', '9090'], env).metricsPort, 9090);
+    fails(['--metrics-port', '70000'], env, /--metrics-port .*1 to 65535/);
+    fails(['--metrics-port', '8080', '--port', '8080'], env, /must differ from --port/);
+  });
   test('--auth dev still refuses non-loopback addresses', () => {
     assert.throws(() => loadConfig(['--namespaces', 'demo', '--auth', 'dev', '--host', '0.0.0.0'], {}), /only listens on a loopback address/);
   });

@@ -178,6 +178,28 @@ describe('/api rate limit', () => {
   });
 });
 
+describe('/metrics on its own port (--metrics-port)', () => {
+  test('the main port does not answer /metrics; the metrics listener answers only /metrics', async () => {
+    const app = createApp(deps(createDevAuthenticator({ login: 'dev', teams: [] }), { serveMetrics: false }));
+    const port = await listen(app);
+    const side = http.createServer(app.metricsHandler);
+    await new Promise<void>((r) => side.listen(0, '127.0.0.1', r));
+    const sidePort = (side.address() as AddressInfo).port;
+    try {
+      const main = await get(port, '/metrics');
+      assert.notEqual(main.status, 200);
+      assert.doesNotMatch(main.body, /oddjob_http_request_duration_seconds|process_cpu/);
+      const m = await get(sidePort, '/metrics');
+      assert.equal(m.status, 200);
+      assert.match(m.body, /process_cpu_user_seconds_total/);
+      assert.equal((await get(sidePort, '/api/whoami')).status, 404);
+    } finally {
+      side.close();
+      await app.dispose();
+    }
+  });
+});
+
 describe('/readyz', () => {
   test('names the failing check to anonymous callers, not the namespaces in its reason', async () => {
     const app = createApp(
