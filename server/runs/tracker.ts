@@ -90,7 +90,7 @@ export class RunTracker {
     return this.deps.audit
       .appendDurable({
         type,
-        actor: actor ?? { login: this.run.user, teams: [] },
+        actor: actor ?? { login: this.run.user, id: this.run.userId, teams: [] },
         client: { kind: 'server' },
         runId: this.run.id,
         namespace: this.run.namespace,
