@@ -106,7 +106,7 @@ describe('helm chart', () => {
     assert.deepEqual(backends, [{ name: 'http' }], 'the Ingress routes only the http port');
     assert.equal(withIngress.find((o) => o.kind === 'ServiceMonitor').spec.endpoints[0].port, 'metrics');
 
-    const testPod = docs(helm('template', 'oj', CHART, '-n', 'x', '--set', 'namespaces={demo}', '--set', 'auth.github.org=acme', '--set', 'auth.existingSecret=s', '--show-only', 'templates/tests/test-connection.yaml'))[0];
+    const testPod = docs(helm('template', 'oj', CHART, '-n', 'x', '--kube-version', v('K8S_VERSION'), '--set', 'namespaces={demo}', '--set', 'auth.github.org=acme', '--set', 'auth.existingSecret=s', '--show-only', 'templates/tests/test-connection.yaml'))[0];
     assert.equal(testPod.kind, 'Pod');
     assert.equal(testPod.spec.serviceAccountName, undefined, 'not oddjob\'s service account');
     assert.equal(testPod.spec.automountServiceAccountToken, false);
