@@ -74,7 +74,7 @@ export const SETTINGS = {
   auth: { flag: '--auth', env: 'ODDJOB_AUTH', default: 'github', help: 'github | dev (dev: one fixed identity, loopback only)' },
   devUser: { flag: '--dev-user', env: 'ODDJOB_DEV_USER', default: 'dev', help: 'with --auth dev: the login everyone gets' },
   devTeams: { flag: '--dev-teams', env: 'ODDJOB_DEV_TEAMS', default: '', help: 'with --auth dev: comma-separated org/team slugs' },
-  githubOrg: { flag: '--github-org', env: 'ODDJOB_GITHUB_ORG', help: 'with --auth github: people must be members of this org; also the org of bare team slugs in annotations' },
+  githubOrg: { flag: '--github-org', env: 'ODDJOB_GITHUB_ORG', help: 'with --auth github (required unless --allow-any-github-user): people must be members of this org; also the org of bare team slugs in annotations' },
   allowAnyGithubUser: { flag: '--allow-any-github-user', env: 'ODDJOB_ALLOW_ANY_GITHUB_USER', default: 'false', help: 'with --auth github and no --github-org: let every GitHub account sign in (true | false); refused unless said explicitly' },
   publicUrl: { flag: '--public-url', env: 'ODDJOB_PUBLIC_URL', help: 'URL users reach oddjob at: the OAuth callback and Origin checks derive from it (required with --auth github); default http://HOST:PORT' },
   githubClientId: { flag: '--github-client-id', env: 'ODDJOB_GITHUB_CLIENT_ID', help: 'with --auth github: the OAuth app\'s client id' },
