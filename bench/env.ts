@@ -34,7 +34,7 @@ export async function startClusterEnv(): Promise<ClusterEnv> {
   process.env.ODDJOB_COMPILED = '1';
   const serverArgs = (...extra: string[]) => [
     '--auth', 'dev', '--dev-user', 'bench', '--namespaces', ns.name, '--kubeconfig', cluster.kubeconfigPath,
-    '--db', join(mkdtempSync(join(tmpdir(), 'oddjob-bench-')), 'audit.db'), '--log-level', 'warn', '--max-output', '256Mi', ...extra,
+    '--db', join(mkdtempSync(join(tmpdir(), 'oddjob-bench-')), 'audit.db'), '--log-level', 'warn', '--max-output', '256Mi', '--api-rate-limit', '1000000', ...extra,
   ];
   const server = await startServerProcess(serverArgs());
   return {

@@ -63,6 +63,11 @@ export { TERMINAL_STATUSES };
 
 export const Identity = z.object({
   login: z.string(),
+  /**
+   * GitHub's numeric user id: what identity is keyed by. A login can be renamed and
+   * then registered by someone else; the id never moves. Absent with --auth dev.
+   */
+  id: z.number().int().positive().optional(),
   teams: z.array(z.string()),
   name: z.string().optional(),
 });
@@ -77,6 +82,8 @@ export const Run = z.object({
   command: z.array(z.string()),
   reason: z.string().optional(),
   user: z.string(),
+  /** The GitHub user id of who started it (absent with --auth dev and for older runs). */
+  userId: z.number().int().positive().optional(),
   interactive: z.boolean(),
   tty: z.boolean(),
   status: RunStatus,
@@ -93,6 +100,8 @@ export const Run = z.object({
   /** Bytes of output stored for this run (stdout + stderr). */
   outputBytes: z.number().int().nonnegative().default(0),
   outputTruncated: z.boolean().default(false),
+  /** When the stored output was deleted (--output-retention); the audit events stay. */
+  outputExpiredAt: z.string().optional(),
 });
 export type Run = z.infer<typeof Run>;
 
@@ -135,7 +144,8 @@ export type AuditClient = z.infer<typeof AuditClient>;
 /** What a caller supplies when appending; seq, time and hashes are the store's. */
 export const AuditEventInput = z.object({
   type: AuditEventType,
-  actor: z.object({ login: z.string(), teams: z.array(z.string()) }),
+  /** id: GitHub's user id (absent with --auth dev and in events recorded before ids were kept). */
+  actor: z.object({ login: z.string(), id: z.number().int().positive().optional(), teams: z.array(z.string()) }),
   client: AuditClient,
   runId: z.string().optional(),
   namespace: z.string().optional(),

@@ -119,6 +119,20 @@ const MIGRATIONS: readonly string[] = [
   -- "What did this person run on this deployment": otherwise a walk of all their events.
   CREATE INDEX IF NOT EXISTS audit_events_login_deployment  ON audit_events(login, deployment)  WHERE deployment IS NOT NULL;
   `,
+  /* 4: output retention; tokens minted by tokens; identity keyed by GitHub's user id */ `
+  -- When a finished run's output was deleted (--output-retention); its audit events stay.
+  ALTER TABLE run_output_meta ADD COLUMN expired_at INTEGER;
+  -- The credential that created this one (POST /auth/tokens): revoking a credential
+  -- revokes everything it minted, and a child never outlives its parent.
+  ALTER TABLE auth_credentials ADD COLUMN parent_id TEXT;
+  -- GitHub's numeric user id. A login can be renamed and registered again by someone
+  -- else; credentials are listed and owned by this id. NULL only for rows written
+  -- before it was recorded: those are matched by login, and only while GitHub says
+  -- the login still has no other id (see CredentialStore).
+  ALTER TABLE auth_credentials ADD COLUMN github_id INTEGER;
+  CREATE INDEX auth_credentials_parent    ON auth_credentials (parent_id) WHERE parent_id IS NOT NULL;
+  CREATE INDEX auth_credentials_github_id ON auth_credentials (github_id, created_at) WHERE github_id IS NOT NULL;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

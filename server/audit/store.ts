@@ -33,6 +33,13 @@ interface HeadRow {
 }
 
 type Filter = { where: string[]; params: Record<string, string | number> };
+/**
+ * A person's own events: with `user`, also the GitHub user id of the actor, so a
+ * login registered again by another account does not read its predecessor's events.
+ */
+export interface ActorScope {
+  actorId?: number;
+}
 
 interface Pending {
   input: AuditEventInput;
@@ -165,10 +172,10 @@ export class AuditLog implements AuditService {
    * windows neither overlap nor leave gaps. `user` matches the login case-insensitively.
    * Throws InvalidCursorError for a cursor this log did not issue.
    */
-  query(q: AuditQuery): { items: AuditEvent[]; nextCursor?: string } {
+  query({ actorId, ...q }: AuditQuery & ActorScope): { items: AuditEvent[]; nextCursor?: string } {
     const parsed = AuditQuery.parse(q);
     const before = parsed.cursor === undefined ? undefined : decodeCursor(CURSOR_TAG, parsed.cursor);
-    const filter = this.filter(parsed);
+    const filter = this.filter(parsed, actorId);
     if (!filter) return { items: [] };
     if (before !== undefined) {
       filter.where.push('seq < @before');
@@ -188,8 +195,8 @@ export class AuditLog implements AuditService {
    * would otherwise make append() throw — and refuse runs — until it finished.
    * `limit` and `cursor` are ignored. Events appended during the export are included.
    */
-  *iterate(q: Partial<AuditQuery> = {}): Generator<AuditEvent> {
-    const filter = this.filter(AuditQuery.partial().parse(q));
+  *iterate({ actorId, ...q }: Partial<AuditQuery> & ActorScope = {}): Generator<AuditEvent> {
+    const filter = this.filter(AuditQuery.partial().parse(q), actorId);
     if (!filter) return;
     filter.where.push('seq > @after');
     const stmt = this.select(filter, 'ASC');
@@ -292,9 +299,15 @@ export class AuditLog implements AuditService {
   }
 
   /** WHERE terms for the filters; null when the time range cannot match anything. */
-  private filter(q: Partial<AuditQuery>): Filter | null {
+  private filter(q: Partial<AuditQuery>, actorId?: number): Filter | null {
     const where: string[] = [];
     const params: Filter['params'] = {};
+    if (actorId !== undefined) {
+      // Only with a user filter (scoped reads), so this checks the rows of one login.
+      // Events from before ids were recorded have none and are matched by login alone.
+      where.push(`(json_extract(json, '$.actor.id') = @actorId OR json_extract(json, '$.actor.id') IS NULL)`);
+      params.actorId = actorId;
+    }
     const eq = (column: string, name: string, value: string | undefined) => {
       if (value === undefined) return;
       where.push(`${column} = @${name}`);

@@ -22,8 +22,8 @@ import { durationSeconds } from '../../protocol/duration.js';
 import { checkOrigin } from '../http/origin.js';
 import type { Logger } from '../logger.js';
 import type { Authenticator, Principal } from '../services.js';
-import type { CredentialStore } from './credentials.js';
-import { GITHUB_SCOPES, SESSION_COOKIE, githubFailure, identityOf } from './github.js';
+import { CredentialStore } from './credentials.js';
+import { GITHUB_SCOPES, SESSION_COOKIE, cascade, githubFailure, identityOf } from './github.js';
 import { GitHubError, type GitHubClient, type GitHubUrls } from './github-api.js';
 
 const STATE_COOKIE = 'oddjob_oauth_state';
@@ -87,8 +87,9 @@ export function createAuthRouter(deps: AuthRouterDeps): express.Router {
     });
     if (deps.auth.mode === 'dev') throw badRequest('this server runs with --auth dev: everyone has the same identity, so there is nothing to sign out of');
     checkOrigin(req, deps.publicUrl(), p);
-    if (p?.credentialId && deps.github?.credentials.revoke(p.credentialId)) {
-      recordRevocation(audit, logger, p, deps.clientOf(req), p.via === 'session' ? 'signed out (browser session)' : 'signed out (oddjob logout)');
+    const r = p?.credentialId ? deps.github?.credentials.revoke(p.credentialId) : undefined;
+    if (p && r?.revoked) {
+      recordRevocation(audit, logger, p, deps.clientOf(req), `${p.via === 'session' ? 'signed out (browser session)' : 'signed out (oddjob logout)'}${cascade(r.children)}`);
     }
     res.setHeader('Set-Cookie', serializeCookie(SESSION_COOKIE, '', cookieOptions(deps.publicUrl(), { maxAge: 0 })));
     res.status(204).end();
@@ -159,13 +160,18 @@ export function createAuthRouter(deps: AuthRouterDeps): express.Router {
   };
   router.get('/tokens', async (req, res) => {
     const p = await signedIn(req);
-    res.json({ items: gh.credentials.list(p.identity.login).map((c) => ({ ...c, current: c.id === p.credentialId })) });
+    res.json({ items: gh.credentials.list(p.identity).map((c) => ({ ...c, current: c.id === p.credentialId })) });
   });
   router.post('/tokens', limiter, express.json({ limit: '4kb' }), async (req, res) => {
     const p = await signedIn(req);
     const body = CreateTokenBody.safeParse(req.body);
     if (!body.success) throw badRequest(`invalid token request: ${describeZodError(body.error)}`);
-    let ttlMs = gh.tokenTtlMs;
+    // A token never outlives the credential that creates it: otherwise a stolen
+    // session or a soon-expiring token could buy itself a long-lived successor.
+    const parent = gh.credentials.get(p.credentialId);
+    if (!parent) throw unauthorized();
+    const parentLeftMs = parent.expiresAt - Date.now();
+    let ttlMs = Math.min(gh.tokenTtlMs, parentLeftMs);
     if (body.data.expiresIn !== undefined) {
       try {
         ttlMs = durationSeconds(body.data.expiresIn) * 1000;
@@ -173,12 +179,23 @@ export function createAuthRouter(deps: AuthRouterDeps): express.Router {
         throw badRequest(`expiresIn: ${(err as Error).message}`);
       }
       if (ttlMs > gh.tokenTtlMs) throw badRequest(`expiresIn may be at most ${gh.tokenTtlMs / 1000}s (the server's --token-ttl)`);
+      if (ttlMs > parentLeftMs) {
+        throw badRequest(
+          `expiresIn would outlive the ${parent.kind === 'session' ? 'session' : 'token'} you are creating it with, which expires ${new Date(parent.expiresAt).toISOString()}`,
+          `ask for at most ${Math.floor(parentLeftMs / 1000)}s, or sign in again (\`oddjob login\`) for a fresh token first`,
+        );
+      }
     }
     const githubToken = gh.credentials.githubToken(p.credentialId);
     if (githubToken === null) throw unauthorized('your sign-in can no longer be checked with GitHub', 'sign in again');
     const client = deps.clientOf(req);
-    const { secret, credential } = gh.credentials.create({ kind: 'token', identity: p.identity, githubToken, ttlMs, description: body.data.description });
-    audit.append({ type: 'token.created', actor: p.identity, client, message: `token ${credential.id} (${body.data.description}), expires ${new Date(credential.expiresAt).toISOString()}` });
+    const { secret, credential } = gh.credentials.create({ kind: 'token', identity: p.identity, githubToken, ttlMs, description: body.data.description, parentId: parent.id });
+    audit.append({
+      type: 'token.created',
+      actor: p.identity,
+      client,
+      message: `token ${credential.id} (${body.data.description}), created with ${parent.kind} ${parent.id}, expires ${new Date(credential.expiresAt).toISOString()}`,
+    });
     res.status(201).json({ token: secret, id: credential.id, expiresAt: new Date(credential.expiresAt).toISOString() });
   });
   router.delete('/tokens/:id', async (req, res) => {
@@ -186,11 +203,11 @@ export function createAuthRouter(deps: AuthRouterDeps): express.Router {
     const id = String(req.params.id);
     const cred = /^[0-9a-f]{12}$/.test(id) ? gh.credentials.get(id) : null;
     // Someone else's credential is "not found": its existence is not yours to learn.
-    if (!cred || cred.identity.login.toLowerCase() !== p.identity.login.toLowerCase() || cred.revokedAt !== undefined) {
+    if (!cred || !CredentialStore.owns(cred, p.identity) || cred.revokedAt !== undefined) {
       throw new ServiceError('not_found', `you have no live session or token ${id}`);
     }
-    gh.credentials.revoke(id);
-    recordRevocation(audit, logger, { ...p, via: cred.kind === 'session' ? 'session' : 'token', credentialId: id }, deps.clientOf(req), 'revoked by its owner');
+    const r = gh.credentials.revoke(id);
+    recordRevocation(audit, logger, { ...p, via: cred.kind === 'session' ? 'session' : 'token', credentialId: id }, deps.clientOf(req), `revoked by its owner${cascade(r.children)}`);
     res.status(204).end();
   });
 

@@ -5,6 +5,7 @@ import http from 'node:http';
 import type { Duplex } from 'node:stream';
 import { randomUUID } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response } from 'express';
+import { ipKeyGenerator, rateLimit } from 'express-rate-limit';
 import client from 'prom-client';
 import { z } from 'zod';
 import { AuditQuery, RunListQuery, RunRequest, describeZodError, runId as runIdSchema } from '../../protocol/api.js';
@@ -12,9 +13,10 @@ import type { Logger } from '../logger.js';
 import type { AuditService, Authenticator, DeploymentService, Principal, ReadinessCheck, RequestContext, RunService } from '../services.js';
 import { checkOrigin } from './origin.js';
 import { clientOf } from './client-of.js';
+import { checkLoopbackHost } from './host.js';
 import { attachStreams } from '../ws/upgrade.js';
 import { serveWebUi } from './static.js';
-import { badRequest, forbidden, notFound, unauthorized } from '../errors.js';
+import { ServiceError, badRequest, forbidden, notFound, unauthorized } from '../errors.js';
 import type { ApiError } from '../../protocol/api-error.js';
 import { httpRefusal, rawErrorResponse, sendError, toApiError } from './errors.js';
 
@@ -25,6 +27,12 @@ export interface AppDeps {
   authRouter?: express.Router;
   /** Express `trust proxy`: whose X-Forwarded-* headers to believe. */
   trustProxy?: boolean | number | string[];
+  /** Answer only requests addressed to a loopback name (--auth dev; see http/host.ts). */
+  loopbackOnly?: boolean;
+  /** false: /metrics is served elsewhere (--metrics-port; see metricsHandler), not on this app. */
+  serveMetrics?: boolean;
+  /** /api requests per minute per person (per client address when not signed in); default 600. */
+  apiRateLimit?: number;
   logger: Logger;
   runs: RunService;
   deployments: DeploymentService;
@@ -55,6 +63,16 @@ export function createApp(deps: AppDeps) {
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
   app.set('trust proxy', deps.trustProxy ?? false);
+  if (deps.loopbackOnly) {
+    app.use((req, _res, next) => {
+      try {
+        checkLoopbackHost(req);
+        next();
+      } catch (err) {
+        next(err);
+      }
+    });
+  }
   app.use((req, res, next) => {
     res.setHeader('X-Content-Type-Options', 'nosniff');
     res.setHeader('X-Frame-Options', 'DENY');
@@ -91,37 +109,82 @@ export function createApp(deps: AppDeps) {
   app.get('/healthz', (_req, res) => {
     res.type('text/plain').send('ok\n');
   });
+  // Anonymous: says which check failed, never why. The reasons name served namespaces
+  // and internal errors; they go to the server log (once per change, not per probe).
+  let lastNotReady = '';
   app.get('/readyz', async (_req, res) => {
     for (const check of deps.readiness) {
       try {
         await check.check();
       } catch (err) {
-        res.status(503).type('text/plain').send(`not ready: ${check.name}: ${(err as Error).message}\n`);
+        const why = `${check.name}: ${(err as Error).message}`;
+        if (why !== lastNotReady) logger.warn({ check: check.name, reason: (err as Error).message }, 'not ready');
+        lastNotReady = why;
+        res.status(503).type('text/plain').send(`not ready: ${check.name} (details in the server log)\n`);
         return;
       }
     }
+    lastNotReady = '';
     res.type('text/plain').send('ok\n');
   });
-  app.get('/metrics', async (_req, res) => {
-    res.type(registry.contentType).send(await registry.metrics());
-  });
+  const metrics = async (_req: http.IncomingMessage, res: http.ServerResponse) => {
+    res.writeHead(200, { 'Content-Type': registry.contentType }).end(await registry.metrics());
+  };
+  if (deps.serveMetrics !== false) app.get('/metrics', metrics);
 
   if (deps.authRouter) app.use('/auth', deps.authRouter);
 
   const api = express.Router();
-  api.use(express.json({ limit: '64kb', strict: true }));
-  // Identity first: nothing under /api answers anonymous callers.
-  // Express 5 passes a rejected handler's error to the error middleware: no try/catch/next(err) needed.
+  // Identity first: nothing under /api answers anonymous callers. The answer is kept
+  // until the rate limit below has counted the request, so refused ones count too.
   api.use(async (req, _res, next) => {
-    const principal = await auth.authenticate(req);
-    if (!principal) throw unauthorized();
-    // CSRF: a cookie rides along on cross-site requests, so a cookie-authenticated
-    // mutation must also prove it came from our own pages.
-    if (!SAFE_METHODS.has(req.method)) checkOrigin(req, publicUrl(), principal);
-    locals(req).principal = principal;
-    locals(req).ctx = { identity: principal.identity, client: clientOf(req), auditor: principal.auditor };
+    try {
+      const principal = await auth.authenticate(req);
+      if (!principal) throw unauthorized();
+      locals(req).principal = principal;
+      locals(req).ctx = { identity: principal.identity, client: clientOf(req), auditor: principal.auditor };
+    } catch (err) {
+      locals(req).refusal = err;
+    }
     next();
   });
+  // Per person, not per address: one person's script must not starve their colleagues
+  // behind the same NAT, and a person cannot escape it by changing address. Every
+  // request counts, refused ones (401, 403 run.denied, 400) included: each denial is an
+  // audit record, a synced write, and the log must not be floodable.
+  api.use(
+    rateLimit({
+      windowMs: 60_000,
+      limit: deps.apiRateLimit ?? 600,
+      standardHeaders: 'draft-8',
+      legacyHeaders: false,
+      keyGenerator: (req) => {
+        const p = locals(req as Request).principal;
+        if (p) return `user:${p.identity.id ?? p.identity.login.toLowerCase()}`;
+        return `addr:${ipKeyGenerator(req.ip ?? req.socket.remoteAddress ?? '')}`;
+      },
+      handler: (req, res, _next, options) => {
+        const p = locals(req as Request).principal;
+        sendError(
+          res,
+          new ServiceError(
+            'rate_limited',
+            `too many API requests ${p ? `by ${p.identity.login}` : 'from this address'}: at most ${options.limit as number} a minute`,
+            `wait ${res.getHeader('Retry-After') ?? 60} seconds; an operator can raise --api-rate-limit`,
+          ),
+        );
+      },
+    }),
+  );
+  api.use((req, _res, next) => {
+    const l = locals(req);
+    if (l.refusal !== undefined) return next(l.refusal);
+    // CSRF: a cookie rides along on cross-site requests, so a cookie-authenticated
+    // mutation must also prove it came from our own pages.
+    if (!SAFE_METHODS.has(req.method)) checkOrigin(req, publicUrl(), l.principal!);
+    next();
+  });
+  api.use(express.json({ limit: '64kb', strict: true }));
   const ctx = (req: Request): RequestContext => locals(req).ctx!;
 
   const principal = (req: Request): Principal => locals(req).principal!;
@@ -242,6 +305,11 @@ export function createApp(deps: AppDeps) {
   return {
     app,
     server,
+    /** For a separate metrics listener: answers GET /metrics, 404 to everything else. */
+    metricsHandler(req: http.IncomingMessage, res: http.ServerResponse) {
+      if (req.method === 'GET' && new URL(req.url ?? '/', 'http://x').pathname === '/metrics') void metrics(req, res).catch(() => res.destroy());
+      else res.writeHead(404, { 'Content-Type': 'text/plain' }).end('only /metrics is served on this port\n');
+    },
     async dispose() {
       streams.close();
       await new Promise<void>((resolve) => server.close(() => resolve()));
@@ -265,17 +333,20 @@ function parserFailure(err: unknown): ApiError | undefined {
 }
 
 /** Auditors read every event; everyone else reads the events they caused. */
-function scopeAudit<Q extends { user?: string }>(p: Principal, q: Q): Q {
+function scopeAudit<Q extends { user?: string }>(p: Principal, q: Q): Q & { actorId?: number } {
   if (p.auditor) return q;
   if (q.user !== undefined && q.user.toLowerCase() !== p.identity.login.toLowerCase()) {
     throw forbidden(`you may read only your own audit events, not ${q.user}'s`, 'auditors (--auditors) may read everyone\'s');
   }
-  return { ...q, user: p.identity.login };
+  // By account, not only by login: a recycled login must not read its predecessor's events.
+  return { ...q, user: p.identity.login, actorId: p.identity.id };
 }
 
 interface Locals {
   ctx?: RequestContext;
   principal?: Principal;
+  /** Why authentication refused the request, answered once it has been counted. */
+  refusal?: unknown;
 }
 
 function locals(req: Request): Locals {

@@ -5,6 +5,7 @@ import { randomInt } from 'node:crypto';
 import type * as k8s from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { TERMINAL_STATUSES, type Run, type RunListQuery, type RunRequest } from '../../protocol/api.js';
+import { isRunOwner } from '../../protocol/owner.js';
 import type { AuditLog } from '../audit/store.js';
 import type { RunStore } from '../audit/runs.js';
 import type { OutputStore } from '../audit/output.js';
@@ -203,7 +204,8 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
     }
   }
 
-  const isOwner = (ctx: RequestContext, run: Run) => run.user.toLowerCase() === ctx.identity.login.toLowerCase();
+  // By GitHub user id where both sides have one: a recycled login inherits nothing.
+  const isOwner = (ctx: RequestContext, run: Run) => isRunOwner(run, ctx.identity);
 
   /** May this person run in the run's Deployment as it is now (undefined: it is gone)? */
   function mayRunIn(ctx: RequestContext, run: Run, deployment: k8s.V1Deployment | undefined): boolean {
@@ -430,6 +432,7 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
         command: req.command,
         reason: req.reason,
         user: identity.login,
+        userId: identity.id,
         interactive: req.interactive,
         tty: req.tty,
         status: 'pending',
@@ -494,6 +497,8 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
       const read = deploymentReader();
       for (const run of page.items) {
         if (!served.has(run.namespace)) continue;
+        // The store matches `mine` by login; a recycled login's earlier runs are not mine.
+        if (q.mine && !isOwner(ctx, run)) continue;
         if (isOwner(ctx, run) || ctx.auditor === true || mayRunIn(ctx, run, await read(run))) items.push(run);
       }
       return { items, nextCursor: page.nextCursor };

@@ -97,7 +97,7 @@ export class RunTracker {
    * state in the same event-loop turn). Never rejects: a failure is logged.
    */
   private auditRun(type: 'run.started' | 'run.finished' | 'run.cancelled' | 'run.lost', extra: Record<string, unknown>, by?: Canceller): Promise<void> {
-    const actor = by?.identity ?? { login: this.run.user, teams: [] };
+    const actor = by?.identity ?? { login: this.run.user, id: this.run.userId, teams: [] };
     return this.deps.audit
       .appendDurable({
         type,

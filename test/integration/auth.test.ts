@@ -168,6 +168,7 @@ describe('GitHub sign-in', () => {
     assert.equal(me.status, 200, me.body);
     assert.deepEqual(me.json(), {
       login: 'alice',
+      id: gh.users.get('alice')!.id, // GitHub's numeric user id: what identity is keyed by
       name: 'Alice Example',
       teams: ['acme/oncall', 'acme/payments', 'acme/platform', 'acme/search', 'acme/web'],
       auditor: false,

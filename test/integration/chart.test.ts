@@ -66,14 +66,15 @@ describe('helm chart', () => {
 
   test('unknown values and missing required ones are refused with a clear message', () => {
     assert.throws(() => render('auth.mode=dev', 'replicas=2'), /additional properties 'replicas' not allowed/);
-    assert.throws(() => render('auth.githubClientId=x'), /auth.githubClientSecret is required/);
+    assert.throws(() => render('auth.github.org=acme', 'auth.githubClientId=x'), /auth.githubClientSecret is required/);
     assert.throws(() => render('auth.mode=dev', 'replicaCount=2'), /sqlite supports one replica/);
   });
 
   const variants: Record<string, string[]> = {
-    'default (github, SQLite on a PVC)': ['auth.githubClientId=id', 'auth.githubClientSecret=secret', 'auth.sessionSecret=0123456789abcdef0123456789abcdef', 'publicUrl=https://oddjob.example.com'],
-    'existing secret + ingress with TLS': ['auth.existingSecret=oddjob-auth', 'ingress.enabled=true', 'ingress.tlsSecret=tls', 'publicUrl=https://oddjob.example.com'],
-    'postgres, 3 replicas': ['auth.existingSecret=oddjob-auth', 'audit.store=postgres', 'audit.postgresSecret=pg', 'replicaCount=3'],
+    'default (github, SQLite on a PVC)': ['auth.github.org=acme', 'auth.githubClientId=id', 'auth.githubClientSecret=secret', 'auth.sessionSecret=0123456789abcdef0123456789abcdef', 'publicUrl=https://oddjob.example.com'],
+    'existing secret + ingress with TLS': ['auth.github.org=acme', 'auth.existingSecret=oddjob-auth', 'ingress.enabled=true', 'ingress.tlsSecret=tls', 'publicUrl=https://oddjob.example.com', 'trustProxy=1'],
+    'postgres, 3 replicas': ['auth.github.org=acme', 'auth.existingSecret=oddjob-auth', 'audit.store=postgres', 'audit.postgresSecret=pg', 'replicaCount=3'],
+    'any GitHub user, explicitly': ['auth.github.allowAnyUser=true', 'auth.existingSecret=oddjob-auth', 'publicUrl=https://oddjob.example.com'],
     'dev auth without persistence': ['auth.mode=dev', 'audit.sqlite.persistence=false'],
   };
   for (const [name, set] of Object.entries(variants)) {
@@ -83,6 +84,33 @@ describe('helm chart', () => {
       assert.match(out, new RegExp(`rolebinding.*oj-oddjob created`));
     });
   }
+
+  test('safe defaults: an org or an explicit allowAnyUser, no trustProxy true, /metrics off the routed port, a test pod without oddjob\'s token', () => {
+    assert.throws(() => render('auth.existingSecret=s', 'publicUrl=https://x.example'), /auth.github.org is required: without it every GitHub account could sign in/);
+    assert.throws(() => render('auth.github.org=acme', 'auth.existingSecret=s', 'trustProxy=true'), /trustProxy true would believe any client's X-Forwarded-For/);
+    const docs = (text: string) => parseAllDocuments(text).map((d) => d.toJS()).filter(Boolean);
+    const any = docs(render('auth.github.allowAnyUser=true', 'auth.existingSecret=s', 'publicUrl=https://x.example'));
+    const env = any.find((o) => o.kind === 'Deployment').spec.template.spec.containers[0].env;
+    assert.deepEqual(env.find((e: { name: string }) => e.name === 'ODDJOB_ALLOW_ANY_GITHUB_USER'), { name: 'ODDJOB_ALLOW_ANY_GITHUB_USER', value: 'true' });
+    assert.equal(env.find((e: { name: string }) => e.name === 'ODDJOB_GITHUB_ORG'), undefined);
+
+    const withIngress = docs(render('auth.github.org=acme', 'auth.existingSecret=s', 'publicUrl=https://x.example', 'ingress.enabled=true', 'serviceMonitor.enabled=true'));
+    const deployment = withIngress.find((o) => o.kind === 'Deployment');
+    const container = deployment.spec.template.spec.containers[0];
+    assert.deepEqual(container.env.find((e: { name: string }) => e.name === 'ODDJOB_METRICS_PORT'), { name: 'ODDJOB_METRICS_PORT', value: '9090' });
+    assert.deepEqual(container.ports.map((p: { name: string }) => p.name), ['http', 'metrics']);
+    const service = withIngress.find((o) => o.kind === 'Service');
+    assert.deepEqual(service.spec.ports.map((p: { name: string }) => p.name), ['http', 'metrics']);
+    const ingress = withIngress.find((o) => o.kind === 'Ingress');
+    const backends = ingress.spec.rules.flatMap((r: { http: { paths: Array<{ backend: { service: { port: unknown } } }> } }) => r.http.paths.map((p) => p.backend.service.port));
+    assert.deepEqual(backends, [{ name: 'http' }], 'the Ingress routes only the http port');
+    assert.equal(withIngress.find((o) => o.kind === 'ServiceMonitor').spec.endpoints[0].port, 'metrics');
+
+    const testPod = docs(helm('template', 'oj', CHART, '-n', 'x', '--kube-version', v('K8S_VERSION'), '--set', 'namespaces={demo}', '--set', 'auth.github.org=acme', '--set', 'auth.existingSecret=s', '--show-only', 'templates/tests/test-connection.yaml'))[0];
+    assert.equal(testPod.kind, 'Pod');
+    assert.equal(testPod.spec.serviceAccountName, undefined, 'not oddjob\'s service account');
+    assert.equal(testPod.spec.automountServiceAccountToken, false);
+  });
 
   test('the chart renders exactly the rules of rbac/', () => {
     const rulesOf = (text: string, kindName: string) =>
@@ -191,12 +219,12 @@ describe('installed into the cluster', () => {
 describe('installed with GitHub sign-in', () => {
   test('helm test passes: ready, anonymous callers refused, sign-in redirects to GitHub with the public callback', () => {
     helm('install', 'ojgh', CHART, '-n', sys.name, '--wait', '--timeout', '180s',
-      '--set', `namespaces={${served.name}}`, '--set', 'publicUrl=https://oddjob.example.com',
+      '--set', `namespaces={${served.name}}`, '--set', 'publicUrl=https://oddjob.example.com', '--set', 'auth.github.org=acme',
       '--set', 'auth.githubClientId=Iv1.chart-test', '--set', 'auth.githubClientSecret=not-a-real-secret',
       '--set', 'auth.sessionSecret=0123456789abcdef0123456789abcdef', '--set', 'auth.github.url=https://ghe.example.com',
       '--set', 'audit.sqlite.persistence=false', '--set', 'image.pullPolicy=Never');
     const out = helm('test', 'ojgh', '-n', sys.name, '--logs', '--timeout', '120s');
     assert.match(out, /Phase:\s+Succeeded/);
-    assert.match(out, /\/readyz 200[\s\S]*\/api\/whoami 401[\s\S]*\/api\/runs 401[\s\S]*\/auth\/github 302/);
+    assert.match(out, /\/readyz 200[\s\S]*\/metrics 404[\s\S]*\/api\/whoami 401[\s\S]*\/api\/runs 401[\s\S]*\/auth\/github 302/);
   });
 });

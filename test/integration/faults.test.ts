@@ -31,7 +31,8 @@ function serverArgs(db: string, extra: string[] = []) {
   return [
     '--auth', 'dev', '--dev-user', 'alice', '--dev-teams', 'acme/payments',
     '--namespaces', ns.name, '--kubeconfig', cluster.kubeconfigPath, '--db', db,
-    '--start-timeout', '240s', ...extra,
+    // These tests send 1,000 hostile requests and 100 runs at once as one person.
+    '--start-timeout', '240s', '--api-rate-limit', '100000', ...extra,
   ];
 }
 const startMain = () => startServerProcess(serverArgs(join(dir, 'audit.db'), ['--port', String(port)]));
@@ -259,7 +260,7 @@ describe('fault tests', () => {
       [
         '--port', String(ghPort), '--auth', 'github', '--public-url', `http://127.0.0.1:${ghPort}`,
         '--github-url', gh.url, '--github-client-id', gh.clientId, '--github-org', 'acme',
-        '--session-secret-file', join(dir, 'session-secret'),
+        '--session-secret-file', join(dir, 'session-secret'), '--api-rate-limit', '100000',
         '--namespaces', ns.name, '--kubeconfig', cluster.kubeconfigPath, '--db', join(dir, 'github.db'),
       ],
       { ODDJOB_GITHUB_CLIENT_SECRET: gh.clientSecret },

@@ -26,6 +26,8 @@ export interface FakeUser {
 
 interface IssuedToken {
   login: string;
+  /** GitHub tokens belong to an account, whatever it is named later. */
+  userId: number;
   scopes: string;
 }
 
@@ -54,15 +56,35 @@ export class FakeGitHub {
   private server!: http.Server;
   url = '';
 
-  addUser(login: string, teams: string[] = [], orgs?: string[]): FakeUser {
-    const u: FakeUser = { login, id: 1000 + this.users.size, name: `${login[0]!.toUpperCase()}${login.slice(1)} Example`, teams, orgs: orgs ?? [...new Set(teams.map((t) => t.split('/')[0]!))] };
+  private readonly byId = new Map<number, FakeUser>();
+  private nextId = 1000;
+
+  /** A new account; `id` defaults to the next free one. Replaces any account of that login (see recycleLogin). */
+  addUser(login: string, teams: string[] = [], orgs?: string[], id = this.nextId++): FakeUser {
+    if (this.byId.has(id)) throw new Error(`fake GitHub: user id ${id} is taken`);
+    const u: FakeUser = { login, id, name: `${login[0]!.toUpperCase()}${login.slice(1)} Example`, teams, orgs: orgs ?? [...new Set(teams.map((t) => t.split('/')[0]!))] };
     this.users.set(login.toLowerCase(), u);
+    this.byId.set(id, u);
+    return u;
+  }
+
+  /**
+   * The account named `login` renames itself to `renamedTo`, freeing the login for
+   * someone else (then addUser(login, ..., newId)). Its tokens keep working, for it.
+   */
+  recycleLogin(login: string, renamedTo: string): FakeUser {
+    const u = this.users.get(login.toLowerCase());
+    if (!u) throw new Error(`fake GitHub: no user ${login}`);
+    this.users.delete(login.toLowerCase());
+    u.login = renamedTo;
+    this.users.set(renamedTo.toLowerCase(), u);
     return u;
   }
 
   /** GitHub-side revocation: every token of this user stops working. */
   revoke(login: string): void {
-    for (const [t, v] of this.tokens) if (v.login.toLowerCase() === login.toLowerCase()) this.tokens.delete(t);
+    const u = this.users.get(login.toLowerCase());
+    for (const [t, v] of this.tokens) if (v.userId === u?.id) this.tokens.delete(t);
   }
 
   /** Plays the person entering the user code at /login/device and approving. */
@@ -81,7 +103,9 @@ export class FakeGitHub {
   /** Mints a token directly, as if the user had signed in (for tests of the API side). */
   issueToken(login: string): string {
     const token = `gho_${randomBytes(18).toString('base64url')}`;
-    this.tokens.set(token, { login, scopes: 'read:org' });
+    const u = this.users.get(login.toLowerCase());
+    if (!u) throw new Error(`fake GitHub: no user ${login}`);
+    this.tokens.set(token, { login, userId: u.id, scopes: 'read:org' });
     return token;
   }
 
@@ -204,7 +228,7 @@ export class FakeGitHub {
       json(res, 403, { message: 'API rate limit exceeded for user ID 1.', documentation_url: 'https://docs.github.com/rest/overview/rate-limits-for-the-rest-api', status: '403' }, { ...common, 'x-ratelimit-remaining': '0' });
       return;
     }
-    const user = this.users.get(tok.login.toLowerCase());
+    const user = this.byId.get(tok.userId);
     if (!user) throw new Error(`fake GitHub: token for unknown user ${tok.login}`);
     const headers = { ...common, 'x-ratelimit-remaining': '4998', 'x-oauth-scopes': tok.scopes, 'x-accepted-oauth-scopes': '' };
     const path = url.pathname.slice('/api/v3'.length);

@@ -37,7 +37,7 @@ after(() => gh.stop());
 const client = () => new GitHubClient({ webUrl: gh.url, apiUrl: gh.apiUrl }, { clientId: gh.clientId, timeoutMs: 2000 });
 
 describe('config: --auth github', () => {
-  const base = ['--namespaces', 'demo', '--auth', 'github'];
+  const base = ['--namespaces', 'demo', '--auth', 'github', '--github-org', 'acme'];
   const env = { ODDJOB_GITHUB_CLIENT_ID: 'Iv1.abc', ODDJOB_GITHUB_CLIENT_SECRET: 'client-secret-value', ODDJOB_SESSION_SECRET: SECRET, ODDJOB_PUBLIC_URL: 'https://oddjob.example.com' };
   const fails = (argv: string[], e: Record<string, string>, msg: RegExp) =>
     assert.throws(() => loadConfig([...base, ...argv], e), (err: Error) => err instanceof ConfigError && msg.test(err.message) && !err.message.includes('client-secret-value') && !err.message.includes(SECRET));
@@ -71,10 +71,42 @@ describe('config: --auth github', () => {
     fails(['--session-secret-file', join(dir, 'nope')], { ...env, ODDJOB_SESSION_SECRET: '' }, /cannot read .*no such file/);
     fails(['--session-secret-file', join(dir, 'empty')], { ...env, ODDJOB_SESSION_SECRET: '' }, /the file is empty/);
   });
-  test('--trust-proxy accepts booleans, hop counts and address lists', () => {
-    assert.equal(loadConfig([...base, '--trust-proxy', 'true'], env).trustProxy, true);
+  test('--trust-proxy accepts false, hop counts and address lists', () => {
+    assert.equal(loadConfig([...base, '--trust-proxy', 'false'], env).trustProxy, false);
     assert.equal(loadConfig([...base, '--trust-proxy', '2'], env).trustProxy, 2);
     assert.deepEqual(loadConfig([...base, '--trust-proxy', '10.0.0.0/8, loopback'], env).trustProxy, ['10.0.0.0/8', 'loopback']);
+  });
+  test('--trust-proxy true is refused in favour of a hop count or addresses', () => {
+    fails(['--trust-proxy', 'true'], env, /--trust-proxy \(ODDJOB_TRUST_PROXY\): true would believe any client's X-Forwarded-For.*number of proxies/);
+    fails([], { ...env, ODDJOB_TRUST_PROXY: 'true' }, /--trust-proxy .*hop|number of proxies/);
+  });
+  test('without --github-org, GitHub mode refuses to start unless any GitHub user is explicitly allowed', () => {
+    const noOrg = ['--namespaces', 'demo', '--auth', 'github'];
+    assert.throws(
+      () => loadConfig(noOrg, env),
+      (err: Error) => err instanceof ConfigError && /--github-org \(ODDJOB_GITHUB_ORG\) is not set, so every GitHub account .*--allow-any-github-user/.test(err.message),
+    );
+    assert.throws(() => loadConfig([...noOrg, '--allow-any-github-user', 'false'], env), /every GitHub account/);
+    assert.equal(loadConfig([...noOrg, '--allow-any-github-user'], env).allowAnyGithubUser, true);
+    assert.equal(loadConfig([...noOrg, '--allow-any-github-user', '--log-level', 'warn'], env).githubOrg, undefined);
+    assert.equal(loadConfig(noOrg, { ...env, ODDJOB_ALLOW_ANY_GITHUB_USER: 'true' }).allowAnyGithubUser, true);
+    assert.throws(() => loadConfig(noOrg, { ...env, ODDJOB_ALLOW_ANY_GITHUB_USER: 'yes' }), /--allow-any-github-user .*must be true or false/);
+    // --auth dev has no GitHub accounts to worry about.
+    assert.equal(loadConfig(['--namespaces', 'demo', '--auth', 'dev'], {}).githubOrg, undefined);
+  });
+  test('--api-rate-limit and --output-retention', () => {
+    const c = loadConfig(base, env);
+    assert.equal(c.apiRateLimit, 600);
+    assert.equal(c.outputRetention, 30 * 86400);
+    assert.equal(loadConfig([...base, '--api-rate-limit', '5', '--output-retention', '7d'], env).outputRetention, 7 * 86400);
+    fails(['--api-rate-limit', '0'], env, /--api-rate-limit .*at least 1/);
+    fails(['--output-retention', 'forever'], env, /--output-retention .*not a duration/);
+  });
+  test('--metrics-port', () => {
+    assert.equal(loadConfig(base, env).metricsPort, undefined);
+    assert.equal(loadConfig([...base, '--metrics-port', '9090'], env).metricsPort, 9090);
+    fails(['--metrics-port', '70000'], env, /--metrics-port .*1 to 65535/);
+    fails(['--metrics-port', '8080', '--port', '8080'], env, /must differ from --port/);
   });
   test('--auth dev still refuses non-loopback addresses', () => {
     assert.throws(() => loadConfig(['--namespaces', 'demo', '--auth', 'dev', '--host', '0.0.0.0'], {}), /only listens on a loopback address/);
@@ -172,10 +204,10 @@ describe('credential store (real SQLite)', () => {
     now += 60_000;
     assert.equal(store.lookup(secret, 'token'), null, 'expired');
     now -= 30_000;
-    assert.ok(store.revoke(credential.id));
-    assert.ok(!store.revoke(credential.id), 'revoking twice is a no-op');
+    assert.ok(store.revoke(credential.id).revoked);
+    assert.ok(!store.revoke(credential.id).revoked, 'revoking twice is a no-op');
     assert.equal(store.lookup(secret, 'token'), null, 'revoked');
-    assert.deepEqual(store.list('alice'), []);
+    assert.deepEqual(store.list({ login: 'alice', teams: [] }), []);
   });
 });
 

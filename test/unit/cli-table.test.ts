@@ -30,10 +30,10 @@ describe('shellQuote / formatCommand / truncate', () => {
     assert.equal(shellQuote("it's"), `'it'\\''s'`);
   });
   test('formatCommand', () => assert.equal(formatCommand(['sh', '-c', 'echo $X']), "sh -c 'echo $X'"));
-  test('truncate marks the cut and flattens newlines', () => {
+  test('truncate marks the cut and shows newlines escaped', () => {
     assert.equal(truncate('abcdef', 4), 'abc…');
     assert.equal(truncate('abc', 4), 'abc');
-    assert.equal(truncate('a\nb', 10), 'a b');
+    assert.equal(truncate('a\nb', 10), 'a\\nb');
   });
 });
 

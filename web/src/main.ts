@@ -5,7 +5,7 @@ import './style.css';
 import { api, ApiError, setUnauthorizedHandler, type WhoAmI } from './api.js';
 import type { Page, PageCtx } from './app.js';
 import { errorBox, link } from './app.js';
-import { clear, h } from './dom.js';
+import { clear, h, shown } from './dom.js';
 import { deploymentsPage } from './page-deployments.js';
 import { runFormPage } from './page-run-form.js';
 import { runPage } from './page-run.js';
@@ -58,7 +58,7 @@ function renderTopbar(active: string) {
                   return;
                 }
               } catch (err) {
-                alert(`Sign-out failed: ${(err as Error).message}`);
+                alert(shown(`Sign-out failed: ${(err as Error).message}`));
                 return;
               }
               location.assign('/');
@@ -150,7 +150,7 @@ async function render() {
     query: new URLSearchParams(location.search),
     navigate,
     heading(text, ...extra) {
-      document.title = `${text} · oddjob`;
+      document.title = shown(`${text} · oddjob`);
       return h('h1', { tabindex: '-1' }, text, ...extra);
     },
   };

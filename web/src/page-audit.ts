@@ -3,7 +3,7 @@
 // (built here from that export), and a check of the hash chain.
 import { api, AUDIT_TYPES, RUN_STATUSES, type AuditEvent } from './api.js';
 import { emptyState, errorBox, link, type Page } from './app.js';
-import { clear, download, formatDuration, formatTime, h } from './dom.js';
+import { clear, download, formatDuration, formatTime, h, shown } from './dom.js';
 import { shellJoin } from './argv.js';
 import { filterForm, pager } from './filters.js';
 import { AUDIT_COLUMNS, toCsv } from './csv.js';
@@ -24,7 +24,7 @@ export const auditPage: Page = async (ctx) => {
       download('oddjob-audit.csv', 'text/csv', toCsv(AUDIT_COLUMNS, events));
       status.textContent = `Exported ${events.length} event${events.length === 1 ? '' : 's'}.`;
     } catch (err) {
-      status.textContent = `Export failed: ${(err as Error).message}`;
+      status.textContent = shown(`Export failed: ${(err as Error).message}`);
     }
   };
   const verify = async () => {
@@ -34,7 +34,7 @@ export const auditPage: Page = async (ctx) => {
       status.textContent = r.ok ? `Hash chain intact: ${r.checked} events checked.` : `Hash chain BROKEN at event ${r.brokenAt}: ${r.problem ?? 'unknown problem'}`;
       status.classList.toggle('field-error', !r.ok);
     } catch (err) {
-      status.textContent = `Verification failed: ${(err as Error).message}`;
+      status.textContent = shown(`Verification failed: ${(err as Error).message}`);
     }
   };
   main.append(

@@ -4,7 +4,7 @@
 // server validates everything and its words are shown as they are.
 import { api, ApiError, type DeploymentSummary, type RunRequestInput } from './api.js';
 import { emptyState, errorBox, link, type Page } from './app.js';
-import { clear, h, onAsync } from './dom.js';
+import { clear, h, onAsync, shown } from './dom.js';
 import { formatSeconds, parseDurationInput, shellJoin, splitCommandLine } from './argv.js';
 
 const REASON_MAX = 500;
@@ -52,7 +52,7 @@ export const runFormPage: Page = async (ctx) => {
     const a = argv();
     // Trailing empty fields are ignored (the "next argument" you did not fill in).
     while (a.length > 1 && a[a.length - 1] === '') a.pop();
-    willRun.textContent = a.length && a[0] ? shellJoin(a) : '(nothing yet)';
+    willRun.textContent = a.length && a[0] ? shown(shellJoin(a)) : '(nothing yet)';
   };
   const relabel = () => {
     argInputs().forEach((input, i) => {

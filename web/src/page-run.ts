@@ -4,8 +4,9 @@
 // and Job are gone.
 import { api, ApiError, TERMINAL, type Run } from './api.js';
 import { errorBox, link, type Page } from './app.js';
-import { clear, formatBytes, formatDuration, formatTime, h, onAsync, statusBadge } from './dom.js';
+import { clear, formatBytes, formatDuration, formatTime, h, onAsync, shown, statusBadge } from './dom.js';
 import { shellJoin } from './argv.js';
+import { isRunOwner } from '../../protocol/owner.js';
 import { RunStream, type ConnState } from './stream.js';
 
 export const runPage: Page = async (ctx) => {
@@ -25,7 +26,7 @@ export const runPage: Page = async (ctx) => {
     }
     throw err;
   }
-  const owner = run.user.toLowerCase() === me.login.toLowerCase();
+  const owner = isRunOwner(run, me);
   const takesInput = run.interactive && owner;
 
   const badgeSlot = h('span', { class: 'title-badge', id: 'run-status' });
@@ -89,7 +90,7 @@ export const runPage: Page = async (ctx) => {
     else if (ended) text = `Ended: ${run.status}${run.exitCode !== undefined ? `, exit code ${run.exitCode}` : ''}${run.message ? ` — ${run.message}` : ''}`;
     else if (run.status === 'running') text = takesInput ? 'Running — live. Type into the terminal.' : 'Running — output is live.';
     else text = progress || 'Waiting for the pod to start…';
-    statusLine.textContent = text;
+    statusLine.textContent = shown(text);
     statusLine.dataset.state = conn;
     retryBtn.hidden = conn !== 'failed' || ended;
   };
@@ -111,7 +112,12 @@ export const runPage: Page = async (ctx) => {
       item('Created', formatTime(run.createdAt)),
       item('Duration', ended || run.startedAt ? formatDuration(dur) : 'not started', 'duration'),
       item('Exit code', run.exitCode !== undefined ? String(run.exitCode) : ended ? '—' : 'not yet', 'exit-code'),
-      item('Output', `${formatBytes(run.outputBytes)}${run.outputTruncated ? ' (truncated: the stored output hit its limit)' : ''}`),
+      item(
+        'Output',
+        run.outputExpiredAt
+          ? `deleted ${formatTime(run.outputExpiredAt)} (kept for a limited time; the audit log keeps the rest)`
+          : `${formatBytes(run.outputBytes)}${run.outputTruncated ? ' (truncated: the stored output hit its limit)' : ''}`,
+      ),
       run.message ? item('Message', run.message) : null,
     );
     cancelBtn.hidden = ended;

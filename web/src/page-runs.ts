@@ -2,7 +2,7 @@
 // NDJSON/CSV export of everything the filters match.
 import { api, collectPages, RUN_STATUSES, type Run } from './api.js';
 import { emptyState, errorBox, link, type Page } from './app.js';
-import { clear, download, formatDuration, formatTime, h, statusBadge } from './dom.js';
+import { clear, download, formatDuration, formatTime, h, shown, statusBadge } from './dom.js';
 import { shellJoin } from './argv.js';
 import { filterForm, pager } from './filters.js';
 import { RUN_COLUMNS, toCsv } from './csv.js';
@@ -29,7 +29,7 @@ export const runsPage: Page = async (ctx) => {
       else download('oddjob-runs.ndjson', 'application/x-ndjson', all.map((r) => JSON.stringify(r)).join('\n') + (all.length ? '\n' : ''));
       exportStatus.textContent = `Exported ${all.length} run${all.length === 1 ? '' : 's'}.`;
     } catch (err) {
-      exportStatus.textContent = `Export failed: ${(err as Error).message}`;
+      exportStatus.textContent = shown(`Export failed: ${(err as Error).message}`);
     }
   };
   main.append(
