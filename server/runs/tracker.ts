@@ -380,11 +380,13 @@ export class RunTracker {
   private async deleteJob(): Promise<void> {
     try {
       // The uid precondition: a Job that replaced ours under the same name is not ours to delete.
+      // Everything goes in the body: the API server reads DeleteOptions from the body when
+      // there is one and ignores the query, so a `propagationPolicy` parameter beside a body
+      // was dropped, and a Job's default (orphan) left the run's pod behind.
       await this.deps.kube.batch.deleteNamespacedJob({
         name: this.run.jobName,
         namespace: this.run.namespace,
-        propagationPolicy: 'Background',
-        ...(this.run.jobUid ? { body: { preconditions: { uid: this.run.jobUid } } } : {}),
+        body: { propagationPolicy: 'Background', ...(this.run.jobUid ? { preconditions: { uid: this.run.jobUid } } : {}) },
       });
     } catch (err) {
       if (!isNotFound(err)) this.log.warn({ err: kubeFailure(err).message }, 'could not delete the Job');
