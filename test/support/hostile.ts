@@ -404,17 +404,17 @@ const TEMPLATES: Record<string, Template> = {
   },
   'bad-http': (r) => {
     const variants: Array<[string, Buffer, number[]]> = [
-      ['control char in path', Buffer.from('GET /api/runs/\u0001 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', 'latin1'), [400]],
-      ['space in path', Buffer.from('GET /api/ru ns HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', 'latin1'), [400]],
-      ['bad header name', Buffer.from('GET /api/runs HTTP/1.1\r\nHost: x\r\nBad Header: x\r\nConnection: close\r\n\r\n', 'latin1'), [400]],
-      ['header without colon', Buffer.from('GET /api/runs HTTP/1.1\r\nHost: x\r\nnocolon\r\nConnection: close\r\n\r\n', 'latin1'), [400]],
-      ['huge header', Buffer.from(`GET /api/runs HTTP/1.1\r\nHost: x\r\nX-Big: ${'b'.repeat(r.int(17_000, 40_000))}\r\nConnection: close\r\n\r\n`, 'latin1'), [431]],
-      ['HTTP/9.9', Buffer.from('GET /api/runs HTTP/9.9\r\nHost: x\r\nConnection: close\r\n\r\n', 'latin1'), [400]],
-      ['bad content-length', Buffer.from('POST /api/runs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: abc\r\nConnection: close\r\n\r\n{}', 'latin1'), [400]],
-      ['negative content-length', Buffer.from('POST /api/runs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: -5\r\nConnection: close\r\n\r\n{}', 'latin1'), [400]],
-      ['smuggling CL+TE', Buffer.from('POST /api/runs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n0\r\n\r\n', 'latin1'), [400]],
-      ['double content-length', Buffer.from('POST /api/runs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 2\r\nContent-Length: 3\r\nConnection: close\r\n\r\n{}', 'latin1'), [400]],
-      ['bad chunk', Buffer.from('POST /api/runs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\nzz\r\n{}\r\n0\r\n\r\n', 'latin1'), [400]],
+      ['control char in path', Buffer.from('GET /api/runs/\u0001 HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n', 'latin1'), [400]],
+      ['space in path', Buffer.from('GET /api/ru ns HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n', 'latin1'), [400]],
+      ['bad header name', Buffer.from('GET /api/runs HTTP/1.1\r\nHost: 127.0.0.1\r\nBad Header: x\r\nConnection: close\r\n\r\n', 'latin1'), [400]],
+      ['header without colon', Buffer.from('GET /api/runs HTTP/1.1\r\nHost: 127.0.0.1\r\nnocolon\r\nConnection: close\r\n\r\n', 'latin1'), [400]],
+      ['huge header', Buffer.from(`GET /api/runs HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: ${'b'.repeat(r.int(17_000, 40_000))}\r\nConnection: close\r\n\r\n`, 'latin1'), [431]],
+      ['HTTP/9.9', Buffer.from('GET /api/runs HTTP/9.9\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n', 'latin1'), [400]],
+      ['bad content-length', Buffer.from('POST /api/runs HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: abc\r\nConnection: close\r\n\r\n{}', 'latin1'), [400]],
+      ['negative content-length', Buffer.from('POST /api/runs HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: -5\r\nConnection: close\r\n\r\n{}', 'latin1'), [400]],
+      ['smuggling CL+TE', Buffer.from('POST /api/runs HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n0\r\n\r\n', 'latin1'), [400]],
+      ['double content-length', Buffer.from('POST /api/runs HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 2\r\nContent-Length: 3\r\nConnection: close\r\n\r\n{}', 'latin1'), [400]],
+      ['bad chunk', Buffer.from('POST /api/runs HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\nzz\r\n{}\r\n0\r\n\r\n', 'latin1'), [400]],
       ['garbage', Buffer.from(`${randomString(r, r.int(5, 200), 'ABC \u0000\u0001xyz/\r\n:')}\r\n\r\n`, 'latin1'), [400]],
     ];
     const [name, raw, expect] = r.pick(variants);
