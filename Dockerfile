@@ -10,8 +10,11 @@ ARG BASE_IMAGE=node:24-bookworm-slim
 FROM ${BASE_IMAGE} AS build
 WORKDIR /src
 COPY package.json package-lock.json ./
-# better-sqlite3 ships prebuilt binaries for linux x64/arm64 (glibc and musl), so no compiler is needed.
-RUN npm ci --no-audit --no-fund
+# No install scripts: better-sqlite3 ships prebuilt Node-API binaries for linux
+# x64/arm64 (glibc and musl) and esbuild its binary as a dependency, so nothing needs
+# compiling; an npm that ignores package.json's allowScripts would otherwise try
+# node-gyp (and fail for want of python3, make and g++).
+RUN npm ci --no-audit --no-fund --ignore-scripts
 COPY tsconfig.json tsconfig.build.json ./
 COPY protocol protocol
 COPY server server
