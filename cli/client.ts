@@ -20,6 +20,7 @@ import {
   type AuditEventType,
 } from '../protocol/api.js';
 import { ApiError } from '../protocol/api-error.js';
+import { SERVER_VERSION_HEADER } from '../protocol/version.js';
 
 export { ApiError };
 
@@ -52,6 +53,8 @@ export interface ClientOptions {
   /** Sent as X-Oddjob-Client: cli/<version>. */
   version: string;
   timeoutMs?: number;
+  /** Called with the X-Oddjob-Version header of every answer (null when absent). */
+  onServerVersion?: (version: string | null) => void;
 }
 
 type Query = Record<string, string | number | boolean | undefined>;
@@ -86,12 +89,14 @@ export class OddjobClient {
   private readonly token: string | undefined;
   private readonly version: string;
   private readonly timeoutMs: number;
+  private readonly onServerVersion: ((version: string | null) => void) | undefined;
 
   constructor(opts: ClientOptions) {
     this.server = opts.server.replace(/\/+$/, '');
     this.token = opts.token;
     this.version = opts.version;
     this.timeoutMs = opts.timeoutMs ?? 60_000;
+    this.onServerVersion = opts.onServerVersion;
   }
 
   /** Headers for HTTP and the WebSocket upgrade alike. */
@@ -213,6 +218,7 @@ export class OddjobClient {
     } catch (err) {
       throw new NetworkError(this.server, networkReason(err));
     }
+    this.onServerVersion?.(res.headers.get(SERVER_VERSION_HEADER));
     if (!res.ok) throw await apiErrorFrom(res, method, path);
     return res;
   }

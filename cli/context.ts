@@ -4,6 +4,7 @@
 import type { Command } from 'commander';
 import { OddjobClient } from './client.js';
 import { loadConfig, resolveEndpoint, type Env } from './config.js';
+import { versionSkewWarning } from '../protocol/version.js';
 
 export interface Io {
   stdout: NodeJS.WriteStream;
@@ -41,7 +42,14 @@ export class CliContext {
         for (const w of loaded.warnings) this.warn(w);
         return loaded.config;
       });
-      this.clientInstance = new OddjobClient({ ...endpoint, version: this.version });
+      let checked = false;
+      const onServerVersion = (server: string | null) => {
+        if (checked) return;
+        checked = true;
+        const warning = versionSkewWarning(this.version, server);
+        if (warning) this.warn(warning);
+      };
+      this.clientInstance = new OddjobClient({ ...endpoint, version: this.version, onServerVersion });
     }
     return this.clientInstance;
   }

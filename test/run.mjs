@@ -9,6 +9,22 @@ import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
 const root = new URL('..', import.meta.url).pathname;
+
+// The project runs on Node >= 22 (better-sqlite3 13 crashes on older ones). On a
+// machine with an older Node, run the suite on the pinned Node the project fetches
+// itself (hack/node/ensure-node.sh), so `npm test` works on a fresh machine.
+if (Number(process.versions.node.split('.')[0]) < 22) {
+  const ensured = spawnSync('bash', [join(root, 'hack/node/ensure-node.sh')], { stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8' });
+  if (ensured.status !== 0) {
+    console.error(`Node ${process.version} is too old (need >= 22) and fetching the pinned Node failed (hack/node/ensure-node.sh)`);
+    process.exit(1);
+  }
+  const bin = ensured.stdout.trim();
+  console.error(`Node ${process.version} is too old: running the tests on ${bin}/node`);
+  const env = { ...process.env, PATH: `${bin}:${process.env.PATH ?? ''}` };
+  const r = spawnSync(join(bin, 'node'), process.argv.slice(1), { stdio: 'inherit', env });
+  process.exit(r.status ?? 1);
+}
 const SUITES = ['unit', 'integration'];
 const want = process.argv.slice(2);
 const suites = want.length ? want : SUITES;

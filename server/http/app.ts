@@ -19,6 +19,8 @@ import { serveWebUi } from './static.js';
 import { ServiceError, badRequest, forbidden, notFound, unauthorized } from '../errors.js';
 import type { ApiError } from '../../protocol/api-error.js';
 import { httpRefusal, rawErrorResponse, sendError, toApiError } from './errors.js';
+import { SERVER_VERSION_HEADER } from '../../protocol/version.js';
+import { serverVersion } from '../version.js';
 
 export interface AppDeps {
   /** The URL users reach us at (a function: with --port 0 it is known only once listening). */
@@ -74,6 +76,8 @@ export function createApp(deps: AppDeps) {
     });
   }
   app.use((req, res, next) => {
+    // Every answer, errors included: the CLI warns on major.minor skew (protocol/version.ts).
+    res.setHeader(SERVER_VERSION_HEADER, serverVersion);
     res.setHeader('X-Content-Type-Options', 'nosniff');
     res.setHeader('X-Frame-Options', 'DENY');
     res.setHeader('Referrer-Policy', 'no-referrer');

@@ -35,12 +35,12 @@ export interface ServerProcess {
   kill(signal?: NodeJS.Signals): Promise<void>;
 }
 
-/** Starts `oddjob server` on a random loopback port and waits until /readyz answers 200. */
-export async function startServerProcess(args: string[], env: NodeJS.ProcessEnv = {}): Promise<ServerProcess> {
+/** Starts `oddjob server` (the repo's, or `bin` from an installed package) on a random loopback port and waits until /readyz answers 200. */
+export async function startServerProcess(args: string[], env: NodeJS.ProcessEnv = {}, bin = BIN): Promise<ServerProcess> {
   // ODDJOB_SERVER_CPU_PROF=DIR writes a V8 CPU profile of each server to DIR when it exits
   // (how the benchmark numbers in docs/benchmarks.md were explained).
   const prof = process.env.ODDJOB_SERVER_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.ODDJOB_SERVER_CPU_PROF}`] : [];
-  const proc = spawn(process.execPath, [...prof, BIN, 'server', '--host', '127.0.0.1', '--port', '0', ...args], {
+  const proc = spawn(process.execPath, [...prof, bin, 'server', '--host', '127.0.0.1', '--port', '0', ...args], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -5,6 +5,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { AddressInfo } from 'node:net';
+import { readFileSync } from 'node:fs';
 import request from 'supertest';
 import WebSocket from 'ws';
 import { createApp } from '../../server/http/app.js';
@@ -146,6 +147,16 @@ describe('HTTP API edge', () => {
     assert.equal(r.headers['x-powered-by'], undefined);
     assert.equal(r.headers['x-content-type-options'], 'nosniff');
     assert.match(r.headers['content-security-policy'] ?? '', /default-src 'self'/);
+  });
+  test('every answer names the server version, a 401 too (the CLI warns on skew)', async () => {
+    const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+    assert.equal((await request(base).get('/healthz').expect(200)).headers['x-oddjob-version'], version);
+    identity = null;
+    try {
+      assert.equal((await request(base).get('/api/whoami').expect(401)).headers['x-oddjob-version'], version);
+    } finally {
+      identity = alice;
+    }
   });
   test('/metrics speaks Prometheus', async () => {
     const r = await request(base).get('/metrics').expect(200);
