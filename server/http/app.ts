@@ -5,10 +5,9 @@ import http from 'node:http';
 import type { Duplex } from 'node:stream';
 import { randomUUID } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response } from 'express';
-import client from 'prom-client';
 import { z } from 'zod';
 import { AuditQuery, RunListQuery, RunRequest, describeZodError, runId as runIdSchema } from '../../protocol/api.js';
-import type { Logger } from '../logger.js';
+import { accessLog, type Logger } from '../logger.js';
 import type { AuditService, Authenticator, DeploymentService, Principal, ReadinessCheck, RequestContext, RunService } from '../services.js';
 import { checkOrigin } from './origin.js';
 import { clientOf } from './client-of.js';
@@ -17,6 +16,7 @@ import { serveWebUi } from './static.js';
 import { badRequest, forbidden, notFound, unauthorized } from '../errors.js';
 import type { ApiError } from '../../protocol/api-error.js';
 import { httpRefusal, rawErrorResponse, sendError, toApiError } from './errors.js';
+import { metrics, registry } from '../metrics.js';
 
 export interface AppDeps {
   /** The URL users reach us at (a function: with --port 0 it is known only once listening). */
@@ -42,19 +42,13 @@ function parse<S extends z.ZodTypeAny>(schema: S, value: unknown, what: string):
 export function createApp(deps: AppDeps) {
   const { logger, runs, deployments, audit, auth } = deps;
   const publicUrl = typeof deps.publicUrl === 'string' ? () => deps.publicUrl as string : deps.publicUrl;
-  const registry = new client.Registry();
-  client.collectDefaultMetrics({ register: registry });
-  const requests = new client.Histogram({
-    name: 'oddjob_http_request_duration_seconds',
-    help: 'HTTP requests by route and status',
-    labelNames: ['method', 'route', 'status'],
-    registers: [registry],
-  });
+  const requests = metrics.httpRequestSeconds;
 
   const app = express();
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
   app.set('trust proxy', deps.trustProxy ?? false);
+  app.use(accessLog(logger));
   app.use((req, res, next) => {
     res.setHeader('X-Content-Type-Options', 'nosniff');
     res.setHeader('X-Frame-Options', 'DENY');
@@ -212,7 +206,7 @@ export function createApp(deps: AppDeps) {
   app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
     let e = toApiError(err) ?? parserFailure(err);
     if (!e) {
-      const id = randomUUID();
+      const id = String(req.id ?? randomUUID());
       logger.error({ err, requestId: id, path: req.path }, 'unexpected error');
       e = httpRefusal(500, 'internal', `internal error (see the server log, request id ${id})`);
     }

@@ -15,6 +15,7 @@ import { ResourceWatch } from '../k8s/watch.js';
 import { CloneError, chooseContainer, cloneJobFromDeployment, type Neighbours } from '../jobs/clone.js';
 import { readNeighbours } from '../k8s/neighbours.js';
 import { durationSeconds } from '../../protocol/duration.js';
+import { metrics, observeActiveRuns } from '../metrics.js';
 import { ANNOTATIONS, decideAccess } from '../policy/decide.js';
 import type { ReadinessCheck, RequestContext, RunService, Viewer, ViewerHandle } from '../services.js';
 import { OutputHub } from './hub.js';
@@ -57,6 +58,7 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
   const { kube, config, audit, runs, output, logger } = deps;
   const served = new Set(config.namespaces);
   const trackers = new Map<string, RunTracker>();
+  observeActiveRuns(() => trackers.size);
   const hubs = new Map<string, OutputHub>();
   const podWatches = new Map<string, ResourceWatch<k8s.V1Pod>>();
   const jobWatches = new Map<string, ResourceWatch<k8s.V1Job>>();
@@ -267,6 +269,8 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
       const deployment = await readDeployment(req.namespace, req.deployment);
       const decision = decide(req, deployment, identity);
       if (!decision.allow) {
+        metrics.runDenials.inc({ reason: decision.code });
+        logger.info({ user: identity.login, namespace: req.namespace, deployment: req.deployment, reason: decision.code }, 'run denied');
         try {
           audit.append({ type: 'run.denied', actor: identity, client, ...target, container: req.container, message: decision.reason });
         } catch (err) {
@@ -334,6 +338,8 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
         // (an error here would leave a running Job nobody follows).
         logger.error({ err, runId: id }, 'could not record run.created; the run continues');
       }
+      metrics.runsStarted.inc();
+      logger.info({ run: id, user: identity.login, namespace: req.namespace, deployment: req.deployment, container, job: job.metadata!.name }, 'run created');
       replayState(track(run));
       return runs.get(id) ?? run;
     },
