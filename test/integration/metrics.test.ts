@@ -23,8 +23,20 @@ before(async () => {
   await create('closed', {});
   const db = join(mkdtempSync(join(tmpdir(), 'oddjob-metrics-')), 'audit.db');
   server = await startServerProcess([
-    '--auth', 'dev', '--dev-user', 'alice', '--dev-teams', 'acme/payments',
-    '--namespaces', ns.name, '--kubeconfig', cluster.kubeconfigPath, '--db', db, '--log-level', 'info',
+    '--auth',
+    'dev',
+    '--dev-user',
+    'alice',
+    '--dev-teams',
+    'acme/payments',
+    '--namespaces',
+    ns.name,
+    '--kubeconfig',
+    cluster.kubeconfigPath,
+    '--db',
+    db,
+    '--log-level',
+    'info',
   ]);
 });
 
@@ -42,7 +54,11 @@ function sample(text: string, name: string, labels: Record<string, string> = {})
   for (const line of text.split('\n')) {
     const m = /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
     if (!m || m[1] !== name) continue;
-    const have = (m[2] ?? '').split(/,(?=[a-zA-Z_]\w*=")/).filter(Boolean).sort().join(',');
+    const have = (m[2] ?? '')
+      .split(/,(?=[a-zA-Z_]\w*=")/)
+      .filter(Boolean)
+      .sort()
+      .join(',');
     if (have === want) return Number(m[3]);
   }
   return undefined;
@@ -112,7 +128,17 @@ describe('what an operator sees', () => {
     const madeId = made.headers.get('x-request-id');
     assert.match(madeId ?? '', /^[0-9a-f-]{36}$/, 'an unusable request id is replaced by a fresh one');
 
-    type Line = { level: unknown; time: unknown; msg?: string; run?: string; status?: string; exitCode?: number; durationMs?: number; req?: { id?: string; url?: string }; res?: { statusCode?: number } };
+    type Line = {
+      level: unknown;
+      time: unknown;
+      msg?: string;
+      run?: string;
+      status?: string;
+      exitCode?: number;
+      durationMs?: number;
+      req?: { id?: string; url?: string };
+      res?: { statusCode?: number };
+    };
     const lines: Line[] = await eventually('the access log lines', async () => {
       const parsed = server
         .logs()
@@ -139,12 +165,19 @@ describe('what an operator sees', () => {
 
     for (const [what, id] of Object.entries(ids)) {
       const about = lines.filter((l) => l.run === id).map((l) => l.msg);
-      assert.deepEqual(about.filter((m) => /^run (created|started|finished)$/.test(m ?? '')), ['run created', 'run started', 'run finished'], `${what} run ${id}: ${about.join(', ')}`);
+      assert.deepEqual(
+        about.filter((m) => /^run (created|started|finished)$/.test(m ?? '')),
+        ['run created', 'run started', 'run finished'],
+        `${what} run ${id}: ${about.join(', ')}`,
+      );
     }
     const failed = lines.find((l) => l.run === ids.failed && l.msg === 'run finished')!;
     assert.equal(failed.status, 'failed');
     assert.equal(failed.exitCode, 7);
     assert.ok(typeof failed.durationMs === 'number');
-    assert.ok(lines.some((l) => l.msg === 'run denied'), 'the denial is logged');
+    assert.ok(
+      lines.some((l) => l.msg === 'run denied'),
+      'the denial is logged',
+    );
   });
 });
