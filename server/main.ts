@@ -13,6 +13,7 @@ import { createDeploymentService } from './deployments/service.js';
 import { createApp } from './http/app.js';
 import { KubeConfigError, loadKube } from './k8s/client.js';
 import { createLogger } from './logger.js';
+import { observeDatabase } from './metrics.js';
 import { createRunService } from './runs/service.js';
 
 export interface RunningServer {
@@ -23,6 +24,7 @@ export interface RunningServer {
 export async function startServer(config: ServerConfig): Promise<RunningServer> {
   const logger = createLogger(config.logLevel);
   const db = openDatabase(config.db);
+  observeDatabase(config.db);
   const audit = new AuditLog(db);
   // Run output gets its own connection with synchronous=NORMAL: an audit record must
   // survive a power cut before a run proceeds (FULL, one fsync per event), but output

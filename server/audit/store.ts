@@ -13,6 +13,7 @@ import { AuditEventInput, AuditQuery, type AuditEvent, type AuditVerifyResult } 
 import type { AuditService } from '../services.js';
 import { GENESIS_HASH, canonicalJson, hashEvent, verifyChain } from './chain.js';
 import { type Database, decodeCursor, encodeCursor } from './db.js';
+import { metrics } from '../metrics.js';
 
 interface EventRow {
   seq: number;
@@ -49,6 +50,19 @@ interface Pending {
 }
 
 const CURSOR_TAG = 'a';
+
+/** One audit commit, counted in the append latency histogram or as a failure. */
+function timed<T>(commit: () => T): T {
+  const end = metrics.auditAppendSeconds.startTimer();
+  try {
+    return commit();
+  } catch (err) {
+    metrics.auditAppendFailures.inc();
+    throw err;
+  } finally {
+    end();
+  }
+}
 /** Rows per read while exporting: bounds memory without a query held open between yields. */
 const EXPORT_BATCH = 1000;
 
@@ -110,9 +124,9 @@ export class AuditLog implements AuditService {
     });
     // IMMEDIATE: take the write lock before reading the head, so two writers cannot
     // both read head N and both try to append N+1.
-    this.appendTx = (input, now) => tx.immediate(input, now);
+    this.appendTx = (input, now) => timed(() => tx.immediate(input, now));
     const many = db.transaction((batch: readonly Pending[]) => batch.map((p) => tx(p.input, p.now)));
-    this.appendManyTx = (batch) => many.immediate(batch);
+    this.appendManyTx = (batch) => timed(() => many.immediate(batch));
   }
 
   private readonly appendManyTx: (batch: readonly Pending[]) => AuditEvent[];

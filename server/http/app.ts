@@ -6,10 +6,9 @@ import type { Duplex } from 'node:stream';
 import { randomUUID } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { ipKeyGenerator, rateLimit } from 'express-rate-limit';
-import client from 'prom-client';
 import { z } from 'zod';
 import { AuditQuery, RunListQuery, RunRequest, describeZodError, runId as runIdSchema } from '../../protocol/api.js';
-import type { Logger } from '../logger.js';
+import { accessLog, type Logger } from '../logger.js';
 import type { AuditService, Authenticator, DeploymentService, Principal, ReadinessCheck, RequestContext, RunService } from '../services.js';
 import { checkOrigin } from './origin.js';
 import { clientOf } from './client-of.js';
@@ -21,6 +20,7 @@ import type { ApiError } from '../../protocol/api-error.js';
 import { httpRefusal, rawErrorResponse, sendError, toApiError } from './errors.js';
 import { SERVER_VERSION_HEADER } from '../../protocol/version.js';
 import { serverVersion } from '../version.js';
+import { metrics, registry } from '../metrics.js';
 
 export interface AppDeps {
   /** The URL users reach us at (a function: with --port 0 it is known only once listening). */
@@ -52,27 +52,17 @@ function parse<S extends z.ZodTypeAny>(schema: S, value: unknown, what: string):
 export function createApp(deps: AppDeps) {
   const { logger, runs, deployments, audit, auth } = deps;
   const publicUrl = typeof deps.publicUrl === 'string' ? () => deps.publicUrl as string : deps.publicUrl;
-  const registry = new client.Registry();
-  client.collectDefaultMetrics({ register: registry });
-  const requests = new client.Histogram({
-    name: 'oddjob_http_request_duration_seconds',
-    help: 'HTTP requests by route and status',
-    labelNames: ['method', 'route', 'status'],
-    registers: [registry],
-  });
+  const requests = metrics.httpRequestSeconds;
 
   const app = express();
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
   app.set('trust proxy', deps.trustProxy ?? false);
+  app.use(accessLog(logger));
   if (deps.loopbackOnly) {
     app.use((req, _res, next) => {
-      try {
-        checkLoopbackHost(req);
-        next();
-      } catch (err) {
-        next(err);
-      }
+      checkLoopbackHost(req);
+      next();
     });
   }
   app.use((req, res, next) => {
@@ -131,10 +121,10 @@ export function createApp(deps: AppDeps) {
     lastNotReady = '';
     res.type('text/plain').send('ok\n');
   });
-  const metrics = async (_req: http.IncomingMessage, res: http.ServerResponse) => {
+  const serveMetricsText = async (_req: http.IncomingMessage, res: http.ServerResponse) => {
     res.writeHead(200, { 'Content-Type': registry.contentType }).end(await registry.metrics());
   };
-  if (deps.serveMetrics !== false) app.get('/metrics', metrics);
+  if (deps.serveMetrics !== false) app.get('/metrics', serveMetricsText);
 
   if (deps.authRouter) app.use('/auth', deps.authRouter);
 
@@ -279,7 +269,7 @@ export function createApp(deps: AppDeps) {
   app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
     let e = toApiError(err) ?? parserFailure(err);
     if (!e) {
-      const id = randomUUID();
+      const id = String(req.id ?? randomUUID());
       logger.error({ err, requestId: id, path: req.path }, 'unexpected error');
       e = httpRefusal(500, 'internal', `internal error (see the server log, request id ${id})`);
     }
@@ -311,7 +301,7 @@ export function createApp(deps: AppDeps) {
     server,
     /** For a separate metrics listener: answers GET /metrics, 404 to everything else. */
     metricsHandler(req: http.IncomingMessage, res: http.ServerResponse) {
-      if (req.method === 'GET' && new URL(req.url ?? '/', 'http://x').pathname === '/metrics') void metrics(req, res).catch(() => res.destroy());
+      if (req.method === 'GET' && new URL(req.url ?? '/', 'http://x').pathname === '/metrics') void serveMetricsText(req, res).catch(() => res.destroy());
       else res.writeHead(404, { 'Content-Type': 'text/plain' }).end('only /metrics is served on this port\n');
     },
     async dispose() {

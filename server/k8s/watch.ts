@@ -4,6 +4,7 @@
 // informer stops for good on the first error).
 import * as k8s from '@kubernetes/client-node';
 import type { Logger } from 'pino';
+import { metrics, watchedResource } from '../metrics.js';
 import { backoffDelay } from '../../protocol/backoff.js';
 
 export type WatchEventType = 'ADDED' | 'MODIFIED' | 'DELETED';
@@ -146,6 +147,7 @@ export class ResourceWatch<T extends k8s.KubernetesObject> {
         }
         if (type === 'ERROR') {
           // 410 Gone arrives as an ERROR event: our resourceVersion is too old.
+          metrics.watchRestarts.inc({ resource: watchedResource(this.opts.path), reason: 'expired' });
           this.resourceVersion = '';
           this.watching = false;
           this.request?.abort();
@@ -180,6 +182,7 @@ export class ResourceWatch<T extends k8s.KubernetesObject> {
     clearTimeout(this.watchdog);
     this.watchdog = setTimeout(() => {
       this.opts.logger.warn({ path: this.opts.path }, 'watch silent for too long; restarting it');
+      metrics.watchRestarts.inc({ resource: watchedResource(this.opts.path), reason: 'silent' });
       this.request?.abort();
     }, seconds * 1000);
     this.watchdog.unref();
@@ -189,6 +192,7 @@ export class ResourceWatch<T extends k8s.KubernetesObject> {
     if (this.stopped) return;
     const delay = backoffDelay(this.failures++, { baseMs: 400, capMs: 10_000 });
     this.opts.logger.warn({ path: this.opts.path, err: (err as Error)?.message, delay }, 'watch failed; retrying');
+    metrics.watchRestarts.inc({ resource: watchedResource(this.opts.path), reason: 'error' });
     clearTimeout(this.retry);
     this.retry = setTimeout(() => {
       if (relist || !this.resourceVersion) void this.relist();

@@ -62,7 +62,8 @@ export function parseAccessPolicy(annotations: Record<string, string> | undefine
   return { optedIn, allowedTeams: [...new Set(allowedTeams)], allowedUsers: [...new Set(allowedUsers)], problems };
 }
 
-export type Decision = { allow: true; via: string } | { allow: false; reason: string };
+/** `code` is the reason as a fixed word (metrics labels, logs); `reason` says it to the user. */
+export type Decision = { allow: true; via: string } | { allow: false; code: 'not_opted_in' | 'not_allowed'; reason: string };
 
 export function decideAccess(input: {
   namespace: string;
@@ -76,6 +77,7 @@ export function decideAccess(input: {
   if (!policy.optedIn) {
     return {
       allow: false,
+      code: 'not_opted_in',
       reason: `deployment ${where} has not opted in to oddjob (no ${ANNOTATIONS.allowedTeams} or ${ANNOTATIONS.allowedUsers} annotation)`,
     };
   }
@@ -88,6 +90,7 @@ export function decideAccess(input: {
   const teams = policy.allowedTeams.length ? policy.allowedTeams.join(', ') : 'none';
   return {
     allow: false,
+    code: 'not_allowed',
     reason:
       `you (${input.identity.login}) are not in ${policy.allowedTeams.length ? policy.allowedTeams.join(' or ') : 'any allowed team'}` +
       ` or the allowed users of ${where} (allowed teams: ${teams}; allowed users: ${policy.allowedUsers.join(', ') || 'none'})`,

@@ -17,6 +17,7 @@ import { CloneError, chooseContainer, cloneJobFromDeployment, type Neighbours } 
 import { readNeighbours } from '../k8s/neighbours.js';
 import { DeploymentCache } from '../deployments/cache.js';
 import { durationSeconds } from '../../protocol/duration.js';
+import { metrics, observeActiveRuns } from '../metrics.js';
 import { ANNOTATIONS, decideAccess } from '../policy/decide.js';
 import { type Refusal, decideContainer, decideSidecars } from '../policy/containers.js';
 import type { ReadinessCheck, RequestContext, RunService, Viewer, ViewerHandle } from '../services.js';
@@ -61,6 +62,7 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
   const { kube, config, audit, runs, output, logger } = deps;
   const served = new Set(config.namespaces);
   const trackers = new Map<string, RunTracker>();
+  observeActiveRuns(() => trackers.size);
   const hubs = new Map<string, OutputHub>();
   const podWatches = new Map<string, ResourceWatch<k8s.V1Pod>>();
   const jobWatches = new Map<string, ResourceWatch<k8s.V1Job>>();
@@ -397,7 +399,11 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
       const target = { namespace: req.namespace, deployment: req.deployment, command: req.command, reason: req.reason };
       const deployment = await readDeployment(req.namespace, req.deployment);
       const decision = decide(req, deployment, identity);
-      if (!decision.allow) refuse(ctx, req, { reason: decision.reason, hint: ACCESS_HINT }, false);
+      if (!decision.allow) {
+        metrics.runDenials.inc({ reason: decision.code });
+        logger.info({ user: identity.login, namespace: req.namespace, deployment: req.deployment, reason: decision.code }, 'run denied');
+        refuse(ctx, req, { reason: decision.reason, hint: ACCESS_HINT }, false);
+      }
 
       const resolved = resolveRun(req, deployment);
       if (resolved.refusal) refuse(ctx, req, resolved.refusal, false);
@@ -464,6 +470,8 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
         // (an error here would leave a running Job nobody follows).
         logger.error({ err, runId: id }, 'could not record run.created; the run continues');
       }
+      metrics.runsStarted.inc();
+      logger.info({ run: id, user: identity.login, namespace: req.namespace, deployment: req.deployment, container, job: job.metadata!.name }, 'run created');
       replayState(track(run));
       return runs.get(id) ?? run;
     },

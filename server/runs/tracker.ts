@@ -13,6 +13,7 @@ import type { RunStore } from '../audit/runs.js';
 import type { KubeClients } from '../k8s/client.js';
 import { isNotFound, kubeFailure } from '../k8s/client.js';
 import { LogRequestError, isSplitStreamsUnsupported, readContainerLog, type LogStream } from '../k8s/logs.js';
+import { metrics } from '../metrics.js';
 import { OutputCoalescer } from './coalesce.js';
 import type { OutputHub } from './hub.js';
 import { interpretJob, interpretPod } from './pod-state.js';
@@ -185,6 +186,9 @@ export class RunTracker {
       this.phase = 'running';
       clearTimeout(this.startTimer);
       const startedAt = new Date().toISOString();
+      const delaySeconds = (Date.parse(startedAt) - Date.parse(this.run.createdAt)) / 1000;
+      metrics.runStartDelay.observe(Math.max(0, delaySeconds));
+      this.log.info({ pod: pod.metadata!.name!, delaySeconds }, 'run started');
       this.update({ status: 'running', startedAt, podName: pod.metadata!.name! });
       void this.auditRun('run.started', {});
       this.hub.status({ kind: 'running', podName: pod.metadata!.name! });
@@ -428,8 +432,12 @@ export class RunTracker {
     this.update({ status, exitCode, message, finishedAt: finishedAt.toISOString(), outputBytes: size.bytes, outputTruncated: size.truncated });
     const type = status === 'cancelled' ? 'run.cancelled' : status === 'lost' ? 'run.lost' : 'run.finished';
     const frame: StatusFrame = { kind: 'end', status, exitCode, message, outputBytes: this.hub.total, outputTruncated: size.truncated };
+    const durationMs = Math.max(0, finishedAt.getTime() - started);
+    metrics.runsFinished.inc({ status });
+    metrics.runDuration.observe({ status }, durationMs / 1000);
+    this.log.info({ status, exitCode, durationMs, outputBytes: this.hub.total, message }, 'run finished');
     // Viewers (the CLI exits on it) learn the outcome once it is on record.
-    void this.auditRun(type, { status, exitCode, message, durationMs: Math.max(0, finishedAt.getTime() - started) }, by).then(() => {
+    void this.auditRun(type, { status, exitCode, message, durationMs }, by).then(() => {
       this.hub.end(frame);
       this.deps.onDone(this.run.id);
     });

@@ -14,6 +14,7 @@ import { httpRefusal, rawErrorResponse, toApiError } from '../http/errors.js';
 import type { Logger } from '../logger.js';
 import type { Authenticator, RunService } from '../services.js';
 import { clientOf } from '../http/client-of.js';
+import { metrics } from '../metrics.js';
 import { SocketViewer } from './viewer.js';
 import { ViewerInput } from './input.js';
 
@@ -78,7 +79,9 @@ export function attachStreams(server: http.Server, deps: { publicUrl: () => stri
     openStreams.set(streamKey, open + 1);
 
     wss.handleUpgrade(req, socket, head, (ws) => {
+      metrics.streamViewers.inc();
       ws.once('close', () => {
+        metrics.streamViewers.dec();
         const n = (openStreams.get(streamKey) ?? 1) - 1;
         if (n > 0) openStreams.set(streamKey, n);
         else openStreams.delete(streamKey);

@@ -67,14 +67,90 @@ describe('helm chart', () => {
   test('unknown values and missing required ones are refused with a clear message', () => {
     assert.throws(() => render('auth.mode=dev', 'replicas=2'), /additional properties 'replicas' not allowed/);
     assert.throws(() => render('auth.github.org=acme', 'auth.githubClientId=x'), /auth.githubClientSecret is required/);
-    assert.throws(() => render('auth.mode=dev', 'replicaCount=2'), /sqlite supports one replica/);
+    // replicaCount and audit.store were values the server never honoured (it has one SQLite store).
+    assert.throws(() => render('auth.mode=dev', 'replicaCount=2'), /additional properties 'replicaCount' not allowed/);
+    assert.throws(() => render('auth.mode=dev', 'audit.store=postgres'), /additional properties 'store' not allowed/);
+    assert.throws(() => render('auth.github.org=acme', 'auth.existingSecret=s'), /publicUrl is required with auth\.mode github/);
+    assert.throws(() => render('auth.mode=dev', 'httpRoute.enabled=true'), /httpRoute\.parentRefs is required/);
+    assert.throws(() => render('auth.mode=dev', 'readinessProbe.exec=x'), /additional properties 'exec' not allowed/);
+  });
+
+  test('a parent chart may pass global values', () => {
+    assert.match(render('auth.mode=dev', 'global.imageRegistry=registry.example.com'), /kind: Deployment/);
+  });
+
+  /** The rendered objects of one kind, parsed. */
+  const objects = (text: string, kind: string) =>
+    parseAllDocuments(text)
+      .map((d) => d.toJS())
+      .filter((o) => o?.kind === kind);
+
+  test('extra env, args, volumes, labels, security contexts and probe timing reach the pod', () => {
+    const [dep] = objects(
+      render(
+        'auth.mode=dev',
+        'extraEnv[0].name=HTTPS_PROXY', 'extraEnv[0].value=http://proxy:3128',
+        'extraArgs[0]=--split-log-streams=false',
+        'extraVolumes[0].name=ca', 'extraVolumes[0].configMap.name=corp-ca',
+        'extraVolumeMounts[0].name=ca', 'extraVolumeMounts[0].mountPath=/etc/corp-ca',
+        'podLabels.team=platform', 'podAnnotations.note=hi',
+        'podSecurityContext.runAsUser=null', 'podSecurityContext.runAsGroup=null', 'podSecurityContext.fsGroup=null',
+        'securityContext.readOnlyRootFilesystem=false',
+        'readinessProbe.failureThreshold=7', 'livenessProbe.periodSeconds=30',
+      ),
+      'Deployment',
+    );
+    const pod = dep.spec.template;
+    const c = pod.spec.containers[0];
+    assert.deepEqual(c.args, ['server', '--split-log-streams=false']);
+    assert.deepEqual(c.env.at(-1), { name: 'HTTPS_PROXY', value: 'http://proxy:3128' });
+    assert.deepEqual(c.volumeMounts.at(-1), { name: 'ca', mountPath: '/etc/corp-ca' });
+    assert.deepEqual(pod.spec.volumes.at(-1), { name: 'ca', configMap: { name: 'corp-ca' } });
+    assert.equal(pod.metadata.labels.team, 'platform');
+    assert.equal(pod.metadata.annotations.note, 'hi');
+    // OpenShift: no fixed UID, the namespace's range applies; the rest of the safe default stays.
+    assert.deepEqual(pod.spec.securityContext, { runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } });
+    assert.equal(c.securityContext.readOnlyRootFilesystem, false);
+    assert.deepEqual(c.securityContext.capabilities, { drop: ['ALL'] });
+    assert.equal(c.readinessProbe.failureThreshold, 7);
+    assert.ok(c.readinessProbe.exec, 'dev auth keeps its in-pod probe');
+    assert.equal(c.livenessProbe.periodSeconds, 30);
+  });
+
+  test('HTTPRoute, ServiceMonitor labels and PrometheusRule render (their CRDs are not in the test cluster)', () => {
+    const text = render(
+      'auth.mode=dev',
+      'httpRoute.enabled=true', 'httpRoute.parentRefs[0].name=public', 'httpRoute.parentRefs[0].namespace=gateway', 'httpRoute.hostnames[0]=oddjob.example.com',
+      'serviceMonitor.enabled=true', 'serviceMonitor.labels.release=kube-prometheus-stack',
+      'prometheusRule.enabled=true', 'prometheusRule.labels.release=kube-prometheus-stack',
+    );
+    const [route] = objects(text, 'HTTPRoute');
+    assert.deepEqual(route.spec.parentRefs, [{ name: 'public', namespace: 'gateway' }]);
+    assert.deepEqual(route.spec.hostnames, ['oddjob.example.com']);
+    assert.deepEqual(route.spec.rules[0].backendRefs, [{ name: 'oj-oddjob', port: 80 }]);
+    const [monitor] = objects(text, 'ServiceMonitor');
+    assert.equal(monitor.metadata.labels.release, 'kube-prometheus-stack');
+    const [rule] = objects(text, 'PrometheusRule');
+    assert.equal(rule.metadata.labels.release, 'kube-prometheus-stack');
+    const exprs = rule.spec.groups[0].rules.map((r: { expr: string }) => r.expr).join('\n');
+    // Every alert is about a metric the server exports (test/integration/metrics.test.ts).
+    for (const metric of ['oddjob_audit_append_failures_total', 'oddjob_runs_finished_total', 'oddjob_run_start_delay_seconds_bucket', 'oddjob_watch_restarts_total', 'oddjob_github_api_errors_total']) {
+      assert.match(exprs, new RegExp(metric));
+    }
+    assert.match(exprs, new RegExp(`namespace="${sys.name}", service="oj-oddjob"`));
   });
 
   const variants: Record<string, string[]> = {
     'default (github, SQLite on a PVC)': ['auth.github.org=acme', 'auth.githubClientId=id', 'auth.githubClientSecret=secret', 'auth.sessionSecret=0123456789abcdef0123456789abcdef', 'publicUrl=https://oddjob.example.com'],
     'existing secret + ingress with TLS': ['auth.github.org=acme', 'auth.existingSecret=oddjob-auth', 'ingress.enabled=true', 'ingress.tlsSecret=tls', 'publicUrl=https://oddjob.example.com', 'trustProxy=1'],
-    'postgres, 3 replicas': ['auth.github.org=acme', 'auth.existingSecret=oddjob-auth', 'audit.store=postgres', 'audit.postgresSecret=pg', 'replicaCount=3'],
     'any GitHub user, explicitly': ['auth.github.allowAnyUser=true', 'auth.existingSecret=oddjob-auth', 'publicUrl=https://oddjob.example.com'],
+    'network policy, extra env/args/volumes, OpenShift-style security context': [
+      'auth.github.org=acme', 'auth.existingSecret=oddjob-auth', 'publicUrl=https://oddjob.example.com',
+      'networkPolicy.enabled=true', 'networkPolicy.from[0].namespaceSelector.matchLabels.role=ingress',
+      'extraEnv[0].name=HTTPS_PROXY', 'extraEnv[0].value=http://proxy:3128', 'extraArgs[0]=--split-log-streams=false',
+      'extraVolumes[0].name=ca', 'extraVolumes[0].configMap.name=corp-ca', 'extraVolumeMounts[0].name=ca', 'extraVolumeMounts[0].mountPath=/etc/corp-ca',
+      'podLabels.team=platform', 'podSecurityContext.runAsUser=null', 'podSecurityContext.fsGroup=null', 'readinessProbe.failureThreshold=7',
+    ],
     'dev auth without persistence': ['auth.mode=dev', 'audit.sqlite.persistence=false'],
   };
   for (const [name, set] of Object.entries(variants)) {
@@ -82,6 +158,7 @@ describe('helm chart', () => {
       const out = kubectl(['apply', '--dry-run=server', '-f', '-'], render(...set));
       assert.match(out, /deployment\.apps\/oj-oddjob created \(server dry run\)/);
       assert.match(out, new RegExp(`rolebinding.*oj-oddjob created`));
+      if (set.includes('networkPolicy.enabled=true')) assert.match(out, /networkpolicy.*oj-oddjob created \(server dry run\)/);
     });
   }
 
