@@ -31,7 +31,7 @@ export default function register(program: Command, cli: CliContext): void {
         "exit code. Everything after `--` is the command's argv, passed as-is (no shell).",
     )
     .usage('[options] deploy/NAME -- CMD [ARG...]')
-    .argument('[deploy/NAME]', 'the Deployment (deployment/NAME works too)')
+    .argument('[deploy/NAME]', 'the Deployment; every kubectl spelling works (deployment/NAME, deployment.apps/NAME, ...)')
     .allowExcessArguments(true)
     .option('-n, --namespace <ns>', 'namespace of the Deployment (default: $ODDJOB_NAMESPACE, else "default")')
     .option('-c, --container <name>', "container to run in (default: the Deployment's default container)")
