@@ -3,7 +3,7 @@
 // exit code the action settles on. Keeps `process` out of the command modules.
 import type { Command } from 'commander';
 import { OddjobClient } from './client.js';
-import { loadConfig, resolveEndpoint, type Env } from './config.js';
+import { loadConfig, resolveEndpoint, type Endpoint, type Env } from './config.js';
 
 export interface Io {
   stdout: NodeJS.WriteStream;
@@ -20,6 +20,7 @@ export class CliContext {
   /** For `run`: the argv after `--`, exactly as given; undefined when there was no `--`. */
   commandArgv: string[] | undefined;
   private clientInstance: OddjobClient | undefined;
+  private endpointInstance: Endpoint | undefined;
 
   constructor(
     readonly io: Io,
@@ -33,15 +34,28 @@ export class CliContext {
     };
   }
 
+  /** Server, token and context from --server/--context, the environment and the config file. */
+  endpoint(cmd: Command): Endpoint {
+    if (!this.endpointInstance) {
+      const flags = cmd.optsWithGlobals() as { server?: string; context?: string };
+      this.endpointInstance = resolveEndpoint(
+        flags.server,
+        this.io.env,
+        () => {
+          const loaded = loadConfig(this.io.env);
+          for (const w of loaded.warnings) this.warn(w);
+          return loaded.config;
+        },
+        flags.context,
+      );
+    }
+    return this.endpointInstance;
+  }
+
   client(cmd: Command): OddjobClient {
     if (!this.clientInstance) {
-      const flag = (cmd.optsWithGlobals() as { server?: string }).server;
-      const endpoint = resolveEndpoint(flag, this.io.env, () => {
-        const loaded = loadConfig(this.io.env);
-        for (const w of loaded.warnings) this.warn(w);
-        return loaded.config;
-      });
-      this.clientInstance = new OddjobClient({ ...endpoint, version: this.version });
+      const { server, token } = this.endpoint(cmd);
+      this.clientInstance = new OddjobClient({ server, token, version: this.version });
     }
     return this.clientInstance;
   }

@@ -3,7 +3,7 @@
 import { CliError } from '../errors.js';
 
 /** Global options that take a value, so the value is not mistaken for the subcommand. */
-const GLOBAL_OPTIONS_WITH_VALUE = new Set(['--server']);
+const GLOBAL_OPTIONS_WITH_VALUE = new Set(['--server', '--context']);
 
 export interface SplitArgv {
   /** The first operand: the subcommand name, if any. */
