@@ -7,6 +7,7 @@ import type { Readable, Writable } from 'node:stream';
 import WebSocket from 'ws';
 import { backoffDelay } from '../protocol/backoff.js';
 import { Channel, CloseCode, decodeFrame, encodeFrame, encodeResize, type StatusFrame } from '../protocol/frames.js';
+import { TERMINAL_STATUSES, type Run } from '../protocol/api.js';
 import { apiErrorFrom, networkReason, type OddjobClient } from './client.js';
 import type { EndFrame } from './lib/exit.js';
 
@@ -26,7 +27,11 @@ export class StreamError extends Error {
 export interface RetryPolicy {
   initialMs: number;
   maxMs: number;
-  /** Give up after this long without a healthy connection. */
+  /**
+   * After this long without a healthy connection, ask the server whether the run
+   * is still alive: if it is, keep trying (and say so); if it ended, or the server
+   * cannot say, give up with a hint.
+   */
   giveUpMs: number;
 }
 
@@ -41,7 +46,8 @@ export interface InteractiveOptions {
 }
 
 export interface FollowOptions {
-  client: Pick<OddjobClient, 'streamUrl' | 'headers'>;
+  /** getRun, when given, lets a lost stream be retried for as long as the run is alive. */
+  client: Pick<OddjobClient, 'streamUrl' | 'headers'> & Partial<Pick<OddjobClient, 'getRun'>>;
   runId: string;
   /** Keep streaming live until the run ends (false: replay what is stored and stop). */
   follow: boolean;
@@ -130,6 +136,7 @@ class RunFollower {
   private async loop(): Promise<FollowResult> {
     let attempt = 0;
     let failingSince: number | undefined;
+    let lostSince: number | undefined;
     let announced = false;
     for (;;) {
       const a = await this.connectOnce(() => {
@@ -151,15 +158,27 @@ class RunFollower {
       if (a.healthy) {
         attempt = 0;
         failingSince = undefined;
+        lostSince = undefined;
       }
-      const now = Date.now();
+      let now = Date.now();
       failingSince ??= now;
+      lostSince ??= now;
       if (now - failingSince >= this.retry.giveUpMs) {
-        throw new StreamError(
-          'unreachable',
-          `lost the output stream of run ${this.opts.runId} and could not get it back for ${Math.round(this.retry.giveUpMs / 1000)}s (last error: ${a.reason})`,
-          `the run may still be going: oddjob logs ${this.opts.runId} -f`,
-        );
+        const run = await this.currentRun();
+        now = Date.now();
+        const lostFor = `${Math.round((now - lostSince) / 1000)}s`;
+        if (run && !TERMINAL_STATUSES.includes(run.status)) {
+          // The run is alive: its output is worth waiting for, however long the outage.
+          this.notice(`run ${this.opts.runId} is still ${run.status}; still trying to get its output back (lost ${lostFor} ago: ${a.reason})`);
+          failingSince = now;
+        } else {
+          throw new StreamError(
+            'unreachable',
+            `lost the output stream of run ${this.opts.runId} and could not get it back for ${lostFor} (last error: ${a.reason})` +
+              (run ? `; the run has ended (${run.status})` : ''),
+            run ? `its output: oddjob logs ${this.opts.runId}` : `the run may still be going: oddjob logs ${this.opts.runId} -f`,
+          );
+        }
       }
       // One quick silent retry covers a server restart or a proxy hiccup; say something only if that fails too.
       if (!announced && now > failingSince) {
@@ -168,6 +187,25 @@ class RunFollower {
       }
       const delay = backoffDelay(attempt++, { baseMs: this.retry.initialMs, capMs: this.retry.maxMs });
       if (!(await sleep(delay, this.opts.signal))) return { kind: 'detached', received: this.received };
+    }
+  }
+
+  /** The run as the server sees it now; undefined when it cannot say within 10 s. */
+  private async currentRun(): Promise<Run | undefined> {
+    const { client, runId } = this.opts;
+    if (!client.getRun) return undefined;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      return await Promise.race([
+        client.getRun(runId),
+        new Promise<undefined>((resolve) => {
+          timer = setTimeout(() => resolve(undefined), 10_000);
+        }),
+      ]);
+    } catch {
+      return undefined;
+    } finally {
+      clearTimeout(timer);
     }
   }
 

@@ -13,12 +13,25 @@ import { StreamError, followRun, type FollowOptions } from '../../cli/stream.js'
 type Handler = (ws: WebSocket, req: IncomingMessage, q: URLSearchParams) => void;
 let handler: Handler;
 let upgradeStatus: number | undefined;
+/** What GET /api/runs/aaaaaaaaaaaa answers: the run in this status, or 404 when undefined. */
+let runStatus: (() => string) | undefined;
 let server: Server;
 let wss: WebSocketServer;
 let client: OddjobClient;
 
 before(async () => {
-  server = createServer();
+  server = createServer((req, res) => {
+    const status = runStatus?.();
+    if (req.url !== '/api/runs/aaaaaaaaaaaa' || !status) {
+      res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { code: 'not_found', message: 'run not found' } }));
+      return;
+    }
+    const run = {
+      id: 'aaaaaaaaaaaa', namespace: 'ns', deployment: 'api', container: 'app', image: 'img', command: ['x'], user: 'alice',
+      interactive: false, tty: false, status, jobName: 'j', createdAt: new Date().toISOString(),
+    };
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(run));
+  });
   wss = new WebSocketServer({ noServer: true });
   server.on('upgrade', (req, socket, head) => {
     if (upgradeStatus) {
@@ -41,6 +54,7 @@ after(async () => {
 });
 beforeEach(() => {
   upgradeStatus = undefined;
+  runStatus = undefined;
 });
 
 class Sink extends Writable {
@@ -215,6 +229,31 @@ describe('followRun', () => {
     const { p, stderr } = follow();
     await assert.rejects(p, (e: unknown) => e instanceof StreamError && e.code === 'unreachable' && /logs aaaaaaaaaaaa -f/.test(e.hint ?? ''));
     assert.match(stderr.text(), /^oddjob: stream interrupted \(the server is starting\); reconnecting...\n$/);
+  });
+
+  test('a run that is still alive is worth waiting for: past the window it keeps trying, says so, and resumes', async () => {
+    upgradeStatus = 503;
+    let checks = 0;
+    runStatus = () => {
+      // The outage lasts two give-up windows; then the stream comes back with the end.
+      if (++checks === 2) {
+        upgradeStatus = undefined;
+        handler = (ws) => ws.send(end({ exitCode: 0 }));
+      }
+      return 'running';
+    };
+    const { p, stderr } = follow();
+    const r = await p;
+    assert.equal(r.kind, 'end');
+    assert.equal(checks, 2);
+    assert.match(stderr.text(), /^oddjob: run aaaaaaaaaaaa is still running; still trying to get its output back \(lost \d+s ago: the server is starting\)$/m);
+    assert.match(stderr.text(), /^oddjob: stream reconnected; resuming$/m);
+  });
+
+  test('a run that ended while the stream was lost: give up, pointing at its stored output', async () => {
+    upgradeStatus = 503;
+    runStatus = () => 'succeeded';
+    await assert.rejects(follow().p, (e: unknown) => e instanceof StreamError && /the run has ended \(succeeded\)/.test(e.message) && e.hint === 'its output: oddjob logs aaaaaaaaaaaa');
   });
 
   test('follow=0: a normal close without an end frame means "printed all there is"', async () => {
