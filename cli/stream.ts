@@ -61,6 +61,8 @@ export interface FollowOptions {
   retry?: Partial<RetryPolicy>;
   /** Called once when the command's container is running. */
   onRunning?: (podName: string) => void;
+  /** A run still starting after this long gets a notice saying where it is stuck (default 20 s). */
+  slowStartMs?: number;
 }
 
 export type FollowResult =
@@ -94,6 +96,12 @@ class RunFollower {
   private readonly stderr: Writable;
   private readonly retry: RetryPolicy;
   private lastProgress = '';
+  private readonly startedAt = Date.now();
+  /** On a terminal: the progress is one line, rewritten with the elapsed time, until the command runs. */
+  private statusShown = false;
+  private statusTimer: NodeJS.Timeout | undefined;
+  private slowTimer: NodeJS.Timeout | undefined;
+  private starting = true;
   private running = false;
   private ws: WebSocket | undefined;
   /** Settles the connection attempt in progress (used by abort and output errors). */
@@ -114,7 +122,52 @@ class RunFollower {
   }
 
   private notice(line: string) {
+    this.clearStatus();
     this.stderr.write(`oddjob: ${line}\n`);
+    if (this.statusTimer) this.renderStatus();
+  }
+
+  private get tty(): boolean {
+    return (this.stderr as Writable & { isTTY?: boolean }).isTTY === true;
+  }
+
+  private onProgress(message: string) {
+    if (!this.starting) return;
+    this.slowTimer ??= setTimeout(() => {
+      if (this.starting) this.notice(`still starting after ${Math.round((this.opts.slowStartMs ?? 20_000) / 1000)} s: ${this.lastProgress}`);
+    }, Math.max(0, (this.opts.slowStartMs ?? 20_000) - (Date.now() - this.startedAt)));
+    this.slowTimer.unref();
+    if (!this.tty) {
+      // The server repeats the latest progress to every new connection.
+      if (message !== this.lastProgress) this.notice(message);
+      this.lastProgress = message;
+      return;
+    }
+    this.lastProgress = message;
+    this.renderStatus();
+    this.statusTimer ??= setInterval(() => this.renderStatus(), 1000);
+    this.statusTimer.unref();
+  }
+
+  private renderStatus() {
+    const elapsed = Math.floor((Date.now() - this.startedAt) / 1000);
+    this.stderr.write(`\r\x1b[2Koddjob: ${this.lastProgress} (${elapsed}s)`);
+    this.statusShown = true;
+  }
+
+  private clearStatus() {
+    if (!this.statusShown) return;
+    this.stderr.write('\r\x1b[2K');
+    this.statusShown = false;
+  }
+
+  /** The command runs, or the run is over: no more start-up progress. */
+  private doneStarting() {
+    this.starting = false;
+    clearInterval(this.statusTimer);
+    clearTimeout(this.slowTimer);
+    this.statusTimer = undefined;
+    this.clearStatus();
   }
 
   async run(): Promise<FollowResult> {
@@ -129,6 +182,7 @@ class RunFollower {
     try {
       return await this.loop();
     } finally {
+      this.doneStarting();
       for (const d of this.disposers.splice(0).reverse()) d();
     }
   }
@@ -328,6 +382,7 @@ class RunFollower {
       case Channel.stdout:
       case Channel.stderr: {
         if (frame.data.length === 0) return undefined;
+        this.clearStatus();
         const out = frame.channel === Channel.stdout ? this.stdout : this.stderr;
         // Counted when handed to the stream: Writable keeps order, so a resume from here has no gap.
         this.received += frame.data.length;
@@ -348,11 +403,10 @@ class RunFollower {
   private onStatus(s: StatusFrame, ws: WebSocket): Attempt | undefined {
     switch (s.kind) {
       case 'progress':
-        // The server repeats the latest progress to every new connection.
-        if (s.message !== this.lastProgress) this.notice(s.message);
-        this.lastProgress = s.message;
+        this.onProgress(s.message);
         return undefined;
       case 'running':
+        this.doneStarting();
         if (!this.running) this.opts.onRunning?.(s.podName);
         this.running = true;
         // The server can only pass input to a container that is attached, so we hold it until now.
@@ -360,6 +414,7 @@ class RunFollower {
         this.flushStdin(ws);
         return undefined;
       case 'end':
+        this.doneStarting();
         return { kind: 'end', end: s };
       case 'error':
         if (s.code === 'unavailable') return { kind: 'retry', reason: s.message, healthy: false };

@@ -250,6 +250,38 @@ describe('followRun', () => {
     assert.match(stderr.text(), /^oddjob: stream reconnected; resuming$/m);
   });
 
+  test('on a terminal, start-up progress is one rewritten line with the elapsed time, cleared before the output', async () => {
+    handler = (ws) => {
+      ws.send(encodeStatus({ kind: 'progress', message: 'pulling image demo:1' }));
+      ws.send(encodeStatus({ kind: 'progress', message: 'creating the container' }));
+      ws.send(encodeStatus({ kind: 'running', podName: 'p' }));
+      ws.send(encodeFrame(Channel.stdout, 'hi\n'));
+      ws.send(end({ outputBytes: 3 }));
+    };
+    const stderr = Object.assign(new Sink(), { isTTY: true });
+    const { p, stdout } = follow({ stderr });
+    await p;
+    assert.equal(stdout.text(), 'hi\n');
+    // eslint-disable-next-line no-control-regex -- the terminal control sequences are what is tested
+    assert.match(stderr.text(), /^\r\x1b\[2Koddjob: pulling image demo:1 \(\d+s\)\r\x1b\[2Koddjob: creating the container \(\d+s\)(\r\x1b\[2Koddjob: creating the container \(\d+s\))*\r\x1b\[2K$/);
+  });
+
+  test('a run still starting past the threshold gets a notice naming where it is stuck', async () => {
+    const stderr = new Sink();
+    handler = (ws) => {
+      ws.send(encodeStatus({ kind: 'progress', message: 'pulling image demo:1' }));
+      // Ends once the notice is out (or after 2 s, so a CLI without the notice fails instead of hanging).
+      const give = Date.now() + 2000;
+      const t = setInterval(() => {
+        if (!stderr.text().includes('still starting') && Date.now() < give) return;
+        clearInterval(t);
+        ws.send(end());
+      }, 5);
+    };
+    await follow({ stderr, slowStartMs: 30 }).p;
+    assert.equal(stderr.text(), 'oddjob: pulling image demo:1\noddjob: still starting after 0 s: pulling image demo:1\n');
+  });
+
   test('a run that ended while the stream was lost: give up, pointing at its stored output', async () => {
     upgradeStatus = 503;
     runStatus = () => 'succeeded';
