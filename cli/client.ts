@@ -11,6 +11,7 @@ import {
   CredentialInfo,
   DeviceLogin,
   DeviceLoginPoll,
+  NamespaceInfo,
   Page,
   WhoAmI,
   Run,
@@ -132,6 +133,10 @@ export class OddjobClient {
 
   async revokeToken(id: string): Promise<void> {
     await this.request('DELETE', `/auth/tokens/${encodeURIComponent(id)}`, {});
+  }
+
+  async namespaces(): Promise<string[]> {
+    return (await this.json('GET', '/api/namespaces', Page(NamespaceInfo))).items.map((n) => n.name);
   }
 
   async deployments(namespace?: string): Promise<DeploymentSummary[]> {

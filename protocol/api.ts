@@ -131,6 +131,10 @@ export const DeploymentSummary = z.object({
 });
 export type DeploymentSummary = z.infer<typeof DeploymentSummary>;
 
+/** GET /api/namespaces: the namespaces the server serves (signed-in callers only). */
+export const NamespaceInfo = z.object({ name: z.string() });
+export type NamespaceInfo = z.infer<typeof NamespaceInfo>;
+
 export const AuditEventType = z.enum(AUDIT_EVENT_TYPES);
 export type AuditEventType = z.infer<typeof AuditEventType>;
 

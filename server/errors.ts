@@ -51,3 +51,16 @@ export const forbidden = (message: string, hint?: string) => new ServiceError('f
 export const notFound = (message: string) => new ServiceError('not_found', message);
 export const conflict = (message: string) => new ServiceError('conflict', message);
 export const unavailable = (message: string, hint?: string) => new ServiceError('unavailable', message, hint);
+
+/**
+ * A namespace this server does not serve. Only ever said to a signed-in caller
+ * (everything under /api is), who may see the served namespaces: naming them is
+ * the hint that makes `-n` easy to get right.
+ */
+export const namespaceNotServed = (namespace: string, served: readonly string[]) =>
+  new ServiceError(
+    'not_found',
+    `namespace ${namespace} is not served by this oddjob server`,
+    served.length ? `namespaces you can use: ${served.join(', ')} (pass -n NAME)` : 'this server serves no namespaces',
+    'namespace_not_served',
+  );

@@ -84,6 +84,8 @@ export interface RunService {
 }
 
 export interface DeploymentService {
+  /** The namespaces this server serves; the edge only answers signed-in callers. */
+  servedNamespaces(): string[];
   /** Deployments in the served namespaces that this identity may run in. */
   listRunnable(ctx: RequestContext, namespace?: string): Promise<DeploymentSummary[]>;
 }

@@ -186,6 +186,11 @@ export function createApp(deps: AppDeps) {
     const p = principal(req);
     res.json({ ...p.identity, auditor: p.auditor, auth: p.via });
   });
+  // Signed in (the middleware above) is enough: the served namespaces are no secret
+  // from people who may use oddjob, and the CLI picks its default from them.
+  api.get('/namespaces', (_req, res) => {
+    res.json({ items: deployments.servedNamespaces().map((name) => ({ name })) });
+  });
   api.get(
     '/deployments',
     async (req, res) => {

@@ -9,7 +9,7 @@ import { isRunOwner } from '../../protocol/owner.js';
 import type { AuditLog } from '../audit/store.js';
 import type { RunStore } from '../audit/runs.js';
 import type { OutputStore } from '../audit/output.js';
-import { ServiceError, badRequest, forbidden, notFound, unavailable } from '../errors.js';
+import { ServiceError, badRequest, forbidden, namespaceNotServed, notFound, unavailable } from '../errors.js';
 import type { KubeClients } from '../k8s/client.js';
 import { toServiceError } from '../k8s/client.js';
 import { ResourceWatch } from '../k8s/watch.js';
@@ -192,13 +192,13 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
     if (reconciling && !job && !pod) t.onMissing();
   }
 
-  function requireServed(namespace: string, what: string) {
-    // Namespaces we do not serve do not exist for the user: 404, not 403.
-    if (!served.has(namespace)) throw notFound(`${what} not found`);
+  function requireServed(namespace: string) {
+    // 404, not 403; the caller is signed in, so the answer may list what is served.
+    if (!served.has(namespace)) throw namespaceNotServed(namespace, config.namespaces);
   }
 
   async function readDeployment(namespace: string, name: string): Promise<k8s.V1Deployment> {
-    requireServed(namespace, `deployment ${namespace}/${name}`);
+    requireServed(namespace);
     try {
       return await kube.apps.readNamespacedDeployment({ name, namespace });
     } catch (err) {

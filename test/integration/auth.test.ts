@@ -235,7 +235,9 @@ describe('GitHub sign-in', () => {
     assert.match(err, /Signed in to .* as bob \(teams: \(none\)\)/);
     const file = join(home, 'oddjob', 'config.json');
     assert.equal(statSync(file).mode & 0o777, 0o600);
-    const saved = JSON.parse(readFileSync(file, 'utf8'));
+    // Saved as the current context of this server (cli/config.ts).
+    const file_ = JSON.parse(readFileSync(file, 'utf8'));
+    const saved = file_.contexts[file_.currentContext];
     assert.equal(saved.server, base);
     assert.match(saved.token, /^odjt_/);
 
@@ -249,7 +251,7 @@ describe('GitHub sign-in', () => {
     const out = await runCli(['logout'], { server: base, env });
     assert.equal(out.code, 0, out.stderr);
     assert.match(out.stderr, /Signed out .* the token is revoked/);
-    assert.equal(JSON.parse(readFileSync(file, 'utf8')).token, undefined, 'token forgotten locally');
+    assert.equal(JSON.parse(readFileSync(file, 'utf8')).contexts[file_.currentContext].token, undefined, 'token forgotten locally');
     const denied = await http('GET', '/api/whoami', { token: saved.token });
     assert.equal(denied.status, 401);
     assert.match(denied.json().error.message, /not valid \(unknown, expired or revoked\)/);

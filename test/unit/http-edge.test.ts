@@ -65,7 +65,7 @@ before(async () => {
     publicUrl: 'http://oddjob.test',
     logger: createLogger('fatal'),
     runs,
-    deployments: { listRunnable: async () => [] },
+    deployments: { servedNamespaces: () => ['demo'], listRunnable: async () => [] },
     audit,
     auth,
     readiness: [],
@@ -138,6 +138,17 @@ describe('HTTP API edge', () => {
     try {
       const r = await request(base).get('/api/whoami').expect(401);
       assert.match(r.body.error.hint, /oddjob login/);
+    } finally {
+      identity = alice;
+    }
+  });
+  test('the served namespaces: listed to a signed-in caller, never to an anonymous one', async () => {
+    const r = await request(base).get('/api/namespaces').expect(200);
+    assert.deepEqual(r.body, { items: [{ name: 'demo' }] });
+    identity = null;
+    try {
+      const anon = await request(base).get('/api/namespaces').expect(401);
+      assert.doesNotMatch(JSON.stringify(anon.body), /demo/);
     } finally {
       identity = alice;
     }

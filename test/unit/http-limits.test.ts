@@ -46,7 +46,7 @@ const deps = (auth: Authenticator, extra: object = {}) => ({
   publicUrl: 'http://localhost:1',
   logger: createLogger('fatal'),
   runs,
-  deployments: { listRunnable: async () => [] },
+  deployments: { servedNamespaces: () => ['demo'], listRunnable: async () => [] },
   audit: { query: () => ({ items: [] }), *iterate() {}, verify: () => ({ ok: true, checked: 0 }) },
   auth,
   readiness: [] as ReadinessCheck[],

@@ -44,7 +44,7 @@ before(async () => {
     publicUrl: 'http://oddjob.test',
     logger: createLogger('fatal'),
     runs,
-    deployments: { listRunnable: async () => [] },
+    deployments: { servedNamespaces: () => ['demo'], listRunnable: async () => [] },
     audit: { query: () => ({ items: [] }), *iterate() {}, verify: () => ({ ok: true, checked: 0 }) },
     auth: { mode: 'dev', authenticate: async () => ({ identity: { login: 'alice', teams: [] }, via: 'dev', auditor: true }) },
     readiness: [],
