@@ -33,8 +33,23 @@ export async function startClusterEnv(): Promise<ClusterEnv> {
   execFileSync('npx', ['tsc', '-p', `${REPO_ROOT}tsconfig.build.json`], { stdio: 'ignore' });
   process.env.ODDJOB_COMPILED = '1';
   const serverArgs = (...extra: string[]) => [
-    '--auth', 'dev', '--dev-user', 'bench', '--namespaces', ns.name, '--kubeconfig', cluster.kubeconfigPath,
-    '--db', join(mkdtempSync(join(tmpdir(), 'oddjob-bench-')), 'audit.db'), '--log-level', 'warn', '--max-output', '256Mi', '--api-rate-limit', '1000000', ...extra,
+    '--auth',
+    'dev',
+    '--dev-user',
+    'bench',
+    '--namespaces',
+    ns.name,
+    '--kubeconfig',
+    cluster.kubeconfigPath,
+    '--db',
+    join(mkdtempSync(join(tmpdir(), 'oddjob-bench-')), 'audit.db'),
+    '--log-level',
+    'warn',
+    '--max-output',
+    '256Mi',
+    '--api-rate-limit',
+    '1000000',
+    ...extra,
   ];
   const server = await startServerProcess(serverArgs());
   return {

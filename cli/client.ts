@@ -184,12 +184,7 @@ export class OddjobClient {
     return u.toString();
   }
 
-  private async json<S extends z.ZodTypeAny>(
-    method: string,
-    path: string,
-    schema: S,
-    opts: { query?: Query; body?: unknown } = {},
-  ): Promise<z.infer<S>> {
+  private async json<S extends z.ZodTypeAny>(method: string, path: string, schema: S, opts: { query?: Query; body?: unknown } = {}): Promise<z.infer<S>> {
     const res = await this.request(method, path, opts);
     let data: unknown;
     try {

@@ -153,12 +153,7 @@ export interface Endpoint {
  * and a context's token is only sent to the server it was issued for:
  * `--server https://elsewhere` must not leak it.
  */
-export function resolveEndpoint(
-  flagServer: string | undefined,
-  env: Env,
-  readConfig: () => ConfigFile | undefined,
-  flagContext?: string,
-): Endpoint {
+export function resolveEndpoint(flagServer: string | undefined, env: Env, readConfig: () => ConfigFile | undefined, flagContext?: string): Endpoint {
   let config: ReturnType<typeof contextsOf> | undefined;
   let legacyToken: string | undefined;
   const cfg = () => {

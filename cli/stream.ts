@@ -133,9 +133,12 @@ class RunFollower {
 
   private onProgress(message: string) {
     if (!this.starting) return;
-    this.slowTimer ??= setTimeout(() => {
-      if (this.starting) this.notice(`still starting after ${Math.round((this.opts.slowStartMs ?? 20_000) / 1000)} s: ${this.lastProgress}`);
-    }, Math.max(0, (this.opts.slowStartMs ?? 20_000) - (Date.now() - this.startedAt)));
+    this.slowTimer ??= setTimeout(
+      () => {
+        if (this.starting) this.notice(`still starting after ${Math.round((this.opts.slowStartMs ?? 20_000) / 1000)} s: ${this.lastProgress}`);
+      },
+      Math.max(0, (this.opts.slowStartMs ?? 20_000) - (Date.now() - this.startedAt)),
+    );
     this.slowTimer.unref();
     if (!this.tty) {
       // The server repeats the latest progress to every new connection.
@@ -281,8 +284,7 @@ class RunFollower {
       });
       this.ws = ws;
 
-      const healthy = () =>
-        this.received > startedWith || (openedAt !== undefined && Date.now() - openedAt >= HEALTHY_AFTER_MS);
+      const healthy = () => this.received > startedWith || (openedAt !== undefined && Date.now() - openedAt >= HEALTHY_AFTER_MS);
 
       const settle = (a: Attempt) => {
         if (settled) return;

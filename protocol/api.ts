@@ -105,8 +105,7 @@ export const Run = z.object({
 });
 export type Run = z.infer<typeof Run>;
 
-export const Page = <T extends z.ZodTypeAny>(item: T) =>
-  z.object({ items: z.array(item), nextCursor: z.string().optional() });
+export const Page = <T extends z.ZodTypeAny>(item: T) => z.object({ items: z.array(item), nextCursor: z.string().optional() });
 
 export const RunListQuery = z
   .object({
@@ -216,9 +215,7 @@ export type ApiErrorBody = z.infer<typeof ApiErrorBody>;
 
 /** Formats zod issues into one line a person can act on: "command: give a command ...". */
 export function describeZodError(err: z.ZodError): string {
-  return err.issues
-    .map((i) => (i.path.length ? `${i.path.join('.')}: ${i.message}` : i.message))
-    .join('; ');
+  return err.issues.map((i) => (i.path.length ? `${i.path.join('.')}: ${i.message}` : i.message)).join('; ');
 }
 
 // ---- sign-in (/auth) ------------------------------------------------------

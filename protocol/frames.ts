@@ -58,10 +58,7 @@ export function encodeResize(size: ResizeFrame): Buffer {
   return encodeFrame(Channel.resize, JSON.stringify(size));
 }
 
-export type DecodedFrame =
-  | { channel: 0 | 1 | 2; data: Buffer }
-  | { channel: 3; status: StatusFrame }
-  | { channel: 4; resize: ResizeFrame };
+export type DecodedFrame = { channel: 0 | 1 | 2; data: Buffer } | { channel: 3; status: StatusFrame } | { channel: 4; resize: ResizeFrame };
 
 /** Decodes one message; throws an Error with a readable message on garbage. */
 export function decodeFrame(msg: Buffer): DecodedFrame {

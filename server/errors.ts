@@ -46,7 +46,8 @@ export class ServiceError extends Error {
 }
 
 export const badRequest = (message: string, hint?: string) => new ServiceError('invalid', message, hint);
-export const unauthorized = (message = 'not signed in', hint = 'run `oddjob login` (or set ODDJOB_TOKEN)') => new ServiceError('unauthenticated', message, hint);
+export const unauthorized = (message = 'not signed in', hint = 'run `oddjob login` (or set ODDJOB_TOKEN)') =>
+  new ServiceError('unauthenticated', message, hint);
 export const forbidden = (message: string, hint?: string) => new ServiceError('forbidden', message, hint);
 export const notFound = (message: string) => new ServiceError('not_found', message);
 export const conflict = (message: string) => new ServiceError('conflict', message);

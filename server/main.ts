@@ -155,7 +155,10 @@ export async function runServerCli(argv: string[]): Promise<number> {
   return new Promise<number>((resolve) => {
     const stop = (signal: string) => {
       process.stderr.write(`oddjob server: ${signal}, shutting down (running Jobs keep going)\n`);
-      void running.close().then(() => resolve(0), () => resolve(1));
+      void running.close().then(
+        () => resolve(0),
+        () => resolve(1),
+      );
     };
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));

@@ -75,12 +75,7 @@ export interface RunService {
    * code forbidden). stdin/resize are only accepted for interactive runs, only from
    * the user who started the run, and only while they may still run in its Deployment.
    */
-  attachViewer(
-    ctx: RequestContext,
-    id: string,
-    opts: { from: number; follow: boolean },
-    viewer: Viewer,
-  ): Promise<ViewerHandle>;
+  attachViewer(ctx: RequestContext, id: string, opts: { from: number; follow: boolean }, viewer: Viewer): Promise<ViewerHandle>;
 }
 
 export interface DeploymentService {

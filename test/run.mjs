@@ -72,24 +72,38 @@ function newest(dir) {
 function ensureWebBuilt() {
   const index = join(root, 'web', 'dist', 'index.html');
   let built = 0;
-  try { built = statSync(index).mtimeMs; } catch { /* not built */ }
+  try {
+    built = statSync(index).mtimeMs;
+  } catch {
+    /* not built */
+  }
   const sources = Math.max(newest(join(root, 'web')), newest(join(root, 'protocol')));
   if (built && built >= sources) return true;
   console.error('\nbuilding the web UI (npm run build:web)');
-  const r = spawnSync(process.execPath, [join(root, 'node_modules', 'vite', 'bin', 'vite.js'), 'build', '--config', join(root, 'web', 'vite.config.ts'), '--logLevel', 'warn'], { stdio: 'inherit', cwd: root });
+  const r = spawnSync(
+    process.execPath,
+    [join(root, 'node_modules', 'vite', 'bin', 'vite.js'), 'build', '--config', join(root, 'web', 'vite.config.ts'), '--logLevel', 'warn'],
+    { stdio: 'inherit', cwd: root },
+  );
   if (r.status !== 0) console.error('the web UI did not build; the browser tests will fail');
   return r.status === 0;
 }
 
 let failed = false;
 for (const suite of suites) {
-  if (suite === 'integration' && !ensureCluster()) { failed = true; continue; }
+  if (suite === 'integration' && !ensureCluster()) {
+    failed = true;
+    continue;
+  }
   if (suite === 'integration' && !ensureWebBuilt()) failed = true;
   const files = find(join(root, 'test', suite));
-  if (files.length === 0) { console.error(`no tests found in test/${suite}`); failed = true; continue; }
+  if (files.length === 0) {
+    console.error(`no tests found in test/${suite}`);
+    failed = true;
+    continue;
+  }
   console.error(`\n== ${suite}: ${files.length} files ==`);
-  const args = ['--import', 'tsx', '--test', '--test-reporter=spec',
-    `--test-concurrency=${suite === 'unit' ? 2 : 1}`, ...files];
+  const args = ['--import', 'tsx', '--test', '--test-reporter=spec', `--test-concurrency=${suite === 'unit' ? 2 : 1}`, ...files];
   const r = spawnSync(process.execPath, args, { stdio: 'inherit', cwd: root, env: process.env });
   if (r.status !== 0) failed = true;
 }

@@ -38,7 +38,7 @@ export default function register(program: Command, cli: CliContext): void {
     .option('--status <status>', 'run outcome: succeeded, failed, deadline, cancelled, lost, ...')
     .option('--type <type>', `event type: ${AuditEventType.options.join(', ')}`)
     .option('--limit <n>', `at most this many events (default: ${TABLE_DEFAULT_LIMIT}; --json default: all)`)
-    .option('--json', "NDJSON, exactly as the server exports it (one event per line, with hashes)")
+    .option('--json', 'NDJSON, exactly as the server exports it (one event per line, with hashes)')
     .addHelpText(
       'after',
       '\nExamples:\n  oddjob audit --since 24h --deployment api\n  oddjob audit --since 1h -o yaml\n  oddjob audit --type run.denied -n payments\n  oddjob audit --json --since 2024-05-01 > audit.ndjson\n  oddjob audit verify\n',
@@ -120,11 +120,7 @@ export const auditListing: Listing<AuditEvent> = {
   ],
   // Wide: from where, in what, and why (what an investigation asks next).
   wideColumns: ['CLIENT', 'CONTAINER', 'REASON'],
-  wideRow: (e) => [
-    `${e.client.kind}${e.client.address ? `@${e.client.address}` : ''}`,
-    e.container ?? '-',
-    truncate(e.reason ?? '-', 40),
-  ],
+  wideRow: (e) => [`${e.client.kind}${e.client.address ? `@${e.client.address}` : ''}`, e.container ?? '-', truncate(e.reason ?? '-', 40)],
   name: (e) => String(e.seq),
   empty: 'no audit events match',
 };

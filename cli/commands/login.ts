@@ -16,10 +16,13 @@ export default function register(program: Command, cli: CliContext): void {
     .description(
       'Sign in through GitHub (device flow): oddjob shows a one-time code, you enter it at GitHub, and the server gives this CLI a token.\n' +
         'The server URL and token are saved as a context in the config file (mode 0600) and it becomes the current context; ' +
-          'signing in to another server adds another context (see: oddjob config get-contexts). The token expires; `oddjob logout` revokes it.',
+        'signing in to another server adds another context (see: oddjob config get-contexts). The token expires; `oddjob logout` revokes it.',
     )
     .option('--description <text>', 'what this token is for (shown in `oddjob tokens`)')
-    .addHelpText('after', '\nExamples:\n  oddjob login --server https://oddjob.example.com\n  oddjob login --server https://oddjob.staging.example.com --context staging\n  oddjob whoami\n')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  oddjob login --server https://oddjob.example.com\n  oddjob login --server https://oddjob.staging.example.com --context staging\n  oddjob whoami\n',
+    )
     .action(
       cli.act(async (flags: { description?: string }, cmd: Command) => {
         const globals = cmd.optsWithGlobals() as { server?: string; context?: string };
@@ -90,7 +93,9 @@ export default function register(program: Command, cli: CliContext): void {
             if (c.contexts[context]) delete c.contexts[context].token;
           });
         }
-        cli.io.stderr.write(revoked ? `✓ Signed out of ${client.server}; the token is revoked.\n` : `Signed out of ${client.server} (the token was no longer valid).\n`);
+        cli.io.stderr.write(
+          revoked ? `✓ Signed out of ${client.server}; the token is revoked.\n` : `Signed out of ${client.server} (the token was no longer valid).\n`,
+        );
         if (fromEnv) cli.warn('the token came from ODDJOB_TOKEN; it is revoked, but the variable is still set');
         return 0;
       }),

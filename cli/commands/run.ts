@@ -35,7 +35,7 @@ export default function register(program: Command, cli: CliContext): void {
     .allowExcessArguments(true)
     .option(
       '-n, --namespace <ns>',
-      "namespace of the Deployment (default: $ODDJOB_NAMESPACE, else the context's, else the server's only one, else \"default\")",
+      'namespace of the Deployment (default: $ODDJOB_NAMESPACE, else the context\'s, else the server\'s only one, else "default")',
     )
     .option('-c, --container <name>', "container to run in (default: the Deployment's default container)")
     .option('--reason <text>', 'why you run this; recorded in the audit log')

@@ -36,7 +36,7 @@ export default function register(program: Command, cli: CliContext): void {
     .command('create')
     .summary('create a token for automation (printed once)')
     .requiredOption('--description <text>', 'what the token is for')
-    .option('--expires <duration>', 'lifetime, like 7d or 12h (at most the server\'s --token-ttl)')
+    .option('--expires <duration>', "lifetime, like 7d or 12h (at most the server's --token-ttl)")
     .action(
       cli.act(async (flags: { description: string; expires?: string }, cmd: Command) => {
         const t = await cli.client(cmd).createToken(flags.description, flags.expires);

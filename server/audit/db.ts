@@ -153,9 +153,7 @@ export interface OpenOptions {
 export function openDatabase(path: string, opts: OpenOptions = {}): Database {
   if (path === '' || path === ':memory:' || path.startsWith('file:')) {
     // An audit trail that vanishes with the process is not one; refuse rather than pretend.
-    throw new Error(
-      `the oddjob database must be a file path, got ${JSON.stringify(path)}; point it at a file on a persistent volume`,
-    );
+    throw new Error(`the oddjob database must be a file path, got ${JSON.stringify(path)}; point it at a file on a persistent volume`);
   }
   const readonly = opts.readonly ?? false;
   let db: Database;
@@ -170,9 +168,7 @@ export function openDatabase(path: string, opts: OpenOptions = {}): Database {
     if (readonly) {
       const version = userVersion(db);
       if (version !== SCHEMA_VERSION) {
-        throw new Error(
-          `schema version is ${version}, this build needs ${SCHEMA_VERSION}; open it once read-write with this build to migrate it`,
-        );
+        throw new Error(`schema version is ${version}, this build needs ${SCHEMA_VERSION}; open it once read-write with this build to migrate it`);
       }
       return db;
     }
@@ -204,9 +200,7 @@ function migrate(db: Database): void {
   db.transaction(() => {
     const version = userVersion(db);
     if (version > SCHEMA_VERSION) {
-      throw new Error(
-        `schema version is ${version}, newer than this build's ${SCHEMA_VERSION}; it was written by a newer oddjob — upgrade oddjob`,
-      );
+      throw new Error(`schema version is ${version}, newer than this build's ${SCHEMA_VERSION}; it was written by a newer oddjob — upgrade oddjob`);
     }
     for (let v = version; v < SCHEMA_VERSION; v++) db.exec(MIGRATIONS[v]!);
     // Rewritten even when unchanged: it is the cheapest real write, and SQLite opens a
@@ -232,9 +226,7 @@ function openError(path: string, err: unknown, readonly: boolean): Error {
   } else if (readonly && code === 'SQLITE_CANTOPEN') {
     hint = 'the file does not exist or cannot be read';
   } else if (code === 'SQLITE_READONLY' || code === 'SQLITE_CANTOPEN' || code === 'SQLITE_PERM' || code === 'SQLITE_IOERR') {
-    hint =
-      `make the file and its directory ${dir} writable by uid ${process.getuid?.() ?? '?'} ` +
-      '(SQLite also creates -wal and -shm files next to it)';
+    hint = `make the file and its directory ${dir} writable by uid ${process.getuid?.() ?? '?'} ` + '(SQLite also creates -wal and -shm files next to it)';
   } else if (code === 'SQLITE_BUSY') {
     hint = 'another process holds a lock on it; stop it or wait';
   } else {

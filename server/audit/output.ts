@@ -53,16 +53,10 @@ export class OutputStore {
     }
     this.maxBytesPerRun = max;
     this.metaStmt = db.prepare('SELECT bytes, truncated FROM run_output_meta WHERE run_id = ?');
-    this.straddleStmt = db
-      .prepare<[string, number], number>('SELECT MAX(offset) FROM run_output_chunks WHERE run_id = ? AND offset <= ?')
-      .pluck();
-    this.windowStmt = db.prepare(
-      'SELECT offset, channel, data FROM run_output_chunks WHERE run_id = ? AND offset >= ? AND offset < ? ORDER BY offset',
-    );
+    this.straddleStmt = db.prepare<[string, number], number>('SELECT MAX(offset) FROM run_output_chunks WHERE run_id = ? AND offset <= ?').pluck();
+    this.windowStmt = db.prepare('SELECT offset, channel, data FROM run_output_chunks WHERE run_id = ? AND offset >= ? AND offset < ? ORDER BY offset');
     const ensureMeta = db.prepare<[string]>('INSERT OR IGNORE INTO run_output_meta (run_id, bytes, truncated) VALUES (?, 0, 0)');
-    const insertChunk = db.prepare<[string, number, number, Buffer]>(
-      'INSERT INTO run_output_chunks (run_id, offset, channel, data) VALUES (?, ?, ?, ?)',
-    );
+    const insertChunk = db.prepare<[string, number, number, Buffer]>('INSERT INTO run_output_chunks (run_id, offset, channel, data) VALUES (?, ?, ?, ?)');
     const updateMeta = db.prepare<[number, number, string]>('UPDATE run_output_meta SET bytes = ?, truncated = ? WHERE run_id = ?');
 
     const tx = db.transaction((runId: string, chunks: readonly OutputChunk[]): AppendResult => {

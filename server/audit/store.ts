@@ -75,9 +75,7 @@ export class AuditLog implements AuditService {
   constructor(private readonly db: Database) {
     this.headStmt = db.prepare('SELECT seq, hash, time FROM audit_head WHERE id = 1');
     // The time index is ordered (time, seq), so this is one index probe.
-    this.firstAtOrAfter = db
-      .prepare<[string], number>('SELECT seq FROM audit_events WHERE time >= ? ORDER BY time, seq LIMIT 1')
-      .pluck();
+    this.firstAtOrAfter = db.prepare<[string], number>('SELECT seq FROM audit_events WHERE time >= ? ORDER BY time, seq LIMIT 1').pluck();
     const anyEvent = db.prepare<[], number>('SELECT seq FROM audit_events LIMIT 1').pluck();
     const insert = db.prepare<[EventRow]>(
       `INSERT INTO audit_events (seq, time, type, login, namespace, deployment, status, run_id, json)
@@ -237,9 +235,7 @@ export class AuditLog implements AuditService {
   private verifySnapshot(): AuditVerifyResult {
     const head = this.headStmt.get();
     const rows = this.db
-      .prepare<[], EventRow>(
-        'SELECT seq, time, type, login, namespace, deployment, status, run_id, json FROM audit_events ORDER BY seq',
-      )
+      .prepare<[], EventRow>('SELECT seq, time, type, login, namespace, deployment, status, run_id, json FROM audit_events ORDER BY seq')
       .iterate();
     let lastSeq = 0;
     let lastHash = GENESIS_HASH;
@@ -262,8 +258,7 @@ export class AuditLog implements AuditService {
           found = { seq: row.seq, problem: `event ${row.seq} is not valid JSON` };
           return;
         }
-        const mismatch =
-          columnMismatch(row, event) ?? (event.time < lastTime ? 'its time is earlier than the previous event' : undefined);
+        const mismatch = columnMismatch(row, event) ?? (event.time < lastTime ? 'its time is earlier than the previous event' : undefined);
         lastSeq = row.seq;
         lastHash = event.hash;
         lastTime = event.time;
@@ -295,9 +290,7 @@ export class AuditLog implements AuditService {
       problem,
     });
     if (!head) {
-      return lastSeq === 0
-        ? chain
-        : broken(lastSeq + 1, 'the head record (last append) is missing, so deletion of the newest events cannot be ruled out');
+      return lastSeq === 0 ? chain : broken(lastSeq + 1, 'the head record (last append) is missing, so deletion of the newest events cannot be ruled out');
     }
     if (head.seq > lastSeq) {
       const which = head.seq === lastSeq + 1 ? `event ${head.seq} is` : `events ${lastSeq + 1}..${head.seq} are`;
@@ -365,9 +358,7 @@ export class AuditLog implements AuditService {
 
   private select(filter: Filter, order: 'ASC' | 'DESC') {
     const sql =
-      `SELECT seq, json FROM audit_events` +
-      (filter.where.length ? ` WHERE ${filter.where.join(' AND ')}` : '') +
-      ` ORDER BY seq ${order} LIMIT @limit`;
+      `SELECT seq, json FROM audit_events` + (filter.where.length ? ` WHERE ${filter.where.join(' AND ')}` : '') + ` ORDER BY seq ${order} LIMIT @limit`;
     let stmt = this.cache.get(sql);
     if (!stmt) {
       stmt = this.db.prepare(sql);

@@ -117,9 +117,7 @@ export class CredentialStore {
       listByLogin: db.prepare(
         `SELECT * FROM auth_credentials WHERE login = ? AND github_id IS NULL AND revoked_at IS NULL AND expires_at > ? ORDER BY created_at DESC`,
       ),
-      listById: db.prepare(
-        `SELECT * FROM auth_credentials WHERE github_id = ? AND revoked_at IS NULL AND expires_at > ? ORDER BY created_at DESC`,
-      ),
+      listById: db.prepare(`SELECT * FROM auth_credentials WHERE github_id = ? AND revoked_at IS NULL AND expires_at > ? ORDER BY created_at DESC`),
     };
   }
 

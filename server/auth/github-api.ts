@@ -133,7 +133,10 @@ export class GitHubClient {
   async startDeviceFlow(scopes: string[]): Promise<DeviceCode> {
     const json = await this.postForm('/login/device/code', { client_id: this.opts.clientId, scope: scopes.join(' ') });
     if (json && typeof json === 'object' && 'error' in json) {
-      throw new GitHubError('bad_response', `GitHub refused to start the device flow: ${String((json as { error: unknown }).error)} (is device flow enabled for the OAuth app?)`);
+      throw new GitHubError(
+        'bad_response',
+        `GitHub refused to start the device flow: ${String((json as { error: unknown }).error)} (is device flow enabled for the OAuth app?)`,
+      );
     }
     const parsed = DeviceCode.safeParse(json);
     if (!parsed.success) throw new GitHubError('bad_response', 'GitHub answered the device code request with an unexpected body');

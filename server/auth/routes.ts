@@ -59,7 +59,9 @@ export function cookieOptions(publicUrl: string, extra: SerializeOptions = {}): 
 }
 
 const SAFE = new Set(['GET', 'HEAD', 'OPTIONS']);
-const CreateTokenBody = z.object({ description: z.string().trim().min(1, 'describe what the token is for').max(200), expiresIn: z.string().max(20).optional() }).strict();
+const CreateTokenBody = z
+  .object({ description: z.string().trim().min(1, 'describe what the token is for').max(200), expiresIn: z.string().max(20).optional() })
+  .strict();
 const DeviceTokenBody = z.object({ deviceCode: z.string().min(1).max(200), description: z.string().max(200).optional() }).strict();
 
 export function createAuthRouter(deps: AuthRouterDeps): express.Router {
@@ -89,7 +91,13 @@ export function createAuthRouter(deps: AuthRouterDeps): express.Router {
     checkOrigin(req, deps.publicUrl(), p);
     const r = p?.credentialId ? deps.github?.credentials.revoke(p.credentialId) : undefined;
     if (p && r?.revoked) {
-      recordRevocation(audit, logger, p, deps.clientOf(req), `${p.via === 'session' ? 'signed out (browser session)' : 'signed out (oddjob logout)'}${cascade(r.children)}`);
+      recordRevocation(
+        audit,
+        logger,
+        p,
+        deps.clientOf(req),
+        `${p.via === 'session' ? 'signed out (browser session)' : 'signed out (oddjob logout)'}${cascade(r.children)}`,
+      );
     }
     res.setHeader('Set-Cookie', serializeCookie(SESSION_COOKIE, '', cookieOptions(deps.publicUrl(), { maxAge: 0 })));
     res.status(204).end();
@@ -129,26 +137,36 @@ export function createAuthRouter(deps: AuthRouterDeps): express.Router {
   router.get('/github', limiter, auth.authenticate('github', { session: false }));
 
   router.get('/github/callback', limiter, (req, res) => {
-    auth.authenticate('github', { session: false }, (err: unknown, user: { identity: Identity; accessToken: string } | false, info: { message?: string } | undefined) => {
-      if (err || !user) {
-        const e = err ? oauthFailure(err) : new ServiceError('forbidden', info?.message ?? 'the sign-in could not be verified', undefined, 'invalid_state');
-        if (toApiError(e).status >= 500) logger.warn({ reason: e.message }, 'browser sign-in failed');
-        signInErrorPage(res, e);
-        return;
-      }
-      try {
-        const client = deps.clientOf(req, 'web');
-        // Audited before the cookie exists: no record, no session.
-        audit.append({ type: 'login', actor: user.identity, client, message: 'signed in with GitHub (browser)' });
-        const { secret, credential } = gh.credentials.create({ kind: 'session', identity: user.identity, githubToken: user.accessToken, ttlMs: gh.sessionTtlMs, description: client.agent });
-        res.setHeader('Set-Cookie', serializeCookie(SESSION_COOKIE, secret, cookieOptions(deps.publicUrl(), { maxAge: Math.floor(gh.sessionTtlMs / 1000) })));
-        logger.info({ login: user.identity.login, session: credential.id }, 'signed in (browser)');
-        res.redirect(303, (req as Request & { oauthNext?: string }).oauthNext ?? '/');
-      } catch (e) {
-        logger.error({ err: e }, 'could not record a sign-in');
-        signInErrorPage(res, unavailable('the sign-in could not be recorded in the audit log, so it was refused', 'an operator must fix the audit store'));
-      }
-    })(req, res, () => {});
+    auth.authenticate(
+      'github',
+      { session: false },
+      (err: unknown, user: { identity: Identity; accessToken: string } | false, info: { message?: string } | undefined) => {
+        if (err || !user) {
+          const e = err ? oauthFailure(err) : new ServiceError('forbidden', info?.message ?? 'the sign-in could not be verified', undefined, 'invalid_state');
+          if (toApiError(e).status >= 500) logger.warn({ reason: e.message }, 'browser sign-in failed');
+          signInErrorPage(res, e);
+          return;
+        }
+        try {
+          const client = deps.clientOf(req, 'web');
+          // Audited before the cookie exists: no record, no session.
+          audit.append({ type: 'login', actor: user.identity, client, message: 'signed in with GitHub (browser)' });
+          const { secret, credential } = gh.credentials.create({
+            kind: 'session',
+            identity: user.identity,
+            githubToken: user.accessToken,
+            ttlMs: gh.sessionTtlMs,
+            description: client.agent,
+          });
+          res.setHeader('Set-Cookie', serializeCookie(SESSION_COOKIE, secret, cookieOptions(deps.publicUrl(), { maxAge: Math.floor(gh.sessionTtlMs / 1000) })));
+          logger.info({ login: user.identity.login, session: credential.id }, 'signed in (browser)');
+          res.redirect(303, (req as Request & { oauthNext?: string }).oauthNext ?? '/');
+        } catch (e) {
+          logger.error({ err: e }, 'could not record a sign-in');
+          signInErrorPage(res, unavailable('the sign-in could not be recorded in the audit log, so it was refused', 'an operator must fix the audit store'));
+        }
+      },
+    )(req, res, () => {});
   });
 
   // `oddjob tokens`: a person's live sessions and tokens; create one for automation; revoke.
@@ -189,7 +207,14 @@ export function createAuthRouter(deps: AuthRouterDeps): express.Router {
     const githubToken = gh.credentials.githubToken(p.credentialId);
     if (githubToken === null) throw unauthorized('your sign-in can no longer be checked with GitHub', 'sign in again');
     const client = deps.clientOf(req);
-    const { secret, credential } = gh.credentials.create({ kind: 'token', identity: p.identity, githubToken, ttlMs, description: body.data.description, parentId: parent.id });
+    const { secret, credential } = gh.credentials.create({
+      kind: 'token',
+      identity: p.identity,
+      githubToken,
+      ttlMs,
+      description: body.data.description,
+      parentId: parent.id,
+    });
     audit.append({
       type: 'token.created',
       actor: p.identity,
@@ -207,7 +232,13 @@ export function createAuthRouter(deps: AuthRouterDeps): express.Router {
       throw new ServiceError('not_found', `you have no live session or token ${id}`);
     }
     const r = gh.credentials.revoke(id);
-    recordRevocation(audit, logger, { ...p, via: cred.kind === 'session' ? 'session' : 'token', credentialId: id }, deps.clientOf(req), `revoked by its owner${cascade(r.children)}`);
+    recordRevocation(
+      audit,
+      logger,
+      { ...p, via: cred.kind === 'session' ? 'session' : 'token', credentialId: id },
+      deps.clientOf(req),
+      `revoked by its owner${cascade(r.children)}`,
+    );
     res.status(204).end();
   });
 
@@ -236,7 +267,12 @@ export function createAuthRouter(deps: AuthRouterDeps): express.Router {
       const description = body.data.description ?? `oddjob login (${client.agent ?? 'unknown client'})`;
       audit.append({ type: 'login', actor: identity, client, message: 'signed in with GitHub (device flow)' });
       const { secret, credential } = gh.credentials.create({ kind: 'token', identity, githubToken: poll.accessToken, ttlMs: gh.tokenTtlMs, description });
-      audit.append({ type: 'token.created', actor: identity, client, message: `token ${credential.id} (${description}), expires ${new Date(credential.expiresAt).toISOString()}` });
+      audit.append({
+        type: 'token.created',
+        actor: identity,
+        client,
+        message: `token ${credential.id} (${description}), expires ${new Date(credential.expiresAt).toISOString()}`,
+      });
       logger.info({ login: identity.login, token: credential.id }, 'signed in (device flow)');
       res.json({ status: 'ok', token: secret, id: credential.id, expiresAt: new Date(credential.expiresAt).toISOString(), identity });
     } catch (err) {
@@ -259,7 +295,12 @@ function oauthFailure(err: unknown): ServiceError {
   if (err instanceof GitHubError) return githubFailure(err);
   const e = err as { name?: string; code?: string; message?: string; oauthError?: { statusCode?: number } };
   if (e.name === 'TokenError') {
-    return new ServiceError('invalid', `GitHub did not accept the sign-in (${e.code ?? 'token error'}): the code may have expired or been used already`, undefined, 'bad_code');
+    return new ServiceError(
+      'invalid',
+      `GitHub did not accept the sign-in (${e.code ?? 'token error'}): the code may have expired or been used already`,
+      undefined,
+      'bad_code',
+    );
   }
   // GitHub answers a refused code with HTTP 200 and an `error` body; passport-oauth2
   // then only knows that no access token came back.

@@ -14,13 +14,10 @@ import { GitHubAuthenticator } from './github.js';
 import { GitHubClient } from './github-api.js';
 import { createAuthRouter } from './routes.js';
 
-export function createAuth(deps: {
-  config: ServerConfig;
-  db: Database;
-  audit: AuditLog;
-  logger: Logger;
-  publicUrl: () => string;
-}): { auth: Authenticator; authRouter: express.Router } {
+export function createAuth(deps: { config: ServerConfig; db: Database; audit: AuditLog; logger: Logger; publicUrl: () => string }): {
+  auth: Authenticator;
+  authRouter: express.Router;
+} {
   const { config, db, audit, logger, publicUrl } = deps;
   const common = { audit, logger, publicUrl, clientOf, rateLimitPerMinute: config.authRateLimit };
   if (config.auth === 'dev') {

@@ -71,7 +71,10 @@ export function createApp(deps: AppDeps) {
     res.setHeader('X-Content-Type-Options', 'nosniff');
     res.setHeader('X-Frame-Options', 'DENY');
     res.setHeader('Referrer-Policy', 'no-referrer');
-    res.setHeader('Content-Security-Policy', "default-src 'self'; script-src 'self'; style-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'");
+    res.setHeader(
+      'Content-Security-Policy',
+      "default-src 'self'; script-src 'self'; style-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'",
+    );
     const end = requests.startTimer({ method: req.method });
     res.on('finish', () => end({ route: (req.route?.path as string | undefined) ?? 'unmatched', status: String(res.statusCode) }));
     next();
@@ -191,80 +194,53 @@ export function createApp(deps: AppDeps) {
   api.get('/namespaces', (_req, res) => {
     res.json({ items: deployments.servedNamespaces().map((name) => ({ name })) });
   });
-  api.get(
-    '/deployments',
-    async (req, res) => {
-      const { namespace } = parse(z.object({ namespace: z.string().max(63).optional() }).strict(), req.query, 'query');
-      res.json({ items: await deployments.listRunnable(ctx(req), namespace) });
-    },
-  );
-  api.post(
-    '/runs',
-    async (req, res) => {
-      if (!req.is('application/json')) throw httpRefusal(415, 'unsupported_media_type', 'send the run request as application/json');
-      const body = parse(RunRequest, req.body, 'run request');
-      res.status(201).json(await runs.createRun(ctx(req), body));
-    },
-  );
-  api.post(
-    '/runs/preview',
-    async (req, res) => {
-      // Authorized exactly like a run; creates nothing. A refusal is audited (marked as a preview).
-      if (!req.is('application/json')) throw httpRefusal(415, 'unsupported_media_type', 'send the run request as application/json');
-      const body = parse(RunRequest, req.body, 'run request');
-      res.json(await runs.previewRun(ctx(req), body));
-    },
-  );
-  api.get(
-    '/runs',
-    async (req, res) => {
-      res.json(await runs.listRuns(ctx(req), parse(RunListQuery, req.query, 'query')));
-    },
-  );
-  api.get(
-    '/runs/:id',
-    async (req, res) => {
-      res.json(await runs.getRun(ctx(req), parse(runIdSchema, req.params.id, 'run id')));
-    },
-  );
-  api.post(
-    '/runs/:id/cancel',
-    async (req, res) => {
-      res.json(await runs.cancelRun(ctx(req), parse(runIdSchema, req.params.id, 'run id')));
-    },
-  );
-  api.get(
-    '/audit',
-    async (req, res) => {
-      const q = scopeAudit(principal(req), parse(AuditQuery, req.query, 'query'));
-      try {
-        res.json(audit.query(q));
-      } catch (err) {
-        if (/cursor/i.test((err as Error).message)) throw badRequest((err as Error).message);
-        throw err;
-      }
-    },
-  );
-  api.get(
-    '/audit/export',
-    async (req, res) => {
-      // Every matching event: the default page size does not apply to an export.
-      const q = scopeAudit(principal(req), parse(AuditQuery.omit({ limit: true, cursor: true }), req.query, 'query'));
-      res.type('application/x-ndjson');
-      for (const event of audit.iterate(q)) {
-        if (!res.write(`${JSON.stringify(event)}\n`)) await new Promise((r) => res.once('drain', r));
-        if (res.destroyed) return;
-      }
-      res.end();
-    },
-  );
-  api.get(
-    '/audit/verify',
-    async (req, res) => {
-      if (!principal(req).auditor) throw forbidden('only auditors may verify the whole audit log', 'ask an operator to add you to --auditors');
-      res.json(await audit.verify());
-    },
-  );
+  api.get('/deployments', async (req, res) => {
+    const { namespace } = parse(z.object({ namespace: z.string().max(63).optional() }).strict(), req.query, 'query');
+    res.json({ items: await deployments.listRunnable(ctx(req), namespace) });
+  });
+  api.post('/runs', async (req, res) => {
+    if (!req.is('application/json')) throw httpRefusal(415, 'unsupported_media_type', 'send the run request as application/json');
+    const body = parse(RunRequest, req.body, 'run request');
+    res.status(201).json(await runs.createRun(ctx(req), body));
+  });
+  api.post('/runs/preview', async (req, res) => {
+    // Authorized exactly like a run; creates nothing. A refusal is audited (marked as a preview).
+    if (!req.is('application/json')) throw httpRefusal(415, 'unsupported_media_type', 'send the run request as application/json');
+    const body = parse(RunRequest, req.body, 'run request');
+    res.json(await runs.previewRun(ctx(req), body));
+  });
+  api.get('/runs', async (req, res) => {
+    res.json(await runs.listRuns(ctx(req), parse(RunListQuery, req.query, 'query')));
+  });
+  api.get('/runs/:id', async (req, res) => {
+    res.json(await runs.getRun(ctx(req), parse(runIdSchema, req.params.id, 'run id')));
+  });
+  api.post('/runs/:id/cancel', async (req, res) => {
+    res.json(await runs.cancelRun(ctx(req), parse(runIdSchema, req.params.id, 'run id')));
+  });
+  api.get('/audit', async (req, res) => {
+    const q = scopeAudit(principal(req), parse(AuditQuery, req.query, 'query'));
+    try {
+      res.json(audit.query(q));
+    } catch (err) {
+      if (/cursor/i.test((err as Error).message)) throw badRequest((err as Error).message);
+      throw err;
+    }
+  });
+  api.get('/audit/export', async (req, res) => {
+    // Every matching event: the default page size does not apply to an export.
+    const q = scopeAudit(principal(req), parse(AuditQuery.omit({ limit: true, cursor: true }), req.query, 'query'));
+    res.type('application/x-ndjson');
+    for (const event of audit.iterate(q)) {
+      if (!res.write(`${JSON.stringify(event)}\n`)) await new Promise((r) => res.once('drain', r));
+      if (res.destroyed) return;
+    }
+    res.end();
+  });
+  api.get('/audit/verify', async (req, res) => {
+    if (!principal(req).auditor) throw forbidden('only auditors may verify the whole audit log', 'ask an operator to add you to --auditors');
+    res.json(await audit.verify());
+  });
   api.use((_req, _res, next) => next(notFound('no such API endpoint')));
   app.use('/api', api);
   // The web UI (web/dist) at /, with client routes falling back to index.html.
@@ -335,7 +311,7 @@ function parserFailure(err: unknown): ApiError | undefined {
 function scopeAudit<Q extends { user?: string }>(p: Principal, q: Q): Q & { actorId?: number } {
   if (p.auditor) return q;
   if (q.user !== undefined && q.user.toLowerCase() !== p.identity.login.toLowerCase()) {
-    throw forbidden(`you may read only your own audit events, not ${q.user}'s`, 'auditors (--auditors) may read everyone\'s');
+    throw forbidden(`you may read only your own audit events, not ${q.user}'s`, "auditors (--auditors) may read everyone's");
   }
   // By account, not only by login: a recycled login must not read its predecessor's events.
   return { ...q, user: p.identity.login, actorId: p.identity.id };
@@ -349,5 +325,5 @@ interface Locals {
 }
 
 function locals(req: Request): Locals {
-  return (req as unknown as { oddjob: Locals }).oddjob ??= {};
+  return ((req as unknown as { oddjob: Locals }).oddjob ??= {});
 }

@@ -16,4 +16,3 @@ export function checkOrigin(req: Request, publicUrl: string, p: Principal | null
     throw forbidden('this request did not come from an oddjob page', `use oddjob at ${allowed}`);
   }
 }
-

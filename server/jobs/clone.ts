@@ -7,7 +7,15 @@ import type { V1Container, V1Deployment, V1Job, V1PodDisruptionBudget, V1Service
 import type { DeploymentSummary } from '../../protocol/api.js';
 import { durationSeconds } from '../../protocol/duration.js';
 import { ANNOTATIONS, parseAccessPolicy } from '../policy/decide.js';
-import { DROPPED_LABELS, NETWORK_IDENTITY, NEVER_SERVES, NetworkIdentityError, describeDrops, planNetworkIdentity, type NetworkIdentityPlan } from './network-identity.js';
+import {
+  DROPPED_LABELS,
+  NETWORK_IDENTITY,
+  NEVER_SERVES,
+  NetworkIdentityError,
+  describeDrops,
+  planNetworkIdentity,
+  type NetworkIdentityPlan,
+} from './network-identity.js';
 
 export class CloneError extends Error {}
 
@@ -51,9 +59,7 @@ export function chooseContainer(deployment: V1Deployment, requested?: string): s
   return (
     pick(requested, '-c') ??
     pick(annotations[ANNOTATIONS.defaultContainer], `annotation ${ANNOTATIONS.defaultContainer}`) ??
-    (names.includes(annotations['kubectl.kubernetes.io/default-container'] ?? '')
-      ? annotations['kubectl.kubernetes.io/default-container']!
-      : names[0]!)
+    (names.includes(annotations['kubectl.kubernetes.io/default-container'] ?? '') ? annotations['kubectl.kubernetes.io/default-container']! : names[0]!)
   );
 }
 

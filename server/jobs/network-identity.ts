@@ -49,7 +49,9 @@ export function parseNetworkIdentity(annotations: Record<string, string> | undef
   if (raw === undefined) return 'deployment';
   const value = raw.trim().toLowerCase();
   if ((NETWORK_IDENTITY_MODES as readonly string[]).includes(value)) return value as NetworkIdentityMode;
-  throw new NetworkIdentityError(`annotation ${NETWORK_IDENTITY} is "${raw}"; the owners of the deployment must set it to one of: ${NETWORK_IDENTITY_MODES.join(', ')}`);
+  throw new NetworkIdentityError(
+    `annotation ${NETWORK_IDENTITY} is "${raw}"; the owners of the deployment must set it to one of: ${NETWORK_IDENTITY_MODES.join(', ')}`,
+  );
 }
 
 /** Kubernetes label-selector semantics: an empty selector matches everything, an absent one nothing. */
@@ -95,7 +97,12 @@ function conflicts(input: NetworkIdentityInput): Conflict[] {
     // An integer minAvailable only counts pods; every other form asks each pod's
     // controller for its scale, and a Job has no scale subresource: the disruption
     // controller would fail and allow no eviction at all while the run's pod exists.
-    const form = maxUnavailable !== undefined && maxUnavailable !== null ? `maxUnavailable: ${maxUnavailable}` : typeof minAvailable === 'string' ? `minAvailable: ${minAvailable}` : undefined;
+    const form =
+      maxUnavailable !== undefined && maxUnavailable !== null
+        ? `maxUnavailable: ${maxUnavailable}`
+        : typeof minAvailable === 'string'
+          ? `minAvailable: ${minAvailable}`
+          : undefined;
     if (!form || !b.spec?.selector) continue;
     out.push({
       selector: b.spec.selector,

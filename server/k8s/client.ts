@@ -67,7 +67,11 @@ export function keepAliveAgent<A>(agent: A): A | https.Agent {
   if (!(given instanceof https.Agent) || given.constructor !== https.Agent) return agent;
   const o = given.options;
   const key = createHash('sha256')
-    .update(JSON.stringify([o.ca, o.cert, o.key, o.pfx, o.passphrase, o.rejectUnauthorized, o.servername].map((v) => (Buffer.isBuffer(v) ? v.toString('base64') : v))))
+    .update(
+      JSON.stringify(
+        [o.ca, o.cert, o.key, o.pfx, o.passphrase, o.rejectUnauthorized, o.servername].map((v) => (Buffer.isBuffer(v) ? v.toString('base64') : v)),
+      ),
+    )
     .digest('hex');
   let shared = keepAliveAgents.get(key);
   if (!shared) {

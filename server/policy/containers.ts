@@ -36,7 +36,10 @@ export function decideContainer(input: {
   const annotation = ANNOTATIONS.allowedContainers;
   const raw = input.annotations?.[annotation];
   if (raw === undefined) return { allow: true };
-  const entries = raw.split(',').map((s) => s.trim()).filter(Boolean);
+  const entries = raw
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   if (entries.length === 0) return malformed(input.where, annotation, 'it lists no container; list at least one, or remove it to allow any container');
   for (const name of entries) {
     if (!CONTAINER_NAME.test(name)) return malformed(input.where, annotation, `"${name}" is not a container name`);

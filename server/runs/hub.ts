@@ -88,7 +88,10 @@ export class OutputHub {
       // streamed live; a viewer that joins after it cannot get it, and is told so.
       if (a.pos < this.total) {
         const limit = `${Math.round(this.store.maxBytesPerRun / 1048576)} MiB`;
-        viewer.status({ kind: 'progress', message: `${this.total - a.pos} bytes of output were only streamed live (past the ${limit} kept per run) and cannot be replayed; live output follows` });
+        viewer.status({
+          kind: 'progress',
+          message: `${this.total - a.pos} bytes of output were only streamed live (past the ${limit} kept per run) and cannot be replayed; live output follows`,
+        });
         a.pos = this.total;
       }
       if (live && !a.ended && this.lastProgress) viewer.status(this.lastProgress);

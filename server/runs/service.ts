@@ -212,7 +212,13 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
   /** May this person run in the run's Deployment as it is now (undefined: it is gone)? */
   function mayRunIn(ctx: RequestContext, run: Run, deployment: k8s.V1Deployment | undefined): boolean {
     if (!deployment) return false;
-    return decideAccess({ namespace: run.namespace, deployment: run.deployment, annotations: deployment.metadata?.annotations, identity: ctx.identity, defaultOrg: config.githubOrg }).allow;
+    return decideAccess({
+      namespace: run.namespace,
+      deployment: run.deployment,
+      annotations: deployment.metadata?.annotations,
+      identity: ctx.identity,
+      defaultOrg: config.githubOrg,
+    }).allow;
   }
 
   // Who may do what with an existing run (docs/security.md, "Runs and access"), always
@@ -348,7 +354,16 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
 
   const ACCESS_HINT = 'ask the owners of the deployment to add you to oddjob.io/allowed-users or a team in oddjob.io/allowed-teams';
 
-  function buildJob(req: RunRequest, deployment: k8s.V1Deployment, user: string, id: string, container: string, dropSidecars: boolean, activeDeadlineSeconds: number, neighbours: Neighbours) {
+  function buildJob(
+    req: RunRequest,
+    deployment: k8s.V1Deployment,
+    user: string,
+    id: string,
+    container: string,
+    dropSidecars: boolean,
+    activeDeadlineSeconds: number,
+    neighbours: Neighbours,
+  ) {
     return cloneJobFromDeployment(deployment, {
       runId: id,
       user,
@@ -416,7 +431,10 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
         await audit.appendDurable({ type: 'run.requested', actor: identity, client, runId: id, ...target, container, image });
       } catch (err) {
         logger.error({ err }, 'audit log unwritable; refusing the run');
-        throw unavailable('the audit log cannot be written, so the run was refused (nothing was created)', 'an operator must fix the audit store; see the server log');
+        throw unavailable(
+          'the audit log cannot be written, so the run was refused (nothing was created)',
+          'an operator must fix the audit store; see the server log',
+        );
       }
 
       let job: k8s.V1Job;
@@ -464,7 +482,16 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
       // The uid is what tells our Job (and the pod it controls) from look-alikes.
       const run = runs.update(id, { jobUid: created.metadata?.uid });
       try {
-        await audit.appendDurable({ type: 'run.created', actor: identity, client, runId: id, ...target, container, image, message: `job ${job.metadata!.name}` });
+        await audit.appendDurable({
+          type: 'run.created',
+          actor: identity,
+          client,
+          runId: id,
+          ...target,
+          container,
+          image,
+          message: `job ${job.metadata!.name}`,
+        });
       } catch (err) {
         // The Job exists and run.requested is on record: the run goes on and is tracked
         // (an error here would leave a running Job nobody follows).
@@ -519,7 +546,16 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
       if (!isOwner(ctx, run) && !mayRunIn(ctx, run, await deploymentCache.current(run.namespace, run.deployment))) {
         const reason = `you may see run ${id} but not cancel it: only its owner (${run.user}) and people who may run in ${run.namespace}/${run.deployment} now may cancel it`;
         try {
-          audit.append({ type: 'run.denied', actor: ctx.identity, client: ctx.client, runId: id, namespace: run.namespace, deployment: run.deployment, owner: run.user, message: reason });
+          audit.append({
+            type: 'run.denied',
+            actor: ctx.identity,
+            client: ctx.client,
+            runId: id,
+            namespace: run.namespace,
+            deployment: run.deployment,
+            owner: run.user,
+            message: reason,
+          });
         } catch (err) {
           logger.error({ err }, 'could not record a denial in the audit log');
         }
@@ -568,7 +604,11 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
             unwatch();
             detach();
             mayType = false;
-            viewer.status({ kind: 'error', code: 'forbidden', message: `you may no longer see run ${id}: your access to deployment ${run.namespace}/${run.deployment} was withdrawn` });
+            viewer.status({
+              kind: 'error',
+              code: 'forbidden',
+              message: `you may no longer see run ${id}: your access to deployment ${run.namespace}/${run.deployment} was withdrawn`,
+            });
             viewer.close();
             return;
           }

@@ -194,8 +194,8 @@ export class RunTracker {
       this.hub.status({ kind: 'running', podName: pod.metadata!.name! });
     }
     if (!this.capture) {
-      this.capture = (this.run.interactive ? this.captureAttach(pod.metadata!.name!) : this.captureLogs(pod.metadata!.name!)).catch(
-        (err) => this.log.error({ err }, 'output capture failed'),
+      this.capture = (this.run.interactive ? this.captureAttach(pod.metadata!.name!) : this.captureLogs(pod.metadata!.name!)).catch((err) =>
+        this.log.error({ err }, 'output capture failed'),
       );
     }
   }
@@ -237,7 +237,15 @@ export class RunTracker {
         try {
           await readContainerLog(
             this.deps.kube.kc,
-            { namespace: this.run.namespace, pod, container: this.run.container, stream, follow: !terminatedBefore, skipBytes: received[channel], signal: this.abort.signal },
+            {
+              namespace: this.run.namespace,
+              pod,
+              container: this.run.container,
+              stream,
+              follow: !terminatedBefore,
+              skipBytes: received[channel],
+              signal: this.abort.signal,
+            },
             (chunk) => {
               if (this.detached) return;
               received[channel] += chunk.length;

@@ -73,7 +73,12 @@ export function attachStreams(server: http.Server, deps: { publicUrl: () => stri
     const streamKey = identity.login.toLowerCase();
     const open = openStreams.get(streamKey) ?? 0;
     if (open >= MAX_STREAMS_PER_IDENTITY) {
-      throw new ServiceError('rate_limited', `you (${identity.login}) already have ${open} streams open, the most one person may`, 'close other oddjob terminals or `oddjob logs -f` sessions and try again', 'too_many_streams');
+      throw new ServiceError(
+        'rate_limited',
+        `you (${identity.login}) already have ${open} streams open, the most one person may`,
+        'close other oddjob terminals or `oddjob logs -f` sessions and try again',
+        'too_many_streams',
+      );
     }
     if (!socket.writable) return socket.destroy(); // the peer left while we decided
     openStreams.set(streamKey, open + 1);
@@ -102,7 +107,11 @@ export function attachStreams(server: http.Server, deps: { publicUrl: () => stri
       deps.runs.attachViewer(ctx, id.data, { from: Number(fromText), follow }, viewer).then(
         (h) => input.attached(h),
         (err) => {
-          viewer.status({ kind: 'error', code: err instanceof ServiceError ? err.code : 'internal', message: err instanceof ServiceError ? err.message : 'internal error' });
+          viewer.status({
+            kind: 'error',
+            code: err instanceof ServiceError ? err.code : 'internal',
+            message: err instanceof ServiceError ? err.message : 'internal error',
+          });
           viewer.close();
         },
       );

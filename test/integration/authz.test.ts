@@ -47,11 +47,32 @@ async function freePort(): Promise<number> {
 function startServer() {
   return startServerProcess(
     [
-      '--port', String(port), '--auth', 'github', '--public-url', base,
-      '--github-url', gh.url, '--github-client-id', gh.clientId, '--github-org', 'acme', '--auditors', 'acme/security',
-      '--session-secret-file', join(dir, 'session-secret'), '--auth-rate-limit', '1000',
-      '--namespaces', `${A.name},${B.name}`, '--kubeconfig', join(dir, 'kubeconfig'), '--db', join(dir, 'audit.db'),
-      '--start-timeout', '40s',
+      '--port',
+      String(port),
+      '--auth',
+      'github',
+      '--public-url',
+      base,
+      '--github-url',
+      gh.url,
+      '--github-client-id',
+      gh.clientId,
+      '--github-org',
+      'acme',
+      '--auditors',
+      'acme/security',
+      '--session-secret-file',
+      join(dir, 'session-secret'),
+      '--auth-rate-limit',
+      '1000',
+      '--namespaces',
+      `${A.name},${B.name}`,
+      '--kubeconfig',
+      join(dir, 'kubeconfig'),
+      '--db',
+      join(dir, 'audit.db'),
+      '--start-timeout',
+      '40s',
     ],
     { ODDJOB_GITHUB_CLIENT_SECRET: gh.clientSecret },
   );
@@ -117,7 +138,11 @@ async function deviceSignIn(login: string): Promise<string> {
 }
 
 /** `node -e`: prints "started", then after `seconds` prints "finished" and exits with `code`. */
-const sleeper = (seconds: number, code: number) => ['node', '-e', `console.log("started"); setTimeout(() => { console.log("finished"); process.exit(${code}); }, ${seconds * 1000})`];
+const sleeper = (seconds: number, code: number) => [
+  'node',
+  '-e',
+  `console.log("started"); setTimeout(() => { console.log("finished"); process.exit(${code}); }, ${seconds * 1000})`,
+];
 
 async function startRun(as: string, body: Record<string, unknown>): Promise<string> {
   const r = await http('POST', '/api/runs', { as, body: { namespace: A.name, deployment: 'api', ...body } });
@@ -129,10 +154,14 @@ const getRun = async (id: string, as = 'alice') => (await http('GET', `/api/runs
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the tests read many body shapes; the asserts check them
 function waitFor(id: string, what: string, pred: (run: any) => boolean, timeoutMs = 60_000) {
-  return eventually(`run ${id} ${what}`, async () => {
-    const run = await getRun(id);
-    return pred(run) ? run : undefined;
-  }, timeoutMs);
+  return eventually(
+    `run ${id} ${what}`,
+    async () => {
+      const run = await getRun(id);
+      return pred(run) ? run : undefined;
+    },
+    timeoutMs,
+  );
 }
 
 /** A pod anyone with pod-create rights in a namespace can make: it only claims the run by label. */
@@ -159,7 +188,9 @@ interface Stream {
 /** Opens a run's output stream the way the CLI does; resolves once upgraded, or rejects with the HTTP status. */
 function openStream(id: string, as: string, follow = true): Promise<Stream> {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(`${base.replace('http', 'ws')}/api/runs/${id}/stream?from=0&follow=${follow ? 1 : 0}`, { headers: { authorization: `Bearer ${tokens[as]}` } });
+    const ws = new WebSocket(`${base.replace('http', 'ws')}/api/runs/${id}/stream?from=0&follow=${follow ? 1 : 0}`, {
+      headers: { authorization: `Bearer ${tokens[as]}` },
+    });
     const statuses: StatusFrame[] = [];
     const chunks: Buffer[] = [];
     const closed = new Promise<void>((r) => ws.on('close', () => r()));
@@ -196,11 +227,16 @@ describe('a run is driven only by its own Job and pod', () => {
     await cluster.batch.createNamespacedJob({
       namespace: B.name,
       body: {
-        metadata: { name: (await getRun(id)).jobName, labels: { 'app.kubernetes.io/managed-by': 'oddjob', 'oddjob.io/run-id': id, 'oddjob.io/deployment': 'api' } },
+        metadata: {
+          name: (await getRun(id)).jobName,
+          labels: { 'app.kubernetes.io/managed-by': 'oddjob', 'oddjob.io/run-id': id, 'oddjob.io/deployment': 'api' },
+        },
         spec: { suspend: true, template: { spec: { restartPolicy: 'Never', containers: [{ name: 'app', image: DEMO_IMAGE }] } } },
       },
     });
-    await waitForPod(B.name, 'spoof-pull', 'to fail its image pull', (p) => /ErrImagePull|ImagePullBackOff/.test(p.status?.containerStatuses?.[0]?.state?.waiting?.reason ?? ''));
+    await waitForPod(B.name, 'spoof-pull', 'to fail its image pull', (p) =>
+      /ErrImagePull|ImagePullBackOff/.test(p.status?.containerStatuses?.[0]?.state?.waiting?.reason ?? ''),
+    );
     await cluster.batch.deleteNamespacedJob({ namespace: B.name, name: (await getRun(id)).jobName, propagationPolicy: 'Background' });
     await sleep(1500); // the watch events of both look-alikes have arrived
     const during = await getRun(id);
@@ -223,17 +259,20 @@ describe('a run is driven only by its own Job and pod', () => {
     const done = ['node', '-e', 'console.log("spoofed"); process.exit(0)'];
     await lookAlike(B.name, 'spoof-done', id, { command: done });
     await lookAlike(A.name, 'spoof-local', id, { command: done });
-    for (const [ns, name] of [[B.name, 'spoof-done'], [A.name, 'spoof-local']] as const) {
+    for (const [ns, name] of [
+      [B.name, 'spoof-done'],
+      [A.name, 'spoof-local'],
+    ] as const) {
       await waitForPod(ns, name, 'to succeed', (p) => p.status?.phase === 'Succeeded');
     }
     await sleep(1000);
     assert.equal((await getRun(id)).status, 'running');
     const end = await waitFor(id, 'to finish', (r) => r.finishedAt);
     assert.equal(end.status, 'failed', JSON.stringify(end));
-    assert.equal(end.exitCode, 7, 'the exit code is the real command\'s');
+    assert.equal(end.exitCode, 7, "the exit code is the real command's");
     const out = await openStream(id, 'alice', false);
     await out.closed;
-    assert.equal(out.output(), 'started\nfinished\n', 'output comes from the run\'s own pod only');
+    assert.equal(out.output(), 'started\nfinished\n', "output comes from the run's own pod only");
   });
 
   test('after a restart, reconciliation ignores look-alikes and adopts a run recorded without a Job uid by its labels', async () => {
@@ -271,7 +310,7 @@ describe('access follows the Deployment as it is now', () => {
     assert.equal((await http('GET', `/api/runs/${alices}`, { as: 'bob' })).status, 200);
     assert.ok((await http('GET', '/api/runs?limit=100', { as: 'bob' })).json().items.some((r: { id: string }) => r.id === alices));
     const watching = await openStream(alices, 'bob');
-    await eventually('bob to see alice\'s output', async () => watching.output().includes('tick'));
+    await eventually("bob to see alice's output", async () => watching.output().includes('tick'));
     // As the CLI does: input once the server says the command runs. (The run's first
     // line, "ready", may predate the server's attach: only the echo is awaited.)
     const own = await openStream(bobs, 'bob');
@@ -281,15 +320,23 @@ describe('access follows the Deployment as it is now', () => {
 
     const t0 = Date.now();
     await patchAnnotations('api', { 'oddjob.io/allowed-users': null });
-    await eventually('bob to lose sight of alice\'s run', async () => (await http('GET', `/api/runs/${alices}`, { as: 'bob' })).status === 404, 10_000);
+    await eventually("bob to lose sight of alice's run", async () => (await http('GET', `/api/runs/${alices}`, { as: 'bob' })).status === 404, 10_000);
     const lagMs = Date.now() - t0;
-    await eventually('bob\'s live view of alice\'s run to be cut off', async () => watching.statuses.some((s) => s.kind === 'error' && s.code === 'forbidden'), 10_000);
+    await eventually(
+      "bob's live view of alice's run to be cut off",
+      async () => watching.statuses.some((s) => s.kind === 'error' && s.code === 'forbidden'),
+      10_000,
+    );
     await watching.closed;
-    await eventually('bob\'s input to be refused', async () => own.statuses.some((s) => s.kind === 'progress' && /input is no longer accepted/.test(s.message)), 10_000);
+    await eventually(
+      "bob's input to be refused",
+      async () => own.statuses.some((s) => s.kind === 'progress' && /input is no longer accepted/.test(s.message)),
+      10_000,
+    );
     own.ws.send(encodeFrame(Channel.stdin, 'after\n'));
 
     const list = (await http('GET', '/api/runs?limit=100', { as: 'bob' })).json().items.map((r: { id: string }) => r.id);
-    assert.ok(!list.includes(alices), 'alice\'s run is no longer listed for bob');
+    assert.ok(!list.includes(alices), "alice's run is no longer listed for bob");
     assert.ok(list.includes(bobs), 'bob still sees his own run');
     await assert.rejects(openStream(alices, 'bob'), (e: { status?: number }) => e.status === 404);
     assert.equal((await http('POST', `/api/runs/${alices}/cancel`, { as: 'bob' })).status, 404);
@@ -316,7 +363,10 @@ describe('access follows the Deployment as it is now', () => {
     assert.equal(erinCancel.status, 403, erinCancel.body);
     assert.match(erinCancel.json().error.message, /may see run .* but not cancel it/);
     const refused = (await http('GET', `/api/audit?runId=${alices}&type=run.denied`, { as: 'erin' })).json().items;
-    assert.ok(refused.some((e: { actor: { login: string }; owner?: string }) => e.actor.login === 'erin' && e.owner === 'alice'), JSON.stringify(refused));
+    assert.ok(
+      refused.some((e: { actor: { login: string }; owner?: string }) => e.actor.login === 'erin' && e.owner === 'alice'),
+      JSON.stringify(refused),
+    );
     assert.equal((await http('POST', `/api/runs/${alices}/cancel`, { as: 'alice' })).status, 200);
     console.log(`# revocation took effect ${lagMs} ms after the annotation changed`);
   });
@@ -349,8 +399,22 @@ describe('access follows the Deployment as it is now', () => {
       for (let i = 0; i < 500; i++) {
         const id = `seed${String(i).padStart(8, '0')}`;
         const run = {
-          id, namespace: A.name, deployment: 'api', container: 'app', image: DEMO_IMAGE, command: ['node', '-e', '1'], user: 'alice',
-          interactive: false, tty: false, status: 'succeeded', exitCode: 0, jobName: `api-oddjob-${id}`, createdAt, finishedAt: createdAt, outputBytes: 0, outputTruncated: false,
+          id,
+          namespace: A.name,
+          deployment: 'api',
+          container: 'app',
+          image: DEMO_IMAGE,
+          command: ['node', '-e', '1'],
+          user: 'alice',
+          interactive: false,
+          tty: false,
+          status: 'succeeded',
+          exitCode: 0,
+          jobName: `api-oddjob-${id}`,
+          createdAt,
+          finishedAt: createdAt,
+          outputBytes: 0,
+          outputTruncated: false,
         };
         insert.run(id, 'alice', A.name, 'api', 'succeeded', createdAt, JSON.stringify(run));
       }
@@ -376,7 +440,10 @@ describe('owners decide containers and sidecars', () => {
   const shaped = (extra: Record<string, unknown> = {}) => ({ namespace: A.name, deployment: 'shaped', command: ['node', '-e', '1'], ...extra });
 
   test('allowed-containers and sidecars are enforced, malformed values refuse, refused previews are audited', async () => {
-    const cli = await runCli(['run', '-n', A.name, '-c', 'proxy', 'deploy/shaped', '--', 'node', '-e', '1'], { server: base, env: { ODDJOB_TOKEN: tokens.alice } });
+    const cli = await runCli(['run', '-n', A.name, '-c', 'proxy', 'deploy/shaped', '--', 'node', '-e', '1'], {
+      server: base,
+      env: { ODDJOB_TOKEN: tokens.alice },
+    });
     assert.equal(cli.code, 125, cli.stderr);
     assert.match(cli.stderr, /-c proxy: runs in deployment .*\/shaped may use only app \(oddjob\.io\/allowed-containers\)/);
     const drop = await http('POST', '/api/runs', { as: 'alice', body: shaped({ noSidecars: true }) });
@@ -391,7 +458,10 @@ describe('owners decide containers and sidecars', () => {
 
     const kept = await http('POST', '/api/runs/preview', { as: 'alice', body: shaped() });
     assert.equal(kept.status, 200, kept.body);
-    assert.deepEqual(kept.json().job.spec.template.spec.initContainers.map((c: { name: string; restartPolicy: string }) => [c.name, c.restartPolicy]), [['proxy', 'Always']]);
+    assert.deepEqual(
+      kept.json().job.spec.template.spec.initContainers.map((c: { name: string; restartPolicy: string }) => [c.name, c.restartPolicy]),
+      [['proxy', 'Always']],
+    );
     await patchAnnotations('shaped', { 'oddjob.io/sidecars': 'drop' });
     const dropped = await http('POST', '/api/runs/preview', { as: 'alice', body: shaped() });
     assert.equal(dropped.status, 200, dropped.body);
@@ -405,6 +475,10 @@ describe('owners decide containers and sidecars', () => {
     const shapedDenials = denied.filter((e: { deployment?: string }) => e.deployment === 'shaped');
     assert.equal(shapedDenials.length, 4, JSON.stringify(shapedDenials));
     assert.equal(shapedDenials.filter((e: { preview?: boolean }) => e.preview === true).length, 1);
-    assert.ok(denied.some((e: { actor: { login: string }; preview?: boolean; deployment?: string }) => e.actor.login === 'dave' && e.preview === true && e.deployment === 'api'));
+    assert.ok(
+      denied.some(
+        (e: { actor: { login: string }; preview?: boolean; deployment?: string }) => e.actor.login === 'dave' && e.preview === true && e.deployment === 'api',
+      ),
+    );
   });
 });

@@ -52,9 +52,30 @@ before(async () => {
   base = `http://127.0.0.1:${port}`;
   server = await startServerProcess(
     [
-      '--port', String(port), '--auth', 'github', '--public-url', base, '--github-url', gh.url, '--github-client-id', gh.clientId,
-      '--github-org', 'acme', '--auditors', 'acme/security', '--session-secret-file', join(dir, 'session-secret'), '--team-refresh', '1s',
-      '--namespaces', ns.name, '--kubeconfig', cluster.kubeconfigPath, '--db', join(dir, 'audit.db'),
+      '--port',
+      String(port),
+      '--auth',
+      'github',
+      '--public-url',
+      base,
+      '--github-url',
+      gh.url,
+      '--github-client-id',
+      gh.clientId,
+      '--github-org',
+      'acme',
+      '--auditors',
+      'acme/security',
+      '--session-secret-file',
+      join(dir, 'session-secret'),
+      '--team-refresh',
+      '1s',
+      '--namespaces',
+      ns.name,
+      '--kubeconfig',
+      cluster.kubeconfigPath,
+      '--db',
+      join(dir, 'audit.db'),
     ],
     { ODDJOB_GITHUB_CLIENT_SECRET: gh.clientSecret },
   );
@@ -71,11 +92,15 @@ after(async () => {
 function post(path: string, body: unknown, headers: Record<string, string> = {}): Promise<{ status: number; json: any }> {
   return new Promise((resolve, reject) => {
     const data = JSON.stringify(body ?? {});
-    const req = http.request(`${base}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data), ...headers } }, (res) => {
-      let b = '';
-      res.on('data', (d) => (b += d));
-      res.on('end', () => resolve({ status: res.statusCode!, json: b ? JSON.parse(b) : undefined }));
-    });
+    const req = http.request(
+      `${base}${path}`,
+      { method: 'POST', headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data), ...headers } },
+      (res) => {
+        let b = '';
+        res.on('data', (d) => (b += d));
+        res.on('end', () => resolve({ status: res.statusCode!, json: b ? JSON.parse(b) : undefined }));
+      },
+    );
     req.on('error', reject);
     req.end(data);
   });
@@ -121,7 +146,12 @@ describe('typed text is shown escaped to whoever lists it', () => {
     assert.ok(text.includes("'\\x1b]0;pwned\\x07' '\\x1b[2J'"), text);
     // Exact --json: the NDJSON export has the argv as typed.
     const json = await cli(erin, ['audit', '--user', 'xavier', '--json']);
-    const requested = json.stdout.toString('utf8').trim().split('\n').map((l) => JSON.parse(l)).find((e) => e.type === 'run.requested');
+    const requested = json.stdout
+      .toString('utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l))
+      .find((e) => e.type === 'run.requested');
     assert.deepEqual(requested.command, ARGV);
     assert.equal(requested.reason, REASON);
     assert.ok(json.stdout.includes(Buffer.from('\\u001b]0;pwned\\u0007')), 'JSON escapes it, as JSON does');
@@ -150,7 +180,12 @@ describe('typed text is shown escaped to whoever lists it', () => {
     assert.ok(text.includes('ci \\x1b]0;pwned\\x07\\u202e'), text);
     assert.ok(text.includes('\\u009b2J)'), text); // the C1 CSI from the User-Agent
     const json = await cli(xavier1, ['tokens', '--json']);
-    assert.ok(json.stdout.toString('utf8').split('\n').some((l) => l && JSON.parse(l).description === `ci ${TITLE}${RLO}`));
+    assert.ok(
+      json.stdout
+        .toString('utf8')
+        .split('\n')
+        .some((l) => l && JSON.parse(l).description === `ci ${TITLE}${RLO}`),
+    );
   });
 });
 
@@ -163,7 +198,7 @@ describe('a recycled GitHub login inherits nothing', () => {
 
     const runs = await cli(xavier2, ['runs', '--json']);
     assert.equal(runs.code, 0, runs.stderr);
-    assert.equal(runs.stdout.toString('utf8').trim(), '', 'none of the first xavier\'s runs');
+    assert.equal(runs.stdout.toString('utf8').trim(), '', "none of the first xavier's runs");
     const mine = await cli(xavier2, ['runs', '--mine', '--json']);
     assert.equal(mine.stdout.toString('utf8').trim(), '');
     const one = await fetch(`${base}/api/runs/${runId}`, { headers: { authorization: `Bearer ${xavier2}` } });
@@ -172,12 +207,21 @@ describe('a recycled GitHub login inherits nothing', () => {
     assert.notEqual(logs.code, 0, 'and not its output');
 
     const audit = await cli(xavier2, ['audit', '--json']);
-    const events = audit.stdout.toString('utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l));
+    const events = audit.stdout
+      .toString('utf8')
+      .trim()
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l));
     assert.ok(events.length > 0 && events.every((e) => e.actor.id === 2), JSON.stringify(events.map((e) => [e.type, e.actor])));
     assert.ok(!events.some((e) => e.runId === runId));
 
     const tokens = await cli(xavier2, ['tokens', '--json']);
-    const ids = tokens.stdout.toString('utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const ids = tokens.stdout
+      .toString('utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     assert.equal(ids.length, 1, 'only its own sign-in');
     assert.ok(ids[0].current);
   });

@@ -66,7 +66,10 @@ before(async () => {
   await cluster.apps.createNamespacedDeployment({ namespace, body: deployment('budget', 2) });
   // A numeric targetPort: the run's pod (no ports) still becomes an endpoint, so
   // only the readiness gate keeps it from being a ready one.
-  await cluster.core.createNamespacedService({ namespace, body: { metadata: { name: 'api' }, spec: { selector: { app: 'api' }, ports: [{ port: 80, targetPort: 8080 }] } } });
+  await cluster.core.createNamespacedService({
+    namespace,
+    body: { metadata: { name: 'api' }, spec: { selector: { app: 'api' }, ports: [{ port: 80, targetPort: 8080 }] } },
+  });
   await cluster.core.createNamespacedPod({
     namespace,
     body: {
@@ -86,12 +89,19 @@ before(async () => {
       },
     },
   });
-  await networking.createNamespacedNetworkPolicy({ namespace, body: { metadata: { name: 'default-deny' }, spec: { podSelector: {}, policyTypes: ['Ingress'] } } });
+  await networking.createNamespacedNetworkPolicy({
+    namespace,
+    body: { metadata: { name: 'default-deny' }, spec: { podSelector: {}, policyTypes: ['Ingress'] } },
+  });
   await networking.createNamespacedNetworkPolicy({
     namespace,
     body: {
       metadata: { name: 'db-from-api' },
-      spec: { podSelector: { matchLabels: { app: 'db' } }, policyTypes: ['Ingress'], ingress: [{ _from: [{ podSelector: { matchLabels: { app: 'api' } } }], ports: [{ port: 8080 }] }] },
+      spec: {
+        podSelector: { matchLabels: { app: 'db' } },
+        policyTypes: ['Ingress'],
+        ingress: [{ _from: [{ podSelector: { matchLabels: { app: 'api' } } }], ports: [{ port: 8080 }] }],
+      },
     },
   });
   // Ready: db listens, so a refused connection later is the policy, not a slow start.
@@ -102,7 +112,22 @@ before(async () => {
   await ready('api');
   await ready('budget');
   const db = join(mkdtempSync(join(tmpdir(), 'oddjob-netid-')), 'audit.db');
-  server = await startServerProcess(['--auth', 'dev', '--dev-user', 'alice', '--dev-teams', 'acme/payments', '--namespaces', namespace, '--kubeconfig', cluster.kubeconfigPath, '--db', db, '--start-timeout', '40s']);
+  server = await startServerProcess([
+    '--auth',
+    'dev',
+    '--dev-user',
+    'alice',
+    '--dev-teams',
+    'acme/payments',
+    '--namespaces',
+    namespace,
+    '--kubeconfig',
+    cluster.kubeconfigPath,
+    '--db',
+    db,
+    '--start-timeout',
+    '40s',
+  ]);
 });
 
 after(async () => {
@@ -114,10 +139,14 @@ const run = (args: string[]) => runCli(['run', '-n', ns.name, ...args], { server
 
 /** Both replicas Ready (after an eviction, the replacement too). */
 async function ready(name: string) {
-  await eventually(`deploy/${name} 2/2 ready`, async () => {
-    const d = await cluster.apps.readNamespacedDeployment({ namespace: ns.name, name });
-    return d.status?.readyReplicas === 2 && d.status.replicas === 2 && d.status.updatedReplicas === 2;
-  }, 90_000);
+  await eventually(
+    `deploy/${name} 2/2 ready`,
+    async () => {
+      const d = await cluster.apps.readNamespacedDeployment({ namespace: ns.name, name });
+      return d.status?.readyReplicas === 2 && d.status.replicas === 2 && d.status.updatedReplicas === 2;
+    },
+    90_000,
+  );
 }
 
 /** Starts a run that sleeps, and returns its id and its pod once the pod runs. */
@@ -142,7 +171,10 @@ async function cancel(id: string) {
 /** Cancels the run and waits until its pod is gone (so no later budget sees it). */
 async function cancelAndWait(id: string) {
   await cancel(id);
-  await eventually(`the pod of run ${id} gone`, async () => (await cluster.core.listNamespacedPod({ namespace: ns.name, labelSelector: `oddjob.io/run-id=${id}` })).items.length === 0);
+  await eventually(
+    `the pod of run ${id} gone`,
+    async () => (await cluster.core.listNamespacedPod({ namespace: ns.name, labelSelector: `oddjob.io/run-id=${id}` })).items.length === 0,
+  );
 }
 
 async function jobOf(id: string) {
@@ -167,23 +199,32 @@ const reachDb = () => [
    })();`,
 ];
 
-describe('NetworkPolicies treat the run as one of the Deployment\'s pods', () => {
+describe("NetworkPolicies treat the run as one of the Deployment's pods", () => {
   test('a run of deploy/api reaches db; a run of an unrelated Deployment does not', async () => {
     const denied = await run(['deploy/other', '--', ...reachDb()]);
-    assert.equal(denied.code, 3, `a run of deploy/other must not reach db (is kube-router enforcing NetworkPolicies? npm run cluster:status): code ${denied.code}, stdout ${denied.stdout}, stderr ${denied.stderr}`);
+    assert.equal(
+      denied.code,
+      3,
+      `a run of deploy/other must not reach db (is kube-router enforcing NetworkPolicies? npm run cluster:status): code ${denied.code}, stdout ${denied.stdout}, stderr ${denied.stderr}`,
+    );
     const allowed = await run(['deploy/api', '--', ...reachDb()]);
     assert.equal(allowed.code, 0, `a run of deploy/api must reach db: ${allowed.stderr}`);
     assert.equal(JSON.parse(allowed.stdout.toString()).role, 'db');
   });
 
-  test('the policy\'s podSelector selects the run\'s pod', async () => {
+  test("the policy's podSelector selects the run's pod", async () => {
     const { id, pod } = await startSleepingRun('api', 30);
     try {
       const np = await networking.readNamespacedNetworkPolicy({ namespace: ns.name, name: 'db-from-api' });
       const from = np.spec!.ingress![0]!._from![0]!.podSelector!.matchLabels!;
-      const selector = Object.entries(from).map(([k, v]) => `${k}=${v}`).join(',');
+      const selector = Object.entries(from)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(',');
       const selected = await cluster.core.listNamespacedPod({ namespace: ns.name, labelSelector: selector });
-      assert.ok(selected.items.some((p) => p.metadata?.name === pod.metadata?.name), `${selector} must select ${pod.metadata?.name}`);
+      assert.ok(
+        selected.items.some((p) => p.metadata?.name === pod.metadata?.name),
+        `${selector} must select ${pod.metadata?.name}`,
+      );
     } finally {
       await cancel(id);
     }
@@ -196,7 +237,9 @@ describe('the run gets no Service traffic and is never adopted', () => {
     try {
       const podName = pod.metadata!.name!;
       const slicesOf = async () =>
-        (await discovery.listNamespacedEndpointSlice({ namespace: ns.name, labelSelector: 'kubernetes.io/service-name=api' })).items.flatMap((s) => s.endpoints);
+        (await discovery.listNamespacedEndpointSlice({ namespace: ns.name, labelSelector: 'kubernetes.io/service-name=api' })).items.flatMap(
+          (s) => s.endpoints,
+        );
       // The endpoints controller lists the run (it has the labels) — as not ready.
       const listed = await eventually('the run pod in the api EndpointSlice', async () => (await slicesOf()).find((e) => e.targetRef?.name === podName));
       assert.equal(listed.conditions?.ready, false);
@@ -209,17 +252,25 @@ describe('the run gets no Service traffic and is never adopted', () => {
       const live = await cluster.core.readNamespacedPod({ namespace: ns.name, name: podName });
       assert.equal(live.status?.phase, 'Running');
       assert.equal(live.status?.conditions?.find((c) => c.type === 'Ready')?.status, 'False');
-      assert.deepEqual(live.spec?.readinessGates?.map((g) => g.conditionType), ['oddjob.io/serves-traffic']);
+      assert.deepEqual(
+        live.spec?.readinessGates?.map((g) => g.conditionType),
+        ['oddjob.io/serves-traffic'],
+      );
       assert.equal(live.metadata?.labels?.app, 'api');
 
       // Adoption: the ReplicaSet claims only orphans that match its selector, which
       // includes pod-template-hash; the run has a controller (its Job) and no hash.
       const controllers = (live.metadata?.ownerReferences ?? []).filter((o) => o.controller);
-      assert.deepEqual(controllers.map((o) => o.kind), ['Job']);
+      assert.deepEqual(
+        controllers.map((o) => o.kind),
+        ['Job'],
+      );
       const rs = (await cluster.apps.listNamespacedReplicaSet({ namespace: ns.name, labelSelector: 'app=api' })).items;
       assert.equal(rs.length, 1);
       assert.equal(rs[0]!.status?.replicas, 2);
-      const rsSelector = Object.entries(rs[0]!.spec!.selector.matchLabels!).map(([k, v]) => `${k}=${v}`).join(',');
+      const rsSelector = Object.entries(rs[0]!.spec!.selector.matchLabels!)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(',');
       const rsPods = await cluster.core.listNamespacedPod({ namespace: ns.name, labelSelector: rsSelector });
       assert.ok(!rsPods.items.some((p) => p.metadata?.name === podName), `the ReplicaSet selector ${rsSelector} must not select the run`);
       const d = await cluster.apps.readNamespacedDeployment({ namespace: ns.name, name: 'api' });
@@ -232,7 +283,10 @@ describe('the run gets no Service traffic and is never adopted', () => {
   test('a Service that publishes not-ready addresses: the preview and the run drop the labels it selects, say so, and the run is not its endpoint', async () => {
     await cluster.core.createNamespacedService({
       namespace: ns.name,
-      body: { metadata: { name: 'api-peers' }, spec: { clusterIP: 'None', publishNotReadyAddresses: true, selector: { app: 'api', tier: 'backend' }, ports: [{ port: 8080 }] } },
+      body: {
+        metadata: { name: 'api-peers' },
+        spec: { clusterIP: 'None', publishNotReadyAddresses: true, selector: { app: 'api', tier: 'backend' }, ports: [{ port: 8080 }] },
+      },
     });
     try {
       // The Job preview (web UI's "Preview Job") shows the decision before anything runs.
@@ -256,7 +310,9 @@ describe('the run gets no Service traffic and is never adopted', () => {
         assert.equal(pod.metadata?.labels?.tier, undefined);
         // The peers Service lists the Deployment's pods, never the run.
         const peers = await eventually('api-peers endpoints for both api pods', async () => {
-          const eps = (await discovery.listNamespacedEndpointSlice({ namespace: ns.name, labelSelector: 'kubernetes.io/service-name=api-peers' })).items.flatMap((s) => s.endpoints);
+          const eps = (
+            await discovery.listNamespacedEndpointSlice({ namespace: ns.name, labelSelector: 'kubernetes.io/service-name=api-peers' })
+          ).items.flatMap((s) => s.endpoints);
           return eps.length >= 2 ? eps : undefined;
         });
         assert.ok(peers.every((e) => e.targetRef?.name !== pod.metadata?.name));
@@ -277,7 +333,10 @@ describe('PodDisruptionBudgets: evictions behave as without oddjob', () => {
   ];
 
   async function withBudget<T>(spec: k8s.V1PodDisruptionBudgetSpec, body: () => Promise<T>): Promise<T> {
-    await policy.createNamespacedPodDisruptionBudget({ namespace: ns.name, body: { metadata: { name: 'api' }, spec: { ...spec, selector: { matchLabels: { app: 'budget' } } } } });
+    await policy.createNamespacedPodDisruptionBudget({
+      namespace: ns.name,
+      body: { metadata: { name: 'api' }, spec: { ...spec, selector: { matchLabels: { app: 'budget' } } } },
+    });
     try {
       return await body();
     } finally {
@@ -334,7 +393,10 @@ describe('PodDisruptionBudgets: evictions behave as without oddjob', () => {
   }
 
   test('a budget that would select the run whatever it drops refuses the run (exit 125), saying how to fix it; nothing is created', async () => {
-    await policy.createNamespacedPodDisruptionBudget({ namespace: ns.name, body: { metadata: { name: 'everything' }, spec: { maxUnavailable: 1, selector: {} } } });
+    await policy.createNamespacedPodDisruptionBudget({
+      namespace: ns.name,
+      body: { metadata: { name: 'everything' }, spec: { maxUnavailable: 1, selector: {} } },
+    });
     try {
       const jobsBefore = (await cluster.batch.listNamespacedJob({ namespace: ns.name })).items.length;
       const r = await run(['deploy/budget', '--', 'node', '-e', '1']);
@@ -351,7 +413,11 @@ describe('PodDisruptionBudgets: evictions behave as without oddjob', () => {
     await withBudget({ maxUnavailable: 1 }, async () => {
       assert.equal((await budgetStatus(2)).disruptionsAllowed, 1);
       const template = deployment('budget', 1).spec!.template;
-      template.spec = { ...template.spec!, restartPolicy: 'Never', containers: [{ ...template.spec!.containers[0]!, command: ['node', 'scripts/sleep.js', '60'], readinessProbe: undefined, ports: undefined }] };
+      template.spec = {
+        ...template.spec!,
+        restartPolicy: 'Never',
+        containers: [{ ...template.spec!.containers[0]!, command: ['node', 'scripts/sleep.js', '60'], readinessProbe: undefined, ports: undefined }],
+      };
       await cluster.batch.createNamespacedJob({ namespace: ns.name, body: { metadata: { name: 'labelled-job' }, spec: { backoffLimit: 0, template } } });
       try {
         const stalled = await eventually('the budget to fail its sync', async () => {

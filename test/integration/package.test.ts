@@ -40,18 +40,41 @@ before(async () => {
   work = mkdtempSync(join(tmpdir(), 'oddjob-package-'));
   prefix = join(work, 'prefix');
   // --json: the file list, straight from npm (prepack builds dist/ and web/dist/ first).
-  const packed = JSON.parse(execFileSync('npm', ['pack', '--json', '--pack-destination', work], { cwd: REPO_ROOT, env: npmEnv, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] })) as Array<{
+  const packed = JSON.parse(
+    execFileSync('npm', ['pack', '--json', '--pack-destination', work], {
+      cwd: REPO_ROOT,
+      env: npmEnv,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'inherit'],
+    }),
+  ) as Array<{
     filename: string;
     files: Array<{ path: string }>;
   }>;
   files = packed[0]!.files.map((f) => f.path);
-  execFileSync('npm', ['install', '--global', '--prefix', prefix, '--no-audit', '--no-fund', '--prefer-offline', join(work, packed[0]!.filename)], { env: npmEnv, stdio: ['ignore', 'ignore', 'inherit'] });
+  execFileSync('npm', ['install', '--global', '--prefix', prefix, '--no-audit', '--no-fund', '--prefer-offline', join(work, packed[0]!.filename)], {
+    env: npmEnv,
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
   installed = join(prefix, 'lib', 'node_modules', pkg.name);
   ns = await createTestNamespace(cluster, 'package');
   await cluster.apps.createNamespacedDeployment({ namespace: ns.name, body: optedInDeployment('api', { 'oddjob.io/allowed-users': 'alice' }) });
   // The server from the installed package too: its compiled code and runtime dependencies are what ship.
   server = await startServerProcess(
-    ['--auth', 'dev', '--dev-user', 'alice', '--namespaces', ns.name, '--kubeconfig', cluster.kubeconfigPath, '--db', join(work, 'oddjob.db'), '--start-timeout', '40s'],
+    [
+      '--auth',
+      'dev',
+      '--dev-user',
+      'alice',
+      '--namespaces',
+      ns.name,
+      '--kubeconfig',
+      cluster.kubeconfigPath,
+      '--db',
+      join(work, 'oddjob.db'),
+      '--start-timeout',
+      '40s',
+    ],
     {},
     join(installed, 'bin', 'oddjob.mjs'),
   );
@@ -66,7 +89,9 @@ after(async () => {
 describe('the packed package, installed with npm i -g', () => {
   test('carries compiled code and the web UI, no TypeScript sources and no tests', () => {
     assert.ok(files.includes('dist/cli/main.js') && files.includes('dist/server/main.js') && files.includes('web/dist/index.html'), files.join('\n'));
-    const stray = files.filter((f) => f.endsWith('.ts') || f.startsWith('test/') || f.startsWith('dist/test/') || f.startsWith('bench/') || f.startsWith('web/src/'));
+    const stray = files.filter(
+      (f) => f.endsWith('.ts') || f.startsWith('test/') || f.startsWith('dist/test/') || f.startsWith('bench/') || f.startsWith('web/src/'),
+    );
     assert.deepEqual(stray, []);
   });
   test('installs only the runtime dependencies', () => {
@@ -74,7 +99,7 @@ describe('the packed package, installed with npm i -g', () => {
     for (const dev of ['tsx', 'typescript', 'vite', 'eslint', 'supertest']) assert.ok(!top.includes(dev), `${dev} was installed`);
     for (const dep of Object.keys(pkg.dependencies)) assert.ok(existsSync(join(installed, 'node_modules', dep)), `${dep} is missing`);
   });
-  test('--version is package.json\'s version', () => {
+  test("--version is package.json's version", () => {
     const r = oddjob(['--version'], server.url);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout, `${pkg.version}\n`);
@@ -98,7 +123,10 @@ describe('the packed package, installed with npm i -g', () => {
     const r = oddjob(['whoami'], server.url);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /alice/);
-    assert.match(r.stderr, new RegExp(`warning: this CLI is ${major}\\.${minor + 1} but the server is ${major}\\.${minor} \\(${pkg.version.replace(/\./g, '\\.')}\\)`));
+    assert.match(
+      r.stderr,
+      new RegExp(`warning: this CLI is ${major}\\.${minor + 1} but the server is ${major}\\.${minor} \\(${pkg.version.replace(/\./g, '\\.')}\\)`),
+    );
     assert.equal(r.stderr.match(/warning/g)?.length, 1, 'warned once');
   });
 });

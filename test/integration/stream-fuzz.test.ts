@@ -51,9 +51,30 @@ before(async () => {
   base = `http://127.0.0.1:${port}`;
   server = await startServerProcess(
     [
-      '--port', String(port), '--auth', 'github', '--public-url', base, '--github-url', gh.url, '--github-client-id', gh.clientId,
-      '--github-org', 'acme', '--session-secret-file', join(dir, 'session-secret'), '--auth-rate-limit', '1000',
-      '--namespaces', ns.name, '--kubeconfig', cluster.kubeconfigPath, '--db', join(dir, 'audit.db'), '--start-timeout', '240s',
+      '--port',
+      String(port),
+      '--auth',
+      'github',
+      '--public-url',
+      base,
+      '--github-url',
+      gh.url,
+      '--github-client-id',
+      gh.clientId,
+      '--github-org',
+      'acme',
+      '--session-secret-file',
+      join(dir, 'session-secret'),
+      '--auth-rate-limit',
+      '1000',
+      '--namespaces',
+      ns.name,
+      '--kubeconfig',
+      cluster.kubeconfigPath,
+      '--db',
+      join(dir, 'audit.db'),
+      '--start-timeout',
+      '240s',
     ],
     { ODDJOB_GITHUB_CLIENT_SECRET: gh.clientSecret },
   );
@@ -78,12 +99,16 @@ async function startRun(who: 'alice' | 'bob', command: string[], interactive = f
   const body = await res.text();
   assert.equal(res.status, 201, body);
   const id = (JSON.parse(body) as { id: string }).id;
-  await eventually(`run ${id} running`, async () => {
-    const r = await fetch(`${base}/api/runs/${id}`, { headers: { authorization: `Bearer ${tokens[who]}` } });
-    const run = (await r.json()) as { status: string };
-    assert.ok(['pending', 'starting', 'running'].includes(run.status), `run ${id} is ${run.status}`);
-    return run.status === 'running';
-  }, 240_000);
+  await eventually(
+    `run ${id} running`,
+    async () => {
+      const r = await fetch(`${base}/api/runs/${id}`, { headers: { authorization: `Bearer ${tokens[who]}` } });
+      const run = (await r.json()) as { status: string };
+      assert.ok(['pending', 'starting', 'running'].includes(run.status), `run ${id} is ${run.status}`);
+      return run.status === 'running';
+    },
+    240_000,
+  );
   return id;
 }
 
@@ -112,7 +137,9 @@ function open(id: string, who: 'alice' | 'bob'): Promise<Opened> {
 }
 
 async function expectClose(o: Opened, code: number, what: string) {
-  const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`${what}: the server did not close the socket in 10 s`)), 10_000).unref());
+  const timeout = new Promise<never>((_, reject) =>
+    setTimeout(() => reject(new Error(`${what}: the server did not close the socket in 10 s`)), 10_000).unref(),
+  );
   const got = await Promise.race([o.closed, timeout]);
   assert.equal(got.code, code, `${what}: close code ${got.code} (${got.reason}), expected ${code}`);
 }
@@ -122,8 +149,11 @@ function rssBytes(pid: number): number {
   return Number(m?.[1] ?? 0) * 1024;
 }
 
-const lineScript = (prefix: string, n: number, ms: number) =>
-  ['node', '-e', `let i=0;const t=setInterval(()=>{console.log('${prefix} '+ ++i);if(i>=${n}){clearInterval(t);}},${ms});`];
+const lineScript = (prefix: string, n: number, ms: number) => [
+  'node',
+  '-e',
+  `let i=0;const t=setInterval(()=>{console.log('${prefix} '+ ++i);if(i>=${n}){clearInterval(t);}},${ms});`,
+];
 const expectedLines = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => `${prefix} ${i + 1}\n`).join('');
 
 // ---- tests -----------------------------------------------------------------
@@ -145,120 +175,192 @@ test('one 70,000-byte frame closes that socket with 1009; the server and other v
   assert.equal(Buffer.concat(again.output).toString(), expectedLines('tick', 40));
 });
 
-test(`fuzz: seeded hostile frames over dozens of sockets for ${FUZZ_SECONDS}s; the server stays up and another run streams byte-exact`, { timeout: (FUZZ_SECONDS + 360) * 1000 }, async () => {
-  const VICTIM_LINES = Math.ceil(((FUZZ_SECONDS + 30) * 1000) / 20);
-  // bob's run, followed by bob from the first byte, the well-behaved viewer.
-  const victim = await startRun('bob', lineScript('victim line', VICTIM_LINES, 20));
-  const watcher = await open(victim, 'bob');
+test(
+  `fuzz: seeded hostile frames over dozens of sockets for ${FUZZ_SECONDS}s; the server stays up and another run streams byte-exact`,
+  { timeout: (FUZZ_SECONDS + 360) * 1000 },
+  async () => {
+    const VICTIM_LINES = Math.ceil(((FUZZ_SECONDS + 30) * 1000) / 20);
+    // bob's run, followed by bob from the first byte, the well-behaved viewer.
+    const victim = await startRun('bob', lineScript('victim line', VICTIM_LINES, 20));
+    const watcher = await open(victim, 'bob');
 
-  // alice's runs: one interactive (reads stdin), one not; both outlive the fuzzing.
-  const life = (FUZZ_SECONDS + 60) * 1000;
-  const interactive = await startRun('alice', ['node', '-e', `process.stdin.on('data',()=>{});setTimeout(()=>process.exit(0),${life});`], true);
-  const plain = await startRun('alice', ['node', '-e', `setInterval(()=>console.log('tick'),500);setTimeout(()=>process.exit(0),${life});`]);
+    // alice's runs: one interactive (reads stdin), one not; both outlive the fuzzing.
+    const life = (FUZZ_SECONDS + 60) * 1000;
+    const interactive = await startRun('alice', ['node', '-e', `process.stdin.on('data',()=>{});setTimeout(()=>process.exit(0),${life});`], true);
+    const plain = await startRun('alice', ['node', '-e', `setInterval(()=>console.log('tick'),500);setTimeout(()=>process.exit(0),${life});`]);
 
-  const stats = { frames: 0, sockets: 0, closesChecked: 0, rawSockets: 0 };
-  const halfOpen: net.Socket[] = [];
-  let peakRss = 0;
+    const stats = { frames: 0, sockets: 0, closesChecked: 0, rawSockets: 0 };
+    const halfOpen: net.Socket[] = [];
+    let peakRss = 0;
 
-  type Action = (r: ReturnType<typeof seededRandom>) => Promise<void>;
-  type Rnd = ReturnType<typeof seededRandom>;
-  const closesWith = (code: number, target: (r: Rnd) => [string, 'alice' | 'bob'], send: (ws: WebSocket, r: Rnd) => void, what: string): Action => async (r) => {
-    const [id, who] = target(r);
-    const o = await open(id, who);
-    stats.sockets++;
-    send(o.ws, r);
-    await expectClose(o, code, what);
-    stats.closesChecked++;
-  };
-  const own = (r: Rnd): [string, 'alice'] => [r.pick([interactive, plain]), 'alice'];
-  const actions: Array<[string, Action]> = [
-    ['oversize frame', closesWith(1009, own, (ws, r) => (ws.send(Buffer.alloc(r.int(65_537, 200_000), r.int(0, 4))), stats.frames++), 'oversize frame')],
-    ['empty frame', closesWith(1008, own, (ws) => (ws.send(Buffer.alloc(0)), stats.frames++), 'empty frame')],
-    ['unknown channel', closesWith(1008, own, (ws, r) => (ws.send(Buffer.from([r.pick([1, 2, 3, r.int(5, 255)]), 1, 2, 3])), stats.frames++), 'unknown channel')],
-    ['text frame', closesWith(1003, own, (ws) => (ws.send('hello'), stats.frames++), 'text frame')],
-    ['stdin on a non-interactive run', closesWith(1008, () => [plain, 'alice'], (ws) => (ws.send(encodeFrame(Channel.stdin, 'x\n')), stats.frames++), 'stdin on a non-interactive run')],
-    ["stdin on someone else's run", closesWith(1008, () => [victim, 'alice'], (ws) => (ws.send(encodeFrame(Channel.stdin, 'rm -rf /\n')), stats.frames++), "stdin on someone else's run")],
-    ['malformed resize', closesWith(1008, own, (ws, r) => (ws.send(encodeFrame(Channel.resize, r.pick(['{', 'null', '{"cols":0,"rows":5}', '{"cols":"a"}', 'x'.repeat(r.int(1, 60_000))]))), stats.frames++), 'malformed resize')],
-    ['huge resize JSON', closesWith(1008, own, (ws) => (ws.send(encodeFrame(Channel.resize, JSON.stringify({ cols: 80, rows: 24, pad: 'p'.repeat(60_000) }))), stats.frames++), 'huge resize')],
-    ['ping flood', closesWith(1008, own, (ws) => { for (let i = 0; i < 200; i++) ws.ping(Buffer.alloc(125)); stats.frames += 200; }, 'ping flood')],
-    ['resize flood', async (r) => {
-      const o = await open(interactive, 'alice');
-      stats.sockets++;
-      const n = r.int(50, 500);
-      for (let i = 0; i < n; i++) o.ws.send(encodeResize({ cols: r.int(1, 1000), rows: r.int(1, 1000) }));
-      stats.frames += n;
-      await new Promise((res) => setTimeout(res, 200));
-      assert.equal(o.ws.readyState, WebSocket.OPEN, 'a resize flood of valid frames is not a violation');
-      o.ws.close();
-    }],
-    ['bulk stdin to own interactive run', async (r) => {
-      const o = await open(interactive, 'alice');
-      stats.sockets++;
-      const n = r.int(1, 64);
-      for (let i = 0; i < n; i++) o.ws.send(encodeFrame(Channel.stdin, Buffer.alloc(4096, 97)));
-      stats.frames += n;
-      await new Promise((res) => setTimeout(res, 100));
-      assert.equal(o.ws.readyState, WebSocket.OPEN, 'the owner may type into an interactive run');
-      o.ws.close();
-    }],
-    ['dropped mid-frame', async (r) => {
-      const o = await open(r.pick([interactive, plain, victim]), 'alice');
-      stats.sockets++;
-      // A frame header that promises more bytes than ever come, then the TCP connection goes.
-      const socket = (o.ws as unknown as { _socket: net.Socket })._socket;
-      socket.write(Buffer.from([0x82, 0xfe, 0x10, 0x00, 1, 2, 3, 4, ...Buffer.alloc(r.int(0, 100))]));
-      stats.frames++;
-      socket.destroy();
-    }],
-    ['opened and terminated', async (r) => {
-      const o = await open(r.pick([interactive, plain, victim]), r.pick(['alice', 'bob'] as const));
-      stats.sockets++;
-      o.ws.terminate();
-    }],
-    ['half-open TCP', async (r) => {
-      // A handshake that stops half-way, or completes and then never reads nor closes.
-      const s = net.connect(Number(new URL(base).port), '127.0.0.1');
-      s.on('error', () => undefined);
-      await new Promise((res) => s.once('connect', res));
-      const full = `GET /api/runs/${plain}/stream?from=0&follow=1 HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
-        `Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nAuthorization: Bearer ${tokens.alice}\r\n\r\n`;
-      s.write(r.next() < 0.5 ? full.slice(0, r.int(10, full.length - 5)) : full);
-      s.pause(); // never read what the server sends
-      stats.rawSockets++;
-      if (halfOpen.length < 10) halfOpen.push(s); // within the streams one person may hold
-      else s.destroy();
-    }],
-  ];
+    type Action = (r: ReturnType<typeof seededRandom>) => Promise<void>;
+    type Rnd = ReturnType<typeof seededRandom>;
+    const closesWith =
+      (code: number, target: (r: Rnd) => [string, 'alice' | 'bob'], send: (ws: WebSocket, r: Rnd) => void, what: string): Action =>
+      async (r) => {
+        const [id, who] = target(r);
+        const o = await open(id, who);
+        stats.sockets++;
+        send(o.ws, r);
+        await expectClose(o, code, what);
+        stats.closesChecked++;
+      };
+    const own = (r: Rnd): [string, 'alice'] => [r.pick([interactive, plain]), 'alice'];
+    const actions: Array<[string, Action]> = [
+      ['oversize frame', closesWith(1009, own, (ws, r) => (ws.send(Buffer.alloc(r.int(65_537, 200_000), r.int(0, 4))), stats.frames++), 'oversize frame')],
+      ['empty frame', closesWith(1008, own, (ws) => (ws.send(Buffer.alloc(0)), stats.frames++), 'empty frame')],
+      [
+        'unknown channel',
+        closesWith(1008, own, (ws, r) => (ws.send(Buffer.from([r.pick([1, 2, 3, r.int(5, 255)]), 1, 2, 3])), stats.frames++), 'unknown channel'),
+      ],
+      ['text frame', closesWith(1003, own, (ws) => (ws.send('hello'), stats.frames++), 'text frame')],
+      [
+        'stdin on a non-interactive run',
+        closesWith(
+          1008,
+          () => [plain, 'alice'],
+          (ws) => (ws.send(encodeFrame(Channel.stdin, 'x\n')), stats.frames++),
+          'stdin on a non-interactive run',
+        ),
+      ],
+      [
+        "stdin on someone else's run",
+        closesWith(
+          1008,
+          () => [victim, 'alice'],
+          (ws) => (ws.send(encodeFrame(Channel.stdin, 'rm -rf /\n')), stats.frames++),
+          "stdin on someone else's run",
+        ),
+      ],
+      [
+        'malformed resize',
+        closesWith(
+          1008,
+          own,
+          (ws, r) => (
+            ws.send(encodeFrame(Channel.resize, r.pick(['{', 'null', '{"cols":0,"rows":5}', '{"cols":"a"}', 'x'.repeat(r.int(1, 60_000))]))),
+            stats.frames++
+          ),
+          'malformed resize',
+        ),
+      ],
+      [
+        'huge resize JSON',
+        closesWith(
+          1008,
+          own,
+          (ws) => (ws.send(encodeFrame(Channel.resize, JSON.stringify({ cols: 80, rows: 24, pad: 'p'.repeat(60_000) }))), stats.frames++),
+          'huge resize',
+        ),
+      ],
+      [
+        'ping flood',
+        closesWith(
+          1008,
+          own,
+          (ws) => {
+            for (let i = 0; i < 200; i++) ws.ping(Buffer.alloc(125));
+            stats.frames += 200;
+          },
+          'ping flood',
+        ),
+      ],
+      [
+        'resize flood',
+        async (r) => {
+          const o = await open(interactive, 'alice');
+          stats.sockets++;
+          const n = r.int(50, 500);
+          for (let i = 0; i < n; i++) o.ws.send(encodeResize({ cols: r.int(1, 1000), rows: r.int(1, 1000) }));
+          stats.frames += n;
+          await new Promise((res) => setTimeout(res, 200));
+          assert.equal(o.ws.readyState, WebSocket.OPEN, 'a resize flood of valid frames is not a violation');
+          o.ws.close();
+        },
+      ],
+      [
+        'bulk stdin to own interactive run',
+        async (r) => {
+          const o = await open(interactive, 'alice');
+          stats.sockets++;
+          const n = r.int(1, 64);
+          for (let i = 0; i < n; i++) o.ws.send(encodeFrame(Channel.stdin, Buffer.alloc(4096, 97)));
+          stats.frames += n;
+          await new Promise((res) => setTimeout(res, 100));
+          assert.equal(o.ws.readyState, WebSocket.OPEN, 'the owner may type into an interactive run');
+          o.ws.close();
+        },
+      ],
+      [
+        'dropped mid-frame',
+        async (r) => {
+          const o = await open(r.pick([interactive, plain, victim]), 'alice');
+          stats.sockets++;
+          // A frame header that promises more bytes than ever come, then the TCP connection goes.
+          const socket = (o.ws as unknown as { _socket: net.Socket })._socket;
+          socket.write(Buffer.from([0x82, 0xfe, 0x10, 0x00, 1, 2, 3, 4, ...Buffer.alloc(r.int(0, 100))]));
+          stats.frames++;
+          socket.destroy();
+        },
+      ],
+      [
+        'opened and terminated',
+        async (r) => {
+          const o = await open(r.pick([interactive, plain, victim]), r.pick(['alice', 'bob'] as const));
+          stats.sockets++;
+          o.ws.terminate();
+        },
+      ],
+      [
+        'half-open TCP',
+        async (r) => {
+          // A handshake that stops half-way, or completes and then never reads nor closes.
+          const s = net.connect(Number(new URL(base).port), '127.0.0.1');
+          s.on('error', () => undefined);
+          await new Promise((res) => s.once('connect', res));
+          const full =
+            `GET /api/runs/${plain}/stream?from=0&follow=1 HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+            `Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nAuthorization: Bearer ${tokens.alice}\r\n\r\n`;
+          s.write(r.next() < 0.5 ? full.slice(0, r.int(10, full.length - 5)) : full);
+          s.pause(); // never read what the server sends
+          stats.rawSockets++;
+          if (halfOpen.length < 10)
+            halfOpen.push(s); // within the streams one person may hold
+          else s.destroy();
+        },
+      ],
+    ];
 
-  const deadline = Date.now() + FUZZ_SECONDS * 1000;
-  const counts = new Map<string, number>();
-  // Each worker has its own seeded sequence of actions, so a failure names a reproducible one.
-  const worker = async (w: number) => {
-    const rnd = seededRandom(SEED * 1000 + w);
-    while (Date.now() < deadline) {
-      const [name, act] = rnd.pick(actions);
-      counts.set(name, (counts.get(name) ?? 0) + 1);
-      await act(rnd);
-      assert.equal(server.proc.exitCode, null, `the server died after "${name}":\n${tailLines(server.logs())}`);
-      peakRss = Math.max(peakRss, rssBytes(server.proc.pid!));
-    }
-  };
-  await Promise.all(Array.from({ length: WORKERS }, (_, w) => worker(w)));
-  for (const s of halfOpen) s.destroy();
+    const deadline = Date.now() + FUZZ_SECONDS * 1000;
+    const counts = new Map<string, number>();
+    // Each worker has its own seeded sequence of actions, so a failure names a reproducible one.
+    const worker = async (w: number) => {
+      const rnd = seededRandom(SEED * 1000 + w);
+      while (Date.now() < deadline) {
+        const [name, act] = rnd.pick(actions);
+        counts.set(name, (counts.get(name) ?? 0) + 1);
+        await act(rnd);
+        assert.equal(server.proc.exitCode, null, `the server died after "${name}":\n${tailLines(server.logs())}`);
+        peakRss = Math.max(peakRss, rssBytes(server.proc.pid!));
+      }
+    };
+    await Promise.all(Array.from({ length: WORKERS }, (_, w) => worker(w)));
+    for (const s of halfOpen) s.destroy();
 
-  // The well-behaved viewer got every byte of bob's run, once, in order.
-  const end = await watcher.closed;
-  assert.equal(end.code, 1000, `the victim's viewer ends normally (${end.reason})`);
-  const got = Buffer.concat(watcher.output).toString();
-  assert.equal(got.length, expectedLines('victim line', VICTIM_LINES).length, 'byte count of the victim run');
-  assert.equal(got, expectedLines('victim line', VICTIM_LINES), 'the victim run streamed byte-exact');
-  assert.equal(server.proc.exitCode, null, 'the server is still running');
-  assert.ok(peakRss < MEMORY_LIMIT_BYTES, `peak RSS ${(peakRss / 1048576).toFixed(0)} MiB stays under the chart limit`);
-  console.error(
-    `fuzz (seed ${SEED}, ${FUZZ_SECONDS}s): ${stats.frames} frames over ${stats.sockets} WebSockets + ${stats.rawSockets} raw sockets, ` +
-      `${stats.closesChecked} close codes checked, peak server RSS ${(peakRss / 1048576).toFixed(1)} MiB; actions: ${JSON.stringify(Object.fromEntries(counts))}`,
-  );
-});
+    // The well-behaved viewer got every byte of bob's run, once, in order.
+    const end = await watcher.closed;
+    assert.equal(end.code, 1000, `the victim's viewer ends normally (${end.reason})`);
+    const got = Buffer.concat(watcher.output).toString();
+    assert.equal(got.length, expectedLines('victim line', VICTIM_LINES).length, 'byte count of the victim run');
+    assert.equal(got, expectedLines('victim line', VICTIM_LINES), 'the victim run streamed byte-exact');
+    assert.equal(server.proc.exitCode, null, 'the server is still running');
+    assert.ok(peakRss < MEMORY_LIMIT_BYTES, `peak RSS ${(peakRss / 1048576).toFixed(0)} MiB stays under the chart limit`);
+    console.error(
+      `fuzz (seed ${SEED}, ${FUZZ_SECONDS}s): ${stats.frames} frames over ${stats.sockets} WebSockets + ${stats.rawSockets} raw sockets, ` +
+        `${stats.closesChecked} close codes checked, peak server RSS ${(peakRss / 1048576).toFixed(1)} MiB; actions: ${JSON.stringify(Object.fromEntries(counts))}`,
+    );
+  },
+);
 
 // ---- exhaustion (issue 12, point 4): memory stays bounded under each attack -------
 
@@ -297,7 +399,11 @@ test('512 MiB of stdin into a program that never reads it: the server pushes bac
 });
 
 test('30 viewers that never read, each replaying a run with 16 MiB of stored output: memory stays bounded', { timeout: 300_000 }, async () => {
-  const id = await startRun('alice', ['node', '-e', "const l='x'.repeat(1023)+'\\n';let i=0;(function w(){while(i<16384){i++;if(!process.stdout.write(l))return process.stdout.once('drain',w);}setTimeout(()=>{},120000)})()"]);
+  const id = await startRun('alice', [
+    'node',
+    '-e',
+    "const l='x'.repeat(1023)+'\\n';let i=0;(function w(){while(i<16384){i++;if(!process.stdout.write(l))return process.stdout.once('drain',w);}setTimeout(()=>{},120000)})()",
+  ]);
   const reader = await open(id, 'alice');
   await eventually('16 MiB of output streamed and stored', async () => Buffer.concat(reader.output).length >= 16 << 20, 120_000).catch((err) => {
     throw new Error(`${err.message}; got ${Buffer.concat(reader.output).length} bytes, socket state ${reader.ws.readyState}`);

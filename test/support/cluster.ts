@@ -105,9 +105,13 @@ export async function createTestNamespace(cluster: TestCluster, prefix = 'oddjob
 
 /** Waits until a pod's container has terminated and returns its exit code. */
 export async function waitForExitCode(cluster: TestCluster, namespace: string, pod: string, container: string, timeoutMs = 60_000) {
-  return eventually(`pod ${namespace}/${pod} container ${container} to terminate`, async () => {
-    const p = await cluster.core.readNamespacedPod({ name: pod, namespace });
-    const st = p.status?.containerStatuses?.find((c) => c.name === container)?.state?.terminated;
-    return st ? st.exitCode : undefined;
-  }, timeoutMs);
+  return eventually(
+    `pod ${namespace}/${pod} container ${container} to terminate`,
+    async () => {
+      const p = await cluster.core.readNamespacedPod({ name: pod, namespace });
+      const st = p.status?.containerStatuses?.find((c) => c.name === container)?.state?.terminated;
+      return st ? st.exitCode : undefined;
+    },
+    timeoutMs,
+  );
 }

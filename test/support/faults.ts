@@ -134,7 +134,10 @@ export function spawnCli(args: string[], opts: { server: string; env?: NodeJS.Pr
             finish(new Error(`the CLI exited (${proc.exitCode ?? proc.signalCode}) before printing ${re}; stdout:\n${stdout()}\nstderr:\n${err}`));
           }
         };
-        const timer = setTimeout(() => finish(new Error(`no ${re} on the CLI's stdout within ${timeoutMs} ms; stdout:\n${stdout()}\nstderr:\n${err}`)), timeoutMs);
+        const timer = setTimeout(
+          () => finish(new Error(`no ${re} on the CLI's stdout within ${timeoutMs} ms; stdout:\n${stdout()}\nstderr:\n${err}`)),
+          timeoutMs,
+        );
         const finish = (e: Error | undefined) => {
           clearTimeout(timer);
           listeners.delete(check);

@@ -56,7 +56,11 @@ describe('credential store: parents and children', () => {
     assert.ok(store.lookup(sibling.secret, 'token'), 'an unrelated token lives on');
     assert.throws(() => store.create({ kind: 'token', identity: alice, githubToken: 'gho_x', ttlMs: HOUR, parentId: login.credential.id }), /not live/);
     now += 3 * HOUR;
-    assert.throws(() => store.create({ kind: 'token', identity: alice, githubToken: 'gho_x', ttlMs: HOUR, parentId: sibling.credential.id }), /not live/, 'an expired parent mints nothing');
+    assert.throws(
+      () => store.create({ kind: 'token', identity: alice, githubToken: 'gho_x', ttlMs: HOUR, parentId: sibling.credential.id }),
+      /not live/,
+      'an expired parent mints nothing',
+    );
   });
 });
 
@@ -77,7 +81,16 @@ async function signInServer() {
       logger,
       clientOf: () => ({ kind: 'cli' }),
       rateLimitPerMinute: 1000,
-      github: { clientId: gh.clientId, clientSecret: gh.clientSecret, urls: { webUrl: gh.url, apiUrl: gh.apiUrl }, github, credentials, sessionTtlMs: 12 * HOUR, tokenTtlMs: 30 * 24 * HOUR, stateKey: Buffer.alloc(32) },
+      github: {
+        clientId: gh.clientId,
+        clientSecret: gh.clientSecret,
+        urls: { webUrl: gh.url, apiUrl: gh.apiUrl },
+        github,
+        credentials,
+        sessionTtlMs: 12 * HOUR,
+        tokenTtlMs: 30 * 24 * HOUR,
+        stateKey: Buffer.alloc(32),
+      },
     }),
   );
   app.use((err: ServiceError, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
@@ -161,7 +174,7 @@ describe('POST /auth/tokens and DELETE /auth/tokens/:id', () => {
 });
 
 describe('a recycled GitHub login inherits nothing', () => {
-  test('login xavier is id 1, then another account (id 2) registers xavier: it sees and revokes none of the first one\'s credentials', async () => {
+  test("login xavier is id 1, then another account (id 2) registers xavier: it sees and revokes none of the first one's credentials", async () => {
     gh.addUser('xavier', ['acme/payments'], ['acme'], 1);
     const s = await signInServer();
     try {
@@ -177,9 +190,13 @@ describe('a recycled GitHub login inherits nothing', () => {
 
       const mine = await s.call('GET', '/auth/tokens', second.secret);
       assert.equal(mine.status, 200);
-      assert.deepEqual(mine.body.items.map((t: { id: string }) => t.id), [second.credential.id], 'only its own credential');
+      assert.deepEqual(
+        mine.body.items.map((t: { id: string }) => t.id),
+        [second.credential.id],
+        'only its own credential',
+      );
       const steal = await s.call('DELETE', `/auth/tokens/${firstCi.id}`, second.secret);
-      assert.equal(steal.status, 404, 'the first account\'s token is not the second one\'s to revoke');
+      assert.equal(steal.status, 404, "the first account's token is not the second one's to revoke");
       assert.ok(s.credentials.lookup(firstCi.token, 'token'), 'and it still works');
 
       // Runs are owned by id where there is one.
@@ -192,7 +209,7 @@ describe('a recycled GitHub login inherits nothing', () => {
     }
   });
 
-  test('audit: a person reads only the events of their own account, not those of the login\'s previous holder', () => {
+  test("audit: a person reads only the events of their own account, not those of the login's previous holder", () => {
     const audit = new AuditLog(dbs.open(dbs.file()));
     const client = { kind: 'cli' as const };
     audit.append({ type: 'login', actor: { login: 'xavier', teams: [] }, client, message: 'before ids were recorded' });
@@ -200,7 +217,10 @@ describe('a recycled GitHub login inherits nothing', () => {
     audit.append({ type: 'run.requested', actor: { login: 'xavier', id: 2, teams: [] }, client, command: ['second', 'xavier'] });
     const seen = (id: number) => audit.query({ user: 'xavier', actorId: id, limit: 100 }).items.map((e) => e.message ?? e.command!.join(' '));
     assert.deepEqual(seen(2), ['second xavier', 'before ids were recorded']);
-    assert.deepEqual([...audit.iterate({ user: 'xavier', actorId: 1 })].map((e) => e.message ?? e.command!.join(' ')), ['before ids were recorded', 'first xavier']);
+    assert.deepEqual(
+      [...audit.iterate({ user: 'xavier', actorId: 1 })].map((e) => e.message ?? e.command!.join(' ')),
+      ['before ids were recorded', 'first xavier'],
+    );
     assert.equal(audit.verify().ok, true, 'events with an actor id hash and verify like any other');
   });
 
@@ -209,11 +229,21 @@ describe('a recycled GitHub login inherits nothing', () => {
     const credentials = new CredentialStore(db, SECRET);
     const github = new GitHubClient({ webUrl: gh.url, apiUrl: gh.apiUrl }, { clientId: gh.clientId, timeoutMs: 2000 });
     const revoked: string[] = [];
-    const auth = new GitHubAuthenticator({ credentials, github, teamRefreshMs: 0, auditors: parseAuditors([]), logger, onRevoked: (_c, why) => revoked.push(why) });
+    const auth = new GitHubAuthenticator({
+      credentials,
+      github,
+      teamRefreshMs: 0,
+      auditors: parseAuditors([]),
+      logger,
+      onRevoked: (_c, why) => revoked.push(why),
+    });
     gh.addUser('yves', [], ['acme'], 31);
     // A row that says id 30 while the GitHub token is id 31's (e.g. a database restored over another).
     const { secret } = credentials.create({ kind: 'token', identity: { login: 'yves', id: 30, teams: [] }, githubToken: gh.issueToken('yves'), ttlMs: HOUR });
-    await assert.rejects(auth.authenticate({ headers: { authorization: `Bearer ${secret}` } } as never), (e: ServiceError) => toApiError(e).status === 401 && /account changed/.test(e.message));
+    await assert.rejects(
+      auth.authenticate({ headers: { authorization: `Bearer ${secret}` } } as never),
+      (e: ServiceError) => toApiError(e).status === 401 && /account changed/.test(e.message),
+    );
     assert.match(revoked[0]!, /another account \(id 31, not 30\)/);
   });
 });

@@ -38,9 +38,17 @@ const client = () => new GitHubClient({ webUrl: gh.url, apiUrl: gh.apiUrl }, { c
 
 describe('config: --auth github', () => {
   const base = ['--namespaces', 'demo', '--auth', 'github', '--github-org', 'acme'];
-  const env = { ODDJOB_GITHUB_CLIENT_ID: 'Iv1.abc', ODDJOB_GITHUB_CLIENT_SECRET: 'client-secret-value', ODDJOB_SESSION_SECRET: SECRET, ODDJOB_PUBLIC_URL: 'https://oddjob.example.com' };
+  const env = {
+    ODDJOB_GITHUB_CLIENT_ID: 'Iv1.abc',
+    ODDJOB_GITHUB_CLIENT_SECRET: 'client-secret-value',
+    ODDJOB_SESSION_SECRET: SECRET,
+    ODDJOB_PUBLIC_URL: 'https://oddjob.example.com',
+  };
   const fails = (argv: string[], e: Record<string, string>, msg: RegExp) =>
-    assert.throws(() => loadConfig([...base, ...argv], e), (err: Error) => err instanceof ConfigError && msg.test(err.message) && !err.message.includes('client-secret-value') && !err.message.includes(SECRET));
+    assert.throws(
+      () => loadConfig([...base, ...argv], e),
+      (err: Error) => err instanceof ConfigError && msg.test(err.message) && !err.message.includes('client-secret-value') && !err.message.includes(SECRET),
+    );
 
   test('a complete config starts; the Enterprise API URL derives from --github-url', () => {
     const c = loadConfig([...base, '--github-url', 'https://ghe.example.com/'], env);
@@ -84,7 +92,8 @@ describe('config: --auth github', () => {
     const noOrg = ['--namespaces', 'demo', '--auth', 'github'];
     assert.throws(
       () => loadConfig(noOrg, env),
-      (err: Error) => err instanceof ConfigError && /--github-org \(ODDJOB_GITHUB_ORG\) is not set, so every GitHub account .*--allow-any-github-user/.test(err.message),
+      (err: Error) =>
+        err instanceof ConfigError && /--github-org \(ODDJOB_GITHUB_ORG\) is not set, so every GitHub account .*--allow-any-github-user/.test(err.message),
     );
     assert.throws(() => loadConfig([...noOrg, '--allow-any-github-user', 'false'], env), /every GitHub account/);
     assert.equal(loadConfig([...noOrg, '--allow-any-github-user'], env).allowAnyGithubUser, true);
@@ -136,7 +145,10 @@ describe('GitHub client against the fake GitHub', () => {
     const bob = gh.issueToken('bob');
     assert.equal(await c.isOrgMember(bob, 'acme'), true);
     assert.equal(await c.isOrgMember(bob, 'other'), false);
-    await assert.rejects(c.profile(bob, 'other'), (e: GitHubError) => e.kind === 'not_member' && /bob is not a member of the GitHub organization other/.test(e.message));
+    await assert.rejects(
+      c.profile(bob, 'other'),
+      (e: GitHubError) => e.kind === 'not_member' && /bob is not a member of the GitHub organization other/.test(e.message),
+    );
   });
   test('failures are classified: bad token, rate limit, outage, unreachable', async () => {
     const c = client();
@@ -161,13 +173,19 @@ describe('GitHub client against the fake GitHub', () => {
     await new Promise((r) => srv.once('listening', r));
     const url = `http://127.0.0.1:${(srv.address() as AddressInfo).port}`;
     try {
-      await assert.rejects(new GitHubClient({ webUrl: url, apiUrl: url }, { clientId: 'x' }).teams('t'), (e: GitHubError) => e.kind === 'bad_response' && /outside its API/.test(e.message));
+      await assert.rejects(
+        new GitHubClient({ webUrl: url, apiUrl: url }, { clientId: 'x' }).teams('t'),
+        (e: GitHubError) => e.kind === 'bad_response' && /outside its API/.test(e.message),
+      );
     } finally {
       srv.close();
     }
   });
   test('nextLink reads RFC 8288 headers as GitHub writes them', () => {
-    assert.equal(nextLink('<https://api.github.com/user/teams?page=2>; rel="next", <https://api.github.com/user/teams?page=5>; rel="last"'), 'https://api.github.com/user/teams?page=2');
+    assert.equal(
+      nextLink('<https://api.github.com/user/teams?page=2>; rel="next", <https://api.github.com/user/teams?page=5>; rel="last"'),
+      'https://api.github.com/user/teams?page=2',
+    );
     assert.equal(nextLink('<https://x/?page=1>; rel="prev", <https://x/?page=1>; rel="first"'), undefined);
     assert.equal(nextLink(null), undefined);
   });
@@ -192,9 +210,17 @@ describe('credential store (real SQLite)', () => {
     const file = dbs.file();
     const db = dbs.open(file);
     const store = new CredentialStore(db, SECRET, () => now);
-    const { secret, credential } = store.create({ kind: 'token', identity: { login: 'alice', teams: ['acme/a'] }, githubToken: 'gho_plaintext', ttlMs: 60_000, description: 'ci' });
+    const { secret, credential } = store.create({
+      kind: 'token',
+      identity: { login: 'alice', teams: ['acme/a'] },
+      githubToken: 'gho_plaintext',
+      ttlMs: 60_000,
+      description: 'ci',
+    });
     assert.match(secret, /^odjt_[A-Za-z0-9_-]{43}$/);
-    const raw = JSON.stringify(db.prepare('SELECT * FROM auth_credentials').all(), (_k, v) => (v?.type === 'Buffer' ? Buffer.from(v.data).toString('latin1') : v));
+    const raw = JSON.stringify(db.prepare('SELECT * FROM auth_credentials').all(), (_k, v) =>
+      v?.type === 'Buffer' ? Buffer.from(v.data).toString('latin1') : v,
+    );
     assert.ok(!raw.includes(secret) && !raw.includes(secret.slice(5)) && !raw.includes('gho_plaintext'));
     assert.equal(store.lookup(secret, 'token')?.id, credential.id);
     assert.equal(store.lookup(secret, 'session'), null, 'a token is not a session');
@@ -226,7 +252,15 @@ describe('GitHub authenticator', () => {
     const db = dbs.open(dbs.file());
     const credentials = new CredentialStore(db, SECRET, () => now);
     const revoked: string[] = [];
-    const auth = new GitHubAuthenticator({ credentials, github: client(), teamRefreshMs: 60_000, auditors: parseAuditors([]), logger, now: () => now, onRevoked: (_c, why) => revoked.push(why) });
+    const auth = new GitHubAuthenticator({
+      credentials,
+      github: client(),
+      teamRefreshMs: 60_000,
+      auditors: parseAuditors([]),
+      logger,
+      now: () => now,
+      onRevoked: (_c, why) => revoked.push(why),
+    });
     const ghToken = gh.issueToken('alice');
     const { secret } = credentials.create({ kind: 'token', identity: { login: 'alice', teams: ['stale/team'] }, githubToken: ghToken, ttlMs: 3_600_000 });
     const r = req({ authorization: `Bearer ${secret}` });
@@ -266,7 +300,16 @@ describe('sign-in routes', () => {
         logger,
         clientOf: () => ({ kind: 'cli' }),
         rateLimitPerMinute: 3,
-        github: { clientId: gh.clientId, clientSecret: gh.clientSecret, urls: { webUrl: gh.url, apiUrl: gh.apiUrl }, github: client(), credentials, sessionTtlMs: 1000, tokenTtlMs: 1000, stateKey: Buffer.alloc(32) },
+        github: {
+          clientId: gh.clientId,
+          clientSecret: gh.clientSecret,
+          urls: { webUrl: gh.url, apiUrl: gh.apiUrl },
+          github: client(),
+          credentials,
+          sessionTtlMs: 1000,
+          tokenTtlMs: 1000,
+          stateKey: Buffer.alloc(32),
+        },
       }),
     );
     const srv = app.listen(0, '127.0.0.1');

@@ -19,9 +19,18 @@ describe('backoffDelay (full jitter)', () => {
   ];
   for (const [attempt, ceiling] of ceilings) {
     test(`attempt ${attempt}: anywhere in [0, ${ceiling})`, () => {
-      assert.equal(backoffDelay(attempt, opts, () => 0), 0);
-      assert.equal(backoffDelay(attempt, opts, () => 0.5), ceiling / 2);
-      assert.equal(backoffDelay(attempt, opts, () => 0.999_999), ceiling - 1);
+      assert.equal(
+        backoffDelay(attempt, opts, () => 0),
+        0,
+      );
+      assert.equal(
+        backoffDelay(attempt, opts, () => 0.5),
+        ceiling / 2,
+      );
+      assert.equal(
+        backoffDelay(attempt, opts, () => 0.999_999),
+        ceiling - 1,
+      );
     });
   }
 

@@ -38,7 +38,10 @@ describe('config file', () => {
     assert.match(l.warnings[0]!, /mode 0644.*chmod 600/);
   });
   test('invalid JSON and invalid fields name the file and the field', () => {
-    assert.throws(() => loadConfig(configDir('{nope')), (e: CliError) => /config\.json is not valid JSON/.test(e.message) && Boolean(e.hint));
+    assert.throws(
+      () => loadConfig(configDir('{nope')),
+      (e: CliError) => /config\.json is not valid JSON/.test(e.message) && Boolean(e.hint),
+    );
     assert.throws(() => loadConfig(configDir('{"server":"ftp://x"}')), /is invalid: server: must be an http/);
     assert.throws(() => loadConfig(configDir('{"token":""}')), /token: must not be empty/);
   });
@@ -71,7 +74,10 @@ describe('resolveEndpoint', () => {
     assert.equal(resolveEndpoint('http://oddjob.example.com', {}, c).token, undefined, 'not over plain http either');
   });
   test('no server anywhere explains the two ways to set one', () => {
-    assert.throws(() => resolveEndpoint(undefined, {}, cfg(undefined)), (e: CliError) => /no oddjob server/.test(e.message) && /--server.*ODDJOB_SERVER/.test(e.hint ?? ''));
+    assert.throws(
+      () => resolveEndpoint(undefined, {}, cfg(undefined)),
+      (e: CliError) => /no oddjob server/.test(e.message) && /--server.*ODDJOB_SERVER/.test(e.hint ?? ''),
+    );
   });
   test('server URLs are checked and normalised', () => {
     assert.equal(normaliseServer('http://127.0.0.1:8080/'), 'http://127.0.0.1:8080');

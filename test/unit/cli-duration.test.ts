@@ -7,7 +7,10 @@ import { CliError } from '../../cli/errors.js';
 // The grammar itself is test/unit/duration.test.ts; the CLI adds the flag's name and a usage error.
 describe('parseDuration', () => {
   test('a bad duration is a usage error naming the flag', () => {
-    assert.throws(() => parseDuration('90', '--timeout'), (err: unknown) => err instanceof CliError && err.usage && /^--timeout: .*90s, 90m or 90h/.test(err.message));
+    assert.throws(
+      () => parseDuration('90', '--timeout'),
+      (err: unknown) => err instanceof CliError && err.usage && /^--timeout: .*90s, 90m or 90h/.test(err.message),
+    );
   });
 });
 

@@ -27,8 +27,18 @@ before(async () => {
       return;
     }
     const run = {
-      id: 'aaaaaaaaaaaa', namespace: 'ns', deployment: 'api', container: 'app', image: 'img', command: ['x'], user: 'alice',
-      interactive: false, tty: false, status, jobName: 'j', createdAt: new Date().toISOString(),
+      id: 'aaaaaaaaaaaa',
+      namespace: 'ns',
+      deployment: 'api',
+      container: 'app',
+      image: 'img',
+      command: ['x'],
+      user: 'alice',
+      interactive: false,
+      tty: false,
+      status,
+      jobName: 'j',
+      createdAt: new Date().toISOString(),
     };
     res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(run));
   });
@@ -59,7 +69,10 @@ beforeEach(() => {
 
 class Sink extends Writable {
   chunks: Buffer[] = [];
-  constructor(private readonly delayMs = 0, highWaterMark = 16 * 1024) {
+  constructor(
+    private readonly delayMs = 0,
+    highWaterMark = 16 * 1024,
+  ) {
     super({ highWaterMark });
   }
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (e?: Error) => void) {
@@ -162,7 +175,10 @@ describe('followRun', () => {
     assert.deepEqual(froms, [0, 21, 21]);
     assert.equal(stdout.text(), 'line 1\nline 2\nline 3\nline 4\n');
     // Progress repeated by every new connection is printed once.
-    assert.equal(stderr.text(), 'oddjob: waiting for pod: starting\nwarn 1\noddjob: stream interrupted (closed with code 1001: server shutting down); reconnecting...\noddjob: stream reconnected; resuming\nwarn 2\n');
+    assert.equal(
+      stderr.text(),
+      'oddjob: waiting for pod: starting\nwarn 1\noddjob: stream interrupted (closed with code 1001: server shutting down); reconnecting...\noddjob: stream reconnected; resuming\nwarn 2\n',
+    );
   });
 
   test('backpressure: a slow stdout pauses the socket and still gets every byte in order', async () => {
@@ -262,8 +278,11 @@ describe('followRun', () => {
     const { p, stdout } = follow({ stderr });
     await p;
     assert.equal(stdout.text(), 'hi\n');
-    // eslint-disable-next-line no-control-regex -- the terminal control sequences are what is tested
-    assert.match(stderr.text(), /^\r\x1b\[2Koddjob: pulling image demo:1 \(\d+s\)\r\x1b\[2Koddjob: creating the container \(\d+s\)(\r\x1b\[2Koddjob: creating the container \(\d+s\))*\r\x1b\[2K$/);
+    assert.match(
+      stderr.text(),
+      // eslint-disable-next-line no-control-regex -- the terminal control sequences are what is tested
+      /^\r\x1b\[2Koddjob: pulling image demo:1 \(\d+s\)\r\x1b\[2Koddjob: creating the container \(\d+s\)(\r\x1b\[2Koddjob: creating the container \(\d+s\))*\r\x1b\[2K$/,
+    );
   });
 
   test('a run still starting past the threshold gets a notice naming where it is stuck', async () => {
@@ -285,7 +304,10 @@ describe('followRun', () => {
   test('a run that ended while the stream was lost: give up, pointing at its stored output', async () => {
     upgradeStatus = 503;
     runStatus = () => 'succeeded';
-    await assert.rejects(follow().p, (e: unknown) => e instanceof StreamError && /the run has ended \(succeeded\)/.test(e.message) && e.hint === 'its output: oddjob logs aaaaaaaaaaaa');
+    await assert.rejects(
+      follow().p,
+      (e: unknown) => e instanceof StreamError && /the run has ended \(succeeded\)/.test(e.message) && e.hint === 'its output: oddjob logs aaaaaaaaaaaa',
+    );
   });
 
   test('follow=0: a normal close without an end frame means "printed all there is"', async () => {

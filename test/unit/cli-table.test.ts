@@ -8,11 +8,23 @@ import type { Run } from '../../protocol/api.js';
 
 describe('formatTable', () => {
   test('pads to the widest cell with three spaces, last column unpadded', () => {
-    const t = formatTable(['ID', 'STATUS', 'COMMAND'], [['a', 'running', 'ls'], ['bbbb', 'ok', 'echo hi']]);
+    const t = formatTable(
+      ['ID', 'STATUS', 'COMMAND'],
+      [
+        ['a', 'running', 'ls'],
+        ['bbbb', 'ok', 'echo hi'],
+      ],
+    );
     assert.equal(t, 'ID     STATUS    COMMAND\na      running   ls\nbbbb   ok        echo hi\n');
   });
   test('counts code points so non-ASCII aligns', () => {
-    const t = formatTable(['A', 'B'], [['é…', 'x'], ['ab', 'y']]);
+    const t = formatTable(
+      ['A', 'B'],
+      [
+        ['é…', 'x'],
+        ['ab', 'y'],
+      ],
+    );
     assert.equal(t, 'A    B\né…   x\nab   y\n');
   });
   test('no trailing spaces when last cells are empty', () => {

@@ -78,7 +78,13 @@ describe('cloneJobFromDeployment', () => {
 
   test('by default every pod label is kept (NetworkPolicies select them), run labels added, never Ready', () => {
     const job = cloneJobFromDeployment(deployment({ matchExpressions: true }), req());
-    assert.deepEqual(job.spec?.template.metadata?.labels, { app: 'api', track: 'stable', team: 'payments', 'oddjob.io/run-id': 'abc123def456', 'oddjob.io/deployment': 'api' });
+    assert.deepEqual(job.spec?.template.metadata?.labels, {
+      app: 'api',
+      track: 'stable',
+      team: 'payments',
+      'oddjob.io/run-id': 'abc123def456',
+      'oddjob.io/deployment': 'api',
+    });
     assert.deepEqual(job.spec?.template.spec?.readinessGates, [{ conditionType: 'oddjob.io/serves-traffic' }]);
     assert.equal(job.metadata?.annotations?.['oddjob.io/network-identity'], 'deployment');
     assert.equal(job.metadata?.annotations?.['oddjob.io/dropped-labels'], undefined);
@@ -93,7 +99,7 @@ describe('cloneJobFromDeployment', () => {
     assert.match(job.metadata?.annotations?.['oddjob.io/dropped-labels'] ?? '', /^app, track: oddjob.io\/network-identity: isolated$/);
   });
 
-  test('the template\'s own readiness gates are kept, ours added once', () => {
+  test("the template's own readiness gates are kept, ours added once", () => {
     const gatesOf = (gates: { conditionType: string }[]) => {
       const d = deployment();
       d.spec!.template.spec!.readinessGates = gates;
@@ -131,18 +137,33 @@ describe('cloneJobFromDeployment', () => {
 
   test('other containers become native sidecars after the existing init containers', () => {
     const spec = cloneJobFromDeployment(deployment(), req()).spec!.template.spec!;
-    assert.deepEqual(spec.initContainers!.map((c) => [c.name, c.restartPolicy]), [['migrate', undefined], ['db-proxy', 'Always']]);
+    assert.deepEqual(
+      spec.initContainers!.map((c) => [c.name, c.restartPolicy]),
+      [
+        ['migrate', undefined],
+        ['db-proxy', 'Always'],
+      ],
+    );
   });
 
   test('--no-sidecars drops them', () => {
     const spec = cloneJobFromDeployment(deployment(), req({ noSidecars: true })).spec!.template.spec!;
-    assert.deepEqual(spec.initContainers!.map((c) => c.name), ['migrate']);
-    assert.deepEqual(spec.containers.map((c) => c.name), ['app']);
+    assert.deepEqual(
+      spec.initContainers!.map((c) => c.name),
+      ['migrate'],
+    );
+    assert.deepEqual(
+      spec.containers.map((c) => c.name),
+      ['app'],
+    );
   });
 
   test('-c picks the container; the others become sidecars', () => {
     const spec = cloneJobFromDeployment(deployment(), req({ container: 'db-proxy', command: ['psql'] })).spec!.template.spec!;
-    assert.deepEqual(spec.containers.map((c) => [c.name, c.command]), [['db-proxy', ['psql']]]);
+    assert.deepEqual(
+      spec.containers.map((c) => [c.name, c.command]),
+      [['db-proxy', ['psql']]],
+    );
     assert.equal(spec.initContainers!.find((c) => c.name === 'app')?.restartPolicy, 'Always');
   });
 
@@ -185,7 +206,10 @@ test('summarizeDeployment', () => {
   assert.deepEqual(s, {
     namespace: 'demo',
     name: 'api',
-    containers: [{ name: 'app', image: 'app:1' }, { name: 'db-proxy', image: 'proxy:2' }],
+    containers: [
+      { name: 'app', image: 'app:1' },
+      { name: 'db-proxy', image: 'proxy:2' },
+    ],
     defaultContainer: 'app',
     allowedTeams: ['acme/payments'],
     allowedUsers: [],
@@ -205,17 +229,64 @@ describe('network identity: what else selects the kept labels', () => {
   // [case, services, budgets, labels the run keeps, dropped-labels annotation (regex) or undefined]
   const table: [string, V1Service[], V1PodDisruptionBudget[], Record<string, string>, RegExp | undefined][] = [
     ['an ordinary Service: the gate is enough, labels kept', [svc('api', { app: 'api' })], [], base, undefined],
-    ['publishNotReadyAddresses selecting the run: its selector keys dropped', [svc('peers', { app: 'api', track: 'stable' }, true)], [], without('app', 'track'), /^app, track: Service demo\/peers publishes not-ready addresses/],
+    [
+      'publishNotReadyAddresses selecting the run: its selector keys dropped',
+      [svc('peers', { app: 'api', track: 'stable' }, true)],
+      [],
+      without('app', 'track'),
+      /^app, track: Service demo\/peers publishes not-ready addresses/,
+    ],
     ['publishNotReadyAddresses not selecting the run: kept', [svc('other', { app: 'web' }, true)], [], base, undefined],
     ['publishNotReadyAddresses without a selector: kept', [svc('external', undefined, true), svc('empty', {}, true)], [], base, undefined],
     ['PDB minAvailable integer: counts pods only, kept', [], [pdb('api', { minAvailable: 1, selector: { matchLabels: { app: 'api' } } })], base, undefined],
-    ['PDB minAvailable percentage: needs scale, dropped', [], [pdb('api', { minAvailable: '50%', selector: { matchLabels: { app: 'api' } } })], without('app'), /^app: PodDisruptionBudget demo\/api uses minAvailable: 50%.*a Job has none/],
-    ['PDB maxUnavailable integer: needs scale, dropped', [], [pdb('api', { maxUnavailable: 1, selector: { matchLabels: { app: 'api' } } })], without('app'), /^app: PodDisruptionBudget demo\/api uses maxUnavailable: 1/],
-    ['PDB maxUnavailable 0: still needs scale, dropped', [], [pdb('api', { maxUnavailable: 0, selector: { matchLabels: { app: 'api' } } })], without('app'), /maxUnavailable: 0/],
-    ['PDB maxUnavailable percentage via matchExpressions In/Exists: those keys dropped', [], [pdb('api', { maxUnavailable: '25%', selector: { matchExpressions: [{ key: 'track', operator: 'In', values: ['stable'] }, { key: 'team', operator: 'Exists' }, { key: 'canary', operator: 'DoesNotExist' }] } })], without('track', 'team'), /^track, team: PodDisruptionBudget demo\/api uses maxUnavailable: 25%/],
+    [
+      'PDB minAvailable percentage: needs scale, dropped',
+      [],
+      [pdb('api', { minAvailable: '50%', selector: { matchLabels: { app: 'api' } } })],
+      without('app'),
+      /^app: PodDisruptionBudget demo\/api uses minAvailable: 50%.*a Job has none/,
+    ],
+    [
+      'PDB maxUnavailable integer: needs scale, dropped',
+      [],
+      [pdb('api', { maxUnavailable: 1, selector: { matchLabels: { app: 'api' } } })],
+      without('app'),
+      /^app: PodDisruptionBudget demo\/api uses maxUnavailable: 1/,
+    ],
+    [
+      'PDB maxUnavailable 0: still needs scale, dropped',
+      [],
+      [pdb('api', { maxUnavailable: 0, selector: { matchLabels: { app: 'api' } } })],
+      without('app'),
+      /maxUnavailable: 0/,
+    ],
+    [
+      'PDB maxUnavailable percentage via matchExpressions In/Exists: those keys dropped',
+      [],
+      [
+        pdb('api', {
+          maxUnavailable: '25%',
+          selector: {
+            matchExpressions: [
+              { key: 'track', operator: 'In', values: ['stable'] },
+              { key: 'team', operator: 'Exists' },
+              { key: 'canary', operator: 'DoesNotExist' },
+            ],
+          },
+        }),
+      ],
+      without('track', 'team'),
+      /^track, team: PodDisruptionBudget demo\/api uses maxUnavailable: 25%/,
+    ],
     ['PDB that does not select the run: kept', [], [pdb('web', { maxUnavailable: 1, selector: { matchLabels: { app: 'web' } } })], base, undefined],
     ['PDB with no selector selects nothing: kept', [], [pdb('none', { maxUnavailable: 1 })], base, undefined],
-    ['both at once: each drop recorded', [svc('peers', { team: 'payments' }, true)], [pdb('api', { maxUnavailable: 1, selector: { matchLabels: { app: 'api' } } })], without('app', 'team'), /^team: Service demo\/peers.*; app: PodDisruptionBudget demo\/api/],
+    [
+      'both at once: each drop recorded',
+      [svc('peers', { team: 'payments' }, true)],
+      [pdb('api', { maxUnavailable: 1, selector: { matchLabels: { app: 'api' } } })],
+      without('app', 'team'),
+      /^team: Service demo\/peers.*; app: PodDisruptionBudget demo\/api/,
+    ],
   ];
   for (const [name, services, budgets, labels, dropped] of table) {
     test(name, () => {
@@ -230,7 +301,17 @@ describe('network identity: what else selects the kept labels', () => {
 
   test('a drop that makes a DoesNotExist selector match is caught too', () => {
     // Dropping `team` for the Service makes the budget (team DoesNotExist, app In) match: app goes as well.
-    const budgets = [pdb('no-team', { maxUnavailable: 1, selector: { matchExpressions: [{ key: 'team', operator: 'DoesNotExist' }, { key: 'app', operator: 'In', values: ['api'] }] } })];
+    const budgets = [
+      pdb('no-team', {
+        maxUnavailable: 1,
+        selector: {
+          matchExpressions: [
+            { key: 'team', operator: 'DoesNotExist' },
+            { key: 'app', operator: 'In', values: ['api'] },
+          ],
+        },
+      }),
+    ];
     const job = cloneJobFromDeployment(deployment(), req({ neighbours: { services: [svc('peers', { team: 'payments' }, true)], budgets } }));
     assert.deepEqual(job.spec?.template.metadata?.labels, without('team', 'app'));
   });
@@ -239,14 +320,19 @@ describe('network identity: what else selects the kept labels', () => {
     for (const selector of [{}, { matchExpressions: [{ key: 'tier', operator: 'NotIn', values: ['db'] }] }]) {
       assert.throws(
         () => cloneJobFromDeployment(deployment(), req({ neighbours: { services: [], budgets: [pdb('all', { maxUnavailable: 1, selector })] } })),
-        (err: unknown) => err instanceof CloneError && /PodDisruptionBudget demo\/all uses maxUnavailable: 1.*matches the run whatever labels it drops.*integer minAvailable/.test(err.message),
+        (err: unknown) =>
+          err instanceof CloneError &&
+          /PodDisruptionBudget demo\/all uses maxUnavailable: 1.*matches the run whatever labels it drops.*integer minAvailable/.test(err.message),
       );
     }
   });
 
   test('isolated still avoids budgets that select non-selector labels', () => {
     const d = deployment({ annotations: { 'oddjob.io/network-identity': 'isolated' } });
-    const job = cloneJobFromDeployment(d, req({ neighbours: { services: [], budgets: [pdb('team', { maxUnavailable: 1, selector: { matchLabels: { team: 'payments' } } })] } }));
+    const job = cloneJobFromDeployment(
+      d,
+      req({ neighbours: { services: [], budgets: [pdb('team', { maxUnavailable: 1, selector: { matchLabels: { team: 'payments' } } })] } }),
+    );
     assert.deepEqual(job.spec?.template.metadata?.labels, without('app', 'team'));
   });
 });

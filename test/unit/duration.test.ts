@@ -56,10 +56,17 @@ describe('the duration grammar', () => {
       const r = parseDuration(text);
       assert.equal(r.ok, false);
       assert.match(r.ok ? '' : r.error, why);
-      assert.throws(() => cliParseDuration(text, '--timeout'), (err: Error) => /^--timeout: /.test(err.message) && why.test(err.message));
+      assert.throws(
+        () => cliParseDuration(text, '--timeout'),
+        (err: Error) => /^--timeout: /.test(err.message) && why.test(err.message),
+      );
       if (text.trim()) assert.equal(parseDurationInput(text).ok, false); // empty is "server default" in the form
       // An empty env value means "not set" to the server (the default applies).
-      if (text !== '') assert.throws(() => serverReads(text), (err: Error) => /ODDJOB_DEFAULT_TIMEOUT/.test(err.message) && why.test(err.message));
+      if (text !== '')
+        assert.throws(
+          () => serverReads(text),
+          (err: Error) => /ODDJOB_DEFAULT_TIMEOUT/.test(err.message) && why.test(err.message),
+        );
     });
   }
 
@@ -83,7 +90,14 @@ describe('the duration grammar', () => {
   });
 
   test('formatDuration writes the shortest text the grammar reads back', () => {
-    for (const [seconds, text] of [[5_400, '1h30m'], [90, '1m30s'], [86_400, '1d'], [129_600, '1d12h'], [0, '0s'], [3_605, '1h5s']] as const) {
+    for (const [seconds, text] of [
+      [5_400, '1h30m'],
+      [90, '1m30s'],
+      [86_400, '1d'],
+      [129_600, '1d12h'],
+      [0, '0s'],
+      [3_605, '1h5s'],
+    ] as const) {
       assert.equal(formatDuration(seconds), text);
       if (seconds) assert.deepEqual(parseDuration(text), { ok: true, seconds });
     }
@@ -96,5 +110,6 @@ interface Schema {
 
 /** The server's reading: its --default-timeout setting, through the real config loader. */
 function serverReads(text: string): number {
-  return loadConfig([], { ODDJOB_AUTH: 'dev', ODDJOB_DEV_USER: 'x', ODDJOB_NAMESPACES: 'default', ODDJOB_DEFAULT_TIMEOUT: text, ODDJOB_MAX_TIMEOUT: '400d' }).defaultTimeout;
+  return loadConfig([], { ODDJOB_AUTH: 'dev', ODDJOB_DEV_USER: 'x', ODDJOB_NAMESPACES: 'default', ODDJOB_DEFAULT_TIMEOUT: text, ODDJOB_MAX_TIMEOUT: '400d' })
+    .defaultTimeout;
 }

@@ -19,8 +19,20 @@ const alice: Identity = { login: 'alice', teams: ['acme/payments'] };
 const calls: Array<[string, unknown]> = [];
 let identity: Identity | null = alice;
 const run = {
-  id: 'abcdefabcdef', namespace: 'demo', deployment: 'api', container: 'app', image: 'i', command: ['true'], user: 'alice',
-  interactive: true, tty: false, status: 'running' as const, jobName: 'api-oddjob-abcdefabcdef', createdAt: new Date().toISOString(), outputBytes: 0, outputTruncated: false,
+  id: 'abcdefabcdef',
+  namespace: 'demo',
+  deployment: 'api',
+  container: 'app',
+  image: 'i',
+  command: ['true'],
+  user: 'alice',
+  interactive: true,
+  tty: false,
+  status: 'running' as const,
+  jobName: 'api-oddjob-abcdefabcdef',
+  createdAt: new Date().toISOString(),
+  outputBytes: 0,
+  outputTruncated: false,
 };
 const stdin: Buffer[] = [];
 
@@ -48,7 +60,13 @@ const runs: RunService = {
     calls.push(['attachViewer', opts]);
     viewer.output(1, Buffer.from('out'));
     viewer.output(2, Buffer.from('err'));
-    return { accepts: { stdin: true, resize: true }, stdin: (d) => (stdin.push(d), true), stdinDrained: async () => undefined, resize: () => undefined, detach: () => undefined };
+    return {
+      accepts: { stdin: true, resize: true },
+      stdin: (d) => (stdin.push(d), true),
+      stdinDrained: async () => undefined,
+      resize: () => undefined,
+      detach: () => undefined,
+    };
   },
 };
 const audit: AuditService = {
@@ -103,7 +121,10 @@ describe('HTTP API edge', () => {
     const r = await request(base).post('/api/runs/preview').send(body).expect(200);
     assert.equal(r.body.job.metadata.name, 'api-oddjob-preview');
     assert.deepEqual(calls.at(-1), ['previewRun', { ...body, interactive: false, tty: false, noSidecars: false }]);
-    const bad = await request(base).post('/api/runs/preview').send({ ...body, command: [] }).expect(400);
+    const bad = await request(base)
+      .post('/api/runs/preview')
+      .send({ ...body, command: [] })
+      .expect(400);
     assert.match(bad.body.error.message, /give a command/);
     await request(base).post('/api/runs/preview').set('content-type', 'text/plain').send('hi').expect(415);
     assert.notEqual(calls.at(-1)?.[0], 'createRun');
@@ -113,7 +134,10 @@ describe('HTTP API edge', () => {
     assert.match(r.body.error.message, /not valid JSON/);
   });
   test('413: body over 64 KiB', async () => {
-    const r = await request(base).post('/api/runs').send({ ...body, reason: 'x'.repeat(70_000) }).expect(413);
+    const r = await request(base)
+      .post('/api/runs')
+      .send({ ...body, reason: 'x'.repeat(70_000) })
+      .expect(413);
     assert.match(r.body.error.message, /64 KiB/);
   });
   test('415: not JSON at all', async () => {
@@ -129,7 +153,10 @@ describe('HTTP API edge', () => {
     assert.equal(r.body.error.code, 'not_found');
   });
   test('500 hides internals and gives a request id', async () => {
-    const r = await request(base).post('/api/runs').send({ ...body, deployment: 'boom' }).expect(500);
+    const r = await request(base)
+      .post('/api/runs')
+      .send({ ...body, deployment: 'boom' })
+      .expect(500);
     assert.doesNotMatch(JSON.stringify(r.body), /secret internal detail|at .*\.ts/);
     assert.match(r.body.error.message, /request id [0-9a-f-]{36}/);
   });
@@ -214,7 +241,10 @@ describe('WebSocket edge', () => {
       });
       sock.on('error', reject);
     });
-    assert.deepEqual(frames, [[1, 'out'], [2, 'err']]);
+    assert.deepEqual(frames, [
+      [1, 'out'],
+      [2, 'err'],
+    ]);
     assert.deepEqual(calls.at(-1), ['attachViewer', { from: 7, follow: true }]);
     sock.send(encodeFrame(Channel.stdin, 'typed\n'));
     await new Promise((r) => setTimeout(r, 100));
@@ -243,6 +273,10 @@ describe('server config', () => {
     [[...ok, '--default-timeout', '2d', '--max-timeout', '1d'], /above --max-timeout/],
   ];
   for (const [argv, msg] of bad) {
-    test(`refused: ${argv.join(' ')}`, () => assert.throws(() => loadConfig(argv, {}), (e: Error) => e instanceof ConfigError && msg.test(e.message)));
+    test(`refused: ${argv.join(' ')}`, () =>
+      assert.throws(
+        () => loadConfig(argv, {}),
+        (e: Error) => e instanceof ConfigError && msg.test(e.message),
+      ));
   }
 });

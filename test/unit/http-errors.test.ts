@@ -32,7 +32,19 @@ describe('ServiceError → API answer', () => {
   }
 
   test('every kind has a status', () => {
-    const kinds: ErrorKind[] = ['invalid', 'unauthenticated', 'forbidden', 'not_found', 'conflict', 'gone', 'rejected', 'rate_limited', 'unavailable', 'upstream', 'internal'];
+    const kinds: ErrorKind[] = [
+      'invalid',
+      'unauthenticated',
+      'forbidden',
+      'not_found',
+      'conflict',
+      'gone',
+      'rejected',
+      'rate_limited',
+      'unavailable',
+      'upstream',
+      'internal',
+    ];
     for (const k of kinds) assert.ok(toApiError(new ServiceError(k, 'x')).status >= 400, k);
   });
 
@@ -42,7 +54,9 @@ describe('ServiceError → API answer', () => {
   });
 
   test('the body is the API error shape, hint only when there is one', () => {
-    assert.deepEqual(JSON.parse(errorJson(toApiError(unavailable('later', 'try again')))), { error: { code: 'unavailable', message: 'later', hint: 'try again' } });
+    assert.deepEqual(JSON.parse(errorJson(toApiError(unavailable('later', 'try again')))), {
+      error: { code: 'unavailable', message: 'later', hint: 'try again' },
+    });
     assert.deepEqual(JSON.parse(errorJson(toApiError(notFound('run x not found')))), { error: { code: 'not_found', message: 'run x not found' } });
     assert.ok(ApiErrorBody.safeParse(JSON.parse(errorJson(toApiError(forbidden('no', 'ask'))))).success);
   });

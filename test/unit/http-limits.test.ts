@@ -15,8 +15,20 @@ import { createLogger } from '../../server/logger.js';
 import type { Authenticator, ReadinessCheck, RunService } from '../../server/services.js';
 
 const run = {
-  id: 'abcdefabcdef', namespace: 'demo', deployment: 'api', container: 'app', image: 'i', command: ['true'], user: 'dev',
-  interactive: false, tty: false, status: 'running' as const, jobName: 'j', createdAt: new Date().toISOString(), outputBytes: 0, outputTruncated: false,
+  id: 'abcdefabcdef',
+  namespace: 'demo',
+  deployment: 'api',
+  container: 'app',
+  image: 'i',
+  command: ['true'],
+  user: 'dev',
+  interactive: false,
+  tty: false,
+  status: 'running' as const,
+  jobName: 'j',
+  createdAt: new Date().toISOString(),
+  outputBytes: 0,
+  outputTruncated: false,
 };
 let denials = 0;
 const runs: RunService = {
@@ -39,7 +51,13 @@ const runs: RunService = {
   async attachViewer(_ctx, _id, _opts, viewer) {
     viewer.status({ type: 'end', status: 'succeeded', exitCode: 0, outputBytes: 0, outputTruncated: false } as never);
     viewer.close();
-    return { accepts: { stdin: false, resize: false }, stdin: () => true, stdinDrained: async () => undefined, resize: () => undefined, detach: () => undefined };
+    return {
+      accepts: { stdin: false, resize: false },
+      stdin: () => true,
+      stdinDrained: async () => undefined,
+      resize: () => undefined,
+      detach: () => undefined,
+    };
   },
 };
 const deps = (auth: Authenticator, extra: object = {}) => ({
@@ -81,10 +99,35 @@ describe('--auth dev: loopback Host names only (DNS rebinding)', () => {
   after(() => app.dispose());
 
   test('which names count as loopback', () => {
-    for (const h of ['localhost', 'localhost:8080', 'LOCALHOST:1', '127.0.0.1', '127.0.0.1:8080', '127.1.2.3:9', '[::1]', '[::1]:8080', '[0:0:0:0:0:0:0:1]:80']) {
+    for (const h of [
+      'localhost',
+      'localhost:8080',
+      'LOCALHOST:1',
+      '127.0.0.1',
+      '127.0.0.1:8080',
+      '127.1.2.3:9',
+      '[::1]',
+      '[::1]:8080',
+      '[0:0:0:0:0:0:0:1]:80',
+    ]) {
       assert.ok(isLoopbackHost(h), h);
     }
-    for (const h of [undefined, '', 'evil.example', 'evil.example:8080', 'localhost.evil.example', '127.0.0.1.nip.io', '10.0.0.1', '0.0.0.0:8080', '[::]', '[::2]', '128.0.0.1', '127.0.0.256', 'localhost:8080@evil', '127.0.0.1 evil']) {
+    for (const h of [
+      undefined,
+      '',
+      'evil.example',
+      'evil.example:8080',
+      'localhost.evil.example',
+      '127.0.0.1.nip.io',
+      '10.0.0.1',
+      '0.0.0.0:8080',
+      '[::]',
+      '[::2]',
+      '128.0.0.1',
+      '127.0.0.256',
+      'localhost:8080@evil',
+      '127.0.0.1 evil',
+    ]) {
       assert.ok(!isLoopbackHost(h), String(h));
     }
   });
@@ -204,7 +247,14 @@ describe('/readyz', () => {
   test('names the failing check to anonymous callers, not the namespaces in its reason', async () => {
     const app = createApp(
       deps(createDevAuthenticator({ login: 'dev', teams: [] }), {
-        readiness: [{ name: 'kubernetes-watches', check: async () => { throw new Error('pod watch for namespace secret-payments-prod has not synced'); } }],
+        readiness: [
+          {
+            name: 'kubernetes-watches',
+            check: async () => {
+              throw new Error('pod watch for namespace secret-payments-prod has not synced');
+            },
+          },
+        ],
       }),
     );
     const port = await listen(app);

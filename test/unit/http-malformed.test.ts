@@ -15,8 +15,20 @@ import type { RunService } from '../../server/services.js';
 import { sendRaw } from '../support/hostile.js';
 
 const run = {
-  id: 'abcdefabcdef', namespace: 'demo', deployment: 'api', container: 'app', image: 'i', command: ['true'], user: 'alice',
-  interactive: false, tty: false, status: 'succeeded' as const, jobName: 'api-oddjob-abcdefabcdef', createdAt: new Date().toISOString(), outputBytes: 0, outputTruncated: false,
+  id: 'abcdefabcdef',
+  namespace: 'demo',
+  deployment: 'api',
+  container: 'app',
+  image: 'i',
+  command: ['true'],
+  user: 'alice',
+  interactive: false,
+  tty: false,
+  status: 'succeeded' as const,
+  jobName: 'api-oddjob-abcdefabcdef',
+  createdAt: new Date().toISOString(),
+  outputBytes: 0,
+  outputTruncated: false,
 };
 const runs: RunService = {
   createRun: async () => run,
@@ -33,7 +45,13 @@ const runs: RunService = {
   async attachViewer(_ctx, _id, _opts, viewer) {
     viewer.status({ kind: 'end', status: 'succeeded', exitCode: 0, outputBytes: 0, outputTruncated: false });
     viewer.close();
-    return { accepts: { stdin: false, resize: false }, stdin: () => true, stdinDrained: async () => undefined, resize: () => undefined, detach: () => undefined };
+    return {
+      accepts: { stdin: false, resize: false },
+      stdin: () => true,
+      stdinDrained: async () => undefined,
+      resize: () => undefined,
+      detach: () => undefined,
+    };
   },
 };
 

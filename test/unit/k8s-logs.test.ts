@@ -58,7 +58,10 @@ describe('readContainerLog against replayed API-server answers', { timeout: 30_0
       call.res.writeHead(502, { 'Content-Type': 'text/html' });
       call.res.end('<html><body>502 Bad Gateway</body></html>\n');
     });
-    await assert.rejects(r.result, (err: unknown) => err instanceof LogRequestError && err.status === 502 && err.message === '<html><body>502 Bad Gateway</body></html>');
+    await assert.rejects(
+      r.result,
+      (err: unknown) => err instanceof LogRequestError && err.status === 502 && err.message === '<html><body>502 Bad Gateway</body></html>',
+    );
   });
 
   test('a stream cut short rejects (it did not end), keeps what arrived, and a re-read skips exactly that', async () => {

@@ -52,7 +52,11 @@ async function harness(handle: (call: Call, n: number) => void): Promise<Harness
   return { replay, watch, events, retryScheduled };
 }
 
-const names = (w: ResourceWatch<k8s.V1ConfigMap>) => w.list().map((c) => c.metadata!.name).sort();
+const names = (w: ResourceWatch<k8s.V1ConfigMap>) =>
+  w
+    .list()
+    .map((c) => c.metadata!.name)
+    .sort();
 
 describe('ResourceWatch against replayed API-server answers', { timeout: 30_000 }, () => {
   let h: Harness | undefined;

@@ -16,9 +16,21 @@ const NOW = Date.parse('2025-06-01T00:00:00Z');
 
 function run(id: string, over: Partial<Run>): Run {
   return {
-    id, namespace: 'payments', deployment: 'api', container: 'app', image: 'img', command: ['node', 'x.js'], user: 'alice',
-    interactive: false, tty: false, status: 'succeeded', jobName: `api-oddjob-${id}`, createdAt: new Date(NOW - 40 * DAY).toISOString(),
-    outputBytes: 0, outputTruncated: false, ...over,
+    id,
+    namespace: 'payments',
+    deployment: 'api',
+    container: 'app',
+    image: 'img',
+    command: ['node', 'x.js'],
+    user: 'alice',
+    interactive: false,
+    tty: false,
+    status: 'succeeded',
+    jobName: `api-oddjob-${id}`,
+    createdAt: new Date(NOW - 40 * DAY).toISOString(),
+    outputBytes: 0,
+    outputTruncated: false,
+    ...over,
   };
 }
 
@@ -30,7 +42,7 @@ function setup() {
   const MiB = Buffer.alloc(1024 * 1024, 0x61);
   const add = (id: string, over: Partial<Run>) => {
     runs.create(run(id, over));
-    for (let i = 0; i < 4; i++) output.append(id, (i % 2 + 1) as 1 | 2, MiB);
+    for (let i = 0; i < 4; i++) output.append(id, ((i % 2) + 1) as 1 | 2, MiB);
     audit.append({ type: 'run.finished', actor: { login: 'alice', teams: [] }, client: { kind: 'server' }, runId: id, status: over.status ?? 'succeeded' });
   };
   const ago = (days: number) => new Date(NOW - days * DAY).toISOString();
@@ -50,7 +62,10 @@ describe('output retention', () => {
     const chunksBefore = db.prepare('SELECT COUNT(*) FROM run_output_chunks').pluck().get() as number;
     const eventsBefore = audit.query({ limit: 1000 }).items.length;
 
-    assert.equal(output.prune(new Date(NOW - 30 * DAY), 50, () => NOW), 3);
+    assert.equal(
+      output.prune(new Date(NOW - 30 * DAY), 50, () => NOW),
+      3,
+    );
     for (const id of ['old000000001', 'old000000002', 'lost00000001']) {
       assert.equal(bytesOf(output, id), 0, `${id}: output deleted`);
       const r = runs.get(id)!;
@@ -68,7 +83,10 @@ describe('output retention', () => {
     assert.equal(audit.query({ limit: 1000 }).items.length, eventsBefore, 'audit events stay');
     assert.equal(audit.verify().ok, true, 'and the chain still verifies');
     // Idempotent: nothing more is due.
-    assert.equal(output.prune(new Date(NOW - 30 * DAY), 50, () => NOW), 0);
+    assert.equal(
+      output.prune(new Date(NOW - 30 * DAY), 50, () => NOW),
+      0,
+    );
   });
 
   test('batches: a prune of many runs takes several calls of at most maxRuns each', () => {

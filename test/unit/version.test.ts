@@ -14,7 +14,7 @@ import { OddjobClient } from '../../cli/client.js';
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
 describe('versions', () => {
-  test('the CLI and the server report package.json\'s version', () => {
+  test("the CLI and the server report package.json's version", () => {
     assert.equal(cliVersion(), pkg.version);
     assert.equal(serverVersion, pkg.version);
   });
@@ -43,7 +43,7 @@ describe('versions', () => {
     });
   }
 
-  test('the client hands every answer\'s version header to the caller, error answers too', async () => {
+  test("the client hands every answer's version header to the caller, error answers too", async () => {
     const server = createServer((req, res) => {
       const ok = req.url === '/api/whoami';
       res.writeHead(ok ? 200 : 404, { 'content-type': 'application/json', [SERVER_VERSION_HEADER]: ok ? '9.8.7' : '9.8.6' });

@@ -43,7 +43,10 @@ describe('splitCommandLine', () => {
     assert.equal(splitCommandLine('   ').ok, false);
   });
   test('shellQuote round-trips through splitCommandLine', () => {
-    const cases = [['node', '-e', 'console.log("hi")'], ['a b', '', "it's", '$X', 'tab\there', 'ünï', '--flag=1']];
+    const cases = [
+      ['node', '-e', 'console.log("hi")'],
+      ['a b', '', "it's", '$X', 'tab\there', 'ünï', '--flag=1'],
+    ];
     for (const c of cases) assert.deepEqual(argv(shellJoin(c)), c);
     assert.equal(shellQuote('plain-arg_1.js'), 'plain-arg_1.js');
   });

@@ -38,7 +38,7 @@ describe('CSV export', () => {
     ['＠x', "'＠x"],
     ['\u3000＝1', "'\u3000＝1"],
     // `;`-separated locales split the line on ";" and ignore quotes mid-field.
-    ['a;=cmd|\' /C calc\'!A0', "a;'=cmd|' /C calc'!A0"],
+    ["a;=cmd|' /C calc'!A0", "a;'=cmd|' /C calc'!A0"],
     ['a; =1', "a;' =1"],
     ['a;b;@x', "a;b;'@x"],
     ['a;＝1', "a;'＝1"],

@@ -53,7 +53,13 @@ describe('ViewerInput: protocol violations close that socket with the right code
     ['stdin where the run takes none from this viewer', (c) => c.send(encodeFrame(Channel.stdin, 'x')), 1008],
     ['a malformed resize frame', (c) => c.send(encodeFrame(Channel.resize, '{"cols":')), 1008],
     ['a resize out of range', (c) => c.send(encodeFrame(Channel.resize, '{"cols":0,"rows":5}')), 1008],
-    ['a ping flood', (c) => { for (let i = 0; i < 50; i++) c.ping(); }, 1008],
+    [
+      'a ping flood',
+      (c) => {
+        for (let i = 0; i < 50; i++) c.ping();
+      },
+      1008,
+    ],
   ];
   for (const [what, send, code] of cases) {
     test(`${what} → ${code}`, async () => {

@@ -63,7 +63,10 @@ export function splitCommandLine(line: string): SplitResult {
       i += 2;
       continue;
     }
-    if ('|&;<>()'.includes(c)) warnings.add(`"${c}" is passed literally: there is no shell, so no pipes, redirects or command lists (wrap the line in sh -c '...' if the image has a shell)`);
+    if ('|&;<>()'.includes(c))
+      warnings.add(
+        `"${c}" is passed literally: there is no shell, so no pipes, redirects or command lists (wrap the line in sh -c '...' if the image has a shell)`,
+      );
     else if (c === '$' || c === '`') warnings.add(`"${c}" is passed literally: no variable or command substitution happens`);
     else if ('*?['.includes(c)) warnings.add(`"${c}" is passed literally: no filename globbing happens`);
     else if (c === '~' && !cur) warnings.add('"~" is passed literally: no home-directory expansion happens');

@@ -35,18 +35,28 @@ export const runPage: Page = async (ctx) => {
   const cancelBtn = h('button', { type: 'button', class: 'btn btn-danger', id: 'cancel-run' }, 'Cancel run');
   const retryBtn = h('button', { type: 'button', class: 'btn btn-small', hidden: true }, 'Reconnect');
   const actionError = h('div', { 'aria-live': 'assertive' });
-  const shareInput = h('input', { id: 'share-url', type: 'text', readonly: true, value: location.href, class: 'mono', 'aria-label': 'Shareable link to this run' });
+  const shareInput = h('input', {
+    id: 'share-url',
+    type: 'text',
+    readonly: true,
+    value: location.href,
+    class: 'mono',
+    'aria-label': 'Shareable link to this run',
+  });
   const copyBtn = h('button', { type: 'button', class: 'btn btn-small' }, 'Copy link');
-  copyBtn.addEventListener('click', onAsync(async () => {
-    shareInput.select();
-    try {
-      await navigator.clipboard.writeText(shareInput.value);
-      copyBtn.textContent = 'Copied';
-    } catch {
-      copyBtn.textContent = 'Press Ctrl+C';
-    }
-    setTimeout(() => (copyBtn.textContent = 'Copy link'), 2000);
-  }));
+  copyBtn.addEventListener(
+    'click',
+    onAsync(async () => {
+      shareInput.select();
+      try {
+        await navigator.clipboard.writeText(shareInput.value);
+        copyBtn.textContent = 'Copied';
+      } catch {
+        copyBtn.textContent = 'Press Ctrl+C';
+      }
+      setTimeout(() => (copyBtn.textContent = 'Copy link'), 2000);
+    }),
+  );
   const again = `/run?${new URLSearchParams([['namespace', run.namespace], ['deployment', run.deployment], ...run.command.map((a) => ['arg', a])])}`;
 
   // The wrapper carries padding and border; xterm gets a plain box (it sizes from it).
@@ -65,7 +75,12 @@ export const runPage: Page = async (ctx) => {
       : null;
 
   main.append(
-    h('div', { class: 'page-head' }, ctx.heading(`Run ${id}`, ' ', badgeSlot), h('div', { class: 'head-actions' }, cancelBtn, link(again, 'Run again…', { class: 'btn' }))),
+    h(
+      'div',
+      { class: 'page-head' },
+      ctx.heading(`Run ${id}`, ' ', badgeSlot),
+      h('div', { class: 'head-actions' }, cancelBtn, link(again, 'Run again…', { class: 'btn' })),
+    ),
     facts,
     h('div', { class: 'share' }, shareInput, copyBtn),
     actionError,
@@ -150,7 +165,14 @@ export const runPage: Page = async (ctx) => {
         if (takesInput) term.focus();
       },
       end: (f) => {
-        run = { ...run, status: f.status as Run['status'], exitCode: f.exitCode, message: f.message, outputBytes: f.outputBytes, outputTruncated: f.outputTruncated };
+        run = {
+          ...run,
+          status: f.status as Run['status'],
+          exitCode: f.exitCode,
+          message: f.message,
+          outputBytes: f.outputBytes,
+          outputTruncated: f.outputTruncated,
+        };
         drawFacts();
         void refresh();
         term.options.disableStdin = true;
@@ -200,30 +222,33 @@ export const runPage: Page = async (ctx) => {
   }
 
   let confirmTimer: ReturnType<typeof setTimeout> | undefined;
-  cancelBtn.addEventListener('click', onAsync(async () => {
-    if (cancelBtn.dataset.confirm !== '1') {
-      cancelBtn.dataset.confirm = '1';
-      cancelBtn.textContent = 'Confirm cancel';
-      confirmTimer = setTimeout(() => {
+  cancelBtn.addEventListener(
+    'click',
+    onAsync(async () => {
+      if (cancelBtn.dataset.confirm !== '1') {
+        cancelBtn.dataset.confirm = '1';
+        cancelBtn.textContent = 'Confirm cancel';
+        confirmTimer = setTimeout(() => {
+          cancelBtn.dataset.confirm = '';
+          cancelBtn.textContent = 'Cancel run';
+        }, 5000);
+        return;
+      }
+      clearTimeout(confirmTimer);
+      cancelBtn.disabled = true;
+      cancelBtn.textContent = 'Cancelling…';
+      try {
+        run = await api.cancelRun(id);
+        drawFacts();
+      } catch (err) {
+        clear(actionError, errorBox(err, 'Could not cancel the run'));
+      } finally {
+        cancelBtn.disabled = false;
         cancelBtn.dataset.confirm = '';
         cancelBtn.textContent = 'Cancel run';
-      }, 5000);
-      return;
-    }
-    clearTimeout(confirmTimer);
-    cancelBtn.disabled = true;
-    cancelBtn.textContent = 'Cancelling…';
-    try {
-      run = await api.cancelRun(id);
-      drawFacts();
-    } catch (err) {
-      clear(actionError, errorBox(err, 'Could not cancel the run'));
-    } finally {
-      cancelBtn.disabled = false;
-      cancelBtn.dataset.confirm = '';
-      cancelBtn.textContent = 'Cancel run';
-    }
-  }));
+      }
+    }),
+  );
 
   const ticker = setInterval(() => {
     if (run.startedAt && !TERMINAL.includes(run.status)) drawFacts();

@@ -80,7 +80,17 @@ export const runsPage: Page = async (ctx) => {
       h(
         'table',
         { class: 'table', id: 'runs-table' },
-        h('thead', null, h('tr', null, ['Run', 'Status', 'Deployment', 'Command', 'User', 'Created', 'Duration', 'Exit'].map((c, i) => h('th', { scope: 'col', class: i >= 5 ? 'hide-sm' : null }, c)))),
+        h(
+          'thead',
+          null,
+          h(
+            'tr',
+            null,
+            ['Run', 'Status', 'Deployment', 'Command', 'User', 'Created', 'Duration', 'Exit'].map((c, i) =>
+              h('th', { scope: 'col', class: i >= 5 ? 'hide-sm' : null }, c),
+            ),
+          ),
+        ),
         h(
           'tbody',
           null,
@@ -94,7 +104,11 @@ export const runsPage: Page = async (ctx) => {
               h('td', { class: 'cmd-cell' }, h('code', { title: shellJoin(r.command) }, shellJoin(r.command))),
               h('td', null, r.user),
               h('td', { class: 'hide-sm nowrap' }, formatTime(r.createdAt)),
-              h('td', { class: 'hide-sm nowrap' }, r.startedAt ? formatDuration((r.finishedAt ? Date.parse(r.finishedAt) : now) - Date.parse(r.startedAt)) : '—'),
+              h(
+                'td',
+                { class: 'hide-sm nowrap' },
+                r.startedAt ? formatDuration((r.finishedAt ? Date.parse(r.finishedAt) : now) - Date.parse(r.startedAt)) : '—',
+              ),
               h('td', { class: 'hide-sm' }, r.exitCode !== undefined ? String(r.exitCode) : '—'),
             ),
           ),
