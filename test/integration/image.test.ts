@@ -90,6 +90,8 @@ describe('the image built from the Dockerfile', () => {
         '-e',
         'ODDJOB_GITHUB_CLIENT_SECRET=not-a-secret',
         '-e',
+        'ODDJOB_GITHUB_ORG=acme', // GitHub mode refuses to start without an org (issue 12)
+        '-e',
         'ODDJOB_SESSION_SECRET=image-test-session-secret-of-at-least-32-bytes',
         '-e',
         'ODDJOB_PUBLIC_URL=https://oddjob.example.com',
