@@ -222,7 +222,7 @@ describe('helm chart', () => {
       /auth.github.org is required: without it every GitHub account could sign in/,
     );
     assert.throws(
-      () => render('auth.github.org=acme', 'auth.existingSecret=s', 'trustProxy=true'),
+      () => render('auth.github.org=acme', 'auth.existingSecret=s', 'publicUrl=https://x.example', 'trustProxy=true'),
       /trustProxy true would believe any client's X-Forwarded-For/,
     );
     const docs = (text: string) =>
