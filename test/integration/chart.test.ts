@@ -280,6 +280,8 @@ describe('helm chart', () => {
         'auth.github.org=acme',
         '--set',
         'auth.existingSecret=s',
+        '--set',
+        'publicUrl=https://x.example',
         '--show-only',
         'templates/tests/test-connection.yaml',
       ),
