@@ -12,7 +12,7 @@
 //    and refused previews are audited.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,8 +22,9 @@ import WebSocket from 'ws';
 import { decodeFrame, encodeFrame, Channel, type StatusFrame } from '../../protocol/frames.js';
 import { DEMO_IMAGE, createTestNamespace, eventually, optedInDeployment, requireCluster, type TestCluster } from '../support/cluster.js';
 import { FakeGitHub } from '../support/fake-github.js';
+import { startGitHubServer } from '../support/github-signin.js';
 import { CountingKubeProxy } from '../support/kube-proxy.js';
-import { runCli, startServerProcess, type ServerProcess } from '../support/oddjob.js';
+import { runCli, type ServerProcess } from '../support/oddjob.js';
 
 let cluster: TestCluster;
 let A: { name: string; dispose: () => Promise<void> };
@@ -45,37 +46,14 @@ async function freePort(): Promise<number> {
 }
 
 function startServer() {
-  return startServerProcess(
-    [
-      '--port',
-      String(port),
-      '--auth',
-      'github',
-      '--public-url',
-      base,
-      '--github-url',
-      gh.url,
-      '--github-client-id',
-      gh.clientId,
-      '--github-org',
-      'acme',
-      '--auditors',
-      'acme/security',
-      '--session-secret-file',
-      join(dir, 'session-secret'),
-      '--auth-rate-limit',
-      '1000',
-      '--namespaces',
-      `${A.name},${B.name}`,
-      '--kubeconfig',
-      join(dir, 'kubeconfig'),
-      '--db',
-      join(dir, 'audit.db'),
-      '--start-timeout',
-      '40s',
-    ],
-    { ODDJOB_GITHUB_CLIENT_SECRET: gh.clientSecret },
-  );
+  return startGitHubServer({
+    port,
+    gh,
+    dir,
+    namespaces: [A.name, B.name],
+    kubeconfig: join(dir, 'kubeconfig'),
+    extra: ['--auditors', 'acme/security', '--auth-rate-limit', '1000', '--start-timeout', '40s'],
+  });
 }
 
 before(async () => {
@@ -96,7 +74,6 @@ before(async () => {
   proxy = await new CountingKubeProxy().start(cluster.kc);
   dir = mkdtempSync(join(tmpdir(), 'oddjob-authz-'));
   proxy.writeKubeconfig(join(dir, 'kubeconfig'));
-  writeFileSync(join(dir, 'session-secret'), 'authz-test-session-secret-0123456789-abcdefgh\n', { mode: 0o600 });
   port = await freePort();
   base = `http://127.0.0.1:${port}`;
   server = await startServer();

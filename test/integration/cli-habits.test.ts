@@ -14,7 +14,8 @@ import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { createTestNamespace, eventually, optedInDeployment, requireCluster, type TestCluster } from '../support/cluster.js';
 import { FakeGitHub } from '../support/fake-github.js';
-import { BIN, runCli, startServerProcess, type ServerProcess } from '../support/oddjob.js';
+import { startGitHubServer } from '../support/github-signin.js';
+import { BIN, runCli, type ServerProcess } from '../support/oddjob.js';
 
 let cluster: TestCluster;
 let ns1: { name: string; dispose: () => Promise<void> };
@@ -35,36 +36,8 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-async function startGitHubServer(namespaces: string[], db: string): Promise<ServerProcess> {
-  const port = await freePort();
-  const base = `http://127.0.0.1:${port}`;
-  return startServerProcess(
-    [
-      '--port',
-      String(port),
-      '--auth',
-      'github',
-      '--public-url',
-      base,
-      '--github-url',
-      gh.url,
-      '--github-client-id',
-      gh.clientId,
-      '--github-org',
-      'acme',
-      '--session-secret-file',
-      join(dir, 'session-secret'),
-      '--auth-rate-limit',
-      '1000',
-      '--namespaces',
-      namespaces.join(','),
-      '--kubeconfig',
-      cluster.kubeconfigPath,
-      '--db',
-      join(dir, db),
-    ],
-    { ODDJOB_GITHUB_CLIENT_SECRET: gh.clientSecret },
-  );
+async function startServer(namespaces: string[], db: string): Promise<ServerProcess> {
+  return startGitHubServer({ port: await freePort(), gh, dir, namespaces, kubeconfig: cluster.kubeconfigPath, db, extra: ['--auth-rate-limit', '1000'] });
 }
 
 before(async () => {
@@ -78,9 +51,8 @@ before(async () => {
   gh.addUser('alice', [], ['acme']);
   dir = mkdtempSync(join(tmpdir(), 'oddjob-habits-'));
   home = join(dir, 'home');
-  writeFileSync(join(dir, 'session-secret'), `${'s'.repeat(48)}\n`, { mode: 0o600 });
-  a = await startGitHubServer([ns1.name], 'a.db');
-  b = await startGitHubServer([ns1.name, ns2.name], 'b.db');
+  a = await startServer([ns1.name], 'a.db');
+  b = await startServer([ns1.name, ns2.name], 'b.db');
 });
 
 after(async () => {

@@ -9,13 +9,14 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createTestNamespace, optedInDeployment, requireCluster, type TestCluster } from '../support/cluster.js';
 import { FakeGitHub } from '../support/fake-github.js';
-import { runCli, startServerProcess, type ServerProcess } from '../support/oddjob.js';
+import { startGitHubServer } from '../support/github-signin.js';
+import { runCli, type ServerProcess } from '../support/oddjob.js';
 
 let cluster: TestCluster;
 let ns: { name: string; dispose: () => Promise<void> };
@@ -47,38 +48,16 @@ before(async () => {
   gh.addUser('xavier', ['acme/payments'], ['acme'], 1);
   gh.addUser('erin', ['acme/security'], ['acme'], 5);
   dir = mkdtempSync(join(tmpdir(), 'oddjob-display-'));
-  writeFileSync(join(dir, 'session-secret'), 'display-session-secret-0123456789-abcdefghijkl\n', { mode: 0o600 });
   const port = await freePort();
   base = `http://127.0.0.1:${port}`;
-  server = await startServerProcess(
-    [
-      '--port',
-      String(port),
-      '--auth',
-      'github',
-      '--public-url',
-      base,
-      '--github-url',
-      gh.url,
-      '--github-client-id',
-      gh.clientId,
-      '--github-org',
-      'acme',
-      '--auditors',
-      'acme/security',
-      '--session-secret-file',
-      join(dir, 'session-secret'),
-      '--team-refresh',
-      '1s',
-      '--namespaces',
-      ns.name,
-      '--kubeconfig',
-      cluster.kubeconfigPath,
-      '--db',
-      join(dir, 'audit.db'),
-    ],
-    { ODDJOB_GITHUB_CLIENT_SECRET: gh.clientSecret },
-  );
+  server = await startGitHubServer({
+    port,
+    gh,
+    dir,
+    namespaces: [ns.name],
+    kubeconfig: cluster.kubeconfigPath,
+    extra: ['--auditors', 'acme/security', '--team-refresh', '1s'],
+  });
 });
 
 after(async () => {

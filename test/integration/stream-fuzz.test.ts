@@ -10,7 +10,7 @@
 // `npm run soak` runs it for longer.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,8 +19,8 @@ import { Channel, encodeFrame, encodeResize } from '../../protocol/frames.js';
 import { createTestNamespace, eventually, optedInDeployment, requireCluster, type TestCluster } from '../support/cluster.js';
 import { freePort, seededRandom } from '../support/faults.js';
 import { FakeGitHub } from '../support/fake-github.js';
-import { deviceToken } from '../support/github-signin.js';
-import { startServerProcess, tailLines, type ServerProcess } from '../support/oddjob.js';
+import { deviceToken, startGitHubServer } from '../support/github-signin.js';
+import { tailLines, type ServerProcess } from '../support/oddjob.js';
 
 const FUZZ_SECONDS = Number(process.env.ODDJOB_FUZZ_SECONDS ?? 40);
 const SEED = Number(process.env.ODDJOB_FUZZ_SEED ?? 21);
@@ -46,38 +46,16 @@ before(async () => {
   gh.addUser('alice', [], ['acme']);
   gh.addUser('bob', [], ['acme']);
   const dir = mkdtempSync(join(tmpdir(), 'oddjob-fuzz-'));
-  writeFileSync(join(dir, 'session-secret'), 'fuzz-session-secret-0123456789-abcdefghijklmnop\n', { mode: 0o600 });
   const port = await freePort();
   base = `http://127.0.0.1:${port}`;
-  server = await startServerProcess(
-    [
-      '--port',
-      String(port),
-      '--auth',
-      'github',
-      '--public-url',
-      base,
-      '--github-url',
-      gh.url,
-      '--github-client-id',
-      gh.clientId,
-      '--github-org',
-      'acme',
-      '--session-secret-file',
-      join(dir, 'session-secret'),
-      '--auth-rate-limit',
-      '1000',
-      '--namespaces',
-      ns.name,
-      '--kubeconfig',
-      cluster.kubeconfigPath,
-      '--db',
-      join(dir, 'audit.db'),
-      '--start-timeout',
-      '240s',
-    ],
-    { ODDJOB_GITHUB_CLIENT_SECRET: gh.clientSecret },
-  );
+  server = await startGitHubServer({
+    port,
+    gh,
+    dir,
+    namespaces: [ns.name],
+    kubeconfig: cluster.kubeconfigPath,
+    extra: ['--auth-rate-limit', '1000', '--start-timeout', '240s'],
+  });
   tokens.alice = await deviceToken(base, gh, 'alice');
   tokens.bob = await deviceToken(base, gh, 'bob');
 });
