@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { readFileSync } from 'node:fs';
 import { parseAuditors } from './policy/auditors.js';
 import { durationSeconds } from '../protocol/duration.js';
+import { NotifyConfigError, loadNotifyConfig, type NotifyConfig } from './notify/config.js';
 
 export class ConfigError extends Error {}
 
@@ -179,6 +180,11 @@ export const SETTINGS = {
     default: 'auto',
     help: 'keep stdout and stderr apart via the log API: auto | true | false',
   },
+  notifications: {
+    flag: '--notifications',
+    env: 'ODDJOB_NOTIFICATIONS',
+    help: 'YAML file of notification targets (Slack, signed webhooks) that Deployments route to with oddjob.io/notify; see docs/notifications.md',
+  },
   logLevel: { flag: '--log-level', env: 'ODDJOB_LOG_LEVEL', default: 'info', help: 'trace | debug | info | warn | error' },
 } satisfies Record<string, Setting>;
 type Key = keyof typeof SETTINGS;
@@ -239,6 +245,7 @@ const schema = z.object({
   maxOutput: z.string().transform((v, ctx) => wrap(v, ctx, bytes)),
   outputRetention: z.string().transform((v, ctx) => wrap(v, ctx, duration)),
   splitLogStreams: z.enum(['auto', 'true', 'false']),
+  notifications: z.string().min(1).optional(),
   logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error']),
 });
 
@@ -251,7 +258,9 @@ function wrap<T>(v: string, ctx: z.RefinementCtx, f: (v: string) => T): T {
   }
 }
 
-export type ServerConfig = Readonly<z.infer<typeof schema> & { publicUrl?: string; githubApiUrl: string }>;
+export type ServerConfig = Readonly<
+  Omit<z.infer<typeof schema>, 'notifications'> & { publicUrl?: string; githubApiUrl: string; notifications?: NotifyConfig; notificationsFile?: string }
+>;
 
 /** argv is what follows `oddjob server`. Flags win over env, env over defaults. */
 export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): ServerConfig {
@@ -313,12 +322,24 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): ServerConfig
   const githubApiUrl = c.githubApiUrl ?? (c.githubUrl === 'https://github.com' ? 'https://api.github.com' : `${c.githubUrl}/api/v3`);
   return Object.freeze({
     ...c,
+    notifications: notificationsFrom(c.notifications),
+    notificationsFile: c.notifications,
     githubClientSecret,
     sessionSecret,
     githubApiUrl,
     namespaces: Object.freeze([...c.namespaces]) as string[],
     devTeams: Object.freeze([...c.devTeams]) as string[],
   });
+}
+
+function notificationsFrom(path: string | undefined): NotifyConfig | undefined {
+  if (path === undefined) return undefined;
+  try {
+    return loadNotifyConfig(path);
+  } catch (err) {
+    if (err instanceof NotifyConfigError) throw new ConfigError(`${err.message} (ODDJOB_NOTIFICATIONS)`);
+    throw err;
+  }
 }
 
 /** A secret from its setting or its -file setting (one, not both); files are trimmed. */

@@ -15,6 +15,8 @@ import { KubeConfigError, loadKube } from './k8s/client.js';
 import { createLogger } from './logger.js';
 import { observeDatabase } from './metrics.js';
 import { createRunService } from './runs/service.js';
+import { Notifications } from './notify/service.js';
+import { serverVersion } from './version.js';
 
 export interface RunningServer {
   url: string;
@@ -25,7 +27,9 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const logger = createLogger(config.logLevel);
   const db = openDatabase(config.db);
   observeDatabase(config.db);
-  const audit = new AuditLog(db);
+  // Outbox rows are written by the audit append itself (same connection, same
+  // transaction); the hook is bound once the run store it reads exists.
+  const audit = new AuditLog(db, (event) => notifications.onAudit(event));
   // Run output gets its own connection with synchronous=NORMAL: an audit record must
   // survive a power cut before a run proceeds (FULL, one fsync per event), but output
   // arrives in thousands of small chunks, and an fsync per chunk stalled the event loop
@@ -40,6 +44,23 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   // newest state, which reconciliation re-reads from Kubernetes. That halves the fsyncs
   // per run (8 → 4), and each one blocks the event loop (see the launch benchmark).
   const runStore = new RunStore(outputDb);
+  // Until we listen, a --port 0 server does not know its own URL.
+  let listeningUrl = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}`;
+  const publicUrl = () => config.publicUrl ?? listeningUrl;
+  const notifications = new Notifications({
+    db,
+    config: config.notifications,
+    lookupRun: (id) => runStore.get(id),
+    publicUrl,
+    logger,
+    userAgent: `oddjob/${serverVersion}`,
+  });
+  if (config.notifications) {
+    logger.info(
+      { file: config.notificationsFile, targets: [...config.notifications.targets.values()].map((t) => `${t.name} (${t.kind})`) },
+      'notification targets loaded',
+    );
+  }
   const kube = loadKube({ kubeconfig: config.kubeconfig });
   const runs = createRunService({
     kube,
@@ -47,6 +68,8 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     runs: runStore,
     output,
     logger,
+    notifications,
+    publicUrl,
     config: {
       namespaces: config.namespaces,
       githubOrg: config.githubOrg,
@@ -58,9 +81,6 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     },
   });
   const deployments = createDeploymentService({ kube, config, logger });
-  // Until we listen, a --port 0 server does not know its own URL.
-  let listeningUrl = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}`;
-  const publicUrl = () => config.publicUrl ?? listeningUrl;
   const { auth, authRouter } = createAuth({ config, db, audit, logger, publicUrl });
 
   let auditProbedAt = 0;
@@ -78,6 +98,23 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     // everything, in a worker thread so streams and requests keep flowing.
     audit: { query: (q) => audit.query(q), iterate: (q) => audit.iterate(q), verify: () => verifyInWorker(config.db) },
     auth,
+    notifications: {
+      list: (q) => notifications.list(q),
+      async redeliver(ctx, id) {
+        const before = await notifications.get(id);
+        if (!before) return undefined;
+        // On record before it is due again: the log says who asked for a second send.
+        await audit.appendDurable({
+          type: 'notification.redelivered',
+          actor: ctx.identity,
+          client: ctx.client,
+          deliveryId: id,
+          runId: before.runId,
+          message: `redelivery of ${before.event} to target ${before.target} (webhook id ${before.webhookId}, was ${before.state})`,
+        });
+        return notifications.redeliver(id);
+      },
+    },
     readiness: [
       ...runs.readiness,
       {
@@ -111,6 +148,8 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   listeningUrl = url;
   // Watches start after listening: /readyz answers 503 until they have synced.
   await runs.start();
+  // Deliveries left by the last run of this server (or another replica) go out now.
+  notifications.start();
   const stopPruning = schedulePruning(output, {
     retentionMs: config.outputRetention * 1000,
     onPruned: (count) => logger.info({ runs: count, retentionSeconds: config.outputRetention }, 'deleted the stored output of runs past --output-retention'),
@@ -123,6 +162,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       metricsServer?.close();
       await dispose();
       await runs.stop();
+      await notifications.stop();
       audit.flushPending();
       outputDb.close();
       db.close();

@@ -72,7 +72,15 @@ export class AuditLog implements AuditService {
   private readonly firstAtOrAfter: Statement<[string], number>;
   private readonly cache = new Map<string, Statement<[Record<string, string | number>], EventRow>>();
 
-  constructor(private readonly db: Database) {
+  /**
+   * `onAppend` runs inside each append's transaction, after the event is written: what
+   * it writes (the notification outbox) commits with the event or not at all. It must
+   * be synchronous and throw only when the event must not be stored either.
+   */
+  constructor(
+    private readonly db: Database,
+    private readonly onAppend?: (event: AuditEvent) => void,
+  ) {
     this.headStmt = db.prepare('SELECT seq, hash, time FROM audit_head WHERE id = 1');
     // The time index is ordered (time, seq), so this is one index probe.
     this.firstAtOrAfter = db.prepare<[string], number>('SELECT seq FROM audit_events WHERE time >= ? ORDER BY time, seq LIMIT 1').pluck();
@@ -118,6 +126,7 @@ export class AuditLog implements AuditService {
         json: canonicalJson(event),
       });
       (head ? updateHead : insertHead).run({ seq, hash, time });
+      this.onAppend?.(event);
       return event;
     });
     // IMMEDIATE: take the write lock before reading the head, so two writers cannot

@@ -56,6 +56,9 @@ const runs: RunService = {
   async cancelRun() {
     return run;
   },
+  async postProgress() {
+    throw new Error('not used by these tests');
+  },
   async attachViewer(_ctx, _id, opts, viewer: Viewer) {
     calls.push(['attachViewer', opts]);
     viewer.output(1, Buffer.from('out'));
