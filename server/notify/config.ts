@@ -83,7 +83,9 @@ const Schema = z.strictObject({
       retryCap: duration.default(6 * 3600),
     })
     .default({ maxAge: 3 * 86_400, timeout: 10, concurrency: 4, retryBase: 5, retryCap: 6 * 3600 }),
-  targets: z.record(z.string().regex(TARGET_NAME, 'target names are lowercase letters, digits and "-" (like ops-slack)'), Target),
+  targets: z.record(z.string().regex(TARGET_NAME, 'target names are lowercase letters, digits and "-" (like ops-slack)'), Target, {
+    error: (i) => (i.input === undefined ? 'is required: a map from target names to targets' : 'must be a map from target names to targets'),
+  }),
 });
 
 function isLoopbackHost(host: string): boolean {
@@ -137,10 +139,16 @@ export function loadNotifyConfig(path: string): NotifyConfig {
   }
   const parsed = Schema.safeParse(doc ?? {});
   if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
+    // A misspelled key explains a "missing" one: report unknown keys first.
+    const issues = parsed.error.issues;
+    const issue = issues.find((i) => i.code === 'unrecognized_keys') ?? issues[0]!;
     const at = issue.path.length ? issue.path.join('.') : '(top level)';
     const message =
-      issue.code === 'unrecognized_keys' ? `unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}` : issue.message;
+      issue.code === 'unrecognized_keys'
+        ? `unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}`
+        : issue.code === 'invalid_key'
+          ? (issue.issues[0]?.message ?? issue.message)
+          : issue.message;
     throw new NotifyConfigError(`${where}: ${at}: ${message}`);
   }
   const c = parsed.data;
