@@ -121,6 +121,15 @@ export function webhookSecretProblem(secret: string): string | undefined {
   return undefined;
 }
 
+function describeIssues(issues: readonly z.core.$ZodIssue[]): string {
+  // A misspelled key explains a "missing" one: report unknown keys first.
+  const issue = issues.find((i) => i.code === 'unrecognized_keys') ?? issues[0]!;
+  const at = issue.path.length ? issue.path.join('.') : '(top level)';
+  if (issue.code === 'unrecognized_keys') return `${at}: unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
+  if (issue.code === 'invalid_key') return `${at}: ${issue.issues[0]?.message ?? issue.message}`;
+  return `${at}: ${issue.message}`;
+}
+
 /** Reads and validates the file; every error names the file and the setting, never a secret. */
 export function loadNotifyConfig(path: string): NotifyConfig {
   const where = `--notifications ${path}`;
@@ -139,17 +148,7 @@ export function loadNotifyConfig(path: string): NotifyConfig {
   }
   const parsed = Schema.safeParse(doc ?? {});
   if (!parsed.success) {
-    // A misspelled key explains a "missing" one: report unknown keys first.
-    const issues = parsed.error.issues;
-    const issue = issues.find((i) => i.code === 'unrecognized_keys') ?? issues[0]!;
-    const at = issue.path.length ? issue.path.join('.') : '(top level)';
-    const message =
-      issue.code === 'unrecognized_keys'
-        ? `unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}`
-        : issue.code === 'invalid_key'
-          ? (issue.issues[0]?.message ?? issue.message)
-          : issue.message;
-    throw new NotifyConfigError(`${where}: ${at}: ${message}`);
+    throw new NotifyConfigError(`${where}: ${describeIssues(parsed.error.issues)}`);
   }
   const c = parsed.data;
   const targets = new Map<string, NotifyTarget>();
