@@ -653,6 +653,9 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
       recent.push(now);
       progressWindow.set(id, recent);
       if (progressWindow.size > 10_000) progressWindow.delete(progressWindow.keys().next().value!);
+      // The pod is posting, so it runs; but the watch may not have told the tracker yet.
+      // Wait (briefly) for run.started to be on record, so receivers see start, then progress.
+      for (let i = 0; i < 50 && runs.get(id)?.status === 'pending'; i++) await new Promise((r) => setTimeout(r, 100));
       try {
         await audit.appendDurable({
           type: 'run.progress',
