@@ -392,6 +392,7 @@ describe('installed into the cluster', () => {
       ['pods', '[get list watch]'],
       ['pods/log', '[get]'],
       ['pods/attach', '[create get]'],
+      ['secrets', '[create patch delete]'],
     ]);
     // What every authenticated identity gets from the cluster's defaults (discovery, self reviews).
     const clusterDefaults =
