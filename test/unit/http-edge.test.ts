@@ -274,6 +274,10 @@ describe('server config', () => {
     [[...ok, '--bogus'], /unknown option --bogus/],
     [[...ok, '--db'], /--db needs a value/],
     [[...ok, '--default-timeout', '2d', '--max-timeout', '1d'], /above --max-timeout/],
+    [
+      [...ok, '--notifications', '/nonexistent/notify.yaml'],
+      /--notifications \/nonexistent\/notify\.yaml: cannot read it \(no such file\) \(ODDJOB_NOTIFICATIONS\)/,
+    ],
   ];
   for (const [argv, msg] of bad) {
     test(`refused: ${argv.join(' ')}`, () =>
