@@ -321,7 +321,10 @@ describe('Slack', () => {
     assert.ok(calls.some((c) => c.answer.includes('not_in_channel')));
     const [first] = (await r.notifications.list({ runId: run.id, limit: 1 })).items;
     assert.equal(first!.attempts, 2, 'the ok:false answer was not taken for a delivery');
-    assert.ok([...slack.messages.values()].some((m) => JSON.stringify(m.blocks).includes(run.id)), 'the message was posted on the retry');
+    assert.ok(
+      [...slack.messages.values()].some((m) => JSON.stringify(m.blocks).includes(run.id)),
+      'the message was posted on the retry',
+    );
     slack.rateLimit = 1;
     slack.retryAfter = 30;
     await r.finished(run);
