@@ -41,17 +41,21 @@ export class DeliveryWorker {
   private readonly again = new Set<string>();
   private readonly attempts = new Set<Promise<void>>();
   private stopped = true;
+  /** Cuts attempts in flight short on stop: shutdown must not wait out a hanging target. */
+  private stopping = new AbortController();
 
   constructor(private readonly o: WorkerOptions) {}
 
   start(): void {
     this.stopped = false;
+    this.stopping = new AbortController();
     for (const name of this.o.targets.keys()) this.wake(name);
   }
 
   /** Stops claiming; waits (bounded by the attempt timeout) for attempts in flight. */
   async stop(): Promise<void> {
     this.stopped = true;
+    this.stopping.abort();
     for (const t of this.timers.values()) clearTimeout(t);
     this.timers.clear();
     await Promise.allSettled([...this.attempts]);
@@ -134,6 +138,7 @@ export class DeliveryWorker {
       userAgent: this.o.userAgent,
       now: () => new Date(),
       slackThread,
+      signal: this.stopping.signal,
     });
     const now = Date.now();
     const log = { delivery: row.id, webhookId: row.webhookId, target: target.name, event: row.eventType, run: row.runId, attempt: row.attempts + 1 };

@@ -17,6 +17,8 @@ export interface SendContext {
   timeoutMs: number;
   userAgent: string;
   now: () => Date;
+  /** Aborts the attempt (the server is stopping); it is then retried like a failure. */
+  signal?: AbortSignal;
   /** The Slack message of this run for this target, if one was posted (Web API only). */
   slackThread?: { channel: string; ts: string };
 }
@@ -33,6 +35,7 @@ export function retryAfterMs(header: string | null, now: number): number | undef
 function describeFailure(err: unknown, timeoutMs: number): string {
   const e = err as { name?: string; cause?: { code?: string; name?: string } };
   if (e.name === 'TimeoutError' || e.cause?.name === 'TimeoutError') return `no answer within ${timeoutMs / 1000}s`;
+  if (e.name === 'AbortError') return 'interrupted: the server stopped during the attempt';
   const code = e.cause?.code;
   if (typeof code === 'string' && /^[A-Z_]+$/.test(code)) return `could not connect (${code})`;
   return 'could not connect';
@@ -51,7 +54,7 @@ async function post(url: string, headers: Record<string, string>, body: string, 
     body,
     // A redirect would send the signed body (or the bot token) somewhere the operator did not name.
     redirect: 'manual',
-    signal: AbortSignal.timeout(ctx.timeoutMs),
+    signal: ctx.signal ? AbortSignal.any([AbortSignal.timeout(ctx.timeoutMs), ctx.signal]) : AbortSignal.timeout(ctx.timeoutMs),
   });
 }
 

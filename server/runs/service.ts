@@ -411,6 +411,11 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
       logger.warn({ err: (err as Error).message, runId: id }, 'could not create the run progress credential; the run has none');
       return undefined;
     }
+    return runEnvFor(id);
+  }
+
+  function runEnvFor(id: string): k8s.V1EnvVar[] | undefined {
+    if (!notifications?.enabled) return undefined;
     return [
       { name: 'ODDJOB_RUN_ID', value: id },
       { name: 'ODDJOB_URL', value: deps.publicUrl?.() ?? '' },
@@ -498,6 +503,7 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
         job = buildJob(req, deployment, identity.login, id, container, dropSidecars, activeDeadlineSeconds, neighbours, runEnv);
       } catch (err) {
         const message = err instanceof CloneError ? err.message : `could not build the Job: ${(err as Error).message}`;
+        if (secretMade) await deleteRunSecret(kube, req.namespace, id).catch(() => undefined);
         audit.append({ type: 'run.finished', actor: identity, client, runId: id, ...target, container, status: 'failed', message });
         throw badRequest(message);
       }
@@ -581,7 +587,9 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
       const { container, dropSidecars, activeDeadlineSeconds } = resolved;
       const neighbours = await readNeighbours(kube, req.namespace);
       try {
-        const job = buildJob(req, deployment, ctx.identity.login, newRunId(), container, dropSidecars, activeDeadlineSeconds, neighbours);
+        // The same oddjob variables a run gets (its credential's Secret is made at create time).
+        const previewId = newRunId();
+        const job = buildJob(req, deployment, ctx.identity.login, previewId, container, dropSidecars, activeDeadlineSeconds, neighbours, runEnvFor(previewId));
         return { job, notify: routingOf(deployment) };
       } catch (err) {
         throw badRequest(err instanceof CloneError ? err.message : `could not build the Job: ${(err as Error).message}`);

@@ -264,7 +264,14 @@ describe('webhook delivery', () => {
       (await r.notifications.list({ target: 'stuck', limit: 50 })).items.some((d) => /no answer within/.test(d.lastError ?? '')),
     );
     assert.ok(hang.attempts.length <= FAST.concurrency * 3, `at most ${FAST.concurrency} in flight at once (saw ${hang.attempts.length} attempts)`);
+    // Stopping cuts the attempts in flight short (shutdown does not wait out the timeout); they stay pending.
     await r.notifications.stop();
+    const after = (await r.notifications.list({ target: 'stuck', limit: 50 })).items;
+    assert.ok(
+      after.some((d) => /interrupted: the server stopped/.test(d.lastError ?? '')),
+      'in-flight attempts were interrupted by stop()',
+    );
+    assert.ok(after.every((d) => d.state === 'pending'));
     await hang.stop();
   });
 
