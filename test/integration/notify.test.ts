@@ -190,6 +190,29 @@ describe('notifications on a real cluster', () => {
     assert.equal(asUser.status, 401, 'not a sign-in credential');
   });
 
+  test('`oddjob notify` posts progress with the run credential from the environment, and only that', async () => {
+    const r = await cli(['run', '--detach', '-n', ns.name, 'deploy/api', '--', 'node', '-e', 'setTimeout(() => {}, 20000)']);
+    assert.equal(r.code, 0, r.stderr);
+    const id = r.stdout.toString().trim();
+    await eventually('the run running', async () => (await api(`/api/runs/${id}`)).json().status === 'running', 60_000);
+    const secret = await cluster.core.readNamespacedSecret({ name: `oddjob-run-${id}`, namespace: ns.name });
+    const env = { ODDJOB_URL: base, ODDJOB_RUN_ID: id, ODDJOB_RUN_TOKEN: Buffer.from(secret.data!.token!, 'base64').toString(), ODDJOB_TOKEN: '' };
+    const ok = await runCli(['notify', 'halfway', 'there'], { server: base, env });
+    assert.equal(ok.code, 0, ok.stderr);
+    await eventually(
+      'the progress webhook',
+      async () => receiver.ofRun(id).some((w) => w.body.type === 'run.progress' && w.body.data.text === 'halfway there'),
+      30_000,
+    );
+    const missing = await runCli(['notify', 'x'], { server: base, env: { ...env, ODDJOB_RUN_TOKEN: '' } });
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /ODDJOB_RUN_TOKEN is not set/);
+    const wrongRun = await runCli(['notify', 'x'], { server: base, env: { ...env, ODDJOB_RUN_ID: runId } });
+    assert.notEqual(wrongRun.code, 0, 'another run (ended) refuses it');
+    assert.match(wrongRun.stderr, /not valid/);
+    assert.equal((await cli(['cancel', id])).code, 0);
+  });
+
   test('a receiver failing the first 3 times gets the event on a retry with the same id', async () => {
     receiver.failNext = 3;
     const before = receiver.attempts.length;
