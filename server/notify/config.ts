@@ -26,6 +26,8 @@ export interface DeliverySettings {
   /** Ceiling of the first retry delay and the cap of all of them (seconds). */
   retryBaseSeconds: number;
   retryCapSeconds: number;
+  /** How long settled deliveries stay in the delivery log (seconds). */
+  keepSeconds: number;
 }
 
 export interface NotifyConfig {
@@ -81,8 +83,9 @@ const Schema = z.strictObject({
       concurrency: z.number().int().min(1).max(64).default(4),
       retryBase: duration.default(5),
       retryCap: duration.default(6 * 3600),
+      keep: duration.default(30 * 86_400),
     })
-    .default({ maxAge: 3 * 86_400, timeout: 10, concurrency: 4, retryBase: 5, retryCap: 6 * 3600 }),
+    .default({ maxAge: 3 * 86_400, timeout: 10, concurrency: 4, retryBase: 5, retryCap: 6 * 3600, keep: 30 * 86_400 }),
   targets: z.record(z.string().regex(TARGET_NAME, 'target names are lowercase letters, digits and "-" (like ops-slack)'), Target, {
     error: (i) => (i.input === undefined ? 'is required: a map from target names to targets' : 'must be a map from target names to targets'),
   }),
@@ -196,6 +199,7 @@ export function loadNotifyConfig(path: string): NotifyConfig {
       concurrency: c.delivery.concurrency,
       retryBaseSeconds: c.delivery.retryBase,
       retryCapSeconds: c.delivery.retryCap,
+      keepSeconds: c.delivery.keep,
     },
   };
 }
@@ -203,5 +207,5 @@ export function loadNotifyConfig(path: string): NotifyConfig {
 /** No targets: every annotation naming one is reported as unknown. */
 export const NO_NOTIFICATIONS: NotifyConfig = {
   targets: new Map(),
-  delivery: { maxAgeSeconds: 3 * 86_400, timeoutSeconds: 10, concurrency: 4, retryBaseSeconds: 5, retryCapSeconds: 6 * 3600 },
+  delivery: { maxAgeSeconds: 3 * 86_400, timeoutSeconds: 10, concurrency: 4, retryBaseSeconds: 5, retryCapSeconds: 6 * 3600, keepSeconds: 30 * 86_400 },
 };

@@ -67,6 +67,12 @@ export interface OutboxStore {
   get(id: number): Promise<OutboxRow | undefined>;
   /** Due again now, same webhook id; undefined if there is no such row. */
   redeliver(id: number, now: number): Promise<OutboxRow | undefined>;
+  /**
+   * Deletes settled deliveries (delivered or given up) created before `before`, and the
+   * Slack message ids and run credentials nothing refers to any more. Pending ones stay,
+   * whatever their age: they are still owed. Returns the deliveries deleted.
+   */
+  prune(before: number): Promise<number>;
   slackMessage(runId: string, target: string): Promise<{ channel: string; ts: string } | undefined>;
   saveSlackMessage(runId: string, target: string, channel: string, ts: string): Promise<void>;
 }
@@ -203,6 +209,15 @@ export class SqliteOutbox implements OutboxStore {
   async redeliver(id: number, now: number): Promise<OutboxRow | undefined> {
     const row = this.redeliverStmt.get({ id, now });
     return row && toRow(row);
+  }
+
+  async prune(before: number): Promise<number> {
+    return this.db.transaction(() => {
+      const n = this.db.prepare(`DELETE FROM notify_outbox WHERE state <> 'pending' AND created_at < ?`).run(before).changes;
+      this.db.exec(`DELETE FROM notify_slack_messages WHERE run_id NOT IN (SELECT run_id FROM notify_outbox WHERE run_id IS NOT NULL)`);
+      this.db.prepare('DELETE FROM run_tokens WHERE expires_at < ? OR revoked_at < ?').run(before, before);
+      return n;
+    })();
   }
 
   async slackMessage(runId: string, target: string) {

@@ -87,11 +87,23 @@ export class Notifications {
     setImmediate(() => rows.forEach((r) => this.worker.wake(r.target)));
   }
 
+  private pruneTimer: NodeJS.Timeout | undefined;
+
   start(): void {
     this.worker.start();
+    // The delivery log is bounded by age (delivery.keep); hourly, like output retention.
+    const prune = () =>
+      this.outbox.prune(Date.now() - this.config.delivery.keepSeconds * 1000).then(
+        (n) => n && this.deps.logger.info({ deliveries: n, keepSeconds: this.config.delivery.keepSeconds }, 'pruned settled notification deliveries'),
+        (err: unknown) => this.deps.logger.error({ err }, 'could not prune the notification delivery log (will retry)'),
+      );
+    void prune();
+    this.pruneTimer = setInterval(() => void prune(), 3_600_000);
+    this.pruneTimer.unref();
   }
 
   stop(): Promise<void> {
+    clearInterval(this.pruneTimer);
     return this.worker.stop();
   }
 

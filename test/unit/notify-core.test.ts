@@ -229,7 +229,7 @@ describe('the --notifications file', () => {
       file(
         'ok.yaml',
         `
-delivery: {maxAge: 2d, timeout: 5s, concurrency: 2}
+delivery: {maxAge: 2d, timeout: 5s, concurrency: 2, keep: 7d}
 targets:
   payments-slack:
     slack: {webhookUrlFile: ${slackUrlFile}}
@@ -244,6 +244,7 @@ targets:
     assert.deepEqual([...c.targets.keys()], ['payments-slack', 'ops-slack', 'ops-hooks']);
     assert.equal(c.delivery.maxAgeSeconds, 2 * 86400);
     assert.equal(c.delivery.timeoutSeconds, 5);
+    assert.equal(c.delivery.keepSeconds, 7 * 86400);
     const hooks = c.targets.get('ops-hooks')!;
     assert.equal(hooks.kind === 'webhook' && hooks.secret, SECRET);
     assert.deepEqual([...hooks.events!], ['run.failed', 'run.lost', 'schedule.missed', 'approval.requested']);

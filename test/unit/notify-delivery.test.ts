@@ -13,6 +13,8 @@ import { RunStore } from '../../server/audit/runs.js';
 import { AuditLog } from '../../server/audit/store.js';
 import type { NotifyConfig, NotifyTarget } from '../../server/notify/config.js';
 import { Notifications } from '../../server/notify/service.js';
+import { SqliteOutbox } from '../../server/notify/outbox.js';
+import type { NotifyEvent } from '../../server/notify/events.js';
 import { FakeSlack } from '../support/fake-slack.js';
 import { tempDatabases } from '../support/sqlite.js';
 import { WebhookReceiver, newWebhookSecret } from '../support/webhook-receiver.js';
@@ -33,7 +35,7 @@ after(async () => {
   await Promise.all([receiver.stop(), other.stop(), slack.stop()]);
 });
 
-const FAST = { maxAgeSeconds: 3600, timeoutSeconds: 0.5, concurrency: 4, retryBaseSeconds: 0.02, retryCapSeconds: 0.1 };
+const FAST = { maxAgeSeconds: 3600, timeoutSeconds: 0.5, concurrency: 4, retryBaseSeconds: 0.02, retryCapSeconds: 0.1, keepSeconds: 86_400 };
 
 function config(targets: NotifyTarget[], delivery = FAST): NotifyConfig {
   return { targets: new Map(targets.map((t) => [t.name, t])), delivery };
@@ -288,6 +290,33 @@ describe('webhook delivery', () => {
     await r.notifications.stop();
     assert.equal(receiver.ofRun(run.id)[1]!.id, first!.id);
   });
+});
+
+test('the delivery log is pruned by age, but never of deliveries still owed', async () => {
+  const db = dbs.open(dbs.file());
+  const outbox = new SqliteOutbox(db);
+  const event = (seq: number): NotifyEvent => ({
+    type: 'run.started',
+    time: '',
+    auditSeq: seq,
+    actor: 'a',
+    run: { id: `run00000000${seq}`, namespace: 'n', deployment: 'd', container: 'c', command: ['x'], status: 'running' },
+  });
+  outbox.enqueueInTransaction([
+    { target: 't', event: event(1), now: 1000 },
+    { target: 't', event: event(2), now: 1000 },
+    { target: 't', event: event(3), now: 5000 },
+  ]);
+  const [first] = await outbox.claim('t', 'me', 1, 6000, 60_000);
+  await outbox.settle(first!.id, 'me', { state: 'delivered', now: 6000 });
+  await outbox.saveSlackMessage(first!.runId!, 't', 'C1', '1.1');
+  assert.equal(await outbox.prune(2000), 1);
+  const left = (await outbox.list({ limit: 10 })).items.map((d) => [d.auditSeq, d.state]);
+  assert.deepEqual(left, [
+    [3, 'pending'],
+    [2, 'pending'],
+  ]);
+  assert.equal(await outbox.slackMessage(first!.runId!, 't'), undefined, 'the Slack message id of a pruned run goes too');
 });
 
 describe('Slack', () => {
