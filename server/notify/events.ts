@@ -52,6 +52,9 @@ export interface NotifyEvent {
   };
   /** run.progress: the script's own words (bounded by the API). */
   text?: string;
+  /** For events not (yet) about a run (approval.*, schedule.*): where, and the audit message. */
+  where?: { namespace: string; deployment?: string };
+  message?: string;
 }
 
 const FINISHED: Record<string, NotifyEventType | undefined> = {
@@ -74,7 +77,9 @@ export function eventTypeOf(event: Pick<AuditEvent, 'type' | 'status'>): NotifyE
     case 'run.progress':
       return 'run.progress';
     default:
-      return undefined;
+      // approval.* and schedule.* audit events notify under their own names, once those
+      // rooms append them (their audit types are not in this build's vocabulary yet).
+      return (NOTIFY_EVENT_TYPES as readonly string[]).includes(event.type) && !event.type.startsWith('run.') ? (event.type as NotifyEventType) : undefined;
   }
 }
 
@@ -84,7 +89,19 @@ export function eventTypeOf(event: Pick<AuditEvent, 'type' | 'status'>): NotifyE
  */
 export function notifyEventFromAudit(event: AuditEvent, run: Run | undefined): NotifyEvent | undefined {
   const type = eventTypeOf(event);
-  if (!type || !run) return undefined;
+  if (!type) return undefined;
+  if (!run) {
+    // Only approval/schedule events stand without a run (a slot that never started one).
+    if (type.startsWith('run.') || !event.namespace) return undefined;
+    return {
+      type,
+      time: event.time,
+      auditSeq: event.seq,
+      actor: event.actor.login,
+      where: { namespace: event.namespace, ...(event.deployment ? { deployment: event.deployment } : {}) },
+      ...(event.message ? { message: event.message } : {}),
+    };
+  }
   return {
     type,
     time: event.time,

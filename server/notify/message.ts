@@ -20,6 +20,9 @@ export interface WebhookBody {
     url?: string;
     run?: NotifyEvent['run'];
     text?: string;
+    /** approval.* / schedule.* events without a run: where, and what happened in words. */
+    where?: NotifyEvent['where'];
+    message?: string;
   };
 }
 
@@ -38,6 +41,8 @@ export function webhookBody(event: NotifyEvent, publicUrl: string): WebhookBody 
       auditSeq: event.auditSeq,
       ...(event.run ? { url: runUrl(publicUrl, event.run.id), run: event.run } : {}),
       ...(event.text !== undefined ? { text: event.text } : {}),
+      ...(event.where ? { where: event.where } : {}),
+      ...(event.message !== undefined ? { message: event.message } : {}),
     },
   };
 }
@@ -108,28 +113,36 @@ export interface SlackMessage {
   blocks: object[];
 }
 
+/** Who, where, exit code, duration, the argv, the reason: the body of a run's message. */
+function runBlocks(event: NotifyEvent, run: NonNullable<NotifyEvent['run']>): object[] {
+  const fields = [`*Who*\n${escapeSlack(event.owner ?? event.actor)}`, `*Container*\n${escapeSlack(run.container)}`];
+  if (run.exitCode !== undefined) fields.push(`*Exit code*\n${run.exitCode}`);
+  if (run.durationMs !== undefined) fields.push(`*Duration*\n${formatDuration(run.durationMs)}`);
+  if (event.owner) fields.push(`*By*\n${escapeSlack(event.actor)}`);
+  const context = [`*Command* ${codeSpan(displayArgv(run.command), 1000)}`];
+  if (run.reason) context.push(`*Reason* ${escapeSlack(run.reason.slice(0, 500))}`);
+  if (run.message) context.push(escapeSlack(run.message.slice(0, 500)));
+  return [
+    { type: 'section', fields: fields.map((text) => ({ type: 'mrkdwn', text })) },
+    { type: 'context', elements: context.map((text) => ({ type: 'mrkdwn', text })) },
+  ];
+}
+
 /** Block Kit for one event. Section texts stay far below Slack's 3000-character limit. */
 export function slackMessage(event: NotifyEvent, publicUrl: string): SlackMessage {
   const h = HEADLINE[event.type];
   const run = event.run;
-  const where = run ? `${escapeSlack(run.namespace)}/${escapeSlack(run.deployment)}` : '';
+  const place = run ?? event.where;
+  const where = place ? `${escapeSlack(place.namespace)}${place.deployment ? `/${escapeSlack(place.deployment)}` : ''}` : '';
   const link = run ? `<${runUrl(publicUrl, run.id)}|run ${run.id}>` : '';
   const headline = `${h.emoji} *${link || escapeSlack(event.type)}* on *${where}* ${h.verb}`;
   const blocks: object[] = [{ type: 'section', text: { type: 'mrkdwn', text: headline } }];
   if (event.type === 'run.progress' && event.text !== undefined) {
     blocks.push({ type: 'section', text: { type: 'mrkdwn', text: `> ${escapeSlack(event.text).replace(/\n/g, '\n> ')}` } });
   }
-  if (run) {
-    const fields = [`*Who*\n${escapeSlack(event.owner ?? event.actor)}`, `*Container*\n${escapeSlack(run.container)}`];
-    if (run.exitCode !== undefined) fields.push(`*Exit code*\n${run.exitCode}`);
-    if (run.durationMs !== undefined) fields.push(`*Duration*\n${formatDuration(run.durationMs)}`);
-    if (event.owner) fields.push(`*By*\n${escapeSlack(event.actor)}`);
-    blocks.push({ type: 'section', fields: fields.map((text) => ({ type: 'mrkdwn', text })) });
-    const context = [`*Command* ${codeSpan(displayArgv(run.command), 1000)}`];
-    if (run.reason) context.push(`*Reason* ${escapeSlack(run.reason.slice(0, 500))}`);
-    if (run.message) context.push(escapeSlack(run.message.slice(0, 500)));
-    blocks.push({ type: 'context', elements: context.map((text) => ({ type: 'mrkdwn', text })) });
-  }
-  const text = `run ${run?.id ?? ''} on ${run ? `${run.namespace}/${run.deployment}` : ''} ${h.verb}${event.text !== undefined ? `: ${event.text.slice(0, 200)}` : ''}`;
+  if (!run && event.message) blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: escapeSlack(event.message.slice(0, 500)) }] });
+  if (run) blocks.push(...runBlocks(event, run));
+  const subject = run ? `run ${run.id}` : event.type;
+  const text = `${subject} on ${place ? `${place.namespace}${place.deployment ? `/${place.deployment}` : ''}` : ''} ${h.verb}${event.text !== undefined ? `: ${event.text.slice(0, 200)}` : ''}`;
   return { text: escapeSlack(text), blocks };
 }

@@ -64,19 +64,22 @@ export class Notifications {
    * then the event is not recorded either, so nothing is ever on record but unsent.
    */
   onAudit(event: AuditEvent): void {
-    if (!event.runId || !eventTypeOf(event)) return;
+    if (!eventTypeOf(event)) return;
     const now = Date.now();
     let rows: { target: string; event: NonNullable<ReturnType<typeof notifyEventFromAudit>>; now: number }[] = [];
     try {
-      const run = this.deps.lookupRun(event.runId);
+      const run = event.runId ? this.deps.lookupRun(event.runId) : undefined;
       const n = notifyEventFromAudit(event, run);
-      if (n && run?.notify?.length) {
-        rows = run.notify
+      // The event's own routing (approvals and schedules carry the Task's or the
+      // Deployment's targets), else the run's, fixed when it was requested.
+      const names = event.notify ?? run?.notify ?? [];
+      if (n && names.length) {
+        rows = names
           .map((name) => this.config.targets.get(name))
           .filter((t) => t !== undefined && targetWants(t, n.type))
           .map((t) => ({ target: t!.name, event: n, now }));
       }
-      if (n && isRunEnd(n.type)) this.sqliteTokens.revokeInTransaction(event.runId, now);
+      if (n && isRunEnd(n.type) && event.runId) this.sqliteTokens.revokeInTransaction(event.runId, now);
     } catch (err) {
       this.deps.logger.error({ err, seq: event.seq }, 'cannot route the notifications of an audit event');
       return;
