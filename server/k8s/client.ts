@@ -50,7 +50,12 @@ export function loadKube(opts: { kubeconfig?: string }): KubeClients {
       },
     },
   });
-  return { kc, core: new k8s.CoreV1Api(config), apps: new k8s.AppsV1Api(config), batch: new k8s.BatchV1Api(config), policy: new k8s.PolicyV1Api(config),
+  return {
+    kc,
+    core: new k8s.CoreV1Api(config),
+    apps: new k8s.AppsV1Api(config),
+    batch: new k8s.BatchV1Api(config),
+    policy: new k8s.PolicyV1Api(config),
     coordination: new k8s.CoordinationV1Api(config),
   };
 }

@@ -20,11 +20,12 @@ export interface LeaseClient {
   update(write: LeaseWrite, resourceVersion: string): Promise<LeaseRecord>;
 }
 
+type CallOptions = NonNullable<Parameters<k8s.CoordinationV1Api['readNamespacedLease']>[1]>;
+
 const SERVICE_ACCOUNT_NAMESPACE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
 
 /** The namespace of the pod this process runs in, or undefined outside a cluster. */
 export function ownNamespace(): string | undefined {
-  if (process.env.POD_NAMESPACE) return process.env.POD_NAMESPACE;
   if (!process.env.KUBERNETES_SERVICE_HOST || !existsSync(SERVICE_ACCOUNT_NAMESPACE)) return undefined;
   return readFileSync(SERVICE_ACCOUNT_NAMESPACE, 'utf8').trim() || undefined;
 }
@@ -35,16 +36,27 @@ export function ownNamespace(): string | undefined {
  */
 export function leaseClient(kube: KubeClients, namespace: string, name: string, opts: { timeoutMs: number }): LeaseClient {
   const description = `lease ${namespace}/${name}`;
-  const call = async <T>(what: string, f: () => Promise<T>): Promise<T> => {
-    let timer: NodeJS.Timeout | undefined;
-    const noAnswer = new Error(`${what} ${description}: no answer from the API server in ${opts.timeoutMs} ms`);
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(noAnswer), opts.timeoutMs);
-    });
+  const call = async <T>(what: string, f: (options: CallOptions) => Promise<T>): Promise<T> => {
+    // Aborted, not just abandoned: a request left hanging would keep its socket, and
+    // with it the process, alive past a graceful shutdown.
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(), opts.timeoutMs);
+    const options: CallOptions = {
+      middleware: [
+        {
+          pre: (ctx) => {
+            ctx.setSignal(controller.signal);
+            return new k8s.Observable(Promise.resolve(ctx));
+          },
+          post: (ctx) => new k8s.Observable(Promise.resolve(ctx)),
+        },
+      ],
+      middlewareMergeStrategy: 'append',
+    };
     try {
-      return await Promise.race([f(), timeout]);
+      return await f(options);
     } catch (err) {
-      if (err === noAnswer) throw err;
+      if (controller.signal.aborted) throw new Error(`${what} ${description}: no answer from the API server in ${opts.timeoutMs} ms`, { cause: err });
       const f = kubeFailure(err);
       if (f.code === 409) throw new LeaseConflict(`${what} ${description}: ${f.message}`, { cause: err });
       if (f.code === 403) {
@@ -72,17 +84,19 @@ export function leaseClient(kube: KubeClients, namespace: string, name: string, 
   return {
     description,
     get: () =>
-      call('read', async () => {
+      call('read', async (options) => {
         try {
-          return toRecord(await kube.coordination.readNamespacedLease({ name, namespace }));
+          return toRecord(await kube.coordination.readNamespacedLease({ name, namespace }, options));
         } catch (err) {
           if (kubeFailure(err).code === 404) return null;
           throw err;
         }
       }),
-    create: (write) => call('create', async () => toRecord(await kube.coordination.createNamespacedLease({ namespace, body: body(write) }))),
+    create: (write) => call('create', async (options) => toRecord(await kube.coordination.createNamespacedLease({ namespace, body: body(write) }, options))),
     update: (write, resourceVersion) =>
-      call('update', async () => toRecord(await kube.coordination.replaceNamespacedLease({ name, namespace, body: body(write, resourceVersion) }))),
+      call('update', async (options) =>
+        toRecord(await kube.coordination.replaceNamespacedLease({ name, namespace, body: body(write, resourceVersion) }, options)),
+      ),
   };
 }
 
