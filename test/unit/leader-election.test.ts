@@ -4,6 +4,7 @@
 // replicas ever lead at the same moment, however their calls interleave or fail.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { ConfigError, loadConfig } from '../../server/config.js';
 import {
   type Action,
   type ElectionState,
@@ -348,5 +349,29 @@ describe('never two leaders (three replicas over a model of the API server, virt
       }
       assert.ok(led > 0.5 * 600_000, `someone led ${Math.round(led / 6_000)}% of the time`);
     });
+  }
+});
+
+describe('server flags for the election', () => {
+  const base = ['--auth', 'dev', '--namespaces', 'payments'];
+  test('defaults: lease oddjob, 15s/10s/2s, namespace left to the server (its own, else the first served)', () => {
+    const c = loadConfig(base, {});
+    assert.equal(c.leaderLease, 'oddjob');
+    assert.equal(c.leaderLeaseNamespace, undefined);
+    assert.deepEqual([c.leaderLeaseDuration, c.leaderRenewDeadline, c.leaderRetryPeriod], [15, 10, 2]);
+  });
+  const refused: Array<[string, string[], NodeJS.ProcessEnv, RegExp]> = [
+    ['a deadline at the lease duration', ['--leader-renew-deadline', '15s'], {}, /lease duration \(15s\) must be longer than the renew deadline \(15s\)/],
+    ['a deadline within 1.2 retry periods (from the env)', [], { ODDJOB_LEADER_RETRY_PERIOD: '9s' }, /1\.2 × the retry period/],
+    ['a lease name that is no DNS subdomain', ['--leader-lease', 'Odd_Job'], {}, /--leader-lease \(ODDJOB_LEADER_LEASE\): must be a DNS subdomain/],
+    ['a namespace that is no DNS label', ['--leader-lease-namespace', 'a.b'], {}, /--leader-lease-namespace \(ODDJOB_LEADER_LEASE_NAMESPACE\)/],
+    ['a bare number', ['--leader-retry-period', '2'], {}, /--leader-retry-period \(ODDJOB_LEADER_RETRY_PERIOD\): "2" is not a duration/],
+  ];
+  for (const [name, argv, env, why] of refused) {
+    test(`refused: ${name}`, () =>
+      assert.throws(
+        () => loadConfig([...base, ...argv], env),
+        (err: Error) => err instanceof ConfigError && why.test(err.message),
+      ));
   }
 });
