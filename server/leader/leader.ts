@@ -64,16 +64,18 @@ export class LeaderElector {
     if (this.stopped) return;
     this.stopped = true;
     clearTimeout(this.tickTimer);
+    clearTimeout(this.deadlineTimer);
     const held = this.isLeader();
     if (this.leading) this.stopLeading('shutting down');
-    const { renewDeadlineMs } = this.opts.timing;
-    const settled = await within(Promise.all([this.current?.done, this.tick]), renewDeadlineMs);
-    clearTimeout(this.deadlineTimer);
+    // A standby has nothing to hand over: no waiting on an API server that may be away.
     if (!held) return;
-    if (!settled) {
+    const { renewDeadlineMs, retryPeriodMs } = this.opts.timing;
+    if (!(await within(this.current?.done ?? Promise.resolve(), renewDeadlineMs))) {
       this.log.warn('leader-only work did not stop in time; leaving the lease to expire instead of releasing it');
       return;
     }
+    // A renewal still in flight would race the release for the same resourceVersion.
+    await within(this.tick ?? Promise.resolve(), retryPeriodMs);
     await this.release().catch((err: unknown) => this.log.warn({ err }, 'could not release the lease; another replica takes over when it expires'));
   }
 
