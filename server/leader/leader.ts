@@ -96,7 +96,10 @@ export class LeaderElector {
   private schedule(ms: number): void {
     if (this.stopped) return;
     this.tickTimer = setTimeout(() => {
-      this.tick = this.attempt().catch((err: unknown) => this.log.error({ err }, 'leader election: unexpected failure (retrying)'));
+      this.tick = this.attempt().catch((err: unknown) => {
+        this.log.error({ err }, 'leader election: unexpected failure (retrying)');
+        this.schedule(this.opts.timing.retryPeriodMs);
+      });
     }, ms);
     this.tickTimer.unref();
   }
