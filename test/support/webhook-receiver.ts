@@ -70,6 +70,11 @@ export class WebhookReceiver {
     return this;
   }
 
+  /** Requests being held unanswered right now (hang mode). */
+  get held(): number {
+    return this.hanging.size;
+  }
+
   /** One entry per webhook-id (what a deduplicating receiver acts on). */
   unique(): ReceivedWebhook[] {
     const seen = new Map<string, ReceivedWebhook>();

@@ -130,6 +130,7 @@ describe('webhook delivery', () => {
     await r.finished(run, 'failed', 3);
     const got = await until('two webhooks', () => receiver.ofRun(run.id).length >= 2 && receiver.ofRun(run.id));
     await new Promise((res) => setTimeout(res, 200)); // a duplicate would arrive now
+    await until('both recorded', async () => (await r.notifications.list({ runId: run.id, limit: 10 })).items.every((d) => d.state === 'delivered'));
     await r.notifications.stop();
     assert.deepEqual(
       receiver.ofRun(run.id).map((w) => w.body.type),
@@ -169,6 +170,8 @@ describe('webhook delivery', () => {
     const before = receiver.attempts.length;
     await r.started(run);
     const [got] = await until('the webhook', () => receiver.ofRun(run.id).length === 1 && receiver.ofRun(run.id));
+    // The receiver answers before the worker records it: wait for the record, then stop.
+    await until('recorded as delivered', async () => (await r.notifications.list({ runId: run.id, limit: 1 })).items[0]?.state === 'delivered');
     await r.notifications.stop();
     const attempts = receiver.attempts.slice(before);
     assert.deepEqual(
@@ -244,18 +247,25 @@ describe('webhook delivery', () => {
       );
   });
 
-  test('a hanging target holds only its own slots: another target and the audit log go on', async () => {
+  test('a hanging target holds only its own slots: another target and the audit log go on', async (t) => {
     const hang = new WebhookReceiver(SECRET);
     await hang.start();
     hang.hang = true;
     const r = replica(
       dbs.file(),
-      config([
-        { name: 'stuck', kind: 'webhook', url: hang.url, secret: SECRET },
-        { name: 'fine', kind: 'webhook', url: other.url, secret: SECRET },
-      ]),
+      config(
+        [
+          { name: 'stuck', kind: 'webhook', url: hang.url, secret: SECRET },
+          { name: 'fine', kind: 'webhook', url: other.url, secret: SECRET },
+        ],
+        { ...FAST, timeoutSeconds: 2 },
+      ),
     );
     r.notifications.start();
+    t.after(async () => {
+      await r.notifications.stop();
+      await hang.stop();
+    });
     const runs = Array.from({ length: 20 }, () => r.runs.create(newRun(['stuck', 'fine'])));
     for (const run of runs) await r.started(run);
     await until('all 20 at the healthy target', () => runs.every((run) => other.ofRun(run.id).length === 1));
@@ -267,6 +277,7 @@ describe('webhook delivery', () => {
     );
     assert.ok(hang.attempts.length <= FAST.concurrency * 3, `at most ${FAST.concurrency} in flight at once (saw ${hang.attempts.length} attempts)`);
     // Stopping cuts the attempts in flight short (shutdown does not wait out the timeout); they stay pending.
+    await until('an attempt held by the hanging receiver', () => hang.held > 0);
     await r.notifications.stop();
     const after = (await r.notifications.list({ target: 'stuck', limit: 50 })).items;
     assert.ok(
@@ -274,7 +285,6 @@ describe('webhook delivery', () => {
       'in-flight attempts were interrupted by stop()',
     );
     assert.ok(after.every((d) => d.state === 'pending'));
-    await hang.stop();
   });
 
   test('redelivery sends the same message again with the same webhook-id', async () => {
@@ -283,7 +293,9 @@ describe('webhook delivery', () => {
     const run = r.runs.create(newRun(['hooks']));
     await r.started(run);
     const [first] = await until('the webhook', () => receiver.ofRun(run.id).length === 1 && receiver.ofRun(run.id));
-    const [d] = (await r.notifications.list({ runId: run.id, limit: 1 })).items;
+    const d = await until('recorded as delivered', async () =>
+      (await r.notifications.list({ runId: run.id, limit: 1 })).items.find((x) => x.state === 'delivered'),
+    );
     const again = await r.notifications.redeliver(d!.id);
     assert.equal(again?.state, 'pending');
     await until('the redelivery', () => receiver.ofRun(run.id).length === 2);
