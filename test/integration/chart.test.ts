@@ -1,9 +1,9 @@
 // The Helm chart and RBAC, proven in the real cluster: lint; every documented
 // variant accepted by the API server (server-side dry run); the chart's rules
-// equal rbac/; an install runs oddjob in-cluster under its own service account
-// with only those rules, and `oddjob run` through it works end to end; the
-// service account can do nothing beyond the documented rules; the auditor
-// role cannot create Jobs.
+// equal rbac/; an install of the image built from the Dockerfile runs oddjob
+// in-cluster under its own service account with only those rules, and `oddjob run`
+// through it works end to end; `helm test` passes; the service account can do
+// nothing beyond the documented rules; the auditor role cannot create Jobs.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
@@ -23,6 +23,9 @@ let cluster: TestCluster;
 let sys: { name: string; dispose: () => Promise<void> };
 let served: { name: string; dispose: () => Promise<void> };
 let forward: ChildProcess | undefined;
+/** --set flags that make an install use the image built from the Dockerfile, already in containerd. */
+let imageValues: string[];
+let image: string;
 
 const sh = (cmd: string, args: string[], input?: string) =>
   execFileSync(cmd, args, { encoding: 'utf8', input, env: { ...process.env, KUBECONFIG: cluster.kubeconfigPath }, stdio: ['pipe', 'pipe', 'pipe'] });
@@ -32,8 +35,14 @@ const kubectl = (args: string[], input?: string) => sh(KUBECTL, args, input);
 before(async () => {
   cluster = await requireCluster();
   if (!existsSync(HELM)) throw new Error(`helm is missing at ${HELM}: run \`npm run cluster:up\` (it builds helm)`);
-  // The image of the code under test, built and imported into the cluster's containerd.
-  execFileSync('bash', [`${REPO_ROOT}hack/images/build-oddjob.sh`], { stdio: ['ignore', 'ignore', 'pipe'] });
+  // The image of the code under test, built from the Dockerfile (cached by content) and
+  // imported into the cluster's containerd: what users build is what gets installed.
+  image = execFileSync('bash', [`${REPO_ROOT}hack/images/build-oddjob.sh`, '--import'], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+  }).trim();
+  const [, repository, tag] = /^(.+):([^:/]+)$/.exec(image)!;
+  imageValues = ['--set', `image.repository=${repository}`, '--set', `image.tag=${tag}`, '--set', 'image.pullPolicy=Never'];
   sys = await createTestNamespace(cluster, 'oddjob-sys');
   served = await createTestNamespace(cluster, 'oddjob-served');
 });
@@ -333,8 +342,7 @@ describe('installed into the cluster', () => {
       'auth.devUser=alice',
       '--set',
       'audit.sqlite.persistence=false',
-      '--set',
-      'image.pullPolicy=Never',
+      ...imageValues,
     );
     // dev auth listens on the pod's loopback; port-forward reaches it there.
     forward = spawn(KUBECTL, ['port-forward', '-n', sys.name, 'deploy/oj-oddjob', ':8080'], { env: { ...process.env, KUBECONFIG: cluster.kubeconfigPath } });
@@ -356,6 +364,7 @@ describe('installed into the cluster', () => {
   test('the service runs as its own service account, non-root, read-only root fs', async () => {
     const pods = await cluster.core.listNamespacedPod({ namespace: sys.name, labelSelector: 'app.kubernetes.io/name=oddjob' });
     const pod = pods.items[0]!;
+    assert.equal(pod.spec?.containers[0]?.image, image, 'the image built from the Dockerfile');
     assert.equal(pod.spec?.serviceAccountName, 'oj-oddjob');
     assert.equal(pod.spec?.securityContext?.runAsNonRoot, true);
     assert.equal(pod.spec?.containers[0]?.securityContext?.readOnlyRootFilesystem, true);
@@ -449,8 +458,7 @@ describe('installed with GitHub sign-in', () => {
       'auth.github.url=https://ghe.example.com',
       '--set',
       'audit.sqlite.persistence=false',
-      '--set',
-      'image.pullPolicy=Never',
+      ...imageValues,
     );
     const out = helm('test', 'ojgh', '-n', sys.name, '--logs', '--timeout', '120s');
     assert.match(out, /Phase:\s+Succeeded/);
