@@ -22,7 +22,7 @@ hash="$(
   cd "$REPO_ROOT"
   {
     buildah inspect --type image --format '{{.FromImageID}}' "$base"
-    find Dockerfile .dockerignore package.json package-lock.json tsconfig.json tsconfig.build.json protocol server cli bin web \
+    find Dockerfile .dockerignore LICENSE package.json package-lock.json tsconfig.json tsconfig.build.json protocol server cli bin web \
       -type f -not -path 'web/dist/*' -not -path '*/node_modules/*' -print0 | sort -z | xargs -0 sha256sum
   } | sha256sum | cut -c1-12
 )"

@@ -7,7 +7,10 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { parseAllDocuments } from 'yaml';
 import { DEMO_IMAGE, REPO_ROOT, createTestNamespace, requireCluster, type TestCluster } from '../support/cluster.js';
 import { runCli } from '../support/oddjob.js';
@@ -382,6 +385,36 @@ describe('installed into the cluster', () => {
       .split('\n')
       .map((l) => JSON.parse(l).type);
     assert.deepEqual(types.slice(0, 4), ['run.requested', 'run.created', 'run.started', 'run.finished']);
+  });
+
+  test("docs/operating.md's online backup: a consistent copy of the store, with the run's audit trail", async () => {
+    // The documented commands, with this install's names (release oj, its namespace).
+    kubectl([
+      'exec',
+      '-n',
+      sys.name,
+      'deploy/oj-oddjob',
+      '--',
+      'node',
+      '-e',
+      "new (require('/app/node_modules/better-sqlite3'))('/var/lib/oddjob/audit.db', {readonly: true}).backup('/tmp/backup.db').then(() => console.log('ok'))",
+    ]);
+    const pod = kubectl(['get', 'pod', '-n', sys.name, '-l', 'app.kubernetes.io/name=oddjob', '-o', 'name']).trim().split('/')[1]!;
+    const dir = mkdtempSync(join(tmpdir(), 'oddjob-backup-'));
+    try {
+      kubectl(['cp', `${sys.name}/${pod}:/tmp/backup.db`, join(dir, 'backup.db')]);
+      kubectl(['exec', '-n', sys.name, 'deploy/oj-oddjob', '--', 'rm', '/tmp/backup.db']);
+      const db = new Database(join(dir, 'backup.db'), { readonly: true });
+      try {
+        assert.equal(db.pragma('integrity_check', { simple: true }), 'ok');
+        const types = db.prepare("SELECT type FROM audit_events WHERE type LIKE 'run.%' ORDER BY seq").pluck().all();
+        assert.deepEqual(types.slice(0, 4), ['run.requested', 'run.created', 'run.started', 'run.finished']);
+      } finally {
+        db.close();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test('the service account can do nothing beyond the documented rules', () => {
