@@ -86,8 +86,18 @@ before(async () => {
 after(async () => {
   await server?.kill();
   await ns?.dispose();
+  if (tarball) forgetNpxInstall(tarball);
   if (work) rmSync(work, { recursive: true, force: true });
 });
+
+/** npx keeps what it installed for a package spec (here a one-off tarball path) in its cache for good: remove it. */
+function forgetNpxInstall(spec: string) {
+  const npxDir = join(execFileSync('npm', ['config', 'get', 'cache'], { env: npmEnv, encoding: 'utf8' }).trim(), '_npx');
+  for (const dir of existsSync(npxDir) ? readdirSync(npxDir) : []) {
+    const manifest = join(npxDir, dir, 'package.json');
+    if (existsSync(manifest) && readFileSync(manifest, 'utf8').includes(spec)) rmSync(join(npxDir, dir), { recursive: true, force: true });
+  }
+}
 
 describe('the packed package, installed with npm i -g', () => {
   test('carries compiled code, the web UI and the license, no TypeScript sources and no tests', () => {
