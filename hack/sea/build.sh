@@ -7,14 +7,13 @@
 set -euo pipefail
 REPO_ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 OUT="${1:-$REPO_ROOT/dist/sea}"
-POSTJECT_VERSION=1.0.0-alpha.6
 export PATH="$(bash "$REPO_ROOT/hack/node/ensure-node.sh"):$PATH"
 version="$(node -p "require('$REPO_ROOT/package.json').version")"
 arch="$(node -p process.arch)"
 work="$(mktemp -d)"; trap 'rm -rf "$work"' EXIT
 mkdir -p "$OUT"
 
-# esbuild comes with the dev dependencies (tsx's); --define writes the version in.
+# esbuild and postject are dev dependencies; --define writes the version in.
 "$REPO_ROOT/node_modules/.bin/esbuild" "$REPO_ROOT/cli/sea.ts" --bundle --platform=node --format=cjs --target=node22 \
   --define:ODDJOB_BUILD_VERSION="\"$version\"" --log-level=error --outfile="$work/oddjob.cjs"
 printf '{"main":"%s","output":"%s","disableExperimentalSEAWarning":true}\n' "$work/oddjob.cjs" "$work/sea.blob" > "$work/sea-config.json"
@@ -23,7 +22,7 @@ quietly node --experimental-sea-config "$work/sea-config.json"
 exe="$OUT/oddjob-linux-$arch"
 cp "$(command -v node)" "$work/oddjob"
 # The fuse is Node's documented sentinel for SEA blobs.
-(cd "$work" && quietly npm exec --yes --package="postject@$POSTJECT_VERSION" -- postject oddjob NODE_SEA_BLOB sea.blob \
+(cd "$work" && quietly "$REPO_ROOT/node_modules/.bin/postject" oddjob NODE_SEA_BLOB sea.blob \
   --sentinel-fuse NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2)
 mv "$work/oddjob" "$exe"
 echo "$exe"
