@@ -86,12 +86,12 @@ export interface DeploymentService {
 }
 
 export interface AuditService {
-  /** actorId: with user, only events by that GitHub account (see audit/store.ts ActorScope). */
-  query(q: AuditQuery & { actorId?: number }): { items: AuditEvent[]; nextCursor?: string };
+  /** actorId: with user, only events by that GitHub account (see store/audit.ts ActorScope). */
+  query(q: AuditQuery & { actorId?: number }): Promise<{ items: AuditEvent[]; nextCursor?: string }>;
   /** Every event in order, for NDJSON export and verification. */
-  iterate(q?: Partial<AuditQuery> & { actorId?: number }): Iterable<AuditEvent>;
+  iterate(q?: Partial<AuditQuery> & { actorId?: number }): AsyncIterable<AuditEvent>;
   /** Re-hashes the whole chain; may take seconds, so implementations keep it off the event loop. */
-  verify(): AuditVerifyResult | Promise<AuditVerifyResult>;
+  verify(): Promise<AuditVerifyResult>;
 }
 
 /** Who is calling, and how they proved it. */

@@ -221,7 +221,7 @@ export function createApp(deps: AppDeps) {
   api.get('/audit', async (req, res) => {
     const q = scopeAudit(principal(req), parse(AuditQuery, req.query, 'query'));
     try {
-      res.json(audit.query(q));
+      res.json(await audit.query(q));
     } catch (err) {
       if (/cursor/i.test((err as Error).message)) throw badRequest((err as Error).message);
       throw err;
@@ -231,7 +231,7 @@ export function createApp(deps: AppDeps) {
     // Every matching event: the default page size does not apply to an export.
     const q = scopeAudit(principal(req), parse(AuditQuery.omit({ limit: true, cursor: true }), req.query, 'query'));
     res.type('application/x-ndjson');
-    for (const event of audit.iterate(q)) {
+    for await (const event of audit.iterate(q)) {
       if (!res.write(`${JSON.stringify(event)}\n`)) await new Promise((r) => res.once('drain', r));
       if (res.destroyed) return;
     }
