@@ -1,12 +1,14 @@
-// npm run bench [-- --quick] [-- --only latency,launch,stream,audit,footprint]
+// npm run bench [-- --quick] [-- --only latency,launch,stream,audit,writers,footprint]
 // Measured side by side in one run on the real local cluster, reported as ratios:
 //   latency    time to first output / exit: oddjob run vs the best raw kubectl sequence
 //   launch     N concurrent runs through the API vs the same Jobs created with client-node
 //   stream     M MiB read live: oddjob run vs kubectl logs -f on the same pod; server CPU/RSS
 //   audit      append rate, query p50/p99 and verify time on 1M events (no cluster)
+//   writers    audit appends/s with 1, 2, 4 writer processes, SQLite vs PostgreSQL (no cluster)
 //   footprint  server RSS idle and with 100 live streams
 // Results: a table on stdout and JSON in bench/results/. Details: docs/benchmarks.md.
 import { auditBench } from './audit.js';
+import { auditWritersBench } from './audit-writers.js';
 import { type ClusterEnv, startClusterEnv } from './env.js';
 import { footprintBench } from './footprint.js';
 import { latencyBench } from './latency.js';
@@ -14,7 +16,7 @@ import { launchBench } from './launch.js';
 import { type BenchOptions, type BenchResult, machine, printTable, writeResults } from './lib.js';
 import { streamBench } from './stream.js';
 
-const ALL = ['latency', 'launch', 'stream', 'audit', 'footprint'] as const;
+const ALL = ['latency', 'launch', 'stream', 'audit', 'writers', 'footprint'] as const;
 type Name = (typeof ALL)[number];
 
 function parseArgs(argv: string[]): { opts: BenchOptions; only: Name[] } {
@@ -34,7 +36,7 @@ function parseArgs(argv: string[]): { opts: BenchOptions; only: Name[] } {
         throw new Error(`--only takes a comma-separated list of ${ALL.join(', ')}${unknown.length ? `; unknown: ${unknown.join(', ')}` : ''}`);
       only = names as Name[];
     } else if (a === '--help' || a === '-h') {
-      console.log('usage: npm run bench [-- --quick] [-- --only latency,launch,stream,audit,footprint]');
+      console.log(`usage: npm run bench [-- --quick] [-- --only ${ALL.join(',')}]`);
       process.exit(0);
     } else throw new Error(`unknown option ${a} (try --help)`);
   }
@@ -44,13 +46,14 @@ function parseArgs(argv: string[]): { opts: BenchOptions; only: Name[] } {
 async function main() {
   const { opts, only } = parseArgs(process.argv.slice(2));
   const results: BenchResult[] = [];
-  const needsCluster = only.some((n) => n !== 'audit');
+  const needsCluster = only.some((n) => n !== 'audit' && n !== 'writers');
   let env: ClusterEnv | undefined;
   try {
     if (needsCluster) env = await startClusterEnv();
     for (const name of only) {
       process.stderr.write(`\n== ${name}${opts.quick ? ' (quick)' : ''} ==\n`);
       if (name === 'audit') results.push(await auditBench(opts));
+      else if (name === 'writers') results.push(await auditWritersBench(opts));
       else if (name === 'latency') results.push(await latencyBench(env!, opts));
       else if (name === 'launch') results.push(await launchBench(env!, opts));
       else if (name === 'stream') results.push(await streamBench(env!, opts));

@@ -42,6 +42,8 @@ const CURSOR_TAG = 'a';
 const BATCH = 1000;
 /** The advisory lock that serializes appends to the chain across PostgreSQL sessions ("oddjob-audit"). */
 const CHAIN_LOCK = 0x6f64_6a61;
+/** Events per INSERT statement (9 parameters each; PostgreSQL allows 65535). */
+const INSERT_ROWS = 500;
 
 export class AuditLog {
   private pending: Pending[] = [];
@@ -107,7 +109,7 @@ export class AuditLog {
     if (this.conn.engine === 'postgres') await sql`select pg_advisory_xact_lock(${CHAIN_LOCK})`.execute(trx);
     // Chain from the head, not from the newest row: if the newest rows were deleted,
     // chaining from what is left would let the next append paper over the deletion.
-    let head = await trx.selectFrom('audit_head').select(['seq', 'hash', 'time']).where('id', '=', 1).executeTakeFirst();
+    const head = await trx.selectFrom('audit_head').select(['seq', 'hash', 'time']).where('id', '=', 1).executeTakeFirst();
     if (!head && (await trx.selectFrom('audit_events').select('seq').limit(1).executeTakeFirst())) {
       throw new Error(
         'the audit head record is missing although the log has events: the store has been tampered with; ' +
@@ -115,36 +117,59 @@ export class AuditLog {
       );
     }
     const events: AuditEvent[] = [];
+    const rows: AuditEventsTable[] = [];
+    let last = head;
     for (const { input, now } of batch) {
-      const seq = (head?.seq ?? 0) + 1;
-      const prevHash = head?.hash ?? GENESIS_HASH;
+      const seq = (last?.seq ?? 0) + 1;
+      const prevHash = last?.hash ?? GENESIS_HASH;
       // Time never goes backwards along seq, even if the clock steps back (or replicas'
       // clocks disagree): queries turn a time range into a seq range on that promise.
       let time = now.toISOString();
-      if (head && time < head.time) time = head.time;
+      if (last && time < last.time) time = last.time;
       // A JSON round trip drops undefined members, so what is hashed is exactly what
       // is stored and later re-hashed by verify().
       const body = { ...(JSON.parse(JSON.stringify(input)) as AuditEventInput), seq, time };
       const hash = hashEvent(prevHash, body);
       const event: AuditEvent = { ...body, prevHash, hash };
+      rows.push({
+        seq,
+        time,
+        type: event.type,
+        login: event.actor.login,
+        namespace: event.namespace ?? null,
+        deployment: event.deployment ?? null,
+        status: event.status ?? null,
+        run_id: event.runId ?? null,
+        json: canonicalJson(event),
+      });
+      last = { seq, hash, time };
+      events.push(event);
+    }
+    // Few round trips while the chain's lock is held: that time is what other writers wait for.
+    for (let i = 0; i < rows.length; i += INSERT_ROWS)
       await trx
         .insertInto('audit_events')
-        .values({
-          seq,
-          time,
-          type: event.type,
-          login: event.actor.login,
-          namespace: event.namespace ?? null,
-          deployment: event.deployment ?? null,
-          status: event.status ?? null,
-          run_id: event.runId ?? null,
-          json: canonicalJson(event),
-        })
+        .values(rows.slice(i, i + INSERT_ROWS))
         .execute();
-      if (head) await trx.updateTable('audit_head').set({ seq, hash, time }).where('id', '=', 1).execute();
-      else await trx.insertInto('audit_head').values({ id: 1, seq, hash, time }).execute();
-      head = { seq, hash, time };
-      events.push(event);
+    if (this.conn.engine === 'postgres') {
+      // PostgreSQL's head guard lets the head move forward by a whole batch at once.
+      if (head) await trx.updateTable('audit_head').set(last!).where('id', '=', 1).execute();
+      else
+        await trx
+          .insertInto('audit_head')
+          .values({ id: 1, ...last! })
+          .execute();
+    } else {
+      // SQLite's guard (from the first schema) moves it one event at a time; in-process, that is cheap.
+      for (const [i, r] of rows.entries()) {
+        const h = { seq: r.seq, hash: events[i]!.hash, time: r.time };
+        if (i === 0 && !head)
+          await trx
+            .insertInto('audit_head')
+            .values({ id: 1, ...h })
+            .execute();
+        else await trx.updateTable('audit_head').set(h).where('id', '=', 1).execute();
+      }
     }
     return events;
   }

@@ -55,7 +55,7 @@ async function freePort(): Promise<number> {
  * Starts a fresh server. `dir` keeps its data there (db:up); without it, a temporary
  * directory that destroy() removes. Fails with how to install PostgreSQL 15 if it is missing.
  */
-export async function startPostgres(opts: { dir?: string; port?: number } = {}): Promise<PostgresServer> {
+export async function startPostgres(opts: { dir?: string; port?: number; detached?: boolean } = {}): Promise<PostgresServer> {
   if (!fs.existsSync(path.join(PG_BIN, 'postgres'))) {
     throw new Error(`PostgreSQL 15 is not installed (no ${PG_BIN}/postgres): apt-get update && apt-get install -y postgresql-15`);
   }
@@ -96,9 +96,12 @@ export async function startPostgres(opts: { dir?: string; port?: number } = {}):
     child = spawn(
       path.join(PG_BIN, 'postgres'),
       ['-D', data, '-p', String(port), '-k', dir, '-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=200', '-c', 'log_min_messages=warning'],
-      { stdio: ['ignore', 'ignore', 'pipe'], ...owner, cwd: dir },
+      opts.detached
+        ? { stdio: ['ignore', 'ignore', fs.openSync(path.join(dir, 'server.log'), 'a')], ...owner, cwd: dir, detached: true }
+        : { stdio: ['ignore', 'ignore', 'pipe'], ...owner, cwd: dir },
     );
-    child.stderr!.on('data', (d: Buffer) => {
+    if (opts.detached) child.unref();
+    child.stderr?.on('data', (d: Buffer) => {
       log.push(d.toString());
       if (log.length > 50) log.shift();
     });
