@@ -151,27 +151,32 @@ export class AuditLog {
         .insertInto('audit_events')
         .values(rows.slice(i, i + INSERT_ROWS))
         .execute();
+    await this.moveHead(trx, head, rows, events);
+    return events;
+  }
+
+  private async moveHead(trx: Transaction<Tables>, head: { seq: number } | undefined, rows: AuditEventsTable[], events: AuditEvent[]): Promise<void> {
+    const at = (i: number) => ({ seq: rows[i]!.seq, hash: events[i]!.hash, time: rows[i]!.time });
     if (this.conn.engine === 'postgres') {
       // PostgreSQL's head guard lets the head move forward by a whole batch at once.
-      if (head) await trx.updateTable('audit_head').set(last!).where('id', '=', 1).execute();
+      const last = at(rows.length - 1);
+      if (head) await trx.updateTable('audit_head').set(last).where('id', '=', 1).execute();
       else
         await trx
           .insertInto('audit_head')
-          .values({ id: 1, ...last! })
+          .values({ id: 1, ...last })
           .execute();
-    } else {
-      // SQLite's guard (from the first schema) moves it one event at a time; in-process, that is cheap.
-      for (const [i, r] of rows.entries()) {
-        const h = { seq: r.seq, hash: events[i]!.hash, time: r.time };
-        if (i === 0 && !head)
-          await trx
-            .insertInto('audit_head')
-            .values({ id: 1, ...h })
-            .execute();
-        else await trx.updateTable('audit_head').set(h).where('id', '=', 1).execute();
-      }
+      return;
     }
-    return events;
+    // SQLite's guard (from the first schema) moves it one event at a time; in-process, that is cheap.
+    for (let i = 0; i < rows.length; i++) {
+      if (i === 0 && !head)
+        await trx
+          .insertInto('audit_head')
+          .values({ id: 1, ...at(0) })
+          .execute();
+      else await trx.updateTable('audit_head').set(at(i)).where('id', '=', 1).execute();
+    }
   }
 
   /**

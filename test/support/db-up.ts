@@ -2,7 +2,7 @@
 // (Debian's postgresql-15; data in .postgres/, kept between runs). `npm run db:down` stops it.
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startPostgres } from '../../test/support/postgres.js';
+import { startPostgres } from './postgres.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const dir = path.join(root, '.postgres');
