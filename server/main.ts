@@ -33,6 +33,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     audit,
     runs: runStore,
     output,
+    wakeups: store.wakeups,
     logger,
     config: {
       namespaces: config.namespaces,
@@ -48,7 +49,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   // Until we listen, a --port 0 server does not know its own URL.
   let listeningUrl = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}`;
   const publicUrl = () => config.publicUrl ?? listeningUrl;
-  const { auth, authRouter } = createAuth({ config, credentialRows: store.credentials, audit, logger, publicUrl });
+  const { auth, authRouter } = createAuth({ config, credentialRows: store.credentials, rateCounters: store.rateLimits, audit, logger, publicUrl });
 
   const { server, dispose, metricsHandler } = createApp({
     publicUrl,
@@ -57,6 +58,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     loopbackOnly: config.auth === 'dev',
     serveMetrics: config.metricsPort === undefined,
     apiRateLimit: config.apiRateLimit,
+    rateCounters: store.rateLimits,
     logger,
     runs,
     deployments,

@@ -119,6 +119,14 @@ export interface Authenticator {
   authenticate(req: IncomingMessage): Promise<Principal | null>;
 }
 
+/** Shared request counters (in the store), so a rate limit holds across replicas. */
+export interface RateCounters {
+  /** Counts one hit for `key` in its window of `windowMs`: the hits so far, and when the window ends (ms). */
+  hit(key: string, windowMs: number): Promise<{ hits: number; resetAt: number }>;
+  unhit(key: string): Promise<void>;
+  reset(key: string): Promise<void>;
+}
+
 /** Reports whether the service can take work (DB writable, Kubernetes reachable). */
 export interface ReadinessCheck {
   name: string;

@@ -21,7 +21,8 @@ import { sendError, toApiError } from '../http/errors.js';
 import { durationSeconds } from '../../protocol/duration.js';
 import { checkOrigin } from '../http/origin.js';
 import type { Logger } from '../logger.js';
-import type { Authenticator, Principal } from '../services.js';
+import type { Authenticator, Principal, RateCounters } from '../services.js';
+import { sharedRateLimitStore } from '../http/rate-limit-store.js';
 import { CredentialStore } from './credentials.js';
 import { GITHUB_SCOPES, SESSION_COOKIE, cascade, githubFailure, identityOf } from './github.js';
 import { GitHubError, type GitHubClient, type GitHubUrls } from './github-api.js';
@@ -50,6 +51,8 @@ export interface AuthRouterDeps {
   clientOf(req: Request, kind?: AuditClient['kind']): AuditClient;
   /** Requests per minute per client address on the sign-in endpoints. */
   rateLimitPerMinute: number;
+  /** Counters shared by the replicas; without them each process counts on its own. */
+  rateCounters?: RateCounters;
   github?: GitHubSignIn;
 }
 
@@ -70,6 +73,7 @@ export function createAuthRouter(deps: AuthRouterDeps): express.Router {
   const limiter = rateLimit({
     windowMs: 60_000,
     limit: deps.rateLimitPerMinute,
+    ...(deps.rateCounters ? { store: sharedRateLimitStore(deps.rateCounters, 'auth') } : {}),
     standardHeaders: 'draft-8',
     legacyHeaders: false,
     handler: (_req, res) => {

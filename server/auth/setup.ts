@@ -7,19 +7,26 @@ import type { CredentialRows } from '../store/credentials.js';
 import type { ServerConfig } from '../config.js';
 import { clientOf } from '../http/client-of.js';
 import type { Logger } from '../logger.js';
-import type { Authenticator } from '../services.js';
+import type { Authenticator, RateCounters } from '../services.js';
 import { CredentialStore } from './credentials.js';
 import { createDevAuthenticator } from './dev.js';
 import { GitHubAuthenticator } from './github.js';
 import { GitHubClient } from './github-api.js';
 import { createAuthRouter } from './routes.js';
 
-export function createAuth(deps: { config: ServerConfig; credentialRows: CredentialRows; audit: AuditLog; logger: Logger; publicUrl: () => string }): {
+export function createAuth(deps: {
+  config: ServerConfig;
+  credentialRows: CredentialRows;
+  rateCounters?: RateCounters;
+  audit: AuditLog;
+  logger: Logger;
+  publicUrl: () => string;
+}): {
   auth: Authenticator;
   authRouter: express.Router;
 } {
-  const { config, credentialRows, audit, logger, publicUrl } = deps;
-  const common = { audit, logger, publicUrl, clientOf, rateLimitPerMinute: config.authRateLimit };
+  const { config, credentialRows, rateCounters, audit, logger, publicUrl } = deps;
+  const common = { audit, logger, publicUrl, clientOf, rateLimitPerMinute: config.authRateLimit, rateCounters };
   if (config.auth === 'dev') {
     logger.warn({ login: config.devUser, teams: config.devTeams }, 'DEV AUTH: every request is this identity (loopback only)');
     const auth = createDevAuthenticator({ login: config.devUser, teams: [...config.devTeams] });

@@ -9,7 +9,8 @@ import { ipKeyGenerator, rateLimit } from 'express-rate-limit';
 import { z } from 'zod';
 import { AuditQuery, RunListQuery, RunRequest, describeZodError, runId as runIdSchema } from '../../protocol/api.js';
 import { accessLog, type Logger } from '../logger.js';
-import type { AuditService, Authenticator, DeploymentService, Principal, ReadinessCheck, RequestContext, RunService } from '../services.js';
+import type { AuditService, Authenticator, DeploymentService, Principal, RateCounters, ReadinessCheck, RequestContext, RunService } from '../services.js';
+import { sharedRateLimitStore } from './rate-limit-store.js';
 import { checkOrigin } from './origin.js';
 import { clientOf } from './client-of.js';
 import { checkLoopbackHost } from './host.js';
@@ -35,6 +36,8 @@ export interface AppDeps {
   serveMetrics?: boolean;
   /** /api requests per minute per person (per client address when not signed in); default 600. */
   apiRateLimit?: number;
+  /** Counters shared by the replicas; without them each process counts on its own. */
+  rateCounters?: RateCounters;
   logger: Logger;
   runs: RunService;
   deployments: DeploymentService;
@@ -153,6 +156,7 @@ export function createApp(deps: AppDeps) {
     rateLimit({
       windowMs: 60_000,
       limit: deps.apiRateLimit ?? 600,
+      ...(deps.rateCounters ? { store: sharedRateLimitStore(deps.rateCounters, 'api') } : {}),
       standardHeaders: 'draft-8',
       legacyHeaders: false,
       keyGenerator: (req) => {

@@ -9,6 +9,7 @@ import { isRunOwner } from '../../protocol/owner.js';
 import type { AuditLog } from '../store/audit.js';
 import type { RunStore } from '../store/runs.js';
 import type { OutputStore } from '../store/output.js';
+import type { Wakeups } from '../store/wakeups.js';
 import { ServiceError, badRequest, forbidden, namespaceNotServed, notFound, unavailable } from '../errors.js';
 import type { KubeClients } from '../k8s/client.js';
 import { toServiceError } from '../k8s/client.js';
@@ -22,6 +23,7 @@ import { ANNOTATIONS, decideAccess } from '../policy/decide.js';
 import { type Refusal, decideContainer, decideSidecars } from '../policy/containers.js';
 import type { ReadinessCheck, RequestContext, RunService, Viewer, ViewerHandle } from '../services.js';
 import { OutputHub } from './hub.js';
+import { followThroughStore } from './stream.js';
 import { jobAdoptableBy, jobBelongsTo, podBelongsTo } from './ownership.js';
 import { RunTracker } from './tracker.js';
 
@@ -42,6 +44,8 @@ export interface RunServiceDeps {
   audit: AuditLog;
   runs: RunStore;
   output: OutputStore;
+  /** Wake-ups for following runs another replica tracks; without it such a viewer is told to retry. */
+  wakeups?: Wakeups;
   logger: Logger;
 }
 
@@ -591,9 +595,11 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
       const owner = isOwner(ctx, run);
       // Input drives a command in the Deployment's runtime: only its owner, and only while they may still run there.
       let mayType = owner && run.interactive && mayRunIn(ctx, run, await deploymentCache.current(run.namespace, run.deployment).catch(() => undefined));
-      const hub = await hubFor(id);
       const tracker = trackers.get(id);
-      const live = Boolean(tracker && !tracker.done && opts.follow);
+      // Another replica tracks it (or it awaits adoption): follow it through the store.
+      const remote = !tracker && opts.follow && !TERMINAL_STATUSES.includes(run.status) && deps.wakeups !== undefined;
+      const hub = remote ? undefined : await hubFor(id);
+      const live = remote || Boolean(tracker && !tracker.done && opts.follow);
       // A viewer that does not follow live is ended once its (paced) replay is out.
       const afterReplay = () => {
         if (live) return;
@@ -618,7 +624,9 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
         }
         viewer.close();
       };
-      const detach = hub.attach(viewer, opts.from, live, afterReplay);
+      const detach = hub
+        ? hub.attach(viewer, opts.from, live, afterReplay)
+        : followThroughStore({ runId: id, output, runs, wakeups: deps.wakeups!, viewer, from: opts.from });
       if (!live && !tracker) hubs.delete(id);
       let unwatch = () => {};
       if (live) {

@@ -6,9 +6,11 @@ import { CredentialRows } from './credentials.js';
 import { type Connection, type OpenOptions, openConnection } from './database.js';
 import { SCHEMA_VERSION } from './migrations.js';
 import { OutputStore } from './output.js';
+import { RateLimitCounters } from './rate-limits.js';
 import { RunStore } from './runs.js';
 import type { Engine } from './schema.js';
 import type { DbTarget } from './target.js';
+import { type Wakeups, openWakeups } from './wakeups.js';
 
 export { AuditLog } from './audit.js';
 export { OutputStore, schedulePruning } from './output.js';
@@ -24,8 +26,12 @@ export interface Store {
   readonly runs: RunStore;
   readonly output: OutputStore;
   readonly credentials: CredentialRows;
-  /** The connection run output and run state use (for LISTEN/NOTIFY and tests). */
+  /** Rate-limit counters shared by the replicas. */
+  readonly rateLimits: RateLimitCounters;
+  /** The connection run output and run state use (for tests). */
   readonly connection: Connection;
+  /** Wake-ups when a run's output or state changes (any replica's writes). */
+  readonly wakeups: Wakeups;
   /** Throws when the store cannot take a write now (readiness). */
   probe(): Promise<void>;
   /** Waits for pending audit appends, then closes. */
@@ -56,6 +62,7 @@ export async function openStore(target: DbTarget, opts: StoreOptions = {}): Prom
     }
   }
   const audit = new AuditLog(auditConn);
+  const wakeups = openWakeups(dataConn, { onError: opts.onIdleError });
   let probedAt = 0;
   return {
     engine: target.engine,
@@ -64,7 +71,9 @@ export async function openStore(target: DbTarget, opts: StoreOptions = {}): Prom
     runs: new RunStore(dataConn),
     output: new OutputStore(dataConn, { maxBytesPerRun: opts.maxOutputBytesPerRun }),
     credentials: new CredentialRows(dataConn),
+    rateLimits: new RateLimitCounters(dataConn),
     connection: dataConn,
+    wakeups,
     async probe() {
       // At most one a second after a success: /readyz is anonymous, and each probe is a
       // synced commit on SQLite.
@@ -77,13 +86,14 @@ export async function openStore(target: DbTarget, opts: StoreOptions = {}): Prom
         await sql.raw(`pragma user_version = ${SCHEMA_VERSION}`).execute(auditConn.db);
       } else {
         // A server in recovery or a read-only replica answers SELECTs but refuses appends.
-        const { rows } = await sql<{ ro: string }>`show transaction_read_only`.execute(auditConn.db);
+        const { rows } = await sql<{ ro: string }>`select current_setting('transaction_read_only') as ro`.execute(auditConn.db);
         if (rows[0]?.ro !== 'off') throw new Error('the PostgreSQL server only accepts reads (a standby, or default_transaction_read_only)');
       }
       probedAt = Date.now();
     },
     async close() {
       await audit.flushPending();
+      await wakeups.close();
       if (dataConn !== auditConn) await dataConn.close();
       await auditConn.close();
     },

@@ -267,6 +267,28 @@ const MIGRATIONS: readonly NamedMigration[] = [
   CREATE INDEX auth_credentials_github_id ON auth_credentials (github_id, created_at) WHERE github_id IS NOT NULL;
 `,
   },
+  {
+    // request counters for rate limits, shared by every replica
+    name: '0005-rate-limits',
+    sqlite: `
+  -- One row per limited key (a person or an address) and limiter: hits in the window
+  -- that started at window_start (ms). Rows of past windows are deleted now and then.
+  CREATE TABLE rate_limits (
+    key          TEXT PRIMARY KEY,
+    window_start INTEGER NOT NULL,
+    hits         INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  CREATE INDEX rate_limits_window ON rate_limits (window_start);
+  `,
+    postgres: `
+  CREATE TABLE rate_limits (
+    key          text PRIMARY KEY,
+    window_start bigint NOT NULL,
+    hits         integer NOT NULL
+  );
+  CREATE INDEX rate_limits_window ON rate_limits (window_start);
+  `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

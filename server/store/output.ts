@@ -5,6 +5,7 @@ import { sql } from 'kysely';
 import { Run, TERMINAL_STATUSES } from '../../protocol/api.js';
 import type { Connection } from './database.js';
 import { toRun } from './runs.js';
+import { RUN_CHANNEL } from './wakeups.js';
 
 export interface OutputChunk {
   channel: 1 | 2;
@@ -145,6 +146,8 @@ export class OutputStore {
           .set({ bytes, truncated: truncated ? 1 : 0 })
           .where('run_id', '=', runId)
           .execute();
+        // Delivered at commit: followers on other replicas read the new bytes then.
+        if (this.conn.engine === 'postgres') await sql`select pg_notify(${RUN_CHANNEL}, ${runId})`.execute(trx);
       }
       return { stored, truncated, bytes };
     });

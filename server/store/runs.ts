@@ -4,6 +4,7 @@ import { Run, RunStatus, TERMINAL_STATUSES, describeZodError, type RunListQuery 
 import { decodeCursor, encodeCursor } from './cursor.js';
 import type { Connection } from './database.js';
 import type { Tables } from './schema.js';
+import { RUN_CHANNEL } from './wakeups.js';
 
 const CURSOR_TAG = 'r';
 const ACTIVE_STATUSES: readonly RunStatus[] = RunStatus.options.filter((s) => !TERMINAL_STATUSES.includes(s));
@@ -34,6 +35,8 @@ export class RunStore {
       if (!row) throw new Error(`run ${id} not found`);
       const next = Run.parse({ ...toRun(row), ...patch });
       await trx.updateTable('runs').set(columns(next)).where('id', '=', id).execute();
+      // Followers on other replicas learn of a new state (the end) at commit.
+      if (this.conn.engine === 'postgres') await sql`select pg_notify(${RUN_CHANNEL}, ${id})`.execute(trx);
       return next;
     });
   }

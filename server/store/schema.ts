@@ -64,7 +64,14 @@ export interface AuthCredentialsTable {
   github_id: number | null;
 }
 
+export interface RateLimitsTable {
+  key: string;
+  window_start: number;
+  hits: number;
+}
+
 export interface Tables {
+  rate_limits: RateLimitsTable;
   audit_events: AuditEventsTable;
   audit_head: AuditHeadTable;
   runs: RunsTable;

@@ -152,6 +152,11 @@ for (const engine of ENGINES) {
       assert.deepEqual(await a.audit.verify(), { ok: true, checked: 2 });
     });
 
+    test('the readiness probe passes on a writable store', async () => {
+      const store = await stores.open(engine);
+      await store.probe();
+    });
+
     test('a database migrated by a newer oddjob is refused with what to do', async () => {
       const store = await stores.open(engine);
       const other = stores.track(await intruder(store.target));
