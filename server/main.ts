@@ -34,6 +34,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     runs: runStore,
     output,
     wakeups: store.wakeups,
+    leases: store.leases,
     logger,
     config: {
       namespaces: config.namespaces,

@@ -10,6 +10,8 @@ import type { AuditLog } from '../store/audit.js';
 import type { RunStore } from '../store/runs.js';
 import type { OutputStore } from '../store/output.js';
 import type { Wakeups } from '../store/wakeups.js';
+import type { RunLeases } from '../store/leases.js';
+import { runOwnership } from './own.js';
 import { ServiceError, badRequest, forbidden, namespaceNotServed, notFound, unavailable } from '../errors.js';
 import type { KubeClients } from '../k8s/client.js';
 import { toServiceError } from '../k8s/client.js';
@@ -44,6 +46,8 @@ export interface RunServiceDeps {
   audit: AuditLog;
   runs: RunStore;
   output: OutputStore;
+  /** Run ownership across replicas; without it this server owns every run (one replica). */
+  leases?: RunLeases;
   /** Wake-ups for following runs another replica tracks; without it such a viewer is told to retry. */
   wakeups?: Wakeups;
   logger: Logger;
@@ -94,8 +98,35 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
     onDone: (id: string) => {
       trackers.delete(id);
       hubs.delete(id);
+      void own.release(id);
     },
   };
+
+  // Run ownership (store/leases.ts): this replica tracks only the runs it holds a lease
+  // on, renews them, and adopts active runs whose owner stopped renewing.
+  const own = runOwnership({
+    leases: deps.leases,
+    logger,
+    owned: () => [...trackers.keys()],
+    onLost: (id) => {
+      // Another replica took the run over (this one stalled past its lease): stop writing.
+      trackers.get(id)?.detach();
+      trackers.delete(id);
+      hubs.delete(id);
+    },
+    adopt: () => adoptOrphans(),
+  });
+
+  /** Tracks the active runs of served namespaces that nobody holds a lease on. */
+  async function adoptOrphans(): Promise<void> {
+    for (const run of await runs.listActive()) {
+      if (!served.has(run.namespace) || trackers.has(run.id)) continue;
+      if (!(await own.claim(run.id))) continue;
+      if (trackers.has(run.id)) continue;
+      logger.info({ run: run.id }, 'tracking an active run nobody owns (restart or adoption)');
+      await replayState(await track(run), true);
+    }
+  }
 
   async function track(run: Run): Promise<RunTracker> {
     const t = new RunTracker(run, await hubFor(run.id), trackerDeps);
@@ -402,18 +433,20 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
       for (const ns of config.namespaces) watchNamespace(ns);
       deploymentCache.start();
       await Promise.all([...podWatches.values(), ...jobWatches.values()].map((w) => w.whenSynced()).concat(deploymentCache.whenSynced()));
-      // Reconcile: runs that were active when the service stopped.
-      for (const run of await runs.listActive()) {
-        if (!served.has(run.namespace)) continue;
-        await replayState(await track(run), true);
-      }
+      // Reconcile: active runs nobody owns (this server's own from before a restart, or
+      // a dead replica's), then keep doing so while running.
+      await adoptOrphans();
+      own.start();
     },
 
     async stop() {
+      own.stop();
       for (const w of [...podWatches.values(), ...jobWatches.values()]) w.stop();
       deploymentCache.stop();
       // Runs still finishing (draining output) must not write after the stores close.
       for (const t of trackers.values()) t.detach();
+      // Handed back, so another replica adopts them now instead of after the lease expires.
+      await own.releaseAll([...trackers.keys()]);
     },
 
     async createRun(ctx, req) {
@@ -520,6 +553,10 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
       }
       metrics.runsStarted.inc();
       logger.info({ run: id, user: identity.login, namespace: req.namespace, deployment: req.deployment, container, job: job.metadata!.name }, 'run created');
+      // A new run is nobody else's: the claim only fails if the store does.
+      await own
+        .claim(id)
+        .catch((err: unknown) => logger.error({ err, runId: id }, 'could not record the ownership of a new run; another replica may adopt it'));
       const t = await track(run);
       await replayState(t);
       return t.run;

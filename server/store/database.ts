@@ -17,7 +17,7 @@ import {
   sql,
 } from 'kysely';
 import pg from 'pg';
-import { checkSchemaCurrent, migrate } from './migrations.js';
+import { SCHEMA_VERSION, adoptLegacyVersion, checkSchemaCurrent, migrate } from './migrations.js';
 import type { Engine, Tables } from './schema.js';
 import { type DbTarget, describeTarget, redact } from './target.js';
 
@@ -153,18 +153,26 @@ async function openSqlite(path: string, opts: OpenOptions, target: DbTarget): Pr
   try {
     raw.pragma('busy_timeout = 5000');
     raw.pragma('foreign_keys = ON');
+    // Direct use of the handle happens inside this process's turn at the file (see
+    // FileTurns): another connection of ours may hold SQLite's lock across an await.
+    const inTurn = <T>(f: () => T) => db.connection().execute(async () => f());
     if (readonly) {
-      checkSchemaCurrent(raw);
+      await inTurn(() => checkSchemaCurrent(raw));
     } else {
       // Migrate first: it is also the write probe, so an unwritable file is reported as
       // such rather than as a journal-mode failure.
+      await inTurn(() => adoptLegacyVersion(raw));
       await migrate(db as Kysely<unknown>, 'sqlite', raw);
-      // WAL lets exports and verification read while runs keep appending.
-      const mode = raw.pragma('journal_mode = WAL', { simple: true });
-      if (mode !== 'wal') throw new Error(`the filesystem does not support SQLite WAL mode (journal_mode stayed ${String(mode)})`);
-      // An acknowledged audit record is what lets a run proceed, so it has to survive a
-      // power cut: FULL syncs the WAL on every commit (NORMAL could lose the last ones).
-      raw.pragma(`synchronous = ${opts.synchronous === 'normal' ? 'NORMAL' : 'FULL'}`);
+      await inTurn(() => {
+        // Counted on, so an older oddjob refuses a file a newer one migrated.
+        raw.pragma(`user_version = ${SCHEMA_VERSION}`);
+        // WAL lets exports and verification read while runs keep appending.
+        const mode = raw.pragma('journal_mode = WAL', { simple: true });
+        if (mode !== 'wal') throw new Error(`the filesystem does not support SQLite WAL mode (journal_mode stayed ${String(mode)})`);
+        // An acknowledged audit record is what lets a run proceed, so it has to survive a
+        // power cut: FULL syncs the WAL on every commit (NORMAL could lose the last ones).
+        raw.pragma(`synchronous = ${opts.synchronous === 'normal' ? 'NORMAL' : 'FULL'}`);
+      });
     }
   } catch (err) {
     await db.destroy();

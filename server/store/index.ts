@@ -6,6 +6,7 @@ import { CredentialRows } from './credentials.js';
 import { type Connection, type OpenOptions, openConnection } from './database.js';
 import { SCHEMA_VERSION } from './migrations.js';
 import { OutputStore } from './output.js';
+import { RunLeases } from './leases.js';
 import { RateLimitCounters } from './rate-limits.js';
 import { RunStore } from './runs.js';
 import type { Engine } from './schema.js';
@@ -26,6 +27,8 @@ export interface Store {
   readonly runs: RunStore;
   readonly output: OutputStore;
   readonly credentials: CredentialRows;
+  /** Which replica owns which active run. */
+  readonly leases: RunLeases;
   /** Rate-limit counters shared by the replicas. */
   readonly rateLimits: RateLimitCounters;
   /** The connection run output and run state use (for tests). */
@@ -72,6 +75,7 @@ export async function openStore(target: DbTarget, opts: StoreOptions = {}): Prom
     output: new OutputStore(dataConn, { maxBytesPerRun: opts.maxOutputBytesPerRun }),
     credentials: new CredentialRows(dataConn),
     rateLimits: new RateLimitCounters(dataConn),
+    leases: new RunLeases(dataConn),
     connection: dataConn,
     wakeups,
     async probe() {

@@ -289,6 +289,26 @@ const MIGRATIONS: readonly NamedMigration[] = [
   CREATE INDEX rate_limits_window ON rate_limits (window_start);
   `,
   },
+  {
+    // one owner per active run: the replica that tracks it, for as long as it renews
+    name: '0006-run-leases',
+    sqlite: `
+  CREATE TABLE run_leases (
+    run_id     TEXT PRIMARY KEY,
+    owner      TEXT NOT NULL,
+    expires_at INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  CREATE INDEX run_leases_owner ON run_leases (owner);
+  `,
+    postgres: `
+  CREATE TABLE run_leases (
+    run_id     text PRIMARY KEY,
+    owner      text NOT NULL,
+    expires_at bigint NOT NULL
+  );
+  CREATE INDEX run_leases_owner ON run_leases (owner);
+  `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
@@ -320,7 +340,6 @@ function provider(engine: Engine, raw: BetterSqlite3.Database | undefined): Migr
  * database was written by a newer oddjob or a migration fails.
  */
 export async function migrate(db: Kysely<unknown>, engine: Engine, raw?: BetterSqlite3.Database): Promise<void> {
-  if (engine === 'sqlite') adoptLegacyVersion(raw!);
   const migrator = new Migrator({
     db,
     provider: provider(engine, raw),
@@ -336,10 +355,10 @@ export async function migrate(db: Kysely<unknown>, engine: Engine, raw?: BetterS
     const failed = results?.find((r) => r.status === 'Error')?.migrationName;
     throw new Error(`schema migration ${failed ?? ''} failed: ${message}`.replace('  ', ' '), { cause: error });
   }
-  if (engine === 'sqlite') raw!.pragma(`user_version = ${SCHEMA_VERSION}`);
 }
 
-function adoptLegacyVersion(raw: BetterSqlite3.Database): void {
+/** SQLite, before migrate(): a file that counted migrations in user_version gets them recorded by name. */
+export function adoptLegacyVersion(raw: BetterSqlite3.Database): void {
   // IMMEDIATE: two processes opening the same old file must not both adopt it.
   raw
     .transaction(() => {

@@ -70,7 +70,14 @@ export interface RateLimitsTable {
   hits: number;
 }
 
+export interface RunLeasesTable {
+  run_id: string;
+  owner: string;
+  expires_at: number;
+}
+
 export interface Tables {
+  run_leases: RunLeasesTable;
   rate_limits: RateLimitsTable;
   audit_events: AuditEventsTable;
   audit_head: AuditHeadTable;

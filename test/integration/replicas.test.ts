@@ -52,7 +52,7 @@ after(async () => {
 
 describe('replicas on one PostgreSQL', () => {
   test('a run started through A and followed through B streams byte-exact, live', async () => {
-    const expected = execFileSync(process.execPath, [path.join(REPO_ROOT, 'hack/images/demo-app/scripts/flood.js'), '3']);
+    const expected = execFileSync(process.execPath, [path.join(REPO_ROOT, 'hack/images/demo-app/scripts/flood.js'), '3'], { maxBuffer: 64 << 20 });
     const started = await runCli(['run', '-n', ns.name, '--detach', 'deploy/api', '--', 'node', 'scripts/flood.js', '3'], { server: a.url });
     assert.equal(started.code, 0, started.stderr);
     const id = started.stdout.toString().trim();
