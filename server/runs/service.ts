@@ -59,6 +59,8 @@ export type ManagedRunService = RunService & {
   readiness: ReadinessCheck[];
 };
 
+const ENDINGS = new Set(['run.finished', 'run.cancelled', 'run.lost']);
+
 const RUN_ID_ALPHABET = 'abcdefghijklmnopqrstuvwxyz0123456789';
 export function newRunId(): string {
   let id = '';
@@ -663,7 +665,15 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
       };
       const detach = hub
         ? hub.attach(viewer, opts.from, live, afterReplay)
-        : followThroughStore({ runId: id, output, runs, wakeups: deps.wakeups!, viewer, from: opts.from });
+        : followThroughStore({
+            runId: id,
+            output,
+            runs,
+            wakeups: deps.wakeups!,
+            viewer,
+            from: opts.from,
+            endingRecorded: async () => (await audit.query({ runId: id, limit: 20 })).items.some((e) => ENDINGS.has(e.type)),
+          });
       if (!live && !tracker) hubs.delete(id);
       let unwatch = () => {};
       if (live) {

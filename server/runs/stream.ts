@@ -19,6 +19,8 @@ export interface StoreFollowOptions {
   from: number;
   /** How long to wait for a wake-up before looking anyway. */
   pollMs?: number;
+  /** Whether the run's ending is in the audit log: the end frame waits for it (bounded), as a local viewer's does. */
+  endingRecorded?: () => Promise<boolean>;
 }
 
 /** Starts following; the returned function stops it (the viewer went away). */
@@ -60,6 +62,10 @@ export function followThroughStore(o: StoreFollowOptions): () => void {
       await drain();
       if (stopped) return;
       if (!run || TERMINAL_STATUSES.includes(run.status)) {
+        // The owner stores the final state, then records the ending: a viewer (the CLI
+        // exits on the end frame) learns the outcome once it is on record.
+        for (let i = 0; i < 50 && run && o.endingRecorded && !(await o.endingRecorded()); i++) await new Promise((r) => setTimeout(r, 100));
+        if (stopped) return;
         if (run) {
           viewer.status({
             kind: 'end',
