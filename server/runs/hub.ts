@@ -24,6 +24,9 @@ interface Attached {
   ended?: StatusFrame;
 }
 
+/** How long a failed store write is retried (by default) before its chunks are given up. */
+const RETRY_FOR_MS = 60_000;
+
 interface Placed extends OutputChunk {
   offset: number;
 }
@@ -32,6 +35,8 @@ export class OutputHub {
   private readonly viewers = new Set<Attached>();
   private lastProgress: StatusFrame | undefined;
   private ended = false;
+  /** The server is shutting down: a failed write is not retried. */
+  private closed = false;
   /** Chunks at or past `settled`, oldest first: handed to viewers, not yet through the store. */
   private unsettled: Placed[] = [];
   private queued: { chunks: Placed[]; done: (err?: unknown) => void }[] = [];
@@ -46,14 +51,15 @@ export class OutputHub {
     private readonly runId: string,
     private readonly store: OutputStore,
     size: { bytes: number; truncated: boolean },
+    private readonly retryForMs: number,
   ) {
     this.total = this.settled = size.bytes;
     this.stored = size;
   }
 
   /** The hub of a run, continuing after what the store already holds. */
-  static async open(runId: string, store: OutputStore): Promise<OutputHub> {
-    return new OutputHub(runId, store, await store.size(runId));
+  static async open(runId: string, store: OutputStore, opts: { retryForMs?: number } = {}): Promise<OutputHub> {
+    return new OutputHub(runId, store, await store.size(runId), opts.retryForMs ?? RETRY_FOR_MS);
   }
 
   append(channel: 1 | 2, data: Buffer): Promise<void> {
@@ -91,11 +97,21 @@ export class OutputHub {
       this.queued = [];
       const chunks = batch.flatMap((b) => b.chunks);
       let failure: unknown;
-      try {
-        const r = await this.store.appendMany(this.runId, chunks);
-        this.stored = { bytes: r.bytes, truncated: r.truncated };
-      } catch (err) {
-        failure = err ?? new Error('the output store failed');
+      // A database that restarts (or fails over) comes back within seconds: retry the
+      // same chunks meanwhile, so what the run printed is stored whole and at the same
+      // offsets; only after retryForMs are they given up (viewers still got them).
+      const giveUpAt = Date.now() + this.retryForMs;
+      for (let attempt = 0; ; attempt++) {
+        try {
+          const r = await this.store.appendMany(this.runId, chunks);
+          this.stored = { bytes: r.bytes, truncated: r.truncated };
+          failure = undefined;
+          break;
+        } catch (err) {
+          failure = err ?? new Error('the output store failed');
+          if (this.closed || Date.now() >= giveUpAt) break;
+          await new Promise((r) => setTimeout(r, Math.min(5000, 250 * 2 ** attempt)));
+        }
       }
       const last = chunks.at(-1)!;
       this.settled = last.offset + last.data.length;
@@ -104,6 +120,11 @@ export class OutputHub {
       for (const b of batch) b.done(failure);
     }
     this.writing = undefined;
+  }
+
+  /** Stops retrying failed writes (the stores are about to close). */
+  close(): void {
+    this.closed = true;
   }
 
   /** Resolves once every chunk handed in so far has been through the store. */

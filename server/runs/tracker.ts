@@ -433,6 +433,7 @@ export class RunTracker {
    */
   detach(): void {
     this.detached = true;
+    this.hub.close();
     this.output?.discard();
     clearTimeout(this.startTimer);
     this.abort.abort();

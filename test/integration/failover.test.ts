@@ -116,4 +116,41 @@ describe('failover between replicas', () => {
     const verify = (await (await fetch(`${survivor.url}/api/audit/verify`)).json()) as { ok: boolean };
     assert.equal(verify.ok, true);
   });
+
+  test('PostgreSQL restarts mid-run: new runs fail closed with 503 while it is down; acknowledged output and the run survive it', async () => {
+    const srv = servers[0]!;
+    const lines = 60;
+    const script = `for (let i = 1; i <= ${lines}; i++) { console.log('line ' + i); await new Promise((r) => setTimeout(r, 250)); }`;
+    const cli = runCli(['run', '-n', ns.name, 'deploy/api', '--', 'node', '--input-type=module', '-e', script], { server: srv.url, timeoutMs: 150_000 });
+    const id = await eventually(
+      'the run to be running',
+      async () => {
+        const r = (await query<{ id: string; status: string }>('select id, status from runs order by ord desc limit 1'))[0];
+        return r?.status === 'running' ? r.id : undefined;
+      },
+      90_000,
+    );
+    await pgServer.stop();
+    try {
+      const refused = await fetch(`${srv.url}/api/runs`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ namespace: ns.name, deployment: 'api', command: ['true'] }),
+      });
+      assert.equal(refused.status, 503, await refused.text());
+      assert.equal((await fetch(`${srv.url}/readyz`)).status, 503, 'not ready while the store is away');
+    } finally {
+      await pgServer.start();
+    }
+    const result = await cli;
+    assert.equal(result.code, 0, result.stderr);
+    const expected = Array.from({ length: lines }, (_, i) => `line ${i + 1}`);
+    assert.deepEqual(result.stdout.toString().trimEnd().split('\n'), expected, 'the live stream lost nothing');
+    // What was stored (the replay any replica serves) is whole too.
+    const replay = await runCli(['logs', id], { server: srv.url });
+    assert.deepEqual(replay.stdout.toString().trimEnd().split('\n'), expected, 'the stored output has no gap');
+    const trail = ((await (await fetch(`${srv.url}/api/audit?runId=${id}&limit=100`)).json()) as { items: { type: string; exitCode?: number }[] }).items;
+    assert.equal(trail.filter((e) => e.type === 'run.finished').length, 1);
+    assert.equal(((await (await fetch(`${srv.url}/api/audit/verify`)).json()) as { ok: boolean }).ok, true);
+  });
 });

@@ -92,13 +92,28 @@ for (const engine of ENGINES) {
       const s = await stores.open(engine);
       await s.output.append('r3', 1, Buffer.from('kept '));
       const readOnly = (await import('../../server/store/output.js')).OutputStore;
-      const hub = await OutputHub.open('r3', new readOnly(await stores.connect(s.target, { readonly: true })));
+      // Retried briefly (a database restart), then given up.
+      const hub = await OutputHub.open('r3', new readOnly(await stores.connect(s.target, { readonly: true })), { retryForMs: 300 });
       const v = viewer();
       hub.attach(v, 0, true);
       await until(() => v.got.length === 1);
       await assert.rejects(hub.appendMany([{ channel: 1, data: Buffer.from('live only') }]));
       assert.deepEqual(v.got, ['1:kept ', '1:live only']);
       assert.equal(hub.total, 14, 'offsets still count what was produced');
+    });
+
+    test('a write that fails while the database restarts is retried: stored whole, at the same offsets', async () => {
+      const s = await stores.open(engine);
+      const flaky = Object.create(s.output) as typeof s.output;
+      let failures = 2;
+      flaky.appendMany = (runId, chunks) => (failures-- > 0 ? Promise.reject(new Error('connection terminated')) : s.output.appendMany(runId, chunks));
+      const hub = await OutputHub.open('r5', flaky);
+      await hub.append(1, Buffer.from('first '));
+      await hub.append(2, Buffer.from('second'));
+      const v = viewer();
+      await new Promise<void>((replayed) => hub.attach(v, 0, false, replayed));
+      assert.equal(v.text(), 'first second');
+      assert.deepEqual(await s.output.size('r5'), { bytes: 12, truncated: false });
     });
 
     test('past the storage limit, a viewer joining later is told what it missed, then gets live output only', async () => {
