@@ -37,7 +37,9 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     runs: runStore,
     output,
     wakeups: store.wakeups,
-    leases: store.leases,
+    // SQLite is one server per file: it owns every run, and a restart takes its runs
+    // back at once instead of waiting out its predecessor's leases.
+    leases: store.engine === 'postgres' ? store.leases : undefined,
     logger,
     config: {
       namespaces: config.namespaces,
