@@ -3,20 +3,21 @@
 // run progress posted with a run's own credential.
 import type { Logger } from 'pino';
 import type { AuditEvent, Delivery, DeliveryListQuery, Run } from '../../protocol/api.js';
-import type { Database } from '../audit/db.js';
+import type { StoreTransaction } from '../store/notify.js';
 import { DeliveryWorker } from './deliver.js';
 import { NO_NOTIFICATIONS, type NotifyConfig } from './config.js';
 import { notifyEventFromAudit, isRunEnd, eventTypeOf } from './events.js';
-import { SqliteOutbox, type OutboxRow, type OutboxStore } from './outbox.js';
+import type { NewDelivery, OutboxRow, OutboxStore } from './outbox.js';
 import { NOTIFY_ANNOTATION, routeNotifications, targetWants, type Routing } from './route.js';
-import { SqliteRunTokens, type RunTokenStore } from './run-tokens.js';
+import type { RunTokenStore } from './run-tokens.js';
 
 export interface NotificationsDeps {
-  /** The audit log's connection: outbox rows commit with the audit event. */
-  db: Database;
+  /** Outbox rows commit with the audit event (onAudit gets the append's transaction). */
+  outbox: OutboxStore;
+  tokens: RunTokenStore;
   config?: NotifyConfig;
-  /** The run as stored (routing, argv, owner) for an event about it. */
-  lookupRun: (id: string) => Run | undefined;
+  /** The run as stored (routing, argv, owner) for an event about it, read in the append's transaction. */
+  lookupRun: (id: string, trx: StoreTransaction) => Promise<Run | undefined>;
   publicUrl: () => string;
   logger: Logger;
   userAgent: string;
@@ -28,15 +29,11 @@ export class Notifications {
   readonly tokens: RunTokenStore;
   readonly config: NotifyConfig;
   private readonly worker: DeliveryWorker;
-  private readonly sqliteTokens: SqliteRunTokens;
-  private readonly sqliteOutbox: SqliteOutbox;
 
   constructor(private readonly deps: NotificationsDeps) {
     this.config = deps.config ?? NO_NOTIFICATIONS;
-    this.sqliteOutbox = new SqliteOutbox(deps.db);
-    this.outbox = this.sqliteOutbox;
-    this.sqliteTokens = new SqliteRunTokens(deps.db);
-    this.tokens = this.sqliteTokens;
+    this.outbox = deps.outbox;
+    this.tokens = deps.tokens;
     this.worker = new DeliveryWorker({
       store: this.outbox,
       targets: this.config.targets,
@@ -59,35 +56,40 @@ export class Notifications {
   }
 
   /**
-   * The audit hook: runs inside the append's transaction. Routing mistakes are logged,
-   * not thrown (the event must be recorded regardless); a failed insert throws, and
-   * then the event is not recorded either, so nothing is ever on record but unsent.
+   * The audit hook: runs inside the append's transaction, for each batch of events.
+   * Routing mistakes are logged, not thrown (the events must be recorded regardless); a
+   * failed insert throws, and then the events are not recorded either, so nothing is
+   * ever on record but unsent. Returns what to do after the commit: wake the workers.
    */
-  onAudit(event: AuditEvent): void {
-    if (!eventTypeOf(event)) return;
-    const now = Date.now();
-    let rows: { target: string; event: NonNullable<ReturnType<typeof notifyEventFromAudit>>; now: number }[] = [];
-    try {
-      const run = event.runId ? this.deps.lookupRun(event.runId) : undefined;
-      const n = notifyEventFromAudit(event, run);
-      // The event's own routing (approvals and schedules carry the Task's or the
-      // Deployment's targets), else the run's, fixed when it was requested.
-      const names = event.notify ?? run?.notify ?? [];
-      if (n && names.length) {
-        rows = names
-          .map((name) => this.config.targets.get(name))
-          .filter((t) => t !== undefined && targetWants(t, n.type))
-          .map((t) => ({ target: t!.name, event: n, now }));
+  async onAudit(trx: StoreTransaction, events: readonly AuditEvent[]): Promise<(() => void) | void> {
+    const rows: NewDelivery[] = [];
+    for (const event of events) {
+      if (!eventTypeOf(event)) continue;
+      const now = Date.now();
+      try {
+        const run = event.runId ? await this.deps.lookupRun(event.runId, trx) : undefined;
+        const n = notifyEventFromAudit(event, run);
+        // The event's own routing (approvals and schedules carry the Task's or the
+        // Deployment's targets), else the run's, fixed when it was requested.
+        const names = event.notify ?? run?.notify ?? [];
+        if (n && names.length) {
+          for (const name of names) {
+            const t = this.config.targets.get(name);
+            if (t && targetWants(t, n.type)) rows.push({ target: t.name, event: n, now });
+          }
+        }
+        if (n && isRunEnd(n.type) && event.runId) await this.tokens.revokeInTransaction(trx, event.runId, now);
+      } catch (err) {
+        // A failed statement aborts a PostgreSQL transaction: the batch fails (and is
+        // refused to its callers) rather than committing events whose rows are missing.
+        if (isDatabaseError(err)) throw err;
+        this.deps.logger.error({ err, seq: event.seq }, 'cannot route the notifications of an audit event');
       }
-      if (n && isRunEnd(n.type) && event.runId) this.sqliteTokens.revokeInTransaction(event.runId, now);
-    } catch (err) {
-      this.deps.logger.error({ err, seq: event.seq }, 'cannot route the notifications of an audit event');
-      return;
     }
     if (!rows.length) return;
-    this.sqliteOutbox.enqueueInTransaction(rows);
-    // After the commit (the transaction is synchronous): let the targets' workers look.
-    setImmediate(() => rows.forEach((r) => this.worker.wake(r.target)));
+    await this.outbox.enqueueInTransaction(trx, rows);
+    const targets = new Set(rows.map((r) => r.target));
+    return () => targets.forEach((t) => this.worker.wake(t));
   }
 
   private pruneTimer: NodeJS.Timeout | undefined;
@@ -145,4 +147,10 @@ export function toDelivery(r: OutboxRow): Delivery {
     ...(r.lastError !== undefined ? { lastError: r.lastError } : {}),
     ...(r.deliveredAt !== undefined ? { deliveredAt: new Date(r.deliveredAt).toISOString() } : {}),
   };
+}
+
+/** Errors from the database driver, as opposed to routing code: those must fail the append. */
+function isDatabaseError(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && (/^SQLITE_/.test(code) || /^[0-9A-Z]{5}$/.test(code));
 }
