@@ -32,6 +32,9 @@ export const runPage: Page = async (ctx) => {
   const badgeSlot = h('span', { class: 'title-badge', id: 'run-status' });
   const facts = h('dl', { class: 'facts facts-run' });
   const statusLine = h('p', { class: 'stream-state', id: 'stream-state', role: 'status', 'aria-live': 'polite' });
+  // What Kubernetes did with the pod while the run waited to start (its Events), one line each.
+  const podEvents = h('ol', { class: 'pod-events', id: 'pod-events', 'aria-label': 'Pod events', hidden: true });
+  let eventsShown = 0;
   const cancelBtn = h('button', { type: 'button', class: 'btn btn-danger', id: 'cancel-run' }, 'Cancel run');
   const retryBtn = h('button', { type: 'button', class: 'btn btn-small', hidden: true }, 'Reconnect');
   const actionError = h('div', { 'aria-live': 'assertive' });
@@ -85,6 +88,7 @@ export const runPage: Page = async (ctx) => {
     h('div', { class: 'share' }, shareInput, copyBtn),
     actionError,
     h('div', { class: 'terminal-bar' }, statusLine, retryBtn),
+    podEvents,
     termHost,
     inputHelp ?? '',
   );
@@ -154,7 +158,12 @@ export const runPage: Page = async (ctx) => {
     id,
     {
       output: (data) => term.write(data),
-      progress: (m) => {
+      progress: (m, event) => {
+        if (event && event.seq > eventsShown) {
+          eventsShown = event.seq;
+          podEvents.append(h('li', { class: event.type === 'Warning' ? 'warning' : null, 'data-reason': event.reason }, m));
+          podEvents.hidden = false;
+        }
         progress = m;
         drawStatusLine();
       },
