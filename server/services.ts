@@ -10,6 +10,7 @@ import type {
   AuditVerifyResult,
   DeploymentSummary,
   Identity,
+  PathCompletion,
   ResizeFrameShape,
   Run,
   RunListQuery,
@@ -83,6 +84,8 @@ export interface DeploymentService {
   servedNamespaces(): string[];
   /** Deployments in the served namespaces that this identity may run in. */
   listRunnable(ctx: RequestContext, namespace?: string): Promise<DeploymentSummary[]>;
+  /** Paths in the Deployment's image for shell completion; only for people who may run there. */
+  completePaths(ctx: RequestContext, q: { namespace: string; deployment: string; container?: string; word: string }): Promise<PathCompletion>;
 }
 
 export interface AuditService {

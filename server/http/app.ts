@@ -198,6 +198,11 @@ export function createApp(deps: AppDeps) {
     const { namespace } = parse(z.object({ namespace: z.string().max(63).optional() }).strict(), req.query, 'query');
     res.json({ items: await deployments.listRunnable(ctx(req), namespace) });
   });
+  api.get('/namespaces/:namespace/deployments/:name/paths', async (req, res) => {
+    const q = parse(z.object({ container: z.string().max(63).optional(), word: z.string().max(1024).default('') }).strict(), req.query, 'query');
+    const p = parse(z.object({ namespace: z.string().max(63), name: z.string().max(253) }), req.params, 'path');
+    res.json(await deployments.completePaths(ctx(req), { namespace: p.namespace, deployment: p.name, ...q }));
+  });
   api.post('/runs', async (req, res) => {
     if (!req.is('application/json')) throw httpRefusal(415, 'unsupported_media_type', 'send the run request as application/json');
     const body = parse(RunRequest, req.body, 'run request');
