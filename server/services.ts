@@ -67,6 +67,8 @@ export interface RunService {
    */
   previewRun(ctx: RequestContext, req: RunRequest): Promise<{ job: object }>;
   getRun(ctx: RequestContext, id: string): Promise<Run>;
+  /** The stored output of a run the caller may see, in produced order (for downloads). */
+  readOutput(ctx: RequestContext, id: string): Promise<{ run: Run; chunks: Iterable<{ channel: 1 | 2; data: Buffer }> }>;
   listRuns(ctx: RequestContext, q: RunListQuery): Promise<{ items: Run[]; nextCursor?: string }>;
   /** Its owner, or anyone who may run in its Deployment now (auditors only read); audited with the canceller as actor. */
   cancelRun(ctx: RequestContext, id: string): Promise<Run>;

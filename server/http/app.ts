@@ -220,6 +220,24 @@ export function createApp(deps: AppDeps) {
   api.get('/runs/:id', async (req, res) => {
     res.json(await runs.getRun(ctx(req), parse(runIdSchema, req.params.id, 'run id')));
   });
+  api.get('/runs/:id/log', async (req, res) => {
+    // The stored output as a file (curl, the web page's download button): bytes as the
+    // program wrote them, stdout and stderr in the order produced, or one of them.
+    const id = parse(runIdSchema, req.params.id, 'run id');
+    const { stream } = parse(z.object({ stream: z.enum(['all', 'stdout', 'stderr']).default('all') }).strict(), req.query, 'query');
+    const { run, chunks } = await runs.readOutput(ctx(req), id);
+    const only = stream === 'stdout' ? 1 : stream === 'stderr' ? 2 : undefined;
+    res.type('text/plain; charset=utf-8');
+    res.setHeader('Content-Disposition', `attachment; filename="oddjob-${run.id}${only ? `-${stream}` : ''}.log"`);
+    res.setHeader('Cache-Control', 'no-store');
+    if (run.outputTruncated) res.setHeader('X-Oddjob-Output-Truncated', 'true');
+    for (const c of chunks) {
+      if (only && c.channel !== only) continue;
+      if (!res.write(c.data)) await new Promise((r) => res.once('drain', r));
+      if (res.destroyed) return;
+    }
+    res.end();
+  });
   api.post('/runs/:id/cancel', async (req, res) => {
     res.json(await runs.cancelRun(ctx(req), parse(runIdSchema, req.params.id, 'run id')));
   });

@@ -527,6 +527,12 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
       return getVisibleRun(ctx, id);
     },
 
+    async readOutput(ctx, id) {
+      const run = await getVisibleRun(ctx, id);
+      if (run.outputExpiredAt) throw notFound(`the output of run ${id} was deleted at ${run.outputExpiredAt} (it is kept for a limited time)`);
+      return { run, chunks: output.read(id) };
+    },
+
     async listRuns(ctx, q: RunListQuery) {
       if (q.namespace && !served.has(q.namespace)) return { items: [] };
       const page = runs.list({ ...q, user: q.mine ? ctx.identity.login : undefined });

@@ -39,6 +39,9 @@ const runs: RunService = {
   async previewRun() {
     return { job: {} };
   },
+  async readOutput() {
+    throw new Error('not used');
+  },
   async getRun() {
     return run;
   },

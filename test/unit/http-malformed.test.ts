@@ -33,6 +33,9 @@ const run = {
 const runs: RunService = {
   createRun: async () => run,
   previewRun: async () => ({ job: {} }),
+  async readOutput() {
+    throw new Error('not used');
+  },
   async getRun(_ctx, id) {
     if (id !== run.id) throw notFound(`run ${id} not found`);
     return run;
