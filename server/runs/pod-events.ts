@@ -17,7 +17,10 @@ const MAX_MESSAGE = 300;
 const MAX_REASON = 64;
 
 export interface PodEventLine {
-  /** Stable per occurrence: the same event seen again (relist, reconnect) has the same key. */
+  /**
+   * One per Event object: seen again (relist, or the same event counting up, as
+   * MissingClusterDNS or BackOff do every few seconds) it is not shown again.
+   */
   key: string;
   reason: string;
   type: 'Normal' | 'Warning';
@@ -45,6 +48,6 @@ export function describePodEvent(event: CoreV1Event, pod: PodRef): PodEventLine 
   const message = cut(event.message ?? '', MAX_MESSAGE);
   // A repeated event (BackOff, FailedScheduling) is one object whose count grows.
   const count = event.series?.count ?? event.count ?? 1;
-  const key = `${event.metadata?.uid ?? event.metadata?.name ?? reason}#${count}`;
+  const key = event.metadata?.uid ?? event.metadata?.name ?? reason;
   return { key, reason, type, message: `${reason}${message ? `: ${message}` : ''}${count > 1 ? ` (x${count})` : ''}` };
 }
