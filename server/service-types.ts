@@ -10,6 +10,7 @@ export type {
   DeploymentSummary,
   Identity,
   NotifyRouting,
+  PathCompletion,
   Run,
   RunListQuery,
   RunRequest,

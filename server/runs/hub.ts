@@ -34,6 +34,8 @@ interface Placed extends OutputChunk {
 export class OutputHub {
   private readonly viewers = new Set<Attached>();
   private lastProgress: StatusFrame | undefined;
+  /** The pod's Events so far, while the run starts: a viewer that joins late sees the steps too. */
+  private readonly events: StatusFrame[] = [];
   private ended = false;
   /** The server is shutting down: a failed write is not retried. */
   private closed = false;
@@ -134,6 +136,8 @@ export class OutputHub {
 
   status(frame: StatusFrame): void {
     if (frame.kind === 'progress' || frame.kind === 'running') this.lastProgress = frame;
+    if (frame.kind === 'progress' && frame.event && this.events.length < 64) this.events.push(frame);
+    if (frame.kind === 'running') this.events.length = 0;
     for (const a of this.viewers) if (!a.replaying) a.viewer.status(frame);
   }
 
@@ -191,7 +195,10 @@ export class OutputHub {
     };
     const finish = () => {
       a.replaying = false;
-      if (live && !a.ended && this.lastProgress) viewer.status(this.lastProgress);
+      if (live && !a.ended) {
+        for (const e of this.events) if (e !== this.lastProgress) viewer.status(e);
+        if (this.lastProgress) viewer.status(this.lastProgress);
+      }
       onReplayed?.();
       if (a.ended) {
         viewer.status(a.ended);
