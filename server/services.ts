@@ -31,6 +31,8 @@ export interface Viewer {
   status(frame: import('../protocol/frames.js').StatusFrame): void;
   /** The server is done with this viewer (after an `end` or `error` status). */
   close(): void;
+  /** Bytes sent to this viewer and not yet taken by it (live output slows down for it, briefly). */
+  backlog?(): number;
 }
 
 /** What the edge can send into a run on behalf of an attached viewer. */

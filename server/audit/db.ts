@@ -119,6 +119,19 @@ const MIGRATIONS: readonly string[] = [
   -- "What did this person run on this deployment": otherwise a walk of all their events.
   CREATE INDEX IF NOT EXISTS audit_events_login_deployment  ON audit_events(login, deployment)  WHERE deployment IS NOT NULL;
   `,
+  /* 4: places where a run's output is missing (read too late: the kubelet rotated it away) */ `
+  -- offset: where in the run's output (stdout + stderr bytes) the gap is; lost: bytes
+  -- missing there, -1 when that cannot be known (the log API does not say how much it
+  -- rotated away). Replays show the gap where it happened.
+  CREATE TABLE run_output_gaps (
+    id     INTEGER PRIMARY KEY,
+    run_id TEXT NOT NULL,
+    offset INTEGER NOT NULL,
+    lost   INTEGER NOT NULL CHECK (lost >= -1),
+    why    TEXT NOT NULL
+  );
+  CREATE INDEX run_output_gaps_run ON run_output_gaps(run_id, offset);
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -30,6 +30,14 @@ interface ChunkRow {
   data: Buffer;
 }
 
+/** A place where output is missing. */
+export interface OutputGap {
+  offset: number;
+  /** Bytes missing; -1: some, amount unknown. */
+  lost: number;
+  why: string;
+}
+
 export const DEFAULT_MAX_OUTPUT_BYTES = 16 * 1024 * 1024;
 /** Bytes of chunks read per query on replay: bounds memory without holding a statement open between yields. */
 const READ_WINDOW = 4 * 1024 * 1024;
@@ -40,6 +48,8 @@ export class OutputStore {
   private readonly metaStmt: Statement<[string], MetaRow>;
   private readonly straddleStmt: Statement<[string, number], number>;
   private readonly windowStmt: Statement<[string, number, number], ChunkRow>;
+  private readonly gapInsert: Statement<[string, number, number, string]>;
+  private readonly gapsStmt: Statement<[string], OutputGap>;
 
   constructor(db: Database, opts: OutputStoreOptions = {}) {
     const max = opts.maxBytesPerRun ?? DEFAULT_MAX_OUTPUT_BYTES;
@@ -54,6 +64,8 @@ export class OutputStore {
     this.windowStmt = db.prepare(
       'SELECT offset, channel, data FROM run_output_chunks WHERE run_id = ? AND offset >= ? AND offset < ? ORDER BY offset',
     );
+    this.gapInsert = db.prepare('INSERT INTO run_output_gaps (run_id, offset, lost, why) VALUES (?, ?, ?, ?)');
+    this.gapsStmt = db.prepare('SELECT offset, lost, why FROM run_output_gaps WHERE run_id = ? ORDER BY offset, id');
     const ensureMeta = db.prepare<[string]>('INSERT OR IGNORE INTO run_output_meta (run_id, bytes, truncated) VALUES (?, 0, 0)');
     const insertChunk = db.prepare<[string, number, number, Buffer]>(
       'INSERT INTO run_output_chunks (run_id, offset, channel, data) VALUES (?, ?, ?, ?)',
@@ -127,6 +139,19 @@ export class OutputStore {
       // Offsets are contiguous by construction, so the next chunk starts where this one ends.
       start = last.offset + last.data.length;
     }
+  }
+
+  /** Records that output is missing at `offset` (kept even past the size limit: it is tiny). */
+  addGap(runId: string, gap: OutputGap): void {
+    checkRunId(runId);
+    if (!Number.isSafeInteger(gap.offset) || gap.offset < 0) throw new Error(`gap offset must be a whole number >= 0, got ${gap.offset}`);
+    if (!Number.isSafeInteger(gap.lost) || gap.lost < -1) throw new Error(`gap size must be a whole number >= -1, got ${gap.lost}`);
+    this.gapInsert.run(runId, gap.offset, gap.lost, gap.why);
+  }
+
+  gaps(runId: string): OutputGap[] {
+    checkRunId(runId);
+    return this.gapsStmt.all(runId);
   }
 
   size(runId: string): { bytes: number; truncated: boolean } {

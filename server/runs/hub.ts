@@ -4,7 +4,7 @@
 // live bytes, with no gap and no duplicate. better-sqlite3 is synchronous, so
 // "replay, then subscribe" happens without an await in between: nothing can
 // slip through.
-import type { OutputChunk, OutputStore } from '../audit/output.js';
+import type { OutputChunk, OutputGap, OutputStore } from '../audit/output.js';
 import type { StatusFrame } from '../../protocol/frames.js';
 import type { Viewer } from '../services.js';
 
@@ -63,13 +63,17 @@ export class OutputHub {
   /** Replays stored output from `from`, then (when `follow`) keeps the viewer for live output. */
   attach(viewer: Viewer, from: number, follow: boolean): () => void {
     const a: Attached = { viewer, pos: from };
+    // Gaps are shown where they happened, so a replay says what the live view said.
+    const gaps = this.store.gaps(this.runId).filter((g) => g.offset >= from);
     let offset = 0;
     for (const chunk of this.store.read(this.runId, from)) {
       if (offset === 0) offset = from;
+      while (gaps.length && gaps[0]!.offset <= offset) viewer.status(gapNotice(gaps.shift()!));
       viewer.output(chunk.channel, chunk.data);
       offset += chunk.data.length;
     }
     a.pos = Math.max(from, offset);
+    for (const g of gaps) viewer.status(gapNotice(g));
     // Output past the storage limit (or not stored because the store failed) was only
     // streamed live; a viewer that joins after it cannot get it, and is told so.
     if (a.pos < this.total) {
@@ -81,6 +85,16 @@ export class OutputHub {
     if (this.lastProgress) viewer.status(this.lastProgress);
     this.viewers.add(a);
     return () => this.viewers.delete(a);
+  }
+
+  /** Output is missing here (see capture.ts): recorded for replays and told to the viewers now. */
+  gap(lost: number, why: string): void {
+    const gap: OutputGap = { offset: this.total, lost, why };
+    try {
+      this.store.addGap(this.runId, gap);
+    } finally {
+      for (const a of this.viewers) a.viewer.status(gapNotice(gap));
+    }
   }
 
   end(frame: StatusFrame): void {
@@ -99,13 +113,43 @@ export class OutputHub {
     return out;
   }
 
+  /** Bytes stored per channel and the last `tailBytes` of each (how a restarted capture lines up the log). */
+  storedOutput(tailBytes: number): { bytes: Record<1 | 2, number>; tail: Record<1 | 2, Buffer> } {
+    const bytes: Record<1 | 2, number> = { 1: 0, 2: 0 };
+    const parts: Record<1 | 2, Buffer[]> = { 1: [], 2: [] };
+    for (const c of this.store.read(this.runId, 0)) {
+      bytes[c.channel] += c.data.length;
+      const p = parts[c.channel];
+      p.push(c.data);
+      while (p.length > 1 && p.reduce((n, b) => n + b.length, 0) - p[0]!.length >= tailBytes) p.shift();
+    }
+    const tail = (ch: 1 | 2) => {
+      const all = Buffer.concat(parts[ch]);
+      return all.subarray(Math.max(0, all.length - tailBytes));
+    };
+    return { bytes, tail: { 1: tail(1), 2: tail(2) } };
+  }
+
   storedSize(): { bytes: number; truncated: boolean } {
     return this.store.size(this.runId);
+  }
+
+  /** The largest backlog among the live viewers (see Viewer.backlog). */
+  backlog(): number {
+    let max = 0;
+    for (const a of this.viewers) max = Math.max(max, a.viewer.backlog?.() ?? 0);
+    return max;
   }
 
   get viewerCount(): number {
     return this.viewers.size;
   }
+}
+
+/** What a viewer is told at a gap (a status the CLI prints and the web terminal shows). */
+export function gapNotice(gap: OutputGap): StatusFrame {
+  const size = gap.lost < 0 ? 'an unknown amount of' : `${gap.lost} bytes of`;
+  return { kind: 'progress', message: `OUTPUT LOST: ${size} output is missing here (${gap.why})` };
 }
 
 function deliver(a: Attached, channel: 1 | 2, data: Buffer, start: number) {

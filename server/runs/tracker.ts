@@ -2,8 +2,7 @@
 // pod and Job watches (no polling): reports start-up progress, captures output
 // (log API, or attach for interactive runs), detects runs that cannot start, hit
 // their deadline, were cancelled or vanished, and records the outcome once.
-import { PassThrough, Writable } from 'node:stream';
-import * as k8s from '@kubernetes/client-node';
+import type * as k8s from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { Run, RunStatus } from '../../protocol/api.js';
 import type { StatusFrame } from '../../protocol/frames.js';
@@ -12,6 +11,7 @@ import type { RunStore } from '../audit/runs.js';
 import type { KubeClients } from '../k8s/client.js';
 import { isNotFound, kubeFailure } from '../k8s/client.js';
 import { LogRequestError, isSplitStreamsUnsupported, readContainerLog, type LogStream } from '../k8s/logs.js';
+import { LiveCapture, isPermanentAttachFailure, type CaptureTarget } from './capture.js';
 import { OutputCoalescer } from './coalesce.js';
 import type { OutputHub } from './hub.js';
 import { interpretJob, interpretPod } from './pod-state.js';
@@ -43,9 +43,10 @@ export class RunTracker {
   private deadline: string | undefined;
   private jobOutcome: ReturnType<typeof interpretJob> | undefined;
   private startTimer: NodeJS.Timeout | undefined;
-  private stdin: PassThrough | undefined;
-  private attachSocket: { send(data: Buffer): void; close(): void } | undefined;
-  private lastSize: { cols: number; rows: number } | undefined;
+  private live: LiveCapture | undefined;
+  /** Bytes of output known missing; -1 once some went missing in an amount nobody can know. */
+  private lost = 0;
+  private lastOutputAt = Date.now();
   private finishing = false;
   /** The server is shutting down (detach): nothing more is written for this run. */
   private detached = false;
@@ -177,9 +178,12 @@ export class RunTracker {
       this.hub.status({ kind: 'running', podName: pod.metadata!.name! });
     }
     if (!this.capture) {
-      this.capture = (this.run.interactive ? this.captureAttach(pod.metadata!.name!) : this.captureLogs(pod.metadata!.name!)).catch(
-        (err) => this.log.error({ err }, 'output capture failed'),
-      );
+      // A container that already ended cannot be attached to: its log is all there is.
+      const name = pod.metadata!.name!;
+      this.capture = (this.exit || this.deadline ? this.captureLogs(name) : this.captureLive(name)).catch((err) => {
+        this.log.error({ err }, 'output capture failed');
+        this.outputGap(-1, `oddjob could not read the output: ${(err as Error).message}`);
+      });
     }
   }
 
@@ -195,13 +199,12 @@ export class RunTracker {
     });
   }
 
-  private async captureLogs(pod: string): Promise<void> {
-    const split = this.deps.splitStreams;
-    // After a restart, what is already stored must not be stored again.
-    const received = this.hub.storedPerChannel();
-    // Both channels share one coalescer, so chunks keep the order they arrived in.
+  /** Both channels share one coalescer, so chunks keep the order they arrived in. */
+  private coalescer(): OutputCoalescer {
+    if (this.output) return this.output;
     let storeFailed = false;
-    const output = new OutputCoalescer((chunks) => {
+    this.output = new OutputCoalescer((chunks) => {
+      this.lastOutputAt = Date.now();
       try {
         this.hub.appendMany(chunks);
       } catch (err) {
@@ -210,7 +213,95 @@ export class RunTracker {
         storeFailed = true;
       }
     });
-    this.output = output;
+    return this.output;
+  }
+
+  /** Output is missing here: recorded (replay, run record, audit) and told to whoever watches. */
+  private outputGap(lost: number, why: string): void {
+    if (this.detached) return;
+    this.output?.flush();
+    this.lost = this.lost < 0 || lost < 0 ? -1 : this.lost + lost;
+    this.log.warn({ lost, why }, 'run output has a gap');
+    try {
+      this.hub.gap(lost, why);
+    } catch (err) {
+      this.log.error({ err }, 'could not record the output gap');
+    }
+  }
+
+  /** Attach for live output, the log for what came before (capture.ts). */
+  private async captureLive(pod: string): Promise<void> {
+    const split = this.deps.splitStreams;
+    const output = this.coalescer();
+    const target: CaptureTarget = { namespace: this.run.namespace, pod, container: this.run.container, interactive: this.run.interactive, tty: this.run.tty, split: split.value !== false };
+    const live = new LiveCapture(
+      this.deps.kube.kc,
+      target,
+      {
+        output: (channel, data) => {
+          this.lastOutputAt = Date.now();
+          if (!this.detached) output.push(channel, data);
+        },
+        flush: () => {
+          if (!this.detached) output.flush();
+        },
+        gap: (lost, why) => this.outputGap(lost, why),
+        backlog: () => this.hub.backlog(),
+      },
+      this.log,
+      this.abort.signal,
+      this.hub.storedOutput(64 * 1024),
+    );
+    this.live = live;
+    let failures = 0;
+    try {
+      for (;;) {
+        if (this.abort.signal.aborted) return;
+        // Ended while we were not attached: the log has the rest.
+        if (this.exit || this.deadline) return await live.readRest();
+        try {
+          const how = await live.attachOnce();
+          failures = 0;
+          split.value ??= target.split;
+          // A normal end is the container's output closing; it is about to be reported as exited.
+          await this.waitForExit(how === 'ended' ? 2000 : 200);
+          if (how === 'ended' && (this.exit || this.deadline)) return;
+          if (how === 'dropped') this.log.warn('attach dropped; re-attaching');
+        } catch (err) {
+          if (this.abort.signal.aborted) return;
+          if (isSplitStreamsUnsupported(err)) {
+            target.split = false;
+            split.value = false;
+            this.log.warn('the API server does not support PodLogsQuerySplitStreams; stderr is merged into stdout');
+            continue;
+          }
+          if (isPermanentAttachFailure(err) && (err as { status: number }).status === 403 && !this.run.interactive) {
+            this.log.warn({ err: (err as Error).message }, 'no permission to attach; following the log instead (output may be lost to log rotation)');
+            this.live = undefined;
+            return await this.captureLogs(pod, live.received());
+          }
+          if (isPermanentAttachFailure(err)) {
+            // Most often the container ended between the pod event and the attach.
+            await this.waitForExit(1000);
+            if (++failures > 30) throw err;
+            continue;
+          }
+          failures++;
+          this.log.warn({ err: (err as Error).message, failures }, 'attach failed; retrying');
+          await sleep(Math.min(100 * 2 ** failures, 5000), this.abort.signal);
+          if (failures > 60) throw err;
+        }
+      }
+    } finally {
+      if (!this.detached) output.flush();
+    }
+  }
+
+  private async captureLogs(pod: string, from?: Record<1 | 2, number>): Promise<void> {
+    const split = this.deps.splitStreams;
+    // After a restart, what is already stored must not be stored again.
+    const received = from ?? this.hub.storedPerChannel();
+    const output = this.coalescer();
 
     const follow = async (stream: LogStream, channel: 1 | 2): Promise<void> => {
       let failures = 0;
@@ -218,7 +309,7 @@ export class RunTracker {
         if (this.abort.signal.aborted) return;
         const terminatedBefore = Boolean(this.exit || this.deadline);
         try {
-          await readContainerLog(
+          const seen = await readContainerLog(
             this.deps.kube.kc,
             { namespace: this.run.namespace, pod, container: this.run.container, stream, follow: !terminatedBefore, skipBytes: received[channel], signal: this.abort.signal },
             (chunk) => {
@@ -231,6 +322,12 @@ export class RunTracker {
             if (!this.detached) output.flush();
           });
           failures = 0;
+          // A log shorter than what we already have was rotated: it no longer starts
+          // where ours does, so skipping by count is meaningless and some output is gone.
+          if (seen < received[channel]) {
+            this.outputGap(-1, 'the kubelet rotated the container log before oddjob could read all of it');
+            return;
+          }
           // The end of a log stream does not prove the container finished.
           if (terminatedBefore) return;
           await this.waitForExit(2000);
@@ -261,45 +358,13 @@ export class RunTracker {
     await follow('All', 1);
   }
 
-  private async captureAttach(pod: string): Promise<void> {
-    const stdin = new PassThrough();
-    this.stdin = stdin;
-    const sink = (channel: 1 | 2) =>
-      new Writable({
-        write: (chunk: Buffer, _enc, cb) => {
-          this.hub.append(channel, Buffer.from(chunk));
-          cb();
-        },
-      });
-    const ws = await new k8s.Attach(this.deps.kube.kc).attach(
-      this.run.namespace,
-      pod,
-      this.run.container,
-      sink(1),
-      this.run.tty ? null : sink(2),
-      stdin,
-      this.run.tty,
-    );
-    this.attachSocket = ws as unknown as { send(data: Buffer): void; close(): void };
-    // The viewer usually sends its size before the attach is up; apply it now.
-    if (this.lastSize) this.resize(this.lastSize);
-    await new Promise<void>((resolve) => {
-      (ws as unknown as { on(e: string, f: () => void): void }).on('close', () => resolve());
-      this.abort.signal.addEventListener('abort', () => (ws.close(), resolve()), { once: true });
-    });
-  }
-
   /** stdin from the run's owner (interactive runs only). An empty frame is end of input. */
   write(data: Buffer): void {
-    if (!this.stdin) return;
-    if (data.length === 0) this.stdin.end();
-    else if (!this.stdin.writableEnded) this.stdin.write(data);
+    if (this.run.interactive) this.live?.write(data);
   }
 
   resize(size: { cols: number; rows: number }): void {
-    this.lastSize = size;
-    // Channel 4 of the Kubernetes streaming protocol carries the terminal size.
-    this.attachSocket?.send(Buffer.concat([Buffer.from([4]), Buffer.from(JSON.stringify({ Width: size.cols, Height: size.rows }))]));
+    this.live?.resize(size);
   }
 
   // ── endings ─────────────────────────────────────────────────────────────
@@ -350,8 +415,12 @@ export class RunTracker {
     if (this.done || this.finishing) return;
     this.finishing = true;
     if (this.capture && status !== 'lost') {
-      // Let the capture drain what the container wrote before it ended.
-      await Promise.race([this.capture, sleep(15_000)]);
+      // Let the capture drain what the container wrote before it ended, for as long as
+      // it keeps delivering: a large output read at the node's pace takes a while.
+      let drained = false;
+      void this.capture.then(() => (drained = true));
+      while (!drained && Date.now() - this.lastOutputAt < 15_000) await Promise.race([this.capture, sleep(500)]);
+      if (!drained) this.outputGap(-1, 'the output stopped arriving for 15 s after the command ended; the rest could not be read');
     }
     this.abort.abort();
     this.complete(status, exitCode, message);
@@ -378,11 +447,13 @@ export class RunTracker {
     const finishedAt = new Date();
     const started = Date.parse(this.run.startedAt ?? this.run.createdAt);
     const size = this.hub.storedSize();
-    this.update({ status, exitCode, message, finishedAt: finishedAt.toISOString(), outputBytes: size.bytes, outputTruncated: size.truncated });
+    const outputLost = this.lost === 0 ? undefined : this.lost;
+    this.update({ status, exitCode, message, finishedAt: finishedAt.toISOString(), outputBytes: size.bytes, outputTruncated: size.truncated, outputLost });
     const type = status === 'cancelled' ? 'run.cancelled' : status === 'lost' ? 'run.lost' : 'run.finished';
-    const frame: StatusFrame = { kind: 'end', status, exitCode, message, outputBytes: this.hub.total, outputTruncated: size.truncated };
+    const frame: StatusFrame = { kind: 'end', status, exitCode, message, outputBytes: this.hub.total, outputTruncated: size.truncated, outputLost };
     // Viewers (the CLI exits on it) learn the outcome once it is on record.
-    void this.auditRun(type, { status, exitCode, message, durationMs: Math.max(0, finishedAt.getTime() - started) }, actor).then(() => {
+    const lostNote = outputLost === undefined ? {} : { outputLost };
+    void this.auditRun(type, { status, exitCode, message, durationMs: Math.max(0, finishedAt.getTime() - started), ...lostNote }, actor).then(() => {
       this.hub.end(frame);
       this.deps.onDone(this.run.id);
     });

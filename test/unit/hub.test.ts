@@ -32,6 +32,31 @@ describe('OutputHub', () => {
     assert.deepEqual(hub.storedPerChannel(), { 1: 11, 2: 4 });
   });
 
+  test('a gap is told to live viewers when it happens and marked where it happened in every replay', () => {
+    const store = new OutputStore(dbs.open(dbs.file()));
+    const hub = new OutputHub('r3', store);
+    const seen = (): { got: string[]; output: (ch: 1 | 2, d: Buffer) => void; status: (f: { kind: string; message?: string }) => void; close: () => void } => {
+      const got: string[] = [];
+      return { got, output: (ch, d) => got.push(`${ch}:${d.toString()}`), status: (f) => void (f.kind === 'progress' && got.push(`status:${f.message}`)), close: () => undefined };
+    };
+    const live = seen();
+    hub.attach(live, 0, true);
+    hub.append(1, Buffer.from('before '));
+    hub.gap(-1, 'rotated away');
+    hub.append(1, Buffer.from('after'));
+    const notice = 'status:OUTPUT LOST: an unknown amount of output is missing here (rotated away)';
+    assert.deepEqual(live.got, ['1:before ', notice, '1:after']);
+    const replay = seen();
+    hub.attach(replay, 0, false);
+    assert.deepEqual(replay.got, ['1:before ', notice, '1:after']);
+    const fromMiddle = seen();
+    hub.attach(fromMiddle, 3, false);
+    assert.deepEqual(fromMiddle.got, ['1:ore ', notice, '1:after']);
+    const afterGap = seen();
+    hub.attach(afterGap, 9, false);
+    assert.deepEqual(afterGap.got, ['1:ter'], 'a viewer past the gap is not told again');
+  });
+
   test('when the store cannot write, live viewers still get the output and the error reaches the caller', () => {
     const file = dbs.file();
     new OutputStore(dbs.open(file)).append('r2', 1, Buffer.from('kept '));

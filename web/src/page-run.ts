@@ -112,6 +112,7 @@ export const runPage: Page = async (ctx) => {
       item('Duration', ended || run.startedAt ? formatDuration(dur) : 'not started', 'duration'),
       item('Exit code', run.exitCode !== undefined ? String(run.exitCode) : ended ? '—' : 'not yet', 'exit-code'),
       item('Output', `${formatBytes(run.outputBytes)}${run.outputTruncated ? ' (truncated: the stored output hit its limit)' : ''}`),
+      run.outputLost ? item('Output lost', run.outputLost < 0 ? 'some (amount unknown): read too late, after the kubelet rotated the log' : formatBytes(run.outputLost)) : null,
       run.message ? item('Message', run.message) : null,
     );
     cancelBtn.hidden = ended;
@@ -134,6 +135,8 @@ export const runPage: Page = async (ctx) => {
     {
       output: (data) => term.write(data),
       progress: (m) => {
+        // A gap in the output is shown where it happened, not only in the status line.
+        if (m.startsWith('OUTPUT LOST')) term.write(`\r\n\x1b[1;31m[oddjob] ${m}\x1b[0m\r\n`);
         progress = m;
         drawStatusLine();
       },
@@ -144,7 +147,7 @@ export const runPage: Page = async (ctx) => {
         if (takesInput) term.focus();
       },
       end: (f) => {
-        run = { ...run, status: f.status as Run['status'], exitCode: f.exitCode, message: f.message, outputBytes: f.outputBytes, outputTruncated: f.outputTruncated };
+        run = { ...run, status: f.status as Run['status'], exitCode: f.exitCode, message: f.message, outputBytes: f.outputBytes, outputTruncated: f.outputTruncated, outputLost: f.outputLost };
         drawFacts();
         void refresh();
         term.options.disableStdin = true;

@@ -15,7 +15,7 @@ export const CH = { stdin: 0, stdout: 1, stderr: 2, status: 3, resize: 4 } as co
 export type StatusFrame =
   | { kind: 'progress'; message: string }
   | { kind: 'running'; podName: string }
-  | { kind: 'end'; status: string; exitCode?: number; message?: string; outputBytes: number; outputTruncated: boolean }
+  | { kind: 'end'; status: string; exitCode?: number; message?: string; outputBytes: number; outputTruncated: boolean; outputLost?: number }
   | { kind: 'error'; code: string; message: string };
 
 export type ConnState = 'connecting' | 'live' | 'reconnecting' | 'done' | 'failed';

@@ -1,0 +1,296 @@
+// Live capture of a run's output: an attach for everything from the moment it connects,
+// the log for what the command wrote before that.
+//
+// Why not just follow the log: the kubelet serves a followed log one line per chunk
+// (slow), and a follower that falls more than one rotated file behind (10 MiB × 5 on
+// our node) silently skips whole files; when the container exits while it is still
+// reading an old file, the follow simply ends there. An attach is fed by the container
+// runtime synchronously, so a reader that is slower than the command slows the command
+// down instead of losing its output, and it arrives in the runtime's large chunks.
+//
+// The join (see splice.ts): open the attach and stop reading it — the runtime soon
+// blocks the writer — read the log, find where the attach's first byte sits in it,
+// hand on the log up to there, then the attach. A dropped attach (API server restart,
+// network) is re-opened the same way; the bytes we already have are found in the
+// re-read log by their last 64 KiB. When they are not there any more (the kubelet
+// rotated them away while nobody was attached), the output has a gap of unknown size,
+// and the caller is told so it can tell the user.
+import type * as k8s from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import { AttachError, openAttach, type AttachSession } from '../k8s/attach.js';
+import { readContainerLog, type LogStream } from '../k8s/logs.js';
+import { findJoin, locateTail } from './splice.js';
+
+export interface CaptureTarget {
+  namespace: string;
+  pod: string;
+  container: string;
+  interactive: boolean;
+  tty: boolean;
+  /** The log can be read per stream (PodLogsQuerySplitStreams); else stderr joins stdout. */
+  split: boolean;
+}
+
+export interface CaptureSink {
+  output(channel: 1 | 2, data: Buffer): void;
+  /** Everything handed to output() should reach the hub now. */
+  flush(): void;
+  /** Output is missing at this point (bytes, -1: amount unknown), with why. */
+  gap(lost: number, why: string): void;
+  /** Bytes the slowest live viewer has not taken yet. */
+  backlog(): number;
+}
+
+/** The last bytes of each stream we have: how a re-read log is lined up with them. */
+export interface KnownOutput {
+  bytes: Record<1 | 2, number>;
+  tail: Record<1 | 2, Buffer>;
+}
+
+const TAIL_BYTES = 64 * 1024;
+/** Attach bytes held while the join is found; past this the attach is not read (the writer waits). */
+const PENDING_MAX = 8 << 20;
+/** How long the runtime gets to write what preceded the attach into the log before it is read. */
+const LOG_SETTLE_MS = 150;
+/** No more live bytes for this long: the writer is idle, an unconfirmed overlap will not come. */
+const QUIET_MS = 300;
+/**
+ * A viewer this far behind pauses the attach (and so the command) until it is down to
+ * VIEWER_LOW: live viewers get every byte, not only the 16 MiB the store keeps. A viewer
+ * that takes nothing for VIEWER_STALL_MS is not waited for again in that episode; its own
+ * bound (ws/viewer.ts) then cuts it loose and it resumes from the store.
+ */
+const VIEWER_HIGH = 8 << 20;
+const VIEWER_LOW = 2 << 20;
+const VIEWER_STALL_MS = 10_000;
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** The attach could not be opened because of what it is (not a passing failure). */
+export function isPermanentAttachFailure(err: unknown): boolean {
+  return err instanceof AttachError && err.status >= 400 && err.status < 500 && err.status !== 429;
+}
+
+export class LiveCapture {
+  private session: AttachSession | undefined;
+  private joined = false;
+  private heldStdin: Buffer[] = [];
+  private stdinEnded = false;
+  private stdinEofSent = false;
+  private lastSize: { cols: number; rows: number } | undefined;
+  private readonly recent: Record<1 | 2, { parts: Buffer[]; bytes: number }> = { 1: { parts: [], bytes: 0 }, 2: { parts: [], bytes: 0 } };
+  private readonly have: Record<1 | 2, number>;
+  private waitingForViewer: NodeJS.Timeout | undefined;
+  /** A viewer stalled past VIEWER_STALL_MS: not waited for until the backlog is low again. */
+  private gaveUpOnViewer = false;
+  /** Last time live output arrived (the tracker waits for a capture that is still delivering). */
+  lastOutputAt = Date.now();
+
+  constructor(
+    private readonly kc: k8s.KubeConfig,
+    private readonly target: CaptureTarget,
+    private readonly sink: CaptureSink,
+    private readonly logger: Logger,
+    private readonly signal: AbortSignal,
+    known: KnownOutput,
+  ) {
+    this.have = { ...known.bytes };
+    for (const ch of [1, 2] as const) if (known.tail[ch].length) this.remember(ch, known.tail[ch]);
+  }
+
+  /** Bytes of each stream handed on so far. */
+  received(): Record<1 | 2, number> {
+    return { ...this.have };
+  }
+
+  /**
+   * Attaches, joins the log, delivers until the attach ends. Resolves `ended` when the
+   * stream closed normally (the container's output ended) and `dropped` when it broke.
+   */
+  async attachOnce(): Promise<'ended' | 'dropped'> {
+    const pending: { channel: 1 | 2; data: Buffer }[] = [];
+    let pendingBytes = 0;
+    let wake: (() => void) | undefined;
+    const channelOf = (ch: 1 | 2): 1 | 2 => (this.target.split || this.target.tty ? ch : 1);
+    let paused = true;
+    const session = await openAttach(
+      this.kc,
+      { namespace: this.target.namespace, pod: this.target.pod, container: this.target.container, stdin: this.target.interactive, tty: this.target.tty },
+      (raw, data) => {
+        const ch = channelOf(raw);
+        this.lastOutputAt = Date.now();
+        if (this.joined) {
+          this.deliver(ch, data);
+          if (!this.waitingForViewer) {
+            const backlog = this.sink.backlog();
+            if (backlog < VIEWER_LOW) this.gaveUpOnViewer = false;
+            else if (backlog > VIEWER_HIGH && !this.gaveUpOnViewer) this.waitForViewers(session);
+          }
+          return;
+        }
+        // Copied: the socket's buffer is reused once this returns.
+        pending.push({ channel: ch, data: Buffer.from(data) });
+        pendingBytes += data.length;
+        wake?.();
+        if (pendingBytes > PENDING_MAX && !paused) {
+          session.pause();
+          paused = true;
+        }
+      },
+    );
+    this.session = session;
+    this.joined = false;
+    const onAbort = () => session.close();
+    this.signal.addEventListener('abort', onAbort, { once: true });
+    try {
+      // Until the log is read, the attach is not read: the runtime stops the writer once
+      // the few MiB between it and us are full, so the overlap to find stays small.
+      session.pause();
+      await sleep(LOG_SETTLE_MS);
+      const streams: { stream: LogStream; channel: 1 | 2 }[] = this.target.tty || !this.target.split ? [{ stream: 'All', channel: 1 }] : [{ stream: 'Stdout', channel: 1 }, { stream: 'Stderr', channel: 2 }];
+      const logs = await Promise.all(streams.map((s) => this.readLog(s.stream)));
+      session.resume();
+      paused = false;
+      let ended = false;
+      void session.ended.then(() => ((ended = true), wake?.()));
+
+      const prefixes: { channel: 1 | 2; data: Buffer }[] = [];
+      for (const [i, { channel }] of streams.entries()) {
+        const log = logs[i]!;
+        let settled = false;
+        for (;;) {
+          const live = Buffer.concat(pending.filter((p) => p.channel === channel).map((p) => p.data));
+          const join = findJoin(log, live, settled || ended);
+          if (join.kind === 'join') {
+            if (join.ambiguous) this.logger.warn({ channel }, 'output repeats itself where the attach joins the log; took the longest overlap');
+            prefixes.push({ channel, data: this.unseen(channel, log, join.at) });
+            break;
+          }
+          const before = pendingBytes;
+          await new Promise<void>((r) => {
+            wake = r;
+            setTimeout(r, QUIET_MS);
+          });
+          wake = undefined;
+          if (pendingBytes === before) settled = true;
+          if (paused && pendingBytes > PENDING_MAX) settled = true; // cannot hold more: decide with what we have
+        }
+      }
+      for (const p of prefixes) this.deliver(p.channel, p.data);
+      for (const p of pending) this.deliver(p.channel, p.data);
+      pending.length = 0;
+      this.joined = true;
+      if (paused) {
+        session.resume();
+        paused = false;
+      }
+      this.sink.flush();
+      this.releaseStdin();
+      const end = await session.ended;
+      this.sink.flush();
+      return end.code === 1000 ? 'ended' : 'dropped';
+    } finally {
+      clearInterval(this.waitingForViewer);
+      this.waitingForViewer = undefined;
+      this.signal.removeEventListener('abort', onAbort);
+      this.joined = false;
+      this.session = undefined;
+      session.close();
+    }
+  }
+
+  private waitForViewers(session: AttachSession) {
+    session.pause();
+    const since = Date.now();
+    this.waitingForViewer = setInterval(() => {
+      if (this.sink.backlog() > VIEWER_LOW && Date.now() - since < VIEWER_STALL_MS) return;
+      this.gaveUpOnViewer = Date.now() - since >= VIEWER_STALL_MS;
+      clearInterval(this.waitingForViewer);
+      this.waitingForViewer = undefined;
+      session.resume();
+    }, 20);
+  }
+
+  /**
+   * The container finished while we were not attached (or the attach broke): hand on
+   * what the log has after the bytes we already have.
+   */
+  async readRest(): Promise<void> {
+    const streams: { stream: LogStream; channel: 1 | 2 }[] = this.target.tty || !this.target.split ? [{ stream: 'All', channel: 1 }] : [{ stream: 'Stdout', channel: 1 }, { stream: 'Stderr', channel: 2 }];
+    const logs = await Promise.all(streams.map((s) => this.readLog(s.stream)));
+    for (const [i, { channel }] of streams.entries()) this.deliver(channel, this.unseen(channel, logs[i]!, logs[i]!.length));
+    this.sink.flush();
+  }
+
+  /** The part of log[0..end] we do not have yet; a gap is reported when we cannot tell. */
+  private unseen(channel: 1 | 2, log: Buffer, end: number): Buffer {
+    if (this.have[channel] === 0) return log.subarray(0, end);
+    const tail = this.tail(channel);
+    // Most often the log still starts where ours does: then it is a plain offset.
+    if (log.length >= this.have[channel] && this.have[channel] <= end && log.subarray(this.have[channel] - tail.length, this.have[channel]).equals(tail)) {
+      return log.subarray(this.have[channel], end);
+    }
+    const at = locateTail(log, tail, end);
+    if (at !== undefined) return log.subarray(at, end);
+    if (end === 0) return log.subarray(0, 0);
+    this.sink.gap(-1, 'the kubelet rotated the container log while oddjob was not attached to the run; what was written in between is gone');
+    return log.subarray(0, end);
+  }
+
+  private async readLog(stream: LogStream): Promise<Buffer> {
+    const parts: Buffer[] = [];
+    await readContainerLog(
+      this.kc,
+      { namespace: this.target.namespace, pod: this.target.pod, container: this.target.container, stream, follow: false, skipBytes: 0, signal: this.signal },
+      (chunk) => parts.push(chunk),
+    );
+    return Buffer.concat(parts);
+  }
+
+  private deliver(channel: 1 | 2, data: Buffer) {
+    if (data.length === 0) return;
+    this.have[channel] += data.length;
+    this.remember(channel, data);
+    this.sink.output(channel, data);
+  }
+
+  private remember(channel: 1 | 2, data: Buffer) {
+    const r = this.recent[channel];
+    r.parts.push(data);
+    r.bytes += data.length;
+    while (r.parts.length > 1 && r.bytes - r.parts[0]!.length >= TAIL_BYTES) r.bytes -= r.parts.shift()!.length;
+  }
+
+  private tail(channel: 1 | 2): Buffer {
+    const r = this.recent[channel];
+    const all = r.parts.length === 1 ? r.parts[0]! : Buffer.concat(r.parts);
+    r.parts = [all];
+    return all.subarray(Math.max(0, all.length - TAIL_BYTES));
+  }
+
+  // ── input (interactive runs) ─────────────────────────────────────────────
+  // Held until the join is made: input echoed back before that could be mistaken for
+  // output the log already has.
+
+  write(data: Buffer): void {
+    if (data.length === 0) this.stdinEnded = true;
+    else this.heldStdin.push(data);
+    if (this.joined) this.releaseStdin();
+  }
+
+  resize(size: { cols: number; rows: number }): void {
+    this.lastSize = size;
+    if (this.joined) this.session?.resize(size);
+  }
+
+  private releaseStdin() {
+    const s = this.session;
+    if (!s) return;
+    if (this.lastSize) s.resize(this.lastSize);
+    for (const b of this.heldStdin.splice(0)) s.write(b);
+    if (this.stdinEnded && !this.stdinEofSent) {
+      this.stdinEofSent = true;
+      s.endStdin();
+    }
+  }
+}

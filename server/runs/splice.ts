@@ -1,0 +1,84 @@
+// PURE: where live output (an attach) joins a container's log.
+//
+// An attach carries output from the moment it connects; what the command wrote before
+// is only in the log. The capture opens the attach, stops reading it (the runtime then
+// soon blocks the writer: it writes attached streams synchronously), reads the log, and
+// asks here where in that log the attach's first byte sits. Everything the log holds
+// after that point is also the head of the attach (the runtime writes each chunk to
+// the log and to every attached stream), so the join is the position k where the rest
+// of the log, log[k..], is the start of the live bytes.
+//
+// More than one k can fit when the output repeats itself exactly (`yes`); then the one
+// with the longest overlap is taken (nothing printed twice) and the answer says it was
+// ambiguous, so the caller can tell. No overlap at all (the attach started after the
+// last byte in the log) is the answer only when no real overlap fits.
+
+export type Join =
+  /** `at`: bytes of the log before the live stream starts. */
+  | { kind: 'join'; at: number; ambiguous: boolean }
+  /** The live bytes so far cannot decide yet; call again with more of them. */
+  | { kind: 'need-more' };
+
+/** Overlaps longer than this are not looked for (the stalled attach path holds far less). */
+export const MAX_OVERLAP = 32 << 20;
+const MAX_CANDIDATES = 4096;
+const NEEDLE = 64;
+
+/**
+ * `log`: one stream's log, read after the attach opened. `live`: that stream's bytes from
+ * the attach so far. `settled`: no more live bytes are coming soon (the writer is idle or
+ * done), so an overlap the live bytes do not yet cover is not going to be confirmed.
+ */
+export function findJoin(log: Buffer, live: Buffer, settled: boolean): Join {
+  const n = log.length;
+  const lowest = Math.max(0, n - MAX_OVERLAP);
+  let confirmed: number | undefined;
+  let checked = 0;
+  for (const k of candidates(log, live, lowest)) {
+    if (++checked > MAX_CANDIDATES) break;
+    const overlap = n - k;
+    const common = Math.min(overlap, live.length);
+    if (log.compare(live, 0, common, k, k + common) !== 0) continue;
+    if (common < overlap) {
+      // Fits so far, but the live bytes do not reach the end of the log yet.
+      if (!settled) return { kind: 'need-more' };
+      continue;
+    }
+    // An empty overlap always fits; it is the answer only when no real overlap does.
+    if (overlap === 0) break;
+    if (confirmed === undefined) confirmed = k;
+    // A second fit that long means the output repeats itself; a few bytes are a coincidence
+    // (the end of the log happening to look like the start of the live bytes).
+    else if (overlap >= NEEDLE) return { kind: 'join', at: confirmed, ambiguous: true };
+    else break;
+  }
+  return { kind: 'join', at: confirmed ?? n, ambiguous: false };
+}
+
+/** Positions k (ascending) in [lowest, n] where log[k..] could start with `live`. */
+function* candidates(log: Buffer, live: Buffer, lowest: number): Generator<number> {
+  const n = log.length;
+  if (live.length === 0) {
+    // Nothing live yet: every position fits "so far"; the first one decides need-more.
+    if (lowest < n) yield lowest;
+    yield n;
+    return;
+  }
+  const needle = live.subarray(0, Math.min(NEEDLE, live.length));
+  // Full needle matches (indexOf is fast), then the tail where only part of it fits.
+  const tailFrom = Math.max(lowest, n - needle.length + 1);
+  for (let i = log.indexOf(needle, lowest); i !== -1 && i < tailFrom; i = log.indexOf(needle, i + 1)) yield i;
+  for (let k = tailFrom; k < n; k++) if (log[k] === live[0]) yield k;
+  yield n;
+}
+
+/**
+ * Where the bytes we already have end inside a re-read log: the end of the last
+ * occurrence of `tail` (the last bytes we have of that stream) at or before `limit`.
+ * Undefined when the log no longer holds them (rotated away while nobody read it).
+ */
+export function locateTail(log: Buffer, tail: Buffer, limit = log.length): number | undefined {
+  if (tail.length === 0 || limit < tail.length) return undefined;
+  const i = log.lastIndexOf(tail, limit - tail.length);
+  return i === -1 ? undefined : i + tail.length;
+}

@@ -1,0 +1,133 @@
+// Every byte of a run's output reaches `oddjob run`, on the real cluster: a fast writer
+// far past the kubelet's log rotation (10 MiB × 5 files on our node), the first bytes
+// of an interactive run, and — when output truly is gone before anyone could read it —
+// a loud report everywhere (CLI stderr and exit code, run record, audit, replay).
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { REPO_ROOT, createTestNamespace, eventually, optedInDeployment, requireCluster, type TestCluster } from '../support/cluster.js';
+import { runCli, startServerProcess, type ServerProcess } from '../support/oddjob.js';
+
+let cluster: TestCluster;
+let ns: { name: string; dispose: () => Promise<void> };
+let server: ServerProcess;
+let dbPath: string;
+
+before(async () => {
+  cluster = await requireCluster();
+  ns = await createTestNamespace(cluster, 'bytes-e2e');
+  await cluster.apps.createNamespacedDeployment({ namespace: ns.name, body: optedInDeployment('api', { 'oddjob.io/allowed-users': 'alice' }) });
+  dbPath = join(mkdtempSync(join(tmpdir(), 'oddjob-bytes-')), 'audit.db');
+  server = await startServer();
+});
+
+after(async () => {
+  await server?.kill();
+  await ns?.dispose();
+});
+
+function startServer(extra: string[] = [], db = dbPath) {
+  return startServerProcess(['--auth', 'dev', '--dev-user', 'alice', '--namespaces', ns.name, '--kubeconfig', cluster.kubeconfigPath, '--db', db, '--start-timeout', '60s', ...extra]);
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+    s.on('error', reject);
+  });
+}
+
+const run = (args: string[], opts: { input?: string; timeoutMs?: number } = {}) =>
+  runCli(['run', '-n', ns.name, ...args], { server: server.url, input: opts.input, timeoutMs: opts.timeoutMs });
+
+function runIdFrom(stderr: string): string {
+  const m = /run ([a-z0-9]{12})/.exec(stderr);
+  assert.ok(m, `no run id in stderr:\n${stderr}`);
+  return m[1]!;
+}
+
+/** The first line where `got` differs from `want`, for a failure message a person can act on. */
+function firstDifference(got: Buffer, want: Buffer): string {
+  const g = got.toString('latin1').split('\n');
+  const w = want.toString('latin1').split('\n');
+  for (let i = 0; i < w.length; i++) if (g[i] !== w[i]) return `line ${i}: got ${JSON.stringify(g[i]?.slice(0, 40))}, want ${JSON.stringify(w[i]?.slice(0, 40))}`;
+  return `got ${g.length} lines, want ${w.length}`;
+}
+
+describe('every byte of a run', () => {
+  test('150 MiB from a fast writer: every line once, in order, and the exit code', async () => {
+    const mib = 150;
+    const want = execFileSync(process.execPath, [`${REPO_ROOT}hack/images/demo-app/scripts/flood.js`, String(mib)], { maxBuffer: (mib + 1) << 20 });
+    const r = await run(['deploy/api', '--', 'node', '-e', `process.argv[2] = '${mib}'; process.exitCode = 3; require('./scripts/flood.js')`], { timeoutMs: 110_000 });
+    assert.equal(r.code, 3, r.stderr);
+    assert.doesNotMatch(r.stderr, /LOST|warning/, r.stderr);
+    assert.equal(r.stdout.length, want.length, `${r.stdout.length} of ${want.length} bytes; ${firstDifference(r.stdout, want)}`);
+    assert.ok(createHash('sha256').update(r.stdout).digest().equals(createHash('sha256').update(want).digest()), firstDifference(r.stdout, want));
+  });
+
+  test('-i keeps what the command printed before it read stdin', async () => {
+    const script = 'console.log("early-line 1"); console.error("early-err"); console.log("early-line 2"); process.stdin.pipe(process.stdout)';
+    const r = await run(['-i', 'deploy/api', '--', 'node', '-e', script], { input: 'typed line\n' });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout.toString(), 'early-line 1\nearly-line 2\ntyped line\n');
+    assert.match(r.stderr, /^early-err$/m);
+  });
+
+  test('output gone before anyone could read it is reported everywhere, never a silent exit 0', async () => {
+    // oddjob is down for 30 s while the command writes ~3 MiB/s: the kubelet rotates its
+    // log (10 MiB × 5 files, checked every 10 s) past the bytes oddjob had, so part of
+    // the output is truly gone when oddjob comes back. Nothing is faked: this is what a
+    // server restart during a chatty run does.
+    const port = await freePort();
+    const db = join(mkdtempSync(join(tmpdir(), 'oddjob-loss-')), 'audit.db');
+    let srv = await startServer(['--port', String(port)], db);
+    const writer =
+      "let i = 0; const end = Date.now() + 50000; const t = setInterval(() => { let s = ''; " +
+      "for (let k = 0; k < 800; k++) s += `line ${String(i++).padStart(9, '0')} ${'x'.repeat(60)}\\n`; " +
+      'process.stdout.write(s); if (Date.now() > end) clearInterval(t); }, 20);';
+    const cli = runCli(['run', '-n', ns.name, 'deploy/api', '--', 'node', '-e', writer], { server: srv.url, timeoutMs: 150_000 });
+    try {
+      const id = await eventually('the run to be running', async () => {
+        const list = (await fetch(`${srv.url}/api/runs`).then((r) => r.json())) as { items: { id: string; status: string }[] };
+        return list.items.find((r) => r.status === 'running')?.id;
+      });
+      await new Promise((r) => setTimeout(r, 3000));
+      await srv.kill('SIGKILL');
+      await new Promise((r) => setTimeout(r, 30_000));
+      srv = await startServer(['--port', String(port)], db);
+      const r = await cli;
+      assert.equal(r.code, 123, `exit code: the command exited 0 but output is missing\n${r.stderr}`);
+      assert.match(r.stderr, /OUTPUT LOST: an unknown amount of output is missing here/);
+      assert.match(r.stderr, /OUTPUT LOST: run [a-z0-9]{12} is missing an unknown amount of its output/);
+      // What did arrive is in order and never twice; the gap is a jump in the line numbers.
+      const numbers = r.stdout.toString().trim().split('\n').map((l) => Number(l.slice(5, 14)));
+      let jumps = 0;
+      for (let i = 1; i < numbers.length; i++) {
+        assert.ok(numbers[i]! > numbers[i - 1]!, `line ${numbers[i]} after ${numbers[i - 1]}: out of order or repeated`);
+        if (numbers[i] !== numbers[i - 1]! + 1) jumps++;
+      }
+      assert.equal(jumps, 1, 'exactly one gap');
+      const record = (await fetch(`${srv.url}/api/runs/${id}`).then((x) => x.json())) as { outputLost?: number; status: string; exitCode?: number };
+      assert.equal(record.status, 'succeeded');
+      assert.equal(record.exitCode, 0);
+      assert.equal(record.outputLost, -1);
+      const audit = await runCli(['audit', '-n', ns.name, '--json'], { server: srv.url });
+      const finished = audit.stdout.toString().trim().split('\n').map((l) => JSON.parse(l)).find((e) => e.type === 'run.finished' && e.runId === id);
+      assert.ok(finished, audit.stdout.toString());
+      assert.equal(finished.outputLost, -1);
+      // The stored replay marks the gap too.
+      const logs = await runCli(['logs', id], { server: srv.url });
+      assert.match(logs.stderr, /OUTPUT LOST/);
+    } finally {
+      await srv.kill();
+    }
+  });
+});

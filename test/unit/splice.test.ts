@@ -1,0 +1,49 @@
+// Where live (attach) output joins the log: the pure part of capture.ts.
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { findJoin, locateTail } from '../../server/runs/splice.js';
+
+const b = (s: string) => Buffer.from(s);
+
+describe('findJoin', () => {
+  const cases: { name: string; log: string; live: string; settled: boolean; want: ReturnType<typeof findJoin> }[] = [
+    { name: 'nothing before the attach, nothing live yet, writer idle', log: '', live: '', settled: true, want: { kind: 'join', at: 0, ambiguous: false } },
+    { name: 'a line before the attach, the command waits for input', log: 'early-line\n', live: '', settled: true, want: { kind: 'join', at: 11, ambiguous: false } },
+    { name: 'nothing live yet and the writer may still be busy: wait', log: 'early-line\n', live: '', settled: false, want: { kind: 'need-more' } },
+    { name: 'the log holds the head of the live bytes', log: 'a1\na2\na3\na4\n', live: 'a3\na4\na5\n', settled: false, want: { kind: 'join', at: 6, ambiguous: false } },
+    { name: 'no overlap: live starts after the log', log: 'a1\na2\n', live: 'a3\n', settled: false, want: { kind: 'join', at: 6, ambiguous: false } },
+    { name: 'live bytes do not yet cover the overlap: wait', log: 'a1\na2\na3\na4\n', live: 'a3\n', settled: false, want: { kind: 'need-more' } },
+    { name: 'a cut inside a line', log: 'line one\nline two\n', live: 'two\nline three\n', settled: false, want: { kind: 'join', at: 14, ambiguous: false } },
+    { name: 'a coincidental match earlier in the log is not taken', log: 'ab\nxy\nab\ncd\n', live: 'ab\ncd\nef\n', settled: false, want: { kind: 'join', at: 6, ambiguous: false } },
+    { name: 'output that repeats itself exactly: longest overlap, flagged', log: 'y\n'.repeat(100), live: 'y\n'.repeat(150), settled: true, want: { kind: 'join', at: 0, ambiguous: true } },
+    { name: 'the end of the log only looks like the start of the live bytes', log: 'a1\na2\nxx', live: 'xxa9\n', settled: true, want: { kind: 'join', at: 6, ambiguous: false } },
+  ];
+  for (const c of cases) {
+    test(c.name, () => assert.deepEqual(findJoin(b(c.log), b(c.live), c.settled), c.want));
+  }
+
+  test('at the sizes of a fast writer: 20 MiB of log, the attach 3 MiB before its end', () => {
+    const lines: string[] = [];
+    for (let i = 0; i < 300_000; i++) lines.push(`line ${String(i).padStart(9, '0')} ${'x'.repeat(55)}\n`);
+    const all = Buffer.from(lines.join(''));
+    const at = all.length - 3 * 1024 * 1024 - 17;
+    const log = all.subarray(0, all.length - 1024);
+    const live = all.subarray(at);
+    assert.deepEqual(findJoin(log, live, false), { kind: 'join', at, ambiguous: false });
+  });
+});
+
+describe('locateTail', () => {
+  test('finds where the bytes we have end in a re-read log', () => {
+    assert.equal(locateTail(b('l1\nl2\nl3\nl4\n'), b('l2\n')), 6);
+  });
+  test('undefined when the log no longer holds them (rotated away)', () => {
+    assert.equal(locateTail(b('l7\nl8\n'), b('l2\n')), undefined);
+  });
+  test('the last occurrence at or before the limit', () => {
+    assert.equal(locateTail(b('ab\nab\nab\n'), b('ab\n'), 6), 6);
+  });
+  test('a tail longer than the log is not found', () => {
+    assert.equal(locateTail(b('ab'), b('xxab')), undefined);
+  });
+});
