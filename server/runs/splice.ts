@@ -23,6 +23,8 @@ export type Join =
 export const MAX_OVERLAP = 32 << 20;
 const MAX_CANDIDATES = 4096;
 const NEEDLE = 64;
+/** Live bytes that agree with the log over this many bytes place the join even if they end before the log does. */
+export const MIN_EVIDENCE = 4096;
 
 /**
  * `log`: one stream's log, read after the attach opened. `live`: that stream's bytes from
@@ -40,8 +42,10 @@ export function findJoin(log: Buffer, live: Buffer, settled: boolean): Join {
     const common = Math.min(overlap, live.length);
     if (log.compare(live, 0, common, k, k + common) !== 0) continue;
     if (common < overlap) {
-      // Fits so far, but the live bytes do not reach the end of the log yet.
+      // Fits so far, but the live bytes do not reach the end of the log yet. Settled (no
+      // more are coming soon, or no more can be held), a long enough agreement decides.
       if (!settled) return { kind: 'need-more' };
+      if (common >= MIN_EVIDENCE) return { kind: 'join', at: k, ambiguous: false };
       continue;
     }
     // An empty overlap always fits; it is the answer only when no real overlap does.

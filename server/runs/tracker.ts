@@ -419,7 +419,8 @@ export class RunTracker {
       // it keeps delivering: a large output read at the node's pace takes a while.
       let drained = false;
       void this.capture.then(() => (drained = true));
-      while (!drained && Date.now() - this.lastOutputAt < 15_000) await Promise.race([this.capture, sleep(500)]);
+      const since = Date.now();
+      while (!drained && Date.now() - Math.max(this.lastOutputAt, since) < 15_000) await Promise.race([this.capture, sleep(500)]);
       if (!drained) this.outputGap(-1, 'the output stopped arriving for 15 s after the command ended; the rest could not be read');
     }
     this.abort.abort();

@@ -69,7 +69,7 @@ describe('every byte of a run', () => {
     const r = await run(['deploy/api', '--', 'node', '-e', `process.argv[2] = '${mib}'; process.exitCode = 3; require('./scripts/flood.js')`], { timeoutMs: 110_000 });
     assert.equal(r.code, 3, r.stderr);
     assert.doesNotMatch(r.stderr, /LOST|warning/, r.stderr);
-    assert.equal(r.stdout.length, want.length, `${r.stdout.length} of ${want.length} bytes; ${firstDifference(r.stdout, want)}`);
+    assert.equal(r.stdout.length, want.length, `${r.stdout.length} of ${want.length} bytes; ${firstDifference(r.stdout, want)}\nserver:\n${server.logs().slice(-3000)}`);
     assert.ok(createHash('sha256').update(r.stdout).digest().equals(createHash('sha256').update(want).digest()), firstDifference(r.stdout, want));
   });
 
@@ -109,12 +109,12 @@ describe('every byte of a run', () => {
       assert.match(r.stderr, /OUTPUT LOST: run [a-z0-9]{12} is missing an unknown amount of its output/);
       // What did arrive is in order and never twice; the gap is a jump in the line numbers.
       const numbers = r.stdout.toString().trim().split('\n').map((l) => Number(l.slice(5, 14)));
-      let jumps = 0;
+      const jumps: string[] = [];
       for (let i = 1; i < numbers.length; i++) {
         assert.ok(numbers[i]! > numbers[i - 1]!, `line ${numbers[i]} after ${numbers[i - 1]}: out of order or repeated`);
-        if (numbers[i] !== numbers[i - 1]! + 1) jumps++;
+        if (numbers[i] !== numbers[i - 1]! + 1) jumps.push(`${numbers[i - 1]} → ${numbers[i]}`);
       }
-      assert.equal(jumps, 1, 'exactly one gap');
+      assert.equal(jumps.length, 1, `exactly one gap, got: ${jumps.join(', ')} of ${numbers.length} lines\nserver:\n${srv.logs().slice(-3000)}`);
       const record = (await fetch(`${srv.url}/api/runs/${id}`).then((x) => x.json())) as { outputLost?: number; status: string; exitCode?: number };
       assert.equal(record.status, 'succeeded');
       assert.equal(record.exitCode, 0);
