@@ -162,6 +162,7 @@ export class LiveCapture {
           const live = Buffer.concat(pending.filter((p) => p.channel === channel).map((p) => p.data));
           const join = findJoin(log, live, settled || ended);
           if (join.kind === 'join') {
+            this.logger.info({ channel, logBytes: log.length, liveBytes: live.length, at: join.at, have: this.have[channel] }, 'attach joined the log');
             if (join.ambiguous) this.logger.warn({ channel }, 'output repeats itself where the attach joins the log; took the longest overlap');
             prefixes.push({ channel, data: this.unseen(channel, log, join.at) });
             break;
@@ -188,6 +189,7 @@ export class LiveCapture {
       this.releaseStdin();
       const end = await session.ended;
       this.sink.flush();
+      this.logger.info({ code: end.code, reason: end.reason, have: this.have }, 'attach ended');
       return end.code === 1000 ? 'ended' : 'dropped';
     } finally {
       clearInterval(this.waitingForViewer);

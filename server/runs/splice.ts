@@ -22,9 +22,10 @@ export type Join =
 /** Overlaps longer than this are not looked for (the stalled attach path holds far less). */
 export const MAX_OVERLAP = 32 << 20;
 const MAX_CANDIDATES = 4096;
-const NEEDLE = 64;
 /** Live bytes that agree with the log over this many bytes place the join even if they end before the log does. */
 export const MIN_EVIDENCE = 4096;
+/** A second fit at least this long means the output repeats itself (shorter: the end of the log happens to look like the start). */
+const REPEAT = 64;
 
 /**
  * `log`: one stream's log, read after the attach opened. `live`: that stream's bytes from
@@ -53,7 +54,7 @@ export function findJoin(log: Buffer, live: Buffer, settled: boolean): Join {
     if (confirmed === undefined) confirmed = k;
     // A second fit that long means the output repeats itself; a few bytes are a coincidence
     // (the end of the log happening to look like the start of the live bytes).
-    else if (overlap >= NEEDLE) return { kind: 'join', at: confirmed, ambiguous: true };
+    else if (overlap >= REPEAT) return { kind: 'join', at: confirmed, ambiguous: true };
     else break;
   }
   return { kind: 'join', at: confirmed ?? n, ambiguous: false };
@@ -68,7 +69,9 @@ function* candidates(log: Buffer, live: Buffer, lowest: number): Generator<numbe
     yield n;
     return;
   }
-  const needle = live.subarray(0, Math.min(NEEDLE, live.length));
+  // Long enough to include something that changes from line to line: a short needle of
+  // a line's constant part would match every line and bury the true join among them.
+  const needle = live.subarray(0, Math.min(MIN_EVIDENCE, live.length));
   // Full needle matches (indexOf is fast), then the tail where only part of it fits.
   const tailFrom = Math.max(lowest, n - needle.length + 1);
   for (let i = log.indexOf(needle, lowest); i !== -1 && i < tailFrom; i = log.indexOf(needle, i + 1)) yield i;

@@ -23,7 +23,7 @@ before(async () => {
   ns = await createTestNamespace(cluster, 'bytes-e2e');
   await cluster.apps.createNamespacedDeployment({ namespace: ns.name, body: optedInDeployment('api', { 'oddjob.io/allowed-users': 'alice' }) });
   dbPath = join(mkdtempSync(join(tmpdir(), 'oddjob-bytes-')), 'audit.db');
-  server = await startServer();
+  server = await startServer((process.env.ODDJOB_TEST_SERVER_ARGS ?? '').split(' ').filter(Boolean));
 });
 
 after(async () => {
@@ -64,7 +64,7 @@ function firstDifference(got: Buffer, want: Buffer): string {
 
 describe('every byte of a run', () => {
   test('150 MiB from a fast writer: every line once, in order, and the exit code', async () => {
-    const mib = 150;
+    const mib = Number(process.env.ODDJOB_TEST_STREAM_MIB ?? 150);
     const want = execFileSync(process.execPath, [`${REPO_ROOT}hack/images/demo-app/scripts/flood.js`, String(mib)], { maxBuffer: (mib + 1) << 20 });
     const r = await run(['deploy/api', '--', 'node', '-e', `process.argv[2] = '${mib}'; process.exitCode = 3; require('./scripts/flood.js')`], { timeoutMs: 110_000 });
     assert.equal(r.code, 3, r.stderr);

@@ -33,6 +33,15 @@ describe('findJoin', () => {
     assert.deepEqual(findJoin(all.subarray(0, at + (1 << 20)), live, true), { kind: 'join', at, ambiguous: false });
   });
 
+  test('lines with a long constant part: the join is not lost among the lines that look alike', () => {
+    const lines: string[] = [];
+    for (let i = 0; i < 200_000; i++) lines.push(`line ${String(i).padStart(9, '0')} ${'abcdefghijklmnopqrstuvwxyz0123456789'.repeat(2)}\n`);
+    const all = Buffer.from(lines.join(''));
+    // The attach starts right after a line number: its first 72 bytes are in every line.
+    const at = 150_000 * 88 + 15;
+    assert.deepEqual(findJoin(all.subarray(0, at + (2 << 20)), all.subarray(at, at + (4 << 20)), false), { kind: 'join', at, ambiguous: false });
+  });
+
   test('at the sizes of a fast writer: 20 MiB of log, the attach 3 MiB before its end', () => {
     const lines: string[] = [];
     for (let i = 0; i < 300_000; i++) lines.push(`line ${String(i).padStart(9, '0')} ${'x'.repeat(55)}\n`);
