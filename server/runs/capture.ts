@@ -128,8 +128,7 @@ export class LiveCapture {
           }
           return;
         }
-        // Copied: the socket's buffer is reused once this returns.
-        pending.push({ channel: ch, data: Buffer.from(data) });
+        pending.push({ channel: ch, data });
         pendingBytes += data.length;
         wake?.();
         if (pendingBytes > PENDING_MAX && !paused) {

@@ -43,10 +43,11 @@ export function findJoin(log: Buffer, live: Buffer, settled: boolean): Join {
     const common = Math.min(overlap, live.length);
     if (log.compare(live, 0, common, k, k + common) !== 0) continue;
     if (common < overlap) {
-      // Fits so far, but the live bytes do not reach the end of the log yet. Settled (no
-      // more are coming soon, or no more can be held), a long enough agreement decides.
-      if (!settled) return { kind: 'need-more' };
+      // Fits so far, but the live bytes do not reach the end of the log yet. A long
+      // agreement decides (the attach path can hold tens of MiB, more than is worth
+      // holding here); a short one waits for more, unless no more is coming.
       if (common >= MIN_EVIDENCE) return { kind: 'join', at: k, ambiguous: false };
+      if (!settled) return { kind: 'need-more' };
       continue;
     }
     // An empty overlap always fits; it is the answer only when no real overlap does.

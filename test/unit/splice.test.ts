@@ -22,15 +22,15 @@ describe('findJoin', () => {
     test(c.name, () => assert.deepEqual(findJoin(b(c.log), b(c.live), c.settled), c.want));
   }
 
-  test('an overlap longer than the live bytes that can be held: a long agreement decides', () => {
+  test('an overlap longer than the live bytes so far: a long agreement decides', () => {
     const lines: string[] = [];
     for (let i = 0; i < 200_000; i++) lines.push(`line ${String(i).padStart(9, '0')}\n`);
     const all = Buffer.from(lines.join(''));
     const at = 1_000_003;
-    // The attach path held more than the capture keeps while it decides: 8 KiB live, 1 MiB overlap.
-    const live = all.subarray(at, at + 8192);
-    assert.deepEqual(findJoin(all.subarray(0, at + (1 << 20)), live, false), { kind: 'need-more' });
-    assert.deepEqual(findJoin(all.subarray(0, at + (1 << 20)), live, true), { kind: 'join', at, ambiguous: false });
+    // The attach path held far more than the live bytes so far: 1 MiB of overlap.
+    const log = all.subarray(0, at + (1 << 20));
+    assert.deepEqual(findJoin(log, all.subarray(at, at + 1000), false), { kind: 'need-more' }, 'a short agreement waits for more');
+    assert.deepEqual(findJoin(log, all.subarray(at, at + 8192), false), { kind: 'join', at, ambiguous: false });
   });
 
   test('lines with a long constant part: the join is not lost among the lines that look alike', () => {
