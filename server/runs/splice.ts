@@ -19,8 +19,6 @@ export type Join =
   /** The live bytes so far cannot decide yet; call again with more of them. */
   | { kind: 'need-more' };
 
-/** Overlaps longer than this are not looked for (the stalled attach path holds far less). */
-export const MAX_OVERLAP = 32 << 20;
 const MAX_CANDIDATES = 4096;
 /** Live bytes that agree with the log over this many bytes place the join even if they end before the log does. */
 export const MIN_EVIDENCE = 4096;
@@ -34,7 +32,9 @@ const REPEAT = 64;
  */
 export function findJoin(log: Buffer, live: Buffer, settled: boolean): Join {
   const n = log.length;
-  const lowest = Math.max(0, n - MAX_OVERLAP);
+  // The whole log is searched: the paused attach path was measured holding 34 MiB, so the
+  // join can be far from the end. A 4 KiB needle keeps the candidates few.
+  const lowest = 0;
   let confirmed: number | undefined;
   let checked = 0;
   for (const k of candidates(log, live, lowest)) {

@@ -42,6 +42,14 @@ describe('findJoin', () => {
     assert.deepEqual(findJoin(all.subarray(0, at + (2 << 20)), all.subarray(at, at + (4 << 20)), false), { kind: 'join', at, ambiguous: false });
   });
 
+  test('an overlap of 34 MiB (measured: what the paused attach path held) is still found', () => {
+    const lines: string[] = [];
+    for (let i = 0; i < 450_000; i++) lines.push(`line ${String(i).padStart(9, '0')} ${'abcdefghijklmnopqrstuvwxyz0123456789'.repeat(2)}\n`);
+    const all = Buffer.from(lines.join(''));
+    const at = 32_780 * 88;
+    assert.deepEqual(findJoin(all.subarray(0, at + 34 * 1024 * 1024), all.subarray(at, at + 32768), false), { kind: 'join', at, ambiguous: false });
+  });
+
   test('at the sizes of a fast writer: 20 MiB of log, the attach 3 MiB before its end', () => {
     const lines: string[] = [];
     for (let i = 0; i < 300_000; i++) lines.push(`line ${String(i).padStart(9, '0')} ${'x'.repeat(55)}\n`);
