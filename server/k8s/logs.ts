@@ -18,6 +18,8 @@ export interface LogReadOptions {
   follow: boolean;
   /** Bytes of this stream already received; they are read and discarded. */
   skipBytes: number;
+  /** Only the last this many lines (the kubelet seeks there; the rest is not read). */
+  tailLines?: number;
   signal?: AbortSignal;
 }
 
@@ -49,6 +51,7 @@ export async function readContainerLog(kc: k8s.KubeConfig, opts: LogReadOptions,
   url.searchParams.set('container', opts.container);
   if (opts.follow) url.searchParams.set('follow', 'true');
   if (opts.stream !== 'All') url.searchParams.set('stream', opts.stream);
+  if (opts.tailLines !== undefined) url.searchParams.set('tailLines', String(opts.tailLines));
 
   const reqOpts: https.RequestOptions = { method: 'GET', headers: {} };
   await kc.applyToHTTPSOptions(reqOpts);

@@ -48,6 +48,8 @@ export interface KnownOutput {
 }
 
 const TAIL_BYTES = 64 * 1024;
+/** Lines read from the end of the log to line up what we have after the attach ended. */
+const TAIL_LINES = 20_000;
 /** Attach bytes held while the join is found; past this the attach is not read (the writer waits). */
 const PENDING_MAX = 8 << 20;
 /** How long the runtime gets to write what preceded the attach into the log before it is read. */
@@ -218,8 +220,19 @@ export class LiveCapture {
    */
   async readRest(): Promise<void> {
     const streams: { stream: LogStream; channel: 1 | 2 }[] = this.target.tty || !this.target.split ? [{ stream: 'All', channel: 1 }] : [{ stream: 'Stdout', channel: 1 }, { stream: 'Stderr', channel: 2 }];
-    const logs = await Promise.all(streams.map((s) => this.readLog(s.stream)));
-    for (const [i, { channel }] of streams.entries()) this.deliver(channel, this.unseen(channel, logs[i]!, logs[i]!.length));
+    await Promise.all(
+      streams.map(async ({ stream, channel }) => {
+        // Usually nothing or little is missing: the end of the log is enough to line it
+        // up (a whole final file can be 100+ MiB, read at the kubelet's pace).
+        if (this.have[channel] > 0) {
+          const end = await this.readLog(stream, TAIL_LINES);
+          const at = locateTail(end, this.tail(channel));
+          if (at !== undefined) return this.deliver(channel, end.subarray(at));
+        }
+        const log = await this.readLog(stream);
+        this.deliver(channel, this.unseen(channel, log, log.length));
+      }),
+    );
     this.sink.flush();
   }
 
@@ -238,12 +251,16 @@ export class LiveCapture {
     return log.subarray(0, end);
   }
 
-  private async readLog(stream: LogStream): Promise<Buffer> {
+  private async readLog(stream: LogStream, tailLines?: number): Promise<Buffer> {
     const parts: Buffer[] = [];
     await readContainerLog(
       this.kc,
-      { namespace: this.target.namespace, pod: this.target.pod, container: this.target.container, stream, follow: false, skipBytes: 0, signal: this.signal },
-      (chunk) => parts.push(chunk),
+      { namespace: this.target.namespace, pod: this.target.pod, container: this.target.container, stream, follow: false, skipBytes: 0, tailLines, signal: this.signal },
+      (chunk) => {
+        // Reading is progress too: the tracker waits for a capture that still makes some.
+        this.lastOutputAt = Date.now();
+        parts.push(chunk);
+      },
     );
     return Buffer.concat(parts);
   }

@@ -266,7 +266,7 @@ export class RunTracker {
           // A normal end is the container's output closing; it is about to be reported as exited.
           await this.waitForExit(how === 'ended' ? 2000 : 200);
           // The attach's end is not proof that all of it arrived (a 200 MiB bench run ended
-          // 22 MiB short with a normal close): the log is checked against what we have, and
+          // 22 MiB short, cause unseen): the log is checked against what we have, and
           // whatever it holds after our last bytes is handed on.
           if (how === 'ended' && (this.exit || this.deadline)) return await live.readRest();
           if (how === 'dropped') this.log.warn('attach dropped; re-attaching');
@@ -423,7 +423,8 @@ export class RunTracker {
       let drained = false;
       void this.capture.then(() => (drained = true));
       const since = Date.now();
-      while (!drained && Date.now() - Math.max(this.lastOutputAt, since) < 15_000) await Promise.race([this.capture, sleep(500)]);
+      const progress = () => Math.max(this.lastOutputAt, this.live?.lastOutputAt ?? 0, since);
+      while (!drained && Date.now() - progress() < 15_000) await Promise.race([this.capture, sleep(500)]);
       if (!drained) this.outputGap(-1, 'the output stopped arriving for 15 s after the command ended; the rest could not be read');
     }
     this.abort.abort();
