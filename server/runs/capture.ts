@@ -224,7 +224,8 @@ export class LiveCapture {
       streams.map(async ({ stream, channel }) => {
         // Usually nothing or little is missing: the end of the log is enough to line it
         // up (a whole final file can be 100+ MiB, read at the kubelet's pace).
-        if (this.have[channel] > 0) {
+        // The API server refuses tailLines together with stream=Stdout|Stderr.
+        if (this.have[channel] > 0 && stream === 'All') {
           const end = await this.readLog(stream, TAIL_LINES);
           const at = locateTail(end, this.tail(channel));
           if (at !== undefined) return this.deliver(channel, end.subarray(at));
