@@ -100,7 +100,7 @@ export async function auditBench(opts: BenchOptions): Promise<BenchResult> {
       'user + status': (k) => ({ user: `user${k % USERS}`, status: 'failed' }),
       'namespace + user': (k) => ({ namespace: `ns${k % 5}`, user: `user${k % USERS}` }),
       'user + deployment': (k) => ({ user: `user${k % USERS}`, deployment: `app${(k * 7) % DEPLOYMENTS}` }),
-      'run id (one run\'s trail)': (k) => ({ runId: `r${String((k * 7919) % Math.floor(n / 4)).padStart(11, '0')}` }),
+      "run id (one run's trail)": (k) => ({ runId: `r${String((k * 7919) % Math.floor(n / 4)).padStart(11, '0')}` }),
     };
     const queryStats: Record<string, { p50: number; p99: number; rows: number; shallowestPage?: number }> = {};
     for (const [name, make] of Object.entries(queries)) {
@@ -126,7 +126,12 @@ export async function auditBench(opts: BenchOptions): Promise<BenchResult> {
         times.push(performance.now() - s);
         rows += items;
       }
-      queryStats[name] = { p50: quantile(times, 0.5), p99: quantile(times, 0.99), rows: rows / rounds, ...(name.endsWith('page 5') ? { shallowestPage: shallowest } : {}) };
+      queryStats[name] = {
+        p50: quantile(times, 0.5),
+        p99: quantile(times, 0.99),
+        rows: rows / rounds,
+        ...(name.endsWith('page 5') ? { shallowestPage: shallowest } : {}),
+      };
     }
 
     // 4. Verify: in-process (what blocks a server) and in the worker (what the server does).
@@ -146,12 +151,38 @@ export async function auditBench(opts: BenchOptions): Promise<BenchResult> {
     const sizeBytes = statSync(file).size;
 
     const rows = [
-      { benchmark: 'audit', metric: 'append, durable (server path)', oddjob: `${durablePerSec.toFixed(0)} events/s`, note: 'one fsync per event (synchronous=FULL)' },
-      { benchmark: 'audit', metric: `seed ${n.toLocaleString('en')} events (batched)`, oddjob: `${seededPerSec.toFixed(0)} events/s`, note: `file ${mib(sizeBytes)}` },
-      ...Object.entries(queryStats).map(([name, s]) => ({ benchmark: 'audit', metric: `query: ${name}`, oddjob: `p50 ${ms(s.p50)}, p99 ${ms(s.p99)}`, note: `target p99 < 20 ms; ${s.rows.toFixed(0)} rows/page${s.shallowestPage !== undefined && s.shallowestPage < 5 ? ` (some had only ${s.shallowestPage} pages)` : ''}` })),
-      { benchmark: 'audit', metric: 'verify, worker thread', oddjob: `${(verifyWorkerMs / 1000).toFixed(1)} s`, baseline: `${(verifyInProcessMs / 1000).toFixed(1)} s in-process`, ratio: verifyWorkerMs / verifyInProcessMs, note: `target < 10 s; event loop max stall ${ms(maxLoopStallMs)}` },
+      {
+        benchmark: 'audit',
+        metric: 'append, durable (server path)',
+        oddjob: `${durablePerSec.toFixed(0)} events/s`,
+        note: 'one fsync per event (synchronous=FULL)',
+      },
+      {
+        benchmark: 'audit',
+        metric: `seed ${n.toLocaleString('en')} events (batched)`,
+        oddjob: `${seededPerSec.toFixed(0)} events/s`,
+        note: `file ${mib(sizeBytes)}`,
+      },
+      ...Object.entries(queryStats).map(([name, s]) => ({
+        benchmark: 'audit',
+        metric: `query: ${name}`,
+        oddjob: `p50 ${ms(s.p50)}, p99 ${ms(s.p99)}`,
+        note: `target p99 < 20 ms; ${s.rows.toFixed(0)} rows/page${s.shallowestPage !== undefined && s.shallowestPage < 5 ? ` (some had only ${s.shallowestPage} pages)` : ''}`,
+      })),
+      {
+        benchmark: 'audit',
+        metric: 'verify, worker thread',
+        oddjob: `${(verifyWorkerMs / 1000).toFixed(1)} s`,
+        baseline: `${(verifyInProcessMs / 1000).toFixed(1)} s in-process`,
+        ratio: verifyWorkerMs / verifyInProcessMs,
+        note: `target < 10 s; event loop max stall ${ms(maxLoopStallMs)}`,
+      },
     ];
-    return { name: 'audit', rows, data: { events: n, durablePerSec, seededPerSec, sizeBytes, queries: queryStats, verifyInProcessMs, verifyWorkerMs, maxLoopStallMs } };
+    return {
+      name: 'audit',
+      rows,
+      data: { events: n, durablePerSec, seededPerSec, sizeBytes, queries: queryStats, verifyInProcessMs, verifyWorkerMs, maxLoopStallMs },
+    };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -30,7 +30,11 @@ async function measure(env: ClusterEnv, srv: ServerProcess, viewers: number, run
     const r = await fetch(`${srv.url}/api/runs`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ namespace: env.ns, deployment: 'api', command: ['sh', '-c', 'i=0; while [ $i -lt 600 ]; do echo "tick $i"; i=$((i+1)); sleep 0.1; done'] }),
+      body: JSON.stringify({
+        namespace: env.ns,
+        deployment: 'api',
+        command: ['sh', '-c', 'i=0; while [ $i -lt 600 ]; do echo "tick $i"; i=$((i+1)); sleep 0.1; done'],
+      }),
     });
     if (r.status !== 201) throw new Error(`run not created: ${r.status} ${await r.text()}`);
     ids.push(((await r.json()) as { id: string }).id);
@@ -39,14 +43,16 @@ async function measure(env: ClusterEnv, srv: ServerProcess, viewers: number, run
   const received = new Array<number>(viewers).fill(0);
   const t0 = performance.now();
   await Promise.all(
-    Array.from({ length: viewers }, (_, v) =>
-      new Promise<void>((resolve, reject) => {
-        const ws = new WebSocket(`${srv.url.replace('http', 'ws')}/api/runs/${ids[v % runsN]}/stream?from=0&follow=1`);
-        ws.on('message', (d: Buffer) => (received[v]! += d.length));
-        ws.once('open', () => resolve());
-        ws.once('error', reject);
-        sockets.push(ws);
-      }),
+    Array.from(
+      { length: viewers },
+      (_, v) =>
+        new Promise<void>((resolve, reject) => {
+          const ws = new WebSocket(`${srv.url.replace('http', 'ws')}/api/runs/${ids[v % runsN]}/stream?from=0&follow=1`);
+          ws.on('message', (d: Buffer) => (received[v]! += d.length));
+          ws.once('open', () => resolve());
+          ws.once('error', reject);
+          sockets.push(ws);
+        }),
     ),
   );
   const connectMs = performance.now() - t0;

@@ -25,14 +25,24 @@ export async function latencyBench(env: ClusterEnv, opts: BenchOptions): Promise
   const deployment = { ...env.deployment, metadata: { ...env.deployment.metadata, namespace: env.baselineNs } };
 
   const runOddjob = async (): Promise<Sample> => {
-    const r = await timed(process.execPath, [`${REPO_ROOT}bin/oddjob.mjs`, 'run', '-n', env.ns, 'deploy/api', '--', ...COMMAND], { ODDJOB_SERVER: env.server.url });
+    const r = await timed(process.execPath, [`${REPO_ROOT}bin/oddjob.mjs`, 'run', '-n', env.ns, 'deploy/api', '--', ...COMMAND], {
+      ODDJOB_SERVER: env.server.url,
+    });
     if (r.code !== 0 || !r.out.includes('hello from the bench')) throw new Error(`oddjob run failed (${r.code}): ${r.err}`);
     return { firstOutputMs: r.firstMs, exitMs: r.endMs };
   };
 
   const runKubectl = async (): Promise<Sample> => {
     const job = cloneJobFromDeployment(deployment, {
-      runId: newRunId(), user: 'bench', command: COMMAND, interactive: false, tty: false, noSidecars: false, activeDeadlineSeconds: 600, ttlSecondsAfterFinished: 600,
+      runId: newRunId(),
+      user: 'bench',
+      command: COMMAND,
+      interactive: false,
+      tty: false,
+      noSidecars: false,
+      activeDeadlineSeconds: 600,
+      ttlSecondsAfterFinished: 600,
+      neighbours: { services: [], budgets: [] },
     });
     const name = job.metadata!.name!;
     const t0 = performance.now();
@@ -47,7 +57,11 @@ export async function latencyBench(env: ClusterEnv, opts: BenchOptions): Promise
       await new Promise((res) => setTimeout(res, 500));
     }
     for (;;) {
-      const code = execFileSync(KUBECTL, ['get', 'pods', '-n', env.baselineNs, '-l', `job-name=${name}`, '-o', 'jsonpath={.items[0].status.containerStatuses[0].state.terminated.exitCode}'], { env: { ...process.env, ...env.kenv }, encoding: 'utf8' });
+      const code = execFileSync(
+        KUBECTL,
+        ['get', 'pods', '-n', env.baselineNs, '-l', `job-name=${name}`, '-o', 'jsonpath={.items[0].status.containerStatuses[0].state.terminated.exitCode}'],
+        { env: { ...process.env, ...env.kenv }, encoding: 'utf8' },
+      );
       if (code !== '') break;
       await new Promise((res) => setTimeout(res, 500));
     }
@@ -63,7 +77,13 @@ export async function latencyBench(env: ClusterEnv, opts: BenchOptions): Promise
     for (const f of order) (f === runOddjob ? oddjob : kubectl).push(await f());
     process.stderr.write(`latency: pair ${i + 1}/${pairs}: oddjob ${oddjob.at(-1)!.exitMs.toFixed(0)} ms, kubectl ${kubectl.at(-1)!.exitMs.toFixed(0)} ms\n`);
   }
-  const stat = (xs: Sample[], k: keyof Sample) => ({ median: median(xs.map((s) => s[k])), p90: quantile(xs.map((s) => s[k]), 0.9) });
+  const stat = (xs: Sample[], k: keyof Sample) => ({
+    median: median(xs.map((s) => s[k])),
+    p90: quantile(
+      xs.map((s) => s[k]),
+      0.9,
+    ),
+  });
   const data = {
     pairs,
     oddjob: { firstOutputMs: stat(oddjob, 'firstOutputMs'), exitMs: stat(oddjob, 'exitMs') },

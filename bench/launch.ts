@@ -39,7 +39,13 @@ async function jobCounter(env: ClusterEnv, namespace: string, n: number) {
   );
   return {
     /** When the n-th Job was seen (performance.now() clock). */
-    all: () => Promise.race([all, new Promise<number>((_, reject) => setTimeout(() => reject(new Error(`only ${seen.size} of ${n} Jobs appeared in ${namespace} within 120 s`)), 120_000).unref())]),
+    all: () =>
+      Promise.race([
+        all,
+        new Promise<number>((_, reject) =>
+          setTimeout(() => reject(new Error(`only ${seen.size} of ${n} Jobs appeared in ${namespace} within 120 s`)), 120_000).unref(),
+        ),
+      ]),
     stop: () => ctl.abort(),
   };
 }
@@ -71,7 +77,17 @@ export async function launchBench(env: ClusterEnv, opts: BenchOptions): Promise<
   const deployment = { ...env.deployment, metadata: { ...env.deployment.metadata, namespace: env.baselineNs } };
   const manifests = () =>
     Array.from({ length: n }, () =>
-      cloneJobFromDeployment(deployment, { runId: newRunId(), user: 'bench', command: COMMAND, interactive: false, tty: false, noSidecars: false, activeDeadlineSeconds: 600, ttlSecondsAfterFinished: 600 }),
+      cloneJobFromDeployment(deployment, {
+        runId: newRunId(),
+        user: 'bench',
+        command: COMMAND,
+        interactive: false,
+        tty: false,
+        noSidecars: false,
+        activeDeadlineSeconds: 600,
+        ttlSecondsAfterFinished: 600,
+        neighbours: { services: [], budgets: [] },
+      }),
     );
   const apiPid = apiServerPid();
 
@@ -152,7 +168,13 @@ export async function launchBench(env: ClusterEnv, opts: BenchOptions): Promise<
   const warm = manifests().slice(0, 5);
   await Promise.all([
     ...warm.map((body) => env.cluster.batch.createNamespacedJob({ namespace: env.baselineNs, body })),
-    ...warm.map(() => fetch(`${env.server.url}/api/runs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ namespace: env.ns, deployment: 'api', command: COMMAND }) }).then((r) => r.arrayBuffer())),
+    ...warm.map(() =>
+      fetch(`${env.server.url}/api/runs`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ namespace: env.ns, deployment: 'api', command: COMMAND }),
+      }).then((r) => r.arrayBuffer()),
+    ),
   ]);
 
   // Rounds of the three, rotating which goes first: a single round on a shared 2-core

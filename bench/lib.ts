@@ -40,7 +40,12 @@ export const ms = (x: number) => `${x.toFixed(x < 10 ? 2 : 0)} ms`;
 export const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
 
 /** Runs a process; records when its first stdout byte and its exit arrive. */
-export function timed(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}, opts: { keepOutput?: boolean } = {}): Promise<{ startAt: number; firstMs: number; lastMs: number; endMs: number; code: number; out: string; bytes: number; err: string }> {
+export function timed(
+  cmd: string,
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+  opts: { keepOutput?: boolean } = {},
+): Promise<{ startAt: number; firstMs: number; lastMs: number; endMs: number; code: number; out: string; bytes: number; err: string }> {
   return new Promise((resolve) => {
     const t0 = performance.now();
     let firstMs = -1;
@@ -108,7 +113,11 @@ export function printTable(rows: Row[]): void {
   const cols = ['benchmark', 'metric', 'oddjob', 'baseline', 'ratio', 'note'] as const;
   const cells = rows.map((r) => [r.benchmark, r.metric, r.oddjob, r.baseline ?? '', r.ratio === undefined ? '' : r.ratio.toFixed(2), r.note ?? '']);
   const widths = cols.map((c, i) => Math.max(c.length, ...cells.map((row) => row[i]!.length)));
-  const line = (xs: readonly string[]) => xs.map((x, i) => x.padEnd(widths[i]!)).join('  ').trimEnd();
+  const line = (xs: readonly string[]) =>
+    xs
+      .map((x, i) => x.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd();
   console.log(`\n${line(cols)}\n${line(widths.map((w) => '-'.repeat(w)))}`);
   for (const c of cells) console.log(line(c));
 }

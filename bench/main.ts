@@ -25,9 +25,13 @@ function parseArgs(argv: string[]): { opts: BenchOptions; only: Name[] } {
     if (a === '--quick') opts.quick = true;
     else if (a === '--only' || a.startsWith('--only=')) {
       const v = a.includes('=') ? a.slice(7) : argv[++i];
-      const names = (v ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+      const names = (v ?? '')
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean);
       const unknown = names.filter((n) => !ALL.includes(n as Name));
-      if (names.length === 0 || unknown.length) throw new Error(`--only takes a comma-separated list of ${ALL.join(', ')}${unknown.length ? `; unknown: ${unknown.join(', ')}` : ''}`);
+      if (names.length === 0 || unknown.length)
+        throw new Error(`--only takes a comma-separated list of ${ALL.join(', ')}${unknown.length ? `; unknown: ${unknown.join(', ')}` : ''}`);
       only = names as Name[];
     } else if (a === '--help' || a === '-h') {
       console.log('usage: npm run bench [-- --quick] [-- --only latency,launch,stream,audit,footprint]');

@@ -55,7 +55,12 @@ export async function measure(env: ClusterEnv, srv: ServerProcess, size: number)
   // A: oddjob run, alone on the node.
   await clearJobs(env, env.ns);
   const sampler = sampleProcess(srv.proc.pid!);
-  const ra = await timed(process.execPath, [`${REPO_ROOT}bin/oddjob.mjs`, 'run', '-n', env.ns, 'deploy/api', '--', ...command], { ODDJOB_SERVER: srv.url }, { keepOutput: false });
+  const ra = await timed(
+    process.execPath,
+    [`${REPO_ROOT}bin/oddjob.mjs`, 'run', '-n', env.ns, 'deploy/api', '--', ...command],
+    { ODDJOB_SERVER: srv.url },
+    { keepOutput: false },
+  );
   const server = sampler.stop();
   if (ra.code !== 0 || ra.bytes !== total) {
     // What the server saw is what explains a short (or long) read: keep it next to the results.
@@ -70,7 +75,17 @@ export async function measure(env: ClusterEnv, srv: ServerProcess, size: number)
   // container can be read), alone on the node. Two readers at once would compete for
   // the kubelet, and which one falls behind its log rotation is luck.
   const deployment = { ...env.deployment, metadata: { ...env.deployment.metadata, namespace: env.baselineNs } };
-  const job = cloneJobFromDeployment(deployment, { runId: newRunId(), user: 'bench', command, interactive: false, tty: false, noSidecars: false, activeDeadlineSeconds: 900, ttlSecondsAfterFinished: 900 });
+  const job = cloneJobFromDeployment(deployment, {
+    runId: newRunId(),
+    user: 'bench',
+    command,
+    interactive: false,
+    tty: false,
+    noSidecars: false,
+    activeDeadlineSeconds: 900,
+    ttlSecondsAfterFinished: 900,
+    neighbours: { services: [], budgets: [] },
+  });
   const t0 = performance.now();
   execFileSync(KUBECTL, ['create', '-f', '-'], { input: stringify(job), env: { ...process.env, ...env.kenv }, stdio: ['pipe', 'ignore', 'ignore'] });
   let rb: Awaited<ReturnType<typeof timed>>;

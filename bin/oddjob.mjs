@@ -1,10 +1,13 @@
 #!/usr/bin/env node
-// Launcher for the `oddjob` command: registers tsx so the TypeScript sources run
-// directly, then hands over to the service (`oddjob server ...`) or the CLI.
-// Only the half that is needed gets imported, to keep the CLI's start fast.
-// In the container image the sources are compiled to dist/ (ODDJOB_COMPILED=1)
-// and tsx, a dev dependency, is not installed.
-const compiled = process.env.ODDJOB_COMPILED === '1';
+// Launcher for the `oddjob` command: hands over to the service (`oddjob server ...`)
+// or the CLI. Only the half that is needed gets imported, to keep the CLI's start fast.
+// The installed package and the image carry only the compiled dist/ (tsx, a dev
+// dependency, is not installed there); a checkout runs the TypeScript sources
+// through tsx, so a stale dist/ from `npm run build` is never run by mistake.
+// ODDJOB_COMPILED=1 forces dist/.
+import { existsSync } from 'node:fs';
+
+const compiled = process.env.ODDJOB_COMPILED === '1' || !existsSync(new URL('../cli/main.ts', import.meta.url));
 if (!compiled) {
   const { register } = await import('tsx/esm/api');
   register();

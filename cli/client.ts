@@ -11,6 +11,7 @@ import {
   CredentialInfo,
   DeviceLogin,
   DeviceLoginPoll,
+  NamespaceInfo,
   Page,
   WhoAmI,
   Run,
@@ -20,6 +21,7 @@ import {
   type AuditEventType,
 } from '../protocol/api.js';
 import { ApiError } from '../protocol/api-error.js';
+import { SERVER_VERSION_HEADER } from '../protocol/version.js';
 
 export { ApiError };
 
@@ -52,6 +54,8 @@ export interface ClientOptions {
   /** Sent as X-Oddjob-Client: cli/<version>. */
   version: string;
   timeoutMs?: number;
+  /** Called with the X-Oddjob-Version header of every answer (null when absent). */
+  onServerVersion?: (version: string | null) => void;
 }
 
 type Query = Record<string, string | number | boolean | undefined>;
@@ -86,12 +90,14 @@ export class OddjobClient {
   private readonly token: string | undefined;
   private readonly version: string;
   private readonly timeoutMs: number;
+  private readonly onServerVersion: ((version: string | null) => void) | undefined;
 
   constructor(opts: ClientOptions) {
     this.server = opts.server.replace(/\/+$/, '');
     this.token = opts.token;
     this.version = opts.version;
     this.timeoutMs = opts.timeoutMs ?? 60_000;
+    this.onServerVersion = opts.onServerVersion;
   }
 
   /** Headers for HTTP and the WebSocket upgrade alike. */
@@ -127,6 +133,10 @@ export class OddjobClient {
 
   async revokeToken(id: string): Promise<void> {
     await this.request('DELETE', `/auth/tokens/${encodeURIComponent(id)}`, {});
+  }
+
+  async namespaces(): Promise<string[]> {
+    return (await this.json('GET', '/api/namespaces', Page(NamespaceInfo))).items.map((n) => n.name);
   }
 
   async deployments(namespace?: string): Promise<DeploymentSummary[]> {
@@ -174,12 +184,7 @@ export class OddjobClient {
     return u.toString();
   }
 
-  private async json<S extends z.ZodTypeAny>(
-    method: string,
-    path: string,
-    schema: S,
-    opts: { query?: Query; body?: unknown } = {},
-  ): Promise<z.infer<S>> {
+  private async json<S extends z.ZodTypeAny>(method: string, path: string, schema: S, opts: { query?: Query; body?: unknown } = {}): Promise<z.infer<S>> {
     const res = await this.request(method, path, opts);
     let data: unknown;
     try {
@@ -213,6 +218,7 @@ export class OddjobClient {
     } catch (err) {
       throw new NetworkError(this.server, networkReason(err));
     }
+    this.onServerVersion?.(res.headers.get(SERVER_VERSION_HEADER));
     if (!res.ok) throw await apiErrorFrom(res, method, path);
     return res;
   }

@@ -5,7 +5,7 @@ import { chmodSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { z } from 'zod';
-import { describeZodError } from '../protocol/api.js';
+import { describeZodError, k8sLabelName } from '../protocol/api.js';
 import { CliError } from './errors.js';
 
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -22,13 +22,49 @@ export function configPath(env: Env): string {
 }
 
 const httpUrl = z.string().refine((s) => isHttpUrl(s), 'must be an http:// or https:// URL');
+const token = z.string().min(1, 'must not be empty');
 
-// Loose: `oddjob login` (later) may store more than this CLI version knows about.
+/** One server the CLI knows: where it is, the token it issued us, and the namespace we use there by default. */
+export const ContextEntry = z.looseObject({
+  server: httpUrl,
+  token: token.optional(),
+  namespace: k8sLabelName.optional(),
+});
+export type ContextEntry = z.infer<typeof ContextEntry>;
+
+// Loose: a later CLI version may store more than this one knows about.
+// `server`/`token` at the top are the file as it was before contexts; read, never written.
 export const ConfigFile = z.looseObject({
   server: httpUrl.optional(),
-  token: z.string().min(1, 'must not be empty').optional(),
+  token: token.optional(),
+  currentContext: z.string().optional(),
+  contexts: z.record(z.string(), ContextEntry).optional(),
 });
 export type ConfigFile = z.infer<typeof ConfigFile>;
+
+export const contextEnvName = (env: Env) => nonEmpty(env.ODDJOB_CONTEXT);
+
+/** A context is named after its server's host (and path), the way gh names its hosts. */
+export function contextNameFor(server: string): string {
+  const u = new URL(server);
+  return `${u.host}${u.pathname.replace(/\/+$/, '')}`;
+}
+
+/**
+ * The file's contexts, with a file from before contexts read as one context for
+ * its server (current), so an old login keeps working and is rewritten in the new
+ * shape on the next write.
+ */
+export function contextsOf(c: ConfigFile | undefined): { current: string | undefined; contexts: Record<string, ContextEntry> } {
+  const contexts: Record<string, ContextEntry> = { ...(c?.contexts ?? {}) };
+  let current = c?.currentContext;
+  if (c?.server) {
+    const name = contextNameFor(normaliseServer(c.server));
+    contexts[name] ??= { server: c.server, ...(c.token ? { token: c.token } : {}) };
+    current ??= name;
+  }
+  return { current, contexts };
+}
 
 export interface LoadedConfig {
   path: string;
@@ -71,22 +107,25 @@ export function loadConfig(env: Env): LoadedConfig {
 }
 
 /**
- * Writes the login config: merged with what is there, to a 0600 temp file in a
- * 0700 directory, then renamed over the old one, so a crash never leaves a
- * half-written file and the token is never readable by others, not even briefly.
- * `undefined` values remove their key.
+ * Changes the contexts: read (an old file migrated), changed by `change`, then
+ * written to a 0600 temp file in a 0700 directory and renamed over the old one,
+ * so a crash never leaves a half-written file and the token is never readable by
+ * others, not even briefly. Keys this version does not know are kept.
  */
-export function saveConfig(env: Env, update: Partial<ConfigFile>): string {
+export function updateContexts(env: Env, change: (c: { current: string | undefined; contexts: Record<string, ContextEntry> }) => void): string {
   const path = configPath(env);
-  let current: Record<string, unknown> = {};
+  let raw: Record<string, unknown>;
   try {
-    current = JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
-    if (typeof current !== 'object' || current === null || Array.isArray(current)) current = {};
+    raw = JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
+    if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) raw = {};
   } catch {
-    current = {};
+    raw = {};
   }
-  const next: Record<string, unknown> = { ...current, ...update };
-  for (const [k, v] of Object.entries(next)) if (v === undefined) delete next[k];
+  const parsed = ConfigFile.safeParse(raw);
+  const c = contextsOf(parsed.success ? parsed.data : undefined);
+  change(c);
+  const { server: _oldServer, token: _oldToken, currentContext: _c, contexts: _cs, ...rest } = raw;
+  const next = { ...rest, ...(c.current ? { currentContext: c.current } : {}), contexts: c.contexts };
   try {
     mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
     const tmp = `${path}.${process.pid}.tmp`;
@@ -103,36 +142,74 @@ export interface Endpoint {
   /** Normalised base URL without a trailing slash. */
   server: string;
   token: string | undefined;
+  /** The context that goes with this server, when the config file was read and has one. */
+  context?: { name: string; namespace?: string };
 }
 
 /**
- * Resolves server and token. The config file is read only when the flag and
- * environment leave something open, and its token is only sent to the server
- * it was issued for: `--server https://elsewhere` must not leak it.
+ * Resolves server and token: --server, else --context's server, else
+ * $ODDJOB_SERVER, else $ODDJOB_CONTEXT's or the current context's server. The
+ * config file is read only when the flags and environment leave something open,
+ * and a context's token is only sent to the server it was issued for:
+ * `--server https://elsewhere` must not leak it.
  */
-export function resolveEndpoint(flagServer: string | undefined, env: Env, readConfig: () => ConfigFile | undefined): Endpoint {
-  let config: ConfigFile | undefined;
-  let configRead = false;
+export function resolveEndpoint(flagServer: string | undefined, env: Env, readConfig: () => ConfigFile | undefined, flagContext?: string): Endpoint {
+  let config: ReturnType<typeof contextsOf> | undefined;
+  let legacyToken: string | undefined;
   const cfg = () => {
-    if (!configRead) {
-      config = readConfig();
-      configRead = true;
+    if (!config) {
+      const file = readConfig();
+      config = contextsOf(file);
+      // A token saved without a server (before contexts) went to whichever server was asked.
+      if (file?.token && !file.server) legacyToken = file.token;
     }
     return config;
   };
-  const raw = nonEmpty(flagServer) ?? serverFromEnv(env) ?? cfg()?.server;
+  const named = (name: string, from: string) => {
+    const c = cfg().contexts[name];
+    if (!c) {
+      const known = Object.keys(cfg().contexts);
+      throw new CliError(`no context named "${name}" (${from})`, {
+        hint: known.length ? `known contexts: ${known.join(', ')} (see: oddjob config get-contexts)` : 'add one with: oddjob login --server URL',
+      });
+    }
+    return { name, entry: c };
+  };
+  const envContext = contextEnvName(env);
+  let selected: { name: string; entry: ContextEntry } | undefined;
+  let raw = nonEmpty(flagServer);
+  if (nonEmpty(flagContext)) {
+    selected = named(flagContext!, '--context');
+    raw ??= selected.entry.server;
+  }
+  raw ??= serverFromEnv(env);
+  if (!raw) {
+    if (envContext) selected = named(envContext, 'ODDJOB_CONTEXT');
+    else if (cfg().current && cfg().contexts[cfg().current!]) selected = { name: cfg().current!, entry: cfg().contexts[cfg().current!]! };
+    raw = selected?.entry.server;
+  }
   if (!raw) {
     throw new CliError('no oddjob server is configured', {
-      hint: 'pass --server URL or set ODDJOB_SERVER (e.g. ODDJOB_SERVER=http://127.0.0.1:8080)',
+      hint: 'pass --server URL or set ODDJOB_SERVER (e.g. ODDJOB_SERVER=http://127.0.0.1:8080), or sign in: oddjob login --server URL',
     });
   }
   const server = normaliseServer(raw);
-  let token = tokenFromEnv(env);
-  if (!token) {
-    const c = cfg();
-    if (c?.token && (!c.server || sameOrigin(c.server, server))) token = c.token;
-  }
-  return { server, token };
+  const envToken = tokenFromEnv(env);
+  if (envToken && !selected && !config) return { server, token: envToken };
+  // The context for this server: the one asked for if it is this server's, else any that is.
+  const match =
+    selected && sameOrigin(selected.entry.server, server)
+      ? selected
+      : Object.entries(cfg().contexts)
+          .filter(([, c]) => sameOrigin(c.server, server))
+          .map(([name, entry]) => ({ name, entry }))
+          .sort((a, b) => Number(b.name === cfg().current) - Number(a.name === cfg().current))[0];
+  const token = envToken ?? match?.entry.token ?? legacyToken;
+  return {
+    server,
+    token,
+    ...(match ? { context: { name: match.name, ...(match.entry.namespace ? { namespace: match.entry.namespace } : {}) } } : {}),
+  };
 }
 
 export function normaliseServer(raw: string): string {
@@ -154,7 +231,7 @@ function isHttpUrl(s: string): boolean {
   }
 }
 
-function sameOrigin(a: string, b: string): boolean {
+export function sameOrigin(a: string, b: string): boolean {
   try {
     return new URL(a).origin === new URL(b).origin;
   } catch {

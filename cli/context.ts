@@ -3,7 +3,8 @@
 // exit code the action settles on. Keeps `process` out of the command modules.
 import type { Command } from 'commander';
 import { OddjobClient } from './client.js';
-import { loadConfig, resolveEndpoint, type Env } from './config.js';
+import { loadConfig, resolveEndpoint, type Endpoint, type Env } from './config.js';
+import { versionSkewWarning } from '../protocol/version.js';
 
 export interface Io {
   stdout: NodeJS.WriteStream;
@@ -20,6 +21,7 @@ export class CliContext {
   /** For `run`: the argv after `--`, exactly as given; undefined when there was no `--`. */
   commandArgv: string[] | undefined;
   private clientInstance: OddjobClient | undefined;
+  private endpointInstance: Endpoint | undefined;
 
   constructor(
     readonly io: Io,
@@ -33,15 +35,35 @@ export class CliContext {
     };
   }
 
+  /** Server, token and context from --server/--context, the environment and the config file. */
+  endpoint(cmd: Command): Endpoint {
+    if (!this.endpointInstance) {
+      const flags = cmd.optsWithGlobals() as { server?: string; context?: string };
+      this.endpointInstance = resolveEndpoint(
+        flags.server,
+        this.io.env,
+        () => {
+          const loaded = loadConfig(this.io.env);
+          for (const w of loaded.warnings) this.warn(w);
+          return loaded.config;
+        },
+        flags.context,
+      );
+    }
+    return this.endpointInstance;
+  }
+
   client(cmd: Command): OddjobClient {
     if (!this.clientInstance) {
-      const flag = (cmd.optsWithGlobals() as { server?: string }).server;
-      const endpoint = resolveEndpoint(flag, this.io.env, () => {
-        const loaded = loadConfig(this.io.env);
-        for (const w of loaded.warnings) this.warn(w);
-        return loaded.config;
-      });
-      this.clientInstance = new OddjobClient({ ...endpoint, version: this.version });
+      const { server, token } = this.endpoint(cmd);
+      let checked = false;
+      const onServerVersion = (serverVersion: string | null) => {
+        if (checked) return;
+        checked = true;
+        const warning = versionSkewWarning(this.version, serverVersion);
+        if (warning) this.warn(warning);
+      };
+      this.clientInstance = new OddjobClient({ server, token, version: this.version, onServerVersion });
     }
     return this.clientInstance;
   }

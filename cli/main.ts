@@ -6,6 +6,8 @@ import { Command, CommanderError } from 'commander';
 import attach from './commands/attach.js';
 import audit from './commands/audit.js';
 import cancel from './commands/cancel.js';
+import completion, { runCompletion } from './commands/completion.js';
+import configCmd from './commands/config.js';
 import deployments from './commands/deployments.js';
 import login from './commands/login.js';
 import logs from './commands/logs.js';
@@ -22,7 +24,7 @@ import { EXIT_ODDJOB } from './lib/exit.js';
 import { cliVersion } from './version.js';
 
 /** Help lists commands in this order. */
-const COMMANDS = [run, logs, attach, runs, cancel, deployments, audit, whoami, login, tokens, server];
+const COMMANDS = [run, logs, attach, runs, cancel, deployments, audit, whoami, login, tokens, configCmd, completion, server];
 
 const EXAMPLES = `
 Examples:
@@ -34,9 +36,11 @@ Examples:
   oddjob audit --since 24h --deployment api
 
 Configuration:
-  --server URL, else $ODDJOB_SERVER, else "server" in $XDG_CONFIG_HOME/oddjob/config.json
-  token: $ODDJOB_TOKEN, else "token" in that file (only sent to the server it names)
-  namespace for run: -n, else $ODDJOB_NAMESPACE, else "default"
+  server: --server URL, else --context's, else $ODDJOB_SERVER, else $ODDJOB_CONTEXT's or the
+          current context's ($XDG_CONFIG_HOME/oddjob/config.json; see: oddjob config get-contexts)
+  token:  $ODDJOB_TOKEN, else the token of that server's context (only sent to that server)
+  namespace for run: -n, else $ODDJOB_NAMESPACE, else the context's (oddjob config set-namespace),
+          else the server's only namespace, else "default" if it serves that
 
 Run \`oddjob <command> --help\` for a command's flags, exit codes and examples.
 `;
@@ -44,8 +48,9 @@ Run \`oddjob <command> --help\` for a command's flags, exit codes and examples.
 export function buildProgram(cli: CliContext): Command {
   const program = new Command('oddjob')
     .description('Run one-off commands inside the runtime of an existing Kubernetes Deployment, as a Job, with an audit trail.')
-    .usage('[--server URL] <command> [options]')
-    .option('--server <url>', 'oddjob server URL (default: $ODDJOB_SERVER, else the config file)')
+    .usage('[--server URL | --context NAME] <command> [options]')
+    .option('--server <url>', 'oddjob server URL (default: $ODDJOB_SERVER, else the current context)')
+    .option('--context <name>', 'use this context of the config file (default: $ODDJOB_CONTEXT, else the current one)')
     .version(cli.version, '-V, --version', 'print the version')
     .helpOption('-h, --help', 'show help')
     .helpCommand('help [command]', 'show help for a command')
@@ -63,6 +68,11 @@ export function buildProgram(cli: CliContext): Command {
 }
 
 export async function main(argv: readonly string[], io: Io = processIo()): Promise<number> {
+  if (argv[2] === '__complete') {
+    // The words of a half-typed command line: never parsed as our own flags.
+    const cli = new CliContext(io, cliVersion());
+    return runCompletion(buildProgram(cli), cli, argv.slice(3));
+  }
   const split = splitArgv(argv.slice(2));
   const isRun = split.subcommand === 'run';
   // For `run`, everything oddjob-side is 125 (PRODUCT.md §3) so it cannot be

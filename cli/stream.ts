@@ -5,7 +5,9 @@
 // runs it also carries stdin (channel 0) and the terminal size (channel 4).
 import type { Readable, Writable } from 'node:stream';
 import WebSocket from 'ws';
+import { backoffDelay } from '../protocol/backoff.js';
 import { Channel, CloseCode, decodeFrame, encodeFrame, encodeResize, type StatusFrame } from '../protocol/frames.js';
+import { TERMINAL_STATUSES, type Run } from '../protocol/api.js';
 import { apiErrorFrom, networkReason, type OddjobClient } from './client.js';
 import type { EndFrame } from './lib/exit.js';
 
@@ -21,10 +23,15 @@ export class StreamError extends Error {
   }
 }
 
+/** Delays are protocol/backoff.ts's full jitter: the ceiling starts at initialMs and doubles up to maxMs. */
 export interface RetryPolicy {
   initialMs: number;
   maxMs: number;
-  /** Give up after this long without a healthy connection. */
+  /**
+   * After this long without a healthy connection, ask the server whether the run
+   * is still alive: if it is, keep trying (and say so); if it ended, or the server
+   * cannot say, give up with a hint.
+   */
   giveUpMs: number;
 }
 
@@ -39,7 +46,8 @@ export interface InteractiveOptions {
 }
 
 export interface FollowOptions {
-  client: Pick<OddjobClient, 'streamUrl' | 'headers'>;
+  /** getRun, when given, lets a lost stream be retried for as long as the run is alive. */
+  client: Pick<OddjobClient, 'streamUrl' | 'headers'> & Partial<Pick<OddjobClient, 'getRun'>>;
   runId: string;
   /** Keep streaming live until the run ends (false: replay what is stored and stop). */
   follow: boolean;
@@ -53,6 +61,8 @@ export interface FollowOptions {
   retry?: Partial<RetryPolicy>;
   /** Called once when the command's container is running. */
   onRunning?: (podName: string) => void;
+  /** A run still starting after this long gets a notice saying where it is stuck (default 20 s). */
+  slowStartMs?: number;
 }
 
 export type FollowResult =
@@ -86,6 +96,12 @@ class RunFollower {
   private readonly stderr: Writable;
   private readonly retry: RetryPolicy;
   private lastProgress = '';
+  private readonly startedAt = Date.now();
+  /** On a terminal: the progress is one line, rewritten with the elapsed time, until the command runs. */
+  private statusShown = false;
+  private statusTimer: NodeJS.Timeout | undefined;
+  private slowTimer: NodeJS.Timeout | undefined;
+  private starting = true;
   private running = false;
   private ws: WebSocket | undefined;
   /** Settles the connection attempt in progress (used by abort and output errors). */
@@ -106,7 +122,55 @@ class RunFollower {
   }
 
   private notice(line: string) {
+    this.clearStatus();
     this.stderr.write(`oddjob: ${line}\n`);
+    if (this.statusTimer) this.renderStatus();
+  }
+
+  private get tty(): boolean {
+    return (this.stderr as Writable & { isTTY?: boolean }).isTTY === true;
+  }
+
+  private onProgress(message: string) {
+    if (!this.starting) return;
+    this.slowTimer ??= setTimeout(
+      () => {
+        if (this.starting) this.notice(`still starting after ${Math.round((this.opts.slowStartMs ?? 20_000) / 1000)} s: ${this.lastProgress}`);
+      },
+      Math.max(0, (this.opts.slowStartMs ?? 20_000) - (Date.now() - this.startedAt)),
+    );
+    this.slowTimer.unref();
+    if (!this.tty) {
+      // The server repeats the latest progress to every new connection.
+      if (message !== this.lastProgress) this.notice(message);
+      this.lastProgress = message;
+      return;
+    }
+    this.lastProgress = message;
+    this.renderStatus();
+    this.statusTimer ??= setInterval(() => this.renderStatus(), 1000);
+    this.statusTimer.unref();
+  }
+
+  private renderStatus() {
+    const elapsed = Math.floor((Date.now() - this.startedAt) / 1000);
+    this.stderr.write(`\r\x1b[2Koddjob: ${this.lastProgress} (${elapsed}s)`);
+    this.statusShown = true;
+  }
+
+  private clearStatus() {
+    if (!this.statusShown) return;
+    this.stderr.write('\r\x1b[2K');
+    this.statusShown = false;
+  }
+
+  /** The command runs, or the run is over: no more start-up progress. */
+  private doneStarting() {
+    this.starting = false;
+    clearInterval(this.statusTimer);
+    clearTimeout(this.slowTimer);
+    this.statusTimer = undefined;
+    this.clearStatus();
   }
 
   async run(): Promise<FollowResult> {
@@ -121,13 +185,15 @@ class RunFollower {
     try {
       return await this.loop();
     } finally {
+      this.doneStarting();
       for (const d of this.disposers.splice(0).reverse()) d();
     }
   }
 
   private async loop(): Promise<FollowResult> {
-    let delay = this.retry.initialMs;
+    let attempt = 0;
     let failingSince: number | undefined;
+    let lostSince: number | undefined;
     let announced = false;
     for (;;) {
       const a = await this.connectOnce(() => {
@@ -147,25 +213,56 @@ class RunFollower {
           break;
       }
       if (a.healthy) {
-        delay = this.retry.initialMs;
+        attempt = 0;
         failingSince = undefined;
+        lostSince = undefined;
       }
-      const now = Date.now();
+      let now = Date.now();
       failingSince ??= now;
+      lostSince ??= now;
       if (now - failingSince >= this.retry.giveUpMs) {
-        throw new StreamError(
-          'unreachable',
-          `lost the output stream of run ${this.opts.runId} and could not get it back for ${Math.round(this.retry.giveUpMs / 1000)}s (last error: ${a.reason})`,
-          `the run may still be going: oddjob logs ${this.opts.runId} -f`,
-        );
+        const run = await this.currentRun();
+        now = Date.now();
+        const lostFor = `${Math.round((now - lostSince) / 1000)}s`;
+        if (run && !TERMINAL_STATUSES.includes(run.status)) {
+          // The run is alive: its output is worth waiting for, however long the outage.
+          this.notice(`run ${this.opts.runId} is still ${run.status}; still trying to get its output back (lost ${lostFor} ago: ${a.reason})`);
+          failingSince = now;
+        } else {
+          throw new StreamError(
+            'unreachable',
+            `lost the output stream of run ${this.opts.runId} and could not get it back for ${lostFor} (last error: ${a.reason})` +
+              (run ? `; the run has ended (${run.status})` : ''),
+            run ? `its output: oddjob logs ${this.opts.runId}` : `the run may still be going: oddjob logs ${this.opts.runId} -f`,
+          );
+        }
       }
       // One quick silent retry covers a server restart or a proxy hiccup; say something only if that fails too.
       if (!announced && now > failingSince) {
         this.notice(`stream interrupted (${a.reason}); reconnecting...`);
         announced = true;
       }
+      const delay = backoffDelay(attempt++, { baseMs: this.retry.initialMs, capMs: this.retry.maxMs });
       if (!(await sleep(delay, this.opts.signal))) return { kind: 'detached', received: this.received };
-      delay = Math.min(delay * 2, this.retry.maxMs);
+    }
+  }
+
+  /** The run as the server sees it now; undefined when it cannot say within 10 s. */
+  private async currentRun(): Promise<Run | undefined> {
+    const { client, runId } = this.opts;
+    if (!client.getRun) return undefined;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      return await Promise.race([
+        client.getRun(runId),
+        new Promise<undefined>((resolve) => {
+          timer = setTimeout(() => resolve(undefined), 10_000);
+        }),
+      ]);
+    } catch {
+      return undefined;
+    } finally {
+      clearTimeout(timer);
     }
   }
 
@@ -187,8 +284,7 @@ class RunFollower {
       });
       this.ws = ws;
 
-      const healthy = () =>
-        this.received > startedWith || (openedAt !== undefined && Date.now() - openedAt >= HEALTHY_AFTER_MS);
+      const healthy = () => this.received > startedWith || (openedAt !== undefined && Date.now() - openedAt >= HEALTHY_AFTER_MS);
 
       const settle = (a: Attempt) => {
         if (settled) return;
@@ -246,13 +342,15 @@ class RunFollower {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('error', () => undefined);
-        res.on('end', async () => {
+        res.on('end', () => {
           const status = res.statusCode ?? 0;
           const body = Buffer.concat(chunks).toString('utf8');
-          const err = await apiErrorFrom({ status, statusText: res.statusMessage, text: async () => body }, 'GET', `/api/runs/${runId}/stream`);
-          // 4xx will not get better by asking again; 5xx (restart, overload, proxy) might.
-          if (status >= 400 && status < 500 && status !== 408 && status !== 429) settle({ kind: 'fatal', error: err });
-          else settle({ kind: 'retry', reason: err.message, healthy: false });
+          // apiErrorFrom cannot reject: it reads a string we already hold.
+          void apiErrorFrom({ status, statusText: res.statusMessage, text: async () => body }, 'GET', `/api/runs/${runId}/stream`).then((err) => {
+            // 4xx will not get better by asking again; 5xx (restart, overload, proxy) might.
+            if (status >= 400 && status < 500 && status !== 408 && status !== 429) settle({ kind: 'fatal', error: err });
+            else settle({ kind: 'retry', reason: err.message, healthy: false });
+          });
         });
       });
       ws.on('close', (code: number, reasonBuf: Buffer) => {
@@ -286,6 +384,7 @@ class RunFollower {
       case Channel.stdout:
       case Channel.stderr: {
         if (frame.data.length === 0) return undefined;
+        this.clearStatus();
         const out = frame.channel === Channel.stdout ? this.stdout : this.stderr;
         // Counted when handed to the stream: Writable keeps order, so a resume from here has no gap.
         this.received += frame.data.length;
@@ -306,11 +405,10 @@ class RunFollower {
   private onStatus(s: StatusFrame, ws: WebSocket): Attempt | undefined {
     switch (s.kind) {
       case 'progress':
-        // The server repeats the latest progress to every new connection.
-        if (s.message !== this.lastProgress) this.notice(s.message);
-        this.lastProgress = s.message;
+        this.onProgress(s.message);
         return undefined;
       case 'running':
+        this.doneStarting();
         if (!this.running) this.opts.onRunning?.(s.podName);
         this.running = true;
         // The server can only pass input to a container that is attached, so we hold it until now.
@@ -318,6 +416,7 @@ class RunFollower {
         this.flushStdin(ws);
         return undefined;
       case 'end':
+        this.doneStarting();
         return { kind: 'end', end: s };
       case 'error':
         if (s.code === 'unavailable') return { kind: 'retry', reason: s.message, healthy: false };

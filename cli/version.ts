@@ -1,11 +1,7 @@
-// The CLI's version, for --version and the X-Oddjob-Client header.
-import { readFileSync } from 'node:fs';
+// The CLI's version, for --version and the X-Oddjob-Client header: the version of
+// the package it was installed from.
+import { packageVersion } from '../protocol/package-version.js';
 
 export function cliVersion(): string {
-  try {
-    const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version?: unknown };
-    return typeof pkg.version === 'string' ? pkg.version : '0.0.0';
-  } catch {
-    return '0.0.0';
-  }
+  return packageVersion(import.meta.url);
 }

@@ -7,6 +7,10 @@ cd "$(dirname "$0")/.."
 . hack/cluster/lib.sh
 say() { printf '\n\033[1;36m▶ %s\033[0m\n' "$*" >&2; }
 
+# The project runs on its pinned Node (fetched from the npm registry into the cache),
+# whatever Node the machine has: node_modules' native modules are built for it.
+NODE_BIN="$(bash hack/node/ensure-node.sh)"
+export PATH="$NODE_BIN:$PATH" npm_config_nodedir="$(dirname "$NODE_BIN")"
 [ -d node_modules ] || { say "installing npm dependencies"; npm ci --no-audit --no-fund; }
 say "local Kubernetes cluster (first run builds it: ~6 min on 2 cores)"
 bash hack/cluster/up.sh

@@ -1,5 +1,6 @@
-// An error answer of the API as a client sees it ({error: {code, message, hint}}),
-// shared by the CLI and the web UI. Zod-free, so the browser bundle stays small.
+// An error answer of the API ({error: {code, message, hint}} with its HTTP
+// status): what the server's HTTP edge renders (server/http/errors.ts) and what
+// the CLI and the web UI read back. Zod-free, so the browser bundle stays small.
 export class ApiError extends Error {
   constructor(
     readonly status: number,

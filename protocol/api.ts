@@ -63,6 +63,11 @@ export { TERMINAL_STATUSES };
 
 export const Identity = z.object({
   login: z.string(),
+  /**
+   * GitHub's numeric user id: what identity is keyed by. A login can be renamed and
+   * then registered by someone else; the id never moves. Absent with --auth dev.
+   */
+  id: z.number().int().positive().optional(),
   teams: z.array(z.string()),
   name: z.string().optional(),
 });
@@ -77,10 +82,14 @@ export const Run = z.object({
   command: z.array(z.string()),
   reason: z.string().optional(),
   user: z.string(),
+  /** The GitHub user id of who started it (absent with --auth dev and for older runs). */
+  userId: z.number().int().positive().optional(),
   interactive: z.boolean(),
   tty: z.boolean(),
   status: RunStatus,
   jobName: z.string(),
+  /** The uid of the Job oddjob created: only that Job, and the pod it controls, drive the run. */
+  jobUid: z.string().optional(),
   podName: z.string().optional(),
   exitCode: z.number().int().optional(),
   /** Why the run failed to start or ended unusually, in words for a person. */
@@ -97,11 +106,12 @@ export const Run = z.object({
    * Absent: nothing is missing.
    */
   outputLost: z.number().int().min(-1).optional(),
+  /** When the stored output was deleted (--output-retention); the audit events stay. */
+  outputExpiredAt: z.string().optional(),
 });
 export type Run = z.infer<typeof Run>;
 
-export const Page = <T extends z.ZodTypeAny>(item: T) =>
-  z.object({ items: z.array(item), nextCursor: z.string().optional() });
+export const Page = <T extends z.ZodTypeAny>(item: T) => z.object({ items: z.array(item), nextCursor: z.string().optional() });
 
 export const RunListQuery = z
   .object({
@@ -126,6 +136,10 @@ export const DeploymentSummary = z.object({
 });
 export type DeploymentSummary = z.infer<typeof DeploymentSummary>;
 
+/** GET /api/namespaces: the namespaces the server serves (signed-in callers only). */
+export const NamespaceInfo = z.object({ name: z.string() });
+export type NamespaceInfo = z.infer<typeof NamespaceInfo>;
+
 export const AuditEventType = z.enum(AUDIT_EVENT_TYPES);
 export type AuditEventType = z.infer<typeof AuditEventType>;
 
@@ -139,7 +153,8 @@ export type AuditClient = z.infer<typeof AuditClient>;
 /** What a caller supplies when appending; seq, time and hashes are the store's. */
 export const AuditEventInput = z.object({
   type: AuditEventType,
-  actor: z.object({ login: z.string(), teams: z.array(z.string()) }),
+  /** id: GitHub's user id (absent with --auth dev and in events recorded before ids were kept). */
+  actor: z.object({ login: z.string(), id: z.number().int().positive().optional(), teams: z.array(z.string()) }),
   client: AuditClient,
   runId: z.string().optional(),
   namespace: z.string().optional(),
@@ -156,6 +171,10 @@ export const AuditEventInput = z.object({
   outputLost: z.number().int().min(-1).optional(),
   /** Human-readable detail: the denial reason, a start failure, ... */
   message: z.string().optional(),
+  /** The run's owner, when the actor is someone else (another person cancelling it). */
+  owner: z.string().optional(),
+  /** A run.denied of POST /api/runs/preview: a question that was refused, not an attempt. */
+  preview: z.boolean().optional(),
 });
 export type AuditEventInput = z.infer<typeof AuditEventInput>;
 
@@ -204,9 +223,7 @@ export type ApiErrorBody = z.infer<typeof ApiErrorBody>;
 
 /** Formats zod issues into one line a person can act on: "command: give a command ...". */
 export function describeZodError(err: z.ZodError): string {
-  return err.issues
-    .map((i) => (i.path.length ? `${i.path.join('.')}: ${i.message}` : i.message))
-    .join('; ');
+  return err.issues.map((i) => (i.path.length ? `${i.path.join('.')}: ${i.message}` : i.message)).join('; ');
 }
 
 // ---- sign-in (/auth) ------------------------------------------------------

@@ -16,9 +16,9 @@
 // and no duplicate.
 import { z } from 'zod';
 import { RunStatus } from './api.js';
+import { Channel, frameBytes } from './wire.js';
 
-export const Channel = { stdin: 0, stdout: 1, stderr: 2, status: 3, resize: 4 } as const;
-export type Channel = (typeof Channel)[keyof typeof Channel];
+export { Channel, CloseCode } from './wire.js';
 
 export const StatusFrame = z.discriminatedUnion('kind', [
   /** Progress while the pod starts ("waiting for pod: pulling image ..."). */
@@ -48,11 +48,8 @@ export const ResizeFrame = z.object({
 export type ResizeFrame = z.infer<typeof ResizeFrame>;
 
 export function encodeFrame(channel: Channel, payload: Uint8Array | string): Buffer {
-  const body = typeof payload === 'string' ? Buffer.from(payload, 'utf8') : payload;
-  const out = Buffer.allocUnsafe(body.length + 1);
-  out[0] = channel;
-  out.set(body, 1);
-  return out;
+  const out = frameBytes(channel, typeof payload === 'string' ? Buffer.from(payload, 'utf8') : payload);
+  return Buffer.from(out.buffer, out.byteOffset, out.byteLength);
 }
 
 export function encodeStatus(frame: StatusFrame): Buffer {
@@ -63,10 +60,7 @@ export function encodeResize(size: ResizeFrame): Buffer {
   return encodeFrame(Channel.resize, JSON.stringify(size));
 }
 
-export type DecodedFrame =
-  | { channel: 0 | 1 | 2; data: Buffer }
-  | { channel: 3; status: StatusFrame }
-  | { channel: 4; resize: ResizeFrame };
+export type DecodedFrame = { channel: 0 | 1 | 2; data: Buffer } | { channel: 3; status: StatusFrame } | { channel: 4; resize: ResizeFrame };
 
 /** Decodes one message; throws an Error with a readable message on garbage. */
 export function decodeFrame(msg: Buffer): DecodedFrame {
@@ -86,14 +80,3 @@ export function decodeFrame(msg: Buffer): DecodedFrame {
       throw new Error(`unknown channel ${channel}`);
   }
 }
-
-/** WebSocket close codes we use beyond 1000 (normal). */
-export const CloseCode = {
-  normal: 1000,
-  goingAway: 1001,
-  policy: 1008, // unauthenticated / forbidden / bad origin
-  internal: 1011,
-  notFound: 4404,
-  /** The viewer fell too far behind; it reconnects with the bytes it has and resumes. */
-  tooSlow: 4408,
-} as const;

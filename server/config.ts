@@ -4,14 +4,14 @@
 import { z } from 'zod';
 import { readFileSync } from 'node:fs';
 import { parseAuditors } from './policy/auditors.js';
-import { parseDuration } from './policy/decide.js';
+import { durationSeconds } from '../protocol/duration.js';
 
 export class ConfigError extends Error {}
 
 const dnsLabel = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
 function duration(v: string): number {
-  return parseDuration(v);
+  return durationSeconds(v);
 }
 
 function bytes(v: string): number {
@@ -33,9 +33,15 @@ const httpUrl = z
   }, 'must be an http(s) URL without credentials, query or fragment, like https://oddjob.example.com')
   .transform((v) => v.replace(/\/+$/, ''));
 
-function trustProxy(v: string): boolean | number | string[] {
+function trustProxy(v: string): false | number | string[] {
   if (v === 'false') return false;
-  if (v === 'true') return true;
+  if (v === 'true') {
+    // Express's `true` believes the left-most X-Forwarded-For entry, which the client
+    // writes: anyone could pick the address that rate limits and the audit log see.
+    throw new Error(
+      "true would believe any client's X-Forwarded-For (a client picks its own address); give the number of proxies in front of oddjob (e.g. 1 for one Ingress controller) or their addresses/CIDRs",
+    );
+  }
   if (/^\d+$/.test(v)) return Number(v);
   const entries = list(v);
   for (const e of entries) {
@@ -47,7 +53,10 @@ function trustProxy(v: string): boolean | number | string[] {
 }
 
 function list(v: string): string[] {
-  return v.split(',').map((s) => s.trim()).filter(Boolean);
+  return v
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
 }
 
 interface Setting {
@@ -63,34 +72,118 @@ export const SETTINGS = {
   port: { flag: '--port', env: 'ODDJOB_PORT', default: '8080', help: 'port to listen on (0: any free port)' },
   namespaces: { flag: '--namespaces', env: 'ODDJOB_NAMESPACES', help: 'comma-separated namespaces to serve (required); others do not exist for users' },
   kubeconfig: { flag: '--kubeconfig', env: 'ODDJOB_KUBECONFIG', help: 'kubeconfig file (default: the in-cluster service account)' },
+  metricsPort: {
+    flag: '--metrics-port',
+    env: 'ODDJOB_METRICS_PORT',
+    help: 'serve /metrics on this port (same address) instead of --port, so nothing that routes --port (an Ingress) exposes it',
+  },
   db: { flag: '--db', env: 'ODDJOB_DB', default: './oddjob.db', help: 'SQLite file of the audit log, runs and output' },
   auth: { flag: '--auth', env: 'ODDJOB_AUTH', default: 'github', help: 'github | dev (dev: one fixed identity, loopback only)' },
   devUser: { flag: '--dev-user', env: 'ODDJOB_DEV_USER', default: 'dev', help: 'with --auth dev: the login everyone gets' },
   devTeams: { flag: '--dev-teams', env: 'ODDJOB_DEV_TEAMS', default: '', help: 'with --auth dev: comma-separated org/team slugs' },
-  githubOrg: { flag: '--github-org', env: 'ODDJOB_GITHUB_ORG', help: 'with --auth github: people must be members of this org; also the org of bare team slugs in annotations' },
-  publicUrl: { flag: '--public-url', env: 'ODDJOB_PUBLIC_URL', help: 'URL users reach oddjob at: the OAuth callback and Origin checks derive from it (required with --auth github); default http://HOST:PORT' },
-  githubClientId: { flag: '--github-client-id', env: 'ODDJOB_GITHUB_CLIENT_ID', help: 'with --auth github: the OAuth app\'s client id' },
-  githubClientSecret: { flag: '--github-client-secret', env: 'ODDJOB_GITHUB_CLIENT_SECRET', help: 'with --auth github: the OAuth app\'s client secret (prefer the env variable or the -file option)' },
-  githubClientSecretFile: { flag: '--github-client-secret-file', env: 'ODDJOB_GITHUB_CLIENT_SECRET_FILE', help: 'file holding the client secret (e.g. a mounted Kubernetes Secret)' },
-  sessionSecret: { flag: '--session-secret', env: 'ODDJOB_SESSION_SECRET', help: 'with --auth github: at least 32 random bytes; keys the sign-in state and encrypts stored GitHub tokens (same on every replica)' },
+  githubOrg: {
+    flag: '--github-org',
+    env: 'ODDJOB_GITHUB_ORG',
+    help: 'with --auth github (required unless --allow-any-github-user): people must be members of this org; also the org of bare team slugs in annotations',
+  },
+  allowAnyGithubUser: {
+    flag: '--allow-any-github-user',
+    env: 'ODDJOB_ALLOW_ANY_GITHUB_USER',
+    default: 'false',
+    help: 'with --auth github and no --github-org: let every GitHub account sign in (true | false); refused unless said explicitly',
+  },
+  publicUrl: {
+    flag: '--public-url',
+    env: 'ODDJOB_PUBLIC_URL',
+    help: 'URL users reach oddjob at: the OAuth callback and Origin checks derive from it (required with --auth github); default http://HOST:PORT',
+  },
+  githubClientId: { flag: '--github-client-id', env: 'ODDJOB_GITHUB_CLIENT_ID', help: "with --auth github: the OAuth app's client id" },
+  githubClientSecret: {
+    flag: '--github-client-secret',
+    env: 'ODDJOB_GITHUB_CLIENT_SECRET',
+    help: "with --auth github: the OAuth app's client secret (prefer the env variable or the -file option)",
+  },
+  githubClientSecretFile: {
+    flag: '--github-client-secret-file',
+    env: 'ODDJOB_GITHUB_CLIENT_SECRET_FILE',
+    help: 'file holding the client secret (e.g. a mounted Kubernetes Secret)',
+  },
+  sessionSecret: {
+    flag: '--session-secret',
+    env: 'ODDJOB_SESSION_SECRET',
+    help: 'with --auth github: at least 32 random bytes; keys the sign-in state and encrypts stored GitHub tokens (same on every replica)',
+  },
   sessionSecretFile: { flag: '--session-secret-file', env: 'ODDJOB_SESSION_SECRET_FILE', help: 'file holding the session secret' },
   githubUrl: { flag: '--github-url', env: 'ODDJOB_GITHUB_URL', default: 'https://github.com', help: 'GitHub web URL (GitHub Enterprise Server: https://HOST)' },
-  githubApiUrl: { flag: '--github-api-url', env: 'ODDJOB_GITHUB_API_URL', help: 'GitHub API URL; default https://api.github.com, or GITHUB_URL/api/v3 for Enterprise Server' },
-  teamRefresh: { flag: '--team-refresh', env: 'ODDJOB_TEAM_REFRESH', default: '10m', help: 'how stale team membership may get before it is re-checked with GitHub (at most 15m)' },
+  githubApiUrl: {
+    flag: '--github-api-url',
+    env: 'ODDJOB_GITHUB_API_URL',
+    help: 'GitHub API URL; default https://api.github.com, or GITHUB_URL/api/v3 for Enterprise Server',
+  },
+  teamRefresh: {
+    flag: '--team-refresh',
+    env: 'ODDJOB_TEAM_REFRESH',
+    default: '10m',
+    help: 'how stale team membership may get before it is re-checked with GitHub (at most 15m)',
+  },
   sessionTtl: { flag: '--session-ttl', env: 'ODDJOB_SESSION_TTL', default: '12h', help: 'lifetime of a browser session' },
-  tokenTtl: { flag: '--token-ttl', env: 'ODDJOB_TOKEN_TTL', default: '30d', help: 'lifetime of a CLI token from `oddjob login` (and the maximum for created tokens)' },
-  auditors: { flag: '--auditors', env: 'ODDJOB_AUDITORS', default: '', help: 'comma-separated logins and org/team slugs who may read the whole audit log (others see their own events)' },
-  trustProxy: { flag: '--trust-proxy', env: 'ODDJOB_TRUST_PROXY', default: 'false', help: 'false | true | hop count | comma-separated proxy addresses/CIDRs whose X-Forwarded-* headers are believed' },
+  tokenTtl: {
+    flag: '--token-ttl',
+    env: 'ODDJOB_TOKEN_TTL',
+    default: '30d',
+    help: 'lifetime of a CLI token from `oddjob login` (and the maximum for created tokens)',
+  },
+  auditors: {
+    flag: '--auditors',
+    env: 'ODDJOB_AUDITORS',
+    default: '',
+    help: 'comma-separated logins and org/team slugs who may read the whole audit log (others see their own events)',
+  },
+  trustProxy: {
+    flag: '--trust-proxy',
+    env: 'ODDJOB_TRUST_PROXY',
+    default: 'false',
+    help: 'false | hop count (proxies in front of oddjob) | comma-separated proxy addresses/CIDRs whose X-Forwarded-* headers are believed',
+  },
   authRateLimit: { flag: '--auth-rate-limit', env: 'ODDJOB_AUTH_RATE_LIMIT', default: '60', help: 'sign-in requests per minute per client address' },
+  apiRateLimit: {
+    flag: '--api-rate-limit',
+    env: 'ODDJOB_API_RATE_LIMIT',
+    default: '600',
+    help: '/api requests per minute per signed-in person (per client address before sign-in), refused ones included',
+  },
   defaultTimeout: { flag: '--default-timeout', env: 'ODDJOB_DEFAULT_TIMEOUT', default: '1h', help: 'time limit of a run when the user gives none' },
-  maxTimeout: { flag: '--max-timeout', env: 'ODDJOB_MAX_TIMEOUT', default: '24h', help: 'upper bound for any run (max-duration annotations can only lower it)' },
-  ttlAfterFinished: { flag: '--ttl-after-finished', env: 'ODDJOB_TTL_AFTER_FINISHED', default: '1h', help: 'how long finished Jobs stay before Kubernetes deletes them' },
+  maxTimeout: {
+    flag: '--max-timeout',
+    env: 'ODDJOB_MAX_TIMEOUT',
+    default: '24h',
+    help: 'upper bound for any run (max-duration annotations can only lower it)',
+  },
+  ttlAfterFinished: {
+    flag: '--ttl-after-finished',
+    env: 'ODDJOB_TTL_AFTER_FINISHED',
+    default: '1h',
+    help: 'how long finished Jobs stay before Kubernetes deletes them',
+  },
   startTimeout: { flag: '--start-timeout', env: 'ODDJOB_START_TIMEOUT', default: '5m', help: 'how long a pod may stay pending before the run fails' },
   maxOutput: { flag: '--max-output', env: 'ODDJOB_MAX_OUTPUT', default: '16Mi', help: 'output kept per run for `oddjob logs`' },
-  splitLogStreams: { flag: '--split-log-streams', env: 'ODDJOB_SPLIT_LOG_STREAMS', default: 'auto', help: 'keep stdout and stderr apart via the log API: auto | true | false' },
+  outputRetention: {
+    flag: '--output-retention',
+    env: 'ODDJOB_OUTPUT_RETENTION',
+    default: '30d',
+    help: "how long a finished run's output is kept (audit events stay); pruned hourly",
+  },
+  splitLogStreams: {
+    flag: '--split-log-streams',
+    env: 'ODDJOB_SPLIT_LOG_STREAMS',
+    default: 'auto',
+    help: 'keep stdout and stderr apart via the log API: auto | true | false',
+  },
   logLevel: { flag: '--log-level', env: 'ODDJOB_LOG_LEVEL', default: 'info', help: 'trace | debug | info | warn | error' },
 } satisfies Record<string, Setting>;
 type Key = keyof typeof SETTINGS;
+/** true/false settings that may be given as a bare flag. */
+const SWITCHES: ReadonlySet<Key> = new Set<Key>(['allowAnyGithubUser']);
 
 const schema = z.object({
   host: z.string().min(1),
@@ -100,30 +193,51 @@ const schema = z.object({
     .transform(list)
     .pipe(z.array(z.string().regex(dnsLabel, 'each namespace must be a DNS label')).min(1, 'must name at least one namespace')),
   kubeconfig: z.string().optional(),
+  metricsPort: z.coerce
+    .number({ error: 'must be a port number' })
+    .int()
+    .min(1, 'must be a port from 1 to 65535')
+    .max(65535, 'must be a port from 1 to 65535')
+    .optional(),
   db: z.string().min(1),
   auth: z.enum(['github', 'dev']),
   devUser: z.string().regex(/^[A-Za-z0-9-]{1,39}$/, 'must be a GitHub-style login'),
-  devTeams: z.string().transform(list).pipe(z.array(z.string().regex(/^[a-z0-9-]+\/[a-z0-9_-]+$/i, 'each team must be org/slug'))),
-  githubOrg: z.string().regex(/^[A-Za-z0-9-]{1,39}$/, 'must be a GitHub organization login').optional(),
+  devTeams: z
+    .string()
+    .transform(list)
+    .pipe(z.array(z.string().regex(/^[a-z0-9-]+\/[a-z0-9_-]+$/i, 'each team must be org/slug'))),
+  githubOrg: z
+    .string()
+    .regex(/^[A-Za-z0-9-]{1,39}$/, 'must be a GitHub organization login')
+    .optional(),
+  allowAnyGithubUser: z.enum(['true', 'false'], { error: 'must be true or false' }).transform((v) => v === 'true'),
   publicUrl: httpUrl.optional(),
-  githubClientId: z.string().regex(/^[A-Za-z0-9._-]{1,100}$/, 'does not look like an OAuth client id').optional(),
+  githubClientId: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]{1,100}$/, 'does not look like an OAuth client id')
+    .optional(),
   githubClientSecret: z.string().min(1).optional(),
   githubClientSecretFile: z.string().min(1).optional(),
   sessionSecret: z.string().min(1).optional(),
   sessionSecretFile: z.string().min(1).optional(),
   githubUrl: httpUrl,
   githubApiUrl: httpUrl.optional(),
-  teamRefresh: z.string().transform((v, ctx) => wrap(v, ctx, duration)).pipe(z.number().max(900, 'must be at most 15m: removed team members must lose access within that bound')),
+  teamRefresh: z
+    .string()
+    .transform((v, ctx) => wrap(v, ctx, duration))
+    .pipe(z.number().max(900, 'must be at most 15m: removed team members must lose access within that bound')),
   sessionTtl: z.string().transform((v, ctx) => wrap(v, ctx, duration)),
   tokenTtl: z.string().transform((v, ctx) => wrap(v, ctx, duration)),
   auditors: z.string().transform((v, ctx) => wrap(v, ctx, (x) => parseAuditors(list(x)))),
   trustProxy: z.string().transform((v, ctx) => wrap(v, ctx, trustProxy)),
   authRateLimit: z.coerce.number().int().min(1, 'must be at least 1').max(100_000),
+  apiRateLimit: z.coerce.number({ error: 'must be a number of requests per minute' }).int().min(1, 'must be at least 1').max(1_000_000),
   defaultTimeout: z.string().transform((v, ctx) => wrap(v, ctx, duration)),
   maxTimeout: z.string().transform((v, ctx) => wrap(v, ctx, duration)),
   ttlAfterFinished: z.string().transform((v, ctx) => wrap(v, ctx, duration)),
   startTimeout: z.string().transform((v, ctx) => wrap(v, ctx, duration)),
   maxOutput: z.string().transform((v, ctx) => wrap(v, ctx, bytes)),
+  outputRetention: z.string().transform((v, ctx) => wrap(v, ctx, duration)),
   splitLogStreams: z.enum(['auto', 'true', 'false']),
   logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error']),
 });
@@ -153,7 +267,9 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): ServerConfig
     const flag = eq > 0 ? arg.slice(0, eq) : arg;
     const key = byFlag.get(flag);
     if (!key) throw new ConfigError(`unknown option ${flag}`);
-    const value = eq > 0 ? arg.slice(eq + 1) : argv[++i];
+    // A switch may be given bare: --allow-any-github-user.
+    const bare = eq < 0 && SWITCHES.has(key) && (argv[i + 1] === undefined || argv[i + 1]!.startsWith('--'));
+    const value = bare ? 'true' : eq > 0 ? arg.slice(eq + 1) : argv[++i];
     if (value === undefined) throw new ConfigError(`${flag} needs a value`);
     raw[key] = value;
   }
@@ -172,6 +288,9 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): ServerConfig
       `--auth dev gives every caller the identity "${c.devUser}"; it only listens on a loopback address, not ${c.host}. Use --host 127.0.0.1 (and kubectl port-forward or an SSH tunnel to reach it).`,
     );
   }
+  if (c.metricsPort !== undefined && c.metricsPort === c.port) {
+    throw new ConfigError(`--metrics-port (${c.metricsPort}) must differ from --port: it exists to keep /metrics off the port users reach`);
+  }
   if (c.defaultTimeout > c.maxTimeout) throw new ConfigError(`--default-timeout (${c.defaultTimeout}s) is above --max-timeout (${c.maxTimeout}s)`);
   const githubClientSecret = secret(c.githubClientSecret, c.githubClientSecretFile, 'githubClientSecret', 'githubClientSecretFile');
   const sessionSecret = secret(c.sessionSecret, c.sessionSecretFile, 'sessionSecret', 'sessionSecretFile');
@@ -179,10 +298,16 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): ServerConfig
     const need = (key: Key, why: string) => new ConfigError(`${SETTINGS[key].flag} (${SETTINGS[key].env}) is required with --auth github: ${why}`);
     if (!c.publicUrl) throw need('publicUrl', 'the GitHub OAuth callback (PUBLIC_URL/auth/github/callback) and the Origin checks derive from it');
     if (!c.githubClientId) throw need('githubClientId', 'create a GitHub OAuth app (Settings → Developer settings → OAuth Apps) and pass its client id');
-    if (!githubClientSecret) throw need('githubClientSecret', 'pass the OAuth app\'s client secret through the env variable or --github-client-secret-file');
+    if (!githubClientSecret) throw need('githubClientSecret', "pass the OAuth app's client secret through the env variable or --github-client-secret-file");
     if (!sessionSecret) throw need('sessionSecret', 'generate one with `openssl rand -base64 48` and give every replica the same value');
     if (Buffer.byteLength(sessionSecret) < 32) {
       throw new ConfigError(`--session-secret (ODDJOB_SESSION_SECRET) must be at least 32 bytes; generate one with \`openssl rand -base64 48\``);
+    }
+    if (!c.githubOrg && !c.allowAnyGithubUser) {
+      throw new ConfigError(
+        '--github-org (ODDJOB_GITHUB_ORG) is not set, so every GitHub account in the world could sign in. ' +
+          'Name the organization whose members may use oddjob (--github-org acme), or, if that is really what you want, say so with --allow-any-github-user',
+      );
     }
   }
   const githubApiUrl = c.githubApiUrl ?? (c.githubUrl === 'https://github.com' ? 'https://api.github.com' : `${c.githubUrl}/api/v3`);

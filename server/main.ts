@@ -1,8 +1,9 @@
 // `oddjob server`: parse the config once, wire the real pieces together,
 // listen, and shut down gracefully (runs keep going; they are Jobs).
+import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { SCHEMA_VERSION, openDatabase } from './audit/db.js';
-import { OutputStore } from './audit/output.js';
+import { OutputStore, schedulePruning } from './audit/output.js';
 import { RunStore } from './audit/runs.js';
 import { AuditLog } from './audit/store.js';
 import { verifyInWorker } from './audit/verify-worker.js';
@@ -12,6 +13,7 @@ import { createDeploymentService } from './deployments/service.js';
 import { createApp } from './http/app.js';
 import { KubeConfigError, loadKube } from './k8s/client.js';
 import { createLogger } from './logger.js';
+import { observeDatabase } from './metrics.js';
 import { createRunService } from './runs/service.js';
 
 export interface RunningServer {
@@ -22,6 +24,7 @@ export interface RunningServer {
 export async function startServer(config: ServerConfig): Promise<RunningServer> {
   const logger = createLogger(config.logLevel);
   const db = openDatabase(config.db);
+  observeDatabase(config.db);
   const audit = new AuditLog(db);
   // Run output gets its own connection with synchronous=NORMAL: an audit record must
   // survive a power cut before a run proceeds (FULL, one fsync per event), but output
@@ -61,10 +64,13 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const { auth, authRouter } = createAuth({ config, db, audit, logger, publicUrl });
 
   let auditProbedAt = 0;
-  const { server, dispose } = createApp({
+  const { server, dispose, metricsHandler } = createApp({
     publicUrl,
     authRouter,
     trustProxy: config.trustProxy,
+    loopbackOnly: config.auth === 'dev',
+    serveMetrics: config.metricsPort === undefined,
+    apiRateLimit: config.apiRateLimit,
     logger,
     runs,
     deployments,
@@ -92,14 +98,29 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     server.once('error', reject);
     server.listen(config.port, config.host, () => resolve());
   });
+  // /metrics on its own port: an Ingress that routes the main port cannot expose it.
+  const metricsServer = config.metricsPort === undefined ? undefined : http.createServer(metricsHandler);
+  if (metricsServer) {
+    await new Promise<void>((resolve, reject) => {
+      metricsServer.once('error', reject);
+      metricsServer.listen(config.metricsPort, config.host, () => resolve());
+    });
+  }
   const port = (server.address() as AddressInfo).port;
   const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
   listeningUrl = url;
   // Watches start after listening: /readyz answers 503 until they have synced.
   await runs.start();
+  const stopPruning = schedulePruning(output, {
+    retentionMs: config.outputRetention * 1000,
+    onPruned: (count) => logger.info({ runs: count, retentionSeconds: config.outputRetention }, 'deleted the stored output of runs past --output-retention'),
+    onError: (err) => logger.error({ err }, 'could not prune expired run output (will retry)'),
+  });
   return {
     url,
     async close() {
+      stopPruning();
+      metricsServer?.close();
       await dispose();
       await runs.stop();
       audit.flushPending();
@@ -134,7 +155,10 @@ export async function runServerCli(argv: string[]): Promise<number> {
   return new Promise<number>((resolve) => {
     const stop = (signal: string) => {
       process.stderr.write(`oddjob server: ${signal}, shutting down (running Jobs keep going)\n`);
-      void running.close().then(() => resolve(0), () => resolve(1));
+      void running.close().then(
+        () => resolve(0),
+        () => resolve(1),
+      );
     };
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));

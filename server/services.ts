@@ -22,6 +22,8 @@ export type { AuditClient, Identity };
 export interface RequestContext {
   identity: Identity;
   client: AuditClient;
+  /** May read every run and audit event (Principal.auditor); absent means no. */
+  auditor?: boolean;
 }
 
 /** A connected stream viewer (a CLI or a browser terminal). */
@@ -33,48 +35,63 @@ export interface Viewer {
   close(): void;
   /** Bytes sent to this viewer and not yet taken by it (live output slows down for it, briefly). */
   backlog?(): number;
+  /**
+   * Whether it can take more replayed output now (its socket has drained); a viewer
+   * without it takes everything at once. Replays are paced by it.
+   */
+  ready?(): boolean;
+  /** Calls `cb` once, when ready() turns true (never, if the viewer goes away). */
+  onReady?(cb: () => void): void;
 }
 
 /** What the edge can send into a run on behalf of an attached viewer. */
 export interface ViewerHandle {
-  stdin(data: Buffer): void;
+  /** What this viewer may send: stdin (the owner of an interactive run), resize (and a TTY). */
+  readonly accepts: { stdin: boolean; resize: boolean };
+  /**
+   * Passes stdin on (an empty chunk is end of input). false: the run's input backlog is
+   * full; stop reading from the viewer until `stdinDrained` resolves.
+   */
+  stdin(data: Buffer): boolean;
+  stdinDrained(): Promise<void>;
   resize(size: ResizeFrameShape): void;
   detach(): void;
 }
 
 export interface RunService {
-  /** Authorize, audit (before anything is created), clone, create. Throws HttpError. */
+  /** Authorize, audit (before anything is created), clone, create. Throws ServiceError (server/errors.ts). */
   createRun(ctx: RequestContext, req: RunRequest): Promise<Run>;
   /**
-   * What createRun would create, authorized the same way, without creating or
-   * auditing anything: the Job manifest (its run id is a throwaway).
+   * What createRun would create, authorized the same way, without creating
+   * anything: the Job manifest (its run id is a throwaway). A refusal is audited
+   * as run.denied marked `preview`; an allowed preview is not recorded.
    */
   previewRun(ctx: RequestContext, req: RunRequest): Promise<{ job: object }>;
   getRun(ctx: RequestContext, id: string): Promise<Run>;
   listRuns(ctx: RequestContext, q: RunListQuery): Promise<{ items: Run[]; nextCursor?: string }>;
+  /** Its owner, or anyone who may run in its Deployment now (auditors only read); audited with the canceller as actor. */
   cancelRun(ctx: RequestContext, id: string): Promise<Run>;
   /**
    * Replays stored output from `from` bytes, then (with follow) streams live until
-   * the run ends. stdin/resize are only accepted for interactive runs, and only
-   * from the user who started the run.
+   * the run ends, or until the viewer may no longer see the run (an `error` frame,
+   * code forbidden). stdin/resize are only accepted for interactive runs, only from
+   * the user who started the run, and only while they may still run in its Deployment.
    */
-  attachViewer(
-    ctx: RequestContext,
-    id: string,
-    opts: { from: number; follow: boolean },
-    viewer: Viewer,
-  ): Promise<ViewerHandle>;
+  attachViewer(ctx: RequestContext, id: string, opts: { from: number; follow: boolean }, viewer: Viewer): Promise<ViewerHandle>;
 }
 
 export interface DeploymentService {
+  /** The namespaces this server serves; the edge only answers signed-in callers. */
+  servedNamespaces(): string[];
   /** Deployments in the served namespaces that this identity may run in. */
   listRunnable(ctx: RequestContext, namespace?: string): Promise<DeploymentSummary[]>;
 }
 
 export interface AuditService {
-  query(q: AuditQuery): { items: AuditEvent[]; nextCursor?: string };
+  /** actorId: with user, only events by that GitHub account (see audit/store.ts ActorScope). */
+  query(q: AuditQuery & { actorId?: number }): { items: AuditEvent[]; nextCursor?: string };
   /** Every event in order, for NDJSON export and verification. */
-  iterate(q?: Partial<AuditQuery>): Iterable<AuditEvent>;
+  iterate(q?: Partial<AuditQuery> & { actorId?: number }): Iterable<AuditEvent>;
   /** Re-hashes the whole chain; may take seconds, so implementations keep it off the event loop. */
   verify(): AuditVerifyResult | Promise<AuditVerifyResult>;
 }
@@ -96,7 +113,7 @@ export interface Principal {
 
 /**
  * Resolves the caller of an HTTP request or WebSocket upgrade; null = anonymous.
- * Throws HttpError when it cannot decide safely (GitHub unreachable while the
+ * Throws ServiceError when it cannot decide safely (GitHub unreachable while the
  * teams are due for a re-check: 503), or when the person may not use oddjob at all (403).
  */
 export interface Authenticator {

@@ -1,15 +1,17 @@
-// `oddjob audit`: query the audit log (table, or NDJSON straight from the
-// server's export with --json), and `oddjob audit verify`: check its hash chain.
+// `oddjob audit`: query the audit log (table, -o json|yaml|wide|name, or NDJSON
+// straight from the server's export with --json), and `oddjob audit verify`:
+// check its hash chain.
 import type { Command } from 'commander';
 import { AuditEventType, AuditQuery, describeZodError, type AuditEvent } from '../../protocol/api.js';
 import type { AuditFilter } from '../client.js';
 import type { CliContext } from '../context.js';
 import { CliError } from '../errors.js';
 import { parseTimeBound } from '../lib/duration.js';
-import { formatCommand, formatTable, truncate } from '../lib/table.js';
+import { addOutputOptions, outputFormat, printListing, renderListing, type Listing, type OutputFlags } from '../lib/output.js';
+import { formatCommand, truncate } from '../lib/table.js';
 import { checkLimit, checkStatus } from './shared.js';
 
-interface AuditFlags {
+interface AuditFlags extends OutputFlags {
   user?: string;
   deployment?: string;
   namespace?: string;
@@ -18,15 +20,14 @@ interface AuditFlags {
   status?: string;
   type?: string;
   limit?: string;
-  json?: boolean;
 }
 
 const PAGE_MAX = 1000;
 const TABLE_DEFAULT_LIMIT = 200;
 
 export default function register(program: Command, cli: CliContext): void {
-  const audit = program
-    .command('audit')
+  const audit = program.command('audit');
+  addOutputOptions(audit)
     .summary('query the audit log; `audit verify` checks it was not tampered with')
     .description('Audit events, oldest first. Filters combine (AND).')
     .option('--user <login>', 'events by this user')
@@ -36,14 +37,15 @@ export default function register(program: Command, cli: CliContext): void {
     .option('--until <when>', 'up to this long ago or this time')
     .option('--status <status>', 'run outcome: succeeded, failed, deadline, cancelled, lost, ...')
     .option('--type <type>', `event type: ${AuditEventType.options.join(', ')}`)
-    .option('--limit <n>', `at most this many events (table default: ${TABLE_DEFAULT_LIMIT}; --json default: all)`)
-    .option('--json', "NDJSON, exactly as the server exports it (one event per line, with hashes)")
+    .option('--limit <n>', `at most this many events (default: ${TABLE_DEFAULT_LIMIT}; --json default: all)`)
+    .option('--json', 'NDJSON, exactly as the server exports it (one event per line, with hashes)')
     .addHelpText(
       'after',
-      '\nExamples:\n  oddjob audit --since 24h --deployment api\n  oddjob audit --type run.denied -n payments\n  oddjob audit --json --since 2024-05-01 > audit.ndjson\n  oddjob audit verify\n',
+      '\nExamples:\n  oddjob audit --since 24h --deployment api\n  oddjob audit --since 1h -o yaml\n  oddjob audit --type run.denied -n payments\n  oddjob audit --json --since 2024-05-01 > audit.ndjson\n  oddjob audit verify\n',
     )
     .action(
       cli.act(async (flags: AuditFlags, cmd: Command) => {
+        outputFormat(flags);
         const now = new Date();
         const filter: AuditFilter = {
           user: flags.user,
@@ -72,8 +74,7 @@ export default function register(program: Command, cli: CliContext): void {
           items.push(...page.items);
           cursor = page.nextCursor;
         } while (cursor && items.length < limit);
-        if (items.length === 0) cli.note('no audit events match');
-        else cli.out(auditTable(items.slice(0, limit)));
+        printListing(cli, flags, auditListing, items.slice(0, limit));
         if (cursor) cli.note(`showing the first ${limit} events; raise --limit or use --json for all`);
         return 0;
       }),
@@ -104,20 +105,28 @@ function checkType(t: string | undefined) {
   return parsed.data;
 }
 
+export const auditListing: Listing<AuditEvent> = {
+  kind: 'AuditEventList',
+  columns: ['SEQ', 'TIME', 'TYPE', 'USER', 'TARGET', 'RUN', 'OUTCOME', 'DETAIL'],
+  row: (e) => [
+    String(e.seq),
+    e.time.replace(/\.\d+(?=Z$)/, ''),
+    e.type,
+    e.actor.login,
+    e.namespace ? `${e.namespace}/${e.deployment ?? '-'}` : '-',
+    e.runId ?? '-',
+    e.status ? `${e.status}${e.exitCode === undefined ? '' : ` (${e.exitCode})`}` : '-',
+    truncate(e.message ?? (e.command ? formatCommand(e.command) : ''), 60),
+  ],
+  // Wide: from where, in what, and why (what an investigation asks next).
+  wideColumns: ['CLIENT', 'CONTAINER', 'REASON'],
+  wideRow: (e) => [`${e.client.kind}${e.client.address ? `@${e.client.address}` : ''}`, e.container ?? '-', truncate(e.reason ?? '-', 40)],
+  name: (e) => String(e.seq),
+  empty: 'no audit events match',
+};
+
 export function auditTable(events: readonly AuditEvent[]): string {
-  return formatTable(
-    ['SEQ', 'TIME', 'TYPE', 'USER', 'TARGET', 'RUN', 'OUTCOME', 'DETAIL'],
-    events.map((e) => [
-      String(e.seq),
-      e.time.replace(/\.\d+(?=Z$)/, ''),
-      e.type,
-      e.actor.login,
-      e.namespace ? `${e.namespace}/${e.deployment ?? '-'}` : '-',
-      e.runId ?? '-',
-      e.status ? `${e.status}${e.exitCode === undefined ? '' : ` (${e.exitCode})`}` : '-',
-      truncate(e.message ?? (e.command ? formatCommand(e.command) : ''), 60),
-    ]),
-  );
+  return renderListing('table', {}, auditListing, events).stdout;
 }
 
 /** Copies bytes through, stopping after `limit` lines when given. */

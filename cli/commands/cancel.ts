@@ -1,5 +1,6 @@
 // `oddjob cancel RUN_ID`: stop a run (its Job is deleted); the audit log records who.
 import type { Command } from 'commander';
+import { escapeDisplay } from '../../protocol/display.js';
 import type { CliContext } from '../context.js';
 import { checkRunId } from './shared.js';
 
@@ -13,7 +14,7 @@ export default function register(program: Command, cli: CliContext): void {
       cli.act(async (id: string, _flags: object, cmd: Command) => {
         checkRunId(id);
         const run = await cli.client(cmd).cancelRun(id);
-        cli.out(`run ${run.id} ${run.status}${run.message ? ` (${run.message})` : ''}\n`);
+        cli.out(`run ${run.id} ${run.status}${run.message ? ` (${escapeDisplay(run.message)})` : ''}\n`);
         return 0;
       }),
     );

@@ -3,31 +3,38 @@ import type { Command } from 'commander';
 import type { DeploymentSummary } from '../../protocol/api.js';
 import type { CliContext } from '../context.js';
 import { formatSeconds } from '../lib/duration.js';
-import { formatTable, truncate } from '../lib/table.js';
+import { addOutputOptions, outputFormat, printListing, renderListing, type Listing, type OutputFlags } from '../lib/output.js';
+import { truncate } from '../lib/table.js';
 import { printJsonLines } from './shared.js';
 
 export default function register(program: Command, cli: CliContext): void {
-  program
-    .command('deployments')
-    .summary('list the Deployments you may run in')
-    .option('-n, --namespace <ns>', 'only this namespace (default: every namespace the server serves)')
-    .option('--json', 'one JSON object per line (JSON Lines) instead of a table')
-    .addHelpText('after', '\nExample:\n  oddjob deployments -n payments\n')
+  addOutputOptions(
+    program
+      .command('deployments')
+      .summary('list the Deployments you may run in')
+      .option('-n, --namespace <ns>', 'only this namespace (default: every namespace the server serves)')
+      .option('--json', 'one JSON object per line (JSON Lines) instead of a table'),
+  )
+    .addHelpText(
+      'after',
+      '\nExamples:\n  oddjob deployments -n payments\n  oddjob deployments -o name          # deployment.apps/NAME, as oddjob run takes it\n',
+    )
     .action(
-      cli.act(async (flags: { namespace?: string; json?: boolean }, cmd: Command) => {
+      cli.act(async (flags: { namespace?: string } & OutputFlags, cmd: Command) => {
+        outputFormat(flags);
         const items = await cli.client(cmd).deployments(flags.namespace);
         if (flags.json) printJsonLines(cli, items);
-        else if (items.length === 0) cli.note(`no Deployments you may run in${flags.namespace ? ` in namespace ${flags.namespace}` : ''}`);
-        else cli.out(deploymentsTable(items));
+        else printListing(cli, flags, deploymentsListing(flags.namespace), items);
         return 0;
       }),
     );
 }
 
-export function deploymentsTable(items: readonly DeploymentSummary[]): string {
-  return formatTable(
-    ['NAMESPACE', 'NAME', 'CONTAINERS', 'MAX DURATION', 'ALLOWED'],
-    items.map((d) => [
+export function deploymentsListing(namespace?: string): Listing<DeploymentSummary> {
+  return {
+    kind: 'DeploymentList',
+    columns: ['NAMESPACE', 'NAME', 'CONTAINERS', 'MAX DURATION', 'ALLOWED'],
+    row: (d) => [
       d.namespace,
       d.name,
       // The default container first and starred: it is where `run` goes without -c.
@@ -37,6 +44,15 @@ export function deploymentsTable(items: readonly DeploymentSummary[]): string {
         .join(','),
       d.maxDurationSeconds === undefined ? '-' : formatSeconds(d.maxDurationSeconds),
       truncate([...d.allowedTeams.map((t) => `team:${t}`), ...d.allowedUsers.map((u) => `user:${u}`)].join(',') || '-', 60),
-    ]),
-  );
+    ],
+    wideColumns: ['IMAGES'],
+    wideRow: (d) => [[...new Set(d.containers.map((c) => c.image))].join(',')],
+    // What `kubectl get deploy -o name` prints, and what `oddjob run` accepts.
+    name: (d) => `deployment.apps/${d.name}`,
+    empty: `no Deployments you may run in${namespace ? ` in namespace ${namespace}` : ''}`,
+  };
+}
+
+export function deploymentsTable(items: readonly DeploymentSummary[]): string {
+  return renderListing('table', {}, deploymentsListing(), items).stdout;
 }

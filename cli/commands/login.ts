@@ -1,10 +1,11 @@
 // `oddjob login`: sign in through GitHub the way `gh auth login` does, with the
 // device flow: the server asks GitHub for a one-time code, the person enters it at
 // GitHub, and the server answers our polling with an oddjob token. The token is
-// saved with the server URL in the config file (0600); `oddjob logout` revokes it.
+// saved in the server's context in the config file (0600), beside the contexts of
+// other servers, and that context becomes the current one; `oddjob logout` revokes it.
 import type { Command } from 'commander';
 import { OddjobClient } from '../client.js';
-import { loadConfig, resolveEndpoint, saveConfig, tokenFromEnv } from '../config.js';
+import { contextNameFor, loadConfig, resolveEndpoint, sameOrigin, tokenFromEnv, updateContexts } from '../config.js';
 import type { CliContext } from '../context.js';
 import { CliError } from '../errors.js';
 
@@ -14,14 +15,22 @@ export default function register(program: Command, cli: CliContext): void {
     .summary('sign in through GitHub and save a token')
     .description(
       'Sign in through GitHub (device flow): oddjob shows a one-time code, you enter it at GitHub, and the server gives this CLI a token.\n' +
-        'The server URL and token are saved in the config file (mode 0600). The token expires; `oddjob logout` revokes it.',
+        'The server URL and token are saved as a context in the config file (mode 0600) and it becomes the current context; ' +
+        'signing in to another server adds another context (see: oddjob config get-contexts). The token expires; `oddjob logout` revokes it.',
     )
     .option('--description <text>', 'what this token is for (shown in `oddjob tokens`)')
-    .addHelpText('after', '\nExamples:\n  oddjob login --server https://oddjob.example.com\n  oddjob whoami\n')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  oddjob login --server https://oddjob.example.com\n  oddjob login --server https://oddjob.staging.example.com --context staging\n  oddjob whoami\n',
+    )
     .action(
       cli.act(async (flags: { description?: string }, cmd: Command) => {
-        const flag = (cmd.optsWithGlobals() as { server?: string }).server;
-        const { server } = resolveEndpoint(flag, cli.io.env, () => loadConfig(cli.io.env).config);
+        const globals = cmd.optsWithGlobals() as { server?: string; context?: string };
+        // --context names the context: an existing one (its server), or a new one for --server.
+        const known = globals.context && globals.server === undefined ? globals.context : undefined;
+        const resolved = resolveEndpoint(globals.server, cli.io.env, () => loadConfig(cli.io.env).config, known);
+        const server = resolved.server;
+        const contextName = globals.context ?? resolved.context?.name ?? contextNameFor(server);
         // A fresh sign-in never sends an old token along.
         const client = new OddjobClient({ server, token: undefined, version: cli.version });
         const start = await client.startDeviceLogin();
@@ -44,11 +53,18 @@ export default function register(program: Command, cli: CliContext): void {
             interval = poll.interval;
             continue;
           }
-          const path = saveConfig(cli.io.env, { server, token: poll.token });
+          const path = updateContexts(cli.io.env, (c) => {
+            const old = c.contexts[contextName];
+            // The default namespace stays with the server it was chosen for.
+            const namespace = old && sameOrigin(old.server, server) ? old.namespace : undefined;
+            c.contexts[contextName] = { ...(old ?? {}), server, token: poll.token, ...(namespace ? { namespace } : {}) };
+            if (!namespace) delete c.contexts[contextName].namespace;
+            c.current = contextName;
+          });
           const teams = poll.identity.teams.length ? poll.identity.teams.join(', ') : '(none)';
           cli.io.stderr.write(
             `✓ Signed in to ${server} as ${poll.identity.login} (teams: ${teams}).\n` +
-              `  Token ${poll.id} saved to ${path}; it expires ${poll.expiresAt}.\n`,
+              `  Token ${poll.id} saved to ${path} as context ${contextName} (now the current context); it expires ${poll.expiresAt}.\n`,
           );
           if (tokenFromEnv(cli.io.env)) cli.warn('ODDJOB_TOKEN is set and takes precedence over the saved token; unset it to use this sign-in');
           return 0;
@@ -70,10 +86,16 @@ export default function register(program: Command, cli: CliContext): void {
           if ((err as { status?: number }).status !== 401) throw err;
           revoked = false;
         }
-        const loaded = loadConfig(cli.io.env);
         const fromEnv = Boolean(tokenFromEnv(cli.io.env));
-        if (!fromEnv && loaded.config?.token) saveConfig(cli.io.env, { token: undefined });
-        cli.io.stderr.write(revoked ? `✓ Signed out of ${client.server}; the token is revoked.\n` : `Signed out of ${client.server} (the token was no longer valid).\n`);
+        const context = cli.endpoint(cmd).context?.name;
+        if (!fromEnv && context) {
+          updateContexts(cli.io.env, (c) => {
+            if (c.contexts[context]) delete c.contexts[context].token;
+          });
+        }
+        cli.io.stderr.write(
+          revoked ? `✓ Signed out of ${client.server}; the token is revoked.\n` : `Signed out of ${client.server} (the token was no longer valid).\n`,
+        );
         if (fromEnv) cli.warn('the token came from ODDJOB_TOKEN; it is revoked, but the variable is still set');
         return 0;
       }),

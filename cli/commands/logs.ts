@@ -11,7 +11,9 @@ export default function register(program: Command, cli: CliContext): void {
   program
     .command('logs')
     .summary("print a run's output")
-    .description("Print a run's output: stdout to stdout, stderr to stderr, byte for byte. Works after the pod is gone. With -f, keep following until the run ends.")
+    .description(
+      "Print a run's output: stdout to stdout, stderr to stderr, byte for byte. Works after the pod is gone. With -f, keep following until the run ends.",
+    )
     .argument('<run-id>', 'the run, as printed by oddjob run or oddjob runs')
     .option('-f, --follow', 'keep streaming until the run ends')
     .addHelpText('after', '\nExamples:\n  oddjob logs k3x9q2m7a1bz\n  oddjob logs k3x9q2m7a1bz -f | grep ERROR\n')

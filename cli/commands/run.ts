@@ -3,12 +3,12 @@
 // run it, 130 cancelled or detached).
 import type { Command } from 'commander';
 import { RunRequest, describeZodError } from '../../protocol/api.js';
-import { namespaceFromEnv } from '../config.js';
 import type { CliContext } from '../context.js';
 import { CliError } from '../errors.js';
 import { parseTarget, requireCommand } from '../lib/argv.js';
 import { parseDuration } from '../lib/duration.js';
 import { followToExit } from '../session.js';
+import { defaultNamespace } from './shared.js';
 
 interface RunFlags {
   namespace?: string;
@@ -31,9 +31,12 @@ export default function register(program: Command, cli: CliContext): void {
         "exit code. Everything after `--` is the command's argv, passed as-is (no shell).",
     )
     .usage('[options] deploy/NAME -- CMD [ARG...]')
-    .argument('[deploy/NAME]', 'the Deployment (deployment/NAME works too)')
+    .argument('[deploy/NAME]', 'the Deployment; every kubectl spelling works (deployment/NAME, deployment.apps/NAME, ...)')
     .allowExcessArguments(true)
-    .option('-n, --namespace <ns>', 'namespace of the Deployment (default: $ODDJOB_NAMESPACE, else "default")')
+    .option(
+      '-n, --namespace <ns>',
+      'namespace of the Deployment (default: $ODDJOB_NAMESPACE, else the context\'s, else the server\'s only one, else "default")',
+    )
     .option('-c, --container <name>', "container to run in (default: the Deployment's default container)")
     .option('--reason <text>', 'why you run this; recorded in the audit log')
     .option('-i, --interactive', 'keep stdin open and send it to the command')
@@ -65,7 +68,7 @@ Examples:
           throw new CliError('--detach cannot be combined with -i or -t', { hint: 'start it detached, then: oddjob attach RUN_ID', usage: true });
         }
         const input = {
-          namespace: flags.namespace ?? namespaceFromEnv(cli.io.env) ?? 'default',
+          namespace: flags.namespace ?? (await defaultNamespace(cli, cmd)),
           deployment,
           container: flags.container,
           command,

@@ -1,25 +1,25 @@
-// `oddjob runs`: recent runs as a table, or JSON lines with --json.
+// `oddjob runs`: recent runs as a table, -o json|yaml|wide|name, or JSON lines with --json.
 import type { Command } from 'commander';
 import { RunListQuery, describeZodError, type Run } from '../../protocol/api.js';
 import type { CliContext } from '../context.js';
 import { CliError } from '../errors.js';
 import { formatAge } from '../lib/duration.js';
-import { formatCommand, formatTable, truncate } from '../lib/table.js';
+import { addOutputOptions, outputFormat, printListing, renderListing, type Listing, type OutputFlags } from '../lib/output.js';
+import { formatCommand, truncate } from '../lib/table.js';
 import { checkLimit, checkStatus, printJsonLines } from './shared.js';
 
-interface RunsFlags {
+interface RunsFlags extends OutputFlags {
   mine?: boolean;
   namespace?: string;
   deployment?: string;
   status?: string;
   limit?: string;
-  json?: boolean;
 }
 
 const PAGE_MAX = 500;
 
 export default function register(program: Command, cli: CliContext): void {
-  program
+  const command = program
     .command('runs')
     .summary('list runs')
     .description('List runs, newest first, in every namespace the server serves unless -n is given.')
@@ -28,10 +28,15 @@ export default function register(program: Command, cli: CliContext): void {
     .option('--deployment <name>', 'only runs of this Deployment')
     .option('--status <status>', 'pending, running, succeeded, failed, deadline, cancelled or lost')
     .option('--limit <n>', 'at most this many runs', '50')
-    .option('--json', 'one JSON object per line (JSON Lines) instead of a table')
-    .addHelpText('after', '\nExamples:\n  oddjob runs --mine\n  oddjob runs -n payments --status failed\n  oddjob runs --json | jq -r .id\n')
+    .option('--json', 'one JSON object per line (JSON Lines) instead of a table');
+  addOutputOptions(command)
+    .addHelpText(
+      'after',
+      "\nExamples:\n  oddjob runs --mine\n  oddjob runs -n payments --status failed -o wide\n  oddjob runs -o json | jq -r '.items[].id'\n  oddjob runs --status running -o name | xargs -n1 oddjob cancel\n",
+    )
     .action(
       cli.act(async (flags: RunsFlags, cmd: Command) => {
+        outputFormat(flags);
         const limit = checkLimit(flags.limit, 50);
         const filter = {
           mine: flags.mine || undefined,
@@ -51,17 +56,18 @@ export default function register(program: Command, cli: CliContext): void {
         } while (cursor && items.length < limit);
         const shown = items.slice(0, limit);
         if (flags.json) printJsonLines(cli, shown);
-        else if (shown.length === 0) cli.note('no runs match');
-        else cli.out(runsTable(shown, Date.now()));
+        else printListing(cli, flags, runsListing(Date.now()), shown);
         return 0;
       }),
     );
 }
 
-export function runsTable(runs: readonly Run[], now: number): string {
-  return formatTable(
-    ['ID', 'STATUS', 'EXIT', 'DEPLOYMENT', 'USER', 'AGE', 'COMMAND'],
-    runs.map((r) => [
+export function runsListing(now: number): Listing<Run> {
+  const time = (t?: string) => (t ? t.replace(/\.\d+(?=Z$)/, '') : '-');
+  return {
+    kind: 'RunList',
+    columns: ['ID', 'STATUS', 'EXIT', 'DEPLOYMENT', 'USER', 'AGE', 'COMMAND'],
+    row: (r) => [
       r.id,
       r.status,
       r.exitCode === undefined ? '-' : String(r.exitCode),
@@ -69,6 +75,15 @@ export function runsTable(runs: readonly Run[], now: number): string {
       r.user,
       formatAge(now - Date.parse(r.createdAt)),
       truncate(formatCommand(r.command), 60),
-    ]),
-  );
+    ],
+    // The command stays last (it is the widest); wide adds where and when it ran and why.
+    wideColumns: ['CONTAINER', 'STARTED', 'FINISHED', 'POD', 'REASON'],
+    wideRow: (r) => [r.container, time(r.startedAt), time(r.finishedAt), r.podName ?? '-', truncate(r.reason ?? '-', 40)],
+    name: (r) => r.id,
+    empty: 'no runs match',
+  };
+}
+
+export function runsTable(runs: readonly Run[], now: number): string {
+  return renderListing('table', {}, runsListing(now), runs).stdout;
 }

@@ -1,5 +1,6 @@
 // `oddjob whoami`: who the server thinks I am, and which teams count for access.
 import type { Command } from 'commander';
+import { escapeDisplay } from '../../protocol/display.js';
 import type { CliContext } from '../context.js';
 
 export default function register(program: Command, cli: CliContext): void {
@@ -17,7 +18,7 @@ export default function register(program: Command, cli: CliContext): void {
         }
         cli.out(
           `login:  ${me.login}\n` +
-            (me.name ? `name:   ${me.name}\n` : '') +
+            (me.name ? `name:   ${escapeDisplay(me.name)}\n` : '') +
             `teams:  ${me.teams.length ? me.teams.join(', ') : '(none)'}\n` +
             (me.auditor ? 'role:   auditor (reads the whole audit log)\n' : '') +
             (me.auth ? `via:    ${me.auth === 'dev' ? 'dev identity (--auth dev)' : me.auth === 'session' ? 'browser session' : 'token'}\n` : '') +

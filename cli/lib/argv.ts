@@ -3,7 +3,7 @@
 import { CliError } from '../errors.js';
 
 /** Global options that take a value, so the value is not mistaken for the subcommand. */
-const GLOBAL_OPTIONS_WITH_VALUE = new Set(['--server']);
+const GLOBAL_OPTIONS_WITH_VALUE = new Set(['--server', '--context']);
 
 export interface SplitArgv {
   /** The first operand: the subcommand name, if any. */
@@ -43,25 +43,39 @@ export function splitArgv(args: readonly string[]): SplitArgv {
   return { subcommand, oddjobArgs: [...args], commandArgv: undefined };
 }
 
-const TARGET_KINDS = new Set(['deploy', 'deployment', 'deployments']);
+/**
+ * Every way kubectl spells the Deployment resource: short name, singular, plural,
+ * and the group-qualified forms `kubectl get deploy -o name` prints
+ * (`deployment.apps/api`), so its output can be pasted as is.
+ */
+export const TARGET_KINDS: readonly string[] = [
+  'deploy',
+  'deployment',
+  'deployments',
+  'deployment.apps',
+  'deployments.apps',
+  'deployment.v1.apps',
+  'deployments.v1.apps',
+];
+const ACCEPTED = `accepted forms: ${TARGET_KINDS.map((k) => `${k}/NAME`).join(', ')}`;
 
-/** "deploy/api" → "api". The kind prefix is required so a later `cronjob/x` cannot be confused with it. */
+/** "deploy/api", "deployment.apps/api" → "api". The kind prefix is required so a later `task/x` cannot be confused with it. */
 export function parseTarget(target: string | undefined): string {
   const usage = 'oddjob run deploy/NAME -- CMD [ARG...]';
   if (!target) throw new CliError('missing the target deployment', { hint: usage, usage: true });
   const slash = target.indexOf('/');
   if (slash < 0) {
     throw new CliError(`the target must name a Deployment as deploy/NAME, not "${target}"`, {
-      hint: `oddjob run deploy/${target} -- CMD [ARG...]`,
+      hint: `oddjob run deploy/${target} -- CMD [ARG...] (${ACCEPTED})`,
       usage: true,
     });
   }
   const kind = target.slice(0, slash).toLowerCase();
   const name = target.slice(slash + 1);
-  if (!TARGET_KINDS.has(kind)) {
-    throw new CliError(`oddjob runs commands in Deployments only; "${target}" is a ${kind}`, { hint: usage, usage: true });
+  if (!TARGET_KINDS.includes(kind)) {
+    throw new CliError(`oddjob runs commands in Deployments only; "${target}" is a ${kind}`, { hint: `${usage} (${ACCEPTED})`, usage: true });
   }
-  if (!name || name.includes('/')) throw new CliError(`"${target}" is not deploy/NAME`, { hint: usage, usage: true });
+  if (!name || name.includes('/')) throw new CliError(`"${target}" is not deploy/NAME`, { hint: `${usage} (${ACCEPTED})`, usage: true });
   return name;
 }
 

@@ -1,21 +1,14 @@
-// Durations as people type them (30s, 10m, 1h30m, 7d) and times as `--since` takes them.
+// Durations as the CLI reads them (protocol/duration.ts is the grammar) and times as `--since` takes them.
+import { parseDuration as parseDurationText } from '../../protocol/duration.js';
 import { CliError } from '../errors.js';
 
-const UNIT_SECONDS = { d: 86_400, h: 3_600, m: 60, s: 1 } as const;
-const DURATION = /^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$/;
+export { formatDuration as formatSeconds } from '../../protocol/duration.js';
 
-/** "1h30m" → 5400. Units must come largest first, so "30m1h" is rejected rather than guessed at. */
+/** "1h30m" → 5400; anything else is a usage error naming the flag. */
 export function parseDuration(text: string, what = 'duration'): number {
-  const s = text.trim().toLowerCase();
-  const m = DURATION.exec(s);
-  if (!s || !m || m.slice(1).every((g) => g === undefined)) {
-    const hint = /^\d+$/.test(s) ? ` (add a unit: ${s}s, ${s}m or ${s}h)` : '';
-    throw new CliError(`${what} "${text}" is not a duration${hint}; use e.g. 30s, 10m, 2h or 1h30m`, { usage: true });
-  }
-  const [, d, h, mi, se] = m;
-  const total = Number(d ?? 0) * UNIT_SECONDS.d + Number(h ?? 0) * UNIT_SECONDS.h + Number(mi ?? 0) * UNIT_SECONDS.m + Number(se ?? 0);
-  if (total <= 0) throw new CliError(`${what} "${text}" must be longer than zero`, { usage: true });
-  return total;
+  const r = parseDurationText(text);
+  if (!r.ok) throw new CliError(`${what}: ${r.error}`, { usage: true });
+  return r.seconds;
 }
 
 /**
@@ -25,7 +18,8 @@ export function parseDuration(text: string, what = 'duration'): number {
  */
 export function parseTimeBound(text: string, flag: string, now: Date = new Date()): string {
   const s = text.trim();
-  if (/^\d+[dhms]/i.test(s) && DURATION.test(s.toLowerCase())) {
+  // A number with a letter after it can only be meant as a duration: its own error says what is wrong.
+  if (/^\d+[a-z]/i.test(s)) {
     return new Date(now.getTime() - parseDuration(s, flag) * 1000).toISOString();
   }
   // Only ISO-looking input: Date.parse would also accept "May 5" in the local zone, which surprises.
@@ -45,16 +39,4 @@ export function formatAge(ms: number): string {
   const h = Math.floor(m / 60);
   if (h < 48) return h < 10 && m % 60 ? `${h}h${m % 60}m` : `${h}h`;
   return `${Math.floor(h / 24)}d`;
-}
-
-/** Seconds back to the shortest duration text: 5400 → "1h30m". */
-export function formatSeconds(total: number): string {
-  let rest = Math.max(0, Math.floor(total));
-  let out = '';
-  for (const [unit, size] of Object.entries(UNIT_SECONDS)) {
-    const n = Math.floor(rest / size);
-    if (n) out += `${n}${unit}`;
-    rest -= n * size;
-  }
-  return out || '0s';
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds kube-apiserver, kube-controller-manager, kube-scheduler, kubelet,
-# kube-proxy (pinned K8S_VERSION) and etcd (pinned ETCD_VERSION) from the Go
-# module proxy into a version-keyed cache. A present, complete cache is reused.
+# kube-proxy (pinned K8S_VERSION), etcd (pinned ETCD_VERSION) and kube-router
+# (pinned KUBE_ROUTER_VERSION) from the Go module proxy into a version-keyed
+# cache. A present, complete cache is reused.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 . "$here/versions.sh"
@@ -69,7 +70,19 @@ build_etcd() {
   log "etcd built in $((SECONDS-t0))s"
 }
 
+build_kube_router() {
+  if [ -x "$KUBE_ROUTER_BIN/kube-router" ]; then log "kube-router v$KUBE_ROUTER_VERSION cached in $KUBE_ROUTER_BIN"; return; fi
+  mkdir -p "$KUBE_ROUTER_BIN"
+  log "kube-router v$KUBE_ROUTER_VERSION: building (a few minutes cold)"
+  local t0=$SECONDS
+  # Its go.mod has no replace directives, so `go install pkg@version` works as is.
+  CGO_ENABLED=0 GOBIN="$KUBE_ROUTER_BIN" GOFLAGS=-buildvcs=false go install -trimpath -ldflags "-s -w" \
+    "github.com/cloudnativelabs/kube-router/v2/cmd/kube-router@v$KUBE_ROUTER_VERSION"
+  log "kube-router built in $((SECONDS-t0))s"
+}
+
 T0=$SECONDS
 build_etcd
 build_k8s
-log "binaries ready in $((SECONDS-T0))s: $K8S_BIN, $ETCD_BIN"
+build_kube_router
+log "binaries ready in $((SECONDS-T0))s: $K8S_BIN, $ETCD_BIN, $KUBE_ROUTER_BIN"

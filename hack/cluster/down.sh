@@ -34,7 +34,9 @@ if ctr version >/dev/null 2>&1; then
   for c in $(ctr -n k8s.io containers ls -q 2>/dev/null); do ctr -n k8s.io containers rm "$c" >/dev/null 2>&1 || true; done
 fi
 
-# 3. kube-proxy, and its iptables rules.
+# 3. kube-proxy and kube-router, and their iptables rules (and kube-router's ipsets).
+stop kube-router
+bash "$HACK_DIR/kube-router-cleanup.sh"
 stop kube-proxy
 [ -x "$K8S_BIN/kube-proxy" ] && "$K8S_BIN/kube-proxy" --cleanup >/dev/null 2>&1 || true
 

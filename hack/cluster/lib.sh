@@ -20,7 +20,7 @@ APISERVER_PORT=6443
 KUBELET_ROOT=/var/lib/kubelet
 CONTAINERD_SOCK=/run/containerd/containerd.sock
 
-COMPONENTS="containerd etcd kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy"
+COMPONENTS="containerd etcd kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kube-router"
 
 KUBECTL="$K8S_BIN/kubectl"
 ADMIN_KUBECONFIG="$STATE/kubeconfig"
@@ -58,3 +58,14 @@ wait_for() {
 }
 
 kc() { "$KUBECTL" --kubeconfig "$ADMIN_KUBECONFIG" "$@"; }
+
+# NetworkPolicy enforcement: the bridge CNI has none. kube-router's firewall
+# controller alone (no routing, no service proxy) filters pod traffic with
+# iptables and ipsets; it reads the Node object, so it starts after the node.
+start_kube_router() {
+  kc apply -f "$HACK_DIR/kube-router-rbac.yaml" >/dev/null
+  start_component kube-router "$KUBE_ROUTER_BIN/kube-router" --kubeconfig="$CONF/kube-router.kubeconfig" \
+    --run-firewall=true --run-router=false --run-service-proxy=false \
+    --hostname-override="$NODE_NAME" --service-cluster-ip-range="$SVC_CIDR" --health-port=20244 --v=1
+  wait_for kube-router 60 curl -fsS http://127.0.0.1:20244/healthz
+}

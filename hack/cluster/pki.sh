@@ -35,6 +35,7 @@ sign kcm "/CN=system:kube-controller-manager" clientAuth
 sign scheduler "/CN=system:kube-scheduler" clientAuth
 sign kubelet-client "/O=system:nodes/CN=system:node:$NODE_NAME" clientAuth
 sign kube-proxy "/CN=system:kube-proxy" clientAuth
+sign kube-router "/CN=system:kube-router" clientAuth
 sign kubelet "/CN=$NODE_NAME" serverAuth "DNS:$NODE_NAME,IP:$NODE_IP,IP:127.0.0.1"
 [ -f sa.key ] || { openssl genrsa -out sa.key 2048 2>/dev/null; openssl rsa -in sa.key -pubout -out sa.pub 2>/dev/null; }
 chmod 600 ./*.key
@@ -67,4 +68,5 @@ kubeconfig "$CONF/kcm.kubeconfig" kcm
 kubeconfig "$CONF/scheduler.kubeconfig" scheduler
 kubeconfig "$CONF/kubelet.kubeconfig" kubelet-client "https://$NODE_IP:$APISERVER_PORT"
 kubeconfig "$CONF/kube-proxy.kubeconfig" kube-proxy "https://$NODE_IP:$APISERVER_PORT"
+kubeconfig "$CONF/kube-router.kubeconfig" kube-router "https://$NODE_IP:$APISERVER_PORT"
 kubeconfig "$ADMIN_KUBECONFIG" admin

@@ -7,6 +7,8 @@ ok=true
 say() { $quiet || printf '%-24s %s\n' "$1" "$2"; }
 check() { # NAME PROBE...
   local name=$1; shift
+  # ODDJOB_STATUS_SKIP: components to leave out (up.sh asks whether all but kube-router are healthy).
+  [[ " ${ODDJOB_STATUS_SKIP:-} " == *" $name "* ]] && return
   local state="stopped"
   if [ "$name" = containerd ] && ! is_running containerd && ctr version >/dev/null 2>&1; then state="running (not started by oddjob)"
   elif is_running "$name"; then state="running (pid $(pid_of "$name"))"; fi
@@ -20,6 +22,7 @@ check kube-controller-manager curl -fsSk https://127.0.0.1:10257/healthz
 check kube-scheduler curl -fsSk https://127.0.0.1:10259/healthz
 check kubelet curl -fsS http://127.0.0.1:10248/healthz
 check kube-proxy curl -fsS http://127.0.0.1:10256/healthz
+check kube-router curl -fsS http://127.0.0.1:20244/healthz
 if $ok && kc get node "$NODE_NAME" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null | grep -q True; then
   say "node $NODE_NAME" "Ready"
 else say "node $NODE_NAME" "not Ready"; ok=false; fi

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # cluster:up — leaves a running single-node Kubernetes cluster (real etcd,
-# apiserver, controller-manager, scheduler, containerd, kubelet, kube-proxy)
-# with the demo images imported. Idempotent: a healthy cluster is left alone.
+# apiserver, controller-manager, scheduler, containerd, kubelet, kube-proxy,
+# kube-router's NetworkPolicy controller) with the demo images imported.
+# Idempotent: a healthy cluster is left alone.
 . "$(dirname "$0")/lib.sh"
 require_root
 T_ALL=$SECONDS
@@ -12,11 +13,20 @@ if bash "$HACK_DIR/status.sh" --quiet 2>/dev/null; then
   log "cluster already running and healthy — nothing to do (npm run cluster:status for details)"
   exit 0
 fi
+# A cluster started before kube-router was part of it: add it instead of restarting everything.
+if ! is_running kube-router && ODDJOB_STATUS_SKIP=kube-router bash "$HACK_DIR/status.sh" --quiet 2>/dev/null; then
+  log "cluster running without kube-router (started by an older cluster:up): adding it"
+  command -v ipset >/dev/null || { DEBIAN_FRONTEND=noninteractive apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ipset >/dev/null; }
+  bash "$HACK_DIR/build-binaries.sh"
+  bash "$HACK_DIR/pki.sh"
+  start_kube_router
+  exit 0
+fi
 
 phase "1/7 host packages"
 need=""
 for pair in containerd:containerd runc:runc /usr/lib/cni/bridge:containernetworking-plugins conntrack:conntrack \
-            iptables:iptables openssl:openssl busybox:busybox-static; do
+            iptables:iptables ipset:ipset openssl:openssl busybox:busybox-static; do
   cmd=${pair%%:*} pkg=${pair#*:}
   if [[ $cmd == /* ]]; then [ -e "$cmd" ] || need="$need $pkg"; else command -v "$cmd" >/dev/null || need="$need $pkg"; fi
 done
@@ -124,7 +134,7 @@ wait_for kube-controller-manager 60 curl -fsSk https://127.0.0.1:10257/healthz
 wait_for kube-scheduler 60 curl -fsSk https://127.0.0.1:10259/healthz
 phase_done
 
-phase "6/7 node: kubelet + kube-proxy"
+phase "6/7 node: kubelet + kube-proxy + kube-router (NetworkPolicy)"
 cat > "$CONF/kubelet.yaml" <<YAML
 apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
@@ -163,6 +173,7 @@ conntrack: {maxPerCore: 0, tcpEstablishedTimeout: 0s, tcpCloseWaitTimeout: 0s}
 YAML
 start_component kube-proxy "$K8S_BIN/kube-proxy" --config="$CONF/kube-proxy.yaml" --v=1
 wait_for "node $NODE_NAME Ready" 120 kc wait --for=condition=Ready "node/$NODE_NAME" --timeout=5s
+start_kube_router
 phase_done
 
 phase "7/7 cluster services"

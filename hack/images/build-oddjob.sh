@@ -11,7 +11,7 @@ OUT="$ODDJOB_CACHE/images"; mkdir -p "$OUT"
 root=$(mktemp -d); trap 'rm -rf "$root"' EXIT
 
 log "compiling TypeScript"
-(cd "$REPO_ROOT" && rm -rf dist && npx tsc -p tsconfig.json)
+(cd "$REPO_ROOT" && rm -rf dist && npx tsc -p tsconfig.build.json)
 log "building the web UI"
 (cd "$REPO_ROOT" && npx vite build --config web/vite.config.ts --logLevel warn)
 
@@ -25,7 +25,6 @@ done
 printf 'root:x:0:0:root:/root:/sbin/nologin\noddjob:x:10001:10001:oddjob:/app:/sbin/nologin\n' > "$root/etc/passwd"
 printf 'root:x:0:\noddjob:x:10001:\n' > "$root/etc/group"
 cp -r "$REPO_ROOT/dist" "$REPO_ROOT/bin" "$REPO_ROOT/package.json" "$root/app/"
-rm -rf "$root/app/dist/test" "$root/app/dist/bench"
 mkdir -p "$root/app/web" && cp -r "$REPO_ROOT/web/dist" "$root/app/web/dist"
 rm -f "$root"/app/web/dist/assets/*.map
 # Production dependencies only: the paths npm itself lists for --omit=dev.

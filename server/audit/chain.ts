@@ -49,9 +49,7 @@ function canonical(value: unknown, skipTopLevel: Set<string> | undefined): strin
 
 // crypto.hash (Node >= 20.12) is the one-shot form: no Hash object per event.
 const sha256hex: (data: string) => string =
-  typeof crypto.hash === 'function'
-    ? (data) => crypto.hash('sha256', data, 'hex')
-    : (data) => crypto.createHash('sha256').update(data).digest('hex');
+  typeof crypto.hash === 'function' ? (data) => crypto.hash('sha256', data, 'hex') : (data) => crypto.createHash('sha256').update(data).digest('hex');
 
 /** sha256(prevHash + "\n" + canonicalJson(body)), hex. `body` excludes prevHash and hash. */
 export function hashEvent(prevHash: string, body: object): string {
@@ -106,9 +104,10 @@ export function verifyChain(events: Iterable<Chained>, storedText?: (event: Chai
         ok: false,
         checked,
         brokenAt: event.seq,
-        problem: event.seq > expectedSeq
-          ? `events ${expectedSeq}..${event.seq - 1} are missing (deleted)`
-          : `event ${event.seq} is out of order (expected ${expectedSeq})`,
+        problem:
+          event.seq > expectedSeq
+            ? `events ${expectedSeq}..${event.seq - 1} are missing (deleted)`
+            : `event ${event.seq} is out of order (expected ${expectedSeq})`,
       };
     }
     if (prevHash !== expectedPrev) {
@@ -116,9 +115,10 @@ export function verifyChain(events: Iterable<Chained>, storedText?: (event: Chai
         ok: false,
         checked,
         brokenAt: event.seq,
-        problem: checked === 0 && expectedSeq === undefined
-          ? `event ${event.seq} does not start the chain (its previous hash is not the genesis hash): earlier events were removed`
-          : `event ${event.seq} does not follow the event before it (previous hash mismatch): an event was removed or replaced`,
+        problem:
+          checked === 0 && expectedSeq === undefined
+            ? `event ${event.seq} does not start the chain (its previous hash is not the genesis hash): earlier events were removed`
+            : `event ${event.seq} does not follow the event before it (previous hash mismatch): an event was removed or replaced`,
       };
     }
     const text = storedText?.(event);

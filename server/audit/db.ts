@@ -119,7 +119,21 @@ const MIGRATIONS: readonly string[] = [
   -- "What did this person run on this deployment": otherwise a walk of all their events.
   CREATE INDEX IF NOT EXISTS audit_events_login_deployment  ON audit_events(login, deployment)  WHERE deployment IS NOT NULL;
   `,
-  /* 4: places where a run's output is missing (read too late: the kubelet rotated it away) */ `
+  /* 4: output retention; tokens minted by tokens; identity keyed by GitHub's user id */ `
+  -- When a finished run's output was deleted (--output-retention); its audit events stay.
+  ALTER TABLE run_output_meta ADD COLUMN expired_at INTEGER;
+  -- The credential that created this one (POST /auth/tokens): revoking a credential
+  -- revokes everything it minted, and a child never outlives its parent.
+  ALTER TABLE auth_credentials ADD COLUMN parent_id TEXT;
+  -- GitHub's numeric user id. A login can be renamed and registered again by someone
+  -- else; credentials are listed and owned by this id. NULL only for rows written
+  -- before it was recorded: those are matched by login, and only while GitHub says
+  -- the login still has no other id (see CredentialStore).
+  ALTER TABLE auth_credentials ADD COLUMN github_id INTEGER;
+  CREATE INDEX auth_credentials_parent    ON auth_credentials (parent_id) WHERE parent_id IS NOT NULL;
+  CREATE INDEX auth_credentials_github_id ON auth_credentials (github_id, created_at) WHERE github_id IS NOT NULL;
+  `,
+  /* 5: places where a run's output is missing (read too late: the kubelet rotated it away) */ `
   -- offset: where in the run's output (stdout + stderr bytes) the gap is; lost: bytes
   -- missing there, -1 when that cannot be known (the log API does not say how much it
   -- rotated away). Replays show the gap where it happened.
@@ -152,9 +166,7 @@ export interface OpenOptions {
 export function openDatabase(path: string, opts: OpenOptions = {}): Database {
   if (path === '' || path === ':memory:' || path.startsWith('file:')) {
     // An audit trail that vanishes with the process is not one; refuse rather than pretend.
-    throw new Error(
-      `the oddjob database must be a file path, got ${JSON.stringify(path)}; point it at a file on a persistent volume`,
-    );
+    throw new Error(`the oddjob database must be a file path, got ${JSON.stringify(path)}; point it at a file on a persistent volume`);
   }
   const readonly = opts.readonly ?? false;
   let db: Database;
@@ -169,9 +181,7 @@ export function openDatabase(path: string, opts: OpenOptions = {}): Database {
     if (readonly) {
       const version = userVersion(db);
       if (version !== SCHEMA_VERSION) {
-        throw new Error(
-          `schema version is ${version}, this build needs ${SCHEMA_VERSION}; open it once read-write with this build to migrate it`,
-        );
+        throw new Error(`schema version is ${version}, this build needs ${SCHEMA_VERSION}; open it once read-write with this build to migrate it`);
       }
       return db;
     }
@@ -203,9 +213,7 @@ function migrate(db: Database): void {
   db.transaction(() => {
     const version = userVersion(db);
     if (version > SCHEMA_VERSION) {
-      throw new Error(
-        `schema version is ${version}, newer than this build's ${SCHEMA_VERSION}; it was written by a newer oddjob — upgrade oddjob`,
-      );
+      throw new Error(`schema version is ${version}, newer than this build's ${SCHEMA_VERSION}; it was written by a newer oddjob — upgrade oddjob`);
     }
     for (let v = version; v < SCHEMA_VERSION; v++) db.exec(MIGRATIONS[v]!);
     // Rewritten even when unchanged: it is the cheapest real write, and SQLite opens a
@@ -231,9 +239,7 @@ function openError(path: string, err: unknown, readonly: boolean): Error {
   } else if (readonly && code === 'SQLITE_CANTOPEN') {
     hint = 'the file does not exist or cannot be read';
   } else if (code === 'SQLITE_READONLY' || code === 'SQLITE_CANTOPEN' || code === 'SQLITE_PERM' || code === 'SQLITE_IOERR') {
-    hint =
-      `make the file and its directory ${dir} writable by uid ${process.getuid?.() ?? '?'} ` +
-      '(SQLite also creates -wal and -shm files next to it)';
+    hint = `make the file and its directory ${dir} writable by uid ${process.getuid?.() ?? '?'} ` + '(SQLite also creates -wal and -shm files next to it)';
   } else if (code === 'SQLITE_BUSY') {
     hint = 'another process holds a lock on it; stop it or wait';
   } else {

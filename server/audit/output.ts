@@ -1,5 +1,8 @@
 // Stored output of each run (stdout + stderr, bounded per run) so it can be replayed from any byte offset after the pod is gone.
+// Kept for a bounded time (--output-retention): prune() deletes the output of runs
+// that ended longer ago than that; their audit events and run records stay.
 import type { Statement } from 'better-sqlite3';
+import { TERMINAL_STATUSES } from '../../protocol/names.js';
 import type { Database } from './db.js';
 
 export interface OutputChunk {
@@ -50,6 +53,8 @@ export class OutputStore {
   private readonly windowStmt: Statement<[string, number, number], ChunkRow>;
   private readonly gapInsert: Statement<[string, number, number, string]>;
   private readonly gapsStmt: Statement<[string], OutputGap>;
+  private readonly dueStmt: Statement<[string, number], string>;
+  private readonly expireTx: (runId: string, at: number) => void;
 
   constructor(db: Database, opts: OutputStoreOptions = {}) {
     const max = opts.maxBytesPerRun ?? DEFAULT_MAX_OUTPUT_BYTES;
@@ -58,18 +63,12 @@ export class OutputStore {
     }
     this.maxBytesPerRun = max;
     this.metaStmt = db.prepare('SELECT bytes, truncated FROM run_output_meta WHERE run_id = ?');
-    this.straddleStmt = db
-      .prepare<[string, number], number>('SELECT MAX(offset) FROM run_output_chunks WHERE run_id = ? AND offset <= ?')
-      .pluck();
-    this.windowStmt = db.prepare(
-      'SELECT offset, channel, data FROM run_output_chunks WHERE run_id = ? AND offset >= ? AND offset < ? ORDER BY offset',
-    );
+    this.straddleStmt = db.prepare<[string, number], number>('SELECT MAX(offset) FROM run_output_chunks WHERE run_id = ? AND offset <= ?').pluck();
+    this.windowStmt = db.prepare('SELECT offset, channel, data FROM run_output_chunks WHERE run_id = ? AND offset >= ? AND offset < ? ORDER BY offset');
     this.gapInsert = db.prepare('INSERT INTO run_output_gaps (run_id, offset, lost, why) VALUES (?, ?, ?, ?)');
     this.gapsStmt = db.prepare('SELECT offset, lost, why FROM run_output_gaps WHERE run_id = ? ORDER BY offset, id');
     const ensureMeta = db.prepare<[string]>('INSERT OR IGNORE INTO run_output_meta (run_id, bytes, truncated) VALUES (?, 0, 0)');
-    const insertChunk = db.prepare<[string, number, number, Buffer]>(
-      'INSERT INTO run_output_chunks (run_id, offset, channel, data) VALUES (?, ?, ?, ?)',
-    );
+    const insertChunk = db.prepare<[string, number, number, Buffer]>('INSERT INTO run_output_chunks (run_id, offset, channel, data) VALUES (?, ?, ?, ?)');
     const updateMeta = db.prepare<[number, number, string]>('UPDATE run_output_meta SET bytes = ?, truncated = ? WHERE run_id = ?');
 
     const tx = db.transaction((runId: string, chunks: readonly OutputChunk[]): AppendResult => {
@@ -97,6 +96,46 @@ export class OutputStore {
       return { stored, truncated };
     });
     this.appendTx = (runId, chunks) => tx.immediate(runId, chunks);
+
+    // A run's end time is in its record (runs.json); one that ended without one (lost)
+    // counts from its creation. Only finished runs: live output is never pruned.
+    this.dueStmt = db
+      .prepare<[string, number], string>(
+        `SELECT m.run_id FROM run_output_meta m JOIN runs r ON r.id = m.run_id
+         WHERE m.expired_at IS NULL
+           AND r.status IN (${TERMINAL_STATUSES.map((t) => `'${t}'`).join(', ')})
+           AND COALESCE(json_extract(r.json, '$.finishedAt'), r.created_at) < ?
+         LIMIT ?`,
+      )
+      .pluck();
+    const deleteChunks = db.prepare<[string]>('DELETE FROM run_output_chunks WHERE run_id = ?');
+    // The gaps go with the output they mark; the run record and audit keep outputLost.
+    const deleteGaps = db.prepare<[string]>('DELETE FROM run_output_gaps WHERE run_id = ?');
+    const markMeta = db.prepare<[number, string]>('UPDATE run_output_meta SET expired_at = ? WHERE run_id = ?');
+    // The run record says so too, so `oddjob runs --json` and the web UI can tell
+    // "expired" from "printed nothing"; 0 bytes stored and truncated, so a replay
+    // that yields nothing is not reported as a lost stream.
+    const markRun = db.prepare<[string, string]>(
+      `UPDATE runs SET json = json_set(json, '$.outputExpiredAt', ?, '$.outputBytes', 0, '$.outputTruncated', json('true')) WHERE id = ?`,
+    );
+    const expire = db.transaction((runId: string, at: number) => {
+      deleteChunks.run(runId);
+      deleteGaps.run(runId);
+      markMeta.run(at, runId);
+      markRun.run(new Date(at).toISOString(), runId);
+    });
+    this.expireTx = (runId, at) => expire.immediate(runId, at);
+  }
+
+  /**
+   * Deletes the stored output of up to `maxRuns` runs that ended before `before`
+   * (one transaction per run, so a large prune never holds the write lock for long).
+   * Returns how many runs were pruned; call again while it returns `maxRuns`.
+   */
+  prune(before: Date, maxRuns = 50, now: () => number = Date.now): number {
+    const due = this.dueStmt.all(before.toISOString(), maxRuns);
+    for (const runId of due) this.expireTx(runId, now());
+    return due.length;
   }
 
   /** Stores one chunk after the run's previous output. Throws if it could not be written. */
@@ -158,6 +197,45 @@ export class OutputStore {
     const meta = this.metaStmt.get(runId);
     return { bytes: meta?.bytes ?? 0, truncated: (meta?.truncated ?? 0) !== 0 };
   }
+}
+
+/**
+ * Prunes expired output now and then every `everyMs`, in batches that yield to the
+ * event loop between them. Returns a function that stops it.
+ */
+export function schedulePruning(
+  store: OutputStore,
+  opts: { retentionMs: number; everyMs?: number; onPruned?(runs: number): void; onError?(err: unknown): void },
+): () => void {
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+  const pass = () => {
+    let total = 0;
+    const before = new Date(Date.now() - opts.retentionMs);
+    const step = () => {
+      if (stopped) return;
+      try {
+        const n = store.prune(before);
+        total += n;
+        if (n > 0) {
+          setImmediate(step);
+          return;
+        }
+        if (total > 0) opts.onPruned?.(total);
+      } catch (err) {
+        opts.onError?.(err);
+      }
+      timer = setTimeout(pass, opts.everyMs ?? 3_600_000);
+      timer.unref();
+    };
+    step();
+  };
+  timer = setTimeout(pass, 0);
+  timer.unref();
+  return () => {
+    stopped = true;
+    clearTimeout(timer);
+  };
 }
 
 function checkRunId(runId: string): void {

@@ -32,9 +32,7 @@ export class RunStore {
        created_at = @created_at, json = @json WHERE id = @id`,
     );
     this.getStmt = db.prepare('SELECT ord, id, json FROM runs WHERE id = ?');
-    this.activeStmt = db.prepare(
-      `SELECT ord, id, json FROM runs WHERE status IN (${ACTIVE_STATUSES.map((s) => `'${s}'`).join(', ')}) ORDER BY ord`,
-    );
+    this.activeStmt = db.prepare(`SELECT ord, id, json FROM runs WHERE status IN (${ACTIVE_STATUSES.map((s) => `'${s}'`).join(', ')}) ORDER BY ord`);
     const tx = db.transaction((id: string, patch: Partial<Run>): Run => {
       const current = this.get(id);
       if (!current) throw new Error(`run ${id} not found`);
@@ -86,10 +84,7 @@ export class RunStore {
       where.push('ord < @before');
       params.before = decodeCursor(CURSOR_TAG, q.cursor);
     }
-    const sql =
-      'SELECT ord, id, json FROM runs' +
-      (where.length ? ` WHERE ${where.join(' AND ')}` : '') +
-      ' ORDER BY ord DESC LIMIT @limit';
+    const sql = 'SELECT ord, id, json FROM runs' + (where.length ? ` WHERE ${where.join(' AND ')}` : '') + ' ORDER BY ord DESC LIMIT @limit';
     let stmt = this.cache.get(sql);
     if (!stmt) {
       stmt = this.db.prepare(sql);

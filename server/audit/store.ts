@@ -13,6 +13,7 @@ import { AuditEventInput, AuditQuery, type AuditEvent, type AuditVerifyResult } 
 import type { AuditService } from '../services.js';
 import { GENESIS_HASH, canonicalJson, hashEvent, verifyChain } from './chain.js';
 import { type Database, decodeCursor, encodeCursor } from './db.js';
+import { metrics } from '../metrics.js';
 
 interface EventRow {
   seq: number;
@@ -33,6 +34,13 @@ interface HeadRow {
 }
 
 type Filter = { where: string[]; params: Record<string, string | number> };
+/**
+ * A person's own events: with `user`, also the GitHub user id of the actor, so a
+ * login registered again by another account does not read its predecessor's events.
+ */
+export interface ActorScope {
+  actorId?: number;
+}
 
 interface Pending {
   input: AuditEventInput;
@@ -42,6 +50,19 @@ interface Pending {
 }
 
 const CURSOR_TAG = 'a';
+
+/** One audit commit, counted in the append latency histogram or as a failure. */
+function timed<T>(commit: () => T): T {
+  const end = metrics.auditAppendSeconds.startTimer();
+  try {
+    return commit();
+  } catch (err) {
+    metrics.auditAppendFailures.inc();
+    throw err;
+  } finally {
+    end();
+  }
+}
 /** Rows per read while exporting: bounds memory without a query held open between yields. */
 const EXPORT_BATCH = 1000;
 
@@ -54,9 +75,7 @@ export class AuditLog implements AuditService {
   constructor(private readonly db: Database) {
     this.headStmt = db.prepare('SELECT seq, hash, time FROM audit_head WHERE id = 1');
     // The time index is ordered (time, seq), so this is one index probe.
-    this.firstAtOrAfter = db
-      .prepare<[string], number>('SELECT seq FROM audit_events WHERE time >= ? ORDER BY time, seq LIMIT 1')
-      .pluck();
+    this.firstAtOrAfter = db.prepare<[string], number>('SELECT seq FROM audit_events WHERE time >= ? ORDER BY time, seq LIMIT 1').pluck();
     const anyEvent = db.prepare<[], number>('SELECT seq FROM audit_events LIMIT 1').pluck();
     const insert = db.prepare<[EventRow]>(
       `INSERT INTO audit_events (seq, time, type, login, namespace, deployment, status, run_id, json)
@@ -103,9 +122,9 @@ export class AuditLog implements AuditService {
     });
     // IMMEDIATE: take the write lock before reading the head, so two writers cannot
     // both read head N and both try to append N+1.
-    this.appendTx = (input, now) => tx.immediate(input, now);
+    this.appendTx = (input, now) => timed(() => tx.immediate(input, now));
     const many = db.transaction((batch: readonly Pending[]) => batch.map((p) => tx(p.input, p.now)));
-    this.appendManyTx = (batch) => many.immediate(batch);
+    this.appendManyTx = (batch) => timed(() => many.immediate(batch));
   }
 
   private readonly appendManyTx: (batch: readonly Pending[]) => AuditEvent[];
@@ -165,10 +184,10 @@ export class AuditLog implements AuditService {
    * windows neither overlap nor leave gaps. `user` matches the login case-insensitively.
    * Throws InvalidCursorError for a cursor this log did not issue.
    */
-  query(q: AuditQuery): { items: AuditEvent[]; nextCursor?: string } {
+  query({ actorId, ...q }: AuditQuery & ActorScope): { items: AuditEvent[]; nextCursor?: string } {
     const parsed = AuditQuery.parse(q);
     const before = parsed.cursor === undefined ? undefined : decodeCursor(CURSOR_TAG, parsed.cursor);
-    const filter = this.filter(parsed);
+    const filter = this.filter(parsed, actorId);
     if (!filter) return { items: [] };
     if (before !== undefined) {
       filter.where.push('seq < @before');
@@ -188,8 +207,8 @@ export class AuditLog implements AuditService {
    * would otherwise make append() throw — and refuse runs — until it finished.
    * `limit` and `cursor` are ignored. Events appended during the export are included.
    */
-  *iterate(q: Partial<AuditQuery> = {}): Generator<AuditEvent> {
-    const filter = this.filter(AuditQuery.partial().parse(q));
+  *iterate({ actorId, ...q }: Partial<AuditQuery> & ActorScope = {}): Generator<AuditEvent> {
+    const filter = this.filter(AuditQuery.partial().parse(q), actorId);
     if (!filter) return;
     filter.where.push('seq > @after');
     const stmt = this.select(filter, 'ASC');
@@ -216,9 +235,7 @@ export class AuditLog implements AuditService {
   private verifySnapshot(): AuditVerifyResult {
     const head = this.headStmt.get();
     const rows = this.db
-      .prepare<[], EventRow>(
-        'SELECT seq, time, type, login, namespace, deployment, status, run_id, json FROM audit_events ORDER BY seq',
-      )
+      .prepare<[], EventRow>('SELECT seq, time, type, login, namespace, deployment, status, run_id, json FROM audit_events ORDER BY seq')
       .iterate();
     let lastSeq = 0;
     let lastHash = GENESIS_HASH;
@@ -241,8 +258,7 @@ export class AuditLog implements AuditService {
           found = { seq: row.seq, problem: `event ${row.seq} is not valid JSON` };
           return;
         }
-        const mismatch =
-          columnMismatch(row, event) ?? (event.time < lastTime ? 'its time is earlier than the previous event' : undefined);
+        const mismatch = columnMismatch(row, event) ?? (event.time < lastTime ? 'its time is earlier than the previous event' : undefined);
         lastSeq = row.seq;
         lastHash = event.hash;
         lastTime = event.time;
@@ -274,9 +290,7 @@ export class AuditLog implements AuditService {
       problem,
     });
     if (!head) {
-      return lastSeq === 0
-        ? chain
-        : broken(lastSeq + 1, 'the head record (last append) is missing, so deletion of the newest events cannot be ruled out');
+      return lastSeq === 0 ? chain : broken(lastSeq + 1, 'the head record (last append) is missing, so deletion of the newest events cannot be ruled out');
     }
     if (head.seq > lastSeq) {
       const which = head.seq === lastSeq + 1 ? `event ${head.seq} is` : `events ${lastSeq + 1}..${head.seq} are`;
@@ -292,9 +306,15 @@ export class AuditLog implements AuditService {
   }
 
   /** WHERE terms for the filters; null when the time range cannot match anything. */
-  private filter(q: Partial<AuditQuery>): Filter | null {
+  private filter(q: Partial<AuditQuery>, actorId?: number): Filter | null {
     const where: string[] = [];
     const params: Filter['params'] = {};
+    if (actorId !== undefined) {
+      // Only with a user filter (scoped reads), so this checks the rows of one login.
+      // Events from before ids were recorded have none and are matched by login alone.
+      where.push(`(json_extract(json, '$.actor.id') = @actorId OR json_extract(json, '$.actor.id') IS NULL)`);
+      params.actorId = actorId;
+    }
     const eq = (column: string, name: string, value: string | undefined) => {
       if (value === undefined) return;
       where.push(`${column} = @${name}`);
@@ -338,9 +358,7 @@ export class AuditLog implements AuditService {
 
   private select(filter: Filter, order: 'ASC' | 'DESC') {
     const sql =
-      `SELECT seq, json FROM audit_events` +
-      (filter.where.length ? ` WHERE ${filter.where.join(' AND ')}` : '') +
-      ` ORDER BY seq ${order} LIMIT @limit`;
+      `SELECT seq, json FROM audit_events` + (filter.where.length ? ` WHERE ${filter.where.join(' AND ')}` : '') + ` ORDER BY seq ${order} LIMIT @limit`;
     let stmt = this.cache.get(sql);
     if (!stmt) {
       stmt = this.db.prepare(sql);

@@ -11,7 +11,10 @@ function startWorker(dbPath: string): Worker {
   // loader to workers, so the worker registers it before importing the .ts entry.
   const tsx = import.meta.resolve('tsx/esm/api');
   const entry = new URL('./verify-thread.ts', import.meta.url).href;
-  return new Worker(`import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); })`, { eval: true, workerData: { dbPath } });
+  return new Worker(`import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); })`, {
+    eval: true,
+    workerData: { dbPath },
+  });
 }
 
 export function verifyInWorker(dbPath: string): Promise<AuditVerifyResult> {

@@ -1,6 +1,8 @@
 // --auth dev: every request is the same configured person. Only for local
-// demos; config.ts refuses it on anything but a loopback address. The demo
-// person is also an auditor, so the demo can show the whole audit log.
+// demos; config.ts refuses it on anything but a loopback address, and every
+// request must be addressed to a loopback name (http/host.ts: DNS rebinding).
+// The demo person is also an auditor, so the demo can show the whole audit log.
+import { checkLoopbackHost } from '../http/host.js';
 import type { Authenticator, Identity, Principal } from '../services.js';
 
 export function createDevAuthenticator(identity: Identity): Authenticator {
@@ -11,7 +13,9 @@ export function createDevAuthenticator(identity: Identity): Authenticator {
   });
   return {
     mode: 'dev',
-    async authenticate() {
+    async authenticate(req) {
+      // Here too, not only in the HTTP middleware: WebSocket upgrades never pass through Express.
+      checkLoopbackHost(req);
       return principal;
     },
   };

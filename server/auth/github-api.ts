@@ -8,6 +8,7 @@
 // confirm right now" (rate_limited / unavailable / bad_response). A client this
 // small is cheaper to keep honest than Octokit's plugin stack for three GETs.
 import { z } from 'zod';
+import { metrics } from '../metrics.js';
 
 export type GitHubErrorKind = 'unauthorized' | 'rate_limited' | 'unavailable' | 'bad_response' | 'not_found' | 'not_member';
 
@@ -18,6 +19,8 @@ export class GitHubError extends Error {
   ) {
     super(message);
     this.name = 'GitHubError';
+    // Every failed GitHub call ends here; not_member is an answer, not a failure.
+    if (kind !== 'not_member') metrics.githubErrors.inc({ kind });
   }
 }
 
@@ -130,7 +133,10 @@ export class GitHubClient {
   async startDeviceFlow(scopes: string[]): Promise<DeviceCode> {
     const json = await this.postForm('/login/device/code', { client_id: this.opts.clientId, scope: scopes.join(' ') });
     if (json && typeof json === 'object' && 'error' in json) {
-      throw new GitHubError('bad_response', `GitHub refused to start the device flow: ${String((json as { error: unknown }).error)} (is device flow enabled for the OAuth app?)`);
+      throw new GitHubError(
+        'bad_response',
+        `GitHub refused to start the device flow: ${String((json as { error: unknown }).error)} (is device flow enabled for the OAuth app?)`,
+      );
     }
     const parsed = DeviceCode.safeParse(json);
     if (!parsed.success) throw new GitHubError('bad_response', 'GitHub answered the device code request with an unexpected body');

@@ -6,7 +6,7 @@
 import type { IncomingMessage } from 'node:http';
 import { parse as parseCookies } from 'cookie';
 import type { Identity } from '../../protocol/api.js';
-import { HttpError, forbidden, unauthorized, unavailable } from '../http/errors.js';
+import { ServiceError, forbidden, unauthorized, unavailable } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { type AuditorList, isAuditor } from '../policy/auditors.js';
 import type { Authenticator, Principal } from '../services.js';
@@ -50,7 +50,7 @@ export function presentedCredential(req: IncomingMessage): { secret: string; kin
 }
 
 export function identityOf(profile: GitHubProfile): Identity {
-  return { login: profile.login, teams: profile.teams, ...(profile.name ? { name: profile.name } : {}) };
+  return { login: profile.login, id: profile.id, teams: profile.teams, ...(profile.name ? { name: profile.name } : {}) };
 }
 
 export class GitHubAuthenticator implements Authenticator {
@@ -97,7 +97,8 @@ export class GitHubAuthenticator implements Authenticator {
   private async doRefresh(cred: Credential): Promise<Identity> {
     const { credentials, github, logger } = this.opts;
     const revoke = (why: string) => {
-      if (credentials.revoke(cred.id)) this.opts.onRevoked?.(cred, why);
+      const r = credentials.revoke(cred.id);
+      if (r.revoked) this.opts.onRevoked?.(cred, `${why}${cascade(r.children)}`);
     };
     const token = credentials.githubToken(cred.id);
     if (token === null) {
@@ -123,6 +124,12 @@ export class GitHubAuthenticator implements Authenticator {
         'try again in a minute',
       );
     }
+    // The GitHub token answers for the account it was issued to, so a changed id
+    // cannot happen with a real GitHub; checked anyway, as the id is what identity is.
+    if (cred.githubId !== undefined && profile.id !== cred.githubId) {
+      revoke(`GitHub says it belongs to another account (id ${profile.id}, not ${cred.githubId})`);
+      throw unauthorized('your GitHub account changed since you signed in', 'sign in again');
+    }
     if (profile.login.toLowerCase() !== cred.identity.login.toLowerCase()) {
       revoke(`GitHub now names its owner ${profile.login}`);
       throw unauthorized('your GitHub account changed since you signed in', 'sign in again');
@@ -133,8 +140,13 @@ export class GitHubAuthenticator implements Authenticator {
   }
 }
 
-export function githubFailure(err: unknown): HttpError {
-  if (err instanceof HttpError) return err;
+/** The tail of a revocation message naming the tokens revoked with it. */
+export function cascade(children: readonly string[]): string {
+  return children.length ? `; with it the ${children.length === 1 ? 'token' : 'tokens'} it created: ${children.join(', ')}` : '';
+}
+
+export function githubFailure(err: unknown): ServiceError {
+  if (err instanceof ServiceError) return err;
   if (err instanceof GitHubError) {
     switch (err.kind) {
       case 'not_member':
@@ -145,8 +157,8 @@ export function githubFailure(err: unknown): HttpError {
       case 'unavailable':
         return unavailable(`cannot sign you in right now: ${err.message}`, 'try again in a minute');
       default:
-        return new HttpError(502, 'bad_gateway', `cannot sign you in: ${err.message}`);
+        return new ServiceError('upstream', `cannot sign you in: ${err.message}`);
     }
   }
-  return new HttpError(500, 'internal', 'sign-in failed unexpectedly; see the server log');
+  return new ServiceError('internal', 'sign-in failed unexpectedly; see the server log');
 }

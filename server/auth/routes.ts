@@ -16,13 +16,14 @@ import { Strategy as GitHubStrategy } from 'passport-github2';
 import { z } from 'zod';
 import { describeZodError, type AuditClient, type Identity } from '../../protocol/api.js';
 import type { AuditLog } from '../audit/store.js';
-import { HttpError, badRequest, forbidden, unauthorized, unavailable } from '../http/errors.js';
-import { parseDuration } from '../policy/decide.js';
+import { ServiceError, badRequest, forbidden, unauthorized, unavailable } from '../errors.js';
+import { sendError, toApiError } from '../http/errors.js';
+import { durationSeconds } from '../../protocol/duration.js';
 import { checkOrigin } from '../http/origin.js';
 import type { Logger } from '../logger.js';
 import type { Authenticator, Principal } from '../services.js';
-import type { CredentialStore } from './credentials.js';
-import { GITHUB_SCOPES, SESSION_COOKIE, githubFailure, identityOf } from './github.js';
+import { CredentialStore } from './credentials.js';
+import { GITHUB_SCOPES, SESSION_COOKIE, cascade, githubFailure, identityOf } from './github.js';
 import { GitHubError, type GitHubClient, type GitHubUrls } from './github-api.js';
 
 const STATE_COOKIE = 'oddjob_oauth_state';
@@ -58,7 +59,9 @@ export function cookieOptions(publicUrl: string, extra: SerializeOptions = {}): 
 }
 
 const SAFE = new Set(['GET', 'HEAD', 'OPTIONS']);
-const CreateTokenBody = z.object({ description: z.string().trim().min(1, 'describe what the token is for').max(200), expiresIn: z.string().max(20).optional() }).strict();
+const CreateTokenBody = z
+  .object({ description: z.string().trim().min(1, 'describe what the token is for').max(200), expiresIn: z.string().max(20).optional() })
+  .strict();
 const DeviceTokenBody = z.object({ deviceCode: z.string().min(1).max(200), description: z.string().max(200).optional() }).strict();
 
 export function createAuthRouter(deps: AuthRouterDeps): express.Router {
@@ -70,7 +73,7 @@ export function createAuthRouter(deps: AuthRouterDeps): express.Router {
     standardHeaders: 'draft-8',
     legacyHeaders: false,
     handler: (_req, res) => {
-      res.status(429).json({ error: { code: 'rate_limited', message: 'too many sign-in requests from this address', hint: 'wait a minute and try again' } });
+      sendError(res, new ServiceError('rate_limited', 'too many sign-in requests from this address', 'wait a minute and try again'));
     },
   });
 
@@ -78,29 +81,32 @@ export function createAuthRouter(deps: AuthRouterDeps): express.Router {
     res.json({ mode: deps.auth.mode, ...(deps.github ? { signIn: '/auth/github' } : {}) });
   });
 
-  router.post('/logout', express.json({ limit: '1kb' }), async (req, res, next) => {
-    try {
-      const p = await deps.auth.authenticate(req).catch((err: unknown) => {
-        // A session GitHub no longer honours still gets signed out locally.
-        if (err instanceof HttpError && err.status === 503) return null;
-        throw err;
-      });
-      if (deps.auth.mode === 'dev') throw badRequest('this server runs with --auth dev: everyone has the same identity, so there is nothing to sign out of');
-      checkOrigin(req, deps.publicUrl(), p);
-      if (p?.credentialId && deps.github?.credentials.revoke(p.credentialId)) {
-        recordRevocation(audit, logger, p, deps.clientOf(req), p.via === 'session' ? 'signed out (browser session)' : 'signed out (oddjob logout)');
-      }
-      res.setHeader('Set-Cookie', serializeCookie(SESSION_COOKIE, '', cookieOptions(deps.publicUrl(), { maxAge: 0 })));
-      res.status(204).end();
-    } catch (err) {
-      next(err);
+  router.post('/logout', express.json({ limit: '1kb' }), async (req, res) => {
+    const p = await deps.auth.authenticate(req).catch((err: unknown) => {
+      // A session GitHub no longer honours still gets signed out locally.
+      if (err instanceof ServiceError && err.kind === 'unavailable') return null;
+      throw err;
+    });
+    if (deps.auth.mode === 'dev') throw badRequest('this server runs with --auth dev: everyone has the same identity, so there is nothing to sign out of');
+    checkOrigin(req, deps.publicUrl(), p);
+    const r = p?.credentialId ? deps.github?.credentials.revoke(p.credentialId) : undefined;
+    if (p && r?.revoked) {
+      recordRevocation(
+        audit,
+        logger,
+        p,
+        deps.clientOf(req),
+        `${p.via === 'session' ? 'signed out (browser session)' : 'signed out (oddjob logout)'}${cascade(r.children)}`,
+      );
     }
+    res.setHeader('Set-Cookie', serializeCookie(SESSION_COOKIE, '', cookieOptions(deps.publicUrl(), { maxAge: 0 })));
+    res.status(204).end();
   });
 
   const gh = deps.github;
   if (!gh) {
     router.use(['/github', '/device', '/tokens'], (_req, _res, next) =>
-      next(new HttpError(404, 'not_found', `this server does not use GitHub sign-in (--auth ${deps.auth.mode})`)),
+      next(new ServiceError('not_found', `this server does not use GitHub sign-in (--auth ${deps.auth.mode})`)),
     );
     return router;
   }
@@ -131,26 +137,36 @@ export function createAuthRouter(deps: AuthRouterDeps): express.Router {
   router.get('/github', limiter, auth.authenticate('github', { session: false }));
 
   router.get('/github/callback', limiter, (req, res) => {
-    auth.authenticate('github', { session: false }, (err: unknown, user: { identity: Identity; accessToken: string } | false, info: { message?: string } | undefined) => {
-      if (err || !user) {
-        const e = err ? oauthFailure(err) : new HttpError(403, 'invalid_state', info?.message ?? 'the sign-in could not be verified');
-        if (e.status >= 500) logger.warn({ reason: e.message }, 'browser sign-in failed');
-        signInErrorPage(res, e);
-        return;
-      }
-      try {
-        const client = deps.clientOf(req, 'web');
-        // Audited before the cookie exists: no record, no session.
-        audit.append({ type: 'login', actor: user.identity, client, message: 'signed in with GitHub (browser)' });
-        const { secret, credential } = gh.credentials.create({ kind: 'session', identity: user.identity, githubToken: user.accessToken, ttlMs: gh.sessionTtlMs, description: client.agent });
-        res.setHeader('Set-Cookie', serializeCookie(SESSION_COOKIE, secret, cookieOptions(deps.publicUrl(), { maxAge: Math.floor(gh.sessionTtlMs / 1000) })));
-        logger.info({ login: user.identity.login, session: credential.id }, 'signed in (browser)');
-        res.redirect(303, (req as Request & { oauthNext?: string }).oauthNext ?? '/');
-      } catch (e) {
-        logger.error({ err: e }, 'could not record a sign-in');
-        signInErrorPage(res, unavailable('the sign-in could not be recorded in the audit log, so it was refused', 'an operator must fix the audit store'));
-      }
-    })(req, res, () => {});
+    auth.authenticate(
+      'github',
+      { session: false },
+      (err: unknown, user: { identity: Identity; accessToken: string } | false, info: { message?: string } | undefined) => {
+        if (err || !user) {
+          const e = err ? oauthFailure(err) : new ServiceError('forbidden', info?.message ?? 'the sign-in could not be verified', undefined, 'invalid_state');
+          if (toApiError(e).status >= 500) logger.warn({ reason: e.message }, 'browser sign-in failed');
+          signInErrorPage(res, e);
+          return;
+        }
+        try {
+          const client = deps.clientOf(req, 'web');
+          // Audited before the cookie exists: no record, no session.
+          audit.append({ type: 'login', actor: user.identity, client, message: 'signed in with GitHub (browser)' });
+          const { secret, credential } = gh.credentials.create({
+            kind: 'session',
+            identity: user.identity,
+            githubToken: user.accessToken,
+            ttlMs: gh.sessionTtlMs,
+            description: client.agent,
+          });
+          res.setHeader('Set-Cookie', serializeCookie(SESSION_COOKIE, secret, cookieOptions(deps.publicUrl(), { maxAge: Math.floor(gh.sessionTtlMs / 1000) })));
+          logger.info({ login: user.identity.login, session: credential.id }, 'signed in (browser)');
+          res.redirect(303, (req as Request & { oauthNext?: string }).oauthNext ?? '/');
+        } catch (e) {
+          logger.error({ err: e }, 'could not record a sign-in');
+          signInErrorPage(res, unavailable('the sign-in could not be recorded in the audit log, so it was refused', 'an operator must fix the audit store'));
+        }
+      },
+    )(req, res, () => {});
   });
 
   // `oddjob tokens`: a person's live sessions and tokens; create one for automation; revoke.
@@ -160,53 +176,70 @@ export function createAuthRouter(deps: AuthRouterDeps): express.Router {
     if (!SAFE.has(req.method)) checkOrigin(req, deps.publicUrl(), p);
     return p as Principal & { credentialId: string };
   };
-  router.get('/tokens', async (req, res, next) => {
-    try {
-      const p = await signedIn(req);
-      res.json({ items: gh.credentials.list(p.identity.login).map((c) => ({ ...c, current: c.id === p.credentialId })) });
-    } catch (err) {
-      next(err);
-    }
+  router.get('/tokens', async (req, res) => {
+    const p = await signedIn(req);
+    res.json({ items: gh.credentials.list(p.identity).map((c) => ({ ...c, current: c.id === p.credentialId })) });
   });
-  router.post('/tokens', limiter, express.json({ limit: '4kb' }), async (req, res, next) => {
-    try {
-      const p = await signedIn(req);
-      const body = CreateTokenBody.safeParse(req.body);
-      if (!body.success) throw badRequest(`invalid token request: ${describeZodError(body.error)}`);
-      let ttlMs = gh.tokenTtlMs;
-      if (body.data.expiresIn !== undefined) {
-        try {
-          ttlMs = parseDuration(body.data.expiresIn) * 1000;
-        } catch (err) {
-          throw badRequest(`expiresIn: ${(err as Error).message}`);
-        }
-        if (ttlMs > gh.tokenTtlMs) throw badRequest(`expiresIn may be at most ${gh.tokenTtlMs / 1000}s (the server's --token-ttl)`);
+  router.post('/tokens', limiter, express.json({ limit: '4kb' }), async (req, res) => {
+    const p = await signedIn(req);
+    const body = CreateTokenBody.safeParse(req.body);
+    if (!body.success) throw badRequest(`invalid token request: ${describeZodError(body.error)}`);
+    // A token never outlives the credential that creates it: otherwise a stolen
+    // session or a soon-expiring token could buy itself a long-lived successor.
+    const parent = gh.credentials.get(p.credentialId);
+    if (!parent) throw unauthorized();
+    const parentLeftMs = parent.expiresAt - Date.now();
+    let ttlMs = Math.min(gh.tokenTtlMs, parentLeftMs);
+    if (body.data.expiresIn !== undefined) {
+      try {
+        ttlMs = durationSeconds(body.data.expiresIn) * 1000;
+      } catch (err) {
+        throw badRequest(`expiresIn: ${(err as Error).message}`);
       }
-      const githubToken = gh.credentials.githubToken(p.credentialId);
-      if (githubToken === null) throw unauthorized('your sign-in can no longer be checked with GitHub', 'sign in again');
-      const client = deps.clientOf(req);
-      const { secret, credential } = gh.credentials.create({ kind: 'token', identity: p.identity, githubToken, ttlMs, description: body.data.description });
-      audit.append({ type: 'token.created', actor: p.identity, client, message: `token ${credential.id} (${body.data.description}), expires ${new Date(credential.expiresAt).toISOString()}` });
-      res.status(201).json({ token: secret, id: credential.id, expiresAt: new Date(credential.expiresAt).toISOString() });
-    } catch (err) {
-      next(err);
+      if (ttlMs > gh.tokenTtlMs) throw badRequest(`expiresIn may be at most ${gh.tokenTtlMs / 1000}s (the server's --token-ttl)`);
+      if (ttlMs > parentLeftMs) {
+        throw badRequest(
+          `expiresIn would outlive the ${parent.kind === 'session' ? 'session' : 'token'} you are creating it with, which expires ${new Date(parent.expiresAt).toISOString()}`,
+          `ask for at most ${Math.floor(parentLeftMs / 1000)}s, or sign in again (\`oddjob login\`) for a fresh token first`,
+        );
+      }
     }
+    const githubToken = gh.credentials.githubToken(p.credentialId);
+    if (githubToken === null) throw unauthorized('your sign-in can no longer be checked with GitHub', 'sign in again');
+    const client = deps.clientOf(req);
+    const { secret, credential } = gh.credentials.create({
+      kind: 'token',
+      identity: p.identity,
+      githubToken,
+      ttlMs,
+      description: body.data.description,
+      parentId: parent.id,
+    });
+    audit.append({
+      type: 'token.created',
+      actor: p.identity,
+      client,
+      message: `token ${credential.id} (${body.data.description}), created with ${parent.kind} ${parent.id}, expires ${new Date(credential.expiresAt).toISOString()}`,
+    });
+    res.status(201).json({ token: secret, id: credential.id, expiresAt: new Date(credential.expiresAt).toISOString() });
   });
-  router.delete('/tokens/:id', async (req, res, next) => {
-    try {
-      const p = await signedIn(req);
-      const id = String(req.params.id);
-      const cred = /^[0-9a-f]{12}$/.test(id) ? gh.credentials.get(id) : null;
-      // Someone else's credential is "not found": its existence is not yours to learn.
-      if (!cred || cred.identity.login.toLowerCase() !== p.identity.login.toLowerCase() || cred.revokedAt !== undefined) {
-        throw new HttpError(404, 'not_found', `you have no live session or token ${id}`);
-      }
-      gh.credentials.revoke(id);
-      recordRevocation(audit, logger, { ...p, via: cred.kind === 'session' ? 'session' : 'token', credentialId: id }, deps.clientOf(req), 'revoked by its owner');
-      res.status(204).end();
-    } catch (err) {
-      next(err);
+  router.delete('/tokens/:id', async (req, res) => {
+    const p = await signedIn(req);
+    const id = String(req.params.id);
+    const cred = /^[0-9a-f]{12}$/.test(id) ? gh.credentials.get(id) : null;
+    // Someone else's credential is "not found": its existence is not yours to learn.
+    if (!cred || !CredentialStore.owns(cred, p.identity) || cred.revokedAt !== undefined) {
+      throw new ServiceError('not_found', `you have no live session or token ${id}`);
     }
+    const r = gh.credentials.revoke(id);
+    recordRevocation(
+      audit,
+      logger,
+      { ...p, via: cred.kind === 'session' ? 'session' : 'token', credentialId: id },
+      deps.clientOf(req),
+      `revoked by its owner${cascade(r.children)}`,
+    );
+    res.status(204).end();
   });
 
   router.post('/device', limiter, async (_req, res, next) => {
@@ -227,14 +260,19 @@ export function createAuthRouter(deps: AuthRouterDeps): express.Router {
         res.status(202).json({ status: poll.status, ...(poll.status === 'slow_down' ? { interval: poll.interval } : {}) });
         return;
       }
-      if (poll.status === 'expired') throw new HttpError(410, 'expired', 'the sign-in code expired before it was entered', 'run `oddjob login` again');
+      if (poll.status === 'expired') throw new ServiceError('gone', 'the sign-in code expired before it was entered', 'run `oddjob login` again');
       if (poll.status === 'denied') throw forbidden('the sign-in was cancelled on GitHub');
       const identity = identityOf(await gh.github.profile(poll.accessToken, gh.requiredOrg));
       const client = deps.clientOf(req, 'cli');
       const description = body.data.description ?? `oddjob login (${client.agent ?? 'unknown client'})`;
       audit.append({ type: 'login', actor: identity, client, message: 'signed in with GitHub (device flow)' });
       const { secret, credential } = gh.credentials.create({ kind: 'token', identity, githubToken: poll.accessToken, ttlMs: gh.tokenTtlMs, description });
-      audit.append({ type: 'token.created', actor: identity, client, message: `token ${credential.id} (${description}), expires ${new Date(credential.expiresAt).toISOString()}` });
+      audit.append({
+        type: 'token.created',
+        actor: identity,
+        client,
+        message: `token ${credential.id} (${description}), expires ${new Date(credential.expiresAt).toISOString()}`,
+      });
       logger.info({ login: identity.login, token: credential.id }, 'signed in (device flow)');
       res.json({ status: 'ok', token: secret, id: credential.id, expiresAt: new Date(credential.expiresAt).toISOString(), identity });
     } catch (err) {
@@ -253,16 +291,21 @@ export function recordRevocation(audit: AuditLog, logger: Logger, p: Principal, 
   }
 }
 
-function oauthFailure(err: unknown): HttpError {
+function oauthFailure(err: unknown): ServiceError {
   if (err instanceof GitHubError) return githubFailure(err);
   const e = err as { name?: string; code?: string; message?: string; oauthError?: { statusCode?: number } };
   if (e.name === 'TokenError') {
-    return new HttpError(400, 'bad_code', `GitHub did not accept the sign-in (${e.code ?? 'token error'}): the code may have expired or been used already`);
+    return new ServiceError(
+      'invalid',
+      `GitHub did not accept the sign-in (${e.code ?? 'token error'}): the code may have expired or been used already`,
+      undefined,
+      'bad_code',
+    );
   }
   // GitHub answers a refused code with HTTP 200 and an `error` body; passport-oauth2
   // then only knows that no access token came back.
   if (e.message === 'Failed to obtain access token') {
-    return new HttpError(400, 'bad_code', 'GitHub did not accept the sign-in code: it may have expired or been used already', 'start again');
+    return new ServiceError('invalid', 'GitHub did not accept the sign-in code: it may have expired or been used already', 'start again', 'bad_code');
   }
   if (e.name === 'InternalOAuthError') {
     return unavailable('GitHub could not be reached to finish the sign-in', 'try again in a minute');
@@ -270,7 +313,8 @@ function oauthFailure(err: unknown): HttpError {
   return githubFailure(err);
 }
 
-function signInErrorPage(res: Response, e: HttpError): void {
+function signInErrorPage(res: Response, err: ServiceError): void {
+  const e = toApiError(err);
   const esc = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
   res
     .status(e.status)

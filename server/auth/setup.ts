@@ -5,7 +5,7 @@ import type express from 'express';
 import type { Database } from '../audit/db.js';
 import type { AuditLog } from '../audit/store.js';
 import type { ServerConfig } from '../config.js';
-import { clientOf } from '../http/app.js';
+import { clientOf } from '../http/client-of.js';
 import type { Logger } from '../logger.js';
 import type { Authenticator } from '../services.js';
 import { CredentialStore } from './credentials.js';
@@ -14,13 +14,10 @@ import { GitHubAuthenticator } from './github.js';
 import { GitHubClient } from './github-api.js';
 import { createAuthRouter } from './routes.js';
 
-export function createAuth(deps: {
-  config: ServerConfig;
-  db: Database;
-  audit: AuditLog;
-  logger: Logger;
-  publicUrl: () => string;
-}): { auth: Authenticator; authRouter: express.Router } {
+export function createAuth(deps: { config: ServerConfig; db: Database; audit: AuditLog; logger: Logger; publicUrl: () => string }): {
+  auth: Authenticator;
+  authRouter: express.Router;
+} {
   const { config, db, audit, logger, publicUrl } = deps;
   const common = { audit, logger, publicUrl, clientOf, rateLimitPerMinute: config.authRateLimit };
   if (config.auth === 'dev') {

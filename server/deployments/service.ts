@@ -2,9 +2,9 @@
 // filtered through the same decision that guards POST /api/runs.
 import type { Logger } from 'pino';
 import type { DeploymentSummary } from '../../protocol/api.js';
-import { notFound } from '../http/errors.js';
+import { namespaceNotServed } from '../errors.js';
 import type { KubeClients } from '../k8s/client.js';
-import { toHttpError } from '../k8s/client.js';
+import { toServiceError } from '../k8s/client.js';
 import { summarizeDeployment } from '../jobs/clone.js';
 import { decideAccess } from '../policy/decide.js';
 import type { DeploymentService, RequestContext } from '../services.js';
@@ -18,8 +18,9 @@ export interface DeploymentServiceDeps {
 export function createDeploymentService(deps: DeploymentServiceDeps): DeploymentService {
   const { kube, config } = deps;
   return {
+    servedNamespaces: () => [...config.namespaces],
     async listRunnable(ctx: RequestContext, namespace?: string): Promise<DeploymentSummary[]> {
-      if (namespace && !config.namespaces.includes(namespace)) throw notFound(`namespace ${namespace} not found`);
+      if (namespace && !config.namespaces.includes(namespace)) throw namespaceNotServed(namespace, config.namespaces);
       const namespaces = namespace ? [namespace] : config.namespaces;
       const out: DeploymentSummary[] = [];
       for (const ns of namespaces) {
@@ -27,7 +28,7 @@ export function createDeploymentService(deps: DeploymentServiceDeps): Deployment
         try {
           items = (await kube.apps.listNamespacedDeployment({ namespace: ns })).items;
         } catch (err) {
-          throw toHttpError(err, `deployments in namespace ${ns}`);
+          throw toServiceError(err, `deployments in namespace ${ns}`);
         }
         for (const d of items) {
           const decision = decideAccess({

@@ -5,15 +5,22 @@ import http from 'node:http';
 import type { Duplex } from 'node:stream';
 import { randomUUID } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response } from 'express';
-import client from 'prom-client';
+import { ipKeyGenerator, rateLimit } from 'express-rate-limit';
 import { z } from 'zod';
 import { AuditQuery, RunListQuery, RunRequest, describeZodError, runId as runIdSchema } from '../../protocol/api.js';
-import type { Logger } from '../logger.js';
+import { accessLog, type Logger } from '../logger.js';
 import type { AuditService, Authenticator, DeploymentService, Principal, ReadinessCheck, RequestContext, RunService } from '../services.js';
 import { checkOrigin } from './origin.js';
+import { clientOf } from './client-of.js';
+import { checkLoopbackHost } from './host.js';
 import { attachStreams } from '../ws/upgrade.js';
 import { serveWebUi } from './static.js';
-import { HttpError, badRequest, forbidden, notFound, unauthorized } from './errors.js';
+import { ServiceError, badRequest, forbidden, notFound, unauthorized } from '../errors.js';
+import type { ApiError } from '../../protocol/api-error.js';
+import { httpRefusal, rawErrorResponse, sendError, toApiError } from './errors.js';
+import { SERVER_VERSION_HEADER } from '../../protocol/version.js';
+import { serverVersion } from '../version.js';
+import { metrics, registry } from '../metrics.js';
 
 export interface AppDeps {
   /** The URL users reach us at (a function: with --port 0 it is known only once listening). */
@@ -22,20 +29,18 @@ export interface AppDeps {
   authRouter?: express.Router;
   /** Express `trust proxy`: whose X-Forwarded-* headers to believe. */
   trustProxy?: boolean | number | string[];
+  /** Answer only requests addressed to a loopback name (--auth dev; see http/host.ts). */
+  loopbackOnly?: boolean;
+  /** false: /metrics is served elsewhere (--metrics-port; see metricsHandler), not on this app. */
+  serveMetrics?: boolean;
+  /** /api requests per minute per person (per client address when not signed in); default 600. */
+  apiRateLimit?: number;
   logger: Logger;
   runs: RunService;
   deployments: DeploymentService;
   audit: AuditService;
   auth: Authenticator;
   readiness: ReadinessCheck[];
-}
-
-export function clientOf(req: http.IncomingMessage, kind?: RequestContext['client']['kind']): RequestContext['client'] {
-  const tag = String(req.headers['x-oddjob-client'] ?? '');
-  const agent = String(req.headers['user-agent'] ?? '').slice(0, 200) || undefined;
-  // Express's req.ip honours --trust-proxy; a raw upgrade request has only the socket.
-  const address = (req as Partial<Request>).ip ?? req.socket.remoteAddress;
-  return { kind: kind ?? (tag.startsWith('cli/') ? 'cli' : tag.startsWith('web/') ? 'web' : 'api'), address, agent };
 }
 
 function parse<S extends z.ZodTypeAny>(schema: S, value: unknown, what: string): z.infer<S> {
@@ -47,24 +52,29 @@ function parse<S extends z.ZodTypeAny>(schema: S, value: unknown, what: string):
 export function createApp(deps: AppDeps) {
   const { logger, runs, deployments, audit, auth } = deps;
   const publicUrl = typeof deps.publicUrl === 'string' ? () => deps.publicUrl as string : deps.publicUrl;
-  const registry = new client.Registry();
-  client.collectDefaultMetrics({ register: registry });
-  const requests = new client.Histogram({
-    name: 'oddjob_http_request_duration_seconds',
-    help: 'HTTP requests by route and status',
-    labelNames: ['method', 'route', 'status'],
-    registers: [registry],
-  });
+  const requests = metrics.httpRequestSeconds;
 
   const app = express();
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
   app.set('trust proxy', deps.trustProxy ?? false);
+  app.use(accessLog(logger));
+  if (deps.loopbackOnly) {
+    app.use((req, _res, next) => {
+      checkLoopbackHost(req);
+      next();
+    });
+  }
   app.use((req, res, next) => {
+    // Every answer, errors included: the CLI warns on major.minor skew (protocol/version.ts).
+    res.setHeader(SERVER_VERSION_HEADER, serverVersion);
     res.setHeader('X-Content-Type-Options', 'nosniff');
     res.setHeader('X-Frame-Options', 'DENY');
     res.setHeader('Referrer-Policy', 'no-referrer');
-    res.setHeader('Content-Security-Policy', "default-src 'self'; script-src 'self'; style-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'");
+    res.setHeader(
+      'Content-Security-Policy',
+      "default-src 'self'; script-src 'self'; style-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'",
+    );
     const end = requests.startTimer({ method: req.method });
     res.on('finish', () => end({ route: (req.route?.path as string | undefined) ?? 'unmatched', status: String(res.statusCode) }));
     next();
@@ -76,7 +86,7 @@ export function createApp(deps: AppDeps) {
     const length = Number(req.headers['content-length'] ?? 0);
     if (length > MAX_BODY_BYTES) {
       res.setHeader('Connection', 'close');
-      next(new HttpError(413, 'too_large', 'the request body is larger than 64 KiB'));
+      next(tooLarge());
       return;
     }
     if (req.headers['transfer-encoding'] !== undefined) {
@@ -87,7 +97,7 @@ export function createApp(deps: AppDeps) {
         if (seen <= MAX_BODY_BYTES || res.headersSent) return;
         res.setHeader('Connection', 'close');
         res.once('finish', () => req.socket.destroy());
-        res.status(413).json({ error: { code: 'too_large', message: 'the request body is larger than 64 KiB' } });
+        sendError(res, tooLarge());
       });
     }
     next();
@@ -96,126 +106,141 @@ export function createApp(deps: AppDeps) {
   app.get('/healthz', (_req, res) => {
     res.type('text/plain').send('ok\n');
   });
+  // Anonymous: says which check failed, never why. The reasons name served namespaces
+  // and internal errors; they go to the server log (once per change, not per probe).
+  let lastNotReady = '';
   app.get('/readyz', async (_req, res) => {
     for (const check of deps.readiness) {
       try {
         await check.check();
       } catch (err) {
-        res.status(503).type('text/plain').send(`not ready: ${check.name}: ${(err as Error).message}\n`);
+        const why = `${check.name}: ${(err as Error).message}`;
+        if (why !== lastNotReady) logger.warn({ check: check.name, reason: (err as Error).message }, 'not ready');
+        lastNotReady = why;
+        res.status(503).type('text/plain').send(`not ready: ${check.name} (details in the server log)\n`);
         return;
       }
     }
+    lastNotReady = '';
     res.type('text/plain').send('ok\n');
   });
-  app.get('/metrics', async (_req, res) => {
-    res.type(registry.contentType).send(await registry.metrics());
-  });
+  const serveMetricsText = async (_req: http.IncomingMessage, res: http.ServerResponse) => {
+    res.writeHead(200, { 'Content-Type': registry.contentType }).end(await registry.metrics());
+  };
+  if (deps.serveMetrics !== false) app.get('/metrics', serveMetricsText);
 
   if (deps.authRouter) app.use('/auth', deps.authRouter);
 
   const api = express.Router();
-  api.use(express.json({ limit: '64kb', strict: true }));
-  // Identity first: nothing under /api answers anonymous callers.
+  // Identity first: nothing under /api answers anonymous callers. The answer is kept
+  // until the rate limit below has counted the request, so refused ones count too.
   api.use(async (req, _res, next) => {
     try {
       const principal = await auth.authenticate(req);
       if (!principal) throw unauthorized();
-      // CSRF: a cookie rides along on cross-site requests, so a cookie-authenticated
-      // mutation must also prove it came from our own pages.
-      if (!SAFE_METHODS.has(req.method)) checkOrigin(req, publicUrl(), principal);
       locals(req).principal = principal;
-      locals(req).ctx = { identity: principal.identity, client: clientOf(req) };
-      next();
+      locals(req).ctx = { identity: principal.identity, client: clientOf(req), auditor: principal.auditor };
     } catch (err) {
-      next(err);
+      locals(req).refusal = err;
     }
+    next();
   });
+  // Per person, not per address: one person's script must not starve their colleagues
+  // behind the same NAT, and a person cannot escape it by changing address. Every
+  // request counts, refused ones (401, 403 run.denied, 400) included: each denial is an
+  // audit record, a synced write, and the log must not be floodable.
+  api.use(
+    rateLimit({
+      windowMs: 60_000,
+      limit: deps.apiRateLimit ?? 600,
+      standardHeaders: 'draft-8',
+      legacyHeaders: false,
+      keyGenerator: (req) => {
+        const p = locals(req as Request).principal;
+        if (p) return `user:${p.identity.id ?? p.identity.login.toLowerCase()}`;
+        return `addr:${ipKeyGenerator(req.ip ?? req.socket.remoteAddress ?? '')}`;
+      },
+      handler: (req, res, _next, options) => {
+        const p = locals(req as Request).principal;
+        sendError(
+          res,
+          new ServiceError(
+            'rate_limited',
+            `too many API requests ${p ? `by ${p.identity.login}` : 'from this address'}: at most ${options.limit as number} a minute`,
+            `wait ${res.getHeader('Retry-After') ?? 60} seconds; an operator can raise --api-rate-limit`,
+          ),
+        );
+      },
+    }),
+  );
+  api.use((req, _res, next) => {
+    const l = locals(req);
+    if (l.refusal !== undefined) return next(l.refusal);
+    // CSRF: a cookie rides along on cross-site requests, so a cookie-authenticated
+    // mutation must also prove it came from our own pages.
+    if (!SAFE_METHODS.has(req.method)) checkOrigin(req, publicUrl(), l.principal!);
+    next();
+  });
+  api.use(express.json({ limit: '64kb', strict: true }));
   const ctx = (req: Request): RequestContext => locals(req).ctx!;
-  const wrap =
-    (h: (req: Request, res: Response) => Promise<void> | void) =>
-    (req: Request, res: Response, next: NextFunction) => {
-      Promise.resolve(h(req, res)).catch(next);
-    };
 
   const principal = (req: Request): Principal => locals(req).principal!;
   api.get('/whoami', (req, res) => {
     const p = principal(req);
     res.json({ ...p.identity, auditor: p.auditor, auth: p.via });
   });
-  api.get(
-    '/deployments',
-    wrap(async (req, res) => {
-      const { namespace } = parse(z.object({ namespace: z.string().max(63).optional() }).strict(), req.query, 'query');
-      res.json({ items: await deployments.listRunnable(ctx(req), namespace) });
-    }),
-  );
-  api.post(
-    '/runs',
-    wrap(async (req, res) => {
-      if (!req.is('application/json')) throw new HttpError(415, 'unsupported_media_type', 'send the run request as application/json');
-      const body = parse(RunRequest, req.body, 'run request');
-      res.status(201).json(await runs.createRun(ctx(req), body));
-    }),
-  );
-  api.post(
-    '/runs/preview',
-    wrap(async (req, res) => {
-      // Authorized exactly like a run; creates nothing and is not audited.
-      if (!req.is('application/json')) throw new HttpError(415, 'unsupported_media_type', 'send the run request as application/json');
-      const body = parse(RunRequest, req.body, 'run request');
-      res.json(await runs.previewRun(ctx(req), body));
-    }),
-  );
-  api.get(
-    '/runs',
-    wrap(async (req, res) => {
-      res.json(await runs.listRuns(ctx(req), parse(RunListQuery, req.query, 'query')));
-    }),
-  );
-  api.get(
-    '/runs/:id',
-    wrap(async (req, res) => {
-      res.json(await runs.getRun(ctx(req), parse(runIdSchema, req.params.id, 'run id')));
-    }),
-  );
-  api.post(
-    '/runs/:id/cancel',
-    wrap(async (req, res) => {
-      res.json(await runs.cancelRun(ctx(req), parse(runIdSchema, req.params.id, 'run id')));
-    }),
-  );
-  api.get(
-    '/audit',
-    wrap(async (req, res) => {
-      const q = scopeAudit(principal(req), parse(AuditQuery, req.query, 'query'));
-      try {
-        res.json(audit.query(q));
-      } catch (err) {
-        if (/cursor/i.test((err as Error).message)) throw badRequest((err as Error).message);
-        throw err;
-      }
-    }),
-  );
-  api.get(
-    '/audit/export',
-    wrap(async (req, res) => {
-      // Every matching event: the default page size does not apply to an export.
-      const q = scopeAudit(principal(req), parse(AuditQuery.omit({ limit: true, cursor: true }), req.query, 'query'));
-      res.type('application/x-ndjson');
-      for (const event of audit.iterate(q)) {
-        if (!res.write(`${JSON.stringify(event)}\n`)) await new Promise((r) => res.once('drain', r));
-        if (res.destroyed) return;
-      }
-      res.end();
-    }),
-  );
-  api.get(
-    '/audit/verify',
-    wrap(async (req, res) => {
-      if (!principal(req).auditor) throw forbidden('only auditors may verify the whole audit log', 'ask an operator to add you to --auditors');
-      res.json(await audit.verify());
-    }),
-  );
+  // Signed in (the middleware above) is enough: the served namespaces are no secret
+  // from people who may use oddjob, and the CLI picks its default from them.
+  api.get('/namespaces', (_req, res) => {
+    res.json({ items: deployments.servedNamespaces().map((name) => ({ name })) });
+  });
+  api.get('/deployments', async (req, res) => {
+    const { namespace } = parse(z.object({ namespace: z.string().max(63).optional() }).strict(), req.query, 'query');
+    res.json({ items: await deployments.listRunnable(ctx(req), namespace) });
+  });
+  api.post('/runs', async (req, res) => {
+    if (!req.is('application/json')) throw httpRefusal(415, 'unsupported_media_type', 'send the run request as application/json');
+    const body = parse(RunRequest, req.body, 'run request');
+    res.status(201).json(await runs.createRun(ctx(req), body));
+  });
+  api.post('/runs/preview', async (req, res) => {
+    // Authorized exactly like a run; creates nothing. A refusal is audited (marked as a preview).
+    if (!req.is('application/json')) throw httpRefusal(415, 'unsupported_media_type', 'send the run request as application/json');
+    const body = parse(RunRequest, req.body, 'run request');
+    res.json(await runs.previewRun(ctx(req), body));
+  });
+  api.get('/runs', async (req, res) => {
+    res.json(await runs.listRuns(ctx(req), parse(RunListQuery, req.query, 'query')));
+  });
+  api.get('/runs/:id', async (req, res) => {
+    res.json(await runs.getRun(ctx(req), parse(runIdSchema, req.params.id, 'run id')));
+  });
+  api.post('/runs/:id/cancel', async (req, res) => {
+    res.json(await runs.cancelRun(ctx(req), parse(runIdSchema, req.params.id, 'run id')));
+  });
+  api.get('/audit', async (req, res) => {
+    const q = scopeAudit(principal(req), parse(AuditQuery, req.query, 'query'));
+    try {
+      res.json(audit.query(q));
+    } catch (err) {
+      if (/cursor/i.test((err as Error).message)) throw badRequest((err as Error).message);
+      throw err;
+    }
+  });
+  api.get('/audit/export', async (req, res) => {
+    // Every matching event: the default page size does not apply to an export.
+    const q = scopeAudit(principal(req), parse(AuditQuery.omit({ limit: true, cursor: true }), req.query, 'query'));
+    res.type('application/x-ndjson');
+    for (const event of audit.iterate(q)) {
+      if (!res.write(`${JSON.stringify(event)}\n`)) await new Promise((r) => res.once('drain', r));
+      if (res.destroyed) return;
+    }
+    res.end();
+  });
+  api.get('/audit/verify', async (req, res) => {
+    if (!principal(req).auditor) throw forbidden('only auditors may verify the whole audit log', 'ask an operator to add you to --auditors');
+    res.json(await audit.verify());
+  });
   api.use((_req, _res, next) => next(notFound('no such API endpoint')));
   app.use('/api', api);
   // The web UI (web/dist) at /, with client routes falling back to index.html.
@@ -223,23 +248,17 @@ export function createApp(deps: AppDeps) {
 
   // One place that turns errors into answers; stacks go to the log only.
   app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
-    let e: HttpError;
-    const typed = err as { type?: string; status?: number; message?: string };
-    if (err instanceof HttpError) e = err;
-    else if (typed.type === 'entity.too.large') e = new HttpError(413, 'too_large', 'the request body is larger than 64 KiB');
-    else if (typed.type === 'entity.parse.failed') e = badRequest('the request body is not valid JSON');
-    else if ((err as Error)?.name === 'InvalidCursorError') e = badRequest((err as Error).message);
-    else if (typed.status && typed.status >= 400 && typed.status < 500) e = badRequest(typed.message ?? 'bad request');
-    else {
-      const id = randomUUID();
+    let e = toApiError(err) ?? parserFailure(err);
+    if (!e) {
+      const id = String(req.id ?? randomUUID());
       logger.error({ err, requestId: id, path: req.path }, 'unexpected error');
-      e = new HttpError(500, 'internal', `internal error (see the server log, request id ${id})`);
+      e = httpRefusal(500, 'internal', `internal error (see the server log, request id ${id})`);
     }
     if (res.headersSent) {
       res.destroy();
       return;
     }
-    res.status(e.status).json({ error: { code: e.code, message: e.message, ...(e.hint ? { hint: e.hint } : {}) } });
+    sendError(res, e);
   });
 
   const server = http.createServer(app);
@@ -255,16 +274,17 @@ export function createApp(deps: AppDeps) {
     const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
     const message =
       status === 431 ? 'the request headers are too large' : status === 408 ? 'the request took too long to arrive' : 'the request is not valid HTTP/1.1';
-    const body = JSON.stringify({ error: { code: status === 400 ? 'invalid_request' : status === 431 ? 'too_large' : 'timeout', message } });
-    socket.end(
-      `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\n` +
-        `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-    );
+    socket.end(rawErrorResponse(httpRefusal(status, status === 400 ? 'invalid_request' : status === 431 ? 'too_large' : 'timeout', message)));
   });
   const streams = attachStreams(server, { publicUrl, auth, runs, logger });
   return {
     app,
     server,
+    /** For a separate metrics listener: answers GET /metrics, 404 to everything else. */
+    metricsHandler(req: http.IncomingMessage, res: http.ServerResponse) {
+      if (req.method === 'GET' && new URL(req.url ?? '/', 'http://x').pathname === '/metrics') void serveMetricsText(req, res).catch(() => res.destroy());
+      else res.writeHead(404, { 'Content-Type': 'text/plain' }).end('only /metrics is served on this port\n');
+    },
     async dispose() {
       streams.close();
       await new Promise<void>((resolve) => server.close(() => resolve()));
@@ -275,21 +295,35 @@ export function createApp(deps: AppDeps) {
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 /** The largest request body any route accepts (the run request's limit). */
 const MAX_BODY_BYTES = 64 * 1024;
+const tooLarge = () => httpRefusal(413, 'too_large', 'the request body is larger than 64 KiB');
+
+/** What body-parser, Express and the cursor decoder throw, in the API's terms; undefined for anything else. */
+function parserFailure(err: unknown): ApiError | undefined {
+  const typed = err as { type?: string; status?: number; message?: string; name?: string } | undefined;
+  if (typed?.type === 'entity.too.large') return tooLarge();
+  if (typed?.type === 'entity.parse.failed') return toApiError(badRequest('the request body is not valid JSON'));
+  if (typed?.name === 'InvalidCursorError') return toApiError(badRequest(typed.message ?? 'invalid cursor'));
+  if (typed?.status && typed.status >= 400 && typed.status < 500) return toApiError(badRequest(typed.message ?? 'bad request'));
+  return undefined;
+}
 
 /** Auditors read every event; everyone else reads the events they caused. */
-function scopeAudit<Q extends { user?: string }>(p: Principal, q: Q): Q {
+function scopeAudit<Q extends { user?: string }>(p: Principal, q: Q): Q & { actorId?: number } {
   if (p.auditor) return q;
   if (q.user !== undefined && q.user.toLowerCase() !== p.identity.login.toLowerCase()) {
-    throw forbidden(`you may read only your own audit events, not ${q.user}'s`, 'auditors (--auditors) may read everyone\'s');
+    throw forbidden(`you may read only your own audit events, not ${q.user}'s`, "auditors (--auditors) may read everyone's");
   }
-  return { ...q, user: p.identity.login };
+  // By account, not only by login: a recycled login must not read its predecessor's events.
+  return { ...q, user: p.identity.login, actorId: p.identity.id };
 }
 
 interface Locals {
   ctx?: RequestContext;
   principal?: Principal;
+  /** Why authentication refused the request, answered once it has been counted. */
+  refusal?: unknown;
 }
 
 function locals(req: Request): Locals {
-  return (req as unknown as { oddjob: Locals }).oddjob ??= {};
+  return ((req as unknown as { oddjob: Locals }).oddjob ??= {});
 }

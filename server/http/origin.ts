@@ -1,7 +1,7 @@
 // Where a mutation may come from. See checkOrigin.
 import type { Request } from 'express';
 import type { Principal } from '../services.js';
-import { forbidden } from './errors.js';
+import { forbidden } from '../errors.js';
 
 /**
  * Cookie-authenticated mutations must come from our own pages. Browsers send Origin
@@ -16,4 +16,3 @@ export function checkOrigin(req: Request, publicUrl: string, p: Principal | null
     throw forbidden('this request did not come from an oddjob page', `use oddjob at ${allowed}`);
   }
 }
-

@@ -1,10 +1,21 @@
 // PURE: turns a Deployment's pod template into the Job of one run (PRODUCT.md §2).
 // The copy must behave like the service (env, secrets, volumes, identity,
-// placement) but must not look like it to Kubernetes (no selector labels, no
-// probes or ports) and must end when the command ends (native sidecars).
-import type { V1Container, V1Deployment, V1Job } from '@kubernetes/client-node';
+// placement, network identity) but must not serve like it (never a ready
+// endpoint, no probes or ports) and must end when the command ends (native
+// sidecars).
+import type { V1Container, V1Deployment, V1Job, V1PodDisruptionBudget, V1Service } from '@kubernetes/client-node';
 import type { DeploymentSummary } from '../../protocol/api.js';
-import { ANNOTATIONS, parseAccessPolicy, parseDuration } from '../policy/decide.js';
+import { durationSeconds } from '../../protocol/duration.js';
+import { ANNOTATIONS, parseAccessPolicy } from '../policy/decide.js';
+import {
+  DROPPED_LABELS,
+  NETWORK_IDENTITY,
+  NEVER_SERVES,
+  NetworkIdentityError,
+  describeDrops,
+  planNetworkIdentity,
+  type NetworkIdentityPlan,
+} from './network-identity.js';
 
 export class CloneError extends Error {}
 
@@ -19,6 +30,13 @@ export interface CloneRequest {
   noSidecars: boolean;
   activeDeadlineSeconds: number;
   ttlSecondsAfterFinished: number;
+  /** The namespace's Services and PodDisruptionBudgets, read just before the clone. */
+  neighbours: Neighbours;
+}
+
+export interface Neighbours {
+  services: V1Service[];
+  budgets: V1PodDisruptionBudget[];
 }
 
 export const LABELS = {
@@ -41,9 +59,7 @@ export function chooseContainer(deployment: V1Deployment, requested?: string): s
   return (
     pick(requested, '-c') ??
     pick(annotations[ANNOTATIONS.defaultContainer], `annotation ${ANNOTATIONS.defaultContainer}`) ??
-    (names.includes(annotations['kubectl.kubernetes.io/default-container'] ?? '')
-      ? annotations['kubectl.kubernetes.io/default-container']!
-      : names[0]!)
+    (names.includes(annotations['kubectl.kubernetes.io/default-container'] ?? '') ? annotations['kubectl.kubernetes.io/default-container']! : names[0]!)
   );
 }
 
@@ -64,17 +80,27 @@ export function cloneJobFromDeployment(deployment: V1Deployment, req: CloneReque
   const template = structuredClone(deployment.spec.template);
   const spec = template.spec!;
 
-  // Labels the selector uses would route Service traffic to the run, count it
-  // against PodDisruptionBudgets, or let the ReplicaSet adopt it.
-  const selectorKeys = new Set([
-    ...Object.keys(deployment.spec.selector?.matchLabels ?? {}),
-    ...(deployment.spec.selector?.matchExpressions ?? []).map((e) => e.key),
-  ]);
-  const labels: Record<string, string> = {};
-  for (const [k, v] of Object.entries(template.metadata?.labels ?? {})) if (!selectorKeys.has(k)) labels[k] = v;
-  labels[LABELS.runId] = req.runId;
-  labels[LABELS.deployment] = name;
-  template.metadata = { ...template.metadata, labels };
+  // The run keeps the pod's labels, so NetworkPolicies treat it as one of the
+  // Deployment's pods; what else selects by those labels is fended off here.
+  let network: NetworkIdentityPlan;
+  try {
+    network = planNetworkIdentity({
+      namespace: namespace ?? '',
+      annotations: deployment.metadata?.annotations,
+      templateLabels: template.metadata?.labels ?? {},
+      deploymentSelector: deployment.spec.selector,
+      ownLabels: { [LABELS.runId]: req.runId, [LABELS.deployment]: name },
+      ...req.neighbours,
+    });
+  } catch (err) {
+    if (err instanceof NetworkIdentityError) throw new CloneError(err.message);
+    throw err;
+  }
+  template.metadata = { ...template.metadata, labels: network.labels };
+  // Never Ready, so never a ready endpoint of a Service that selects these labels.
+  // A Job-owned pod is never adopted by the ReplicaSet (it has a controller, and no
+  // pod-template-hash label).
+  spec.readinessGates = [...(spec.readinessGates ?? []).filter((g) => g.conditionType !== NEVER_SERVES), { conditionType: NEVER_SERVES }];
 
   const main = spec.containers.find((c) => c.name === target)!;
   main.command = [...req.command];
@@ -107,6 +133,8 @@ export function cloneJobFromDeployment(deployment: V1Deployment, req: CloneReque
     'oddjob.io/command': JSON.stringify(req.command),
   };
   if (req.reason) annotations['oddjob.io/reason'] = req.reason;
+  annotations[NETWORK_IDENTITY] = network.mode;
+  if (network.dropped.length) annotations[DROPPED_LABELS] = describeDrops(network.dropped);
 
   return {
     apiVersion: 'batch/v1',
@@ -136,12 +164,12 @@ export function summarizeDeployment(deployment: V1Deployment, defaultOrg?: strin
   const annotated = deployment.metadata?.annotations?.[ANNOTATIONS.maxDuration];
   if (annotated) {
     try {
-      maxDurationSeconds = parseDuration(annotated);
+      maxDurationSeconds = durationSeconds(annotated);
     } catch {
       maxDurationSeconds = undefined;
     }
   }
-  let defaultContainer = '';
+  let defaultContainer: string;
   try {
     defaultContainer = chooseContainer(deployment);
   } catch {

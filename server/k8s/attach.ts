@@ -25,6 +25,8 @@ export interface AttachSession {
   /** End of stdin (v5 protocol: close the stdin stream). */
   endStdin(): void;
   resize(size: { cols: number; rows: number }): void;
+  /** Bytes sent (stdin, resizes) and not yet handed to the network. */
+  bufferedAmount(): number;
   /** Stop reading the stream (the runtime then blocks the container's writes) / read again. */
   pause(): void;
   resume(): void;
@@ -101,6 +103,7 @@ export async function openAttach(kc: k8s.KubeConfig, opts: AttachOptions, onOutp
       if (v5) send(Buffer.from([CLOSE_STREAM, 0]));
     },
     resize: (size) => send(Buffer.concat([Buffer.from([4]), Buffer.from(JSON.stringify({ Width: size.cols, Height: size.rows }))])),
+    bufferedAmount: () => ws.bufferedAmount,
     pause: () => ws.pause(),
     resume: () => ws.resume(),
     close: () => {

@@ -4,13 +4,14 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import https from 'node:https';
 import * as k8s from '@kubernetes/client-node';
-import { HttpError, forbidden, notFound, unavailable } from '../http/errors.js';
+import { ServiceError, forbidden, notFound, unavailable } from '../errors.js';
 
 export interface KubeClients {
   kc: k8s.KubeConfig;
   core: k8s.CoreV1Api;
   apps: k8s.AppsV1Api;
   batch: k8s.BatchV1Api;
+  policy: k8s.PolicyV1Api;
 }
 
 export class KubeConfigError extends Error {}
@@ -48,7 +49,7 @@ export function loadKube(opts: { kubeconfig?: string }): KubeClients {
       },
     },
   });
-  return { kc, core: new k8s.CoreV1Api(config), apps: new k8s.AppsV1Api(config), batch: new k8s.BatchV1Api(config) };
+  return { kc, core: new k8s.CoreV1Api(config), apps: new k8s.AppsV1Api(config), batch: new k8s.BatchV1Api(config), policy: new k8s.PolicyV1Api(config) };
 }
 
 const keepAliveAgents = new Map<string, https.Agent>();
@@ -66,7 +67,11 @@ export function keepAliveAgent<A>(agent: A): A | https.Agent {
   if (!(given instanceof https.Agent) || given.constructor !== https.Agent) return agent;
   const o = given.options;
   const key = createHash('sha256')
-    .update(JSON.stringify([o.ca, o.cert, o.key, o.pfx, o.passphrase, o.rejectUnauthorized, o.servername].map((v) => (Buffer.isBuffer(v) ? v.toString('base64') : v))))
+    .update(
+      JSON.stringify(
+        [o.ca, o.cert, o.key, o.pfx, o.passphrase, o.rejectUnauthorized, o.servername].map((v) => (Buffer.isBuffer(v) ? v.toString('base64') : v)),
+      ),
+    )
     .digest('hex');
   let shared = keepAliveAgents.get(key);
   if (!shared) {
@@ -110,9 +115,9 @@ export function isNotFound(err: unknown): boolean {
   return kubeFailure(err).code === 404;
 }
 
-/** Maps a Kubernetes failure about `what` ("deployment demo/api") to an HttpError. */
-export function toHttpError(err: unknown, what: string): HttpError {
-  if (err instanceof HttpError) return err;
+/** Maps a Kubernetes failure about `what` ("deployment demo/api") to one of our errors. */
+export function toServiceError(err: unknown, what: string): ServiceError {
+  if (err instanceof ServiceError) return err;
   const f = kubeFailure(err);
   switch (f.code) {
     case 404:
@@ -123,10 +128,10 @@ export function toHttpError(err: unknown, what: string): HttpError {
         'check the oddjob RBAC rules for this namespace (see rbac/README.md)',
       );
     case 409:
-      return new HttpError(409, 'conflict', `${what}: ${f.message}`);
+      return new ServiceError('conflict', `${what}: ${f.message}`);
     case 400:
     case 422:
-      return new HttpError(422, 'rejected_by_kubernetes', `Kubernetes rejected ${what}: ${f.message}`);
+      return new ServiceError('rejected', `Kubernetes rejected ${what}: ${f.message}`);
     default:
       return unavailable(`Kubernetes API error for ${what}: ${f.message}`, 'the Kubernetes API server may be unreachable; try again');
   }

@@ -34,7 +34,9 @@ export class LogRequestError extends Error {
 
 /** The API server rejects `stream` when PodLogsQuerySplitStreams is off. */
 export function isSplitStreamsUnsupported(err: unknown): boolean {
-  return err instanceof LogRequestError && (err.status === 400 || err.status === 422) && /stream/i.test(err.message) && /may not be specified/i.test(err.message);
+  return (
+    err instanceof LogRequestError && (err.status === 400 || err.status === 422) && /stream/i.test(err.message) && /may not be specified/i.test(err.message)
+  );
 }
 
 /**
@@ -45,9 +47,7 @@ export function isSplitStreamsUnsupported(err: unknown): boolean {
 export async function readContainerLog(kc: k8s.KubeConfig, opts: LogReadOptions, onData: (chunk: Buffer) => void): Promise<number> {
   const cluster = kc.getCurrentCluster();
   if (!cluster) throw new Error('no current cluster in kubeconfig');
-  const url = new URL(
-    `${cluster.server}/api/v1/namespaces/${encodeURIComponent(opts.namespace)}/pods/${encodeURIComponent(opts.pod)}/log`,
-  );
+  const url = new URL(`${cluster.server}/api/v1/namespaces/${encodeURIComponent(opts.namespace)}/pods/${encodeURIComponent(opts.pod)}/log`);
   url.searchParams.set('container', opts.container);
   if (opts.follow) url.searchParams.set('follow', 'true');
   if (opts.stream !== 'All') url.searchParams.set('stream', opts.stream);

@@ -4,6 +4,8 @@
 // informer stops for good on the first error).
 import * as k8s from '@kubernetes/client-node';
 import type { Logger } from 'pino';
+import { metrics, watchedResource } from '../metrics.js';
+import { backoffDelay } from '../../protocol/backoff.js';
 
 export type WatchEventType = 'ADDED' | 'MODIFIED' | 'DELETED';
 export interface Listed<T> {
@@ -33,6 +35,8 @@ export class ResourceWatch<T extends k8s.KubernetesObject> {
   private stopped = false;
   private failures = 0;
   private synced = false;
+  /** A watch request is open: the cache lags the API server by no more than the watch does. */
+  private watching = false;
 
   constructor(private readonly opts: ResourceWatchOptions<T>) {}
 
@@ -58,6 +62,15 @@ export class ResourceWatch<T extends k8s.KubernetesObject> {
     return this.synced;
   }
 
+  /**
+   * Listed and watching right now. Between a failed watch and the next list or watch
+   * the cache may miss changes, so callers that must not act on stale state ask the
+   * API server instead.
+   */
+  get isLive(): boolean {
+    return this.synced && this.watching && !this.stopped;
+  }
+
   start(): void {
     this.stopped = false;
     void this.relist();
@@ -65,6 +78,7 @@ export class ResourceWatch<T extends k8s.KubernetesObject> {
 
   stop(): void {
     this.stopped = true;
+    this.watching = false;
     clearTimeout(this.watchdog);
     clearTimeout(this.retry);
     this.request?.abort();
@@ -120,6 +134,8 @@ export class ResourceWatch<T extends k8s.KubernetesObject> {
     };
     if (this.opts.labelSelector) query.labelSelector = this.opts.labelSelector;
     this.armWatchdog(timeoutSeconds + 30);
+    this.watching = false;
+    let ended = false;
     this.request = await new k8s.Watch(this.opts.kc).watch(
       this.opts.path,
       query,
@@ -131,7 +147,9 @@ export class ResourceWatch<T extends k8s.KubernetesObject> {
         }
         if (type === 'ERROR') {
           // 410 Gone arrives as an ERROR event: our resourceVersion is too old.
+          metrics.watchRestarts.inc({ resource: watchedResource(this.opts.path), reason: 'expired' });
           this.resourceVersion = '';
+          this.watching = false;
           this.request?.abort();
           return;
         }
@@ -142,6 +160,8 @@ export class ResourceWatch<T extends k8s.KubernetesObject> {
         this.emit(type as WatchEventType, obj);
       },
       (err: unknown) => {
+        ended = true;
+        this.watching = false;
         clearTimeout(this.watchdog);
         if (this.stopped) return;
         const code = (err as { statusCode?: number } | null)?.statusCode;
@@ -154,12 +174,15 @@ export class ResourceWatch<T extends k8s.KubernetesObject> {
         }
       },
     );
+    // watch() resolves once the API server answered 200 (or after done() for a refusal).
+    if (!ended && !this.stopped) this.watching = true;
   }
 
   private armWatchdog(seconds: number) {
     clearTimeout(this.watchdog);
     this.watchdog = setTimeout(() => {
       this.opts.logger.warn({ path: this.opts.path }, 'watch silent for too long; restarting it');
+      metrics.watchRestarts.inc({ resource: watchedResource(this.opts.path), reason: 'silent' });
       this.request?.abort();
     }, seconds * 1000);
     this.watchdog.unref();
@@ -167,9 +190,9 @@ export class ResourceWatch<T extends k8s.KubernetesObject> {
 
   private scheduleRetry(err: unknown, relist: boolean) {
     if (this.stopped) return;
-    this.failures++;
-    const delay = Math.min(200 * 2 ** Math.min(this.failures, 6), 10_000);
+    const delay = backoffDelay(this.failures++, { baseMs: 400, capMs: 10_000 });
     this.opts.logger.warn({ path: this.opts.path, err: (err as Error)?.message, delay }, 'watch failed; retrying');
+    metrics.watchRestarts.inc({ resource: watchedResource(this.opts.path), reason: 'error' });
     clearTimeout(this.retry);
     this.retry = setTimeout(() => {
       if (relist || !this.resourceVersion) void this.relist();

@@ -6,6 +6,8 @@ export const ANNOTATIONS = {
   allowedUsers: 'oddjob.io/allowed-users',
   defaultContainer: 'oddjob.io/default-container',
   maxDuration: 'oddjob.io/max-duration',
+  allowedContainers: 'oddjob.io/allowed-containers',
+  sidecars: 'oddjob.io/sidecars',
 } as const;
 
 export interface AccessPolicy {
@@ -60,7 +62,8 @@ export function parseAccessPolicy(annotations: Record<string, string> | undefine
   return { optedIn, allowedTeams: [...new Set(allowedTeams)], allowedUsers: [...new Set(allowedUsers)], problems };
 }
 
-export type Decision = { allow: true; via: string } | { allow: false; reason: string };
+/** `code` is the reason as a fixed word (metrics labels, logs); `reason` says it to the user. */
+export type Decision = { allow: true; via: string } | { allow: false; code: 'not_opted_in' | 'not_allowed'; reason: string };
 
 export function decideAccess(input: {
   namespace: string;
@@ -74,6 +77,7 @@ export function decideAccess(input: {
   if (!policy.optedIn) {
     return {
       allow: false,
+      code: 'not_opted_in',
       reason: `deployment ${where} has not opted in to oddjob (no ${ANNOTATIONS.allowedTeams} or ${ANNOTATIONS.allowedUsers} annotation)`,
     };
   }
@@ -86,22 +90,9 @@ export function decideAccess(input: {
   const teams = policy.allowedTeams.length ? policy.allowedTeams.join(', ') : 'none';
   return {
     allow: false,
+    code: 'not_allowed',
     reason:
       `you (${input.identity.login}) are not in ${policy.allowedTeams.length ? policy.allowedTeams.join(' or ') : 'any allowed team'}` +
       ` or the allowed users of ${where} (allowed teams: ${teams}; allowed users: ${policy.allowedUsers.join(', ') || 'none'})`,
   };
-}
-
-const UNIT_SECONDS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400 };
-
-/** "90s", "30m", "6h", "1h30m", "2d" → seconds. */
-export function parseDuration(text: string): number {
-  const t = text.trim();
-  if (!/^(\d+[smhd])+$/.test(t)) {
-    throw new Error(`"${text}" is not a duration; use a number with a unit, like 90s, 30m, 6h, 1h30m or 2d`);
-  }
-  let total = 0;
-  for (const m of t.matchAll(/(\d+)([smhd])/g)) total += Number(m[1]) * UNIT_SECONDS[m[2]!]!;
-  if (total <= 0) throw new Error(`"${text}" is zero; a duration must be positive`);
-  return total;
 }

@@ -148,7 +148,13 @@ export class LiveCapture {
       // the few MiB between it and us are full, so the overlap to find stays small.
       session.pause();
       await sleep(LOG_SETTLE_MS);
-      const streams: { stream: LogStream; channel: 1 | 2 }[] = this.target.tty || !this.target.split ? [{ stream: 'All', channel: 1 }] : [{ stream: 'Stdout', channel: 1 }, { stream: 'Stderr', channel: 2 }];
+      const streams: { stream: LogStream; channel: 1 | 2 }[] =
+        this.target.tty || !this.target.split
+          ? [{ stream: 'All', channel: 1 }]
+          : [
+              { stream: 'Stdout', channel: 1 },
+              { stream: 'Stderr', channel: 2 },
+            ];
       const logs = await Promise.all(streams.map((s) => this.readLog(s.stream)));
       session.resume();
       paused = false;
@@ -219,7 +225,13 @@ export class LiveCapture {
    * what the log has after the bytes we already have.
    */
   async readRest(): Promise<void> {
-    const streams: { stream: LogStream; channel: 1 | 2 }[] = this.target.tty || !this.target.split ? [{ stream: 'All', channel: 1 }] : [{ stream: 'Stdout', channel: 1 }, { stream: 'Stderr', channel: 2 }];
+    const streams: { stream: LogStream; channel: 1 | 2 }[] =
+      this.target.tty || !this.target.split
+        ? [{ stream: 'All', channel: 1 }]
+        : [
+            { stream: 'Stdout', channel: 1 },
+            { stream: 'Stderr', channel: 2 },
+          ];
     await Promise.all(
       streams.map(async ({ stream, channel }) => {
         // Usually nothing or little is missing: the end of the log is enough to line it
@@ -256,7 +268,16 @@ export class LiveCapture {
     const parts: Buffer[] = [];
     await readContainerLog(
       this.kc,
-      { namespace: this.target.namespace, pod: this.target.pod, container: this.target.container, stream, follow: false, skipBytes: 0, tailLines, signal: this.signal },
+      {
+        namespace: this.target.namespace,
+        pod: this.target.pod,
+        container: this.target.container,
+        stream,
+        follow: false,
+        skipBytes: 0,
+        tailLines,
+        signal: this.signal,
+      },
       (chunk) => {
         // Reading is progress too: the tracker waits for a capture that still makes some.
         this.lastOutputAt = Date.now();
@@ -295,6 +316,11 @@ export class LiveCapture {
     if (data.length === 0) this.stdinEnded = true;
     else this.heldStdin.push(data);
     if (this.joined) this.releaseStdin();
+  }
+
+  /** Input not yet handed to the API server: held until the join, or in the socket's buffer. */
+  stdinBacklog(): number {
+    return this.heldStdin.reduce((n, b) => n + b.length, 0) + (this.session?.bufferedAmount() ?? 0);
   }
 
   resize(size: { cols: number; rows: number }): void {

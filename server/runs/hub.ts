@@ -11,6 +11,10 @@ import type { Viewer } from '../services.js';
 interface Attached {
   viewer: Viewer;
   pos: number;
+  /** Still receiving stored output; live chunks reach it through the store. */
+  replaying: boolean;
+  /** The run ended while it replayed: the end frame it gets after its replay. */
+  ended?: StatusFrame;
 }
 
 export class OutputHub {
@@ -57,34 +61,71 @@ export class OutputHub {
 
   status(frame: StatusFrame): void {
     if (frame.kind === 'progress' || frame.kind === 'running') this.lastProgress = frame;
-    for (const a of this.viewers) a.viewer.status(frame);
+    for (const a of this.viewers) if (!a.replaying) a.viewer.status(frame);
   }
 
-  /** Replays stored output from `from`, then (when `follow`) keeps the viewer for live output. */
-  attach(viewer: Viewer, from: number, follow: boolean): () => void {
-    const a: Attached = { viewer, pos: from };
+  /**
+   * Replays stored output from `from`, then (when `follow`) keeps the viewer for live
+   * output; `onReplayed` runs once the replay has been handed to the viewer (a viewer
+   * that does not follow is ended there).
+   *
+   * The replay is paced by the viewer (Viewer.ready/onReady): stored output is read
+   * only as fast as the viewer's socket drains, so a viewer that never reads costs a
+   * socket's worth of memory, not a run's stored output. While it replays, live chunks
+   * are not sent to it: they are in the store, and the replay reaches them. Reading the
+   * end of the store and switching to live happen in one synchronous step (the store
+   * is synchronous), so nothing falls between them.
+   */
+  attach(viewer: Viewer, from: number, follow: boolean, onReplayed?: () => void): () => void {
+    const a: Attached = { viewer, pos: from, replaying: true };
+    const live = follow && !this.ended;
+    let detached = false;
+    if (live) this.viewers.add(a);
+    const chunks = this.store.read(this.runId, from);
     // Gaps are shown where they happened, so a replay says what the live view said.
     const gaps = this.store.gaps(this.runId).filter((g) => g.offset >= from);
-    let offset = 0;
-    for (const chunk of this.store.read(this.runId, from)) {
-      if (offset === 0) offset = from;
-      while (gaps.length && gaps[0]!.offset <= offset) viewer.status(gapNotice(gaps.shift()!));
-      viewer.output(chunk.channel, chunk.data);
-      offset += chunk.data.length;
-    }
-    a.pos = Math.max(from, offset);
-    for (const g of gaps) viewer.status(gapNotice(g));
-    // Output past the storage limit (or not stored because the store failed) was only
-    // streamed live; a viewer that joins after it cannot get it, and is told so.
-    if (a.pos < this.total) {
-      const limit = `${Math.round(this.store.maxBytesPerRun / 1048576)} MiB`;
-      viewer.status({ kind: 'progress', message: `${this.total - a.pos} bytes of output were only streamed live (past the ${limit} kept per run) and cannot be replayed; live output follows` });
-      a.pos = this.total;
-    }
-    if (!follow || this.ended) return () => undefined;
-    if (this.lastProgress) viewer.status(this.lastProgress);
-    this.viewers.add(a);
-    return () => this.viewers.delete(a);
+    let told = 0;
+    const tellGapsUpTo = (offset: number) => {
+      for (; told < gaps.length && gaps[told]!.offset <= offset; told++) viewer.status(gapNotice(gaps[told]!));
+    };
+    const finish = () => {
+      a.replaying = false;
+      // Including those recorded while it replayed (live viewers were told of them then).
+      gaps.splice(0, gaps.length, ...this.store.gaps(this.runId).filter((g) => g.offset >= from));
+      tellGapsUpTo(Number.MAX_SAFE_INTEGER);
+      // Output past the storage limit (or not stored because the store failed) was only
+      // streamed live; a viewer that joins after it cannot get it, and is told so.
+      if (a.pos < this.total) {
+        const limit = `${Math.round(this.store.maxBytesPerRun / 1048576)} MiB`;
+        viewer.status({
+          kind: 'progress',
+          message: `${this.total - a.pos} bytes of output were only streamed live (past the ${limit} kept per run) and cannot be replayed; live output follows`,
+        });
+        a.pos = this.total;
+      }
+      if (live && !a.ended && this.lastProgress) viewer.status(this.lastProgress);
+      onReplayed?.();
+      if (a.ended) {
+        viewer.status(a.ended);
+        viewer.close();
+      }
+    };
+    const pump = () => {
+      if (detached) return;
+      while (viewer.ready?.() ?? true) {
+        const next = chunks.next();
+        if (next.done) return finish();
+        tellGapsUpTo(a.pos);
+        viewer.output(next.value.channel, next.value.data);
+        a.pos += next.value.data.length;
+      }
+      viewer.onReady?.(pump);
+    };
+    pump();
+    return () => {
+      detached = true;
+      this.viewers.delete(a);
+    };
   }
 
   /** Output is missing here (see capture.ts): recorded for replays and told to the viewers now. */
@@ -93,13 +134,19 @@ export class OutputHub {
     try {
       this.store.addGap(this.runId, gap);
     } finally {
-      for (const a of this.viewers) a.viewer.status(gapNotice(gap));
+      // One that is still replaying is told when its replay reaches the gap.
+      for (const a of this.viewers) if (!a.replaying) a.viewer.status(gapNotice(gap));
     }
   }
 
   end(frame: StatusFrame): void {
     this.ended = true;
     for (const a of this.viewers) {
+      if (a.replaying) {
+        // It still has stored output to receive; it ends when its replay does.
+        a.ended = frame;
+        continue;
+      }
       a.viewer.status(frame);
       a.viewer.close();
     }
@@ -153,6 +200,7 @@ export function gapNotice(gap: OutputGap): StatusFrame {
 }
 
 function deliver(a: Attached, channel: 1 | 2, data: Buffer, start: number) {
+  if (a.replaying) return; // stored: its replay gets there
   const end = start + data.length;
   if (end <= a.pos) return; // already has it (replayed)
   a.viewer.output(channel, start < a.pos ? data.subarray(a.pos - start) : data);

@@ -42,9 +42,7 @@ export function interpretPod(pod: V1Pod, container: string): PodView {
   if (main?.state?.running) return { kind: 'running' };
 
   // Regular init containers that fail doom the pod (restartPolicy Never).
-  const sidecars = new Set(
-    (pod.spec?.initContainers ?? []).filter((c) => c.restartPolicy === 'Always').map((c) => c.name),
-  );
+  const sidecars = new Set((pod.spec?.initContainers ?? []).filter((c) => c.restartPolicy === 'Always').map((c) => c.name));
   for (const ic of status.initContainerStatuses ?? []) {
     const t = ic.state?.terminated;
     if (t && t.exitCode !== 0 && !sidecars.has(ic.name)) {

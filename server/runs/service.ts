@@ -5,17 +5,24 @@ import { randomInt } from 'node:crypto';
 import type * as k8s from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { TERMINAL_STATUSES, type Run, type RunListQuery, type RunRequest } from '../../protocol/api.js';
+import { isRunOwner } from '../../protocol/owner.js';
 import type { AuditLog } from '../audit/store.js';
 import type { RunStore } from '../audit/runs.js';
 import type { OutputStore } from '../audit/output.js';
-import { HttpError, badRequest, forbidden, notFound, unavailable } from '../http/errors.js';
+import { ServiceError, badRequest, forbidden, namespaceNotServed, notFound, unavailable } from '../errors.js';
 import type { KubeClients } from '../k8s/client.js';
-import { toHttpError } from '../k8s/client.js';
+import { toServiceError } from '../k8s/client.js';
 import { ResourceWatch } from '../k8s/watch.js';
-import { CloneError, chooseContainer, cloneJobFromDeployment } from '../jobs/clone.js';
-import { ANNOTATIONS, decideAccess, parseDuration } from '../policy/decide.js';
+import { CloneError, chooseContainer, cloneJobFromDeployment, type Neighbours } from '../jobs/clone.js';
+import { readNeighbours } from '../k8s/neighbours.js';
+import { DeploymentCache } from '../deployments/cache.js';
+import { durationSeconds } from '../../protocol/duration.js';
+import { metrics, observeActiveRuns } from '../metrics.js';
+import { ANNOTATIONS, decideAccess } from '../policy/decide.js';
+import { type Refusal, decideContainer, decideSidecars } from '../policy/containers.js';
 import type { ReadinessCheck, RequestContext, RunService, Viewer, ViewerHandle } from '../services.js';
 import { OutputHub } from './hub.js';
+import { jobAdoptableBy, jobBelongsTo, podBelongsTo } from './ownership.js';
 import { RunTracker } from './tracker.js';
 
 export interface RunServiceConfig {
@@ -55,9 +62,11 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
   const { kube, config, audit, runs, output, logger } = deps;
   const served = new Set(config.namespaces);
   const trackers = new Map<string, RunTracker>();
+  observeActiveRuns(() => trackers.size);
   const hubs = new Map<string, OutputHub>();
   const podWatches = new Map<string, ResourceWatch<k8s.V1Pod>>();
   const jobWatches = new Map<string, ResourceWatch<k8s.V1Job>>();
+  const deploymentCache = new DeploymentCache({ kube, namespaces: config.namespaces, logger });
   const splitStreams = {
     value: config.splitLogStreams === 'auto' ? undefined : config.splitLogStreams === true || config.splitLogStreams === 'true',
   };
@@ -89,6 +98,32 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
 
   const runIdOf = (obj: k8s.KubernetesObject) => obj.metadata?.labels?.['oddjob.io/run-id'];
 
+  // Objects that claim a run but are not its own: logged once each, never acted on.
+  const ignored = new Set<string>();
+  function ignore(kind: 'pod' | 'Job', obj: k8s.KubernetesObject, run: Run, why: string) {
+    const key = obj.metadata?.uid ?? `${obj.metadata?.namespace}/${obj.metadata?.name}`;
+    if (ignored.has(key)) return;
+    if (ignored.size >= 10_000) ignored.clear();
+    ignored.add(key);
+    logger.warn(
+      { runId: run.id, kind, namespace: obj.metadata?.namespace, name: obj.metadata?.name, uid: obj.metadata?.uid },
+      `ignoring ${kind} ${obj.metadata?.namespace}/${obj.metadata?.name} that claims run ${run.id}: ${why}`,
+    );
+  }
+
+  /** Hands a tracker a pod event only if the pod is the one its Job controls. */
+  function deliverPod(t: RunTracker, pod: k8s.V1Pod, deleted: boolean) {
+    const verdict = podBelongsTo(t.run, pod);
+    if (!verdict.ok) return ignore('pod', pod, t.run, verdict.why);
+    t.onPod(deleted ? undefined : pod);
+  }
+
+  function deliverJob(t: RunTracker, job: k8s.V1Job, deleted: boolean) {
+    const verdict = jobBelongsTo(t.run, job);
+    if (!verdict.ok) return ignore('Job', job, t.run, verdict.why);
+    t.onJob(deleted ? undefined : job);
+  }
+
   function watchNamespace(namespace: string) {
     const pods = new ResourceWatch<k8s.V1Pod>({
       kc: kube.kc,
@@ -107,12 +142,12 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
     pods.on((type, pod) => {
       const id = runIdOf(pod);
       const t = id ? trackers.get(id) : undefined;
-      t?.onPod(type === 'DELETED' ? undefined : pod);
+      if (t) deliverPod(t, pod, type === 'DELETED');
     });
     jobs.on((type, job) => {
       const id = runIdOf(job);
       const t = id ? trackers.get(id) : undefined;
-      t?.onJob(type === 'DELETED' ? undefined : job);
+      if (t) deliverJob(t, job, type === 'DELETED');
     });
     podWatches.set(namespace, pods);
     jobWatches.set(namespace, jobs);
@@ -120,11 +155,35 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
     jobs.start();
   }
 
+  /** The run's pod in the watch cache, if one passes the ownership checks (others are logged). */
+  function verifiedPod(t: RunTracker): k8s.V1Pod | undefined {
+    let pod: k8s.V1Pod | undefined;
+    for (const p of podWatches.get(t.run.namespace)?.list() ?? []) {
+      if (runIdOf(p) !== t.run.id) continue;
+      const verdict = podBelongsTo(t.run, p);
+      if (!verdict.ok) ignore('pod', p, t.run, verdict.why);
+      else pod ??= p;
+    }
+    return pod;
+  }
+
   /** Feeds a tracker what the watches already know (used after create and on restart). */
   function replayState(t: RunTracker, reconciling = false) {
     const { namespace, jobName, id } = t.run;
-    const job = jobWatches.get(namespace)?.get(jobName);
-    const pod = podWatches.get(namespace)?.list().find((p) => runIdOf(p) === id);
+    let job = jobWatches.get(namespace)?.get(jobName);
+    if (job && reconciling && !t.run.jobUid) {
+      // Recorded before oddjob stored Job uids: adopt the Job under the run's name only
+      // if it carries what oddjob put on it for this run, and pin its uid from now on.
+      const verdict = jobAdoptableBy(t.run, job);
+      if (verdict.ok) t.run = runs.update(id, { jobUid: job.metadata!.uid! });
+      else ignore('Job', job, t.run, verdict.why);
+    }
+    const verdict = job && jobBelongsTo(t.run, job);
+    if (job && verdict && !verdict.ok) {
+      ignore('Job', job, t.run, verdict.why);
+      job = undefined;
+    }
+    const pod = verifiedPod(t);
     // Pod first: its exit code and output matter more than the Job's summary.
     if (pod) t.onPod(pod);
     if (job) t.onJob(job);
@@ -133,47 +192,88 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
     if (reconciling && !job && !pod) t.onMissing();
   }
 
-  function requireServed(namespace: string, what: string) {
-    // Namespaces we do not serve do not exist for the user: 404, not 403.
-    if (!served.has(namespace)) throw notFound(`${what} not found`);
+  function requireServed(namespace: string) {
+    // 404, not 403; the caller is signed in, so the answer may list what is served.
+    if (!served.has(namespace)) throw namespaceNotServed(namespace, config.namespaces);
   }
 
   async function readDeployment(namespace: string, name: string): Promise<k8s.V1Deployment> {
-    requireServed(namespace, `deployment ${namespace}/${name}`);
+    requireServed(namespace);
     try {
       return await kube.apps.readNamespacedDeployment({ name, namespace });
     } catch (err) {
-      throw toHttpError(err, `deployment ${namespace}/${name}`);
+      throw toServiceError(err, `deployment ${namespace}/${name}`);
     }
   }
 
-  function mayView(ctx: RequestContext, run: Run): boolean {
-    if (run.user.toLowerCase() === ctx.identity.login.toLowerCase()) return true;
-    const dep = deploymentCache.get(`${run.namespace}/${run.deployment}`);
-    return Boolean(
-      dep &&
-        decideAccess({ namespace: run.namespace, deployment: run.deployment, annotations: dep.metadata?.annotations, identity: ctx.identity, defaultOrg: config.githubOrg }).allow,
-    );
+  // By GitHub user id where both sides have one: a recycled login inherits nothing.
+  const isOwner = (ctx: RequestContext, run: Run) => isRunOwner(run, ctx.identity);
+
+  /** May this person run in the run's Deployment as it is now (undefined: it is gone)? */
+  function mayRunIn(ctx: RequestContext, run: Run, deployment: k8s.V1Deployment | undefined): boolean {
+    if (!deployment) return false;
+    return decideAccess({
+      namespace: run.namespace,
+      deployment: run.deployment,
+      annotations: deployment.metadata?.annotations,
+      identity: ctx.identity,
+      defaultOrg: config.githubOrg,
+    }).allow;
   }
-  // Deployments are read fresh for decisions that grant a run; this cache only
-  // decides who may *see* existing runs, where watch lag is acceptable.
-  const deploymentCache = new Map<string, k8s.V1Deployment>();
-  async function refreshDeployment(namespace: string, name: string) {
-    try {
-      deploymentCache.set(`${namespace}/${name}`, await kube.apps.readNamespacedDeployment({ name, namespace }));
-    } catch {
-      deploymentCache.delete(`${namespace}/${name}`);
-    }
+
+  // Who may do what with an existing run (docs/security.md, "Runs and access"), always
+  // from the Deployment as it is now:
+  //   see it and its output: its owner, auditors, whoever may run in its Deployment;
+  //   cancel it: its owner, whoever may run in its Deployment (auditors only read);
+  //   type into it (stdin, resize): its owner, while they may still run in its Deployment.
+  function mayView(ctx: RequestContext, run: Run, deployment: k8s.V1Deployment | undefined): boolean {
+    return isOwner(ctx, run) || ctx.auditor === true || mayRunIn(ctx, run, deployment);
+  }
+
+  /** Reads each Deployment at most once per request: a page of 500 runs costs no more than its distinct Deployments. */
+  function deploymentReader() {
+    const seen = new Map<string, Promise<k8s.V1Deployment | undefined>>();
+    return (run: Run) => {
+      const key = `${run.namespace}/${run.deployment}`;
+      let d = seen.get(key);
+      if (!d) seen.set(key, (d = deploymentCache.current(run.namespace, run.deployment)));
+      return d;
+    };
   }
 
   async function getVisibleRun(ctx: RequestContext, id: string): Promise<Run> {
     const run = runs.get(id);
     if (!run || !served.has(run.namespace)) throw notFound(`run ${id} not found`);
-    if (!mayView(ctx, run)) {
-      await refreshDeployment(run.namespace, run.deployment);
-      if (!mayView(ctx, run)) throw notFound(`run ${id} not found`);
-    }
+    // Owners and auditors see it without asking the Deployment (which may be gone).
+    if (isOwner(ctx, run) || ctx.auditor === true) return run;
+    if (!mayRunIn(ctx, run, await deploymentCache.current(run.namespace, run.deployment))) throw notFound(`run ${id} not found`);
     return run;
+  }
+
+  // Live viewers, by Deployment: each is re-checked when its Deployment changes.
+  const liveViewers = new Map<string, Set<(deployment: k8s.V1Deployment | undefined) => void>>();
+  deploymentCache.onChange((namespace, name) => {
+    const key = `${namespace}/${name}`;
+    const checks = liveViewers.get(key);
+    if (!checks?.size) return;
+    deploymentCache.current(namespace, name).then(
+      (d) => [...checks].forEach((check) => check(d)),
+      (err) => {
+        // Cannot tell what the Deployment says now: act as if it were gone (owners and auditors keep reading).
+        logger.warn({ err: (err as Error).message, deployment: key }, 'cannot re-check live viewers; treating the deployment as gone');
+        [...checks].forEach((check) => check(undefined));
+      },
+    );
+  });
+  function watchAccess(run: Run, check: (deployment: k8s.V1Deployment | undefined) => void): () => void {
+    const key = `${run.namespace}/${run.deployment}`;
+    let checks = liveViewers.get(key);
+    if (!checks) liveViewers.set(key, (checks = new Set()));
+    checks.add(check);
+    return () => {
+      checks.delete(check);
+      if (checks.size === 0 && liveViewers.get(key) === checks) liveViewers.delete(key);
+    };
   }
 
   function timeoutFor(req: RunRequest, deployment: k8s.V1Deployment): number {
@@ -181,7 +281,7 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
     const annotated = deployment.metadata?.annotations?.[ANNOTATIONS.maxDuration];
     if (annotated) {
       try {
-        max = Math.min(max, parseDuration(annotated));
+        max = Math.min(max, durationSeconds(annotated));
       } catch {
         // A malformed owner annotation must not widen the bound: keep the server max.
         logger.warn({ deployment: deployment.metadata?.name, annotated }, 'ignoring malformed oddjob.io/max-duration');
@@ -202,8 +302,15 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
     });
   }
 
-  /** Container, time limit and image of a permitted request; throws 400 for what cannot run. */
-  function resolveRun(req: RunRequest, deployment: k8s.V1Deployment) {
+  /**
+   * Container, sidecars, time limit and image of a request the person may make; throws
+   * 400 for what cannot run. The owner's rules (allowed containers, sidecars) answer with
+   * a refusal to audit instead.
+   */
+  function resolveRun(
+    req: RunRequest,
+    deployment: k8s.V1Deployment,
+  ): { refusal: Refusal } | { refusal?: undefined; container: string; dropSidecars: boolean; activeDeadlineSeconds: number; image: string } {
     let container: string;
     try {
       container = chooseContainer(deployment, req.container);
@@ -212,12 +319,51 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
       throw err;
     }
     if (req.tty && !req.interactive) throw badRequest('a TTY (-t) needs an interactive run (-i)', 'use -it together');
+    const where = `${req.namespace}/${req.deployment}`;
+    const annotations = deployment.metadata?.annotations;
+    const names = (deployment.spec?.template?.spec?.containers ?? []).map((c) => c.name);
+    const target = decideContainer({ where, annotations, containers: names, chosen: container, requested: req.container });
+    if (!target.allow) return { refusal: target };
+    const sidecars = decideSidecars({ where, annotations, requestedDrop: req.noSidecars, sidecars: names.filter((n) => n !== container) });
+    if (!sidecars.allow) return { refusal: sidecars };
     const activeDeadlineSeconds = timeoutFor(req, deployment);
     const image = deployment.spec?.template?.spec?.containers?.find((c) => c.name === container)?.image ?? '';
-    return { container, activeDeadlineSeconds, image };
+    return { container, dropSidecars: sidecars.drop, activeDeadlineSeconds, image };
   }
 
-  function buildJob(req: RunRequest, deployment: k8s.V1Deployment, user: string, id: string, container: string, activeDeadlineSeconds: number) {
+  /** Records a refused request (a preview's too, marked as one), then refuses it. */
+  function refuse(ctx: RequestContext, req: RunRequest, refusal: { reason: string; hint: string }, preview: boolean): never {
+    try {
+      audit.append({
+        type: 'run.denied',
+        actor: ctx.identity,
+        client: ctx.client,
+        namespace: req.namespace,
+        deployment: req.deployment,
+        command: req.command,
+        reason: req.reason,
+        container: req.container,
+        message: refusal.reason,
+        ...(preview ? { preview: true } : {}),
+      });
+    } catch (err) {
+      logger.error({ err }, 'could not record a denial in the audit log');
+    }
+    throw forbidden(refusal.reason, refusal.hint);
+  }
+
+  const ACCESS_HINT = 'ask the owners of the deployment to add you to oddjob.io/allowed-users or a team in oddjob.io/allowed-teams';
+
+  function buildJob(
+    req: RunRequest,
+    deployment: k8s.V1Deployment,
+    user: string,
+    id: string,
+    container: string,
+    dropSidecars: boolean,
+    activeDeadlineSeconds: number,
+    neighbours: Neighbours,
+  ) {
     return cloneJobFromDeployment(deployment, {
       runId: id,
       user,
@@ -226,9 +372,10 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
       container,
       interactive: req.interactive,
       tty: req.tty,
-      noSidecars: req.noSidecars,
+      noSidecars: dropSidecars,
       activeDeadlineSeconds,
       ttlSecondsAfterFinished: config.ttlSecondsAfterFinished,
+      neighbours,
     });
   }
 
@@ -238,13 +385,16 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
         name: 'kubernetes-watches',
         async check() {
           for (const [ns, w] of podWatches) if (!w.isSynced) throw new Error(`pod watch for namespace ${ns} has not synced`);
+          const ns = deploymentCache.unsynced();
+          if (ns) throw new Error(`deployment watch for namespace ${ns} has not synced`);
         },
       },
     ],
 
     async start() {
       for (const ns of config.namespaces) watchNamespace(ns);
-      await Promise.all([...podWatches.values(), ...jobWatches.values()].map((w) => w.whenSynced()));
+      deploymentCache.start();
+      await Promise.all([...podWatches.values(), ...jobWatches.values()].map((w) => w.whenSynced()).concat(deploymentCache.whenSynced()));
       // Reconcile: runs that were active when the service stopped.
       for (const run of runs.listActive()) {
         if (!served.has(run.namespace)) continue;
@@ -254,6 +404,7 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
 
     async stop() {
       for (const w of [...podWatches.values(), ...jobWatches.values()]) w.stop();
+      deploymentCache.stop();
       // Runs still finishing (draining output) must not write after the stores close.
       for (const t of trackers.values()) t.detach();
     },
@@ -264,15 +415,15 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
       const deployment = await readDeployment(req.namespace, req.deployment);
       const decision = decide(req, deployment, identity);
       if (!decision.allow) {
-        try {
-          audit.append({ type: 'run.denied', actor: identity, client, ...target, container: req.container, message: decision.reason });
-        } catch (err) {
-          logger.error({ err }, 'could not record a denial in the audit log');
-        }
-        throw forbidden(decision.reason, 'ask the owners of the deployment to add you to oddjob.io/allowed-users or a team in oddjob.io/allowed-teams');
+        metrics.runDenials.inc({ reason: decision.code });
+        logger.info({ user: identity.login, namespace: req.namespace, deployment: req.deployment, reason: decision.code }, 'run denied');
+        refuse(ctx, req, { reason: decision.reason, hint: ACCESS_HINT }, false);
       }
 
-      const { container, activeDeadlineSeconds, image } = resolveRun(req, deployment);
+      const resolved = resolveRun(req, deployment);
+      if (resolved.refusal) refuse(ctx, req, resolved.refusal, false);
+      const { container, dropSidecars, activeDeadlineSeconds, image } = resolved;
+      const neighbours = await readNeighbours(kube, req.namespace);
       const id = newRunId();
 
       // No record, no run: the request is audited before anything is created.
@@ -280,12 +431,15 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
         await audit.appendDurable({ type: 'run.requested', actor: identity, client, runId: id, ...target, container, image });
       } catch (err) {
         logger.error({ err }, 'audit log unwritable; refusing the run');
-        throw unavailable('the audit log cannot be written, so the run was refused (nothing was created)', 'an operator must fix the audit store; see the server log');
+        throw unavailable(
+          'the audit log cannot be written, so the run was refused (nothing was created)',
+          'an operator must fix the audit store; see the server log',
+        );
       }
 
       let job: k8s.V1Job;
       try {
-        job = buildJob(req, deployment, identity.login, id, container, activeDeadlineSeconds);
+        job = buildJob(req, deployment, identity.login, id, container, dropSidecars, activeDeadlineSeconds, neighbours);
       } catch (err) {
         const message = err instanceof CloneError ? err.message : `could not build the Job: ${(err as Error).message}`;
         audit.append({ type: 'run.finished', actor: identity, client, runId: id, ...target, container, status: 'failed', message });
@@ -293,7 +447,7 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
       }
 
       const now = new Date().toISOString();
-      let run: Run = runs.create({
+      runs.create({
         id,
         namespace: req.namespace,
         deployment: req.deployment,
@@ -302,6 +456,7 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
         command: req.command,
         reason: req.reason,
         user: identity.login,
+        userId: identity.id,
         interactive: req.interactive,
         tty: req.tty,
         status: 'pending',
@@ -311,40 +466,56 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
         outputTruncated: false,
       });
 
+      let created: k8s.V1Job;
       try {
-        await kube.batch.createNamespacedJob({ namespace: req.namespace, body: job });
+        created = await kube.batch.createNamespacedJob({ namespace: req.namespace, body: job });
       } catch (err) {
-        const httpErr = toHttpError(err, `job ${req.namespace}/${job.metadata!.name}`);
-        run = runs.update(id, { status: 'failed', message: httpErr.message, finishedAt: new Date().toISOString() });
+        const failure = toServiceError(err, `job ${req.namespace}/${job.metadata!.name}`);
+        runs.update(id, { status: 'failed', message: failure.message, finishedAt: new Date().toISOString() });
         try {
-          audit.append({ type: 'run.finished', actor: identity, client, runId: id, ...target, container, image, status: 'failed', message: httpErr.message });
+          audit.append({ type: 'run.finished', actor: identity, client, runId: id, ...target, container, image, status: 'failed', message: failure.message });
         } catch (auditErr) {
           logger.error({ err: auditErr }, 'could not record a failed create');
         }
-        throw httpErr;
+        throw failure;
       }
+      // The uid is what tells our Job (and the pod it controls) from look-alikes.
+      const run = runs.update(id, { jobUid: created.metadata?.uid });
       try {
-        await audit.appendDurable({ type: 'run.created', actor: identity, client, runId: id, ...target, container, image, message: `job ${job.metadata!.name}` });
+        await audit.appendDurable({
+          type: 'run.created',
+          actor: identity,
+          client,
+          runId: id,
+          ...target,
+          container,
+          image,
+          message: `job ${job.metadata!.name}`,
+        });
       } catch (err) {
         // The Job exists and run.requested is on record: the run goes on and is tracked
         // (an error here would leave a running Job nobody follows).
         logger.error({ err, runId: id }, 'could not record run.created; the run continues');
       }
+      metrics.runsStarted.inc();
+      logger.info({ run: id, user: identity.login, namespace: req.namespace, deployment: req.deployment, container, job: job.metadata!.name }, 'run created');
       replayState(track(run));
       return runs.get(id) ?? run;
     },
 
     async previewRun(ctx, req) {
-      // The same path as createRun up to the create, minus the audit records:
-      // a preview is a question, not an attempt. Nothing is written anywhere.
+      // The same path as createRun up to the create. A preview is a question, not an
+      // attempt: nothing is created and only a refusal is recorded (marked as a preview),
+      // so probing what one may not do leaves the same trace as trying it.
       const deployment = await readDeployment(req.namespace, req.deployment);
       const decision = decide(req, deployment, ctx.identity);
-      if (!decision.allow) {
-        throw forbidden(decision.reason, 'ask the owners of the deployment to add you to oddjob.io/allowed-users or a team in oddjob.io/allowed-teams');
-      }
-      const { container, activeDeadlineSeconds } = resolveRun(req, deployment);
+      if (!decision.allow) refuse(ctx, req, { reason: decision.reason, hint: ACCESS_HINT }, true);
+      const resolved = resolveRun(req, deployment);
+      if (resolved.refusal) refuse(ctx, req, resolved.refusal, true);
+      const { container, dropSidecars, activeDeadlineSeconds } = resolved;
+      const neighbours = await readNeighbours(kube, req.namespace);
       try {
-        return { job: buildJob(req, deployment, ctx.identity.login, newRunId(), container, activeDeadlineSeconds) };
+        return { job: buildJob(req, deployment, ctx.identity.login, newRunId(), container, dropSidecars, activeDeadlineSeconds, neighbours) };
       } catch (err) {
         throw badRequest(err instanceof CloneError ? err.message : `could not build the Job: ${(err as Error).message}`);
       }
@@ -358,37 +529,61 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
       if (q.namespace && !served.has(q.namespace)) return { items: [] };
       const page = runs.list({ ...q, user: q.mine ? ctx.identity.login : undefined });
       const items: Run[] = [];
+      const read = deploymentReader();
       for (const run of page.items) {
         if (!served.has(run.namespace)) continue;
-        if (!mayView(ctx, run)) await refreshDeployment(run.namespace, run.deployment);
-        if (mayView(ctx, run)) items.push(run);
+        // The store matches `mine` by login; a recycled login's earlier runs are not mine.
+        if (q.mine && !isOwner(ctx, run)) continue;
+        if (isOwner(ctx, run) || ctx.auditor === true || mayRunIn(ctx, run, await read(run))) items.push(run);
       }
       return { items, nextCursor: page.nextCursor };
     },
 
     async cancelRun(ctx, id) {
       const run = await getVisibleRun(ctx, id);
-      if (TERMINAL_STATUSES.includes(run.status)) throw new HttpError(409, 'conflict', `run ${id} already ended (${run.status})`);
+      // Stopping one's own run is always allowed; another person's takes the right to run
+      // in its Deployment now. Seeing it (an auditor) is not enough.
+      if (!isOwner(ctx, run) && !mayRunIn(ctx, run, await deploymentCache.current(run.namespace, run.deployment))) {
+        const reason = `you may see run ${id} but not cancel it: only its owner (${run.user}) and people who may run in ${run.namespace}/${run.deployment} now may cancel it`;
+        try {
+          audit.append({
+            type: 'run.denied',
+            actor: ctx.identity,
+            client: ctx.client,
+            runId: id,
+            namespace: run.namespace,
+            deployment: run.deployment,
+            owner: run.user,
+            message: reason,
+          });
+        } catch (err) {
+          logger.error({ err }, 'could not record a denial in the audit log');
+        }
+        throw forbidden(reason, `ask ${run.user} or the owners of the deployment`);
+      }
+      if (TERMINAL_STATUSES.includes(run.status)) throw new ServiceError('conflict', `run ${id} already ended (${run.status})`);
       const t = trackers.get(id);
       if (!t) throw unavailable(`run ${id} is not tracked by this server`, 'try again in a moment');
-      await t.cancel(ctx.identity);
+      await t.cancel({ identity: ctx.identity, client: ctx.client });
       return runs.get(id)!;
     },
 
     async attachViewer(ctx, id, opts, viewer: Viewer): Promise<ViewerHandle> {
       const run = await getVisibleRun(ctx, id);
+      const owner = isOwner(ctx, run);
+      // Input drives a command in the Deployment's runtime: only its owner, and only while they may still run there.
+      let mayType = owner && run.interactive && mayRunIn(ctx, run, await deploymentCache.current(run.namespace, run.deployment).catch(() => undefined));
       const hub = hubFor(id);
       const tracker = trackers.get(id);
       const live = Boolean(tracker && !tracker.done && opts.follow);
-      const detach = hub.attach(viewer, opts.from, live);
-      const current = runs.get(id) ?? run;
-      if (!live && opts.follow && !TERMINAL_STATUSES.includes(current.status)) {
-        // Active but not tracked here (another replica, or reconciliation pending): the client retries.
-        viewer.status({ kind: 'error', code: 'unavailable', message: `run ${id} is not being followed by this server yet` });
-        viewer.close();
-        hubs.delete(id);
-      } else if (!live) {
-        if (TERMINAL_STATUSES.includes(current.status)) {
+      // A viewer that does not follow live is ended once its (paced) replay is out.
+      const afterReplay = () => {
+        if (live) return;
+        const current = runs.get(id) ?? run;
+        if (opts.follow && !TERMINAL_STATUSES.includes(current.status)) {
+          // Active but not tracked here (another replica, or reconciliation pending): the client retries.
+          viewer.status({ kind: 'error', code: 'unavailable', message: `run ${id} is not being followed by this server yet` });
+        } else if (TERMINAL_STATUSES.includes(current.status)) {
           viewer.status({
             kind: 'end',
             status: current.status,
@@ -399,17 +594,44 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
           });
         }
         viewer.close();
-        if (!tracker) hubs.delete(id);
+      };
+      const detach = hub.attach(viewer, opts.from, live, afterReplay);
+      if (!live && !tracker) hubs.delete(id);
+      let unwatch = () => {};
+      if (live) {
+        unwatch = watchAccess(run, (deployment) => {
+          if (!mayView(ctx, run, deployment)) {
+            unwatch();
+            detach();
+            mayType = false;
+            viewer.status({
+              kind: 'error',
+              code: 'forbidden',
+              message: `you may no longer see run ${id}: your access to deployment ${run.namespace}/${run.deployment} was withdrawn`,
+            });
+            viewer.close();
+            return;
+          }
+          const could = mayType;
+          mayType = owner && run.interactive && mayRunIn(ctx, run, deployment);
+          if (could && !mayType) {
+            viewer.status({ kind: 'progress', message: `input is no longer accepted: you may no longer run in deployment ${run.namespace}/${run.deployment}` });
+          }
+        });
       }
-      const owner = run.user.toLowerCase() === ctx.identity.login.toLowerCase();
       return {
-        stdin(data) {
-          if (owner && run.interactive) tracker?.write(data);
-        },
+        // What this viewer could ever send: anything else is a protocol violation. Input
+        // withdrawn later (mayType) is dropped, and the viewer was told so.
+        accepts: { stdin: owner && run.interactive, resize: owner && run.tty },
+        stdin: (data) => (mayType && tracker ? tracker.write(data) : true),
+        stdinDrained: () => tracker?.stdinDrained() ?? Promise.resolve(),
         resize(size) {
-          if (owner && run.tty) tracker?.resize(size);
+          if (mayType && run.tty) tracker?.resize(size);
         },
-        detach,
+        detach() {
+          unwatch();
+          detach();
+        },
       };
     },
   };

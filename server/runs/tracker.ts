@@ -4,14 +4,16 @@
 // their deadline, were cancelled or vanished, and records the outcome once.
 import type * as k8s from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import type { Run, RunStatus } from '../../protocol/api.js';
+import type { AuditClient, Run, RunStatus } from '../../protocol/api.js';
 import type { StatusFrame } from '../../protocol/frames.js';
+import { backoffDelay } from '../../protocol/backoff.js';
 import type { AuditLog } from '../audit/store.js';
 import type { RunStore } from '../audit/runs.js';
 import type { KubeClients } from '../k8s/client.js';
 import { isNotFound, kubeFailure } from '../k8s/client.js';
 import { LogRequestError, isSplitStreamsUnsupported, readContainerLog, type LogStream } from '../k8s/logs.js';
 import { LiveCapture, isPermanentAttachFailure, type CaptureTarget } from './capture.js';
+import { metrics } from '../metrics.js';
 import { OutputCoalescer } from './coalesce.js';
 import type { OutputHub } from './hub.js';
 import { interpretJob, interpretPod } from './pod-state.js';
@@ -25,6 +27,15 @@ export interface TrackerDeps {
   /** Shared answer to "does this API server keep stdout and stderr apart?" */
   splitStreams: { value: boolean | undefined };
   onDone: (runId: string) => void;
+}
+
+/** Interactive input the server holds for one run before it pushes back on the viewer. */
+export const STDIN_HIGH_WATER = 1 << 20;
+
+/** Who ended a run by hand, and from where (for the audit record). */
+export interface Canceller {
+  identity: { login: string; teams: string[] };
+  client: AuditClient;
 }
 
 const sleep = (ms: number, signal?: AbortSignal) =>
@@ -44,6 +55,8 @@ export class RunTracker {
   private jobOutcome: ReturnType<typeof interpretJob> | undefined;
   private startTimer: NodeJS.Timeout | undefined;
   private live: LiveCapture | undefined;
+  /** Input that arrived before the capture existed (see write()). */
+  private earlyStdin: Buffer[] = [];
   /** Bytes of output known missing; -1 once some went missing in an amount nobody can know. */
   private lost = 0;
   private lastOutputAt = Date.now();
@@ -87,12 +100,15 @@ export class RunTracker {
    * Records a run event with the group commit (one fsync shared by the runs that change
    * state in the same event-loop turn). Never rejects: a failure is logged.
    */
-  private auditRun(type: 'run.started' | 'run.finished' | 'run.cancelled' | 'run.lost', extra: Record<string, unknown>, actor?: { login: string; teams: string[] }): Promise<void> {
+  private auditRun(type: 'run.started' | 'run.finished' | 'run.cancelled' | 'run.lost', extra: Record<string, unknown>, by?: Canceller): Promise<void> {
+    const actor = by?.identity ?? { login: this.run.user, id: this.run.userId, teams: [] };
     return this.deps.audit
       .appendDurable({
         type,
-        actor: actor ?? { login: this.run.user, teams: [] },
-        client: { kind: 'server' },
+        actor,
+        client: by?.client ?? { kind: 'server' },
+        // Someone else acting on this run: the record names both.
+        owner: actor.login.toLowerCase() === this.run.user.toLowerCase() ? undefined : this.run.user,
         runId: this.run.id,
         namespace: this.run.namespace,
         deployment: this.run.deployment,
@@ -173,6 +189,9 @@ export class RunTracker {
       this.phase = 'running';
       clearTimeout(this.startTimer);
       const startedAt = new Date().toISOString();
+      const delaySeconds = (Date.parse(startedAt) - Date.parse(this.run.createdAt)) / 1000;
+      metrics.runStartDelay.observe(Math.max(0, delaySeconds));
+      this.log.info({ pod: pod.metadata!.name!, delaySeconds }, 'run started');
       this.update({ status: 'running', startedAt, podName: pod.metadata!.name! });
       void this.auditRun('run.started', {});
       this.hub.status({ kind: 'running', podName: pod.metadata!.name! });
@@ -233,7 +252,14 @@ export class RunTracker {
   private async captureLive(pod: string): Promise<void> {
     const split = this.deps.splitStreams;
     const output = this.coalescer();
-    const target: CaptureTarget = { namespace: this.run.namespace, pod, container: this.run.container, interactive: this.run.interactive, tty: this.run.tty, split: split.value !== false };
+    const target: CaptureTarget = {
+      namespace: this.run.namespace,
+      pod,
+      container: this.run.container,
+      interactive: this.run.interactive,
+      tty: this.run.tty,
+      split: split.value !== false,
+    };
     const live = new LiveCapture(
       this.deps.kube.kc,
       target,
@@ -253,6 +279,7 @@ export class RunTracker {
       this.hub.storedOutput(64 * 1024),
     );
     this.live = live;
+    for (const b of this.earlyStdin.splice(0)) live.write(b);
     let failures = 0;
     try {
       for (;;) {
@@ -272,32 +299,42 @@ export class RunTracker {
           if (how === 'dropped') this.log.warn('attach dropped; re-attaching');
         } catch (err) {
           if (this.abort.signal.aborted) return;
-          if (isSplitStreamsUnsupported(err)) {
-            target.split = false;
-            split.value = false;
-            this.log.warn('the API server does not support PodLogsQuerySplitStreams; stderr is merged into stdout');
-            continue;
-          }
-          if (isPermanentAttachFailure(err) && (err as { status: number }).status === 403 && !this.run.interactive) {
-            this.log.warn({ err: (err as Error).message }, 'no permission to attach; following the log instead (output may be lost to log rotation)');
+          failures++;
+          const next = await this.afterAttachFailure(err, failures, target);
+          if (next === 'retry-now') failures = 0;
+          if (next === 'follow-log') {
             this.live = undefined;
             return await this.captureLogs(pod, live.received());
           }
-          if (isPermanentAttachFailure(err)) {
-            // Most often the container ended between the pod event and the attach.
-            await this.waitForExit(1000);
-            if (++failures > 30) throw err;
-            continue;
-          }
-          failures++;
-          this.log.warn({ err: (err as Error).message, failures }, 'attach failed; retrying');
-          await sleep(Math.min(100 * 2 ** failures, 5000), this.abort.signal);
-          if (failures > 60) throw err;
         }
       }
     } finally {
       if (!this.detached) output.flush();
     }
+  }
+
+  /** What to do after an attach failed: retry (after a wait), or follow the log instead; throws to give up. */
+  private async afterAttachFailure(err: unknown, failures: number, target: CaptureTarget): Promise<'retry' | 'retry-now' | 'follow-log'> {
+    if (isSplitStreamsUnsupported(err)) {
+      target.split = false;
+      this.deps.splitStreams.value = false;
+      this.log.warn('the API server does not support PodLogsQuerySplitStreams; stderr is merged into stdout');
+      return 'retry-now';
+    }
+    if (isPermanentAttachFailure(err) && (err as { status: number }).status === 403 && !this.run.interactive) {
+      this.log.warn({ err: (err as Error).message }, 'no permission to attach; following the log instead (output may be lost to log rotation)');
+      return 'follow-log';
+    }
+    if (isPermanentAttachFailure(err)) {
+      // Most often the container ended between the pod event and the attach.
+      await this.waitForExit(1000);
+      if (failures > 30) throw err;
+      return 'retry';
+    }
+    this.log.warn({ err: (err as Error).message, failures }, 'attach failed; retrying');
+    await sleep(Math.min(100 * 2 ** failures, 5000), this.abort.signal);
+    if (failures > 60) throw err;
+    return 'retry';
   }
 
   private async captureLogs(pod: string, from?: Record<1 | 2, number>): Promise<void> {
@@ -314,7 +351,15 @@ export class RunTracker {
         try {
           const seen = await readContainerLog(
             this.deps.kube.kc,
-            { namespace: this.run.namespace, pod, container: this.run.container, stream, follow: !terminatedBefore, skipBytes: received[channel], signal: this.abort.signal },
+            {
+              namespace: this.run.namespace,
+              pod,
+              container: this.run.container,
+              stream,
+              follow: !terminatedBefore,
+              skipBytes: received[channel],
+              signal: this.abort.signal,
+            },
             (chunk) => {
               if (this.detached) return;
               received[channel] += chunk.length;
@@ -341,7 +386,7 @@ export class RunTracker {
           if (err instanceof LogRequestError && err.status === 404) return; // pod gone
           failures++;
           this.log.warn({ err: (err as Error).message, stream, failures }, 'log stream interrupted; resuming');
-          await sleep(Math.min(100 * 2 ** failures, 5000), this.abort.signal);
+          await sleep(backoffDelay(failures - 1, { baseMs: 200, capMs: 5000 }), this.abort.signal);
           if (failures > 60) return;
         }
       }
@@ -361,9 +406,34 @@ export class RunTracker {
     await follow('All', 1);
   }
 
-  /** stdin from the run's owner (interactive runs only). An empty frame is end of input. */
-  write(data: Buffer): void {
-    if (this.run.interactive) this.live?.write(data);
+  /**
+   * stdin from the run's owner (interactive runs only). An empty chunk is end of input.
+   * Returns false once the input backlog (held until the attach joins the log, or not
+   * yet sent to the API server) passes STDIN_HIGH_WATER: the caller stops reading its
+   * viewer until stdinDrained() resolves, so input held in memory stays bounded.
+   */
+  write(data: Buffer): boolean {
+    if (this.done || !this.run.interactive) return true;
+    // Typed before the pod runs: held until the capture exists, which holds it until it joins.
+    if (this.live) this.live.write(data);
+    else this.earlyStdin.push(data);
+    return this.stdinBacklog() < STDIN_HIGH_WATER;
+  }
+
+  /** Resolves when the input backlog is below half the high-water mark (or the run ended). */
+  stdinDrained(): Promise<void> {
+    return new Promise((resolve) => {
+      const check = () => {
+        if (this.done || this.detached || this.stdinBacklog() < STDIN_HIGH_WATER / 2) return resolve();
+        // Neither the held input nor the attach socket says when it drains below a mark.
+        setTimeout(check, 20).unref();
+      };
+      check();
+    });
+  }
+
+  private stdinBacklog(): number {
+    return this.earlyStdin.reduce((n, b) => n + b.length, 0) + (this.live?.stdinBacklog() ?? 0);
   }
 
   resize(size: { cols: number; rows: number }): void {
@@ -398,17 +468,25 @@ export class RunTracker {
     this.complete('failed', undefined, message);
   }
 
-  async cancel(actor: { login: string; teams: string[] }): Promise<void> {
+  async cancel(by: Canceller): Promise<void> {
     if (this.done || this.finishing) return;
     this.finishing = true;
     await this.deleteJob();
     this.abort.abort();
-    this.complete('cancelled', undefined, `cancelled by ${actor.login}`, actor);
+    this.complete('cancelled', undefined, `cancelled by ${by.identity.login}`, by);
   }
 
   private async deleteJob(): Promise<void> {
     try {
-      await this.deps.kube.batch.deleteNamespacedJob({ name: this.run.jobName, namespace: this.run.namespace, propagationPolicy: 'Background' });
+      // The uid precondition: a Job that replaced ours under the same name is not ours to delete.
+      // Everything goes in the body: the API server reads DeleteOptions from the body when
+      // there is one and ignores the query, so a `propagationPolicy` parameter beside a body
+      // was dropped, and a Job's default (orphan) left the run's pod behind.
+      await this.deps.kube.batch.deleteNamespacedJob({
+        name: this.run.jobName,
+        namespace: this.run.namespace,
+        body: { propagationPolicy: 'Background', ...(this.run.jobUid ? { preconditions: { uid: this.run.jobUid } } : {}) },
+      });
     } catch (err) {
       if (!isNotFound(err)) this.log.warn({ err: kubeFailure(err).message }, 'could not delete the Job');
     }
@@ -443,7 +521,7 @@ export class RunTracker {
     this.abort.abort();
   }
 
-  private complete(status: RunStatus, exitCode: number | undefined, message: string | undefined, actor?: { login: string; teams: string[] }) {
+  private complete(status: RunStatus, exitCode: number | undefined, message: string | undefined, by?: Canceller) {
     if (this.detached) return;
     // Output read but not yet handed on belongs before the end frame.
     this.output?.flush();
@@ -456,9 +534,13 @@ export class RunTracker {
     this.update({ status, exitCode, message, finishedAt: finishedAt.toISOString(), outputBytes: size.bytes, outputTruncated: size.truncated, outputLost });
     const type = status === 'cancelled' ? 'run.cancelled' : status === 'lost' ? 'run.lost' : 'run.finished';
     const frame: StatusFrame = { kind: 'end', status, exitCode, message, outputBytes: this.hub.total, outputTruncated: size.truncated, outputLost };
+    const durationMs = Math.max(0, finishedAt.getTime() - started);
+    metrics.runsFinished.inc({ status });
+    metrics.runDuration.observe({ status }, durationMs / 1000);
+    this.log.info({ status, exitCode, durationMs, outputBytes: this.hub.total, outputLost, message }, 'run finished');
     // Viewers (the CLI exits on it) learn the outcome once it is on record.
     const lostNote = outputLost === undefined ? {} : { outputLost };
-    void this.auditRun(type, { status, exitCode, message, durationMs: Math.max(0, finishedAt.getTime() - started), ...lostNote }, actor).then(() => {
+    void this.auditRun(type, { status, exitCode, message, durationMs, ...lostNote }, by).then(() => {
       this.hub.end(frame);
       this.deps.onDone(this.run.id);
     });

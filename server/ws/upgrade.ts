@@ -4,28 +4,41 @@
 // upgraded: Origin (browsers must come from the public URL; CLIs send none),
 // authentication, validation, and the run service's own authorization.
 import type http from 'node:http';
-import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { runId as runIdSchema } from '../../protocol/api.js';
-import { Channel, CloseCode, ResizeFrame } from '../../protocol/frames.js';
-import { HttpError, badRequest, forbidden, notFound, unauthorized } from '../http/errors.js';
+import { CloseCode } from '../../protocol/frames.js';
+import { type ApiError } from '../../protocol/api-error.js';
+import { ServiceError, badRequest, forbidden, notFound, unauthorized } from '../errors.js';
+import { httpRefusal, rawErrorResponse, toApiError } from '../http/errors.js';
 import type { Logger } from '../logger.js';
-import type { Authenticator, RunService, Viewer } from '../services.js';
-import { clientOf } from '../http/app.js';
+import type { Authenticator, RunService } from '../services.js';
+import { clientOf } from '../http/client-of.js';
+import { metrics } from '../metrics.js';
 import { SocketViewer } from './viewer.js';
+import { ViewerInput } from './input.js';
 
 const PATH = /^\/api\/runs\/([^/]+)\/stream$/;
 const PING_MS = 25_000; // under the 30 s that idle proxies tolerate
+/** Streams one person may hold open at once (browser tabs, CLIs following runs). */
+export const MAX_STREAMS_PER_IDENTITY = 32;
 
 export function attachStreams(server: http.Server, deps: { publicUrl: () => string; auth: Authenticator; runs: RunService; logger: Logger }) {
-  const wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024, perMessageDeflate: false });
+  // autoPong off: ViewerInput answers pings itself, and only to peers that read (a ping
+  // flood from a peer that never reads would otherwise queue a pong per ping).
+  const wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024, perMessageDeflate: false, autoPong: false });
+  // Open streams per identity: each costs up to the viewer's send bounds in memory.
+  const openStreams = new Map<string, number>();
 
   server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
+    // Node's HTTP server removes its own socket error handler before 'upgrade': from here
+    // until ws takes the socket over, an error (a peer that resets while we authenticate)
+    // would be unhandled and end the process.
+    socket.on('error', (err) => deps.logger.debug({ err }, 'stream socket error before the upgrade'));
     void handle(req, socket, head).catch((err) => {
-      const e = err instanceof HttpError ? err : new HttpError(500, 'internal', 'internal error');
-      if (!(err instanceof HttpError)) deps.logger.error({ err }, 'stream upgrade failed');
-      reject(socket, e);
+      const e = toApiError(err);
+      if (!e) deps.logger.error({ err }, 'stream upgrade failed');
+      reject(socket, e ?? httpRefusal(500, 'internal', 'internal error'));
     });
   });
 
@@ -54,35 +67,51 @@ export function attachStreams(server: http.Server, deps: { publicUrl: () => stri
     const fromText = url.searchParams.get('from') ?? '0';
     if (!/^\d{1,15}$/.test(fromText)) throw badRequest('from must be a non-negative integer');
     const follow = (url.searchParams.get('follow') ?? '1') !== '0';
-    const ctx = { identity, client: clientOf(req) };
+    const ctx = { identity, client: clientOf(req), auditor: principal.auditor };
     // Authorize (and find the run) before upgrading, so refusals are plain HTTP answers.
     await deps.runs.getRun(ctx, id.data);
+    const streamKey = identity.login.toLowerCase();
+    const open = openStreams.get(streamKey) ?? 0;
+    if (open >= MAX_STREAMS_PER_IDENTITY) {
+      throw new ServiceError(
+        'rate_limited',
+        `you (${identity.login}) already have ${open} streams open, the most one person may`,
+        'close other oddjob terminals or `oddjob logs -f` sessions and try again',
+        'too_many_streams',
+      );
+    }
+    if (!socket.writable) return socket.destroy(); // the peer left while we decided
+    openStreams.set(streamKey, open + 1);
 
     wss.handleUpgrade(req, socket, head, (ws) => {
+      metrics.streamViewers.inc();
+      ws.once('close', () => {
+        metrics.streamViewers.dec();
+        const n = (openStreams.get(streamKey) ?? 1) - 1;
+        if (n > 0) openStreams.set(streamKey, n);
+        else openStreams.delete(streamKey);
+      });
+      // First, before anything can emit: a protocol violation by the peer (an oversize or
+      // malformed frame) makes ws close the socket with the right code (1009, 1002, ...) and
+      // emit 'error'. Unhandled, that one frame would end the whole process.
+      ws.on('error', (err: Error & { code?: string }) => {
+        deps.logger.info({ run: id.data, user: identity.login, code: err.code, err: err.message }, 'stream closed on a protocol violation');
+      });
       // handleUpgrade (noServer) does not emit 'connection' by itself; the keepalive below
       // counts on it, and without it every socket was cut at its first ping round (~25 s).
       wss.emit('connection', ws, req);
       const viewer = new SocketViewer(ws);
-      let handle: Awaited<ReturnType<RunService['attachViewer']>> | undefined;
-      ws.on('message', (data: Buffer, isBinary) => {
-        if (!isBinary || data.length === 0 || !handle) return;
-        if (data[0] === Channel.stdin) handle.stdin(data.subarray(1));
-        else if (data[0] === Channel.resize) {
-          try {
-            handle.resize(ResizeFrame.parse(JSON.parse(data.subarray(1).toString('utf8'))));
-          } catch {
-            ws.close(CloseCode.policy, 'malformed resize frame');
-          }
-        }
-      });
-      ws.on('close', () => handle?.detach());
+      const input = new ViewerInput(ws, { run: id.data, user: identity.login }, deps.logger);
+      ws.on('message', (data: Buffer, isBinary) => input.receive(data, isBinary));
+      ws.on('close', () => input.detach());
       deps.runs.attachViewer(ctx, id.data, { from: Number(fromText), follow }, viewer).then(
-        (h) => {
-          handle = h;
-          if (ws.readyState !== ws.OPEN) h.detach();
-        },
+        (h) => input.attached(h),
         (err) => {
-          viewer.status({ kind: 'error', code: err instanceof HttpError ? err.code : 'internal', message: err instanceof HttpError ? err.message : 'internal error' });
+          viewer.status({
+            kind: 'error',
+            code: err instanceof ServiceError ? err.code : 'internal',
+            message: err instanceof ServiceError ? err.message : 'internal error',
+          });
           viewer.close();
         },
       );
@@ -97,6 +126,8 @@ export function attachStreams(server: http.Server, deps: { publicUrl: () => stri
   });
   const timer = setInterval(() => {
     for (const ws of wss.clients) {
+      // A socket we paused (its stdin waits for the remote program) cannot read pongs.
+      if (ws.isPaused) continue;
       if (!alive.has(ws)) {
         ws.terminate();
         continue;
@@ -121,12 +152,12 @@ export function attachStreams(server: http.Server, deps: { publicUrl: () => stri
  * handshake in plain text, and every refusal of the API has the JSON error shape.
  */
 function checkHandshake(req: http.IncomingMessage) {
-  if (req.method !== 'GET') throw new HttpError(405, 'method_not_allowed', 'a stream is opened with GET');
+  if (req.method !== 'GET') throw httpRefusal(405, 'method_not_allowed', 'a stream is opened with GET');
   if (String(req.headers.upgrade ?? '').toLowerCase() !== 'websocket') throw badRequest('only WebSocket upgrades are served here (Upgrade: websocket)');
   const key = req.headers['sec-websocket-key'];
   if (key === undefined || !/^[+/0-9A-Za-z]{22}==$/.test(key)) throw badRequest('missing or invalid Sec-WebSocket-Key header');
   const version = req.headers['sec-websocket-version'];
-  if (version !== '13' && version !== '8') throw new HttpError(400, 'invalid_request', 'unsupported Sec-WebSocket-Version', 'use WebSocket version 13');
+  if (version !== '13' && version !== '8') throw badRequest('unsupported Sec-WebSocket-Version', 'use WebSocket version 13');
   // oddjob speaks no subprotocol; a malformed offer would make ws refuse the handshake.
   const protocol = req.headers['sec-websocket-protocol'];
   if (protocol !== undefined) {
@@ -137,11 +168,7 @@ function checkHandshake(req: http.IncomingMessage) {
   }
 }
 
-function reject(socket: Duplex, e: HttpError) {
+function reject(socket: Duplex, e: ApiError) {
   if (!socket.writable) return socket.destroy();
-  const body = JSON.stringify({ error: { code: e.code, message: e.message, ...(e.hint ? { hint: e.hint } : {}) } });
-  socket.end(
-    `HTTP/1.1 ${e.status} ${STATUS_CODES[e.status] ?? 'Error'}\r\n` +
-      `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-  );
+  socket.end(rawErrorResponse(e));
 }

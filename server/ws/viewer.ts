@@ -8,9 +8,14 @@ import type { WebSocket } from 'ws';
 import { CloseCode, encodeFrame, encodeStatus, type StatusFrame } from '../../protocol/frames.js';
 import type { Viewer } from '../services.js';
 
-const HIGH_WATER = 4 << 20;
+// Together these bound what one viewer can make the server hold (about 6 MiB, freed
+// when it is cut loose): a few dozen sockets that never read, each replaying a run's
+// stored output, must not add up to the server's memory limit. A viewer that reads
+// at all keeps up (loopback and LAN drain megabytes in milliseconds); one cut loose
+// reconnects and resumes from the bytes it has, losing nothing.
+const HIGH_WATER = 2 << 20;
 /** Bytes queued for one viewer beyond the socket's own buffer before it is cut loose. */
-export const MAX_QUEUED_BYTES = 32 << 20;
+export const MAX_QUEUED_BYTES = 4 << 20;
 
 export class SocketViewer implements Viewer {
   private queue: Buffer[] = [];
@@ -39,6 +44,20 @@ export class SocketViewer implements Viewer {
   close() {
     this.closing = true;
     this.flush();
+  }
+
+  ready(): boolean {
+    return !this.cut && this.ws.readyState === this.ws.OPEN && this.queue.length === 0 && this.ws.bufferedAmount <= HIGH_WATER;
+  }
+
+  onReady(cb: () => void) {
+    // ws has no event for "buffered amount went down"; the drain loop below polls too.
+    const tick = () => {
+      if (this.cut || this.ws.readyState !== this.ws.OPEN) return;
+      if (this.ready()) cb();
+      else setTimeout(tick, 10);
+    };
+    setTimeout(tick, 10);
   }
 
   private send(frame: Buffer) {

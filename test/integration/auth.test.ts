@@ -25,7 +25,6 @@ let dir: string;
 const SESSION_SECRET = 'test-session-secret-0123456789-abcdefghijklmnop';
 const REFRESH_S = 3;
 
-
 async function freePort(): Promise<number> {
   const s = createServer();
   await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
@@ -37,7 +36,10 @@ async function freePort(): Promise<number> {
 before(async () => {
   cluster = await requireCluster();
   ns = await createTestNamespace(cluster, 'auth-e2e');
-  await cluster.apps.createNamespacedDeployment({ namespace: ns.name, body: optedInDeployment('api', { 'oddjob.io/allowed-teams': 'acme/payments', 'oddjob.io/allowed-users': 'bob' }) });
+  await cluster.apps.createNamespacedDeployment({
+    namespace: ns.name,
+    body: optedInDeployment('api', { 'oddjob.io/allowed-teams': 'acme/payments', 'oddjob.io/allowed-users': 'bob' }),
+  });
   gh = await new FakeGitHub().start();
   // alice: in acme/payments among enough teams to need several pages.
   gh.addUser('alice', ['acme/platform', 'acme/oncall', 'acme/payments', 'acme/search', 'acme/web']);
@@ -52,11 +54,33 @@ before(async () => {
   base = `http://127.0.0.1:${port}`;
   server = await startServerProcess(
     [
-      '--port', String(port), '--auth', 'github', '--public-url', base,
+      '--port',
+      String(port),
+      '--auth',
+      'github',
+      '--public-url',
+      base,
       // Enterprise Server shape: only the web URL; the API URL derives as URL/api/v3.
-      '--github-url', gh.url, '--github-client-id', gh.clientId, '--github-org', 'acme', '--auditors', 'acme/security',
-      '--session-secret-file', join(dir, 'session-secret'), '--team-refresh', `${REFRESH_S}s`, '--auth-rate-limit', '1000',
-      '--namespaces', ns.name, '--kubeconfig', cluster.kubeconfigPath, '--db', join(dir, 'audit.db'),
+      '--github-url',
+      gh.url,
+      '--github-client-id',
+      gh.clientId,
+      '--github-org',
+      'acme',
+      '--auditors',
+      'acme/security',
+      '--session-secret-file',
+      join(dir, 'session-secret'),
+      '--team-refresh',
+      `${REFRESH_S}s`,
+      '--auth-rate-limit',
+      '1000',
+      '--namespaces',
+      ns.name,
+      '--kubeconfig',
+      cluster.kubeconfigPath,
+      '--db',
+      join(dir, 'audit.db'),
     ],
     { ODDJOB_GITHUB_CLIENT_SECRET: gh.clientSecret },
   );
@@ -74,9 +98,14 @@ interface Answer {
   status: number;
   headers: Headers;
   body: string;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the tests read many body shapes; the asserts check them
   json(): any;
 }
-async function http(method: string, path: string, opts: { token?: string; cookie?: string; body?: unknown; origin?: string; headers?: Record<string, string> } = {}): Promise<Answer> {
+async function http(
+  method: string,
+  path: string,
+  opts: { token?: string; cookie?: string; body?: unknown; origin?: string; headers?: Record<string, string> } = {},
+): Promise<Answer> {
   const headers: Record<string, string> = { ...opts.headers };
   if (opts.token) headers.authorization = `Bearer ${opts.token}`;
   if (opts.cookie) headers.cookie = opts.cookie;
@@ -167,6 +196,7 @@ describe('GitHub sign-in', () => {
     assert.equal(me.status, 200, me.body);
     assert.deepEqual(me.json(), {
       login: 'alice',
+      id: gh.users.get('alice')!.id, // GitHub's numeric user id: what identity is keyed by
       name: 'Alice Example',
       teams: ['acme/oncall', 'acme/payments', 'acme/platform', 'acme/search', 'acme/web'],
       auditor: false,
@@ -175,7 +205,10 @@ describe('GitHub sign-in', () => {
     // Teams came in pages of 2 through the Link header, all from the Enterprise API path.
     const teamCalls = gh.requests.filter((r) => r.path.startsWith('/api/v3/user/teams'));
     assert.ok(teamCalls.length >= 3, `expected >= 3 pages, got ${teamCalls.map((r) => r.path)}`);
-    assert.ok(gh.requests.every((r) => !r.path.startsWith('/api/v3') || r.headers['user-agent']), 'every API call has a User-Agent');
+    assert.ok(
+      gh.requests.every((r) => !r.path.startsWith('/api/v3') || r.headers['user-agent']),
+      'every API call has a User-Agent',
+    );
     tokens.aliceCookie = cookie;
   });
 
@@ -233,7 +266,9 @@ describe('GitHub sign-in', () => {
     assert.match(err, /Signed in to .* as bob \(teams: \(none\)\)/);
     const file = join(home, 'oddjob', 'config.json');
     assert.equal(statSync(file).mode & 0o777, 0o600);
-    const saved = JSON.parse(readFileSync(file, 'utf8'));
+    // Saved as the current context of this server (cli/config.ts).
+    const file_ = JSON.parse(readFileSync(file, 'utf8'));
+    const saved = file_.contexts[file_.currentContext];
     assert.equal(saved.server, base);
     assert.match(saved.token, /^odjt_/);
 
@@ -247,7 +282,7 @@ describe('GitHub sign-in', () => {
     const out = await runCli(['logout'], { server: base, env });
     assert.equal(out.code, 0, out.stderr);
     assert.match(out.stderr, /Signed out .* the token is revoked/);
-    assert.equal(JSON.parse(readFileSync(file, 'utf8')).token, undefined, 'token forgotten locally');
+    assert.equal(JSON.parse(readFileSync(file, 'utf8')).contexts[file_.currentContext].token, undefined, 'token forgotten locally');
     const denied = await http('GET', '/api/whoami', { token: saved.token });
     assert.equal(denied.status, 401);
     assert.match(denied.json().error.message, /not valid \(unknown, expired or revoked\)/);
@@ -427,7 +462,7 @@ describe('GitHub sign-in', () => {
     const logs = server.logs();
     const exportAll = (await http('GET', '/api/audit/export', { token: tokens.erin })).body;
     const secrets = [gh.clientSecret, SESSION_SECRET, ...Object.values(tokens).map((t) => t.replace(/^oddjob_session=/, ''))];
-    const githubTokens = gh.requests.flatMap((r) => (/^Bearer (gho_\S+)/.exec(String(r.headers.authorization ?? ''))?.[1] ?? []));
+    const githubTokens = gh.requests.flatMap((r) => /^Bearer (gho_\S+)/.exec(String(r.headers.authorization ?? ''))?.[1] ?? []);
     assert.ok(githubTokens.length > 0);
     for (const s of [...secrets, ...githubTokens]) {
       assert.ok(!logs.includes(s), `a secret is in the server log: ${s.slice(0, 6)}…`);

@@ -55,7 +55,19 @@ after(async () => {
 });
 
 function render(...set: string[]): string {
-  return helm('template', 'oj', CHART, '--skip-tests', '--kube-version', v('K8S_VERSION'), '-n', sys.name, '--set', `namespaces={${served.name}}`, ...set.flatMap((s) => ['--set', s]));
+  return helm(
+    'template',
+    'oj',
+    CHART,
+    '--skip-tests',
+    '--kube-version',
+    v('K8S_VERSION'),
+    '-n',
+    sys.name,
+    '--set',
+    `namespaces={${served.name}}`,
+    ...set.flatMap((s) => ['--set', s]),
+  );
 }
 
 describe('helm chart', () => {
@@ -66,14 +78,133 @@ describe('helm chart', () => {
 
   test('unknown values and missing required ones are refused with a clear message', () => {
     assert.throws(() => render('auth.mode=dev', 'replicas=2'), /additional properties 'replicas' not allowed/);
-    assert.throws(() => render('auth.githubClientId=x'), /auth.githubClientSecret is required/);
-    assert.throws(() => render('auth.mode=dev', 'replicaCount=2'), /sqlite supports one replica/);
+    assert.throws(() => render('auth.github.org=acme', 'auth.githubClientId=x'), /auth.githubClientSecret is required/);
+    // replicaCount and audit.store were values the server never honoured (it has one SQLite store).
+    assert.throws(() => render('auth.mode=dev', 'replicaCount=2'), /additional properties 'replicaCount' not allowed/);
+    assert.throws(() => render('auth.mode=dev', 'audit.store=postgres'), /additional properties 'store' not allowed/);
+    assert.throws(() => render('auth.github.org=acme', 'auth.existingSecret=s'), /publicUrl is required with auth\.mode github/);
+    assert.throws(() => render('auth.mode=dev', 'httpRoute.enabled=true'), /httpRoute\.parentRefs is required/);
+    assert.throws(() => render('auth.mode=dev', 'readinessProbe.exec=x'), /additional properties 'exec' not allowed/);
+  });
+
+  test('a parent chart may pass global values', () => {
+    assert.match(render('auth.mode=dev', 'global.imageRegistry=registry.example.com'), /kind: Deployment/);
+  });
+
+  /** The rendered objects of one kind, parsed. */
+  const objects = (text: string, kind: string) =>
+    parseAllDocuments(text)
+      .map((d) => d.toJS())
+      .filter((o) => o?.kind === kind);
+
+  test('extra env, args, volumes, labels, security contexts and probe timing reach the pod', () => {
+    const [dep] = objects(
+      render(
+        'auth.mode=dev',
+        'extraEnv[0].name=HTTPS_PROXY',
+        'extraEnv[0].value=http://proxy:3128',
+        'extraArgs[0]=--split-log-streams=false',
+        'extraVolumes[0].name=ca',
+        'extraVolumes[0].configMap.name=corp-ca',
+        'extraVolumeMounts[0].name=ca',
+        'extraVolumeMounts[0].mountPath=/etc/corp-ca',
+        'podLabels.team=platform',
+        'podAnnotations.note=hi',
+        'podSecurityContext.runAsUser=null',
+        'podSecurityContext.runAsGroup=null',
+        'podSecurityContext.fsGroup=null',
+        'securityContext.readOnlyRootFilesystem=false',
+        'readinessProbe.failureThreshold=7',
+        'livenessProbe.periodSeconds=30',
+      ),
+      'Deployment',
+    );
+    const pod = dep.spec.template;
+    const c = pod.spec.containers[0];
+    assert.deepEqual(c.args, ['server', '--split-log-streams=false']);
+    assert.deepEqual(c.env.at(-1), { name: 'HTTPS_PROXY', value: 'http://proxy:3128' });
+    assert.deepEqual(c.volumeMounts.at(-1), { name: 'ca', mountPath: '/etc/corp-ca' });
+    assert.deepEqual(pod.spec.volumes.at(-1), { name: 'ca', configMap: { name: 'corp-ca' } });
+    assert.equal(pod.metadata.labels.team, 'platform');
+    assert.equal(pod.metadata.annotations.note, 'hi');
+    // OpenShift: no fixed UID, the namespace's range applies; the rest of the safe default stays.
+    assert.deepEqual(pod.spec.securityContext, { runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } });
+    assert.equal(c.securityContext.readOnlyRootFilesystem, false);
+    assert.deepEqual(c.securityContext.capabilities, { drop: ['ALL'] });
+    assert.equal(c.readinessProbe.failureThreshold, 7);
+    assert.ok(c.readinessProbe.exec, 'dev auth keeps its in-pod probe');
+    assert.equal(c.livenessProbe.periodSeconds, 30);
+  });
+
+  test('HTTPRoute, ServiceMonitor labels and PrometheusRule render (their CRDs are not in the test cluster)', () => {
+    const text = render(
+      'auth.mode=dev',
+      'httpRoute.enabled=true',
+      'httpRoute.parentRefs[0].name=public',
+      'httpRoute.parentRefs[0].namespace=gateway',
+      'httpRoute.hostnames[0]=oddjob.example.com',
+      'serviceMonitor.enabled=true',
+      'serviceMonitor.labels.release=kube-prometheus-stack',
+      'prometheusRule.enabled=true',
+      'prometheusRule.labels.release=kube-prometheus-stack',
+    );
+    const [route] = objects(text, 'HTTPRoute');
+    assert.deepEqual(route.spec.parentRefs, [{ name: 'public', namespace: 'gateway' }]);
+    assert.deepEqual(route.spec.hostnames, ['oddjob.example.com']);
+    assert.deepEqual(route.spec.rules[0].backendRefs, [{ name: 'oj-oddjob', port: 80 }]);
+    const [monitor] = objects(text, 'ServiceMonitor');
+    assert.equal(monitor.metadata.labels.release, 'kube-prometheus-stack');
+    const [rule] = objects(text, 'PrometheusRule');
+    assert.equal(rule.metadata.labels.release, 'kube-prometheus-stack');
+    const exprs = rule.spec.groups[0].rules.map((r: { expr: string }) => r.expr).join('\n');
+    // Every alert is about a metric the server exports (test/integration/metrics.test.ts).
+    for (const metric of [
+      'oddjob_audit_append_failures_total',
+      'oddjob_runs_finished_total',
+      'oddjob_run_start_delay_seconds_bucket',
+      'oddjob_watch_restarts_total',
+      'oddjob_github_api_errors_total',
+    ]) {
+      assert.match(exprs, new RegExp(metric));
+    }
+    assert.match(exprs, new RegExp(`namespace="${sys.name}", service="oj-oddjob"`));
   });
 
   const variants: Record<string, string[]> = {
-    'default (github, SQLite on a PVC)': ['auth.githubClientId=id', 'auth.githubClientSecret=secret', 'auth.sessionSecret=0123456789abcdef0123456789abcdef', 'publicUrl=https://oddjob.example.com'],
-    'existing secret + ingress with TLS': ['auth.existingSecret=oddjob-auth', 'ingress.enabled=true', 'ingress.tlsSecret=tls', 'publicUrl=https://oddjob.example.com'],
-    'postgres, 3 replicas': ['auth.existingSecret=oddjob-auth', 'audit.store=postgres', 'audit.postgresSecret=pg', 'replicaCount=3'],
+    'default (github, SQLite on a PVC)': [
+      'auth.github.org=acme',
+      'auth.githubClientId=id',
+      'auth.githubClientSecret=secret',
+      'auth.sessionSecret=0123456789abcdef0123456789abcdef',
+      'publicUrl=https://oddjob.example.com',
+    ],
+    'existing secret + ingress with TLS': [
+      'auth.github.org=acme',
+      'auth.existingSecret=oddjob-auth',
+      'ingress.enabled=true',
+      'ingress.tlsSecret=tls',
+      'publicUrl=https://oddjob.example.com',
+      'trustProxy=1',
+    ],
+    'any GitHub user, explicitly': ['auth.github.allowAnyUser=true', 'auth.existingSecret=oddjob-auth', 'publicUrl=https://oddjob.example.com'],
+    'network policy, extra env/args/volumes, OpenShift-style security context': [
+      'auth.github.org=acme',
+      'auth.existingSecret=oddjob-auth',
+      'publicUrl=https://oddjob.example.com',
+      'networkPolicy.enabled=true',
+      'networkPolicy.from[0].namespaceSelector.matchLabels.role=ingress',
+      'extraEnv[0].name=HTTPS_PROXY',
+      'extraEnv[0].value=http://proxy:3128',
+      'extraArgs[0]=--split-log-streams=false',
+      'extraVolumes[0].name=ca',
+      'extraVolumes[0].configMap.name=corp-ca',
+      'extraVolumeMounts[0].name=ca',
+      'extraVolumeMounts[0].mountPath=/etc/corp-ca',
+      'podLabels.team=platform',
+      'podSecurityContext.runAsUser=null',
+      'podSecurityContext.fsGroup=null',
+      'readinessProbe.failureThreshold=7',
+    ],
     'dev auth without persistence': ['auth.mode=dev', 'audit.sqlite.persistence=false'],
   };
   for (const [name, set] of Object.entries(variants)) {
@@ -81,8 +212,84 @@ describe('helm chart', () => {
       const out = kubectl(['apply', '--dry-run=server', '-f', '-'], render(...set));
       assert.match(out, /deployment\.apps\/oj-oddjob created \(server dry run\)/);
       assert.match(out, new RegExp(`rolebinding.*oj-oddjob created`));
+      if (set.includes('networkPolicy.enabled=true')) assert.match(out, /networkpolicy.*oj-oddjob created \(server dry run\)/);
     });
   }
+
+  test("safe defaults: an org or an explicit allowAnyUser, no trustProxy true, /metrics off the routed port, a test pod without oddjob's token", () => {
+    assert.throws(
+      () => render('auth.existingSecret=s', 'publicUrl=https://x.example'),
+      /auth.github.org is required: without it every GitHub account could sign in/,
+    );
+    assert.throws(
+      () => render('auth.github.org=acme', 'auth.existingSecret=s', 'publicUrl=https://x.example', 'trustProxy=true'),
+      /trustProxy true would believe any client's X-Forwarded-For/,
+    );
+    const docs = (text: string) =>
+      parseAllDocuments(text)
+        .map((d) => d.toJS())
+        .filter(Boolean);
+    const any = docs(render('auth.github.allowAnyUser=true', 'auth.existingSecret=s', 'publicUrl=https://x.example'));
+    const env = any.find((o) => o.kind === 'Deployment').spec.template.spec.containers[0].env;
+    assert.deepEqual(
+      env.find((e: { name: string }) => e.name === 'ODDJOB_ALLOW_ANY_GITHUB_USER'),
+      { name: 'ODDJOB_ALLOW_ANY_GITHUB_USER', value: 'true' },
+    );
+    assert.equal(
+      env.find((e: { name: string }) => e.name === 'ODDJOB_GITHUB_ORG'),
+      undefined,
+    );
+
+    const withIngress = docs(
+      render('auth.github.org=acme', 'auth.existingSecret=s', 'publicUrl=https://x.example', 'ingress.enabled=true', 'serviceMonitor.enabled=true'),
+    );
+    const deployment = withIngress.find((o) => o.kind === 'Deployment');
+    const container = deployment.spec.template.spec.containers[0];
+    assert.deepEqual(
+      container.env.find((e: { name: string }) => e.name === 'ODDJOB_METRICS_PORT'),
+      { name: 'ODDJOB_METRICS_PORT', value: '9090' },
+    );
+    assert.deepEqual(
+      container.ports.map((p: { name: string }) => p.name),
+      ['http', 'metrics'],
+    );
+    const service = withIngress.find((o) => o.kind === 'Service');
+    assert.deepEqual(
+      service.spec.ports.map((p: { name: string }) => p.name),
+      ['http', 'metrics'],
+    );
+    const ingress = withIngress.find((o) => o.kind === 'Ingress');
+    const backends = ingress.spec.rules.flatMap((r: { http: { paths: Array<{ backend: { service: { port: unknown } } }> } }) =>
+      r.http.paths.map((p) => p.backend.service.port),
+    );
+    assert.deepEqual(backends, [{ name: 'http' }], 'the Ingress routes only the http port');
+    assert.equal(withIngress.find((o) => o.kind === 'ServiceMonitor').spec.endpoints[0].port, 'metrics');
+
+    const testPod = docs(
+      helm(
+        'template',
+        'oj',
+        CHART,
+        '-n',
+        'x',
+        '--kube-version',
+        v('K8S_VERSION'),
+        '--set',
+        'namespaces={demo}',
+        '--set',
+        'auth.github.org=acme',
+        '--set',
+        'auth.existingSecret=s',
+        '--set',
+        'publicUrl=https://x.example',
+        '--show-only',
+        'templates/tests/test-connection.yaml',
+      ),
+    )[0];
+    assert.equal(testPod.kind, 'Pod');
+    assert.equal(testPod.spec.serviceAccountName, undefined, "not oddjob's service account");
+    assert.equal(testPod.spec.automountServiceAccountToken, false);
+  });
 
   test('the chart renders exactly the rules of rbac/', () => {
     const rulesOf = (text: string, kindName: string) =>
@@ -109,9 +316,26 @@ describe('installed into the cluster', () => {
         },
       },
     });
-    helm('install', 'oj', CHART, '-n', sys.name, '--wait', '--timeout', '180s',
-      '--set', `namespaces={${served.name}}`, '--set', 'auth.mode=dev', '--set', 'auth.devUser=alice',
-      '--set', 'audit.sqlite.persistence=false', '--set', 'image.pullPolicy=Never');
+    helm(
+      'install',
+      'oj',
+      CHART,
+      '-n',
+      sys.name,
+      '--wait',
+      '--timeout',
+      '180s',
+      '--set',
+      `namespaces={${served.name}}`,
+      '--set',
+      'auth.mode=dev',
+      '--set',
+      'auth.devUser=alice',
+      '--set',
+      'audit.sqlite.persistence=false',
+      '--set',
+      'image.pullPolicy=Never',
+    );
     // dev auth listens on the pod's loopback; port-forward reaches it there.
     forward = spawn(KUBECTL, ['port-forward', '-n', sys.name, 'deploy/oj-oddjob', ':8080'], { env: { ...process.env, KUBECONFIG: cluster.kubeconfigPath } });
     url = await new Promise<string>((resolve, reject) => {
@@ -143,7 +367,11 @@ describe('installed into the cluster', () => {
     assert.equal(r.stdout.toString(), 'to stdout\n');
     assert.match(r.stderr, /^to stderr$/m);
     const audit = await runCli(['audit', '--json'], { server: url });
-    const types = audit.stdout.toString().trim().split('\n').map((l) => JSON.parse(l).type);
+    const types = audit.stdout
+      .toString()
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l).type);
     assert.deepEqual(types.slice(0, 4), ['run.requested', 'run.created', 'run.started', 'run.finished']);
   });
 
@@ -157,20 +385,28 @@ describe('installed into the cluster', () => {
       .filter((cols) => cols.length >= 4 && cols[0] !== '')
       .map(([resource, , , verbs]) => [resource!, verbs!] as const);
     const documented = new Map([
-      ['deployments.apps', '[get list]'],
+      ['deployments.apps', '[get list watch]'],
       ['jobs.batch', '[create get list watch delete]'],
+      ['services', '[list]'],
+      ['poddisruptionbudgets.policy', '[list]'],
       ['pods', '[get list watch]'],
       ['pods/log', '[get]'],
       ['pods/attach', '[create get]'],
     ]);
     // What every authenticated identity gets from the cluster's defaults (discovery, self reviews).
-    const clusterDefaults = /^(selfsubject\w+\.authorization\.k8s\.io|selfsubjectreviews\.authentication\.k8s\.io|selfsubjectaccessreviews.*|selfsubjectrulesreviews.*)$/;
+    const clusterDefaults =
+      /^(selfsubject\w+\.authorization\.k8s\.io|selfsubjectreviews\.authentication\.k8s\.io|selfsubjectaccessreviews.*|selfsubjectrulesreviews.*)$/;
     for (const [resource, verbs] of granted) {
       if (clusterDefaults.test(resource)) continue;
       assert.equal(documented.get(resource), verbs, `unexpected grant: ${resource} ${verbs}`);
     }
     assert.deepEqual(new Set(granted.map(([r]) => r).filter((r) => documented.has(r))), new Set(documented.keys()));
-    for (const [verb, what] of [['get', 'secrets'], ['create', 'pods/exec'], ['create', 'pods'], ['*', '*']]) {
+    for (const [verb, what] of [
+      ['get', 'secrets'],
+      ['create', 'pods/exec'],
+      ['create', 'pods'],
+      ['*', '*'],
+    ]) {
       assert.throws(() => kubectl(['auth', 'can-i', verb!, what!, '-n', served.name, '--as', as]), `must not: ${verb} ${what}`);
     }
     // Nothing outside the served namespaces.
@@ -188,13 +424,36 @@ describe('installed into the cluster', () => {
 
 describe('installed with GitHub sign-in', () => {
   test('helm test passes: ready, anonymous callers refused, sign-in redirects to GitHub with the public callback', () => {
-    helm('install', 'ojgh', CHART, '-n', sys.name, '--wait', '--timeout', '180s',
-      '--set', `namespaces={${served.name}}`, '--set', 'publicUrl=https://oddjob.example.com',
-      '--set', 'auth.githubClientId=Iv1.chart-test', '--set', 'auth.githubClientSecret=not-a-real-secret',
-      '--set', 'auth.sessionSecret=0123456789abcdef0123456789abcdef', '--set', 'auth.github.url=https://ghe.example.com',
-      '--set', 'audit.sqlite.persistence=false', '--set', 'image.pullPolicy=Never');
+    helm(
+      'install',
+      'ojgh',
+      CHART,
+      '-n',
+      sys.name,
+      '--wait',
+      '--timeout',
+      '180s',
+      '--set',
+      `namespaces={${served.name}}`,
+      '--set',
+      'publicUrl=https://oddjob.example.com',
+      '--set',
+      'auth.github.org=acme',
+      '--set',
+      'auth.githubClientId=Iv1.chart-test',
+      '--set',
+      'auth.githubClientSecret=not-a-real-secret',
+      '--set',
+      'auth.sessionSecret=0123456789abcdef0123456789abcdef',
+      '--set',
+      'auth.github.url=https://ghe.example.com',
+      '--set',
+      'audit.sqlite.persistence=false',
+      '--set',
+      'image.pullPolicy=Never',
+    );
     const out = helm('test', 'ojgh', '-n', sys.name, '--logs', '--timeout', '120s');
     assert.match(out, /Phase:\s+Succeeded/);
-    assert.match(out, /\/readyz 200[\s\S]*\/api\/whoami 401[\s\S]*\/api\/runs 401[\s\S]*\/auth\/github 302/);
+    assert.match(out, /\/readyz 200[\s\S]*\/metrics 404[\s\S]*\/api\/whoami 401[\s\S]*\/api\/runs 401[\s\S]*\/auth\/github 302/);
   });
 });

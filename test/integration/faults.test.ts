@@ -11,7 +11,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { optedInDeployment, createTestNamespace, eventually, requireCluster, type TestCluster } from '../support/cluster.js';
 import { FakeGitHub } from '../support/fake-github.js';
-import { ensureApiServerUp, freePort, killSpawnedClis, longestStall, mountTmpfs, restartApiServer, spawnCli, unmountTmpfs, waitForKubeletHeartbeat } from '../support/faults.js';
+import {
+  ensureApiServerUp,
+  freePort,
+  killSpawnedClis,
+  longestStall,
+  mountTmpfs,
+  restartApiServer,
+  spawnCli,
+  unmountTmpfs,
+  waitForKubeletHeartbeat,
+} from '../support/faults.js';
 import { HOSTILE_CATEGORIES, checkRefusal, hostileRequests, sendRaw, type HostileRequest, type RawResponse } from '../support/hostile.js';
 import { runCli, startServerProcess, type ServerProcess } from '../support/oddjob.js';
 
@@ -29,9 +39,24 @@ const ALLOW = { 'oddjob.io/allowed-teams': 'acme/payments', 'oddjob.io/max-durat
 
 function serverArgs(db: string, extra: string[] = []) {
   return [
-    '--auth', 'dev', '--dev-user', 'alice', '--dev-teams', 'acme/payments',
-    '--namespaces', ns.name, '--kubeconfig', cluster.kubeconfigPath, '--db', db,
-    '--start-timeout', '240s', ...extra,
+    '--auth',
+    'dev',
+    '--dev-user',
+    'alice',
+    '--dev-teams',
+    'acme/payments',
+    '--namespaces',
+    ns.name,
+    '--kubeconfig',
+    cluster.kubeconfigPath,
+    '--db',
+    db,
+    // These tests send 1,000 hostile requests and 100 runs at once as one person.
+    '--start-timeout',
+    '240s',
+    '--api-rate-limit',
+    '100000',
+    ...extra,
   ];
 }
 const startMain = () => startServerProcess(serverArgs(join(dir, 'audit.db'), ['--port', String(port)]));
@@ -39,12 +64,7 @@ const startMain = () => startServerProcess(serverArgs(join(dir, 'audit.db'), ['-
 before(async () => {
   cluster = await requireCluster();
   ns = await createTestNamespace(cluster, 'faults');
-  for (const d of [
-    optedInDeployment('api', ALLOW),
-    optedInDeployment('closed', {}),
-    optedInDeployment('audited', ALLOW),
-    optedInDeployment('burst', ALLOW),
-  ]) {
+  for (const d of [optedInDeployment('api', ALLOW), optedInDeployment('closed', {}), optedInDeployment('audited', ALLOW), optedInDeployment('burst', ALLOW)]) {
     await cluster.apps.createNamespacedDeployment({ namespace: ns.name, body: d });
   }
   dir = mkdtempSync(join(tmpdir(), 'oddjob-faults-'));
@@ -67,7 +87,11 @@ after(async () => {
   }
   await ns?.dispose();
   rmSync(dir, { recursive: true, force: true });
-  console.error(`\nfault test timings:\n${Object.entries(timings).map(([k, v]) => `  ${k}: ${v}`).join('\n')}\n`);
+  console.error(
+    `\nfault test timings:\n${Object.entries(timings)
+      .map(([k, v]) => `  ${k}: ${v}`)
+      .join('\n')}\n`,
+  );
 });
 
 /** A command for the demo image that prints `line 1` … `line N`, one every `ms`, then exits with `code`. */
@@ -95,7 +119,12 @@ interface AuditEventLite {
 async function auditFor(srv: ServerProcess, query: string): Promise<AuditEventLite[]> {
   const res = await fetch(`${srv.url}/api/audit/export?${query}`);
   assert.equal(res.status, 200, await res.clone().text());
-  return (await res.text()).trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as AuditEventLite).sort((a, b) => a.seq - b.seq);
+  return (await res.text())
+    .trim()
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as AuditEventLite)
+    .sort((a, b) => a.seq - b.seq);
 }
 
 async function jobsOf(deploymentName: string) {
@@ -145,108 +174,120 @@ describe('fault tests', () => {
       `the run after it ${secondsSince(t1)}; whole test ${secondsSince(t0)}`;
   });
 
-  test('oddjob server SIGKILLed mid-run and restarted on the same port: the CLI reconnects, `logs -f` resumes, the audit has the true exit code', { timeout: 150_000 }, async () => {
-    const t0 = Date.now();
-    const N = 100;
-    const run = spawnCli(['run', '-n', ns.name, 'deploy/api', '--', ...countLines(N, 100, 5)], { server: server.url, timeoutMs: 120_000 });
-    await run.waitForStdout(/^line 5$/m);
-    const id = runIdFrom(run.stderr());
-    const logs = spawnCli(['logs', '-f', id], { server: server.url, timeoutMs: 120_000 });
-    await logs.waitForStdout(/^line 10$/m);
-    await server.kill('SIGKILL');
-    const killedAt = Date.now();
-    const atKill = linesIn(run.stdout());
-    // A third follower starts while the server is down: it must wait for it, not give up.
-    const late = spawnCli(['logs', '-f', id], { server: server.url, timeoutMs: 120_000 });
-    // Down long enough for the CLIs to notice and start retrying.
-    await new Promise((r) => setTimeout(r, 1500));
-    server = await startMain();
-    const downMs = Date.now() - killedAt;
+  test(
+    'oddjob server SIGKILLed mid-run and restarted on the same port: the CLI reconnects, `logs -f` resumes, the audit has the true exit code',
+    { timeout: 150_000 },
+    async () => {
+      const t0 = Date.now();
+      const N = 100;
+      const run = spawnCli(['run', '-n', ns.name, 'deploy/api', '--', ...countLines(N, 100, 5)], { server: server.url, timeoutMs: 120_000 });
+      await run.waitForStdout(/^line 5$/m);
+      const id = runIdFrom(run.stderr());
+      const logs = spawnCli(['logs', '-f', id], { server: server.url, timeoutMs: 120_000 });
+      await logs.waitForStdout(/^line 10$/m);
+      await server.kill('SIGKILL');
+      const killedAt = Date.now();
+      const atKill = linesIn(run.stdout());
+      // A third follower starts while the server is down: it must wait for it, not give up.
+      const late = spawnCli(['logs', '-f', id], { server: server.url, timeoutMs: 120_000 });
+      // Down long enough for the CLIs to notice and start retrying.
+      await new Promise((r) => setTimeout(r, 1500));
+      server = await startMain();
+      const downMs = Date.now() - killedAt;
 
-    const [r, l, lt] = await Promise.all([run.done, logs.done, late.done]);
-    assert.equal(r.code, 5, `oddjob run must exit with the command's code after reconnecting; stderr:\n${r.stderr}`);
-    assert.equal(r.stdout.toString(), expectedLines(N), 'oddjob run: every line exactly once across the restart');
-    assert.match(r.stderr, /stream interrupted .*reconnecting/);
-    assert.match(r.stderr, /stream reconnected; resuming/);
-    assert.ok(atKill < N, `the command must still be running when the server dies (lines at kill: ${atKill})`);
-    const stall = longestStall(run.arrivals);
-    assert.ok(stall >= 1000, `oddjob run's output never stalled (longest pause ${stall} ms)`);
-    assert.equal(l.code, 0, l.stderr);
-    assert.equal(l.stdout.toString(), expectedLines(N), 'oddjob logs -f: every line exactly once across the restart');
-    assert.equal(lt.code, 0, lt.stderr);
-    assert.equal(lt.stdout.toString(), expectedLines(N), 'oddjob logs -f started during the outage: everything exactly once');
+      const [r, l, lt] = await Promise.all([run.done, logs.done, late.done]);
+      assert.equal(r.code, 5, `oddjob run must exit with the command's code after reconnecting; stderr:\n${r.stderr}`);
+      assert.equal(r.stdout.toString(), expectedLines(N), 'oddjob run: every line exactly once across the restart');
+      assert.match(r.stderr, /stream interrupted .*reconnecting/);
+      assert.match(r.stderr, /stream reconnected; resuming/);
+      assert.ok(atKill < N, `the command must still be running when the server dies (lines at kill: ${atKill})`);
+      const stall = longestStall(run.arrivals);
+      assert.ok(stall >= 1000, `oddjob run's output never stalled (longest pause ${stall} ms)`);
+      assert.equal(l.code, 0, l.stderr);
+      assert.equal(l.stdout.toString(), expectedLines(N), 'oddjob logs -f: every line exactly once across the restart');
+      assert.equal(lt.code, 0, lt.stderr);
+      assert.equal(lt.stdout.toString(), expectedLines(N), 'oddjob logs -f started during the outage: everything exactly once');
 
-    // After the fact, the stored output is complete too.
-    const replay = await runCli(['logs', id], { server: server.url });
-    assert.equal(replay.stdout.toString(), expectedLines(N));
-    // One started, one finished, with the command's real exit code: the reconciled run was not recorded twice.
-    const events = await auditFor(server, `runId=${id}`);
-    assert.deepEqual(events.map((e) => e.type), ['run.requested', 'run.created', 'run.started', 'run.finished']);
-    assert.equal(events.at(-1)!.exitCode, 5);
-    assert.equal(events.at(-1)!.status, 'failed');
-    timings['oddjob server SIGKILL'] = `server down ${(downMs / 1000).toFixed(1)} s, output stalled ${(stall / 1000).toFixed(1)} s (lines at kill ${atKill}), whole test ${secondsSince(t0)}`;
-  });
+      // After the fact, the stored output is complete too.
+      const replay = await runCli(['logs', id], { server: server.url });
+      assert.equal(replay.stdout.toString(), expectedLines(N));
+      // One started, one finished, with the command's real exit code: the reconciled run was not recorded twice.
+      const events = await auditFor(server, `runId=${id}`);
+      assert.deepEqual(
+        events.map((e) => e.type),
+        ['run.requested', 'run.created', 'run.started', 'run.finished'],
+      );
+      assert.equal(events.at(-1)!.exitCode, 5);
+      assert.equal(events.at(-1)!.status, 'failed');
+      timings['oddjob server SIGKILL'] =
+        `server down ${(downMs / 1000).toFixed(1)} s, output stalled ${(stall / 1000).toFixed(1)} s (lines at kill ${atKill}), whole test ${secondsSince(t0)}`;
+    },
+  );
 
-  test('audit store unwritable (its disk is full): runs are refused with a clear error, nothing is created, /readyz says so, and it recovers', { timeout: 120_000 }, async () => {
-    const t0 = Date.now();
-    // A small filesystem of its own that the test can fill to the last byte. (As root,
-    // permissions would not stop SQLite; a full disk does, for a server already running.)
-    const mnt = join(dir, 'tmpfs');
-    mkdirSync(mnt);
-    mountTmpfs(mnt, '8m');
-    cleanups.push(() => unmountTmpfs(mnt));
-    const srv = await startServerProcess(serverArgs(join(mnt, 'audit.db')));
-    extraServers.push(srv);
-    const run = (cmd: string[]) => runCli(['run', '-n', ns.name, 'deploy/audited', '--', ...cmd], { server: srv.url, timeoutMs: 90_000 });
+  test(
+    'audit store unwritable (its disk is full): runs are refused with a clear error, nothing is created, /readyz says so, and it recovers',
+    { timeout: 120_000 },
+    async () => {
+      const t0 = Date.now();
+      // A small filesystem of its own that the test can fill to the last byte. (As root,
+      // permissions would not stop SQLite; a full disk does, for a server already running.)
+      const mnt = join(dir, 'tmpfs');
+      mkdirSync(mnt);
+      mountTmpfs(mnt, '8m');
+      cleanups.push(() => unmountTmpfs(mnt));
+      const srv = await startServerProcess(serverArgs(join(mnt, 'audit.db')));
+      extraServers.push(srv);
+      const run = (cmd: string[]) => runCli(['run', '-n', ns.name, 'deploy/audited', '--', ...cmd], { server: srv.url, timeoutMs: 90_000 });
 
-    // Healthy first: the server has been writing to this store.
-    const ok = await run(['sh', '-c', 'echo fine']);
-    assert.equal(ok.code, 0, ok.stderr);
-    assert.equal((await jobsOf('audited')).length, 1);
+      // Healthy first: the server has been writing to this store.
+      const ok = await run(['sh', '-c', 'echo fine']);
+      assert.equal(ok.code, 0, ok.stderr);
+      assert.equal((await jobsOf('audited')).length, 1);
 
-    const filler = join(mnt, 'filler');
-    const fd = openSync(filler, 'w');
-    try {
-      for (const size of [1 << 20, 64 << 10, 4 << 10, 512, 1]) {
-        const block = Buffer.alloc(size, 0x61);
-        try {
-          for (;;) writeSync(fd, block);
-        } catch (err) {
-          if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err;
+      const filler = join(mnt, 'filler');
+      const fd = openSync(filler, 'w');
+      try {
+        for (const size of [1 << 20, 64 << 10, 4 << 10, 512, 1]) {
+          const block = Buffer.alloc(size, 0x61);
+          try {
+            for (;;) writeSync(fd, block);
+          } catch (err) {
+            if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err;
+          }
         }
+      } finally {
+        closeSync(fd);
       }
-    } finally {
-      closeSync(fd);
-    }
 
-    const ready = await fetch(`${srv.url}/readyz`);
-    const readyText = await ready.text();
-    assert.equal(ready.status, 503, `readiness must fail while the audit store cannot be written: ${readyText}`);
-    assert.match(readyText, /audit-store/);
+      const ready = await fetch(`${srv.url}/readyz`);
+      const readyText = await ready.text();
+      assert.equal(ready.status, 503, `readiness must fail while the audit store cannot be written: ${readyText}`);
+      assert.match(readyText, /audit-store/);
 
-    const refused = await run(['sh', '-c', 'echo must-not-run']);
-    assert.equal(refused.code, 125, `refused runs exit 125; stderr:\n${refused.stderr}`);
-    assert.match(refused.stderr, /audit log cannot be written/);
-    assert.match(refused.stderr, /nothing was created/);
-    assert.doesNotMatch(refused.stderr, /\n\s+at /, 'no stack trace');
-    assert.equal(refused.stdout.length, 0);
-    assert.equal((await jobsOf('audited')).length, 1, 'no Job may be created without an audit record');
-    const runs = (await (await fetch(`${srv.url}/api/runs?deployment=audited`)).json()) as { items: unknown[] };
-    assert.equal(runs.items.length, 1, 'no run may be recorded either');
-    assert.match(srv.logs(), /audit log unwritable; refusing the run/);
-    assert.equal(srv.proc.exitCode, null, 'the server survives a full disk');
+      const refused = await run(['sh', '-c', 'echo must-not-run']);
+      assert.equal(refused.code, 125, `refused runs exit 125; stderr:\n${refused.stderr}`);
+      assert.match(refused.stderr, /audit log cannot be written/);
+      assert.match(refused.stderr, /nothing was created/);
+      assert.doesNotMatch(refused.stderr, /\n\s+at /, 'no stack trace');
+      assert.equal(refused.stdout.length, 0);
+      assert.equal((await jobsOf('audited')).length, 1, 'no Job may be created without an audit record');
+      const runs = (await (await fetch(`${srv.url}/api/runs?deployment=audited`)).json()) as { items: unknown[] };
+      assert.equal(runs.items.length, 1, 'no run may be recorded either');
+      assert.match(srv.logs(), /audit log unwritable; refusing the run/);
+      assert.equal(srv.proc.exitCode, null, 'the server survives a full disk');
 
-    // Space again: ready again, runs again, and the chain is intact (nothing half-written).
-    rmSync(filler);
-    await eventually('/readyz to recover', async () => (await fetch(`${srv.url}/readyz`)).status === 200, 10_000);
-    const again = await run(['sh', '-c', 'echo back']);
-    assert.equal(again.code, 0, again.stderr);
-    assert.equal(again.stdout.toString(), 'back\n');
-    assert.equal((await jobsOf('audited')).length, 2);
-    const verify = (await (await fetch(`${srv.url}/api/audit/verify`)).json()) as { ok: boolean; checked: number };
-    assert.equal(verify.ok, true, JSON.stringify(verify));
-    timings['audit store full'] = `whole test ${secondsSince(t0)}`;
-  });
+      // Space again: ready again, runs again, and the chain is intact (nothing half-written).
+      rmSync(filler);
+      await eventually('/readyz to recover', async () => (await fetch(`${srv.url}/readyz`)).status === 200, 10_000);
+      const again = await run(['sh', '-c', 'echo back']);
+      assert.equal(again.code, 0, again.stderr);
+      assert.equal(again.stdout.toString(), 'back\n');
+      assert.equal((await jobsOf('audited')).length, 2);
+      const verify = (await (await fetch(`${srv.url}/api/audit/verify`)).json()) as { ok: boolean; checked: number };
+      assert.equal(verify.ok, true, JSON.stringify(verify));
+      timings['audit store full'] = `whole test ${secondsSince(t0)}`;
+    },
+  );
 
   test('1,000 malformed or hostile requests: each a clear 4xx JSON error, no 5xx, no Job created', { timeout: 180_000 }, async () => {
     const t0 = Date.now();
@@ -257,10 +298,28 @@ describe('fault tests', () => {
     const ghPort = await freePort();
     const ghServer = await startServerProcess(
       [
-        '--port', String(ghPort), '--auth', 'github', '--public-url', `http://127.0.0.1:${ghPort}`,
-        '--github-url', gh.url, '--github-client-id', gh.clientId, '--github-org', 'acme',
-        '--session-secret-file', join(dir, 'session-secret'),
-        '--namespaces', ns.name, '--kubeconfig', cluster.kubeconfigPath, '--db', join(dir, 'github.db'),
+        '--port',
+        String(ghPort),
+        '--auth',
+        'github',
+        '--public-url',
+        `http://127.0.0.1:${ghPort}`,
+        '--github-url',
+        gh.url,
+        '--github-client-id',
+        gh.clientId,
+        '--github-org',
+        'acme',
+        '--session-secret-file',
+        join(dir, 'session-secret'),
+        '--api-rate-limit',
+        '100000',
+        '--namespaces',
+        ns.name,
+        '--kubeconfig',
+        cluster.kubeconfigPath,
+        '--db',
+        join(dir, 'github.db'),
       ],
       { ODDJOB_GITHUB_CLIENT_SECRET: gh.clientSecret },
     );
@@ -308,7 +367,8 @@ describe('fault tests', () => {
       assert.equal((await fetch(`${s.url}/readyz`)).status, 200);
       assert.doesNotMatch(s.logs(), /unexpected error|"level":50/, 'no unexpected error in the server log');
     }
-    timings['1,000 hostile requests'] = `${requests.length} requests in ${(sentMs / 1000).toFixed(1)} s (${[...byCategory].map(([k, v]) => `${k} ${v}`).join(', ')})`;
+    timings['1,000 hostile requests'] =
+      `${requests.length} requests in ${(sentMs / 1000).toFixed(1)} s (${[...byCategory].map(([k, v]) => `${k} ${v}`).join(', ')})`;
   });
 
   test('100 concurrent runs: each has exactly one Job and one complete audit trail', { timeout: 300_000 }, async () => {
@@ -334,7 +394,9 @@ describe('fault tests', () => {
     const finishedMs = await eventually(
       'all runs to finish',
       async () => {
-        const page = (await (await fetch(`${server.url}/api/runs?namespace=${ns.name}&deployment=burst&limit=500`)).json()) as { items: Array<{ id: string; status: string }> };
+        const page = (await (await fetch(`${server.url}/api/runs?namespace=${ns.name}&deployment=burst&limit=500`)).json()) as {
+          items: Array<{ id: string; status: string }>;
+        };
         const done = page.items.filter((r) => ids.has(r.id) && !['pending', 'running'].includes(r.status));
         return done.length === N ? Date.now() - t0 : undefined;
       },
@@ -358,7 +420,11 @@ describe('fault tests', () => {
     assert.equal(trails.size, N);
     for (const id of ids) {
       const trail = trails.get(id) ?? [];
-      assert.deepEqual(trail.map((e) => e.type), ['run.requested', 'run.created', 'run.started', 'run.finished'], `audit trail of run ${id}`);
+      assert.deepEqual(
+        trail.map((e) => e.type),
+        ['run.requested', 'run.created', 'run.started', 'run.finished'],
+        `audit trail of run ${id}`,
+      );
       assert.equal(trail[3]!.exitCode, 3, `run ${id} exit code`);
       assert.equal(trail[3]!.status, 'failed');
     }

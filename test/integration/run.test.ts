@@ -62,13 +62,28 @@ before(async () => {
   await create(deployment('only-bob', { 'oddjob.io/allowed-users': 'bob' }));
   await create(deployment('badimage', ALLOW, {}, 'docker.io/oddjob/does-not-exist:1.0'));
   const withSidecar = deployment('with-sidecar', ALLOW);
-  withSidecar.spec!.template.spec!.containers.push({ name: 'proxy', image: DEMO_IMAGE, command: ['node', '/app/server.js'], env: [{ name: 'PORT', value: '9090' }, { name: 'ROLE', value: 'proxy' }] });
+  withSidecar.spec!.template.spec!.containers.push({
+    name: 'proxy',
+    image: DEMO_IMAGE,
+    command: ['node', '/app/server.js'],
+    env: [
+      { name: 'PORT', value: '9090' },
+      { name: 'ROLE', value: 'proxy' },
+    ],
+  });
   await create(withSidecar);
-  await cluster.core.createNamespacedService({ namespace: ns.name, body: { metadata: { name: 'api' }, spec: { selector: { app: 'api' }, ports: [{ port: 80, targetPort: 'http' }] } } });
+  await cluster.core.createNamespacedService({
+    namespace: ns.name,
+    body: { metadata: { name: 'api' }, spec: { selector: { app: 'api' }, ports: [{ port: 80, targetPort: 'http' }] } },
+  });
   await create(deployment('missing-secret', ALLOW));
   // missing-secret refers to a key that does not exist in its own secret.
   await cluster.apps.patchNamespacedDeployment(
-    { name: 'missing-secret', namespace: ns.name, body: [{ op: 'replace', path: '/spec/template/spec/containers/0/env/1/valueFrom/secretKeyRef/name', value: 'no-such-secret' }] },
+    {
+      name: 'missing-secret',
+      namespace: ns.name,
+      body: [{ op: 'replace', path: '/spec/template/spec/containers/0/env/1/valueFrom/secretKeyRef/name', value: 'no-such-secret' }],
+    },
     k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.JsonPatch),
   );
   dbPath = join(mkdtempSync(join(tmpdir(), 'oddjob-e2e-')), 'audit.db');
@@ -82,9 +97,20 @@ after(async () => {
 
 function startServer(user: string, teams: string, db = dbPath) {
   return startServerProcess([
-    '--auth', 'dev', '--dev-user', user, '--dev-teams', teams,
-    '--namespaces', ns.name, '--kubeconfig', cluster.kubeconfigPath, '--db', db,
-    '--start-timeout', '40s',
+    '--auth',
+    'dev',
+    '--dev-user',
+    user,
+    '--dev-teams',
+    teams,
+    '--namespaces',
+    ns.name,
+    '--kubeconfig',
+    cluster.kubeconfigPath,
+    '--db',
+    db,
+    '--start-timeout',
+    '40s',
   ]);
 }
 
@@ -123,14 +149,24 @@ describe('oddjob run, end to end', () => {
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout.toString().trim(), SECRET);
     const id = runIdFrom(r.stderr);
-    // The run's pod had the run-id label but none of the selector's labels.
-    const slices = await cluster.kc.makeApiClient(k8s.DiscoveryV1Api).listNamespacedEndpointSlice({ namespace: ns.name, labelSelector: 'kubernetes.io/service-name=api' });
-    const targets = slices.items.flatMap((s) => s.endpoints.map((e) => e.targetRef?.name ?? ''));
-    assert.ok(targets.length > 0, 'the Service should have the Deployment pod as endpoint');
-    assert.ok(targets.every((n) => !n.includes(id)), `run pod must not be an endpoint: ${targets}`);
+    // The run's pod kept the selector's labels (NetworkPolicies select them) but,
+    // never Ready, was never a ready endpoint; finished, it is no endpoint at all.
+    const slices = await cluster.kc
+      .makeApiClient(k8s.DiscoveryV1Api)
+      .listNamespacedEndpointSlice({ namespace: ns.name, labelSelector: 'kubernetes.io/service-name=api' });
+    const ready = slices.items.flatMap((s) => s.endpoints.filter((e) => e.conditions?.ready).map((e) => e.targetRef?.name ?? ''));
+    assert.ok(ready.length > 0, 'the Service should have the Deployment pod as a ready endpoint');
+    assert.ok(
+      ready.every((n) => !n.includes(id)),
+      `run pod must not be a ready endpoint: ${ready}`,
+    );
     const job = (await jobsFor('api')).find((j) => j.metadata?.labels?.['oddjob.io/run-id'] === id)!;
-    assert.equal(job.spec?.template.metadata?.labels?.app, undefined);
+    assert.equal(job.spec?.template.metadata?.labels?.app, 'api');
     assert.equal(job.spec?.template.metadata?.labels?.tier, 'backend');
+    assert.deepEqual(
+      job.spec?.template.spec?.readinessGates?.map((g) => g.conditionType),
+      ['oddjob.io/serves-traffic'],
+    );
     assert.equal(job.spec?.backoffLimit, 0);
     assert.equal(job.spec?.template.spec?.containers[0]?.readinessProbe, undefined);
   });
@@ -141,8 +177,15 @@ describe('oddjob run, end to end', () => {
     assert.match(r.stderr, /not opted in/);
     assert.equal((await jobsFor('closed')).length, 0);
     const audit = await runCli(['audit', '-n', ns.name, '--deployment', 'closed', '--json'], { server: server.url });
-    const events = audit.stdout.toString().trim().split('\n').map((l) => JSON.parse(l));
-    assert.ok(events.some((e) => e.type === 'run.denied' && e.actor.login === 'alice'), audit.stdout.toString());
+    const events = audit.stdout
+      .toString()
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    assert.ok(
+      events.some((e) => e.type === 'run.denied' && e.actor.login === 'alice'),
+      audit.stdout.toString(),
+    );
   });
 
   test('a user who is not listed is refused with the reason', async () => {
@@ -203,7 +246,12 @@ describe('oddjob run, end to end', () => {
     const expected = [...Array.from({ length: 25 }, (_, i) => `backfilled batch ${i + 1}/25`), 'done'];
     assert.deepEqual(lines, expected, 'no gap and no duplicate across the restart');
     const audit = await runCli(['audit', '--json'], { server: server.url });
-    const finished = audit.stdout.toString().trim().split('\n').map((l) => JSON.parse(l)).find((e) => e.runId === id && e.type === 'run.finished');
+    const finished = audit.stdout
+      .toString()
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l))
+      .find((e) => e.runId === id && e.type === 'run.finished');
     assert.ok(finished, audit.stdout.toString());
     assert.equal(finished.exitCode, 0);
     assert.equal(finished.status, 'succeeded');

@@ -32,7 +32,21 @@ after(async () => {
 });
 
 function startServer(extra: string[] = [], db = dbPath) {
-  return startServerProcess(['--auth', 'dev', '--dev-user', 'alice', '--namespaces', ns.name, '--kubeconfig', cluster.kubeconfigPath, '--db', db, '--start-timeout', '60s', ...extra]);
+  return startServerProcess([
+    '--auth',
+    'dev',
+    '--dev-user',
+    'alice',
+    '--namespaces',
+    ns.name,
+    '--kubeconfig',
+    cluster.kubeconfigPath,
+    '--db',
+    db,
+    '--start-timeout',
+    '60s',
+    ...extra,
+  ]);
 }
 
 function freePort(): Promise<number> {
@@ -48,17 +62,12 @@ function freePort(): Promise<number> {
 const run = (args: string[], opts: { input?: string; timeoutMs?: number } = {}) =>
   runCli(['run', '-n', ns.name, ...args], { server: server.url, input: opts.input, timeoutMs: opts.timeoutMs });
 
-function runIdFrom(stderr: string): string {
-  const m = /run ([a-z0-9]{12})/.exec(stderr);
-  assert.ok(m, `no run id in stderr:\n${stderr}`);
-  return m[1]!;
-}
-
 /** The first line where `got` differs from `want`, for a failure message a person can act on. */
 function firstDifference(got: Buffer, want: Buffer): string {
   const g = got.toString('latin1').split('\n');
   const w = want.toString('latin1').split('\n');
-  for (let i = 0; i < w.length; i++) if (g[i] !== w[i]) return `line ${i}: got ${JSON.stringify(g[i]?.slice(0, 40))}, want ${JSON.stringify(w[i]?.slice(0, 40))}`;
+  for (let i = 0; i < w.length; i++)
+    if (g[i] !== w[i]) return `line ${i}: got ${JSON.stringify(g[i]?.slice(0, 40))}, want ${JSON.stringify(w[i]?.slice(0, 40))}`;
   return `got ${g.length} lines, want ${w.length}`;
 }
 
@@ -66,10 +75,16 @@ describe('every byte of a run', () => {
   test('150 MiB from a fast writer: every line once, in order, and the exit code', async () => {
     const mib = Number(process.env.ODDJOB_TEST_STREAM_MIB ?? 150);
     const want = execFileSync(process.execPath, [`${REPO_ROOT}hack/images/demo-app/scripts/flood.js`, String(mib)], { maxBuffer: (mib + 1) << 20 });
-    const r = await run(['deploy/api', '--', 'node', '-e', `process.argv[2] = '${mib}'; process.exitCode = 3; require('./scripts/flood.js')`], { timeoutMs: 110_000 });
+    const r = await run(['deploy/api', '--', 'node', '-e', `process.argv[2] = '${mib}'; process.exitCode = 3; require('./scripts/flood.js')`], {
+      timeoutMs: 110_000,
+    });
     assert.equal(r.code, 3, r.stderr);
     assert.doesNotMatch(r.stderr, /LOST|warning/, r.stderr);
-    assert.equal(r.stdout.length, want.length, `${r.stdout.length} of ${want.length} bytes; ${firstDifference(r.stdout, want)}\nserver:\n${server.logs().slice(-3000)}`);
+    assert.equal(
+      r.stdout.length,
+      want.length,
+      `${r.stdout.length} of ${want.length} bytes; ${firstDifference(r.stdout, want)}\nserver:\n${server.logs().slice(-3000)}`,
+    );
     assert.ok(createHash('sha256').update(r.stdout).digest().equals(createHash('sha256').update(want).digest()), firstDifference(r.stdout, want));
   });
 
@@ -130,7 +145,12 @@ describe('every byte of a run', () => {
       assert.equal(record.exitCode, 0);
       assert.equal(record.outputLost, -1);
       const audit = await runCli(['audit', '-n', ns.name, '--json'], { server: srv.url });
-      const finished = audit.stdout.toString().trim().split('\n').map((l) => JSON.parse(l)).find((e) => e.type === 'run.finished' && e.runId === id);
+      const finished = audit.stdout
+        .toString()
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l))
+        .find((e) => e.type === 'run.finished' && e.runId === id);
       assert.ok(finished, audit.stdout.toString());
       assert.equal(finished.outputLost, -1);
       // The stored replay marks the gap too.

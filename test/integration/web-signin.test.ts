@@ -43,9 +43,24 @@ before(async () => {
   base = `http://127.0.0.1:${port}`;
   server = await startServerProcess(
     [
-      '--port', String(port), '--auth', 'github', '--public-url', base, '--github-url', gh.url,
-      '--github-client-id', gh.clientId, '--github-org', 'acme',
-      '--namespaces', ns.name, '--kubeconfig', cluster.kubeconfigPath, '--db', join(mkdtempSync(join(tmpdir(), 'oddjob-websignin-')), 'audit.db'),
+      '--port',
+      String(port),
+      '--auth',
+      'github',
+      '--public-url',
+      base,
+      '--github-url',
+      gh.url,
+      '--github-client-id',
+      gh.clientId,
+      '--github-org',
+      'acme',
+      '--namespaces',
+      ns.name,
+      '--kubeconfig',
+      cluster.kubeconfigPath,
+      '--db',
+      join(mkdtempSync(join(tmpdir(), 'oddjob-websignin-')), 'audit.db'),
     ],
     { ODDJOB_GITHUB_CLIENT_SECRET: gh.clientSecret, ODDJOB_SESSION_SECRET: 'web-signin-session-secret-0123456789abcdef' },
   );
@@ -76,7 +91,10 @@ describe('web UI with GitHub sign-in', () => {
     // Through the fake GitHub's authorize endpoint and our callback, back to the app.
     await page.getByTestId('whoami').waitFor({ timeout: 30_000 });
     assert.match(await page.getByTestId('whoami').innerText(), /alice/);
-    assert.ok(gh.requests.some((r) => r.path.startsWith('/login/oauth/authorize?')), 'the browser went through GitHub');
+    assert.ok(
+      gh.requests.some((r) => r.path.startsWith('/login/oauth/authorize?')),
+      'the browser went through GitHub',
+    );
     const cookies = await context.cookies();
     const session = cookies.find((c) => c.name === 'oddjob_session');
     assert.ok(session, 'a session cookie');

@@ -39,9 +39,22 @@ interface UiServer {
 async function devAuthServer(cluster: TestCluster, namespace: string): Promise<UiServer> {
   const db = join(mkdtempSync(join(tmpdir(), 'oddjob-web-')), 'audit.db');
   const args = (port: string) => [
-    '--auth', 'dev', '--dev-user', 'alice', '--dev-teams', 'acme/payments',
-    '--namespaces', namespace, '--kubeconfig', cluster.kubeconfigPath, '--db', db,
-    '--start-timeout', '60s', '--port', port,
+    '--auth',
+    'dev',
+    '--dev-user',
+    'alice',
+    '--dev-teams',
+    'acme/payments',
+    '--namespaces',
+    namespace,
+    '--kubeconfig',
+    cluster.kubeconfigPath,
+    '--db',
+    db,
+    '--start-timeout',
+    '60s',
+    '--port',
+    port,
   ];
   let proc: ServerProcess = await startServerProcess(args('0'));
   const port = new URL(proc.url).port;
@@ -71,10 +84,15 @@ const consoleErrors: string[] = [];
 const httpErrors: string[] = [];
 
 function deployment(name: string, annotations: Record<string, string>, sidecar = false): k8s.V1Deployment {
-  const containers: k8s.V1Container[] = [
-    { name: 'app', image: DEMO_IMAGE, imagePullPolicy: 'IfNotPresent', env: [{ name: 'GREETING', value: 'hi' }] },
-  ];
-  if (sidecar) containers.push({ name: 'proxy', image: DEMO_IMAGE, imagePullPolicy: 'IfNotPresent', command: ['node', '/app/server.js'], env: [{ name: 'PORT', value: '9090' }] });
+  const containers: k8s.V1Container[] = [{ name: 'app', image: DEMO_IMAGE, imagePullPolicy: 'IfNotPresent', env: [{ name: 'GREETING', value: 'hi' }] }];
+  if (sidecar)
+    containers.push({
+      name: 'proxy',
+      image: DEMO_IMAGE,
+      imagePullPolicy: 'IfNotPresent',
+      command: ['node', '/app/server.js'],
+      env: [{ name: 'PORT', value: '9090' }],
+    });
   return {
     metadata: { name, annotations },
     spec: {
@@ -105,13 +123,17 @@ function watch(page: Page) {
   });
   page.on('pageerror', (err) => consoleErrors.push(`${page.url()}: uncaught ${err.message}`));
   page.on('response', (r) => {
-    if (r.status() >= 400) void r.text().then((t) => httpErrors.push(`${r.request().method()} ${r.url()} ${r.status()} ${t.slice(0, 200)}`), () => undefined);
+    if (r.status() >= 400)
+      void r.text().then(
+        (t) => httpErrors.push(`${r.request().method()} ${r.url()} ${r.status()} ${t.slice(0, 200)}`),
+        () => undefined,
+      );
   });
 }
 
 /** CSP violations the page saw itself (securitypolicyviolation events). */
 async function collectCsp(page: Page) {
-  const v = ((await page.evaluate('window.__csp ?? []').catch(() => [])) as string[]);
+  const v = (await page.evaluate('window.__csp ?? []').catch(() => [])) as string[];
   cspViolations.push(...v.map((x) => `${page.url()}: ${x}`));
 }
 
@@ -126,7 +148,12 @@ const rowsEqual = (text: string, line: string) => text.split('\n').filter((l) =>
 
 async function waitForTerminal(page: Page, re: RegExp, timeoutMs = 90_000) {
   await eventually(`terminal to show ${re}`, async () => re.test(await terminalText(page)), timeoutMs).catch(async (err) => {
-    throw new Error(`${(err as Error).message}\nterminal:\n${await terminalText(page).catch(() => '?')}\nstatus: ${await page.locator('#stream-state').innerText().catch(() => '?')}`);
+    throw new Error(
+      `${(err as Error).message}\nterminal:\n${await terminalText(page).catch(() => '?')}\nstatus: ${await page
+        .locator('#stream-state')
+        .innerText()
+        .catch(() => '?')}`,
+    );
   });
 }
 
@@ -167,7 +194,10 @@ before(async () => {
   mkdirSync(SHOTS, { recursive: true });
   cluster = await requireCluster();
   ns = await createTestNamespace(cluster, 'web-e2e');
-  await cluster.apps.createNamespacedDeployment({ namespace: ns.name, body: deployment('api', { 'oddjob.io/allowed-teams': 'acme/payments', 'oddjob.io/max-duration': '1h' }) });
+  await cluster.apps.createNamespacedDeployment({
+    namespace: ns.name,
+    body: deployment('api', { 'oddjob.io/allowed-teams': 'acme/payments', 'oddjob.io/max-duration': '1h' }),
+  });
   await cluster.apps.createNamespacedDeployment({ namespace: ns.name, body: deployment('worker', { 'oddjob.io/allowed-users': 'alice,bob' }, true) });
   await cluster.apps.createNamespacedDeployment({ namespace: ns.name, body: deployment('closed', {}) });
   server = await devAuthServer(cluster, ns.name);
@@ -200,9 +230,12 @@ describe('web UI, end to end in Chromium', () => {
     await shot(page, 'deployments-desktop');
     const p = await phone.newPage();
     await visit(p, '/');
-    await p.locator(`[data-deployment="${ns.name}/api"]`).waitFor().catch((err) => {
-      throw new Error(`${(err as Error).message}\nHTTP errors: ${httpErrors.join('\n')}`);
-    });
+    await p
+      .locator(`[data-deployment="${ns.name}/api"]`)
+      .waitFor()
+      .catch((err) => {
+        throw new Error(`${(err as Error).message}\nHTTP errors: ${httpErrors.join('\n')}`);
+      });
     await shot(p, 'deployments-phone');
     await p.close();
     await page.close();
@@ -276,7 +309,15 @@ describe('web UI, end to end in Chromium', () => {
 
   test('a TTY run echoes keystrokes through the pty and gets the browser terminal size', async () => {
     const page = await desktop.newPage();
-    await startFromForm(page, ['node', '-e', 'process.stdout.write(`size ${process.stdout.columns}x${process.stdout.rows}\\n`); process.stdin.on("data", d => { if (String(d).includes("q")) process.exit(0) })'], { interactive: true, tty: true });
+    await startFromForm(
+      page,
+      [
+        'node',
+        '-e',
+        'process.stdout.write(`size ${process.stdout.columns}x${process.stdout.rows}\\n`); process.stdin.on("data", d => { if (String(d).includes("q")) process.exit(0) })',
+      ],
+      { interactive: true, tty: true },
+    );
     await eventually('the run to be running', async () => (await runStatus(page)) === 'running', 90_000);
     await page.locator('#terminal').click();
     await page.keyboard.type('abc');
@@ -389,7 +430,11 @@ describe('web UI, end to end in Chromium', () => {
     const connections = Number(await page.locator('#terminal').getAttribute('data-connections'));
     assert.ok(connections >= 2, `the page reconnected (${connections} connections)`);
     const run = await apiRun(id);
-    await eventually('the page counters to settle', async () => (await page.locator('#terminal').getAttribute('data-received')) === String(run.outputBytes), 5_000);
+    await eventually(
+      'the page counters to settle',
+      async () => (await page.locator('#terminal').getAttribute('data-received')) === String(run.outputBytes),
+      5_000,
+    );
     const text = await terminalText(page);
     // The terminal shows its last rows; every one of those is there exactly once.
     for (let i = 25; i <= 40; i++) assert.equal(rowsEqual(text, `backfilled batch ${i}/40`), 1, `batch ${i} exactly once:\n${text}`);
@@ -435,7 +480,9 @@ describe('web UI, end to end in Chromium', () => {
     await visit(page, '/runs/zzzzzzzzzzzz');
     await page.getByRole('heading', { name: 'Run not found' }).waitFor();
     // What a signed-out visitor sees (a dev-auth server never says 401, so the answer is simulated here).
-    await page.route('**/api/whoami', (route) => route.fulfill({ status: 401, contentType: 'application/json', body: '{"error":{"code":"unauthenticated","message":"sign in"}}' }));
+    await page.route('**/api/whoami', (route) =>
+      route.fulfill({ status: 401, contentType: 'application/json', body: '{"error":{"code":"unauthenticated","message":"sign in"}}' }),
+    );
     await visit(page, '/runs');
     const signIn = page.getByRole('link', { name: 'Sign in with GitHub' });
     await signIn.waitFor();

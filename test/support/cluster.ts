@@ -56,6 +56,7 @@ export function requireCluster(): Promise<TestCluster> {
       throw new Error(
         `the local cluster at ${kc.getCurrentCluster()?.server} is not usable (${(err as Error).message}). ` +
           'Check `npm run cluster:status`, or restart it with `npm run cluster:up`.',
+        { cause: err },
       );
     }
     return { kc, core, apps: kc.makeApiClient(k8s.AppsV1Api), batch: kc.makeApiClient(k8s.BatchV1Api), kubeconfigPath: path };
@@ -104,9 +105,13 @@ export async function createTestNamespace(cluster: TestCluster, prefix = 'oddjob
 
 /** Waits until a pod's container has terminated and returns its exit code. */
 export async function waitForExitCode(cluster: TestCluster, namespace: string, pod: string, container: string, timeoutMs = 60_000) {
-  return eventually(`pod ${namespace}/${pod} container ${container} to terminate`, async () => {
-    const p = await cluster.core.readNamespacedPod({ name: pod, namespace });
-    const st = p.status?.containerStatuses?.find((c) => c.name === container)?.state?.terminated;
-    return st ? st.exitCode : undefined;
-  }, timeoutMs);
+  return eventually(
+    `pod ${namespace}/${pod} container ${container} to terminate`,
+    async () => {
+      const p = await cluster.core.readNamespacedPod({ name: pod, namespace });
+      const st = p.status?.containerStatuses?.find((c) => c.name === container)?.state?.terminated;
+      return st ? st.exitCode : undefined;
+    },
+    timeoutMs,
+  );
 }

@@ -26,6 +26,8 @@ export interface FakeUser {
 
 interface IssuedToken {
   login: string;
+  /** GitHub tokens belong to an account, whatever it is named later. */
+  userId: number;
   scopes: string;
 }
 
@@ -54,15 +56,41 @@ export class FakeGitHub {
   private server!: http.Server;
   url = '';
 
-  addUser(login: string, teams: string[] = [], orgs?: string[]): FakeUser {
-    const u: FakeUser = { login, id: 1000 + this.users.size, name: `${login[0]!.toUpperCase()}${login.slice(1)} Example`, teams, orgs: orgs ?? [...new Set(teams.map((t) => t.split('/')[0]!))] };
+  private readonly byId = new Map<number, FakeUser>();
+  private nextId = 1000;
+
+  /** A new account; `id` defaults to the next free one. Replaces any account of that login (see recycleLogin). */
+  addUser(login: string, teams: string[] = [], orgs?: string[], id = this.nextId++): FakeUser {
+    if (this.byId.has(id)) throw new Error(`fake GitHub: user id ${id} is taken`);
+    const u: FakeUser = {
+      login,
+      id,
+      name: `${login[0]!.toUpperCase()}${login.slice(1)} Example`,
+      teams,
+      orgs: orgs ?? [...new Set(teams.map((t) => t.split('/')[0]!))],
+    };
     this.users.set(login.toLowerCase(), u);
+    this.byId.set(id, u);
+    return u;
+  }
+
+  /**
+   * The account named `login` renames itself to `renamedTo`, freeing the login for
+   * someone else (then addUser(login, ..., newId)). Its tokens keep working, for it.
+   */
+  recycleLogin(login: string, renamedTo: string): FakeUser {
+    const u = this.users.get(login.toLowerCase());
+    if (!u) throw new Error(`fake GitHub: no user ${login}`);
+    this.users.delete(login.toLowerCase());
+    u.login = renamedTo;
+    this.users.set(renamedTo.toLowerCase(), u);
     return u;
   }
 
   /** GitHub-side revocation: every token of this user stops working. */
   revoke(login: string): void {
-    for (const [t, v] of this.tokens) if (v.login.toLowerCase() === login.toLowerCase()) this.tokens.delete(t);
+    const u = this.users.get(login.toLowerCase());
+    for (const [t, v] of this.tokens) if (v.userId === u?.id) this.tokens.delete(t);
   }
 
   /** Plays the person entering the user code at /login/device and approving. */
@@ -81,7 +109,9 @@ export class FakeGitHub {
   /** Mints a token directly, as if the user had signed in (for tests of the API side). */
   issueToken(login: string): string {
     const token = `gho_${randomBytes(18).toString('base64url')}`;
-    this.tokens.set(token, { login, scopes: 'read:org' });
+    const u = this.users.get(login.toLowerCase());
+    if (!u) throw new Error(`fake GitHub: no user ${login}`);
+    this.tokens.set(token, { login, userId: u.id, scopes: 'read:org' });
     return token;
   }
 
@@ -134,7 +164,9 @@ export class FakeGitHub {
     }
     const redirect = q.get('redirect_uri');
     if (!redirect) {
-      res.writeHead(400, { 'content-type': 'text/html' }).end('<html><body>The redirect_uri MUST match the registered callback URL for this application.</body></html>');
+      res
+        .writeHead(400, { 'content-type': 'text/html' })
+        .end('<html><body>The redirect_uri MUST match the registered callback URL for this application.</body></html>');
       return;
     }
     if (!this.actAs) throw new Error('fake GitHub: nobody is signed in (set actAs)');
@@ -150,7 +182,9 @@ export class FakeGitHub {
     const answer = (payload: Record<string, unknown>) => {
       // GitHub answers form-encoded unless asked for JSON, and errors with HTTP 200.
       if ((req.headers.accept ?? '').includes('application/json')) return json(res, 200, payload);
-      res.writeHead(200, { 'content-type': 'application/x-www-form-urlencoded; charset=utf-8' }).end(new URLSearchParams(payload as Record<string, string>).toString());
+      res
+        .writeHead(200, { 'content-type': 'application/x-www-form-urlencoded; charset=utf-8' })
+        .end(new URLSearchParams(payload as Record<string, string>).toString());
     };
     const err = (error: string, description: string, extra: Record<string, unknown> = {}) =>
       answer({ error, error_description: description, error_uri: `https://docs.github.com/apps/oauth#${error}`, ...extra });
@@ -168,7 +202,8 @@ export class FakeGitHub {
     const c = this.codes.get(p.code ?? '');
     if (!c) return err('bad_verification_code', 'The code passed is incorrect or expired.');
     this.codes.delete(p.code!);
-    if (p.redirect_uri && p.redirect_uri !== c.redirectUri) return err('redirect_uri_mismatch', 'The redirect_uri MUST match the registered callback URL for this application.');
+    if (p.redirect_uri && p.redirect_uri !== c.redirectUri)
+      return err('redirect_uri_mismatch', 'The redirect_uri MUST match the registered callback URL for this application.');
     answer({ access_token: this.issueToken(c.login), token_type: 'bearer', scope: 'read:org' });
   }
 
@@ -177,7 +212,13 @@ export class FakeGitHub {
     const deviceCode = randomBytes(20).toString('hex');
     const userCode = `${randomBytes(2).toString('hex')}-${randomBytes(2).toString('hex')}`.toUpperCase();
     this.devices.set(deviceCode, { userCode, expiresAt: Date.now() + 900_000, polls: 0 });
-    json(res, 200, { device_code: deviceCode, user_code: userCode, verification_uri: `${this.url}/login/device`, expires_in: 900, interval: this.deviceInterval });
+    json(res, 200, {
+      device_code: deviceCode,
+      user_code: userCode,
+      verification_uri: `${this.url}/login/device`,
+      expires_in: 900,
+      interval: this.deviceInterval,
+    });
   }
 
   /** Expires a pending device flow now (GitHub's 15 minutes, compressed). */
@@ -187,24 +228,45 @@ export class FakeGitHub {
   }
 
   private api(req: http.IncomingMessage, url: URL, res: http.ServerResponse): void {
-    const rate = { 'x-ratelimit-limit': '5000', 'x-ratelimit-used': '1', 'x-ratelimit-resource': 'core', 'x-ratelimit-reset': String(Math.floor(Date.now() / 1000) + 3600) };
+    const rate = {
+      'x-ratelimit-limit': '5000',
+      'x-ratelimit-used': '1',
+      'x-ratelimit-resource': 'core',
+      'x-ratelimit-reset': String(Math.floor(Date.now() / 1000) + 3600),
+    };
     const common = { 'x-github-media-type': 'github.v3; format=json', 'x-github-request-id': randomBytes(6).toString('hex').toUpperCase(), ...rate };
     if (!req.headers['user-agent']) {
       // GitHub refuses API calls without a User-Agent.
-      res.writeHead(403, { 'content-type': 'text/plain' }).end('Request forbidden by administrative rules. Please make sure your request has a User-Agent header');
+      res
+        .writeHead(403, { 'content-type': 'text/plain' })
+        .end('Request forbidden by administrative rules. Please make sure your request has a User-Agent header');
       return;
     }
     const m = /^(?:Bearer|token) (\S+)$/i.exec(req.headers.authorization ?? '');
     const tok = m ? this.tokens.get(m[1]!) : undefined;
     if (!tok) {
-      json(res, 401, { message: 'Bad credentials', documentation_url: 'https://docs.github.com/rest', status: '401' }, { ...common, 'x-ratelimit-remaining': '4999' });
+      json(
+        res,
+        401,
+        { message: 'Bad credentials', documentation_url: 'https://docs.github.com/rest', status: '401' },
+        { ...common, 'x-ratelimit-remaining': '4999' },
+      );
       return;
     }
     if (this.rateLimited) {
-      json(res, 403, { message: 'API rate limit exceeded for user ID 1.', documentation_url: 'https://docs.github.com/rest/overview/rate-limits-for-the-rest-api', status: '403' }, { ...common, 'x-ratelimit-remaining': '0' });
+      json(
+        res,
+        403,
+        {
+          message: 'API rate limit exceeded for user ID 1.',
+          documentation_url: 'https://docs.github.com/rest/overview/rate-limits-for-the-rest-api',
+          status: '403',
+        },
+        { ...common, 'x-ratelimit-remaining': '0' },
+      );
       return;
     }
-    const user = this.users.get(tok.login.toLowerCase());
+    const user = this.byId.get(tok.userId);
     if (!user) throw new Error(`fake GitHub: token for unknown user ${tok.login}`);
     const headers = { ...common, 'x-ratelimit-remaining': '4998', 'x-oauth-scopes': tok.scopes, 'x-accepted-oauth-scopes': '' };
     const path = url.pathname.slice('/api/v3'.length);
@@ -218,10 +280,7 @@ export class FakeGitHub {
       const all = user.teams.map((t, i) => teamJson(this.apiUrl, t, i));
       const last = Math.max(1, Math.ceil(all.length / per));
       const link = (p: number, rel: string) => `<${this.apiUrl}/user/teams?per_page=${per}&page=${p}>; rel="${rel}"`;
-      const links = [
-        ...(page > 1 ? [link(page - 1, 'prev'), link(1, 'first')] : []),
-        ...(page < last ? [link(page + 1, 'next'), link(last, 'last')] : []),
-      ];
+      const links = [...(page > 1 ? [link(page - 1, 'prev'), link(1, 'first')] : []), ...(page < last ? [link(page + 1, 'next'), link(last, 'last')] : [])];
       json(res, 200, all.slice((page - 1) * per, page * per), { ...headers, ...(links.length ? { link: links.join(', ') } : {}) });
       return;
     }
@@ -229,10 +288,31 @@ export class FakeGitHub {
     if (req.method === 'GET' && om) {
       const org = decodeURIComponent(om[1]!).toLowerCase();
       if (!user.orgs.map((o) => o.toLowerCase()).includes(org)) {
-        json(res, 404, { message: 'Not Found', documentation_url: 'https://docs.github.com/rest/orgs/members#get-an-organization-membership-for-the-authenticated-user', status: '404' }, headers);
+        json(
+          res,
+          404,
+          {
+            message: 'Not Found',
+            documentation_url: 'https://docs.github.com/rest/orgs/members#get-an-organization-membership-for-the-authenticated-user',
+            status: '404',
+          },
+          headers,
+        );
         return;
       }
-      json(res, 200, { url: `${this.apiUrl}/orgs/${org}/memberships/${user.login}`, state: 'active', role: 'member', organization_url: `${this.apiUrl}/orgs/${org}`, organization: orgJson(this.apiUrl, org), user: userJson(this.apiUrl, user) }, headers);
+      json(
+        res,
+        200,
+        {
+          url: `${this.apiUrl}/orgs/${org}/memberships/${user.login}`,
+          state: 'active',
+          role: 'member',
+          organization_url: `${this.apiUrl}/orgs/${org}`,
+          organization: orgJson(this.apiUrl, org),
+          user: userJson(this.apiUrl, user),
+        },
+        headers,
+      );
       return;
     }
     json(res, 404, { message: 'Not Found', documentation_url: 'https://docs.github.com/rest', status: '404' }, headers);
@@ -249,7 +329,15 @@ function json(res: http.ServerResponse, status: number, body: unknown, headers: 
 }
 
 function orgJson(api: string, org: string) {
-  return { login: org, id: 5000 + org.length, node_id: `O_${org}`, url: `${api}/orgs/${org}`, repos_url: `${api}/orgs/${org}/repos`, avatar_url: '', description: null };
+  return {
+    login: org,
+    id: 5000 + org.length,
+    node_id: `O_${org}`,
+    url: `${api}/orgs/${org}`,
+    repos_url: `${api}/orgs/${org}/repos`,
+    avatar_url: '',
+    description: null,
+  };
 }
 
 function userJson(api: string, u: FakeUser) {

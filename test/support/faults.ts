@@ -134,7 +134,10 @@ export function spawnCli(args: string[], opts: { server: string; env?: NodeJS.Pr
             finish(new Error(`the CLI exited (${proc.exitCode ?? proc.signalCode}) before printing ${re}; stdout:\n${stdout()}\nstderr:\n${err}`));
           }
         };
-        const timer = setTimeout(() => finish(new Error(`no ${re} on the CLI's stdout within ${timeoutMs} ms; stdout:\n${stdout()}\nstderr:\n${err}`)), timeoutMs);
+        const timer = setTimeout(
+          () => finish(new Error(`no ${re} on the CLI's stdout within ${timeoutMs} ms; stdout:\n${stdout()}\nstderr:\n${err}`)),
+          timeoutMs,
+        );
         const finish = (e: Error | undefined) => {
           clearTimeout(timer);
           listeners.delete(check);
@@ -180,7 +183,9 @@ export function mountTmpfs(dir: string, size: string): void {
     execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${size},mode=0700`, 'oddjob-fault-tmpfs', dir], { stdio: 'pipe' });
   } catch (err) {
     const stderr = (err as { stderr?: Buffer }).stderr?.toString() ?? '';
-    throw new Error(`this test needs to mount a tmpfs (root with CAP_SYS_ADMIN): mount failed: ${stderr || (err as Error).message}`);
+    throw new Error(`this test needs to mount a tmpfs (root with CAP_SYS_ADMIN): mount failed: ${stderr || (err as Error).message}`, {
+      cause: err,
+    });
   }
 }
 

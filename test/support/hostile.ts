@@ -74,7 +74,10 @@ export function sendRaw(url: string, raw: Buffer, timeoutMs = 20_000): Promise<R
       const all = Buffer.concat(chunks);
       const parsed = parseResponse(all);
       if (parsed) resolve(parsed);
-      else reject(new Error(`the server closed the connection without an HTTP answer (${all.length} bytes: ${JSON.stringify(all.toString('latin1').slice(0, 200))})`));
+      else
+        reject(
+          new Error(`the server closed the connection without an HTTP answer (${all.length} bytes: ${JSON.stringify(all.toString('latin1').slice(0, 200))})`),
+        );
     });
     socket.write(raw);
   });
@@ -125,7 +128,8 @@ export function checkRefusal(req: HostileRequest, res: RawResponse): string | un
   if (typeof e?.code !== 'string' || !e.code) return `no error.code in ${res.body.slice(0, 200)}`;
   if (typeof e.message !== 'string' || e.message.length < 5) return `no readable error.message in ${res.body.slice(0, 200)}`;
   if (e.hint !== undefined && typeof e.hint !== 'string') return `error.hint is not a string: ${res.body.slice(0, 200)}`;
-  if (Object.keys(body).length !== 1 || Object.keys(e).some((k) => !['code', 'message', 'hint'].includes(k))) return `unexpected members in ${res.body.slice(0, 200)}`;
+  if (Object.keys(body).length !== 1 || Object.keys(e).some((k) => !['code', 'message', 'hint'].includes(k)))
+    return `unexpected members in ${res.body.slice(0, 200)}`;
   if (/\n\s+at |node_modules|\.[jt]s:\d+/.test(res.body)) return `a stack trace or source path leaks: ${res.body.slice(0, 300)}`;
   return undefined;
 }
@@ -157,9 +161,41 @@ const B64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_
 /** Hostile values for a Kubernetes name field (namespace, deployment, container). */
 function hostileNames(r: Rng): unknown[] {
   return [
-    '../kube-system', '..%2fkube-system', '%2e%2e', '..', '.', 'kube-system/../default', '/etc/passwd', 'a/b',
-    'Default', 'API', 'ns\u0000', 'ns%00', 'ns\n', 'ns\r\nX-Evil: 1', '\u0000', '\u202eipa', 'ｄｅｆａｕｌｔ', 'déploiement', '💥', 'a b',
-    '-leading', 'trailing-', 'a'.repeat(r.int(254, 4000)), '', ' ', '\t', 123, -1, 1.5, null, true, [], {}, ['default'], { $ne: '' },
+    '../kube-system',
+    '..%2fkube-system',
+    '%2e%2e',
+    '..',
+    '.',
+    'kube-system/../default',
+    '/etc/passwd',
+    'a/b',
+    'Default',
+    'API',
+    'ns\u0000',
+    'ns%00',
+    'ns\n',
+    'ns\r\nX-Evil: 1',
+    '\u0000',
+    '\u202eipa',
+    'ｄｅｆａｕｌｔ',
+    'déploiement',
+    '💥',
+    'a b',
+    '-leading',
+    'trailing-',
+    'a'.repeat(r.int(254, 4000)),
+    '',
+    ' ',
+    '\t',
+    123,
+    -1,
+    1.5,
+    null,
+    true,
+    [],
+    {},
+    ['default'],
+    { $ne: '' },
     randomString(r, r.int(1, 40), '\u0000\u0001\u001f\u007f\u0085\u2028\u2029\ufeff\ud800abc./%'),
   ];
 }
@@ -177,8 +213,23 @@ const postRuns = (label: string, body: unknown, expect: readonly number[] = CLIE
 const TEMPLATES: Record<string, Template> = {
   'bad-json': (r) => {
     const bodies = [
-      '{', '{"namespace":', "{'namespace':'x'}", '{"a":1,}', '[1,2', 'NaN', '{"namespace":"x"} trailing', '\u0000', '"just a string"',
-      'null', '123', 'true', '{"command":["a"]/* comment */}', '{"namespace":"x\\u12"}', '{"a":"\\x41"}', '\ufeff{}', '{"a":1}{"b":2}',
+      '{',
+      '{"namespace":',
+      "{'namespace':'x'}",
+      '{"a":1,}',
+      '[1,2',
+      'NaN',
+      '{"namespace":"x"} trailing',
+      '\u0000',
+      '"just a string"',
+      'null',
+      '123',
+      'true',
+      '{"command":["a"]/* comment */}',
+      '{"namespace":"x\\u12"}',
+      '{"a":"\\x41"}',
+      '\ufeff{}',
+      '{"a":1}{"b":2}',
       randomString(r, r.int(1, 300), '{}[]",:0123456789abc\\ \n\t\u0000\u00ff'),
     ];
     const body = r.pick(bodies);
@@ -187,7 +238,12 @@ const TEMPLATES: Record<string, Template> = {
   'huge-body': (r, c) => {
     if (r.next() < 0.15) {
       // Announces 10 GiB and sends nothing: refused on the header alone, without waiting for a byte.
-      return { label: 'huge-body/announced-10GiB', target: 'dev', raw: rawRequest('POST', '/api/runs', [...JSON_CT, ['Content-Length', String(10 * 2 ** 30)]]), expect: [413] };
+      return {
+        label: 'huge-body/announced-10GiB',
+        target: 'dev',
+        raw: rawRequest('POST', '/api/runs', [...JSON_CT, ['Content-Length', String(10 * 2 ** 30)]]),
+        expect: [413],
+      };
     }
     const size = r.int(65 * 1024, 1536 * 1024);
     const body = JSON.stringify({ ...validRun(c), reason: 'x'.repeat(size) });
@@ -219,19 +275,45 @@ const TEMPLATES: Record<string, Template> = {
   },
   'bad-command': (r, c) => {
     const commands: unknown[] = [
-      'sh -c "echo pwned"', [], [''], [1, 2], [null], ['sh', '-c', 'echo a\u0000b'], ['\u0000'], ['sh', {}], [['sh']],
-      Array.from({ length: r.int(257, 400) }, () => 'x'), ['x'.repeat(r.int(8193, 20000))], Array.from({ length: 5 }, () => 'y'.repeat(7000)),
-      { 0: 'sh' }, null, true, 42,
+      'sh -c "echo pwned"',
+      [],
+      [''],
+      [1, 2],
+      [null],
+      ['sh', '-c', 'echo a\u0000b'],
+      ['\u0000'],
+      ['sh', {}],
+      [['sh']],
+      Array.from({ length: r.int(257, 400) }, () => 'x'),
+      ['x'.repeat(r.int(8193, 20000))],
+      Array.from({ length: 5 }, () => 'y'.repeat(7000)),
+      { 0: 'sh' },
+      null,
+      true,
+      42,
     ];
     const command = r.pick(commands);
     return postRuns(`bad-command/${JSON.stringify(command).slice(0, 30)}`, { ...validRun(c), command }, [400]);
   },
   'bad-option': (r, c) => {
     const options: Array<Record<string, unknown>> = [
-      { reason: 'r'.repeat(r.int(501, 5000)) }, { reason: 123 }, { reason: {} },
-      { interactive: 'true' }, { interactive: 1 }, { interactive: null }, { tty: 'yes' }, { tty: true }, { tty: true, interactive: false },
-      { timeoutSeconds: -1 }, { timeoutSeconds: 0 }, { timeoutSeconds: 1.5 }, { timeoutSeconds: '60' }, { timeoutSeconds: 1e308 },
-      { timeoutSeconds: 7 * 24 * 3600 + 1 }, { timeoutSeconds: c.maxDurationSeconds + r.int(1, 10_000) }, { timeoutSeconds: null },
+      { reason: 'r'.repeat(r.int(501, 5000)) },
+      { reason: 123 },
+      { reason: {} },
+      { interactive: 'true' },
+      { interactive: 1 },
+      { interactive: null },
+      { tty: 'yes' },
+      { tty: true },
+      { tty: true, interactive: false },
+      { timeoutSeconds: -1 },
+      { timeoutSeconds: 0 },
+      { timeoutSeconds: 1.5 },
+      { timeoutSeconds: '60' },
+      { timeoutSeconds: 1e308 },
+      { timeoutSeconds: 7 * 24 * 3600 + 1 },
+      { timeoutSeconds: c.maxDurationSeconds + r.int(1, 10_000) },
+      { timeoutSeconds: null },
       { noSidecars: 'false' },
     ];
     const o = r.pick(options);
@@ -239,10 +321,18 @@ const TEMPLATES: Record<string, Template> = {
   },
   'extra-field': (r, c) => {
     const extras: string[] = [
-      '"privileged":true', '"image":"evil/image:latest"', '"securityContext":{"privileged":true}', '"hostPID":true', '"user":"root"',
-      '"__proto__":{"admin":true}', '"constructor":{"prototype":{"admin":true}}', '"serviceAccountName":"default"', '"env":[{"name":"A","value":"B"}]',
+      '"privileged":true',
+      '"image":"evil/image:latest"',
+      '"securityContext":{"privileged":true}',
+      '"hostPID":true',
+      '"user":"root"',
+      '"__proto__":{"admin":true}',
+      '"constructor":{"prototype":{"admin":true}}',
+      '"serviceAccountName":"default"',
+      '"env":[{"name":"A","value":"B"}]',
       // Duplicate keys: the last one wins, and it is invalid.
-      `"namespace":"../${c.namespace}"`, `"deployment":"${c.allowed}/../${c.closed}"`,
+      `"namespace":"../${c.namespace}"`,
+      `"deployment":"${c.allowed}/../${c.closed}"`,
     ];
     const extra = r.pick(extras);
     const body = `${JSON.stringify(validRun(c)).slice(0, -1)},${extra}}`;
@@ -274,17 +364,49 @@ const TEMPLATES: Record<string, Template> = {
       [[['Content-Type', 'application/jsonx']], body],
       [[['Content-Type', 'text/json']], body],
       [[['Content-Type', '*/*']], body],
-      [[['Content-Type', 'application/json'], ['Content-Encoding', 'gzip']], body],
-      [[['Content-Type', 'application/json'], ['Content-Encoding', 'br']], body],
+      [
+        [
+          ['Content-Type', 'application/json'],
+          ['Content-Encoding', 'gzip'],
+        ],
+        body,
+      ],
+      [
+        [
+          ['Content-Type', 'application/json'],
+          ['Content-Encoding', 'br'],
+        ],
+        body,
+      ],
       [[['Content-Type', '']], body],
     ];
     const [headers, b] = r.pick(variants);
-    return { label: `content-type/${headers.map((h) => h.join('=')).join(',') || 'none'}`, target: 'dev', raw: rawRequest('POST', '/api/runs', headers, b), expect: [400, 415] };
+    return {
+      label: `content-type/${headers.map((h) => h.join('=')).join(',') || 'none'}`,
+      target: 'dev',
+      raw: rawRequest('POST', '/api/runs', headers, b),
+      expect: [400, 415],
+    };
   },
   'path-trick': (r, c) => {
     const ids = [
-      '..', '..%2f..%2f', '%2e%2e', '%2e%2e%2f%2e%2e%2fetc%2fpasswd', '....%2f%2f', '%00', '%ZZ', '%E0%A4%A', 'AAAAAAAAAAAA', c.runId.toUpperCase(),
-      'a'.repeat(r.int(13, 3000)), 'abc%0d%0aSet-Cookie:%20x=1', '%3Cscript%3E', '%F0%9F%92%A9', 'zzzzzzzzzzzz', `${c.runId}%00`, `${c.runId}.json`,
+      '..',
+      '..%2f..%2f',
+      '%2e%2e',
+      '%2e%2e%2f%2e%2e%2fetc%2fpasswd',
+      '....%2f%2f',
+      '%00',
+      '%ZZ',
+      '%E0%A4%A',
+      'AAAAAAAAAAAA',
+      c.runId.toUpperCase(),
+      'a'.repeat(r.int(13, 3000)),
+      'abc%0d%0aSet-Cookie:%20x=1',
+      '%3Cscript%3E',
+      '%F0%9F%92%A9',
+      'zzzzzzzzzzzz',
+      `${c.runId}%00`,
+      `${c.runId}.json`,
       encodeURIComponent(randomString(r, 12, '\u0000./\\%?#é')),
     ];
     const id = r.pick(ids);
@@ -293,39 +415,105 @@ const TEMPLATES: Record<string, Template> = {
       ['POST', `/api/runs/${id}/cancel`],
       ['GET', `/api/runs/${id}/stream`],
     ] as const);
-    return { label: `path-trick/${method} ${path.slice(0, 50)}`, target: 'dev', raw: rawRequest(method, path, method === 'POST' ? JSON_CT : [], method === 'POST' ? '{}' : undefined), expect: [400, 404] };
+    return {
+      label: `path-trick/${method} ${path.slice(0, 50)}`,
+      target: 'dev',
+      raw: rawRequest(method, path, method === 'POST' ? JSON_CT : [], method === 'POST' ? '{}' : undefined),
+      expect: [400, 404],
+    };
   },
   'raw-path': (r, c) => {
     const paths = [
-      '/api/runs/../../etc/passwd', '/api/%2e%2e/%2e%2e/etc/passwd', '/api/runs/%2fetc%2fpasswd', '/api//runs//', '/api/audit/../runs',
-      `/api/runs/${c.runId}/../../audit/verify`, '/api/runs/./preview', '/api/\\..\\..\\etc\\passwd', '/api/nope', '/api/runs/x/y/z',
-      `/api/runs/${c.runId}/cancel/extra`, '/api/whoami/..;/audit', '/api/.env', '/api/%252e%252e/runs',
+      '/api/runs/../../etc/passwd',
+      '/api/%2e%2e/%2e%2e/etc/passwd',
+      '/api/runs/%2fetc%2fpasswd',
+      '/api//runs//',
+      '/api/audit/../runs',
+      `/api/runs/${c.runId}/../../audit/verify`,
+      '/api/runs/./preview',
+      '/api/\\..\\..\\etc\\passwd',
+      '/api/nope',
+      '/api/runs/x/y/z',
+      `/api/runs/${c.runId}/cancel/extra`,
+      '/api/whoami/..;/audit',
+      '/api/.env',
+      '/api/%252e%252e/runs',
     ];
     const path = r.pick(paths);
     const method = r.pick(['GET', 'POST', 'DELETE']);
-    return { label: `raw-path/${method} ${path}`, target: 'dev', raw: rawRequest(method, path, method === 'POST' ? JSON_CT : [], method === 'POST' ? '{}' : undefined), expect: [400, 404] };
+    return {
+      label: `raw-path/${method} ${path}`,
+      target: 'dev',
+      raw: rawRequest(method, path, method === 'POST' ? JSON_CT : [], method === 'POST' ? '{}' : undefined),
+      expect: [400, 404],
+    };
   },
   'wrong-method': (r, c) => {
     const [method, path] = r.pick([
-      ['PUT', '/api/runs'], ['PATCH', '/api/runs'], ['DELETE', '/api/runs'], ['DELETE', `/api/runs/${c.runId}`], ['PUT', `/api/runs/${c.runId}`],
-      ['POST', '/api/whoami'], ['POST', '/api/audit'], ['DELETE', '/api/audit'], ['POST', '/api/deployments'], ['GET', `/api/runs/${c.runId}/cancel`],
-      ['TRACE', '/api/runs'], ['PROPFIND', '/api/runs'],
+      ['PUT', '/api/runs'],
+      ['PATCH', '/api/runs'],
+      ['DELETE', '/api/runs'],
+      ['DELETE', `/api/runs/${c.runId}`],
+      ['PUT', `/api/runs/${c.runId}`],
+      ['POST', '/api/whoami'],
+      ['POST', '/api/audit'],
+      ['DELETE', '/api/audit'],
+      ['POST', '/api/deployments'],
+      ['GET', `/api/runs/${c.runId}/cancel`],
+      ['TRACE', '/api/runs'],
+      ['PROPFIND', '/api/runs'],
     ] as const);
     const body = JSON.stringify(validRun(c));
-    return { label: `wrong-method/${method} ${path.replace(c.runId, ':id')}`, target: 'dev', raw: rawRequest(method, path, JSON_CT, body), expect: [400, 404, 405] };
+    return {
+      label: `wrong-method/${method} ${path.replace(c.runId, ':id')}`,
+      target: 'dev',
+      raw: rawRequest(method, path, JSON_CT, body),
+      expect: [400, 404, 405],
+    };
   },
   'query-trick': (r, c) => {
     const queries = [
-      '/api/runs?limit=-1', '/api/runs?limit=0', '/api/runs?limit=abc', '/api/runs?limit=1e9', '/api/runs?limit=501', '/api/runs?limit=1&limit=2',
-      `/api/runs?namespace=${c.namespace}&namespace=x`, '/api/runs?namespace[]=x', '/api/runs?namespace[$ne]=x', '/api/runs?__proto__[admin]=1',
-      '/api/runs?constructor[prototype][admin]=1', '/api/runs?status=bogus', '/api/runs?mine=maybe', '/api/runs?cursor=!!!', '/api/runs?cursor=YTox',
-      `/api/runs?cursor=${Buffer.from('r:99999999999999999999').toString('base64url')}`, `/api/runs?cursor=${'A'.repeat(201)}`, '/api/runs?foo=bar',
-      '/api/runs?namespace=%00', '/api/runs?deployment=../x', '/api/runs?namespace=..%2F..', '/api/runs?status=running&status=failed',
-      '/api/audit?since=yesterday', '/api/audit?runId=../x', '/api/audit?type=run.hacked', '/api/audit?limit=100000', `/api/audit?user=${'u'.repeat(101)}`,
-      '/api/audit?cursor=garbage!', `/api/audit?cursor=${Buffer.from('r:5').toString('base64url')}`, '/api/audit?x=1',
-      '/api/audit?runId=a&runId=b', '/api/audit/export?limit=5', '/api/audit/export?cursor=abc', '/api/audit/export?until=not-a-date',
-      '/api/deployments?namespace=kube-system', '/api/deployments?namespace=../x', `/api/deployments?namespace=${c.namespace}&namespace=x`,
-      '/api/deployments?extra=1', `/api/deployments?namespace=${'n'.repeat(64)}`, '/api/runs?limit=%ZZ', '/api/runs?%ZZ=1',
+      '/api/runs?limit=-1',
+      '/api/runs?limit=0',
+      '/api/runs?limit=abc',
+      '/api/runs?limit=1e9',
+      '/api/runs?limit=501',
+      '/api/runs?limit=1&limit=2',
+      `/api/runs?namespace=${c.namespace}&namespace=x`,
+      '/api/runs?namespace[]=x',
+      '/api/runs?namespace[$ne]=x',
+      '/api/runs?__proto__[admin]=1',
+      '/api/runs?constructor[prototype][admin]=1',
+      '/api/runs?status=bogus',
+      '/api/runs?mine=maybe',
+      '/api/runs?cursor=!!!',
+      '/api/runs?cursor=YTox',
+      `/api/runs?cursor=${Buffer.from('r:99999999999999999999').toString('base64url')}`,
+      `/api/runs?cursor=${'A'.repeat(201)}`,
+      '/api/runs?foo=bar',
+      '/api/runs?namespace=%00',
+      '/api/runs?deployment=../x',
+      '/api/runs?namespace=..%2F..',
+      '/api/runs?status=running&status=failed',
+      '/api/audit?since=yesterday',
+      '/api/audit?runId=../x',
+      '/api/audit?type=run.hacked',
+      '/api/audit?limit=100000',
+      `/api/audit?user=${'u'.repeat(101)}`,
+      '/api/audit?cursor=garbage!',
+      `/api/audit?cursor=${Buffer.from('r:5').toString('base64url')}`,
+      '/api/audit?x=1',
+      '/api/audit?runId=a&runId=b',
+      '/api/audit/export?limit=5',
+      '/api/audit/export?cursor=abc',
+      '/api/audit/export?until=not-a-date',
+      '/api/deployments?namespace=kube-system',
+      '/api/deployments?namespace=../x',
+      `/api/deployments?namespace=${c.namespace}&namespace=x`,
+      '/api/deployments?extra=1',
+      `/api/deployments?namespace=${'n'.repeat(64)}`,
+      '/api/runs?limit=%ZZ',
+      '/api/runs?%ZZ=1',
     ];
     const q = r.pick(queries);
     return { label: `query-trick/${q.slice(0, 60)}`, target: 'dev', raw: rawRequest('GET', q, []), expect: [400, 404] };
@@ -342,12 +530,18 @@ const TEMPLATES: Record<string, Template> = {
       [['Authorization', 'Bearer \u00ff\u00fe\u00e9']],
       [['Authorization', '']],
       [['Authorization', `Token ${randomString(r, 40, B64URL)}`]],
-      [['Authorization', `Bearer ${randomString(r, 40, B64URL)}`], ['Authorization', `Bearer ${randomString(r, 40, B64URL)}`]],
+      [
+        ['Authorization', `Bearer ${randomString(r, 40, B64URL)}`],
+        ['Authorization', `Bearer ${randomString(r, 40, B64URL)}`],
+      ],
       [['Cookie', `oddjob_session=${randomString(r, r.int(1, 200), B64URL)}`]],
       [['Cookie', 'oddjob_session=%%%; oddjob_session=%E0%A4%A']],
       [['Cookie', `oddjob_session=${'s'.repeat(r.int(1000, 7000))}`]],
       [['Cookie', 'oddjob_session="unterminated']],
-      [['Cookie', `oddjob_session=${randomString(r, 43, B64URL)}`], ['Origin', 'https://evil.example']],
+      [
+        ['Cookie', `oddjob_session=${randomString(r, 43, B64URL)}`],
+        ['Origin', 'https://evil.example'],
+      ],
     ];
     const h = r.pick(headers);
     const [method, path, body] = r.pick([
@@ -371,10 +565,18 @@ const TEMPLATES: Record<string, Template> = {
     const h = r.pick<Array<[string, string]>>([
       [['Authorization', `Bearer ${randomString(r, r.int(1, 100), B64URL)}`]],
       [['Authorization', 'Basic YWxpY2U6cGFzc3dvcmQ=']],
-      [['Cookie', `oddjob_session=${randomString(r, 43, B64URL)}`], ['Origin', 'http://127.0.0.1']],
+      [
+        ['Cookie', `oddjob_session=${randomString(r, 43, B64URL)}`],
+        ['Origin', 'http://127.0.0.1'],
+      ],
       [],
     ]);
-    return { label: `forged-stream/${h.map(([k]) => k).join(',') || 'anonymous'}`, target: 'github', raw: wsRequest(`/api/runs/${c.runId}/stream?from=0&follow=1`, wsHeaders(h)), expect: [401, 403, 404] };
+    return {
+      label: `forged-stream/${h.map(([k]) => k).join(',') || 'anonymous'}`,
+      target: 'github',
+      raw: wsRequest(`/api/runs/${c.runId}/stream?from=0&follow=1`, wsHeaders(h)),
+      expect: [401, 403, 404],
+    };
   },
   'bad-upgrade': (r, c) => {
     const variants: Array<[string, string, Array<[string, string]>, string, number[]]> = [
@@ -404,17 +606,56 @@ const TEMPLATES: Record<string, Template> = {
   },
   'bad-http': (r) => {
     const variants: Array<[string, Buffer, number[]]> = [
-      ['control char in path', Buffer.from('GET /api/runs/\u0001 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', 'latin1'), [400]],
-      ['space in path', Buffer.from('GET /api/ru ns HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', 'latin1'), [400]],
-      ['bad header name', Buffer.from('GET /api/runs HTTP/1.1\r\nHost: x\r\nBad Header: x\r\nConnection: close\r\n\r\n', 'latin1'), [400]],
-      ['header without colon', Buffer.from('GET /api/runs HTTP/1.1\r\nHost: x\r\nnocolon\r\nConnection: close\r\n\r\n', 'latin1'), [400]],
-      ['huge header', Buffer.from(`GET /api/runs HTTP/1.1\r\nHost: x\r\nX-Big: ${'b'.repeat(r.int(17_000, 40_000))}\r\nConnection: close\r\n\r\n`, 'latin1'), [431]],
-      ['HTTP/9.9', Buffer.from('GET /api/runs HTTP/9.9\r\nHost: x\r\nConnection: close\r\n\r\n', 'latin1'), [400]],
-      ['bad content-length', Buffer.from('POST /api/runs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: abc\r\nConnection: close\r\n\r\n{}', 'latin1'), [400]],
-      ['negative content-length', Buffer.from('POST /api/runs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: -5\r\nConnection: close\r\n\r\n{}', 'latin1'), [400]],
-      ['smuggling CL+TE', Buffer.from('POST /api/runs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n0\r\n\r\n', 'latin1'), [400]],
-      ['double content-length', Buffer.from('POST /api/runs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 2\r\nContent-Length: 3\r\nConnection: close\r\n\r\n{}', 'latin1'), [400]],
-      ['bad chunk', Buffer.from('POST /api/runs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\nzz\r\n{}\r\n0\r\n\r\n', 'latin1'), [400]],
+      ['control char in path', Buffer.from('GET /api/runs/\u0001 HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n', 'latin1'), [400]],
+      ['space in path', Buffer.from('GET /api/ru ns HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n', 'latin1'), [400]],
+      ['bad header name', Buffer.from('GET /api/runs HTTP/1.1\r\nHost: 127.0.0.1\r\nBad Header: x\r\nConnection: close\r\n\r\n', 'latin1'), [400]],
+      ['header without colon', Buffer.from('GET /api/runs HTTP/1.1\r\nHost: 127.0.0.1\r\nnocolon\r\nConnection: close\r\n\r\n', 'latin1'), [400]],
+      [
+        'huge header',
+        Buffer.from(`GET /api/runs HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: ${'b'.repeat(r.int(17_000, 40_000))}\r\nConnection: close\r\n\r\n`, 'latin1'),
+        [431],
+      ],
+      ['HTTP/9.9', Buffer.from('GET /api/runs HTTP/9.9\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n', 'latin1'), [400]],
+      [
+        'bad content-length',
+        Buffer.from(
+          'POST /api/runs HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: abc\r\nConnection: close\r\n\r\n{}',
+          'latin1',
+        ),
+        [400],
+      ],
+      [
+        'negative content-length',
+        Buffer.from(
+          'POST /api/runs HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: -5\r\nConnection: close\r\n\r\n{}',
+          'latin1',
+        ),
+        [400],
+      ],
+      [
+        'smuggling CL+TE',
+        Buffer.from(
+          'POST /api/runs HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n0\r\n\r\n',
+          'latin1',
+        ),
+        [400],
+      ],
+      [
+        'double content-length',
+        Buffer.from(
+          'POST /api/runs HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 2\r\nContent-Length: 3\r\nConnection: close\r\n\r\n{}',
+          'latin1',
+        ),
+        [400],
+      ],
+      [
+        'bad chunk',
+        Buffer.from(
+          'POST /api/runs HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\nzz\r\n{}\r\n0\r\n\r\n',
+          'latin1',
+        ),
+        [400],
+      ],
       ['garbage', Buffer.from(`${randomString(r, r.int(5, 200), 'ABC \u0000\u0001xyz/\r\n:')}\r\n\r\n`, 'latin1'), [400]],
     ];
     const [name, raw, expect] = r.pick(variants);

@@ -2,7 +2,29 @@
 // process (as users run it) and the CLI as a process whose exit code, stdout
 // and stderr we read byte for byte.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { after, afterEach } from 'node:test';
 import { REPO_ROOT } from './cluster.js';
+
+// The crash detector: a server that exits while a test is using it fails that test,
+// with its exit code and last log lines, even when every assertion passed (a client
+// that reconnects can hide a crash). Registered once per test file, at its root.
+const unexpectedExits: string[] = [];
+function checkNoServerCrashed() {
+  if (unexpectedExits.length === 0) return;
+  const report = `an oddjob server exited unexpectedly during this test:\n${unexpectedExits.splice(0).join('\n\n')}`;
+  // Also on stderr: node:test keeps only a test's first error, and an assertion that
+  // failed because of the crash would otherwise hide the crash itself.
+  console.error(report);
+  throw new Error(report);
+}
+afterEach(checkNoServerCrashed);
+after(checkNoServerCrashed);
+
+/** The last `n` lines of a log, for failure messages. */
+export function tailLines(text: string, n = 40): string {
+  const lines = text.trimEnd().split('\n');
+  return lines.slice(-n).join('\n');
+}
 
 export const BIN = `${REPO_ROOT}bin/oddjob.mjs`;
 
@@ -13,12 +35,12 @@ export interface ServerProcess {
   kill(signal?: NodeJS.Signals): Promise<void>;
 }
 
-/** Starts `oddjob server` on a random loopback port and waits until /readyz answers 200. */
-export async function startServerProcess(args: string[], env: NodeJS.ProcessEnv = {}): Promise<ServerProcess> {
+/** Starts `oddjob server` (the repo's, or `bin` from an installed package) on a random loopback port and waits until /readyz answers 200. */
+export async function startServerProcess(args: string[], env: NodeJS.ProcessEnv = {}, bin = BIN): Promise<ServerProcess> {
   // ODDJOB_SERVER_CPU_PROF=DIR writes a V8 CPU profile of each server to DIR when it exits
   // (how the benchmark numbers in docs/benchmarks.md were explained).
   const prof = process.env.ODDJOB_SERVER_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.ODDJOB_SERVER_CPU_PROF}`] : [];
-  const proc = spawn(process.execPath, [...prof, BIN, 'server', '--host', '127.0.0.1', '--port', '0', ...args], {
+  const proc = spawn(process.execPath, [...prof, bin, 'server', '--host', '127.0.0.1', '--port', '0', ...args], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -48,12 +70,18 @@ export async function startServerProcess(args: string[], env: NodeJS.ProcessEnv 
     if (Date.now() > deadline) throw new Error(`server at ${url} never became ready:\n${out}`);
     await new Promise((r) => setTimeout(r, 100));
   }
+  let stopping = false;
+  proc.on('exit', (code, signal) => {
+    if (stopping) return;
+    unexpectedExits.push(`server ${url} (oddjob ${args.join(' ')}) exited with ${signal ?? `code ${code}`}; its last log lines:\n${tailLines(out)}`);
+  });
   return {
     url,
     proc,
     logs: () => out,
     kill: (signal = 'SIGTERM') =>
       new Promise<void>((resolve) => {
+        stopping = true;
         if (proc.exitCode !== null || proc.signalCode !== null) return resolve();
         proc.once('exit', () => resolve());
         proc.kill(signal);

@@ -2,9 +2,8 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import BetterSqlite3 from 'better-sqlite3';
 import type { AuditEvent, AuditEventInput, AuditQuery } from '../../protocol/api.js';
@@ -72,10 +71,16 @@ describe('openDatabase', () => {
   test('refuses :memory:, a missing directory, a non-database file and a newer schema, naming the path', () => {
     assert.throws(() => openDatabase(':memory:'), /must be a file path/);
     const missing = path.join(dbs.dir, 'no-such-dbs.dir', 'x.db');
-    assert.throws(() => openDatabase(missing), (e: Error) => e.message.includes(missing) && /does not exist/.test(e.message));
+    assert.throws(
+      () => openDatabase(missing),
+      (e: Error) => e.message.includes(missing) && /does not exist/.test(e.message),
+    );
     const garbage = path.join(dbs.dir, 'garbage.db');
     fs.writeFileSync(garbage, 'this is not a database\n'.repeat(200));
-    assert.throws(() => openDatabase(garbage), (e: Error) => e.message.includes(garbage) && /not an oddjob SQLite database/.test(e.message));
+    assert.throws(
+      () => openDatabase(garbage),
+      (e: Error) => e.message.includes(garbage) && /not an oddjob SQLite database/.test(e.message),
+    );
     assert.throws(() => openDatabase(dbs.dir), /that is a directory/);
     const newer = freshFile();
     openDatabase(newer).pragma(`user_version = ${SCHEMA_VERSION + 1}`);
@@ -96,7 +101,10 @@ describe('openDatabase', () => {
       try { openDatabase(${JSON.stringify(file)}); console.log(JSON.stringify({ opened: true })); }
       catch (e) { console.log(JSON.stringify({ opened: false, message: e.message })); }`;
     if (process.getuid?.() !== 0) {
-      assert.throws(() => openDatabase(file), (e: Error) => e.message.includes(file) && /writable/.test(e.message));
+      assert.throws(
+        () => openDatabase(file),
+        (e: Error) => e.message.includes(file) && /writable/.test(e.message),
+      );
       return;
     }
     fs.chmodSync(dbs.dir, 0o755); // mkdtemp made it 0700; nobody must be able to reach the file
@@ -136,13 +144,22 @@ describe('AuditLog append and verify', () => {
     const { db, log } = fresh();
     appendN(log, 2);
     const events = await Promise.all([3, 4, 5, 6, 7].map((i) => log.appendDurable(input(i), new Date(T0 + i * 1000))));
-    assert.deepEqual(events.map((e) => e.seq), [3, 4, 5, 6, 7]);
-    assert.deepEqual(events.map((e) => e.reason), ['INC-3', 'INC-4', 'INC-5', 'INC-6', 'INC-7']);
+    assert.deepEqual(
+      events.map((e) => e.seq),
+      [3, 4, 5, 6, 7],
+    );
+    assert.deepEqual(
+      events.map((e) => e.reason),
+      ['INC-3', 'INC-4', 'INC-5', 'INC-6', 'INC-7'],
+    );
     assert.deepEqual(log.verify(), { ok: true, checked: 7 });
     // One transaction: when the third insert of a batch fails, none of the five is stored.
     db.exec(`CREATE TEMP TRIGGER fail_one BEFORE INSERT ON audit_events WHEN NEW.json LIKE '%"INC-10"%' BEGIN SELECT RAISE(ABORT, 'disk trouble'); END`);
     const results = await Promise.allSettled([8, 9, 10, 11, 12].map((i) => log.appendDurable(input(i))));
-    assert.deepEqual(results.map((r) => r.status), ['rejected', 'rejected', 'rejected', 'rejected', 'rejected']);
+    assert.deepEqual(
+      results.map((r) => r.status),
+      ['rejected', 'rejected', 'rejected', 'rejected', 'rejected'],
+    );
     assert.deepEqual(log.verify(), { ok: true, checked: 7 });
     db.exec('DROP TRIGGER fail_one');
     // A later turn is a new batch and continues the chain.
@@ -171,7 +188,10 @@ describe('AuditLog append and verify', () => {
     dbs.track(ro);
     const readOnly = new AuditLog(ro);
     const results = await Promise.allSettled([readOnly.appendDurable(input(2)), readOnly.appendDurable(input(3))]);
-    assert.deepEqual(results.map((r) => r.status), ['rejected', 'rejected']);
+    assert.deepEqual(
+      results.map((r) => r.status),
+      ['rejected', 'rejected'],
+    );
     assert.deepEqual(log.verify(), { ok: true, checked: 1 });
   });
 
@@ -443,9 +463,16 @@ describe('AuditLog queries', () => {
       const want = all.filter(match).reverse();
       for (const limit of [1, 7, 1000]) {
         const got = pages(q, limit);
-        assert.deepEqual(got.map((e) => e.seq), want.map((e) => e.seq), `limit ${limit}`);
+        assert.deepEqual(
+          got.map((e) => e.seq),
+          want.map((e) => e.seq),
+          `limit ${limit}`,
+        );
       }
-      assert.deepEqual([...log.iterate(q)].map((e) => e.seq), want.map((e) => e.seq).reverse());
+      assert.deepEqual(
+        [...log.iterate(q)].map((e) => e.seq),
+        want.map((e) => e.seq).reverse(),
+      );
     });
   }
 
@@ -523,11 +550,19 @@ describe('AuditLog at 1M rows', () => {
     console.log(`inserted ${rows} synthetic audit rows in ${Math.round(performance.now() - t)} ms`);
 
     const queries: [string, AuditQuery, RegExp][] = [
-      ['user + time range', { user: 'USER42', since: '2024-03-01T00:00:00Z', until: '2024-03-08T00:00:00Z', limit: 100 }, /USING INDEX audit_events_login \(login=\? AND rowid>\? AND rowid<\?\)/],
+      [
+        'user + time range',
+        { user: 'USER42', since: '2024-03-01T00:00:00Z', until: '2024-03-08T00:00:00Z', limit: 100 },
+        /USING INDEX audit_events_login \(login=\? AND rowid>\? AND rowid<\?\)/,
+      ],
       ['deployment', { deployment: 'deploy7', limit: 100 }, /USING INDEX audit_events_deployment \(deployment=\?/],
       ['status', { status: 'failed', limit: 100 }, /USING INDEX audit_events_status \(status=\?/],
       ['namespace + status', { namespace: 'ns3', status: 'failed', limit: 100 }, /USING INDEX audit_events_namespace_status \(namespace=\? AND status=\?/],
-      ['deployment + status', { deployment: 'deploy3', status: 'failed', limit: 100 }, /USING INDEX audit_events_deployment_status \(deployment=\? AND status=\?/],
+      [
+        'deployment + status',
+        { deployment: 'deploy3', status: 'failed', limit: 100 },
+        /USING INDEX audit_events_deployment_status \(deployment=\? AND status=\?/,
+      ],
       ['user + status', { user: 'user43', status: 'failed', limit: 100 }, /USING INDEX audit_events_login_status \(login=\? AND status=\?/],
       ['user + deployment', { user: 'user42', deployment: 'deploy42', limit: 100 }, /USING INDEX audit_events_login_deployment \(login=\? AND deployment=\?/],
       // The user's events, not the whole namespace's, are walked.

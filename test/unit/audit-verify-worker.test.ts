@@ -13,7 +13,15 @@ function fill(n: number) {
   const file = dbs.file();
   const log = new AuditLog(dbs.open(file));
   for (let i = 1; i <= n; i++) {
-    log.append({ type: 'run.requested', actor: { login: 'alice', teams: ['acme/payments'] }, client: { kind: 'cli' }, runId: `r${String(i).padStart(11, '0')}`, namespace: 'payments', deployment: 'api', reason: `INC-${i}` });
+    log.append({
+      type: 'run.requested',
+      actor: { login: 'alice', teams: ['acme/payments'] },
+      client: { kind: 'cli' },
+      runId: `r${String(i).padStart(11, '0')}`,
+      namespace: 'payments',
+      deployment: 'api',
+      reason: `INC-${i}`,
+    });
   }
   return { file, log };
 }

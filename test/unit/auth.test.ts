@@ -16,7 +16,8 @@ import { GitHubAuthenticator, presentedCredential } from '../../server/auth/gith
 import { GitHubClient, GitHubError, nextLink } from '../../server/auth/github-api.js';
 import { cookieOptions, createAuthRouter } from '../../server/auth/routes.js';
 import { ConfigError, loadConfig } from '../../server/config.js';
-import { HttpError } from '../../server/http/errors.js';
+import type { ServiceError } from '../../server/errors.js';
+import { toApiError } from '../../server/http/errors.js';
 import { createLogger } from '../../server/logger.js';
 import { isAuditor, parseAuditors } from '../../server/policy/auditors.js';
 import { FakeGitHub } from '../support/fake-github.js';
@@ -36,10 +37,18 @@ after(() => gh.stop());
 const client = () => new GitHubClient({ webUrl: gh.url, apiUrl: gh.apiUrl }, { clientId: gh.clientId, timeoutMs: 2000 });
 
 describe('config: --auth github', () => {
-  const base = ['--namespaces', 'demo', '--auth', 'github'];
-  const env = { ODDJOB_GITHUB_CLIENT_ID: 'Iv1.abc', ODDJOB_GITHUB_CLIENT_SECRET: 'client-secret-value', ODDJOB_SESSION_SECRET: SECRET, ODDJOB_PUBLIC_URL: 'https://oddjob.example.com' };
+  const base = ['--namespaces', 'demo', '--auth', 'github', '--github-org', 'acme'];
+  const env = {
+    ODDJOB_GITHUB_CLIENT_ID: 'Iv1.abc',
+    ODDJOB_GITHUB_CLIENT_SECRET: 'client-secret-value',
+    ODDJOB_SESSION_SECRET: SECRET,
+    ODDJOB_PUBLIC_URL: 'https://oddjob.example.com',
+  };
   const fails = (argv: string[], e: Record<string, string>, msg: RegExp) =>
-    assert.throws(() => loadConfig([...base, ...argv], e), (err: Error) => err instanceof ConfigError && msg.test(err.message) && !err.message.includes('client-secret-value') && !err.message.includes(SECRET));
+    assert.throws(
+      () => loadConfig([...base, ...argv], e),
+      (err: Error) => err instanceof ConfigError && msg.test(err.message) && !err.message.includes('client-secret-value') && !err.message.includes(SECRET),
+    );
 
   test('a complete config starts; the Enterprise API URL derives from --github-url', () => {
     const c = loadConfig([...base, '--github-url', 'https://ghe.example.com/'], env);
@@ -70,10 +79,43 @@ describe('config: --auth github', () => {
     fails(['--session-secret-file', join(dir, 'nope')], { ...env, ODDJOB_SESSION_SECRET: '' }, /cannot read .*no such file/);
     fails(['--session-secret-file', join(dir, 'empty')], { ...env, ODDJOB_SESSION_SECRET: '' }, /the file is empty/);
   });
-  test('--trust-proxy accepts booleans, hop counts and address lists', () => {
-    assert.equal(loadConfig([...base, '--trust-proxy', 'true'], env).trustProxy, true);
+  test('--trust-proxy accepts false, hop counts and address lists', () => {
+    assert.equal(loadConfig([...base, '--trust-proxy', 'false'], env).trustProxy, false);
     assert.equal(loadConfig([...base, '--trust-proxy', '2'], env).trustProxy, 2);
     assert.deepEqual(loadConfig([...base, '--trust-proxy', '10.0.0.0/8, loopback'], env).trustProxy, ['10.0.0.0/8', 'loopback']);
+  });
+  test('--trust-proxy true is refused in favour of a hop count or addresses', () => {
+    fails(['--trust-proxy', 'true'], env, /--trust-proxy \(ODDJOB_TRUST_PROXY\): true would believe any client's X-Forwarded-For.*number of proxies/);
+    fails([], { ...env, ODDJOB_TRUST_PROXY: 'true' }, /--trust-proxy .*hop|number of proxies/);
+  });
+  test('without --github-org, GitHub mode refuses to start unless any GitHub user is explicitly allowed', () => {
+    const noOrg = ['--namespaces', 'demo', '--auth', 'github'];
+    assert.throws(
+      () => loadConfig(noOrg, env),
+      (err: Error) =>
+        err instanceof ConfigError && /--github-org \(ODDJOB_GITHUB_ORG\) is not set, so every GitHub account .*--allow-any-github-user/.test(err.message),
+    );
+    assert.throws(() => loadConfig([...noOrg, '--allow-any-github-user', 'false'], env), /every GitHub account/);
+    assert.equal(loadConfig([...noOrg, '--allow-any-github-user'], env).allowAnyGithubUser, true);
+    assert.equal(loadConfig([...noOrg, '--allow-any-github-user', '--log-level', 'warn'], env).githubOrg, undefined);
+    assert.equal(loadConfig(noOrg, { ...env, ODDJOB_ALLOW_ANY_GITHUB_USER: 'true' }).allowAnyGithubUser, true);
+    assert.throws(() => loadConfig(noOrg, { ...env, ODDJOB_ALLOW_ANY_GITHUB_USER: 'yes' }), /--allow-any-github-user .*must be true or false/);
+    // --auth dev has no GitHub accounts to worry about.
+    assert.equal(loadConfig(['--namespaces', 'demo', '--auth', 'dev'], {}).githubOrg, undefined);
+  });
+  test('--api-rate-limit and --output-retention', () => {
+    const c = loadConfig(base, env);
+    assert.equal(c.apiRateLimit, 600);
+    assert.equal(c.outputRetention, 30 * 86400);
+    assert.equal(loadConfig([...base, '--api-rate-limit', '5', '--output-retention', '7d'], env).outputRetention, 7 * 86400);
+    fails(['--api-rate-limit', '0'], env, /--api-rate-limit .*at least 1/);
+    fails(['--output-retention', 'forever'], env, /--output-retention .*not a duration/);
+  });
+  test('--metrics-port', () => {
+    assert.equal(loadConfig(base, env).metricsPort, undefined);
+    assert.equal(loadConfig([...base, '--metrics-port', '9090'], env).metricsPort, 9090);
+    fails(['--metrics-port', '70000'], env, /--metrics-port .*1 to 65535/);
+    fails(['--metrics-port', '8080', '--port', '8080'], env, /must differ from --port/);
   });
   test('--auth dev still refuses non-loopback addresses', () => {
     assert.throws(() => loadConfig(['--namespaces', 'demo', '--auth', 'dev', '--host', '0.0.0.0'], {}), /only listens on a loopback address/);
@@ -103,7 +145,10 @@ describe('GitHub client against the fake GitHub', () => {
     const bob = gh.issueToken('bob');
     assert.equal(await c.isOrgMember(bob, 'acme'), true);
     assert.equal(await c.isOrgMember(bob, 'other'), false);
-    await assert.rejects(c.profile(bob, 'other'), (e: GitHubError) => e.kind === 'not_member' && /bob is not a member of the GitHub organization other/.test(e.message));
+    await assert.rejects(
+      c.profile(bob, 'other'),
+      (e: GitHubError) => e.kind === 'not_member' && /bob is not a member of the GitHub organization other/.test(e.message),
+    );
   });
   test('failures are classified: bad token, rate limit, outage, unreachable', async () => {
     const c = client();
@@ -128,13 +173,19 @@ describe('GitHub client against the fake GitHub', () => {
     await new Promise((r) => srv.once('listening', r));
     const url = `http://127.0.0.1:${(srv.address() as AddressInfo).port}`;
     try {
-      await assert.rejects(new GitHubClient({ webUrl: url, apiUrl: url }, { clientId: 'x' }).teams('t'), (e: GitHubError) => e.kind === 'bad_response' && /outside its API/.test(e.message));
+      await assert.rejects(
+        new GitHubClient({ webUrl: url, apiUrl: url }, { clientId: 'x' }).teams('t'),
+        (e: GitHubError) => e.kind === 'bad_response' && /outside its API/.test(e.message),
+      );
     } finally {
       srv.close();
     }
   });
   test('nextLink reads RFC 8288 headers as GitHub writes them', () => {
-    assert.equal(nextLink('<https://api.github.com/user/teams?page=2>; rel="next", <https://api.github.com/user/teams?page=5>; rel="last"'), 'https://api.github.com/user/teams?page=2');
+    assert.equal(
+      nextLink('<https://api.github.com/user/teams?page=2>; rel="next", <https://api.github.com/user/teams?page=5>; rel="last"'),
+      'https://api.github.com/user/teams?page=2',
+    );
     assert.equal(nextLink('<https://x/?page=1>; rel="prev", <https://x/?page=1>; rel="first"'), undefined);
     assert.equal(nextLink(null), undefined);
   });
@@ -159,9 +210,17 @@ describe('credential store (real SQLite)', () => {
     const file = dbs.file();
     const db = dbs.open(file);
     const store = new CredentialStore(db, SECRET, () => now);
-    const { secret, credential } = store.create({ kind: 'token', identity: { login: 'alice', teams: ['acme/a'] }, githubToken: 'gho_plaintext', ttlMs: 60_000, description: 'ci' });
+    const { secret, credential } = store.create({
+      kind: 'token',
+      identity: { login: 'alice', teams: ['acme/a'] },
+      githubToken: 'gho_plaintext',
+      ttlMs: 60_000,
+      description: 'ci',
+    });
     assert.match(secret, /^odjt_[A-Za-z0-9_-]{43}$/);
-    const raw = JSON.stringify(db.prepare('SELECT * FROM auth_credentials').all(), (_k, v) => (v?.type === 'Buffer' ? Buffer.from(v.data).toString('latin1') : v));
+    const raw = JSON.stringify(db.prepare('SELECT * FROM auth_credentials').all(), (_k, v) =>
+      v?.type === 'Buffer' ? Buffer.from(v.data).toString('latin1') : v,
+    );
     assert.ok(!raw.includes(secret) && !raw.includes(secret.slice(5)) && !raw.includes('gho_plaintext'));
     assert.equal(store.lookup(secret, 'token')?.id, credential.id);
     assert.equal(store.lookup(secret, 'session'), null, 'a token is not a session');
@@ -171,10 +230,10 @@ describe('credential store (real SQLite)', () => {
     now += 60_000;
     assert.equal(store.lookup(secret, 'token'), null, 'expired');
     now -= 30_000;
-    assert.ok(store.revoke(credential.id));
-    assert.ok(!store.revoke(credential.id), 'revoking twice is a no-op');
+    assert.ok(store.revoke(credential.id).revoked);
+    assert.ok(!store.revoke(credential.id).revoked, 'revoking twice is a no-op');
     assert.equal(store.lookup(secret, 'token'), null, 'revoked');
-    assert.deepEqual(store.list('alice'), []);
+    assert.deepEqual(store.list({ login: 'alice', teams: [] }), []);
   });
 });
 
@@ -193,7 +252,15 @@ describe('GitHub authenticator', () => {
     const db = dbs.open(dbs.file());
     const credentials = new CredentialStore(db, SECRET, () => now);
     const revoked: string[] = [];
-    const auth = new GitHubAuthenticator({ credentials, github: client(), teamRefreshMs: 60_000, auditors: parseAuditors([]), logger, now: () => now, onRevoked: (_c, why) => revoked.push(why) });
+    const auth = new GitHubAuthenticator({
+      credentials,
+      github: client(),
+      teamRefreshMs: 60_000,
+      auditors: parseAuditors([]),
+      logger,
+      now: () => now,
+      onRevoked: (_c, why) => revoked.push(why),
+    });
     const ghToken = gh.issueToken('alice');
     const { secret } = credentials.create({ kind: 'token', identity: { login: 'alice', teams: ['stale/team'] }, githubToken: ghToken, ttlMs: 3_600_000 });
     const r = req({ authorization: `Bearer ${secret}` });
@@ -206,15 +273,15 @@ describe('GitHub authenticator', () => {
 
     now += 60_000;
     gh.outage = 502;
-    await assert.rejects(auth.authenticate(r), (e: HttpError) => e.status === 503 && /GitHub cannot answer right now/.test(e.message));
+    await assert.rejects(auth.authenticate(r), (e: ServiceError) => toApiError(e).status === 503 && /GitHub cannot answer right now/.test(e.message));
     gh.outage = undefined;
     assert.ok(await auth.authenticate(r));
 
     now += 60_000;
     gh.revoke('alice');
-    await assert.rejects(auth.authenticate(r), (e: HttpError) => e.status === 401 && /GitHub no longer accepts/.test(e.message));
+    await assert.rejects(auth.authenticate(r), (e: ServiceError) => toApiError(e).status === 401 && /GitHub no longer accepts/.test(e.message));
     assert.equal(revoked.length, 1);
-    await assert.rejects(auth.authenticate(r), (e: HttpError) => e.status === 401 && /not valid/.test(e.message), 'stays revoked');
+    await assert.rejects(auth.authenticate(r), (e: ServiceError) => toApiError(e).status === 401 && /not valid/.test(e.message), 'stays revoked');
   });
 });
 
@@ -233,7 +300,16 @@ describe('sign-in routes', () => {
         logger,
         clientOf: () => ({ kind: 'cli' }),
         rateLimitPerMinute: 3,
-        github: { clientId: gh.clientId, clientSecret: gh.clientSecret, urls: { webUrl: gh.url, apiUrl: gh.apiUrl }, github: client(), credentials, sessionTtlMs: 1000, tokenTtlMs: 1000, stateKey: Buffer.alloc(32) },
+        github: {
+          clientId: gh.clientId,
+          clientSecret: gh.clientSecret,
+          urls: { webUrl: gh.url, apiUrl: gh.apiUrl },
+          github: client(),
+          credentials,
+          sessionTtlMs: 1000,
+          tokenTtlMs: 1000,
+          stateKey: Buffer.alloc(32),
+        },
       }),
     );
     const srv = app.listen(0, '127.0.0.1');

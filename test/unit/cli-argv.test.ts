@@ -34,13 +34,36 @@ describe('splitArgv', () => {
 });
 
 describe('parseTarget', () => {
-  for (const t of ['deploy/api', 'deployment/api', 'deployments/api', 'Deploy/api']) {
+  // Every spelling kubectl accepts, including what `kubectl get deploy -o name` prints.
+  const forms = [
+    'deploy/api',
+    'deployment/api',
+    'deployments/api',
+    'Deploy/api',
+    'deployment.apps/api',
+    'deployments.apps/api',
+    'deployment.v1.apps/api',
+    'deployments.v1.apps/api',
+    'Deployment.Apps/api',
+  ];
+  for (const t of forms) {
     test(`${t} → api`, () => assert.equal(parseTarget(t), 'api'));
   }
   const rejects = (t: string | undefined, re: RegExp) =>
-    assert.throws(() => parseTarget(t), (e: unknown) => e instanceof CliError && e.usage && re.test(`${e.message} ${e.hint}`));
+    assert.throws(
+      () => parseTarget(t),
+      (e: unknown) => e instanceof CliError && e.usage && re.test(`${e.message} ${e.hint}`),
+    );
   test('a bare name shows the right form with that name', () => rejects('api', /deploy\/NAME.*oddjob run deploy\/api --/));
-  test('other kinds are refused by name', () => rejects('pod/api-123', /Deployments only.*pod/));
+  test('other kinds are refused by name, listing the accepted forms', () => {
+    rejects(
+      'pod/api-123',
+      /Deployments only.*pod.*accepted forms: deploy\/NAME, deployment\/NAME, deployments\/NAME, deployment\.apps\/NAME, deployments\.apps\/NAME, deployment\.v1\.apps\/NAME, deployments\.v1\.apps\/NAME/,
+    );
+    rejects('statefulset.apps/db', /Deployments only.*statefulset\.apps/);
+    rejects('deployments.v2.apps/api', /Deployments only.*accepted forms/);
+    rejects('deployment.extensions/api', /Deployments only/);
+  });
   test('empty or nested names are refused', () => {
     rejects('deploy/', /not deploy\/NAME/);
     rejects('deploy/a/b', /not deploy\/NAME/);
@@ -50,8 +73,15 @@ describe('parseTarget', () => {
 
 describe('requireCommand', () => {
   test('returns the argv as given', () => assert.deepEqual(requireCommand(['sh', '-c', 'x y'], [], 'deploy/a'), ['sh', '-c', 'x y']));
-  test('no -- names the fix', () => assert.throws(() => requireCommand(undefined, [], 'deploy/a'), (e: CliError) => /missing `--`/.test(e.message) && e.hint === 'oddjob run deploy/a -- CMD [ARG...]'));
+  test('no -- names the fix', () =>
+    assert.throws(
+      () => requireCommand(undefined, [], 'deploy/a'),
+      (e: CliError) => /missing `--`/.test(e.message) && e.hint === 'oddjob run deploy/a -- CMD [ARG...]',
+    ));
   test('an empty command after --', () => assert.throws(() => requireCommand([], [], 'deploy/a'), /missing the command after `--`/));
   test('words before -- are shown where they belong', () =>
-    assert.throws(() => requireCommand(undefined, ['ls', 'tmp'], 'deploy/a'), (e: CliError) => e.hint === 'put the command after `--`: oddjob run deploy/a -- ls tmp'));
+    assert.throws(
+      () => requireCommand(undefined, ['ls', 'tmp'], 'deploy/a'),
+      (e: CliError) => e.hint === 'put the command after `--`: oddjob run deploy/a -- ls tmp',
+    ));
 });

@@ -23,7 +23,8 @@ before(async () => {
       const path = req.url!.split('?')[0];
       if (path === '/api/whoami') return json(200, { login: 'alice', teams: ['acme/payments'] });
       if (path === '/api/deployments') return json(200, { items: [{ bogus: true }] });
-      if (path === '/api/runs' && req.method === 'POST') return json(403, { error: { code: 'forbidden', message: 'deployment default/closed is not opted in', hint: 'ask its owners' } });
+      if (path === '/api/runs' && req.method === 'POST')
+        return json(403, { error: { code: 'forbidden', message: 'deployment default/closed is not opted in', hint: 'ask its owners' } });
       if (path === '/api/runs') return json(200, { items: [] });
       if (path === '/api/audit/verify') {
         res.writeHead(502, 'Bad Gateway', { 'content-type': 'text/html' });
@@ -69,11 +70,15 @@ describe('OddjobClient', () => {
     assert.deepEqual(JSON.parse(seen.body!), { namespace: 'default', deployment: 'closed', command: ['x'], interactive: false, tty: false, noSidecars: false });
   });
   test('401 without a hint gets one', async () => {
-    const err = (await client().getRun('aaaaaaaaaaaa').catch((e) => e)) as ApiError;
+    const err = (await client()
+      .getRun('aaaaaaaaaaaa')
+      .catch((e) => e)) as ApiError;
     assert.match(err.hint ?? '', /ODDJOB_TOKEN/);
   });
   test('a non-JSON error page is summarised, not dumped', async () => {
-    const err = (await client().auditVerify().catch((e) => e)) as ApiError;
+    const err = (await client()
+      .auditVerify()
+      .catch((e) => e)) as ApiError;
     assert.equal(err.status, 502);
     assert.match(err.message, /GET \/api\/audit\/verify failed: HTTP 502 Bad Gateway/);
   });
@@ -88,14 +93,14 @@ describe('OddjobClient', () => {
     await new Promise<void>((r) => probe.close(() => r()));
     const err = await new OddjobClient({ server: `http://127.0.0.1:${port}`, version: '1' }).whoami().catch((e) => e);
     assert.ok(err instanceof NetworkError);
-    assert.equal(
-      err.message,
-      `cannot reach the oddjob server at http://127.0.0.1:${port}: ECONNREFUSED — is it running? (set --server or ODDJOB_SERVER)`,
-    );
+    assert.equal(err.message, `cannot reach the oddjob server at http://127.0.0.1:${port}: ECONNREFUSED — is it running? (set --server or ODDJOB_SERVER)`);
   });
   test('stream URLs switch to ws(s) and carry from/follow', () => {
     assert.equal(client().streamUrl('abc', 42, true), `${base.replace('http', 'ws')}/api/runs/abc/stream?from=42&follow=1`);
-    assert.equal(new OddjobClient({ server: 'https://o.example.com/base', version: '1' }).streamUrl('x', 0, false), 'wss://o.example.com/base/api/runs/x/stream?from=0&follow=0');
+    assert.equal(
+      new OddjobClient({ server: 'https://o.example.com/base', version: '1' }).streamUrl('x', 0, false),
+      'wss://o.example.com/base/api/runs/x/stream?from=0&follow=0',
+    );
   });
 });
 

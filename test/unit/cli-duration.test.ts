@@ -4,25 +4,13 @@ import assert from 'node:assert/strict';
 import { formatAge, formatSeconds, parseDuration, parseTimeBound } from '../../cli/lib/duration.js';
 import { CliError } from '../../cli/errors.js';
 
+// The grammar itself is test/unit/duration.test.ts; the CLI adds the flag's name and a usage error.
 describe('parseDuration', () => {
-  for (const [text, seconds] of [
-    ['30s', 30],
-    ['10m', 600],
-    ['2h', 7200],
-    ['1h30m', 5400],
-    ['1d', 86400],
-    ['1h0m5s', 3605],
-    [' 90S ', 90],
-  ] as const) {
-    test(`${JSON.stringify(text)} → ${seconds}`, () => assert.equal(parseDuration(text), seconds));
-  }
-  for (const bad of ['', '90', '1.5h', '30m1h', 'h', '-5m', '0s', '5 m', '1w']) {
-    test(`rejects ${JSON.stringify(bad)} as a usage error`, () => {
-      assert.throws(() => parseDuration(bad, '--timeout'), (err: unknown) => err instanceof CliError && err.usage && /--timeout/.test(err.message));
-    });
-  }
-  test('a bare number suggests units', () => {
-    assert.throws(() => parseDuration('90'), /90s, 90m or 90h/);
+  test('a bad duration is a usage error naming the flag', () => {
+    assert.throws(
+      () => parseDuration('90', '--timeout'),
+      (err: unknown) => err instanceof CliError && err.usage && /^--timeout: .*90s, 90m or 90h/.test(err.message),
+    );
   });
 });
 
@@ -39,7 +27,7 @@ describe('parseTimeBound', () => {
     assert.equal(parseTimeBound('2024-05-01T14:00:00+02:00', '--until', now), '2024-05-01T12:00:00.000Z');
     assert.equal(parseTimeBound('2024-05-01 12:00:00Z', '--until', now), '2024-05-01T12:00:00.000Z');
   });
-  for (const bad of ['yesterday', 'May 5', '2024-13-45', '24', '']) {
+  for (const bad of ['yesterday', 'May 5', '2024-13-45', '24', '', '24H']) {
     test(`rejects ${JSON.stringify(bad)}`, () => assert.throws(() => parseTimeBound(bad, '--since', now), /--since/));
   }
 });

@@ -76,7 +76,13 @@ const scripts: Record<string, Script> = {
           return;
         }
         // Empty stdin frame: end of input.
-        const out = Buffer.from(input.split('\n').filter(Boolean).map((l) => `echo: ${l}\n`).join(''));
+        const out = Buffer.from(
+          input
+            .split('\n')
+            .filter(Boolean)
+            .map((l) => `echo: ${l}\n`)
+            .join(''),
+        );
         ws.send(encodeFrame(Channel.stdout, out));
         ws.send(encodeStatus({ kind: 'end', status: 'failed', exitCode: 3, outputBytes: out.length, outputTruncated: false }));
         ws.close(1000);
@@ -126,12 +132,17 @@ before(async () => {
         const body = JSON.parse(raw) as Record<string, unknown>;
         lastCreate = { headers: req.headers, body };
         if (body.deployment === 'closed') {
-          return json(403, { error: { code: 'forbidden', message: 'deployment default/closed is not opted in to oddjob', hint: 'ask its owners to add oddjob.io/allowed-teams' } });
+          return json(403, {
+            error: { code: 'forbidden', message: 'deployment default/closed is not opted in to oddjob', hint: 'ask its owners to add oddjob.io/allowed-teams' },
+          });
         }
         const s = scripts[String(body.deployment)];
         return s ? json(201, runFor(s, body)) : json(404, { error: { code: 'not_found', message: `deployment ${String(body.deployment)} not found` } });
       }
-      if (path === '/api/runs') return json(200, { items: [{ ...runFor(scripts.api!, { namespace: 'payments', deployment: 'api', command: ['node', '-e', 'x y'] }), status: 'failed', exitCode: 7 }] });
+      if (path === '/api/runs')
+        return json(200, {
+          items: [{ ...runFor(scripts.api!, { namespace: 'payments', deployment: 'api', command: ['node', '-e', 'x y'] }), status: 'failed', exitCode: 7 }],
+        });
       if (path === '/api/audit/export') {
         res.writeHead(200, { 'content-type': 'application/x-ndjson' });
         return res.end('{"seq":1,"type":"run.denied"}\n{"seq":2,"type":"run.requested"}\n');
@@ -212,7 +223,23 @@ const noStack = (r: Result) => assert.doesNotMatch(r.stderr, /\n\s+at |Error:|no
 
 describe('oddjob (the binary)', () => {
   test('exit code passthrough; stdout and stderr byte-exact and apart', async () => {
-    const r = await oddjob(['run', 'deploy/api', '--reason', 'INC-1', '--timeout', '1h30m', '--', 'node', 'scripts/exit.js', '7', '', 'a  b', '--', '-n', '$HOME']);
+    const r = await oddjob([
+      'run',
+      'deploy/api',
+      '--reason',
+      'INC-1',
+      '--timeout',
+      '1h30m',
+      '--',
+      'node',
+      'scripts/exit.js',
+      '7',
+      '',
+      'a  b',
+      '--',
+      '-n',
+      '$HOME',
+    ]);
     assert.equal(r.code, 7, r.stderr);
     assert.deepEqual(r.stdout, Buffer.concat([Buffer.from('to stdout\n'), BINARY]));
     assert.equal(r.stderr, 'oddjob: run exit7aaaaaaa created (job api-oddjob-abcde)\noddjob: waiting for pod: pulling image\nto stderr\n');
@@ -279,7 +306,10 @@ describe('oddjob (the binary)', () => {
       }, 20);
     });
     assert.equal(r.code, 130, r.stderr);
-    assert.match(r.stderr, /oddjob: detached; run foreveraaaaa keeps running\.\n {2}follow: oddjob logs foreveraaaaa -f\n {2}cancel: oddjob cancel foreveraaaaa\n$/);
+    assert.match(
+      r.stderr,
+      /oddjob: detached; run foreveraaaaa keeps running\.\n {2}follow: oddjob logs foreveraaaaa -f\n {2}cancel: oddjob cancel foreveraaaaa\n$/,
+    );
   });
 
   test('--help works for the program and for run', async () => {
@@ -328,13 +358,19 @@ describe('oddjob (the binary)', () => {
     await new Promise<void>((r) => probe.close(() => r()));
     const r = await oddjob(['run', 'deploy/api', '--', 'ls'], { ODDJOB_SERVER: `http://127.0.0.1:${port}` });
     assert.equal(r.code, 125);
-    assert.equal(r.stderr, `oddjob: cannot reach the oddjob server at http://127.0.0.1:${port}: ECONNREFUSED — is it running? (set --server or ODDJOB_SERVER)\n`);
+    assert.equal(
+      r.stderr,
+      `oddjob: cannot reach the oddjob server at http://127.0.0.1:${port}: ECONNREFUSED — is it running? (set --server or ODDJOB_SERVER)\n`,
+    );
   });
 
   test('runs table, audit --json passthrough, audit verify exit 1, logs replay', async () => {
     const runs = await oddjob(['runs', '--mine']);
     assert.equal(runs.code, 0, runs.stderr);
-    assert.match(runs.stdout.toString(), /^ID +STATUS +EXIT +DEPLOYMENT +USER +AGE +COMMAND\nexit7aaaaaaa +failed +7 +payments\/api +alice +2m +node -e 'x y'\n$/);
+    assert.match(
+      runs.stdout.toString(),
+      /^ID +STATUS +EXIT +DEPLOYMENT +USER +AGE +COMMAND\nexit7aaaaaaa +failed +7 +payments\/api +alice +2m +node -e 'x y'\n$/,
+    );
     const audit = await oddjob(['audit', '--json', '--since', '24h']);
     assert.equal(audit.code, 0, audit.stderr);
     assert.equal(audit.stdout.toString(), '{"seq":1,"type":"run.denied"}\n{"seq":2,"type":"run.requested"}\n');

@@ -13,12 +13,35 @@ import { StreamError, followRun, type FollowOptions } from '../../cli/stream.js'
 type Handler = (ws: WebSocket, req: IncomingMessage, q: URLSearchParams) => void;
 let handler: Handler;
 let upgradeStatus: number | undefined;
+/** What GET /api/runs/aaaaaaaaaaaa answers: the run in this status, or 404 when undefined. */
+let runStatus: (() => string) | undefined;
 let server: Server;
 let wss: WebSocketServer;
 let client: OddjobClient;
 
 before(async () => {
-  server = createServer();
+  server = createServer((req, res) => {
+    const status = runStatus?.();
+    if (req.url !== '/api/runs/aaaaaaaaaaaa' || !status) {
+      res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { code: 'not_found', message: 'run not found' } }));
+      return;
+    }
+    const run = {
+      id: 'aaaaaaaaaaaa',
+      namespace: 'ns',
+      deployment: 'api',
+      container: 'app',
+      image: 'img',
+      command: ['x'],
+      user: 'alice',
+      interactive: false,
+      tty: false,
+      status,
+      jobName: 'j',
+      createdAt: new Date().toISOString(),
+    };
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(run));
+  });
   wss = new WebSocketServer({ noServer: true });
   server.on('upgrade', (req, socket, head) => {
     if (upgradeStatus) {
@@ -41,11 +64,15 @@ after(async () => {
 });
 beforeEach(() => {
   upgradeStatus = undefined;
+  runStatus = undefined;
 });
 
 class Sink extends Writable {
   chunks: Buffer[] = [];
-  constructor(private readonly delayMs = 0, highWaterMark = 16 * 1024) {
+  constructor(
+    private readonly delayMs = 0,
+    highWaterMark = 16 * 1024,
+  ) {
     super({ highWaterMark });
   }
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (e?: Error) => void) {
@@ -148,7 +175,10 @@ describe('followRun', () => {
     assert.deepEqual(froms, [0, 21, 21]);
     assert.equal(stdout.text(), 'line 1\nline 2\nline 3\nline 4\n');
     // Progress repeated by every new connection is printed once.
-    assert.equal(stderr.text(), 'oddjob: waiting for pod: starting\nwarn 1\noddjob: stream interrupted (closed with code 1001: server shutting down); reconnecting...\noddjob: stream reconnected; resuming\nwarn 2\n');
+    assert.equal(
+      stderr.text(),
+      'oddjob: waiting for pod: starting\nwarn 1\noddjob: stream interrupted (closed with code 1001: server shutting down); reconnecting...\noddjob: stream reconnected; resuming\nwarn 2\n',
+    );
   });
 
   test('backpressure: a slow stdout pauses the socket and still gets every byte in order', async () => {
@@ -215,6 +245,69 @@ describe('followRun', () => {
     const { p, stderr } = follow();
     await assert.rejects(p, (e: unknown) => e instanceof StreamError && e.code === 'unreachable' && /logs aaaaaaaaaaaa -f/.test(e.hint ?? ''));
     assert.match(stderr.text(), /^oddjob: stream interrupted \(the server is starting\); reconnecting...\n$/);
+  });
+
+  test('a run that is still alive is worth waiting for: past the window it keeps trying, says so, and resumes', async () => {
+    upgradeStatus = 503;
+    let checks = 0;
+    runStatus = () => {
+      // The outage lasts two give-up windows; then the stream comes back with the end.
+      if (++checks === 2) {
+        upgradeStatus = undefined;
+        handler = (ws) => ws.send(end({ exitCode: 0 }));
+      }
+      return 'running';
+    };
+    const { p, stderr } = follow();
+    const r = await p;
+    assert.equal(r.kind, 'end');
+    assert.equal(checks, 2);
+    assert.match(stderr.text(), /^oddjob: run aaaaaaaaaaaa is still running; still trying to get its output back \(lost \d+s ago: the server is starting\)$/m);
+    assert.match(stderr.text(), /^oddjob: stream reconnected; resuming$/m);
+  });
+
+  test('on a terminal, start-up progress is one rewritten line with the elapsed time, cleared before the output', async () => {
+    handler = (ws) => {
+      ws.send(encodeStatus({ kind: 'progress', message: 'pulling image demo:1' }));
+      ws.send(encodeStatus({ kind: 'progress', message: 'creating the container' }));
+      ws.send(encodeStatus({ kind: 'running', podName: 'p' }));
+      ws.send(encodeFrame(Channel.stdout, 'hi\n'));
+      ws.send(end({ outputBytes: 3 }));
+    };
+    const stderr = Object.assign(new Sink(), { isTTY: true });
+    const { p, stdout } = follow({ stderr });
+    await p;
+    assert.equal(stdout.text(), 'hi\n');
+    assert.match(
+      stderr.text(),
+      // eslint-disable-next-line no-control-regex -- the terminal control sequences are what is tested
+      /^\r\x1b\[2Koddjob: pulling image demo:1 \(\d+s\)\r\x1b\[2Koddjob: creating the container \(\d+s\)(\r\x1b\[2Koddjob: creating the container \(\d+s\))*\r\x1b\[2K$/,
+    );
+  });
+
+  test('a run still starting past the threshold gets a notice naming where it is stuck', async () => {
+    const stderr = new Sink();
+    handler = (ws) => {
+      ws.send(encodeStatus({ kind: 'progress', message: 'pulling image demo:1' }));
+      // Ends once the notice is out (or after 2 s, so a CLI without the notice fails instead of hanging).
+      const give = Date.now() + 2000;
+      const t = setInterval(() => {
+        if (!stderr.text().includes('still starting') && Date.now() < give) return;
+        clearInterval(t);
+        ws.send(end());
+      }, 5);
+    };
+    await follow({ stderr, slowStartMs: 30 }).p;
+    assert.equal(stderr.text(), 'oddjob: pulling image demo:1\noddjob: still starting after 0 s: pulling image demo:1\n');
+  });
+
+  test('a run that ended while the stream was lost: give up, pointing at its stored output', async () => {
+    upgradeStatus = 503;
+    runStatus = () => 'succeeded';
+    await assert.rejects(
+      follow().p,
+      (e: unknown) => e instanceof StreamError && /the run has ended \(succeeded\)/.test(e.message) && e.hint === 'its output: oddjob logs aaaaaaaaaaaa',
+    );
   });
 
   test('follow=0: a normal close without an end frame means "printed all there is"', async () => {

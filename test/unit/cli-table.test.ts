@@ -8,11 +8,23 @@ import type { Run } from '../../protocol/api.js';
 
 describe('formatTable', () => {
   test('pads to the widest cell with three spaces, last column unpadded', () => {
-    const t = formatTable(['ID', 'STATUS', 'COMMAND'], [['a', 'running', 'ls'], ['bbbb', 'ok', 'echo hi']]);
+    const t = formatTable(
+      ['ID', 'STATUS', 'COMMAND'],
+      [
+        ['a', 'running', 'ls'],
+        ['bbbb', 'ok', 'echo hi'],
+      ],
+    );
     assert.equal(t, 'ID     STATUS    COMMAND\na      running   ls\nbbbb   ok        echo hi\n');
   });
   test('counts code points so non-ASCII aligns', () => {
-    const t = formatTable(['A', 'B'], [['é…', 'x'], ['ab', 'y']]);
+    const t = formatTable(
+      ['A', 'B'],
+      [
+        ['é…', 'x'],
+        ['ab', 'y'],
+      ],
+    );
     assert.equal(t, 'A    B\né…   x\nab   y\n');
   });
   test('no trailing spaces when last cells are empty', () => {
@@ -30,10 +42,10 @@ describe('shellQuote / formatCommand / truncate', () => {
     assert.equal(shellQuote("it's"), `'it'\\''s'`);
   });
   test('formatCommand', () => assert.equal(formatCommand(['sh', '-c', 'echo $X']), "sh -c 'echo $X'"));
-  test('truncate marks the cut and flattens newlines', () => {
+  test('truncate marks the cut and shows newlines escaped', () => {
     assert.equal(truncate('abcdef', 4), 'abc…');
     assert.equal(truncate('abc', 4), 'abc');
-    assert.equal(truncate('a\nb', 10), 'a b');
+    assert.equal(truncate('a\nb', 10), 'a\\nb');
   });
 });
 

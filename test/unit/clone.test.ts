@@ -1,8 +1,9 @@
 // Tests of the Deployment → Job cloning rules (server/jobs/clone.ts, PRODUCT.md §2).
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { V1Deployment } from '@kubernetes/client-node';
+import type { V1Deployment, V1LabelSelector, V1PodDisruptionBudget, V1Service } from '@kubernetes/client-node';
 import { CloneError, chooseContainer, cloneJobFromDeployment, jobName, summarizeDeployment, type CloneRequest } from '../../server/jobs/clone.js';
+import { selectorMatches } from '../../server/jobs/network-identity.js';
 
 function deployment(over: { name?: string; annotations?: Record<string, string>; matchExpressions?: boolean } = {}): V1Deployment {
   return {
@@ -55,6 +56,7 @@ const req = (over: Partial<CloneRequest> = {}): CloneRequest => ({
   noSidecars: false,
   activeDeadlineSeconds: 1800,
   ttlSecondsAfterFinished: 3600,
+  neighbours: { services: [], budgets: [] },
   ...over,
 });
 
@@ -74,10 +76,44 @@ describe('cloneJobFromDeployment', () => {
     assert.equal(job.spec?.template.spec?.restartPolicy, 'Never');
   });
 
-  test('selector labels removed (matchLabels and matchExpressions), others kept, run labels added', () => {
+  test('by default every pod label is kept (NetworkPolicies select them), run labels added, never Ready', () => {
     const job = cloneJobFromDeployment(deployment({ matchExpressions: true }), req());
-    assert.deepEqual(job.spec?.template.metadata?.labels, { team: 'payments', 'oddjob.io/run-id': 'abc123def456', 'oddjob.io/deployment': 'api' });
+    assert.deepEqual(job.spec?.template.metadata?.labels, {
+      app: 'api',
+      track: 'stable',
+      team: 'payments',
+      'oddjob.io/run-id': 'abc123def456',
+      'oddjob.io/deployment': 'api',
+    });
+    assert.deepEqual(job.spec?.template.spec?.readinessGates, [{ conditionType: 'oddjob.io/serves-traffic' }]);
+    assert.equal(job.metadata?.annotations?.['oddjob.io/network-identity'], 'deployment');
+    assert.equal(job.metadata?.annotations?.['oddjob.io/dropped-labels'], undefined);
     assert.equal(job.spec?.template.metadata?.annotations?.['sidecar.istio.io/inject'], 'true');
+  });
+
+  test('oddjob.io/network-identity: isolated drops the selector labels (matchLabels and matchExpressions), keeps the gate', () => {
+    const job = cloneJobFromDeployment(deployment({ matchExpressions: true, annotations: { 'oddjob.io/network-identity': 'isolated' } }), req());
+    assert.deepEqual(job.spec?.template.metadata?.labels, { team: 'payments', 'oddjob.io/run-id': 'abc123def456', 'oddjob.io/deployment': 'api' });
+    assert.deepEqual(job.spec?.template.spec?.readinessGates, [{ conditionType: 'oddjob.io/serves-traffic' }]);
+    assert.equal(job.metadata?.annotations?.['oddjob.io/network-identity'], 'isolated');
+    assert.match(job.metadata?.annotations?.['oddjob.io/dropped-labels'] ?? '', /^app, track: oddjob.io\/network-identity: isolated$/);
+  });
+
+  test("the template's own readiness gates are kept, ours added once", () => {
+    const gatesOf = (gates: { conditionType: string }[]) => {
+      const d = deployment();
+      d.spec!.template.spec!.readinessGates = gates;
+      return cloneJobFromDeployment(d, req()).spec!.template.spec!.readinessGates!.map((g) => g.conditionType);
+    };
+    assert.deepEqual(gatesOf([{ conditionType: 'target-health.elbv2.k8s.aws/api' }]), ['target-health.elbv2.k8s.aws/api', 'oddjob.io/serves-traffic']);
+    assert.deepEqual(gatesOf([{ conditionType: 'oddjob.io/serves-traffic' }]), ['oddjob.io/serves-traffic']);
+  });
+
+  test('an unknown oddjob.io/network-identity refuses the run and names the choices', () => {
+    assert.throws(
+      () => cloneJobFromDeployment(deployment({ annotations: { 'oddjob.io/network-identity': 'keep' } }), req()),
+      (err: unknown) => err instanceof CloneError && /oddjob.io\/network-identity is "keep".*deployment, isolated/.test(err.message),
+    );
   });
 
   test('target container: argv as command (never a shell), args, probes and ports gone, the rest kept', () => {
@@ -101,18 +137,33 @@ describe('cloneJobFromDeployment', () => {
 
   test('other containers become native sidecars after the existing init containers', () => {
     const spec = cloneJobFromDeployment(deployment(), req()).spec!.template.spec!;
-    assert.deepEqual(spec.initContainers!.map((c) => [c.name, c.restartPolicy]), [['migrate', undefined], ['db-proxy', 'Always']]);
+    assert.deepEqual(
+      spec.initContainers!.map((c) => [c.name, c.restartPolicy]),
+      [
+        ['migrate', undefined],
+        ['db-proxy', 'Always'],
+      ],
+    );
   });
 
   test('--no-sidecars drops them', () => {
     const spec = cloneJobFromDeployment(deployment(), req({ noSidecars: true })).spec!.template.spec!;
-    assert.deepEqual(spec.initContainers!.map((c) => c.name), ['migrate']);
-    assert.deepEqual(spec.containers.map((c) => c.name), ['app']);
+    assert.deepEqual(
+      spec.initContainers!.map((c) => c.name),
+      ['migrate'],
+    );
+    assert.deepEqual(
+      spec.containers.map((c) => c.name),
+      ['app'],
+    );
   });
 
   test('-c picks the container; the others become sidecars', () => {
     const spec = cloneJobFromDeployment(deployment(), req({ container: 'db-proxy', command: ['psql'] })).spec!.template.spec!;
-    assert.deepEqual(spec.containers.map((c) => [c.name, c.command]), [['db-proxy', ['psql']]]);
+    assert.deepEqual(
+      spec.containers.map((c) => [c.name, c.command]),
+      [['db-proxy', ['psql']]],
+    );
     assert.equal(spec.initContainers!.find((c) => c.name === 'app')?.restartPolicy, 'Always');
   });
 
@@ -155,10 +206,151 @@ test('summarizeDeployment', () => {
   assert.deepEqual(s, {
     namespace: 'demo',
     name: 'api',
-    containers: [{ name: 'app', image: 'app:1' }, { name: 'db-proxy', image: 'proxy:2' }],
+    containers: [
+      { name: 'app', image: 'app:1' },
+      { name: 'db-proxy', image: 'proxy:2' },
+    ],
     defaultContainer: 'app',
     allowedTeams: ['acme/payments'],
     allowedUsers: [],
     maxDurationSeconds: 1800,
   });
+});
+
+describe('network identity: what else selects the kept labels', () => {
+  const svc = (name: string, selector: Record<string, string> | undefined, publishNotReadyAddresses?: boolean): V1Service => ({
+    metadata: { name },
+    spec: { selector, publishNotReadyAddresses },
+  });
+  const pdb = (name: string, spec: V1PodDisruptionBudget['spec']): V1PodDisruptionBudget => ({ metadata: { name }, spec });
+  const base = { app: 'api', track: 'stable', team: 'payments', 'oddjob.io/run-id': 'abc123def456', 'oddjob.io/deployment': 'api' };
+  const without = (...keys: string[]) => Object.fromEntries(Object.entries(base).filter(([k]) => !keys.includes(k)));
+
+  // [case, services, budgets, labels the run keeps, dropped-labels annotation (regex) or undefined]
+  const table: [string, V1Service[], V1PodDisruptionBudget[], Record<string, string>, RegExp | undefined][] = [
+    ['an ordinary Service: the gate is enough, labels kept', [svc('api', { app: 'api' })], [], base, undefined],
+    [
+      'publishNotReadyAddresses selecting the run: its selector keys dropped',
+      [svc('peers', { app: 'api', track: 'stable' }, true)],
+      [],
+      without('app', 'track'),
+      /^app, track: Service demo\/peers publishes not-ready addresses/,
+    ],
+    ['publishNotReadyAddresses not selecting the run: kept', [svc('other', { app: 'web' }, true)], [], base, undefined],
+    ['publishNotReadyAddresses without a selector: kept', [svc('external', undefined, true), svc('empty', {}, true)], [], base, undefined],
+    ['PDB minAvailable integer: counts pods only, kept', [], [pdb('api', { minAvailable: 1, selector: { matchLabels: { app: 'api' } } })], base, undefined],
+    [
+      'PDB minAvailable percentage: needs scale, dropped',
+      [],
+      [pdb('api', { minAvailable: '50%', selector: { matchLabels: { app: 'api' } } })],
+      without('app'),
+      /^app: PodDisruptionBudget demo\/api uses minAvailable: 50%.*a Job has none/,
+    ],
+    [
+      'PDB maxUnavailable integer: needs scale, dropped',
+      [],
+      [pdb('api', { maxUnavailable: 1, selector: { matchLabels: { app: 'api' } } })],
+      without('app'),
+      /^app: PodDisruptionBudget demo\/api uses maxUnavailable: 1/,
+    ],
+    [
+      'PDB maxUnavailable 0: still needs scale, dropped',
+      [],
+      [pdb('api', { maxUnavailable: 0, selector: { matchLabels: { app: 'api' } } })],
+      without('app'),
+      /maxUnavailable: 0/,
+    ],
+    [
+      'PDB maxUnavailable percentage via matchExpressions In/Exists: those keys dropped',
+      [],
+      [
+        pdb('api', {
+          maxUnavailable: '25%',
+          selector: {
+            matchExpressions: [
+              { key: 'track', operator: 'In', values: ['stable'] },
+              { key: 'team', operator: 'Exists' },
+              { key: 'canary', operator: 'DoesNotExist' },
+            ],
+          },
+        }),
+      ],
+      without('track', 'team'),
+      /^track, team: PodDisruptionBudget demo\/api uses maxUnavailable: 25%/,
+    ],
+    ['PDB that does not select the run: kept', [], [pdb('web', { maxUnavailable: 1, selector: { matchLabels: { app: 'web' } } })], base, undefined],
+    ['PDB with no selector selects nothing: kept', [], [pdb('none', { maxUnavailable: 1 })], base, undefined],
+    [
+      'both at once: each drop recorded',
+      [svc('peers', { team: 'payments' }, true)],
+      [pdb('api', { maxUnavailable: 1, selector: { matchLabels: { app: 'api' } } })],
+      without('app', 'team'),
+      /^team: Service demo\/peers.*; app: PodDisruptionBudget demo\/api/,
+    ],
+  ];
+  for (const [name, services, budgets, labels, dropped] of table) {
+    test(name, () => {
+      const job = cloneJobFromDeployment(deployment(), req({ neighbours: { services, budgets } }));
+      assert.deepEqual(job.spec?.template.metadata?.labels, labels);
+      const note = job.metadata?.annotations?.['oddjob.io/dropped-labels'];
+      if (dropped) assert.match(note ?? '', dropped);
+      else assert.equal(note, undefined);
+      assert.deepEqual(job.spec?.template.spec?.readinessGates, [{ conditionType: 'oddjob.io/serves-traffic' }]);
+    });
+  }
+
+  test('a drop that makes a DoesNotExist selector match is caught too', () => {
+    // Dropping `team` for the Service makes the budget (team DoesNotExist, app In) match: app goes as well.
+    const budgets = [
+      pdb('no-team', {
+        maxUnavailable: 1,
+        selector: {
+          matchExpressions: [
+            { key: 'team', operator: 'DoesNotExist' },
+            { key: 'app', operator: 'In', values: ['api'] },
+          ],
+        },
+      }),
+    ];
+    const job = cloneJobFromDeployment(deployment(), req({ neighbours: { services: [svc('peers', { team: 'payments' }, true)], budgets } }));
+    assert.deepEqual(job.spec?.template.metadata?.labels, without('team', 'app'));
+  });
+
+  test('a budget that selects the run whatever it drops refuses the run, saying how to fix it', () => {
+    for (const selector of [{}, { matchExpressions: [{ key: 'tier', operator: 'NotIn', values: ['db'] }] }]) {
+      assert.throws(
+        () => cloneJobFromDeployment(deployment(), req({ neighbours: { services: [], budgets: [pdb('all', { maxUnavailable: 1, selector })] } })),
+        (err: unknown) =>
+          err instanceof CloneError &&
+          /PodDisruptionBudget demo\/all uses maxUnavailable: 1.*matches the run whatever labels it drops.*integer minAvailable/.test(err.message),
+      );
+    }
+  });
+
+  test('isolated still avoids budgets that select non-selector labels', () => {
+    const d = deployment({ annotations: { 'oddjob.io/network-identity': 'isolated' } });
+    const job = cloneJobFromDeployment(
+      d,
+      req({ neighbours: { services: [], budgets: [pdb('team', { maxUnavailable: 1, selector: { matchLabels: { team: 'payments' } } })] } }),
+    );
+    assert.deepEqual(job.spec?.template.metadata?.labels, without('app', 'team'));
+  });
+});
+
+describe('selectorMatches', () => {
+  const labels = { app: 'api', track: 'stable' };
+  const table: [string, V1LabelSelector | undefined, boolean][] = [
+    ['absent selects nothing', undefined, false],
+    ['empty selects everything', {}, true],
+    ['matchLabels equal', { matchLabels: { app: 'api' } }, true],
+    ['matchLabels differ', { matchLabels: { app: 'web' } }, false],
+    ['In', { matchExpressions: [{ key: 'track', operator: 'In', values: ['canary', 'stable'] }] }, true],
+    ['In, label absent', { matchExpressions: [{ key: 'tier', operator: 'In', values: ['db'] }] }, false],
+    ['NotIn, label absent', { matchExpressions: [{ key: 'tier', operator: 'NotIn', values: ['db'] }] }, true],
+    ['NotIn, value listed', { matchExpressions: [{ key: 'track', operator: 'NotIn', values: ['stable'] }] }, false],
+    ['Exists', { matchExpressions: [{ key: 'app', operator: 'Exists' }] }, true],
+    ['DoesNotExist', { matchExpressions: [{ key: 'app', operator: 'DoesNotExist' }] }, false],
+    ['unknown operator matches nothing', { matchExpressions: [{ key: 'app', operator: 'Gt' }] }, false],
+  ];
+  for (const [name, selector, want] of table) test(name, () => assert.equal(selectorMatches(selector, labels), want));
 });

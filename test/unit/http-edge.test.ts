@@ -5,10 +5,11 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { AddressInfo } from 'node:net';
+import { readFileSync } from 'node:fs';
 import request from 'supertest';
 import WebSocket from 'ws';
 import { createApp } from '../../server/http/app.js';
-import { notFound } from '../../server/http/errors.js';
+import { notFound } from '../../server/errors.js';
 import { createLogger } from '../../server/logger.js';
 import type { AuditService, Authenticator, Identity, RunService, Viewer } from '../../server/services.js';
 import { ConfigError, loadConfig } from '../../server/config.js';
@@ -18,8 +19,20 @@ const alice: Identity = { login: 'alice', teams: ['acme/payments'] };
 const calls: Array<[string, unknown]> = [];
 let identity: Identity | null = alice;
 const run = {
-  id: 'abcdefabcdef', namespace: 'demo', deployment: 'api', container: 'app', image: 'i', command: ['true'], user: 'alice',
-  interactive: true, tty: false, status: 'running' as const, jobName: 'api-oddjob-abcdefabcdef', createdAt: new Date().toISOString(), outputBytes: 0, outputTruncated: false,
+  id: 'abcdefabcdef',
+  namespace: 'demo',
+  deployment: 'api',
+  container: 'app',
+  image: 'i',
+  command: ['true'],
+  user: 'alice',
+  interactive: true,
+  tty: false,
+  status: 'running' as const,
+  jobName: 'api-oddjob-abcdefabcdef',
+  createdAt: new Date().toISOString(),
+  outputBytes: 0,
+  outputTruncated: false,
 };
 const stdin: Buffer[] = [];
 
@@ -47,7 +60,13 @@ const runs: RunService = {
     calls.push(['attachViewer', opts]);
     viewer.output(1, Buffer.from('out'));
     viewer.output(2, Buffer.from('err'));
-    return { stdin: (d) => stdin.push(d), resize: () => undefined, detach: () => undefined };
+    return {
+      accepts: { stdin: true, resize: true },
+      stdin: (d) => (stdin.push(d), true),
+      stdinDrained: async () => undefined,
+      resize: () => undefined,
+      detach: () => undefined,
+    };
   },
 };
 const audit: AuditService = {
@@ -64,7 +83,7 @@ before(async () => {
     publicUrl: 'http://oddjob.test',
     logger: createLogger('fatal'),
     runs,
-    deployments: { listRunnable: async () => [] },
+    deployments: { servedNamespaces: () => ['demo'], listRunnable: async () => [] },
     audit,
     auth,
     readiness: [],
@@ -102,7 +121,10 @@ describe('HTTP API edge', () => {
     const r = await request(base).post('/api/runs/preview').send(body).expect(200);
     assert.equal(r.body.job.metadata.name, 'api-oddjob-preview');
     assert.deepEqual(calls.at(-1), ['previewRun', { ...body, interactive: false, tty: false, noSidecars: false }]);
-    const bad = await request(base).post('/api/runs/preview').send({ ...body, command: [] }).expect(400);
+    const bad = await request(base)
+      .post('/api/runs/preview')
+      .send({ ...body, command: [] })
+      .expect(400);
     assert.match(bad.body.error.message, /give a command/);
     await request(base).post('/api/runs/preview').set('content-type', 'text/plain').send('hi').expect(415);
     assert.notEqual(calls.at(-1)?.[0], 'createRun');
@@ -112,7 +134,10 @@ describe('HTTP API edge', () => {
     assert.match(r.body.error.message, /not valid JSON/);
   });
   test('413: body over 64 KiB', async () => {
-    const r = await request(base).post('/api/runs').send({ ...body, reason: 'x'.repeat(70_000) }).expect(413);
+    const r = await request(base)
+      .post('/api/runs')
+      .send({ ...body, reason: 'x'.repeat(70_000) })
+      .expect(413);
     assert.match(r.body.error.message, /64 KiB/);
   });
   test('415: not JSON at all', async () => {
@@ -128,7 +153,10 @@ describe('HTTP API edge', () => {
     assert.equal(r.body.error.code, 'not_found');
   });
   test('500 hides internals and gives a request id', async () => {
-    const r = await request(base).post('/api/runs').send({ ...body, deployment: 'boom' }).expect(500);
+    const r = await request(base)
+      .post('/api/runs')
+      .send({ ...body, deployment: 'boom' })
+      .expect(500);
     assert.doesNotMatch(JSON.stringify(r.body), /secret internal detail|at .*\.ts/);
     assert.match(r.body.error.message, /request id [0-9a-f-]{36}/);
   });
@@ -141,11 +169,32 @@ describe('HTTP API edge', () => {
       identity = alice;
     }
   });
+  test('the served namespaces: listed to a signed-in caller, never to an anonymous one', async () => {
+    const r = await request(base).get('/api/namespaces').expect(200);
+    assert.deepEqual(r.body, { items: [{ name: 'demo' }] });
+    identity = null;
+    try {
+      const anon = await request(base).get('/api/namespaces').expect(401);
+      assert.doesNotMatch(JSON.stringify(anon.body), /demo/);
+    } finally {
+      identity = alice;
+    }
+  });
   test('security headers, no x-powered-by', async () => {
     const r = await request(base).get('/healthz').expect(200);
     assert.equal(r.headers['x-powered-by'], undefined);
     assert.equal(r.headers['x-content-type-options'], 'nosniff');
     assert.match(r.headers['content-security-policy'] ?? '', /default-src 'self'/);
+  });
+  test('every answer names the server version, a 401 too (the CLI warns on skew)', async () => {
+    const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+    assert.equal((await request(base).get('/healthz').expect(200)).headers['x-oddjob-version'], version);
+    identity = null;
+    try {
+      assert.equal((await request(base).get('/api/whoami').expect(401)).headers['x-oddjob-version'], version);
+    } finally {
+      identity = alice;
+    }
   });
   test('/metrics speaks Prometheus', async () => {
     const r = await request(base).get('/metrics').expect(200);
@@ -192,7 +241,10 @@ describe('WebSocket edge', () => {
       });
       sock.on('error', reject);
     });
-    assert.deepEqual(frames, [[1, 'out'], [2, 'err']]);
+    assert.deepEqual(frames, [
+      [1, 'out'],
+      [2, 'err'],
+    ]);
     assert.deepEqual(calls.at(-1), ['attachViewer', { from: 7, follow: true }]);
     sock.send(encodeFrame(Channel.stdin, 'typed\n'));
     await new Promise((r) => setTimeout(r, 100));
@@ -221,6 +273,10 @@ describe('server config', () => {
     [[...ok, '--default-timeout', '2d', '--max-timeout', '1d'], /above --max-timeout/],
   ];
   for (const [argv, msg] of bad) {
-    test(`refused: ${argv.join(' ')}`, () => assert.throws(() => loadConfig(argv, {}), (e: Error) => e instanceof ConfigError && msg.test(e.message)));
+    test(`refused: ${argv.join(' ')}`, () =>
+      assert.throws(
+        () => loadConfig(argv, {}),
+        (e: Error) => e instanceof ConfigError && msg.test(e.message),
+      ));
   }
 });

@@ -9,14 +9,26 @@ import net, { type AddressInfo } from 'node:net';
 import WebSocket from 'ws';
 import { createApp } from '../../server/http/app.js';
 import { InvalidCursorError } from '../../server/audit/db.js';
-import { notFound } from '../../server/http/errors.js';
+import { notFound } from '../../server/errors.js';
 import { createLogger } from '../../server/logger.js';
 import type { RunService } from '../../server/services.js';
 import { sendRaw } from '../support/hostile.js';
 
 const run = {
-  id: 'abcdefabcdef', namespace: 'demo', deployment: 'api', container: 'app', image: 'i', command: ['true'], user: 'alice',
-  interactive: false, tty: false, status: 'succeeded' as const, jobName: 'api-oddjob-abcdefabcdef', createdAt: new Date().toISOString(), outputBytes: 0, outputTruncated: false,
+  id: 'abcdefabcdef',
+  namespace: 'demo',
+  deployment: 'api',
+  container: 'app',
+  image: 'i',
+  command: ['true'],
+  user: 'alice',
+  interactive: false,
+  tty: false,
+  status: 'succeeded' as const,
+  jobName: 'api-oddjob-abcdefabcdef',
+  createdAt: new Date().toISOString(),
+  outputBytes: 0,
+  outputTruncated: false,
 };
 const runs: RunService = {
   createRun: async () => run,
@@ -33,7 +45,13 @@ const runs: RunService = {
   async attachViewer(_ctx, _id, _opts, viewer) {
     viewer.status({ kind: 'end', status: 'succeeded', exitCode: 0, outputBytes: 0, outputTruncated: false });
     viewer.close();
-    return { stdin: () => undefined, resize: () => undefined, detach: () => undefined };
+    return {
+      accepts: { stdin: false, resize: false },
+      stdin: () => true,
+      stdinDrained: async () => undefined,
+      resize: () => undefined,
+      detach: () => undefined,
+    };
   },
 };
 
@@ -44,7 +62,7 @@ before(async () => {
     publicUrl: 'http://oddjob.test',
     logger: createLogger('fatal'),
     runs,
-    deployments: { listRunnable: async () => [] },
+    deployments: { servedNamespaces: () => ['demo'], listRunnable: async () => [] },
     audit: { query: () => ({ items: [] }), *iterate() {}, verify: () => ({ ok: true, checked: 0 }) },
     auth: { mode: 'dev', authenticate: async () => ({ identity: { login: 'alice', teams: [] }, via: 'dev', auditor: true }) },
     readiness: [],

@@ -37,7 +37,12 @@ describe('OutputHub', () => {
     const hub = new OutputHub('r3', store);
     const seen = (): { got: string[]; output: (ch: 1 | 2, d: Buffer) => void; status: (f: { kind: string; message?: string }) => void; close: () => void } => {
       const got: string[] = [];
-      return { got, output: (ch, d) => got.push(`${ch}:${d.toString()}`), status: (f) => void (f.kind === 'progress' && got.push(`status:${f.message}`)), close: () => undefined };
+      return {
+        got,
+        output: (ch, d) => got.push(`${ch}:${d.toString()}`),
+        status: (f) => void (f.kind === 'progress' && got.push(`status:${f.message}`)),
+        close: () => undefined,
+      };
     };
     const live = seen();
     hub.attach(live, 0, true);

@@ -2,9 +2,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { type Database, openDatabase } from '../../server/audit/db.js';
 import { type OutputChunk, OutputStore } from '../../server/audit/output.js';
 import { tempDatabases } from '../support/sqlite.js';
@@ -144,7 +142,7 @@ describe('OutputStore', () => {
 
   test('append rates (printed, not asserted)', () => {
     const mib = 1024 * 1024;
-    const rate = (bytes: number, ms: number) => `${((bytes / mib) / (ms / 1000)).toFixed(1)} MiB/s`;
+    const rate = (bytes: number, ms: number) => `${(bytes / mib / (ms / 1000)).toFixed(1)} MiB/s`;
 
     const small = randomBytes(4 * 1024);
     const smallTotal = 5 * 1000 * 1000;
@@ -154,7 +152,9 @@ describe('OutputStore', () => {
       const t = performance.now();
       for (let i = 0; i < smallCount; i++) store.append(RUN, 1, small);
       const ms = performance.now() - t;
-      console.log(`5 MB in 4 KiB chunks, one append per chunk: ${smallCount} appends in ${ms.toFixed(0)} ms = ${rate(smallCount * small.length, ms)}, ${(ms / smallCount).toFixed(3)} ms/append`);
+      console.log(
+        `5 MB in 4 KiB chunks, one append per chunk: ${smallCount} appends in ${ms.toFixed(0)} ms = ${rate(smallCount * small.length, ms)}, ${(ms / smallCount).toFixed(3)} ms/append`,
+      );
       assert.equal(store.size(RUN).bytes, smallCount * small.length);
     }
     {
@@ -184,7 +184,9 @@ describe('OutputStore', () => {
       let replayed = 0;
       for (const c of store.read(RUN, 123_456)) replayed += c.data.length;
       const ms2 = performance.now() - t2;
-      console.log(`replay of ~200 MiB from offset 123456: ${rate(replayed, ms2)} (${ms2.toFixed(0)} ms); file ${(fs.statSync(file).size / mib).toFixed(0)} MiB`);
+      console.log(
+        `replay of ~200 MiB from offset 123456: ${rate(replayed, ms2)} (${ms2.toFixed(0)} ms); file ${(fs.statSync(file).size / mib).toFixed(0)} MiB`,
+      );
       assert.equal(replayed, size.bytes - 123_456);
     }
   });

@@ -1,12 +1,9 @@
 // The run projection against a real SQLite file: round trip, updates, listing with paging, active runs.
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import BetterSqlite3 from 'better-sqlite3';
 import type { Run, RunListQuery } from '../../protocol/api.js';
-import { type Database, encodeCursor, openDatabase } from '../../server/audit/db.js';
+import { encodeCursor, openDatabase } from '../../server/audit/db.js';
 import { RunStore } from '../../server/audit/runs.js';
 import { tempDatabases } from '../support/sqlite.js';
 
@@ -85,7 +82,7 @@ describe('RunStore', () => {
     store.create(run(1));
     const other = new BetterSqlite3(file);
     dbs.track(other);
-    other.prepare("UPDATE runs SET json = '{\"id\":\"r00000000001\"}' WHERE id = ?").run(run(1).id);
+    other.prepare('UPDATE runs SET json = \'{"id":"r00000000001"}\' WHERE id = ?').run(run(1).id);
     assert.throws(() => store.get(run(1).id), /stored run r00000000001 is not a valid run/);
   });
 
@@ -132,8 +129,16 @@ describe('RunStore', () => {
     ];
     for (const [name, q, match] of cases) {
       test(`${name}: newest first, no duplicates or gaps across pages`, () => {
-        const want = runs.filter(match).reverse().map((r) => r.id);
-        for (const limit of [1, 4, 500]) assert.deepEqual(pages(q, limit).map((r) => r.id), want, `limit ${limit}`);
+        const want = runs
+          .filter(match)
+          .reverse()
+          .map((r) => r.id);
+        for (const limit of [1, 4, 500])
+          assert.deepEqual(
+            pages(q, limit).map((r) => r.id),
+            want,
+            `limit ${limit}`,
+          );
       });
     }
 
@@ -148,12 +153,18 @@ describe('RunStore', () => {
     const { store } = fresh();
     const statuses = ['pending', 'running', 'succeeded', 'failed', 'deadline', 'cancelled', 'lost', 'running'] as const;
     statuses.forEach((status, i) => store.create(run(i + 1, { status })));
-    assert.deepEqual(store.listActive().map((r) => [r.id, r.status]), [
-      [run(1).id, 'pending'],
-      [run(2).id, 'running'],
-      [run(8).id, 'running'],
-    ]);
+    assert.deepEqual(
+      store.listActive().map((r) => [r.id, r.status]),
+      [
+        [run(1).id, 'pending'],
+        [run(2).id, 'running'],
+        [run(8).id, 'running'],
+      ],
+    );
     store.update(run(2).id, { status: 'lost', message: 'the Job disappeared' });
-    assert.deepEqual(store.listActive().map((r) => r.id), [run(1).id, run(8).id]);
+    assert.deepEqual(
+      store.listActive().map((r) => r.id),
+      [run(1).id, run(8).id],
+    );
   });
 });

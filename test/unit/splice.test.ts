@@ -8,15 +8,45 @@ const b = (s: string) => Buffer.from(s);
 describe('findJoin', () => {
   const cases: { name: string; log: string; live: string; settled: boolean; want: ReturnType<typeof findJoin> }[] = [
     { name: 'nothing before the attach, nothing live yet, writer idle', log: '', live: '', settled: true, want: { kind: 'join', at: 0, ambiguous: false } },
-    { name: 'a line before the attach, the command waits for input', log: 'early-line\n', live: '', settled: true, want: { kind: 'join', at: 11, ambiguous: false } },
+    {
+      name: 'a line before the attach, the command waits for input',
+      log: 'early-line\n',
+      live: '',
+      settled: true,
+      want: { kind: 'join', at: 11, ambiguous: false },
+    },
     { name: 'nothing live yet and the writer may still be busy: wait', log: 'early-line\n', live: '', settled: false, want: { kind: 'need-more' } },
-    { name: 'the log holds the head of the live bytes', log: 'a1\na2\na3\na4\n', live: 'a3\na4\na5\n', settled: false, want: { kind: 'join', at: 6, ambiguous: false } },
+    {
+      name: 'the log holds the head of the live bytes',
+      log: 'a1\na2\na3\na4\n',
+      live: 'a3\na4\na5\n',
+      settled: false,
+      want: { kind: 'join', at: 6, ambiguous: false },
+    },
     { name: 'no overlap: live starts after the log', log: 'a1\na2\n', live: 'a3\n', settled: false, want: { kind: 'join', at: 6, ambiguous: false } },
     { name: 'live bytes do not yet cover the overlap: wait', log: 'a1\na2\na3\na4\n', live: 'a3\n', settled: false, want: { kind: 'need-more' } },
     { name: 'a cut inside a line', log: 'line one\nline two\n', live: 'two\nline three\n', settled: false, want: { kind: 'join', at: 14, ambiguous: false } },
-    { name: 'a coincidental match earlier in the log is not taken', log: 'ab\nxy\nab\ncd\n', live: 'ab\ncd\nef\n', settled: false, want: { kind: 'join', at: 6, ambiguous: false } },
-    { name: 'output that repeats itself exactly: longest overlap, flagged', log: 'y\n'.repeat(100), live: 'y\n'.repeat(150), settled: true, want: { kind: 'join', at: 0, ambiguous: true } },
-    { name: 'the end of the log only looks like the start of the live bytes', log: 'a1\na2\nxx', live: 'xxa9\n', settled: true, want: { kind: 'join', at: 6, ambiguous: false } },
+    {
+      name: 'a coincidental match earlier in the log is not taken',
+      log: 'ab\nxy\nab\ncd\n',
+      live: 'ab\ncd\nef\n',
+      settled: false,
+      want: { kind: 'join', at: 6, ambiguous: false },
+    },
+    {
+      name: 'output that repeats itself exactly: longest overlap, flagged',
+      log: 'y\n'.repeat(100),
+      live: 'y\n'.repeat(150),
+      settled: true,
+      want: { kind: 'join', at: 0, ambiguous: true },
+    },
+    {
+      name: 'the end of the log only looks like the start of the live bytes',
+      log: 'a1\na2\nxx',
+      live: 'xxa9\n',
+      settled: true,
+      want: { kind: 'join', at: 6, ambiguous: false },
+    },
   ];
   for (const c of cases) {
     test(c.name, () => assert.deepEqual(findJoin(b(c.log), b(c.live), c.settled), c.want));

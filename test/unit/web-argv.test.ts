@@ -43,23 +43,19 @@ describe('splitCommandLine', () => {
     assert.equal(splitCommandLine('   ').ok, false);
   });
   test('shellQuote round-trips through splitCommandLine', () => {
-    const cases = [['node', '-e', 'console.log("hi")'], ['a b', '', "it's", '$X', 'tab\there', 'ünï', '--flag=1']];
+    const cases = [
+      ['node', '-e', 'console.log("hi")'],
+      ['a b', '', "it's", '$X', 'tab\there', 'ünï', '--flag=1'],
+    ];
     for (const c of cases) assert.deepEqual(argv(shellJoin(c)), c);
     assert.equal(shellQuote('plain-arg_1.js'), 'plain-arg_1.js');
   });
 });
 
+// The grammar itself is test/unit/duration.test.ts; the form adds only "empty means the default".
 describe('parseDurationInput', () => {
-  test('units and bare seconds', () => {
+  test('an empty field means the server default', () => {
     assert.deepEqual(parseDurationInput(''), { ok: true, seconds: undefined });
-    assert.deepEqual(parseDurationInput('90'), { ok: true, seconds: 90 });
-    assert.deepEqual(parseDurationInput('10m'), { ok: true, seconds: 600 });
-    assert.deepEqual(parseDurationInput('1h30m'), { ok: true, seconds: 5400 });
-    assert.deepEqual(parseDurationInput('2d 1s'), { ok: true, seconds: 172801 });
-  });
-  test('garbage and zero are refused with a message', () => {
-    assert.equal(parseDurationInput('10 minutes').ok, false);
-    assert.equal(parseDurationInput('abc').ok, false);
-    assert.equal(parseDurationInput('0s').ok, false);
+    assert.deepEqual(parseDurationInput('  '), { ok: true, seconds: undefined });
   });
 });

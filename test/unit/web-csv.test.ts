@@ -21,6 +21,39 @@ describe('CSV export', () => {
       assert.ok(unquoted.startsWith("'"), `${JSON.stringify(evil)} -> ${cell}`);
     }
   });
+  // Each input, and the cell as a spreadsheet in any locale reads it: no piece that a
+  // comma, semicolon, tab or line break can start may begin with a formula character.
+  const cases: Array<[string, string]> = [
+    ['=1+1', "'=1+1"],
+    ['+1', "'+1"],
+    ['-1', "'-1"],
+    ['@SUM(A1)', "'@SUM(A1)"],
+    ['\tx', "'\tx"],
+    ['\rx', `"'\rx"`],
+    [' =1', "' =1"],
+    // Full-width operators: read as = + - @ by spreadsheets in CJK locales.
+    ['＝HYPERLINK("x")', `"'＝HYPERLINK(""x"")"`],
+    ['＋1', "'＋1"],
+    ['－1', "'－1"],
+    ['＠x', "'＠x"],
+    ['\u3000＝1', "'\u3000＝1"],
+    // `;`-separated locales split the line on ";" and ignore quotes mid-field.
+    ["a;=cmd|' /C calc'!A0", "a;'=cmd|' /C calc'!A0"],
+    ['a; =1', "a;' =1"],
+    ['a;b;@x', "a;b;'@x"],
+    ['a;＝1', "a;'＝1"],
+    // A quoted line break ends the row where the quote did not open the field.
+    ['ok\n=cmd', `"ok\n'=cmd"`],
+    ['a\t-1', "a\t'-1"],
+    // Harmless text is left alone.
+    ['ab;cd', 'ab;cd'],
+    ['a=b', 'a=b'],
+    ['node -e 1', 'node -e 1'],
+  ];
+  for (const [input, want] of cases) {
+    test(`defuses ${JSON.stringify(input)}`, () => assert.equal(csvCell(input), want));
+  }
+  test('numbers stay numbers', () => assert.equal(csvCell(-5), '-5'));
   test('an audit event becomes one CRLF row with the exact argv as JSON', () => {
     const csv = toCsv(AUDIT_COLUMNS, [
       {

@@ -31,20 +31,30 @@ function app(dirs: string[]) {
 describe('web UI static serving', () => {
   test('index.html at / and for client routes, never cached', async () => {
     for (const path of ['/', '/runs/abcdefabcdef', '/audit', '/run']) {
-      const r = await request(app([dir])).get(path).expect(200);
+      const r = await request(app([dir]))
+        .get(path)
+        .expect(200);
       assert.match(r.headers['content-type'] ?? '', /text\/html/);
       assert.equal(r.headers['cache-control'], 'no-cache');
       assert.match(r.text, /<title>oddjob/);
     }
   });
   test('hashed assets are immutable for a year; a missing asset is a 404, not index.html', async () => {
-    const r = await request(app([dir])).get('/assets/index-abc123.js').expect(200);
+    const r = await request(app([dir]))
+      .get('/assets/index-abc123.js')
+      .expect(200);
     assert.match(r.headers['cache-control'] ?? '', /max-age=31536000/);
     assert.match(r.headers['cache-control'] ?? '', /immutable/);
-    const miss = await request(app([dir])).get('/assets/nope-1.js').expect(404);
+    const miss = await request(app([dir]))
+      .get('/assets/nope-1.js')
+      .expect(404);
     assert.doesNotMatch(miss.text, /<title>/);
-    await request(app([dir])).get('/favicon.ico').expect(404);
-    await request(app([dir])).get('/assets/../index.html').expect((res) => assert.notEqual(res.status, 500));
+    await request(app([dir]))
+      .get('/favicon.ico')
+      .expect(404);
+    await request(app([dir]))
+      .get('/assets/../index.html')
+      .expect((res) => assert.notEqual(res.status, 500));
   });
   test('/api, /auth, /healthz, /readyz and /metrics are never answered by the UI', async () => {
     const a = app([dir]);
@@ -54,10 +64,19 @@ describe('web UI static serving', () => {
     for (const p of ['/auth/github', '/readyz', '/metrics', '/metrics/x']) assert.equal((await request(a).get(p).expect(404)).text, 'fell through', p);
   });
   test('POST is not the UI’s business', async () => {
-    assert.equal((await request(app([dir])).post('/runs/x').expect(404)).text, 'fell through');
+    assert.equal(
+      (
+        await request(app([dir]))
+          .post('/runs/x')
+          .expect(404)
+      ).text,
+      'fell through',
+    );
   });
   test('an unbuilt UI answers 503 with how to build it', async () => {
-    const r = await request(app([join(dir, 'missing')])).get('/').expect(503);
+    const r = await request(app([join(dir, 'missing')]))
+      .get('/')
+      .expect(503);
     assert.match(r.text, /npm run build:web/);
   });
 });

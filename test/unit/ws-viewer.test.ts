@@ -4,7 +4,21 @@ import type { AddressInfo } from 'node:net';
 import { describe, test } from 'node:test';
 import WebSocket, { WebSocketServer } from 'ws';
 import { CloseCode, decodeFrame } from '../../protocol/frames.js';
-import { SocketViewer } from '../../server/ws/viewer.js';
+import { MAX_QUEUED_BYTES, SocketViewer } from '../../server/ws/viewer.js';
+import { OutputStore } from '../../server/audit/output.js';
+import { OutputHub } from '../../server/runs/hub.js';
+import { tempDatabases } from '../support/sqlite.js';
+
+const dbs = tempDatabases('ws-viewer');
+
+/** A hub whose run has `mib` MiB of stored output (lines of 1 KiB). */
+function storedRun(mib: number) {
+  const store = new OutputStore(dbs.open(dbs.file()), { maxBytesPerRun: 64 << 20 });
+  const hub = new OutputHub('r1', store);
+  const line = Buffer.alloc(1024, 0x61);
+  for (let i = 0; i < mib * 1024; i += 64) hub.appendMany(Array.from({ length: 64 }, () => ({ channel: 1 as const, data: line })));
+  return hub;
+}
 
 async function pair() {
   const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' });
@@ -51,14 +65,59 @@ describe('SocketViewer', () => {
   test('a viewer that keeps reading gets everything through the queue, then a normal close', async () => {
     const { wss, client, server } = await pair();
     try {
-      const viewer = new SocketViewer(server); // 16 MiB sent at once: past the socket's high-water mark, within the bound
+      const viewer = new SocketViewer(server); // 4 MiB sent at once: past the socket's high-water mark, within the bound
       let bytes = 0;
       client.on('message', (m: Buffer) => (bytes += m.length - 1));
       const closed = new Promise<number>((r) => client.once('close', (code) => r(code)));
-      for (let i = 0; i < 256; i++) viewer.output(2, Buffer.alloc(64 * 1024));
+      const n = MAX_QUEUED_BYTES / (64 * 1024);
+      for (let i = 0; i < n; i++) viewer.output(2, Buffer.alloc(64 * 1024));
       viewer.close();
       assert.equal(await closed, CloseCode.normal);
-      assert.equal(bytes, 256 * 64 * 1024);
+      assert.equal(bytes, n * 64 * 1024);
+    } finally {
+      client.terminate();
+      wss.close();
+    }
+  });
+
+  test('a replay is paced by the socket: 24 MiB of stored output reach a reading viewer whole, in order, then live output', async () => {
+    const { wss, client, server } = await pair();
+    try {
+      const hub = storedRun(24);
+      let bytes = 0;
+      const frames: number[] = [];
+      client.on('message', (m: Buffer) => {
+        frames.push(m[0]!);
+        if (m[0] === 1) bytes += m.length - 1;
+      });
+      const viewer = new SocketViewer(server);
+      hub.attach(viewer, 0, true);
+      hub.append(1, Buffer.from('live')); // appended mid-replay: it is stored, the replay reaches it
+      await new Promise<void>((r) => {
+        const t = setInterval(() => bytes >= (24 << 20) + 4 && (clearInterval(t), r()), 20);
+      });
+      assert.equal(bytes, (24 << 20) + 4, 'every stored byte, once, and the live chunk');
+      assert.equal(server.readyState, WebSocket.OPEN, 'a reading viewer is never cut loose by a replay');
+    } finally {
+      client.terminate();
+      wss.close();
+    }
+  });
+
+  test('a viewer that never reads is handed only about one socket worth of a 24 MiB replay', async () => {
+    const { wss, client, server } = await pair();
+    try {
+      const hub = storedRun(24);
+      (client as unknown as { _socket: import('node:net').Socket })._socket.pause();
+      let handed = 0;
+      const viewer = new SocketViewer(server);
+      const counting = Object.assign(Object.create(viewer) as SocketViewer, {
+        output: (ch: 1 | 2, d: Buffer) => ((handed += d.length), viewer.output(ch, d)),
+      });
+      hub.attach(counting, 0, true);
+      await new Promise((r) => setTimeout(r, 300));
+      assert.ok(handed < 8 << 20, `${(handed / 1048576).toFixed(1)} MiB of the replay read into memory for a viewer that reads nothing`);
+      assert.equal(server.readyState, WebSocket.OPEN, 'it is not cut: it just gets no more until it reads');
     } finally {
       client.terminate();
       wss.close();

@@ -4,6 +4,9 @@
 // names the shell features that will NOT happen (pipes, globs, $VARS, ...), so
 // what you see in the argument fields is exactly what the container executes.
 // Pure: no DOM, unit-tested in test/unit/web-argv.test.ts.
+import { parseDuration } from '../../protocol/duration.js';
+
+export { formatDuration as formatSeconds } from '../../protocol/duration.js';
 
 export type SplitResult = { ok: true; argv: string[]; warnings: string[] } | { ok: false; error: string };
 
@@ -60,7 +63,10 @@ export function splitCommandLine(line: string): SplitResult {
       i += 2;
       continue;
     }
-    if ('|&;<>()'.includes(c)) warnings.add(`"${c}" is passed literally: there is no shell, so no pipes, redirects or command lists (wrap the line in sh -c '...' if the image has a shell)`);
+    if ('|&;<>()'.includes(c))
+      warnings.add(
+        `"${c}" is passed literally: there is no shell, so no pipes, redirects or command lists (wrap the line in sh -c '...' if the image has a shell)`,
+      );
     else if (c === '$' || c === '`') warnings.add(`"${c}" is passed literally: no variable or command substitution happens`);
     else if ('*?['.includes(c)) warnings.add(`"${c}" is passed literally: no filename globbing happens`);
     else if (c === '~' && !cur) warnings.add('"~" is passed literally: no home-directory expansion happens');
@@ -83,39 +89,8 @@ export function shellJoin(argv: readonly string[]): string {
   return argv.map(shellQuote).join(' ');
 }
 
-/** "90s", "10m", "1h30m", "2d", or a bare number of seconds → seconds. */
+/** The form's time limit: empty means the server's default, anything else is protocol/duration.ts's grammar. */
 export function parseDurationInput(text: string): { ok: true; seconds: number | undefined } | { ok: false; error: string } {
-  const t = text.trim().toLowerCase();
-  if (!t) return { ok: true, seconds: undefined };
-  if (/^\d+$/.test(t)) return positive(Number(t));
-  const re = /(\d+)\s*(d|h|m|s)/gy;
-  let total = 0;
-  let m: RegExpExecArray | null;
-  let pos = 0;
-  while ((m = re.exec(t))) {
-    total += Number(m[1]) * { d: 86400, h: 3600, m: 60, s: 1 }[m[2] as 'd' | 'h' | 'm' | 's'];
-    pos = re.lastIndex;
-    while (t[pos] === ' ') pos++;
-    re.lastIndex = pos;
-  }
-  if (pos !== t.length) return { ok: false, error: `"${text.trim()}" is not a duration; use e.g. 90s, 10m, 1h30m or 2d` };
-  return positive(total);
-}
-
-function positive(n: number): { ok: true; seconds: number } | { ok: false; error: string } {
-  if (!Number.isSafeInteger(n) || n <= 0) return { ok: false, error: 'the time limit must be more than 0 seconds' };
-  return { ok: true, seconds: n };
-}
-
-export function formatSeconds(s: number): string {
-  const parts: string[] = [];
-  const d = Math.floor(s / 86400);
-  const h = Math.floor((s % 86400) / 3600);
-  const m = Math.floor((s % 3600) / 60);
-  const sec = s % 60;
-  if (d) parts.push(`${d}d`);
-  if (h) parts.push(`${h}h`);
-  if (m) parts.push(`${m}m`);
-  if (sec || !parts.length) parts.push(`${sec}s`);
-  return parts.join('');
+  if (!text.trim()) return { ok: true, seconds: undefined };
+  return parseDuration(text);
 }

@@ -1,7 +1,12 @@
 // CSV for spreadsheets (RFC 4180, CRLF), built in the browser from what the API
 // returns. Cells that a spreadsheet would treat as a formula (starting with
-// = + - @, tab or carriage return) are prefixed with ' so that a command like
-// `=HYPERLINK(...)` typed into a run is shown, not executed (CSV injection).
+// = + - @, tab or carriage return, or their full-width forms, which some locales'
+// spreadsheets read as the same operators) are prefixed with ' so that a command
+// like `=HYPERLINK(...)` typed into a run is shown, not executed (CSV injection).
+// Spreadsheets in locales whose list separator is `;` (German, French, ...) split
+// a line on `;`, not `,`, and ignore quotes that do not open a field: there
+// `"a;=cmd"` becomes the cells `"a` and `=cmd"`. So every `;`-separated piece of
+// a cell is defused the same way, not just the cell's start.
 // Pure: no DOM, unit-tested in test/unit/web-csv.test.ts.
 import type { AuditEvent, Run } from '../../protocol/api.js';
 
@@ -11,10 +16,16 @@ export function csvCell(value: unknown): string {
   if (typeof value === 'number' || typeof value === 'boolean') s = String(value);
   else {
     s = typeof value === 'string' ? value : JSON.stringify(value);
-    if (/^[=+\-@\t\r]/.test(s)) s = `'${s}`;
+    s = s.replace(FORMULA_START, "'$1");
   }
   return /[",\r\n]/.test(s) || s !== s.trim() ? `"${s.replace(/"/g, '""')}"` : s;
 }
+
+// Where a spreadsheet may start a cell: the cell's start, or after a `;` (list
+// separator), a tab (tab-separated import) or a line break (a quoted newline only
+// stays inside the cell where the quote opened the field). Then optional spaces
+// (some importers trim them) and a character that starts a formula.
+const FORMULA_START = /(?<=^|[;\t\n\r])([ \u3000]*[=+\-@\t\r\uff1d\uff0b\uff0d\uff20])/g;
 
 export interface Column<T> {
   header: string;

@@ -1,6 +1,10 @@
 // A tiny DOM builder: elements from tag + attributes + children. Text is always
 // set as text (never parsed as HTML), and nothing here sets a `style` attribute,
-// so the strict CSP holds and output from runs can never become markup.
+// so the strict CSP holds and output from runs can never become markup. Text and
+// tooltips also pass through escapeDisplay: most of what these pages show was
+// typed by someone (argv, reasons, messages), and a bidi override or zero-width
+// character in it would make a row read differently from what it holds.
+import { escapeDisplay } from '../../protocol/display.js';
 export type Child = Node | string | number | null | undefined | false | Child[];
 type AttrValue = string | number | boolean | null | undefined | ((ev: never) => unknown);
 export type Attrs = Record<string, AttrValue>;
@@ -13,6 +17,7 @@ export function h<K extends keyof HTMLElementTagNameMap>(tag: K, attrs?: Attrs |
     if (typeof v === 'function') el.addEventListener(k.replace(/^on/, '').toLowerCase(), v as EventListener);
     else if (v === true) el.setAttribute(k, '');
     else if (k === 'value' && 'value' in el) (el as unknown as { value: string }).value = String(v);
+    else if (k === 'title' || k === 'aria-label') el.setAttribute(k, shown(String(v)));
     else el.setAttribute(k, String(v));
   }
   append(el, children);
@@ -23,8 +28,18 @@ export function append(parent: Node, children: Child[]) {
   for (const c of children) {
     if (c === null || c === undefined || c === false) continue;
     if (Array.isArray(c)) append(parent, c);
-    else parent.appendChild(typeof c === 'object' ? c : document.createTextNode(String(c)));
+    else parent.appendChild(typeof c === 'object' ? c : document.createTextNode(shown(String(c))));
   }
+}
+
+/**
+ * Text as it may be shown: controls, bidi and zero-width characters visibly
+ * escaped (`\u202e`). Newlines stay: multi-line blocks (a Job manifest, an
+ * `sh -c` script) keep their lines, and a newline cannot reorder or hide text.
+ * Form values are never passed through this: they must stay exact.
+ */
+export function shown(text: string): string {
+  return escapeDisplay(text, { keepNewlines: true });
 }
 
 export function clear(el: Element, ...children: Child[]) {
@@ -69,4 +84,12 @@ export function download(filename: string, type: string, text: string) {
   a.click();
   a.remove();
   setTimeout(() => URL.revokeObjectURL(url), 10_000);
+}
+
+/**
+ * A DOM listener that awaits: the DOM ignores a listener's promise, so a
+ * rejection would vanish; here it reaches the console at least.
+ */
+export function onAsync<E extends Event>(handler: (ev: E) => Promise<void>): (ev: E) => void {
+  return (ev) => void handler(ev).catch((err: unknown) => console.error(err));
 }

@@ -13,15 +13,34 @@ export function filterForm(id: string, fields: FilterField[], query: URLSearchPa
     const cid = `${id}-${f.name}`;
     const value = query.get(f.name) ?? '';
     if (f.kind === 'checkbox') {
-      return h('div', { class: 'check check-inline' }, h('input', { id: cid, name: f.name, type: 'checkbox', checked: value === 'true' }), h('label', { for: cid }, f.label));
+      return h(
+        'div',
+        { class: 'check check-inline' },
+        h('input', { id: cid, name: f.name, type: 'checkbox', checked: value === 'true' }),
+        h('label', { for: cid }, f.label),
+      );
     }
     let input: HTMLElement;
     if (f.kind === 'select') {
-      input = h('select', { id: cid, name: f.name }, h('option', { value: '' }, f.any), f.options.map((o) => h('option', { value: o, selected: o === value }, o)));
+      input = h(
+        'select',
+        { id: cid, name: f.name },
+        h('option', { value: '' }, f.any),
+        f.options.map((o) => h('option', { value: o, selected: o === value }, o)),
+      );
     } else if (f.kind === 'datetime') {
       input = h('input', { id: cid, name: f.name, type: 'datetime-local', value: isoToLocalInput(value), step: '1' });
     } else {
-      input = h('input', { id: cid, name: f.name, type: 'text', value, placeholder: f.placeholder ?? '', autocomplete: 'off', spellcheck: 'false', autocapitalize: 'off' });
+      input = h('input', {
+        id: cid,
+        name: f.name,
+        type: 'text',
+        value,
+        placeholder: f.placeholder ?? '',
+        autocomplete: 'off',
+        spellcheck: 'false',
+        autocapitalize: 'off',
+      });
     }
     return h('div', { class: 'field' }, h('label', { for: cid }, f.label), input);
   });
@@ -29,7 +48,12 @@ export function filterForm(id: string, fields: FilterField[], query: URLSearchPa
     'form',
     { id, class: 'filters', role: 'search', 'aria-label': 'Filters' },
     controls,
-    h('div', { class: 'filter-actions' }, h('button', { type: 'submit', class: 'btn btn-primary' }, 'Apply'), h('button', { type: 'reset', class: 'btn btn-quiet' }, 'Clear')),
+    h(
+      'div',
+      { class: 'filter-actions' },
+      h('button', { type: 'submit', class: 'btn btn-primary' }, 'Apply'),
+      h('button', { type: 'reset', class: 'btn btn-quiet' }, 'Clear'),
+    ),
   );
   const read = () => {
     const q = new URLSearchParams();

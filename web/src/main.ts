@@ -5,7 +5,7 @@ import './style.css';
 import { api, ApiError, setUnauthorizedHandler, type WhoAmI } from './api.js';
 import type { Page, PageCtx } from './app.js';
 import { errorBox, link } from './app.js';
-import { clear, h } from './dom.js';
+import { clear, h, shown } from './dom.js';
 import { deploymentsPage } from './page-deployments.js';
 import { runFormPage } from './page-run-form.js';
 import { runPage } from './page-run.js';
@@ -39,8 +39,7 @@ function renderTopbar(active: string) {
     clear(topbar, h('div', { class: 'topbar-inner' }, h('span', { class: 'brand' }, 'oddjob')));
     return;
   }
-  const navItem = (href: string, text: string) =>
-    h('li', null, link(href, text, href === active ? { 'aria-current': 'page', class: 'active' } : {}));
+  const navItem = (href: string, text: string) => h('li', null, link(href, text, href === active ? { 'aria-current': 'page', class: 'active' } : {}));
   const who = me.name ? `${me.name} (${me.login})` : me.login;
   const signOut =
     me.auth === 'dev'
@@ -58,7 +57,7 @@ function renderTopbar(active: string) {
                   return;
                 }
               } catch (err) {
-                alert(`Sign-out failed: ${(err as Error).message}`);
+                alert(shown(`Sign-out failed: ${(err as Error).message}`));
                 return;
               }
               location.assign('/');
@@ -96,7 +95,11 @@ function signInPage(reason?: string) {
       'section',
       { class: 'signin card' },
       h('h1', { tabindex: '-1' }, 'Sign in to oddjob'),
-      h('p', null, 'oddjob runs one-off commands inside the runtime of a Deployment, with its owners’ consent and an audit trail. Sign in with your GitHub account; your teams decide where you may run.'),
+      h(
+        'p',
+        null,
+        'oddjob runs one-off commands inside the runtime of a Deployment, with its owners’ consent and an audit trail. Sign in with your GitHub account; your teams decide where you may run.',
+      ),
       reason ? h('p', { class: 'alert alert-error', role: 'alert' }, reason) : null,
       h('a', { class: 'btn btn-primary btn-large', href: '/auth/github', 'data-native': '' }, 'Sign in with GitHub'),
     ),
@@ -136,7 +139,11 @@ async function render() {
   main.replaceChildren();
   if (!route) {
     document.title = 'Not found · oddjob';
-    clear(main, h('h1', { tabindex: '-1' }, 'Page not found'), h('p', null, 'There is no page at ', h('code', null, location.pathname), '. ', link('/', 'Go to your deployments'), '.'));
+    clear(
+      main,
+      h('h1', { tabindex: '-1' }, 'Page not found'),
+      h('p', null, 'There is no page at ', h('code', null, location.pathname), '. ', link('/', 'Go to your deployments'), '.'),
+    );
     main.querySelector('h1')?.focus();
     return;
   }
@@ -150,7 +157,7 @@ async function render() {
     query: new URLSearchParams(location.search),
     navigate,
     heading(text, ...extra) {
-      document.title = `${text} · oddjob`;
+      document.title = shown(`${text} · oddjob`);
       return h('h1', { tabindex: '-1' }, text, ...extra);
     },
   };

@@ -3,7 +3,7 @@
 // (built here from that export), and a check of the hash chain.
 import { api, AUDIT_TYPES, RUN_STATUSES, type AuditEvent } from './api.js';
 import { emptyState, errorBox, link, type Page } from './app.js';
-import { clear, download, formatDuration, formatTime, h } from './dom.js';
+import { clear, download, formatDuration, formatTime, h, shown } from './dom.js';
 import { shellJoin } from './argv.js';
 import { filterForm, pager } from './filters.js';
 import { AUDIT_COLUMNS, toCsv } from './csv.js';
@@ -24,17 +24,19 @@ export const auditPage: Page = async (ctx) => {
       download('oddjob-audit.csv', 'text/csv', toCsv(AUDIT_COLUMNS, events));
       status.textContent = `Exported ${events.length} event${events.length === 1 ? '' : 's'}.`;
     } catch (err) {
-      status.textContent = `Export failed: ${(err as Error).message}`;
+      status.textContent = shown(`Export failed: ${(err as Error).message}`);
     }
   };
   const verify = async () => {
     status.textContent = 'Verifying the hash chain…';
     try {
       const r = await api.verifyAudit();
-      status.textContent = r.ok ? `Hash chain intact: ${r.checked} events checked.` : `Hash chain BROKEN at event ${r.brokenAt}: ${r.problem ?? 'unknown problem'}`;
+      status.textContent = r.ok
+        ? `Hash chain intact: ${r.checked} events checked.`
+        : `Hash chain BROKEN at event ${r.brokenAt}: ${r.problem ?? 'unknown problem'}`;
       status.classList.toggle('field-error', !r.ok);
     } catch (err) {
-      status.textContent = `Verification failed: ${(err as Error).message}`;
+      status.textContent = shown(`Verification failed: ${(err as Error).message}`);
     }
   };
   main.append(
@@ -53,7 +55,13 @@ export const auditPage: Page = async (ctx) => {
     ),
     me.auditor === undefined
       ? ''
-      : h('p', { class: 'lede' }, me.auditor ? 'You are an auditor: you see every event, denied attempts included.' : 'You see the events of your own actions. Auditors see everything.'),
+      : h(
+          'p',
+          { class: 'lede' },
+          me.auditor
+            ? 'You are an auditor: you see every event, denied attempts included.'
+            : 'You see the events of your own actions. Auditors see everything.',
+        ),
     filterForm(
       'audit-filters',
       [
@@ -91,7 +99,15 @@ export const auditPage: Page = async (ctx) => {
       h(
         'table',
         { class: 'table', id: 'audit-table' },
-        h('thead', null, h('tr', null, ['#', 'Time', 'Event', 'Who', 'Where', 'Run', 'Command', 'Outcome', 'Detail'].map((c) => h('th', { scope: 'col' }, c)))),
+        h(
+          'thead',
+          null,
+          h(
+            'tr',
+            null,
+            ['#', 'Time', 'Event', 'Who', 'Where', 'Run', 'Command', 'Outcome', 'Detail'].map((c) => h('th', { scope: 'col' }, c)),
+          ),
+        ),
         h(
           'tbody',
           null,
@@ -106,7 +122,13 @@ export const auditPage: Page = async (ctx) => {
               h('td', null, e.namespace ? `${e.namespace}/${e.deployment ?? ''}` : '—'),
               h('td', null, e.runId ? link(`/runs/${e.runId}`, e.runId, { class: 'mono' }) : '—'),
               h('td', { class: 'cmd-cell' }, e.command ? h('code', { title: shellJoin(e.command) }, shellJoin(e.command)) : '—'),
-              h('td', { class: 'nowrap' }, e.status ? `${e.status}${e.exitCode !== undefined ? ` (exit ${e.exitCode})` : ''}${e.durationMs !== undefined ? `, ${formatDuration(e.durationMs)}` : ''}` : '—'),
+              h(
+                'td',
+                { class: 'nowrap' },
+                e.status
+                  ? `${e.status}${e.exitCode !== undefined ? ` (exit ${e.exitCode})` : ''}${e.durationMs !== undefined ? `, ${formatDuration(e.durationMs)}` : ''}`
+                  : '—',
+              ),
               h('td', { class: 'detail' }, [e.reason ? `reason: ${e.reason}` : '', e.message ?? ''].filter(Boolean).join(' · ') || '—'),
             ),
           ),

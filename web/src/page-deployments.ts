@@ -16,7 +16,11 @@ export const deploymentsPage: Page = async (ctx) => {
       ctx.heading('Deployments you may run in'),
       h('div', { class: 'field field-inline' }, h('label', { for: 'dep-filter', class: 'sr-only' }, 'Filter deployments'), filter),
     ),
-    h('p', { class: 'lede' }, 'A run is a one-off Job that copies the Deployment’s pod: same image, environment, secrets and service account. Owners opt in with annotations; you only see what they allow you.'),
+    h(
+      'p',
+      { class: 'lede' },
+      'A run is a one-off Job that copies the Deployment’s pod: same image, environment, secrets and service account. Owners opt in with annotations; you only see what they allow you.',
+    ),
     list,
   );
   const { items } = await api.deployments();
@@ -66,7 +70,12 @@ function card(d: DeploymentSummary): HTMLElement {
   return h(
     'li',
     { class: 'card dep-card', 'data-deployment': `${d.namespace}/${d.name}` },
-    h('div', { class: 'dep-head' }, h('h3', null, d.name), link(runHref, 'Run a command', { class: 'btn btn-primary', 'aria-label': `Run a command in ${d.namespace}/${d.name}` })),
+    h(
+      'div',
+      { class: 'dep-head' },
+      h('h3', null, d.name),
+      link(runHref, 'Run a command', { class: 'btn btn-primary', 'aria-label': `Run a command in ${d.namespace}/${d.name}` }),
+    ),
     h(
       'dl',
       { class: 'facts' },
@@ -78,7 +87,13 @@ function card(d: DeploymentSummary): HTMLElement {
           'ul',
           { class: 'containers' },
           d.containers.map((c) =>
-            h('li', null, h('strong', null, c.name), c.name === d.defaultContainer && d.containers.length > 1 ? h('span', { class: 'badge' }, 'default') : null, h('code', { class: 'image' }, c.image)),
+            h(
+              'li',
+              null,
+              h('strong', null, c.name),
+              c.name === d.defaultContainer && d.containers.length > 1 ? h('span', { class: 'badge' }, 'default') : null,
+              h('code', { class: 'image' }, c.image),
+            ),
           ),
         ),
       ),

@@ -4,7 +4,7 @@
 // server validates everything and its words are shown as they are.
 import { api, ApiError, type DeploymentSummary, type RunRequestInput } from './api.js';
 import { emptyState, errorBox, link, type Page } from './app.js';
-import { clear, h } from './dom.js';
+import { clear, h, onAsync, shown } from './dom.js';
 import { formatSeconds, parseDurationInput, shellJoin, splitCommandLine } from './argv.js';
 
 const REASON_MAX = 500;
@@ -26,12 +26,21 @@ export const runFormPage: Page = async (ctx) => {
   const byNs = new Map<string, DeploymentSummary[]>();
   for (const d of items) byNs.set(d.namespace, [...(byNs.get(d.namespace) ?? []), d]);
   for (const [ns, deps] of [...byNs].sort(([a], [b]) => a.localeCompare(b))) {
-    depSelect.append(h('optgroup', { label: `namespace ${ns}` }, deps.map((d) => h('option', { value: key(d), selected: key(d) === key(current) }, d.name))));
+    depSelect.append(
+      h(
+        'optgroup',
+        { label: `namespace ${ns}` },
+        deps.map((d) => h('option', { value: key(d), selected: key(d) === key(current) }, d.name)),
+      ),
+    );
   }
   const containerSelect = h('select', { id: 'container', name: 'container' });
   const imageNote = h('p', { class: 'help', id: 'container-help' });
   const fillContainers = () => {
-    clear(containerSelect, current.containers.map((c) => h('option', { value: c.name, selected: c.name === current.defaultContainer }, c.name)));
+    clear(
+      containerSelect,
+      current.containers.map((c) => h('option', { value: c.name, selected: c.name === current.defaultContainer }, c.name)),
+    );
     containerSelect.disabled = current.containers.length < 2;
     updateImage();
     timeoutHelp.textContent = current.maxDurationSeconds
@@ -52,7 +61,7 @@ export const runFormPage: Page = async (ctx) => {
     const a = argv();
     // Trailing empty fields are ignored (the "next argument" you did not fill in).
     while (a.length > 1 && a[a.length - 1] === '') a.pop();
-    willRun.textContent = a.length && a[0] ? shellJoin(a) : '(nothing yet)';
+    willRun.textContent = a.length && a[0] ? shown(shellJoin(a)) : '(nothing yet)';
   };
   const relabel = () => {
     argInputs().forEach((input, i) => {
@@ -66,12 +75,26 @@ export const runFormPage: Page = async (ctx) => {
   };
   const addArg = (value = '', after?: HTMLLIElement, focus = false) => {
     const id = `arg-${Math.random().toString(36).slice(2, 8)}`;
-    const input = h('input', { id, type: 'text', class: 'mono', value, autocomplete: 'off', autocapitalize: 'off', spellcheck: 'false', 'aria-describedby': 'argv-help' });
+    const input = h('input', {
+      id,
+      type: 'text',
+      class: 'mono',
+      value,
+      autocomplete: 'off',
+      autocapitalize: 'off',
+      spellcheck: 'false',
+      'aria-describedby': 'argv-help',
+    });
     const li: HTMLLIElement = h(
       'li',
       null,
       h('label', { for: id }),
-      h('div', { class: 'arg-row' }, input, h('button', { type: 'button', class: 'btn btn-quiet btn-icon', title: 'Remove', onclick: (): void => removeArg(li) }, '✕')),
+      h(
+        'div',
+        { class: 'arg-row' },
+        input,
+        h('button', { type: 'button', class: 'btn btn-quiet btn-icon', title: 'Remove', onclick: (): void => removeArg(li) }, '✕'),
+      ),
     );
     input.addEventListener('input', updateWillRun);
     input.addEventListener('keydown', (ev: KeyboardEvent) => {
@@ -105,7 +128,14 @@ export const runFormPage: Page = async (ctx) => {
   setArgv(initial.length ? initial : ['']);
 
   // ── paste a command line ──
-  const pasteArea = h('textarea', { id: 'cmdline', rows: 2, class: 'mono', spellcheck: 'false', autocapitalize: 'off', placeholder: `node scripts/backfill.js --since "2024-01-01" --dry-run` });
+  const pasteArea = h('textarea', {
+    id: 'cmdline',
+    rows: 2,
+    class: 'mono',
+    spellcheck: 'false',
+    autocapitalize: 'off',
+    placeholder: `node scripts/backfill.js --since "2024-01-01" --dry-run`,
+  });
   const pastePreview = h('div', { class: 'split-preview', 'aria-live': 'polite', id: 'split-preview' });
   let lastSplit: string[] | undefined;
   const useSplit = h(
@@ -141,13 +171,30 @@ export const runFormPage: Page = async (ctx) => {
     clear(
       pastePreview,
       h('p', { class: 'help' }, `${r.argv.length} argument${r.argv.length === 1 ? '' : 's'}:`),
-      h('ol', { class: 'chips' }, r.argv.map((a, i) => h('li', { class: 'chip mono', title: i === 0 ? 'program' : `argument ${i}` }, a === '' ? '(empty)' : a))),
-      r.warnings.length ? h('ul', { class: 'warnings' }, r.warnings.map((w) => h('li', null, w))) : null,
+      h(
+        'ol',
+        { class: 'chips' },
+        r.argv.map((a, i) => h('li', { class: 'chip mono', title: i === 0 ? 'program' : `argument ${i}` }, a === '' ? '(empty)' : a)),
+      ),
+      r.warnings.length
+        ? h(
+            'ul',
+            { class: 'warnings' },
+            r.warnings.map((w) => h('li', null, w)),
+          )
+        : null,
     );
   });
 
   // ── why and how ──
-  const reason = h('textarea', { id: 'reason', name: 'reason', rows: 2, maxlength: REASON_MAX, placeholder: 'e.g. backfill invoices for INC-1234', 'aria-describedby': 'reason-help' });
+  const reason = h('textarea', {
+    id: 'reason',
+    name: 'reason',
+    rows: 2,
+    maxlength: REASON_MAX,
+    placeholder: 'e.g. backfill invoices for INC-1234',
+    'aria-describedby': 'reason-help',
+  });
   const reasonHelp = h('p', { class: 'help', id: 'reason-help' }, `Recorded in the audit log. 0/${REASON_MAX}`);
   reason.addEventListener('input', () => (reasonHelp.textContent = `Recorded in the audit log. ${reason.value.length}/${REASON_MAX}`));
   const interactive = h('input', { id: 'interactive', type: 'checkbox', 'aria-describedby': 'interactive-help' });
@@ -156,7 +203,15 @@ export const runFormPage: Page = async (ctx) => {
     tty.disabled = !interactive.checked;
     if (!interactive.checked) tty.checked = false;
   });
-  const timeout = h('input', { id: 'timeout', type: 'text', inputmode: 'text', placeholder: 'default', autocomplete: 'off', class: 'short', 'aria-describedby': 'timeout-help timeout-error' });
+  const timeout = h('input', {
+    id: 'timeout',
+    type: 'text',
+    inputmode: 'text',
+    placeholder: 'default',
+    autocomplete: 'off',
+    class: 'short',
+    'aria-describedby': 'timeout-help timeout-error',
+  });
   const timeoutHelp = h('p', { class: 'help', id: 'timeout-help' });
   const timeoutError = h('p', { class: 'field-error', id: 'timeout-error', 'aria-live': 'polite' });
   const commandError = h('p', { class: 'field-error', id: 'command-error', 'aria-live': 'polite' });
@@ -211,7 +266,12 @@ export const runFormPage: Page = async (ctx) => {
       'fieldset',
       null,
       h('legend', null, 'Where'),
-      h('div', { class: 'grid-2' }, h('div', { class: 'field' }, h('label', { for: 'deployment' }, 'Deployment'), depSelect), h('div', { class: 'field' }, h('label', { for: 'container' }, 'Container'), containerSelect)),
+      h(
+        'div',
+        { class: 'grid-2' },
+        h('div', { class: 'field' }, h('label', { for: 'deployment' }, 'Deployment'), depSelect),
+        h('div', { class: 'field' }, h('label', { for: 'container' }, 'Container'), containerSelect),
+      ),
       imageNote,
     ),
     h(
@@ -284,41 +344,47 @@ export const runFormPage: Page = async (ctx) => {
       form.requestSubmit();
     }
   });
-  form.addEventListener('submit', async (ev) => {
-    ev.preventDefault();
-    if (busy) return;
-    const body = build();
-    if (!body) return;
-    setBusy(true);
-    try {
-      const run = await api.createRun(body);
-      ctx.navigate(`/runs/${run.id}`);
-    } catch (err) {
-      if (!(err instanceof ApiError && err.status === 401)) showServerError(err, 'The run was not started');
-      setBusy(false);
-    }
-  });
-  previewBtn.addEventListener('click', async () => {
-    if (busy) return;
-    const body = build();
-    if (!body) return;
-    setBusy(true);
-    clear(previewOut, h('p', { class: 'muted' }, 'Building the preview…'));
-    try {
-      const [{ job }, yaml] = await Promise.all([api.previewRun(body), import('yaml')]);
-      clear(
-        previewOut,
-        h('h2', null, 'The Job that would be created'),
-        h('p', { class: 'help' }, 'Nothing was created. Nothing was audited either. Starting the run creates this Job under a new run id.'),
-        h('pre', { class: 'yaml', tabindex: '0', 'aria-label': 'Job manifest (YAML)' }, h('code', null, yaml.stringify(job, { lineWidth: 0 }))),
-      );
-    } catch (err) {
-      previewOut.replaceChildren();
-      if (!(err instanceof ApiError && err.status === 401)) showServerError(err, 'No preview');
-    } finally {
-      setBusy(false);
-    }
-  });
+  form.addEventListener(
+    'submit',
+    onAsync(async (ev) => {
+      ev.preventDefault();
+      if (busy) return;
+      const body = build();
+      if (!body) return;
+      setBusy(true);
+      try {
+        const run = await api.createRun(body);
+        ctx.navigate(`/runs/${run.id}`);
+      } catch (err) {
+        if (!(err instanceof ApiError && err.status === 401)) showServerError(err, 'The run was not started');
+        setBusy(false);
+      }
+    }),
+  );
+  previewBtn.addEventListener(
+    'click',
+    onAsync(async () => {
+      if (busy) return;
+      const body = build();
+      if (!body) return;
+      setBusy(true);
+      clear(previewOut, h('p', { class: 'muted' }, 'Building the preview…'));
+      try {
+        const [{ job }, yaml] = await Promise.all([api.previewRun(body), import('yaml')]);
+        clear(
+          previewOut,
+          h('h2', null, 'The Job that would be created'),
+          h('p', { class: 'help' }, 'Nothing was created. Nothing was audited either. Starting the run creates this Job under a new run id.'),
+          h('pre', { class: 'yaml', tabindex: '0', 'aria-label': 'Job manifest (YAML)' }, h('code', null, yaml.stringify(job, { lineWidth: 0 }))),
+        );
+      } catch (err) {
+        previewOut.replaceChildren();
+        if (!(err instanceof ApiError && err.status === 401)) showServerError(err, 'No preview');
+      } finally {
+        setBusy(false);
+      }
+    }),
+  );
 
   main.append(form);
 };

@@ -4,8 +4,9 @@
 // and Job are gone.
 import { api, ApiError, TERMINAL, type Run } from './api.js';
 import { errorBox, link, type Page } from './app.js';
-import { clear, formatBytes, formatDuration, formatTime, h, statusBadge } from './dom.js';
+import { clear, formatBytes, formatDuration, formatTime, h, onAsync, shown, statusBadge } from './dom.js';
 import { shellJoin } from './argv.js';
+import { isRunOwner } from '../../protocol/owner.js';
 import { RunStream, type ConnState } from './stream.js';
 
 export const runPage: Page = async (ctx) => {
@@ -25,7 +26,7 @@ export const runPage: Page = async (ctx) => {
     }
     throw err;
   }
-  const owner = run.user.toLowerCase() === me.login.toLowerCase();
+  const owner = isRunOwner(run, me);
   const takesInput = run.interactive && owner;
 
   const badgeSlot = h('span', { class: 'title-badge', id: 'run-status' });
@@ -34,18 +35,28 @@ export const runPage: Page = async (ctx) => {
   const cancelBtn = h('button', { type: 'button', class: 'btn btn-danger', id: 'cancel-run' }, 'Cancel run');
   const retryBtn = h('button', { type: 'button', class: 'btn btn-small', hidden: true }, 'Reconnect');
   const actionError = h('div', { 'aria-live': 'assertive' });
-  const shareInput = h('input', { id: 'share-url', type: 'text', readonly: true, value: location.href, class: 'mono', 'aria-label': 'Shareable link to this run' });
-  const copyBtn = h('button', { type: 'button', class: 'btn btn-small' }, 'Copy link');
-  copyBtn.addEventListener('click', async () => {
-    shareInput.select();
-    try {
-      await navigator.clipboard.writeText(shareInput.value);
-      copyBtn.textContent = 'Copied';
-    } catch {
-      copyBtn.textContent = 'Press Ctrl+C';
-    }
-    setTimeout(() => (copyBtn.textContent = 'Copy link'), 2000);
+  const shareInput = h('input', {
+    id: 'share-url',
+    type: 'text',
+    readonly: true,
+    value: location.href,
+    class: 'mono',
+    'aria-label': 'Shareable link to this run',
   });
+  const copyBtn = h('button', { type: 'button', class: 'btn btn-small' }, 'Copy link');
+  copyBtn.addEventListener(
+    'click',
+    onAsync(async () => {
+      shareInput.select();
+      try {
+        await navigator.clipboard.writeText(shareInput.value);
+        copyBtn.textContent = 'Copied';
+      } catch {
+        copyBtn.textContent = 'Press Ctrl+C';
+      }
+      setTimeout(() => (copyBtn.textContent = 'Copy link'), 2000);
+    }),
+  );
   const again = `/run?${new URLSearchParams([['namespace', run.namespace], ['deployment', run.deployment], ...run.command.map((a) => ['arg', a])])}`;
 
   // The wrapper carries padding and border; xterm gets a plain box (it sizes from it).
@@ -64,7 +75,12 @@ export const runPage: Page = async (ctx) => {
       : null;
 
   main.append(
-    h('div', { class: 'page-head' }, ctx.heading(`Run ${id}`, ' ', badgeSlot), h('div', { class: 'head-actions' }, cancelBtn, link(again, 'Run again…', { class: 'btn' }))),
+    h(
+      'div',
+      { class: 'page-head' },
+      ctx.heading(`Run ${id}`, ' ', badgeSlot),
+      h('div', { class: 'head-actions' }, cancelBtn, link(again, 'Run again…', { class: 'btn' })),
+    ),
     facts,
     h('div', { class: 'share' }, shareInput, copyBtn),
     actionError,
@@ -89,7 +105,7 @@ export const runPage: Page = async (ctx) => {
     else if (ended) text = `Ended: ${run.status}${run.exitCode !== undefined ? `, exit code ${run.exitCode}` : ''}${run.message ? ` — ${run.message}` : ''}`;
     else if (run.status === 'running') text = takesInput ? 'Running — live. Type into the terminal.' : 'Running — output is live.';
     else text = progress || 'Waiting for the pod to start…';
-    statusLine.textContent = text;
+    statusLine.textContent = shown(text);
     statusLine.dataset.state = conn;
     retryBtn.hidden = conn !== 'failed' || ended;
   };
@@ -111,8 +127,15 @@ export const runPage: Page = async (ctx) => {
       item('Created', formatTime(run.createdAt)),
       item('Duration', ended || run.startedAt ? formatDuration(dur) : 'not started', 'duration'),
       item('Exit code', run.exitCode !== undefined ? String(run.exitCode) : ended ? '—' : 'not yet', 'exit-code'),
-      item('Output', `${formatBytes(run.outputBytes)}${run.outputTruncated ? ' (truncated: the stored output hit its limit)' : ''}`),
-      run.outputLost ? item('Output lost', run.outputLost < 0 ? 'some (amount unknown): read too late, after the kubelet rotated the log' : formatBytes(run.outputLost)) : null,
+      item(
+        'Output',
+        run.outputExpiredAt
+          ? `deleted ${formatTime(run.outputExpiredAt)} (kept for a limited time; the audit log keeps the rest)`
+          : `${formatBytes(run.outputBytes)}${run.outputTruncated ? ' (truncated: the stored output hit its limit)' : ''}`,
+      ),
+      run.outputLost
+        ? item('Output lost', run.outputLost < 0 ? 'some (amount unknown): read too late, after the kubelet rotated the log' : formatBytes(run.outputLost))
+        : null,
       run.message ? item('Message', run.message) : null,
     );
     cancelBtn.hidden = ended;
@@ -147,7 +170,15 @@ export const runPage: Page = async (ctx) => {
         if (takesInput) term.focus();
       },
       end: (f) => {
-        run = { ...run, status: f.status as Run['status'], exitCode: f.exitCode, message: f.message, outputBytes: f.outputBytes, outputTruncated: f.outputTruncated, outputLost: f.outputLost };
+        run = {
+          ...run,
+          status: f.status as Run['status'],
+          exitCode: f.exitCode,
+          message: f.message,
+          outputBytes: f.outputBytes,
+          outputTruncated: f.outputTruncated,
+          outputLost: f.outputLost,
+        };
         drawFacts();
         void refresh();
         term.options.disableStdin = true;
@@ -197,30 +228,33 @@ export const runPage: Page = async (ctx) => {
   }
 
   let confirmTimer: ReturnType<typeof setTimeout> | undefined;
-  cancelBtn.addEventListener('click', async () => {
-    if (cancelBtn.dataset.confirm !== '1') {
-      cancelBtn.dataset.confirm = '1';
-      cancelBtn.textContent = 'Confirm cancel';
-      confirmTimer = setTimeout(() => {
+  cancelBtn.addEventListener(
+    'click',
+    onAsync(async () => {
+      if (cancelBtn.dataset.confirm !== '1') {
+        cancelBtn.dataset.confirm = '1';
+        cancelBtn.textContent = 'Confirm cancel';
+        confirmTimer = setTimeout(() => {
+          cancelBtn.dataset.confirm = '';
+          cancelBtn.textContent = 'Cancel run';
+        }, 5000);
+        return;
+      }
+      clearTimeout(confirmTimer);
+      cancelBtn.disabled = true;
+      cancelBtn.textContent = 'Cancelling…';
+      try {
+        run = await api.cancelRun(id);
+        drawFacts();
+      } catch (err) {
+        clear(actionError, errorBox(err, 'Could not cancel the run'));
+      } finally {
+        cancelBtn.disabled = false;
         cancelBtn.dataset.confirm = '';
         cancelBtn.textContent = 'Cancel run';
-      }, 5000);
-      return;
-    }
-    clearTimeout(confirmTimer);
-    cancelBtn.disabled = true;
-    cancelBtn.textContent = 'Cancelling…';
-    try {
-      run = await api.cancelRun(id);
-      drawFacts();
-    } catch (err) {
-      clear(actionError, errorBox(err, 'Could not cancel the run'));
-    } finally {
-      cancelBtn.disabled = false;
-      cancelBtn.dataset.confirm = '';
-      cancelBtn.textContent = 'Cancel run';
-    }
-  });
+      }
+    }),
+  );
 
   const ticker = setInterval(() => {
     if (run.startedAt && !TERMINAL.includes(run.status)) drawFacts();

@@ -2,7 +2,7 @@
 // NDJSON/CSV export of everything the filters match.
 import { api, collectPages, RUN_STATUSES, type Run } from './api.js';
 import { emptyState, errorBox, link, type Page } from './app.js';
-import { clear, download, formatDuration, formatTime, h, statusBadge } from './dom.js';
+import { clear, download, formatDuration, formatTime, h, shown, statusBadge } from './dom.js';
 import { shellJoin } from './argv.js';
 import { filterForm, pager } from './filters.js';
 import { RUN_COLUMNS, toCsv } from './csv.js';
@@ -29,7 +29,7 @@ export const runsPage: Page = async (ctx) => {
       else download('oddjob-runs.ndjson', 'application/x-ndjson', all.map((r) => JSON.stringify(r)).join('\n') + (all.length ? '\n' : ''));
       exportStatus.textContent = `Exported ${all.length} run${all.length === 1 ? '' : 's'}.`;
     } catch (err) {
-      exportStatus.textContent = `Export failed: ${(err as Error).message}`;
+      exportStatus.textContent = shown(`Export failed: ${(err as Error).message}`);
     }
   };
   main.append(
@@ -80,7 +80,17 @@ export const runsPage: Page = async (ctx) => {
       h(
         'table',
         { class: 'table', id: 'runs-table' },
-        h('thead', null, h('tr', null, ['Run', 'Status', 'Deployment', 'Command', 'User', 'Created', 'Duration', 'Exit'].map((c, i) => h('th', { scope: 'col', class: i >= 5 ? 'hide-sm' : null }, c)))),
+        h(
+          'thead',
+          null,
+          h(
+            'tr',
+            null,
+            ['Run', 'Status', 'Deployment', 'Command', 'User', 'Created', 'Duration', 'Exit'].map((c, i) =>
+              h('th', { scope: 'col', class: i >= 5 ? 'hide-sm' : null }, c),
+            ),
+          ),
+        ),
         h(
           'tbody',
           null,
@@ -94,7 +104,11 @@ export const runsPage: Page = async (ctx) => {
               h('td', { class: 'cmd-cell' }, h('code', { title: shellJoin(r.command) }, shellJoin(r.command))),
               h('td', null, r.user),
               h('td', { class: 'hide-sm nowrap' }, formatTime(r.createdAt)),
-              h('td', { class: 'hide-sm nowrap' }, r.startedAt ? formatDuration((r.finishedAt ? Date.parse(r.finishedAt) : now) - Date.parse(r.startedAt)) : '—'),
+              h(
+                'td',
+                { class: 'hide-sm nowrap' },
+                r.startedAt ? formatDuration((r.finishedAt ? Date.parse(r.finishedAt) : now) - Date.parse(r.startedAt)) : '—',
+              ),
               h('td', { class: 'hide-sm' }, r.exitCode !== undefined ? String(r.exitCode) : '—'),
             ),
           ),

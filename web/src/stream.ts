@@ -8,15 +8,10 @@
 // no app-level heartbeat is needed. A browser cannot see pings, so a silently
 // dead path is noticed by the browser's own TCP handling; a refused reconnect
 // (signed out, run gone) is told apart by asking the HTTP API.
+import type { StatusFrame } from '../../protocol/frames.js';
+import { backoffDelay } from '../../protocol/backoff.js';
+import { Channel, CloseCode, frameBytes } from '../../protocol/wire.js';
 import { api, ApiError } from './api.js';
-
-export const CH = { stdin: 0, stdout: 1, stderr: 2, status: 3, resize: 4 } as const;
-
-export type StatusFrame =
-  | { kind: 'progress'; message: string }
-  | { kind: 'running'; podName: string }
-  | { kind: 'end'; status: string; exitCode?: number; message?: string; outputBytes: number; outputTruncated: boolean; outputLost?: number }
-  | { kind: 'error'; code: string; message: string };
 
 export type ConnState = 'connecting' | 'live' | 'reconnecting' | 'done' | 'failed';
 
@@ -43,7 +38,7 @@ export class RunStream {
   private stopped = false;
   private pending: Uint8Array[] = [];
   private eofPending = false;
-  private delay = RETRY_INITIAL_MS;
+  private attempt = 0;
   private failingSince: number | undefined;
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
   private lastSize: { cols: number; rows: number } | undefined;
@@ -61,7 +56,7 @@ export class RunStream {
   stop() {
     this.stopped = true;
     clearTimeout(this.retryTimer);
-    this.ws?.close(1000);
+    this.ws?.close(CloseCode.normal);
     this.ws = undefined;
   }
 
@@ -70,8 +65,8 @@ export class RunStream {
     if (this.finished || this.stopped) return;
     clearTimeout(this.retryTimer);
     this.failingSince = undefined;
-    this.delay = RETRY_INITIAL_MS;
-    this.ws?.close(1000);
+    this.attempt = 0;
+    this.ws?.close(CloseCode.normal);
     this.connect();
   }
 
@@ -96,15 +91,15 @@ export class RunStream {
   private sendSize() {
     const ws = this.ws;
     if (!this.opts.tty || !this.running || !this.lastSize || ws?.readyState !== WebSocket.OPEN) return;
-    ws.send(frame(CH.resize, enc.encode(JSON.stringify(this.lastSize))));
+    ws.send(frameBytes(Channel.resize, enc.encode(JSON.stringify(this.lastSize))));
   }
 
   private flush() {
     const ws = this.ws;
     if (!this.running || ws?.readyState !== WebSocket.OPEN) return;
-    while (this.pending.length) ws.send(frame(CH.stdin, this.pending.shift()!));
+    while (this.pending.length) ws.send(frameBytes(Channel.stdin, this.pending.shift()!));
     if (this.eofPending) {
-      ws.send(frame(CH.stdin, new Uint8Array(0)));
+      ws.send(frameBytes(Channel.stdin, new Uint8Array(0)));
       this.eofPending = false;
     }
   }
@@ -133,20 +128,20 @@ export class RunStream {
       const msg = new Uint8Array(ev.data);
       if (msg.length === 0) return;
       const ch = msg[0];
-      if (ch === CH.stdout || ch === CH.stderr) {
+      if (ch === Channel.stdout || ch === Channel.stderr) {
         const data = msg.subarray(1);
         if (!data.length) return;
         this.received += data.length;
         this.h.output(data, ch);
         return;
       }
-      if (ch !== CH.status) return;
+      if (ch !== Channel.status) return;
       let s: StatusFrame;
       try {
         s = JSON.parse(new TextDecoder().decode(msg.subarray(1))) as StatusFrame;
       } catch {
         fatal = 'the server sent a status frame this page cannot read';
-        ws.close(1000);
+        ws.close(CloseCode.normal);
         return;
       }
       switch (s.kind) {
@@ -178,8 +173,8 @@ export class RunStream {
       this.running = false;
       if (this.finished || this.stopped) return;
       if (fatal) return this.h.state('failed', fatal);
-      if (ev.code === 1008) return this.h.state('failed', ev.reason || 'the server refused the stream');
-      if (ev.code === 4404) return this.h.state('failed', ev.reason || `run ${this.runId} not found`);
+      if (ev.code === CloseCode.policy) return this.h.state('failed', ev.reason || 'the server refused the stream');
+      if (ev.code === CloseCode.notFound) return this.h.state('failed', ev.reason || `run ${this.runId} not found`);
       const healthy = this.received > startedWith || (openedAt !== undefined && Date.now() - openedAt >= HEALTHY_AFTER_MS);
       const why = retryReason ?? (openedAt === undefined ? 'could not connect' : `connection closed (${ev.code})`);
       void this.scheduleRetry(healthy, why, openedAt === undefined);
@@ -188,7 +183,7 @@ export class RunStream {
 
   private async scheduleRetry(healthy: boolean, why: string, refused: boolean) {
     if (healthy) {
-      this.delay = RETRY_INITIAL_MS;
+      this.attempt = 0;
       this.failingSince = undefined;
     }
     const now = Date.now();
@@ -210,16 +205,8 @@ export class RunStream {
       return;
     }
     this.h.state('reconnecting', why);
-    this.retryTimer = setTimeout(() => this.connect(), this.delay);
-    this.delay = Math.min(this.delay * 2, RETRY_MAX_MS);
+    this.retryTimer = setTimeout(() => this.connect(), backoffDelay(this.attempt++, { baseMs: RETRY_INITIAL_MS, capMs: RETRY_MAX_MS }));
   }
-}
-
-function frame(channel: number, payload: Uint8Array): Uint8Array {
-  const out = new Uint8Array(payload.length + 1);
-  out[0] = channel;
-  out.set(payload, 1);
-  return out;
 }
 
 const clamp = (n: number) => Math.min(1000, Math.max(1, Math.floor(n)));

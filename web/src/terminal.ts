@@ -20,11 +20,10 @@ function installCspStyleShim() {
   const createElement = Document.prototype.createElement;
   Document.prototype.createElement = function (this: Document, tag: string, options?: ElementCreationOptions) {
     if (String(tag).toLowerCase() !== 'style') return createElement.call(this, tag, options);
-    const doc = this;
-    const holder = createElement.call(doc, 'template', options);
+    const holder = createElement.call(this, 'template', options);
     holder.setAttribute('data-xterm-style', '');
     const sheet = new CSSStyleSheet();
-    doc.adoptedStyleSheets = [...doc.adoptedStyleSheets, sheet];
+    this.adoptedStyleSheets = [...this.adoptedStyleSheets, sheet];
     let text = '';
     Object.defineProperty(holder, 'textContent', {
       get: () => text,
@@ -35,7 +34,7 @@ function installCspStyleShim() {
     });
     const remove = holder.remove.bind(holder);
     holder.remove = () => {
-      doc.adoptedStyleSheets = doc.adoptedStyleSheets.filter((s) => s !== sheet);
+      this.adoptedStyleSheets = this.adoptedStyleSheets.filter((s) => s !== sheet);
       remove();
     };
     return holder;

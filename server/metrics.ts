@@ -1,0 +1,132 @@
+// Every metric oddjob exports, in one place, so an operator can read the whole list
+// here (and docs/operating.md says what to alert on). One registry per process: the
+// server is one per process, and the edges that count things (tracker, audit store,
+// watches, GitHub client) reach it without being handed it through every constructor.
+import { statSync } from 'node:fs';
+import client from 'prom-client';
+import { cliVersion } from '../cli/version.js';
+
+export const registry = new client.Registry();
+client.collectDefaultMetrics({ register: registry });
+
+const registers = [registry];
+
+/** Sources for the gauges that are read at scrape time rather than kept up to date. */
+const sources = {
+  activeRuns: [] as Array<() => number>,
+  dbPaths: [] as string[],
+};
+
+function fileSize(path: string): number {
+  try {
+    return statSync(path).size;
+  } catch {
+    return 0;
+  }
+}
+
+export const metrics = {
+  buildInfo: new client.Gauge({
+    name: 'oddjob_build_info',
+    help: 'Always 1; the labels say which oddjob and Node.js are running',
+    labelNames: ['version', 'node'],
+    registers,
+  }),
+  httpRequestSeconds: new client.Histogram({
+    name: 'oddjob_http_request_duration_seconds',
+    help: 'HTTP requests by route and status',
+    labelNames: ['method', 'route', 'status'],
+    registers,
+  }),
+  runsStarted: new client.Counter({
+    name: 'oddjob_runs_started_total',
+    help: 'Runs whose Job oddjob created (started - finished = runs in flight)',
+    registers,
+  }),
+  runsFinished: new client.Counter({
+    name: 'oddjob_runs_finished_total',
+    help: 'Runs that reached an end, by status (succeeded, failed, cancelled, deadline, lost)',
+    labelNames: ['status'],
+    registers,
+  }),
+  runStartDelay: new client.Histogram({
+    name: 'oddjob_run_start_delay_seconds',
+    help: 'From the run request to its container running (scheduling, image pull, start-up)',
+    buckets: [0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300],
+    registers,
+  }),
+  runDuration: new client.Histogram({
+    name: 'oddjob_run_duration_seconds',
+    help: 'From the container starting (or, for runs that never started, the request) to the run ending',
+    labelNames: ['status'],
+    buckets: [1, 5, 15, 30, 60, 300, 900, 1800, 3600, 7200, 21600, 86400],
+    registers,
+  }),
+  runDenials: new client.Counter({
+    name: 'oddjob_run_denials_total',
+    help: "Run requests refused by the deployment's policy, by reason (not_opted_in, not_allowed)",
+    labelNames: ['reason'],
+    registers,
+  }),
+  activeRuns: new client.Gauge({
+    name: 'oddjob_runs_active',
+    help: 'Runs this server is following (pending or running)',
+    registers,
+    collect() {
+      this.set(sources.activeRuns.reduce((n, f) => n + f(), 0));
+    },
+  }),
+  streamViewers: new client.Gauge({
+    name: 'oddjob_stream_viewers',
+    help: 'Open output streams (CLI followers, browser terminals)',
+    registers,
+  }),
+  auditAppendSeconds: new client.Histogram({
+    name: 'oddjob_audit_append_duration_seconds',
+    help: 'Audit appends, one synced SQLite commit each (a group commit counts once)',
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+    registers,
+  }),
+  auditAppendFailures: new client.Counter({
+    name: 'oddjob_audit_append_failures_total',
+    help: 'Audit appends that failed (every run is refused while this grows)',
+    registers,
+  }),
+  dbSize: new client.Gauge({
+    name: 'oddjob_db_size_bytes',
+    help: 'Size of the SQLite store on disk (the database file and its write-ahead log)',
+    registers,
+    collect() {
+      this.set(sources.dbPaths.reduce((n, p) => n + fileSize(p) + fileSize(`${p}-wal`), 0));
+    },
+  }),
+  watchRestarts: new client.Counter({
+    name: 'oddjob_watch_restarts_total',
+    help: 'Kubernetes watches restarted after an error, an expired resourceVersion, or silence',
+    labelNames: ['resource', 'reason'],
+    registers,
+  }),
+  githubErrors: new client.Counter({
+    name: 'oddjob_github_api_errors_total',
+    help: 'GitHub API calls that failed, by kind (unavailable, rate_limited, bad_response, unauthorized, not_found)',
+    labelNames: ['kind'],
+    registers,
+  }),
+};
+
+metrics.buildInfo.set({ version: cliVersion(), node: process.version }, 1);
+
+/** Counts `activeRuns()` into oddjob_runs_active at every scrape. */
+export function observeActiveRuns(activeRuns: () => number): void {
+  sources.activeRuns.push(activeRuns);
+}
+
+/** Reports the size of the store at `path` as oddjob_db_size_bytes. */
+export function observeDatabase(path: string): void {
+  if (path !== ':memory:') sources.dbPaths.push(path);
+}
+
+/** `/api/v1/namespaces/x/pods` → pods: the label stays bounded by the kinds watched. */
+export function watchedResource(path: string): string {
+  return path.split('/').pop() ?? 'unknown';
+}
