@@ -59,7 +59,7 @@ export async function followToExit(cli: CliContext, client: OddjobClient, run: R
   warnIfIncomplete(cli, run.id, result.received, result.end.outputBytes, result.end.outputTruncated);
   const lost = outputLossNotice(run.id, result.end);
   if (lost) cli.warn(lost);
-  const outcome = withOutputLoss(outcomeOf(run.id, result.end), result.end);
+  const outcome = withOutputLoss(outcomeOf(run.id, result.end), result.end, result.received);
   if (outcome.message) cli.note(outcome.message);
   return outcome.code;
 }

@@ -28,9 +28,13 @@ export function outputLossNotice(runId: string, end: EndFrame): string | undefin
   return `OUTPUT LOST: run ${runId} is missing ${amount}: the kubelet rotated the container log away before oddjob could read it (the gap is marked where it happened)`;
 }
 
-/** The exit code once output loss is taken into account (see EXIT_OUTPUT_LOST). */
-export function withOutputLoss(outcome: RunOutcome, end: EndFrame): RunOutcome {
-  if (end.outputLost === undefined || end.outputLost === 0 || outcome.code !== 0) return outcome;
+/**
+ * The exit code once output loss is taken into account (see EXIT_OUTPUT_LOST): output the
+ * server could not read, or (`received`) output this CLI did not get.
+ */
+export function withOutputLoss(outcome: RunOutcome, end: EndFrame, received = end.outputBytes): RunOutcome {
+  const lost = (end.outputLost !== undefined && end.outputLost !== 0) || received < end.outputBytes;
+  if (!lost || outcome.code !== 0) return outcome;
   return { code: EXIT_OUTPUT_LOST, message: outcome.message ?? `the command itself exited 0; exiting ${EXIT_OUTPUT_LOST} because its output is incomplete` };
 }
 

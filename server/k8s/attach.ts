@@ -32,7 +32,9 @@ export interface AttachSession {
   resume(): void;
   close(): void;
   /** Resolves when the stream ends (the container's output closed, or the connection dropped). */
-  readonly ended: Promise<{ code: number; reason: string }>;
+  readonly ended: Promise<{ code: number; reason: string; failure?: AttachError }>;
+  /** The API server reported that the attach failed (it upgrades first, then connects to the node). */
+  failure(): AttachError | undefined;
 }
 
 export class AttachError extends Error {
@@ -64,14 +66,18 @@ export async function openAttach(kc: k8s.KubeConfig, opts: AttachOptions, onOutp
 
   const ws = new WebSocket(url, PROTOCOLS, { ...(tls as WebSocket.ClientOptions), perMessageDeflate: false, handshakeTimeout: 30_000, maxPayload: 64 << 20 });
   ws.binaryType = 'nodebuffer';
-  const ended = new Promise<{ code: number; reason: string }>((resolve) => {
-    ws.on('close', (code, reason) => resolve({ code, reason: reason.toString('utf8') }));
+  // The API server accepts the WebSocket before it reaches the node: an attach the node
+  // refuses (the container is not running yet) opens, then ends with a Status on channel 3.
+  let failure: AttachError | undefined;
+  const ended = new Promise<{ code: number; reason: string; failure?: AttachError }>((resolve) => {
+    ws.on('close', (code, reason) => resolve({ code, reason: reason.toString('utf8'), failure }));
   });
   ws.on('message', (data: Buffer, isBinary) => {
     const buf = isBinary ? data : Buffer.from(data);
     if (buf.length < 2) return;
     const channel = buf[0];
     if (channel === 1 || channel === 2) onOutput(channel, buf.subarray(1));
+    else if (channel === 3) failure ??= statusFailure(buf.subarray(1));
   });
   await new Promise<void>((resolve, reject) => {
     ws.once('open', () => resolve());
@@ -104,6 +110,7 @@ export async function openAttach(kc: k8s.KubeConfig, opts: AttachOptions, onOutp
     },
     resize: (size) => send(Buffer.concat([Buffer.from([4]), Buffer.from(JSON.stringify({ Width: size.cols, Height: size.rows }))])),
     bufferedAmount: () => ws.bufferedAmount,
+    failure: () => failure,
     pause: () => ws.pause(),
     resume: () => ws.resume(),
     close: () => {
@@ -111,4 +118,15 @@ export async function openAttach(kc: k8s.KubeConfig, opts: AttachOptions, onOutp
     },
     ended,
   };
+}
+
+/** A Status on the error channel: undefined for Success. */
+function statusFailure(body: Buffer): AttachError | undefined {
+  try {
+    const status = JSON.parse(body.toString('utf8')) as { status?: string; message?: string; code?: number };
+    if (status.status === 'Success') return undefined;
+    return new AttachError(status.code ?? 500, status.message ?? 'attach failed');
+  } catch {
+    return new AttachError(500, body.toString('utf8').slice(0, 500) || 'attach failed');
+  }
 }

@@ -18,7 +18,7 @@
 import type * as k8s from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { AttachError, openAttach, type AttachSession } from '../k8s/attach.js';
-import { readContainerLog, type LogStream } from '../k8s/logs.js';
+import { LogRequestError, isSplitStreamsUnsupported, readContainerLog, type LogStream } from '../k8s/logs.js';
 import { findJoin, locateTail } from './splice.js';
 
 export interface CaptureTarget {
@@ -50,21 +50,30 @@ export interface KnownOutput {
 const TAIL_BYTES = 64 * 1024;
 /** Lines read from the end of the log to line up what we have after the attach ended. */
 const TAIL_LINES = 20_000;
+const SINCE_MARGIN_MS = 10_000;
 /** Attach bytes held while the join is found; past this the attach is not read (the writer waits). */
 const PENDING_MAX = 8 << 20;
+/** How far into the live bytes the log's head is looked for when the two do not overlap. */
+const SEARCH_MAX = 64 << 20;
 /** How long the runtime gets to write what preceded the attach into the log before it is read. */
 const LOG_SETTLE_MS = 150;
+/** Between tries of a log the kubelet does not serve yet. */
+const LOG_RETRY_MS = 100;
 /** No more live bytes for this long: the writer is idle, an unconfirmed overlap will not come. */
 const QUIET_MS = 300;
 /**
  * A viewer this far behind pauses the attach (and so the command) until it is down to
  * VIEWER_LOW: live viewers get every byte, not only the 16 MiB the store keeps. A viewer
  * that takes nothing for VIEWER_STALL_MS is not waited for again in that episode; its own
- * bound (ws/viewer.ts) then cuts it loose and it resumes from the store.
+ * bound (ws/viewer.ts) then cuts it loose and it resumes from the store. HIGH is below
+ * that bound (2 MiB in the socket + 4 MiB queued): a viewer cut loose resumes from the
+ * store, which keeps 16 MiB by default, so it must not be cut while it keeps reading.
  */
-const VIEWER_HIGH = 8 << 20;
-const VIEWER_LOW = 2 << 20;
+const VIEWER_HIGH = 3 << 20;
+const VIEWER_LOW = 1 << 20;
 const VIEWER_STALL_MS = 10_000;
+/** Slices of a large piece (the log before the attach) handed on between checks of the viewers. */
+const PACE_SLICE = 256 << 10;
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -112,9 +121,10 @@ export class LiveCapture {
   async attachOnce(): Promise<'ended' | 'dropped'> {
     const pending: { channel: 1 | 2; data: Buffer }[] = [];
     let pendingBytes = 0;
-    let wake: (() => void) | undefined;
+    let wake: ((force?: boolean) => void) | undefined;
     const channelOf = (ch: 1 | 2): 1 | 2 => (this.target.split || this.target.tty ? ch : 1);
     let paused = true;
+    let pendingLimit = PENDING_MAX;
     const session = await openAttach(
       this.kc,
       { namespace: this.target.namespace, pod: this.target.pod, container: this.target.container, stdin: this.target.interactive, tty: this.target.tty },
@@ -133,7 +143,7 @@ export class LiveCapture {
         pending.push({ channel: ch, data });
         pendingBytes += data.length;
         wake?.();
-        if (pendingBytes > PENDING_MAX && !paused) {
+        if (pendingBytes > pendingLimit && !paused) {
           session.pause();
           paused = true;
         }
@@ -141,6 +151,7 @@ export class LiveCapture {
     );
     this.session = session;
     this.joined = false;
+    this.logger.info({ have: this.have }, 'attached');
     const onAbort = () => session.close();
     this.signal.addEventListener('abort', onAbort, { once: true });
     try {
@@ -148,6 +159,12 @@ export class LiveCapture {
       // the few MiB between it and us are full, so the overlap to find stays small.
       session.pause();
       await sleep(LOG_SETTLE_MS);
+      // Refused by the node (the container is not running yet): nothing is attached.
+      const refused = () => {
+        const failure = session.failure();
+        if (failure && pendingBytes === 0) throw failure;
+      };
+      refused();
       const streams: { stream: LogStream; channel: 1 | 2 }[] =
         this.target.tty || !this.target.split
           ? [{ stream: 'All', channel: 1 }]
@@ -155,11 +172,12 @@ export class LiveCapture {
               { stream: 'Stdout', channel: 1 },
               { stream: 'Stderr', channel: 2 },
             ];
-      const logs = await Promise.all(streams.map((s) => this.readLog(s.stream)));
+      const logs = await Promise.all(streams.map((s) => this.readLogOnceReadable(s.stream)));
+      refused();
       session.resume();
       paused = false;
       let ended = false;
-      void session.ended.then(() => ((ended = true), wake?.()));
+      void session.ended.then(() => ((ended = true), wake?.(true)));
 
       const prefixes: { channel: 1 | 2; data: Buffer }[] = [];
       for (const [i, { channel }] of streams.entries()) {
@@ -168,24 +186,42 @@ export class LiveCapture {
         for (;;) {
           const live = Buffer.concat(pending.filter((p) => p.channel === channel).map((p) => p.data));
           const join = findJoin(log, live, settled || ended);
+          const facts = { channel, logBytes: log.length, liveBytes: live.length, have: this.have[channel] };
           if (join.kind === 'join') {
-            this.logger.info({ channel, logBytes: log.length, liveBytes: live.length, at: join.at, have: this.have[channel] }, 'attach joined the log');
+            this.logger.info({ ...facts, at: join.at }, 'attach joined the log');
             if (join.ambiguous) this.logger.warn({ channel }, 'output repeats itself where the attach joins the log; took the longest overlap');
             prefixes.push({ channel, data: this.unseen(channel, log, join.at) });
             break;
           }
+          if (join.kind === 'rotated') {
+            // Everything the log has is live too; what came before the attach is gone.
+            this.logger.warn({ ...facts, liveAt: join.liveAt }, 'the log was rotated between the attach and the log read');
+            this.sink.gap(-1, 'the kubelet rotated the container log before oddjob could read what the command wrote before oddjob attached');
+            break;
+          }
+          // No overlap found yet: the log's head may be further into the live bytes than
+          // the usual bound lets them reach.
+          if (paused && pendingBytes > PENDING_MAX && pendingBytes < SEARCH_MAX) {
+            pendingLimit = SEARCH_MAX;
+            session.resume();
+            paused = false;
+          }
           const before = pendingBytes;
+          // Searched again once a good step more has arrived, not on every message: each
+          // search joins and scans everything held.
           await new Promise<void>((r) => {
-            wake = r;
+            wake = (force) => (force || pendingBytes - before >= Math.max(64 << 10, before / 8)) && r();
             setTimeout(r, QUIET_MS);
           });
           wake = undefined;
           if (pendingBytes === before) settled = true;
-          if (paused && pendingBytes > PENDING_MAX) settled = true; // cannot hold more: decide with what we have
+          if (paused && pendingBytes > pendingLimit) settled = true; // cannot hold more: decide with what we have
         }
       }
-      for (const p of prefixes) this.deliver(p.channel, p.data);
-      for (const p of pending) this.deliver(p.channel, p.data);
+      // Paced like live output: tens of MiB at once would cut a viewer loose, and the
+      // store it would resume from keeps only 16 MiB by default.
+      for (const p of prefixes) await this.deliverPaced(p.channel, p.data);
+      for (const p of pending) await this.deliverPaced(p.channel, p.data);
       pending.length = 0;
       this.joined = true;
       if (paused) {
@@ -197,7 +233,7 @@ export class LiveCapture {
       const end = await session.ended;
       this.sink.flush();
       this.logger.info({ code: end.code, reason: end.reason, have: this.have }, 'attach ended');
-      return end.code === 1000 ? 'ended' : 'dropped';
+      return end.code === 1000 && !end.failure ? 'ended' : 'dropped';
     } finally {
       clearInterval(this.waitingForViewer);
       this.waitingForViewer = undefined;
@@ -225,6 +261,7 @@ export class LiveCapture {
    * what the log has after the bytes we already have.
    */
   async readRest(): Promise<void> {
+    const lastOutputAt = this.lastOutputAt;
     const streams: { stream: LogStream; channel: 1 | 2 }[] =
       this.target.tty || !this.target.split
         ? [{ stream: 'All', channel: 1 }]
@@ -237,13 +274,18 @@ export class LiveCapture {
         // Usually nothing or little is missing: the end of the log is enough to line it
         // up (a whole final file can be 100+ MiB, read at the kubelet's pace).
         // The API server refuses tailLines together with stream=Stdout|Stderr.
-        if (this.have[channel] > 0 && stream === 'All') {
-          const end = await this.readLog(stream, TAIL_LINES);
+        // With stream=Stdout|Stderr (which refuses tailLines) the log since shortly before
+        // our last bytes does it: SINCE_MARGIN_MS covers whole-second times and clock skew.
+        if (this.have[channel] > 0) {
+          const end =
+            stream === 'All'
+              ? await this.readLog(stream, { tailLines: TAIL_LINES })
+              : await this.readLog(stream, { sinceTime: new Date(lastOutputAt - SINCE_MARGIN_MS).toISOString().replace(/\.\d+Z$/, 'Z') });
           const at = locateTail(end, this.tail(channel));
-          if (at !== undefined) return this.deliver(channel, end.subarray(at));
+          if (at !== undefined) return this.deliverPaced(channel, end.subarray(at));
         }
         const log = await this.readLog(stream);
-        this.deliver(channel, this.unseen(channel, log, log.length));
+        await this.deliverPaced(channel, this.unseen(channel, log, log.length));
       }),
     );
     this.sink.flush();
@@ -264,7 +306,24 @@ export class LiveCapture {
     return log.subarray(0, end);
   }
 
-  private async readLog(stream: LogStream, tailLines?: number): Promise<Buffer> {
+  /**
+   * The attach may be up before the kubelet serves the log (it answers 400 until its own
+   * status says the container runs, up to a second later): retried until then.
+   */
+  private async readLogOnceReadable(stream: LogStream): Promise<Buffer> {
+    for (let tries = 1; ; tries++) {
+      try {
+        const log = await this.readLog(stream);
+        this.logger.info({ stream, bytes: log.length, tries }, 'read the log up to the attach');
+        return log;
+      } catch (err) {
+        if (!(err instanceof LogRequestError) || err.status !== 400 || isSplitStreamsUnsupported(err) || tries >= 200 || this.signal.aborted) throw err;
+        await sleep(LOG_RETRY_MS);
+      }
+    }
+  }
+
+  private async readLog(stream: LogStream, only: { tailLines?: number; sinceTime?: string } = {}): Promise<Buffer> {
     const parts: Buffer[] = [];
     await readContainerLog(
       this.kc,
@@ -275,7 +334,7 @@ export class LiveCapture {
         stream,
         follow: false,
         skipBytes: 0,
-        tailLines,
+        ...only,
         signal: this.signal,
       },
       (chunk) => {
@@ -285,6 +344,25 @@ export class LiveCapture {
       },
     );
     return Buffer.concat(parts);
+  }
+
+  /** Hands on a large piece in slices, each once the live viewers have taken most of the last. */
+  private async deliverPaced(channel: 1 | 2, data: Buffer): Promise<void> {
+    for (let at = 0; at < data.length; at += PACE_SLICE) {
+      this.deliver(channel, data.subarray(at, at + PACE_SLICE));
+      this.sink.flush();
+      const since = Date.now();
+      for (;;) {
+        const backlog = this.sink.backlog();
+        if (backlog < VIEWER_LOW) this.gaveUpOnViewer = false;
+        if (backlog <= VIEWER_HIGH || this.gaveUpOnViewer || this.signal.aborted) break;
+        if (Date.now() - since >= VIEWER_STALL_MS) {
+          this.gaveUpOnViewer = true;
+          break;
+        }
+        await sleep(20);
+      }
+    }
   }
 
   private deliver(channel: 1 | 2, data: Buffer) {

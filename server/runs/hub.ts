@@ -184,7 +184,8 @@ export class OutputHub {
   /** The largest backlog among the live viewers (see Viewer.backlog). */
   backlog(): number {
     let max = 0;
-    for (const a of this.viewers) max = Math.max(max, a.viewer.backlog?.() ?? 0);
+    // One still replaying is behind by everything it has yet to get, not only its socket.
+    for (const a of this.viewers) max = Math.max(max, (a.replaying ? this.total - a.pos : 0) + (a.viewer.backlog?.() ?? 0));
     return max;
   }
 

@@ -17,7 +17,13 @@ export type Join =
   /** `at`: bytes of the log before the live stream starts. */
   | { kind: 'join'; at: number; ambiguous: boolean }
   /** The live bytes so far cannot decide yet; call again with more of them. */
-  | { kind: 'need-more' };
+  | { kind: 'need-more' }
+  /**
+   * The log starts inside the live bytes, `liveAt` bytes in: the kubelet rotated the log
+   * file after the attach began and before the log was read, so whatever the command
+   * wrote before the attach is no longer in the log. Everything the log has is live too.
+   */
+  | { kind: 'rotated'; liveAt: number };
 
 const MAX_CANDIDATES = 4096;
 /** Live bytes that agree with the log over this many bytes place the join even if they end before the log does. */
@@ -58,6 +64,17 @@ export function findJoin(log: Buffer, live: Buffer, settled: boolean): Join {
     else if (overlap >= REPEAT) return { kind: 'join', at: confirmed, ambiguous: true };
     else break;
   }
+  // A log shorter than the evidence cannot be told from a short line printed again later
+  // (a prompt): it is taken as written before the attach.
+  if (n < MIN_EVIDENCE || (confirmed !== undefined && n - confirmed >= MIN_EVIDENCE)) return { kind: 'join', at: confirmed ?? n, ambiguous: false };
+  // No overlap, or one of a few bytes (the log's last line break and the live bytes'
+  // first could be a coincidence). Either the writer was quiet from the attach until the
+  // log was read (then nothing the log has is live), or the log no longer starts where
+  // the output did (then its head is somewhere in the live bytes, maybe further than they
+  // reach yet: the log is read while the attach is held back, up to tens of MiB).
+  const liveAt = live.indexOf(log.subarray(0, MIN_EVIDENCE));
+  if (liveAt !== -1) return { kind: 'rotated', liveAt };
+  if (!settled) return { kind: 'need-more' };
   return { kind: 'join', at: confirmed ?? n, ambiguous: false };
 }
 

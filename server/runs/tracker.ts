@@ -196,14 +196,16 @@ export class RunTracker {
       void this.auditRun('run.started', {});
       this.hub.status({ kind: 'running', podName: pod.metadata!.name! });
     }
-    if (!this.capture) {
-      // A container that already ended cannot be attached to: its log is all there is.
-      const name = pod.metadata!.name!;
-      this.capture = (this.exit || this.deadline ? this.captureLogs(name) : this.captureLive(name)).catch((err) => {
-        this.log.error({ err }, 'output capture failed');
-        this.outputGap(-1, `oddjob could not read the output: ${(err as Error).message}`);
-      });
-    }
+    this.startCapture(pod.metadata!.name!);
+  }
+
+  private startCapture(pod: string): void {
+    if (this.capture) return;
+    // A container that already ended cannot be attached to: its log is all there is.
+    this.capture = (this.exit || this.deadline ? this.captureLogs(pod) : this.captureLive(pod)).catch((err) => {
+      this.log.error({ err }, 'output capture failed');
+      this.outputGap(-1, `oddjob could not read the output: ${(err as Error).message}`);
+    });
   }
 
   private signalExit() {

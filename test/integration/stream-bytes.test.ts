@@ -6,7 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -27,6 +27,8 @@ before(async () => {
 });
 
 after(async () => {
+  // The server's account of every capture (joins, ends, gaps), for a soak's record.
+  if (process.env.ODDJOB_TEST_SERVER_LOG && server) writeFileSync(process.env.ODDJOB_TEST_SERVER_LOG, server.logs());
   await server?.kill();
   await ns?.dispose();
 });
@@ -62,31 +64,66 @@ function freePort(): Promise<number> {
 const run = (args: string[], opts: { input?: string; timeoutMs?: number } = {}) =>
   runCli(['run', '-n', ns.name, ...args], { server: server.url, input: opts.input, timeoutMs: opts.timeoutMs });
 
-/** The first line where `got` differs from `want`, for a failure message a person can act on. */
-function firstDifference(got: Buffer, want: Buffer): string {
-  const g = got.toString('latin1').split('\n');
-  const w = want.toString('latin1').split('\n');
-  for (let i = 0; i < w.length; i++)
-    if (g[i] !== w[i]) return `line ${i}: got ${JSON.stringify(g[i]?.slice(0, 40))}, want ${JSON.stringify(w[i]?.slice(0, 40))}`;
-  return `got ${g.length} lines, want ${w.length}`;
+/**
+ * Where flood.js's numbered lines jump (missing or repeated): `12 → 250123` says lines 13
+ * to 250122 are missing. Tells a lost head from a lost tail from a repeat at the join.
+ */
+function lineJumps(got: Buffer): string[] {
+  const jumps: string[] = [];
+  let prev = -1;
+  for (let at = 0; at < got.length;) {
+    const nl = got.indexOf(10, at);
+    const end = nl === -1 ? got.length : nl;
+    const n = Number(got.toString('latin1', at + 5, at + 14));
+    if (n !== prev + 1 && jumps.length < 10) jumps.push(`${prev} → ${n}`);
+    prev = n;
+    at = end + 1;
+  }
+  return jumps;
 }
 
+/** The server's own account of a capture: joins, ends, gaps. */
+const captureLog = (logs: string) =>
+  logs
+    .split('\n')
+    .filter((l) => /attach|gap|joined|log/.test(l))
+    .slice(-30)
+    .join('\n');
+
 describe('every byte of a run', () => {
-  test('150 MiB from a fast writer: every line once, in order, and the exit code', async () => {
-    const mib = Number(process.env.ODDJOB_TEST_STREAM_MIB ?? 150);
-    const want = execFileSync(process.execPath, [`${REPO_ROOT}hack/images/demo-app/scripts/flood.js`, String(mib)], { maxBuffer: (mib + 1) << 20 });
-    const r = await run(['deploy/api', '--', 'node', '-e', `process.argv[2] = '${mib}'; process.exitCode = 3; require('./scripts/flood.js')`], {
-      timeoutMs: 110_000,
+  // ODDJOB_TEST_STREAM_MIB and ODDJOB_TEST_STREAM_REPEAT make this the soak (npm run soak:bytes).
+  const mib = Number(process.env.ODDJOB_TEST_STREAM_MIB ?? 150);
+  const repeat = Number(process.env.ODDJOB_TEST_STREAM_REPEAT ?? 1);
+  // The writer prints one line, then floods once the run is seen running (~1-2 s): what a
+  // container writes before the node reports it running can only be read from the log,
+  // and a writer this fast fills the kubelet's 10 MiB file in under a second, which the
+  // kubelet's 10-s rotation check then takes away before any reader (kubectl included)
+  // can open it: measured 1 run in 5 at full speed from the first byte, and not
+  // detectable (docs/architecture.md, Known limits). ODDJOB_TEST_STREAM_FROM_START=1
+  // floods from the first byte (the soak measures how often that bites).
+  const delay = process.env.ODDJOB_TEST_STREAM_FROM_START === '1' ? 0 : 4000;
+  for (let round = 1; round <= repeat; round++) {
+    test(`${mib} MiB from a fast writer: every line once, in order, and the exit code${repeat > 1 ? ` (${round} of ${repeat})` : ''}`, async (t) => {
+      const flood = execFileSync(process.execPath, [`${REPO_ROOT}hack/images/demo-app/scripts/flood.js`, String(mib)], { maxBuffer: (mib + 1) << 20 });
+      const first = delay ? 'line 000000000 then a pause\n' : '';
+      const want = Buffer.concat([Buffer.from(first), flood]);
+      const t0 = Date.now();
+      const script = `process.stdout.write('${first.replace('\n', '\\n')}'); process.exitCode = 3; setTimeout(() => { process.argv[2] = '${mib}'; require('./scripts/flood.js') }, ${delay})`;
+      const r = await run(['deploy/api', '--', 'node', '-e', script], {
+        timeoutMs: 60_000 + mib * 500,
+      });
+      const secs = (Date.now() - t0) / 1000;
+      const same = createHash('sha256').update(r.stdout).digest().equals(createHash('sha256').update(want).digest());
+      t.diagnostic(
+        `${(r.stdout.length / 1048576).toFixed(1)} of ${mib} MiB, sha256 ${same ? 'equal' : 'DIFFERENT'}, exit ${r.code}, ${secs.toFixed(1)} s (${(mib / secs).toFixed(1)} MiB/s submit → exit)`,
+      );
+      const why = () => `jumps: ${lineJumps(r.stdout).join(', ')}\ncli stderr:\n${r.stderr.slice(-2000)}\nserver:\n${captureLog(server.logs())}`;
+      assert.equal(r.code, 3, why());
+      assert.doesNotMatch(r.stderr, /LOST|warning/, why());
+      assert.equal(r.stdout.length, want.length, `${r.stdout.length} of ${want.length} bytes; ${why()}`);
+      assert.ok(same, `same length, different bytes; ${why()}`);
     });
-    assert.equal(r.code, 3, r.stderr);
-    assert.doesNotMatch(r.stderr, /LOST|warning/, r.stderr);
-    assert.equal(
-      r.stdout.length,
-      want.length,
-      `${r.stdout.length} of ${want.length} bytes; ${firstDifference(r.stdout, want)}\nserver:\n${server.logs().slice(-3000)}`,
-    );
-    assert.ok(createHash('sha256').update(r.stdout).digest().equals(createHash('sha256').update(want).digest()), firstDifference(r.stdout, want));
-  });
+  }
 
   test('-i keeps what the command printed before it read stdin', async () => {
     const script = 'console.log("early-line 1"); console.error("early-err"); console.log("early-line 2"); process.stdin.pipe(process.stdout)';

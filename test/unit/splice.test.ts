@@ -91,6 +91,30 @@ describe('findJoin', () => {
   });
 });
 
+describe('findJoin: the log rotated between the attach and the log read', () => {
+  const lines: string[] = [];
+  for (let i = 0; i < 100_000; i++) lines.push(`line ${String(i).padStart(9, '0')} ${'x'.repeat(40)}\n`);
+  const all = Buffer.from(lines.join(''));
+  // The attach began at byte 1 MiB; the kubelet rotated the file at 3 MiB; the log read
+  // returned the new file, which starts 2 MiB into the live bytes.
+  const attachAt = 1 << 20;
+  const rotatedAt = 3 << 20;
+  const log = all.subarray(rotatedAt, rotatedAt + (1 << 20));
+
+  test('the log starts inside the live bytes: rotated, not joined (no output twice)', () => {
+    assert.deepEqual(findJoin(log, all.subarray(attachAt), false), { kind: 'rotated', liveAt: rotatedAt - attachAt });
+  });
+  test('the live bytes do not reach the log yet: wait for more, do not call it no overlap', () => {
+    assert.deepEqual(findJoin(log, all.subarray(attachAt, attachAt + (1 << 20)), false), { kind: 'need-more' });
+  });
+  test('a long log and live bytes that never meet once the writer is quiet: no overlap', () => {
+    assert.deepEqual(findJoin(all.subarray(0, 1 << 20), all.subarray(2 << 20, 3 << 20), true), { kind: 'join', at: 1 << 20, ambiguous: false });
+  });
+  test('a short log seen again later (a prompt) is still taken as written before the attach', () => {
+    assert.deepEqual(findJoin(b('>>> '), b('1\n>>> '), false), { kind: 'join', at: 4, ambiguous: false });
+  });
+});
+
 describe('locateTail', () => {
   test('finds where the bytes we have end in a re-read log', () => {
     assert.equal(locateTail(b('l1\nl2\nl3\nl4\n'), b('l2\n')), 6);
