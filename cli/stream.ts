@@ -132,7 +132,9 @@ class RunFollower {
   }
 
   private onProgress(message: string) {
-    if (!this.starting) return;
+    // Once the command runs, the server sends progress only to say something about the
+    // output itself (missing here, or not replayable): always shown.
+    if (!this.starting) return this.notice(message);
     this.slowTimer ??= setTimeout(
       () => {
         if (this.starting) this.notice(`still starting after ${Math.round((this.opts.slowStartMs ?? 20_000) / 1000)} s: ${this.lastProgress}`);
