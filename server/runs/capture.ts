@@ -232,7 +232,7 @@ export class LiveCapture {
       this.releaseStdin();
       const end = await session.ended;
       this.sink.flush();
-      this.logger.info({ code: end.code, reason: end.reason, have: this.have }, 'attach ended');
+      this.logger.info({ code: end.code, reason: end.reason, failure: end.failure?.message, have: this.have }, 'attach ended');
       return end.code === 1000 && !end.failure ? 'ended' : 'dropped';
     } finally {
       clearInterval(this.waitingForViewer);
@@ -282,10 +282,15 @@ export class LiveCapture {
               ? await this.readLog(stream, { tailLines: TAIL_LINES })
               : await this.readLog(stream, { sinceTime: new Date(lastOutputAt - SINCE_MARGIN_MS).toISOString().replace(/\.\d+Z$/, 'Z') });
           const at = locateTail(end, this.tail(channel));
-          if (at !== undefined) return this.deliverPaced(channel, end.subarray(at));
+          if (at !== undefined) {
+            this.logger.info({ channel, have: this.have[channel], after: end.length - at }, 'the log after the attach ended: lined up with its end');
+            return this.deliverPaced(channel, end.subarray(at));
+          }
         }
         const log = await this.readLog(stream);
-        await this.deliverPaced(channel, this.unseen(channel, log, log.length));
+        const rest = this.unseen(channel, log, log.length);
+        this.logger.info({ channel, have: this.have[channel], logBytes: log.length, after: rest.length }, 'the log after the attach ended: read whole');
+        await this.deliverPaced(channel, rest);
       }),
     );
     this.sink.flush();

@@ -298,7 +298,7 @@ export class RunTracker {
           // 22 MiB short, cause unseen): the log is checked against what we have, and
           // whatever it holds after our last bytes is handed on.
           if (how === 'ended' && (this.exit || this.deadline)) return await live.readRest();
-          if (how === 'dropped') this.log.warn('attach dropped; re-attaching');
+          if (how === 'dropped') this.log.warn({ exited: Boolean(this.exit) }, 'attach dropped; re-attaching');
         } catch (err) {
           if (this.abort.signal.aborted) return;
           failures++;
