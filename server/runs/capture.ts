@@ -165,13 +165,7 @@ export class LiveCapture {
         if (failure && pendingBytes === 0) throw failure;
       };
       refused();
-      const streams: { stream: LogStream; channel: 1 | 2 }[] =
-        this.target.tty || !this.target.split
-          ? [{ stream: 'All', channel: 1 }]
-          : [
-              { stream: 'Stdout', channel: 1 },
-              { stream: 'Stderr', channel: 2 },
-            ];
+      const streams = this.logStreams();
       const logs = await Promise.all(streams.map((s) => this.readLogOnceReadable(s.stream)));
       refused();
       session.resume();
@@ -262,13 +256,7 @@ export class LiveCapture {
    */
   async readRest(): Promise<void> {
     const lastOutputAt = this.lastOutputAt;
-    const streams: { stream: LogStream; channel: 1 | 2 }[] =
-      this.target.tty || !this.target.split
-        ? [{ stream: 'All', channel: 1 }]
-        : [
-            { stream: 'Stdout', channel: 1 },
-            { stream: 'Stderr', channel: 2 },
-          ];
+    const streams = this.logStreams();
     await Promise.all(
       streams.map(async ({ stream, channel }) => {
         // Usually nothing or little is missing: the end of the log is enough to line it
@@ -294,6 +282,15 @@ export class LiveCapture {
       }),
     );
     this.sink.flush();
+  }
+
+  /** The logs to read: per stream, or one combined (a TTY, or no PodLogsQuerySplitStreams). */
+  private logStreams(): { stream: LogStream; channel: 1 | 2 }[] {
+    if (this.target.tty || !this.target.split) return [{ stream: 'All', channel: 1 }];
+    return [
+      { stream: 'Stdout', channel: 1 },
+      { stream: 'Stderr', channel: 2 },
+    ];
   }
 
   /** The part of log[0..end] we do not have yet; a gap is reported when we cannot tell. */
