@@ -29,7 +29,7 @@ function viewer() {
 const settleReplays = () => new Promise((r) => setTimeout(r, 50));
 /** Waits for what the viewers must eventually receive; a guard against hanging, not a timing assertion. */
 const until = async (cond: () => boolean) => {
-  const give = Date.now() + 20_000;
+  const give = Date.now() + 60_000;
   while (!cond()) {
     if (Date.now() > give) throw new Error('the viewer never received what it should have');
     await new Promise((r) => setTimeout(r, 5));
