@@ -491,6 +491,7 @@ describe('installed into the cluster', () => {
       ['events', '[get list watch]'],
       ['pods/log', '[get]'],
       ['pods/attach', '[create get]'],
+      ['secrets', '[create patch delete]'],
     ]);
     // What every authenticated identity gets from the cluster's defaults (discovery, self reviews).
     const clusterDefaults =
