@@ -7,6 +7,7 @@ import {
   AuditEvent,
   AuditVerifyResult,
   Delivery,
+  RedeliverFailedResponse,
   DeploymentSummary,
   CreatedToken,
   CredentialInfo,
@@ -180,6 +181,10 @@ export class OddjobClient {
 
   notifications(q: { state?: string; runId?: string; target?: string; limit?: number; cursor?: string }): Promise<{ items: Delivery[]; nextCursor?: string }> {
     return this.json('GET', '/api/notifications', Page(Delivery), { query: { ...q } });
+  }
+
+  redeliverFailed(target?: string): Promise<{ redelivered: number }> {
+    return this.json('POST', '/api/notifications/redeliver', RedeliverFailedResponse, { body: { state: 'failed', ...(target ? { target } : {}) } });
   }
 
   redeliver(id: number): Promise<Delivery> {

@@ -281,6 +281,11 @@ export const DeliveryListQuery = z
   .strict();
 export type DeliveryListQuery = z.infer<typeof DeliveryListQuery>;
 
+/** POST /api/notifications/redeliver: every failed delivery (dead letter) again, of one target or all. */
+export const RedeliverFailedRequest = z.object({ state: z.literal('failed'), target: z.string().max(63).optional() }).strict();
+export type RedeliverFailedRequest = z.infer<typeof RedeliverFailedRequest>;
+export const RedeliverFailedResponse = z.object({ redelivered: z.number().int().nonnegative() });
+
 /** Every error answer of the API has this shape. */
 export const ApiErrorBody = z.object({
   error: z.object({

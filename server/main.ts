@@ -109,6 +109,15 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
         });
         return notifications.redeliver(id);
       },
+      async redeliverFailed(ctx, target) {
+        await audit.appendDurable({
+          type: 'notification.redelivered',
+          actor: ctx.identity,
+          client: ctx.client,
+          message: `redelivery of every failed delivery${target === undefined ? '' : ` to target ${target}`}`,
+        });
+        return notifications.redeliverFailed(target);
+      },
     },
     readiness: [
       ...runs.readiness,

@@ -95,6 +95,8 @@ export interface NotificationService {
   list(q: DeliveryListQuery): Promise<{ items: Delivery[]; nextCursor?: string }>;
   /** Due again now, same webhook id; audited by the edge's caller. undefined: no such delivery, or it is in flight. */
   redeliver(ctx: RequestContext, id: number): Promise<Delivery | undefined>;
+  /** Every failed delivery (of one target, or all) due again now, audited; how many. */
+  redeliverFailed(ctx: RequestContext, target: string | undefined): Promise<number>;
 }
 
 export interface DeploymentService {

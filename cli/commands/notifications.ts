@@ -25,7 +25,8 @@ export default function register(program: Command, cli: CliContext): void {
     .summary('the notification delivery log (auditors)')
     .description(
       "Notifications sent to the operator's targets (Slack, webhooks), newest first: state, attempts, the last error. " +
-        'Failed ones gave up after the delivery maxAge; pending ones are being retried.',
+        'Failed ones gave up (older than the delivery maxAge, or refused for a reason no retry fixes, like a revoked Slack token); ' +
+        'pending ones are being retried. After fixing a target: oddjob notifications redeliver --failed --target NAME.',
     )
     .option('--failed', 'only deliveries that gave up')
     .option('--pending', 'only deliveries still being retried')
@@ -54,10 +55,24 @@ export default function register(program: Command, cli: CliContext): void {
     );
   command
     .command('redeliver')
-    .summary('send a notification again (same webhook id), now')
-    .argument('<id>', 'the delivery id (first column of `oddjob notifications`)')
+    .summary('send a notification again (same webhook id), now; or every failed one')
+    .argument('[id]', 'the delivery id (first column of `oddjob notifications`)')
+    .option('--failed', 'every failed delivery (after fixing the target), instead of one id')
+    .option('--target <name>', 'with --failed: only this target')
+    .addHelpText('after', '\nExamples:\n  oddjob notifications redeliver 42\n  oddjob notifications redeliver --failed --target ops-slack\n')
     .action(
-      cli.act(async (id: string, _flags: object, cmd: Command) => {
+      cli.act(async (id: string | undefined, flags: { failed?: boolean; target?: string }, cmd: Command) => {
+        if (flags.failed) {
+          if (id !== undefined) throw new CliError('give a delivery id or --failed, not both', { usage: true });
+          const { redelivered } = await cli.client(cmd).redeliverFailed(flags.target);
+          cli.out(
+            `${redelivered} failed deliver${redelivered === 1 ? 'y' : 'ies'}${flags.target ? ` to ${flags.target}` : ''} will be sent again now, each with its webhook id\n`,
+          );
+          return 0;
+        }
+        if (flags.target) throw new CliError('--target goes with --failed', { usage: true });
+        if (id === undefined)
+          throw new CliError('give the delivery id to send again (see oddjob notifications), or --failed for every failed one', { usage: true });
         if (!/^[1-9]\d{0,15}$/.test(id)) throw new CliError(`"${id}" is not a delivery id; see oddjob notifications`, { usage: true });
         const d = await cli.client(cmd).redeliver(Number(id));
         cli.out(`delivery ${d.id} (${d.event} to ${d.target}) will be sent again now, with webhook id ${d.webhookId}\n`);

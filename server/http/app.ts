@@ -7,7 +7,16 @@ import { randomUUID } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { ipKeyGenerator, rateLimit } from 'express-rate-limit';
 import { z } from 'zod';
-import { AuditQuery, DeliveryListQuery, ProgressRequest, RunListQuery, RunRequest, describeZodError, runId as runIdSchema } from '../../protocol/api.js';
+import {
+  AuditQuery,
+  DeliveryListQuery,
+  ProgressRequest,
+  RedeliverFailedRequest,
+  RunListQuery,
+  RunRequest,
+  describeZodError,
+  runId as runIdSchema,
+} from '../../protocol/api.js';
 import { accessLog, type Logger } from '../logger.js';
 import type {
   AuditService,
@@ -310,6 +319,12 @@ export function createApp(deps: AppDeps) {
     requireAuditor(req, 'read the notification delivery log');
     const q = parse(DeliveryListQuery, req.query, 'query');
     res.json(deps.notifications ? await deps.notifications.list(q) : { items: [] });
+  });
+  api.post('/notifications/redeliver', async (req, res) => {
+    requireAuditor(req, 'redeliver notifications');
+    const body = parse(RedeliverFailedRequest, req.body ?? {}, 'body');
+    const redelivered = deps.notifications ? await deps.notifications.redeliverFailed(ctx(req), body.target) : 0;
+    res.json({ redelivered });
   });
   api.post('/notifications/:id/redeliver', async (req, res) => {
     requireAuditor(req, 'redeliver notifications');

@@ -40,6 +40,8 @@ export class DeliveryWorker {
   private readonly pumping = new Set<string>();
   private readonly again = new Set<string>();
   private readonly attempts = new Set<Promise<void>>();
+  /** Targets that answered 429: nothing is sent to them before this time (ms). */
+  private readonly pausedUntil = new Map<string, number>();
   private stopped = true;
   /** Cuts attempts in flight short on stop: shutdown must not wait out a hanging target. */
   private stopping = new AbortController();
@@ -98,6 +100,11 @@ export class DeliveryWorker {
     const idle = this.o.idlePollMs ?? 2000;
     try {
       const target = this.o.targets.get(name)!;
+      const paused = (this.pausedUntil.get(name) ?? 0) - Date.now();
+      if (paused > 0) {
+        this.schedule(name, paused);
+        return;
+      }
       const free = this.o.settings.concurrency - (this.inFlight.get(name) ?? 0);
       if (free <= 0) return; // an attempt ending pumps again
       const now = Date.now();
@@ -151,17 +158,28 @@ export class DeliveryWorker {
       return;
     }
     const attempts = row.attempts + 1;
+    if (result.status === 429 && result.retryAfterMs !== undefined) {
+      // A rate limit is the target's (Slack: per method and workspace), not this row's:
+      // every attempt before Retry-After would only be refused again and prolong it.
+      this.pausedUntil.set(target.name, Math.max(this.pausedUntil.get(target.name) ?? 0, now + result.retryAfterMs));
+    }
     const expired = now - row.createdAt >= settings.maxAgeSeconds * 1000;
+    const giveUp = expired || result.permanent === true;
     const nextAt = now + Math.max(result.retryAfterMs ?? 0, retryDelayMs(attempts, settings, this.o.random));
     await store.settle(row.id, this.owner, {
-      state: expired ? 'failed' : 'pending',
+      state: giveUp ? 'failed' : 'pending',
       status: result.status,
-      error: result.error,
-      nextAt: expired ? undefined : nextAt,
+      error: result.permanent ? `${result.error} (not retried: fix the target, then redeliver)` : result.error,
+      nextAt: giveUp ? undefined : nextAt,
       now,
     });
-    metrics.notifyDeliveries.inc({ target: target.name, outcome: expired ? 'gave_up' : 'retry' });
-    if (expired) logger.error({ ...log, error: result.error }, `notification given up after ${attempts} attempts (older than the delivery maxAge)`);
+    metrics.notifyDeliveries.inc({ target: target.name, outcome: result.permanent ? 'refused' : expired ? 'gave_up' : 'retry' });
+    if (result.permanent) {
+      logger.error(
+        { ...log, error: result.error },
+        `notification refused by the target for a reason retrying cannot fix: it is marked failed; fix the target (token, channel, URL), restart, then \`oddjob notifications redeliver --failed --target ${target.name}\``,
+      );
+    } else if (expired) logger.error({ ...log, error: result.error }, `notification given up after ${attempts} attempts (older than the delivery maxAge)`);
     else logger.warn({ ...log, error: result.error, retryInMs: nextAt - now }, 'notification not delivered; will retry');
   }
 }

@@ -61,6 +61,10 @@ export interface OutboxStore {
   get(id: number): Promise<OutboxRow | undefined>;
   /** Due again now, same webhook id; undefined if there is no such row. */
   redeliver(id: number, now: number): Promise<OutboxRow | undefined>;
+  /** Every failed delivery (of one target, or all) due again now, each with its own webhook id; how many. */
+  redeliverFailed(target: string | undefined, now: number): Promise<number>;
+  /** Deliveries still owed (pending) or given up (failed), by target: the metric operators alert on. */
+  countOwed(): Promise<Array<{ target: string; state: 'pending' | 'failed'; count: number }>>;
   /**
    * Deletes settled deliveries (delivered or given up) created before `before`, and the
    * Slack message ids and run credentials nothing refers to any more. Pending ones stay,

@@ -10,7 +10,48 @@ import { slackMessage, webhookBody } from './message.js';
 import type { OutboxRow } from './outbox.js';
 
 export type SendResult =
-  { ok: true; status: number; slack?: { channel: string; ts: string } } | { ok: false; status?: number; error: string; retryAfterMs?: number };
+  | { ok: true; status: number; slack?: { channel: string; ts: string } }
+  | {
+      ok: false;
+      status?: number;
+      error: string;
+      retryAfterMs?: number;
+      /** Retrying cannot help until the operator fixes the target (a revoked token, an archived channel): give up now. */
+      permanent?: boolean;
+    };
+
+/**
+ * Slack Web API errors that no retry fixes: the token, its scopes, the channel. The
+ * rest (ratelimited, internal_error, service_unavailable, request_timeout, fatal_error,
+ * and codes Slack adds later) are retried until the delivery maxAge.
+ */
+const SLACK_API_PERMANENT = new Set([
+  'not_authed',
+  'invalid_auth',
+  'account_inactive',
+  'token_revoked',
+  'token_expired',
+  'no_permission',
+  'missing_scope',
+  'not_allowed_token_type',
+  'ekm_access_denied',
+  'org_login_required',
+  'team_access_not_granted',
+  'channel_not_found',
+  'not_in_channel',
+  'is_archived',
+  'restricted_action',
+  'restricted_action_read_only_channel',
+  'restricted_action_thread_only_channel',
+  'restricted_action_non_threadable_channel',
+  'invalid_blocks',
+  'invalid_arguments',
+  'msg_too_long',
+  'too_many_attachments',
+]);
+
+/** chat.update cannot touch the run's message (deleted, too old): post a new one instead of losing the outcome. */
+const SLACK_UPDATE_GONE = new Set(['message_not_found', 'cant_update_message', 'edit_window_closed']);
 
 export interface SendContext {
   publicUrl: string;
@@ -77,7 +118,7 @@ async function readBounded(res: Response, max = 16 * 1024): Promise<string> {
   return Buffer.concat(chunks).toString('utf8').slice(0, max);
 }
 
-function httpFailure(res: Response, ctx: SendContext, detail?: string): SendResult {
+function httpFailure(res: Response, ctx: SendContext, detail?: string): Extract<SendResult, { ok: false }> {
   return {
     ok: false,
     status: res.status,
@@ -121,25 +162,38 @@ async function sendSlackWebhook(target: Extract<NotifyTarget, { kind: 'slack-web
   // Incoming webhooks answer 200 "ok", or an error status whose body is the reason
   // (invalid_payload, channel_not_found, ...).
   if (res.ok) return { ok: true, status: res.status };
-  return httpFailure(res, ctx, shortCode(text));
+  const failure = httpFailure(res, ctx, shortCode(text));
+  // 4xx names a problem with the webhook itself (invalid_token, no_service,
+  // channel_not_found, channel_is_archived, action_prohibited): retrying cannot help.
+  const permanent = res.status >= 400 && res.status < 500 && res.status !== 408 && res.status !== 429;
+  return permanent ? { ...failure, permanent } : failure;
 }
 
 async function sendSlackApi(target: Extract<NotifyTarget, { kind: 'slack-api' }>, row: OutboxRow, ctx: SendContext): Promise<SendResult> {
   const message = slackMessage(row.event, ctx.publicUrl);
   const thread = ctx.slackThread;
-  let method: 'chat.postMessage' | 'chat.update';
-  let payload: Record<string, unknown>;
   if (thread && isRunEnd(row.eventType)) {
     // The run's message says how it ended, instead of a second message.
-    method = 'chat.update';
-    payload = { channel: thread.channel, ts: thread.ts, ...message };
-  } else if (thread && row.eventType === 'run.progress') {
-    method = 'chat.postMessage';
-    payload = { channel: thread.channel, thread_ts: thread.ts, ...message };
-  } else {
-    method = 'chat.postMessage';
-    payload = { channel: target.channel, ...message };
+    const updated = await callSlack(target, 'chat.update', { channel: thread.channel, ts: thread.ts, ...message }, ctx);
+    if (updated.ok || !updated.gone) return updated.result;
+    return (await callSlack(target, 'chat.postMessage', { channel: target.channel, ...message }, ctx)).result;
   }
+  if (thread && row.eventType === 'run.progress') {
+    return (await callSlack(target, 'chat.postMessage', { channel: thread.channel, thread_ts: thread.ts, ...message }, ctx)).result;
+  }
+  const posted = await callSlack(target, 'chat.postMessage', { channel: target.channel, ...message }, ctx);
+  if (posted.ok && row.eventType === 'run.started' && posted.answer && typeof posted.answer.ts === 'string' && typeof posted.answer.channel === 'string') {
+    return { ok: true, status: posted.result.status ?? 200, slack: { channel: posted.answer.channel, ts: posted.answer.ts } };
+  }
+  return posted.result;
+}
+
+async function callSlack(
+  target: Extract<NotifyTarget, { kind: 'slack-api' }>,
+  method: 'chat.postMessage' | 'chat.update',
+  payload: Record<string, unknown>,
+  ctx: SendContext,
+): Promise<{ ok: boolean; result: SendResult; gone?: boolean; answer?: { channel?: unknown; ts?: unknown } }> {
   const res = await post(
     `${target.apiUrl}/${method}`,
     { authorization: `Bearer ${target.token}`, 'content-type': 'application/json; charset=utf-8' },
@@ -147,20 +201,23 @@ async function sendSlackApi(target: Extract<NotifyTarget, { kind: 'slack-api' }>
     ctx,
   );
   const text = await readBounded(res);
-  if (!res.ok) return httpFailure(res, ctx, `from ${method}`);
+  // Rate limited: HTTP 429 with Retry-After (seconds) and {"ok":false,"error":"ratelimited"}.
+  if (!res.ok) return { ok: false, result: httpFailure(res, ctx, `from ${method}`) };
   let answer: { ok?: unknown; error?: unknown; channel?: unknown; ts?: unknown };
   try {
     answer = JSON.parse(text) as typeof answer;
   } catch {
-    return { ok: false, status: res.status, error: `${method} answered with something other than JSON` };
+    return { ok: false, result: { ok: false, status: res.status, error: `${method} answered with something other than JSON` } };
   }
-  // Slack answers 200 for most failures: only ok:true is a delivery.
+  // Slack answers HTTP 200 for most failures ({"ok":false,"error":"invalid_auth"}): only ok:true is a delivery.
   if (answer.ok !== true) {
     const code = typeof answer.error === 'string' ? shortCode(answer.error) : 'unknown_error';
-    return { ok: false, status: res.status, error: `${method}: ${code}` };
+    const permanent = SLACK_API_PERMANENT.has(code);
+    return {
+      ok: false,
+      gone: method === 'chat.update' && SLACK_UPDATE_GONE.has(code),
+      result: { ok: false, status: res.status, error: `${method}: ${code}`, ...(permanent ? { permanent } : {}) },
+    };
   }
-  if (method === 'chat.postMessage' && !thread && row.eventType === 'run.started' && typeof answer.ts === 'string' && typeof answer.channel === 'string') {
-    return { ok: true, status: res.status, slack: { channel: answer.channel, ts: answer.ts } };
-  }
-  return { ok: true, status: res.status };
+  return { ok: true, result: { ok: true, status: res.status }, answer };
 }

@@ -4,6 +4,7 @@
 import type { Logger } from 'pino';
 import type { AuditEvent, Delivery, DeliveryListQuery, Run } from '../../protocol/api.js';
 import type { StoreTransaction } from '../store/notify.js';
+import { setOutboxSource } from '../metrics.js';
 import { DeliveryWorker } from './deliver.js';
 import { NO_NOTIFICATIONS, type NotifyConfig } from './config.js';
 import { notifyEventFromAudit, isRunEnd, eventTypeOf } from './events.js';
@@ -93,6 +94,7 @@ export class Notifications {
   }
 
   private pruneTimer: NodeJS.Timeout | undefined;
+  private unsetOutboxSource = () => {};
 
   start(): void {
     this.worker.start();
@@ -103,12 +105,14 @@ export class Notifications {
         (err: unknown) => this.deps.logger.error({ err }, 'could not prune the notification delivery log (will retry)'),
       );
     void prune();
+    this.unsetOutboxSource = setOutboxSource(() => this.outbox.countOwed());
     this.pruneTimer = setInterval(() => void prune(), 3_600_000);
     this.pruneTimer.unref();
   }
 
   stop(): Promise<void> {
     clearInterval(this.pruneTimer);
+    this.unsetOutboxSource();
     return this.worker.stop();
   }
 
@@ -123,6 +127,13 @@ export class Notifications {
     if (!row) return undefined;
     this.worker.wake(row.target);
     return toDelivery(row);
+  }
+
+  /** Every failed delivery (of one target, or all) due again now; how many. */
+  async redeliverFailed(target: string | undefined): Promise<number> {
+    const n = await this.outbox.redeliverFailed(target, Date.now());
+    for (const name of target === undefined ? this.config.targets.keys() : [target]) this.worker.wake(name);
+    return n;
   }
 
   async get(id: number): Promise<Delivery | undefined> {

@@ -143,6 +143,23 @@ export class OutboxRows implements OutboxStore {
     return row && toRow(row);
   }
 
+  async redeliverFailed(target: string | undefined, now: number): Promise<number> {
+    let q = this.conn.db.updateTable('notify_outbox').set({ state: 'pending', next_at: now, created_at: now, last_error: null }).where('state', '=', 'failed');
+    if (target !== undefined) q = q.where('target', '=', target);
+    const r = await q.executeTakeFirst();
+    return Number(r.numUpdatedRows);
+  }
+
+  async countOwed(): Promise<Array<{ target: string; state: 'pending' | 'failed'; count: number }>> {
+    const rows = await this.conn.db
+      .selectFrom('notify_outbox')
+      .select(['target', 'state', (eb) => eb.fn.countAll<number | string>().as('n')])
+      .where('state', 'in', ['pending', 'failed'])
+      .groupBy(['target', 'state'])
+      .execute();
+    return rows.map((r) => ({ target: r.target, state: r.state as 'pending' | 'failed', count: Number(r.n) }));
+  }
+
   async prune(before: number): Promise<number> {
     return this.conn.db.transaction().execute(async (trx) => {
       const r = await trx.deleteFrom('notify_outbox').where('state', '<>', 'pending').where('created_at', '<', before).executeTakeFirst();

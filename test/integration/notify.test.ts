@@ -34,6 +34,9 @@ let token: string;
 let auditorToken: string;
 let nodeIp: string;
 const SECRET = newWebhookSecret();
+/** Logs of server processes that were restarted, for the no-secrets check. */
+let earlierLogs = '';
+const REVOKED_TOKEN = `xoxb-${Date.now()}-revoked-bot-token`;
 
 async function freePort(): Promise<number> {
   const s = createServer();
@@ -80,6 +83,7 @@ before(async () => {
   await deploy('api', 'hooks,ops-slack,typo-target');
   await deploy('hangs', 'stuck');
   await deploy('quiet');
+  await deploy('revoked', 'revoked-slack');
   gh = await new FakeGitHub().start();
   gh.addUser('alice', ['acme/payments']);
   gh.addUser('erin', ['acme/security']);
@@ -91,6 +95,7 @@ before(async () => {
   writeFileSync(join(dir, 'hook-secret'), `${SECRET}\n`, { mode: 0o600 });
   writeFileSync(join(dir, 'slack-token'), `${slack.token}\n`, { mode: 0o600 });
   writeFileSync(join(dir, 'slack-url'), `${slack.webhookUrl}\n`, { mode: 0o600 });
+  writeFileSync(join(dir, 'revoked-token'), `${REVOKED_TOKEN}\n`, { mode: 0o600 });
   writeFileSync(
     join(dir, 'notifications.yaml'),
     `# Test receivers run on loopback over plain HTTP.
@@ -105,6 +110,8 @@ targets:
     slack: {webhookUrlFile: ${join(dir, 'slack-url')}}
   stuck:
     webhook: {url: "${stuck.url}", secretFile: ${join(dir, 'hook-secret')}}
+  revoked-slack:
+    slack: {tokenFile: ${join(dir, 'revoked-token')}, channel: "#ops", apiUrl: "${slack.apiUrl}"}
 `,
   );
   port = await freePort();
@@ -269,6 +276,7 @@ describe('notifications on a real cluster', () => {
         (await cli(['notifications', '--run', id, '--json'], { ODDJOB_TOKEN: auditorToken })).stdout.toString().includes('run.succeeded'),
       30_000,
     );
+    earlierLogs += server.logs();
     await server.kill('SIGKILL');
     assert.equal(receiver.ofRun(id).length, 0, 'nothing delivered before the kill');
     receiver.failNext = 0;
@@ -281,15 +289,82 @@ describe('notifications on a real cluster', () => {
     );
   });
 
+  test('a revoked Slack token: dead letters at once, in the CLI and /metrics; after fixing the token file and a restart, redelivered in bulk', async () => {
+    const r = await cli(['run', '-n', ns.name, 'deploy/revoked', '--', 'true']);
+    assert.equal(r.code, 0, r.stderr);
+    const id = /run ([a-z0-9]{12})/.exec(r.stderr)![1]!;
+    const failed = async () => {
+      const out = await cli(['notifications', '--failed', '--target', 'revoked-slack', '--run', id, '--json'], { ODDJOB_TOKEN: auditorToken });
+      assert.equal(out.code, 0, out.stderr);
+      return out.stdout
+        .toString()
+        .trim()
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as { event: string; attempts: number; lastError: string; webhookId: string });
+    };
+    const dead = await eventually(
+      'both events dead letters',
+      async () => {
+        const rows = await failed();
+        return rows.length === 2 && rows;
+      },
+      30_000,
+    );
+    assert.deepEqual(dead.map((d) => [d.event, d.attempts]).sort(), [
+      ['run.started', 1],
+      ['run.succeeded', 1],
+    ]);
+    assert.ok(
+      dead.every((d) => /^chat\.postMessage: invalid_auth \(not retried/.test(d.lastError)),
+      JSON.stringify(dead),
+    );
+    const metricsText = await (await fetch(`${base}/metrics`)).text();
+    assert.match(metricsText, /^oddjob_notification_deliveries\{target="revoked-slack",state="failed"\} 2$/m);
+    assert.match(metricsText, /^oddjob_notification_attempts_total\{target="revoked-slack",outcome="refused"\} 2$/m);
+    assert.match(server.logs(), /refused by the target for a reason retrying cannot fix/);
+
+    // The operator puts the right token in the file and restarts; dead letters stay dead until redelivered.
+    writeFileSync(join(dir, 'revoked-token'), `${slack.token}\n`, { mode: 0o600 });
+    earlierLogs += server.logs();
+    await server.kill();
+    server = await start();
+    assert.equal((await failed()).length, 2);
+    const denied = await cli(['notifications', 'redeliver', '--failed', '--target', 'revoked-slack']);
+    assert.notEqual(denied.code, 0, 'only auditors redeliver');
+    const again = await cli(['notifications', 'redeliver', '--failed', '--target', 'revoked-slack'], { ODDJOB_TOKEN: auditorToken });
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(again.stdout.toString(), /^2 failed deliveries to revoked-slack will be sent again now/);
+    await eventually(
+      'the run in Slack, updated in place',
+      async () => [...slack.messages.values()].some((m) => JSON.stringify(m.blocks).includes(id) && m.updates.length === 1),
+      30_000,
+    );
+    const log = await cli(['notifications', '--run', id, '--json'], { ODDJOB_TOKEN: auditorToken });
+    const rows = log.stdout
+      .toString()
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { state: string; webhookId: string });
+    assert.deepEqual(
+      rows.map((x) => x.state),
+      ['delivered', 'delivered'],
+    );
+    assert.deepEqual(new Set(rows.map((x) => x.webhookId)), new Set(dead.map((d) => d.webhookId)), 'the same deliveries, not new ones');
+    const audited = await api('/api/audit?type=notification.redelivered&limit=5', { as: auditorToken });
+    assert.match(audited.text, /redelivery of every failed delivery to target revoked-slack/);
+  });
+
   test('nothing secret in the server log, the audit log or the delivery log', async () => {
     const audit = await api('/api/audit/export', { as: auditorToken });
     const deliveries = await api('/api/notifications?limit=500', { as: auditorToken });
     assert.equal(deliveries.status, 200);
     const db = readFileSync(join(dir, 'audit.db')).toString('latin1');
-    const haystacks = { 'server log': server.logs(), 'audit log': audit.text, 'delivery log': deliveries.text, 'store file': db };
+    const haystacks = { 'server log': earlierLogs + server.logs(), 'audit log': audit.text, 'delivery log': deliveries.text, 'store file': db };
     const secrets = {
       'webhook secret': SECRET.slice('whsec_'.length),
       'Slack token': slack.token,
+      'revoked Slack token': REVOKED_TOKEN,
       'Slack webhook URL': slack.webhookPath.split('/').pop()!,
     };
     for (const [where, text] of Object.entries(haystacks)) {

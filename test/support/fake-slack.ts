@@ -6,7 +6,9 @@
 //   POST /api/chat.postMessage    Web API: HTTP 200 {ok:true, channel, ts, message} or
 //   POST /api/chat.update         HTTP 200 {ok:false, error}; 429 + Retry-After when rate limited;
 //                                 Authorization: Bearer xoxb-… (invalid_auth / not_authed)
-// Knobs: `failWebhook` / `failApi` queue error answers; `rateLimit` queues 429s.
+// Knobs: `failWebhook` / `failApi` queue error answers; `rateLimit` queues 429s;
+// `limitFor(ms)` rate-limits every request for a while, the way Slack does: each one
+// answered 429 with Retry-After set to the seconds left (rounded up).
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 
@@ -24,7 +26,7 @@ export class FakeSlack {
   readonly webhookPath = `/services/T0FAKE/B0FAKE/${Math.random().toString(36).slice(2)}xyz`;
   /** Incoming webhook messages, as posted. */
   readonly webhookMessages: Array<{ text: string; blocks: unknown[] }> = [];
-  /** Web API messages by ts, with their updates in order. */
+  /** Web API messages by ts, with their updates in order (delete one to play a user deleting it). */
   readonly messages = new Map<string, SlackPost>();
   readonly calls: Array<{ path: string; status: number; answer: string }> = [];
   /** Error codes the next incoming-webhook requests answer with (one each). */
@@ -34,6 +36,7 @@ export class FakeSlack {
   /** The next N requests (any endpoint) answer 429 with Retry-After: retryAfter. */
   rateLimit = 0;
   retryAfter = 1;
+  private limitedUntil = 0;
   private nextTs = 1_700_000_000;
   private server!: http.Server;
   url = '';
@@ -62,13 +65,25 @@ export class FakeSlack {
     res.writeHead(status, headers).end(body);
   }
 
+  /** Every request in the next `ms` is refused with 429. */
+  limitFor(ms: number): void {
+    this.limitedUntil = Date.now() + ms;
+  }
+
+  /** Requests answered 429. */
+  get rateLimited(): number {
+    return this.calls.filter((c) => c.status === 429).length;
+  }
+
   private handle(req: http.IncomingMessage, res: http.ServerResponse, raw: string) {
     if (req.method !== 'POST') return this.answer(req, res, 405, 'method_not_allowed');
-    if (this.rateLimit > 0) {
-      this.rateLimit--;
+    const left = this.limitedUntil - Date.now();
+    if (this.rateLimit > 0 || left > 0) {
+      if (left <= 0) this.rateLimit--;
       // Slack's rate limit answer: HTTP 429, Retry-After in seconds (Web API also says ratelimited).
       const body = req.url?.startsWith('/api/') ? JSON.stringify({ ok: false, error: 'ratelimited' }) : 'rate_limited';
-      return this.answer(req, res, 429, body, { 'retry-after': String(this.retryAfter) });
+      const retryAfter = left > 0 ? Math.ceil(left / 1000) : this.retryAfter;
+      return this.answer(req, res, 429, body, { 'retry-after': String(retryAfter), 'content-type': 'application/json; charset=utf-8' });
     }
     if (req.url === this.webhookPath) return this.incoming(req, res, raw);
     if (req.url === '/api/chat.postMessage' || req.url === '/api/chat.update') return this.api(req, res, raw);

@@ -13,6 +13,7 @@ import type { NotifyConfig, NotifyTarget } from '../../server/notify/config.js';
 import { Notifications } from '../../server/notify/service.js';
 import type { NotifyEvent } from '../../server/notify/events.js';
 import type { DbTarget } from '../../server/store/target.js';
+import { registry } from '../../server/metrics.js';
 import { FakeSlack } from '../support/fake-slack.js';
 import { ENGINES, testStores } from '../support/stores.js';
 import { WebhookReceiver, newWebhookSecret } from '../support/webhook-receiver.js';
@@ -365,15 +366,15 @@ for (const engine of ENGINES) {
         assert.match(thread[0]!.text, /40% &lt;!channel&gt;/);
       });
 
-      test("Web API: ok:false is not a delivery (the error is logged and retried); 429's Retry-After is honoured", async () => {
+      test("Web API: ok:false is not a delivery (a transient error is logged and retried); 429's Retry-After is honoured", async () => {
         const r = await replica(await stores.target(engine), config([api()]));
         r.notifications.start();
         const run = await r.runs.create(newRun(['ops-slack']));
-        slack.failApi.push('not_in_channel');
+        slack.failApi.push('internal_error');
         await r.started(run);
-        await until('delivered after not_in_channel', async () => (await r.notifications.list({ runId: run.id, limit: 1 })).items[0]?.state === 'delivered');
+        await until('delivered after internal_error', async () => (await r.notifications.list({ runId: run.id, limit: 1 })).items[0]?.state === 'delivered');
         const calls = slack.calls.filter((c) => c.path === '/api/chat.postMessage');
-        assert.ok(calls.some((c) => c.answer.includes('not_in_channel')));
+        assert.ok(calls.some((c) => c.answer.includes('internal_error')));
         const [first] = (await r.notifications.list({ runId: run.id, limit: 1 })).items;
         assert.equal(first!.attempts, 2, 'the ok:false answer was not taken for a delivery');
         assert.ok(
@@ -392,18 +393,112 @@ for (const engine of ENGINES) {
         assert.ok(Date.parse(d!.nextAttemptAt!) - Date.now() > 20_000, `next attempt honours Retry-After: 30 (at ${d!.nextAttemptAt})`);
       });
 
-      test('incoming webhook: "ok" is a delivery, invalid_payload / channel_not_found are errors shown in the log', async () => {
+      test('Web API invalid_auth (a revoked token) is a dead letter at once: in the log, in the gauge, and redelivered in bulk once the token is fixed', async () => {
+        const file = await stores.target(engine);
+        const revoked: NotifyTarget = { ...api(), token: 'xoxb-0000-revoked' } as NotifyTarget;
+        const r = await replica(file, config([revoked]));
+        r.notifications.start();
+        const run = await r.runs.create(newRun(['ops-slack']));
+        const before = slack.calls.length;
+        await r.started(run);
+        const [dead] = await until('the dead letter', async () => {
+          const items = (await r.notifications.list({ runId: run.id, state: 'failed', limit: 1 })).items;
+          return items.length === 1 && items;
+        });
+        assert.equal(dead!.attempts, 1, 'not retried: no retry fixes a refused token');
+        assert.match(dead!.lastError!, /^chat\.postMessage: invalid_auth \(not retried/);
+        // What Slack really answers: HTTP 200 and {"ok":false,"error":"invalid_auth"}.
+        assert.deepEqual(
+          slack.calls.slice(before).map((c) => [c.status, JSON.parse(c.answer) as unknown]),
+          [[200, { ok: false, error: 'invalid_auth' }]],
+        );
+        const gauge = await registry.getSingleMetricAsString('oddjob_notification_deliveries');
+        assert.match(gauge, /^oddjob_notification_deliveries\{target="ops-slack",state="failed"\} 1$/m);
+        assert.ok(
+          logLines.some((l) => l.includes('invalid_auth') && l.includes('"level":50')),
+          'logged as an error',
+        );
+        await r.notifications.stop();
+
+        // The operator fixes the token file and restarts: the dead letter stays dead until redelivered.
+        const fixed = await replica(file, config([api()]));
+        fixed.notifications.start();
+        assert.equal((await fixed.notifications.list({ runId: run.id, state: 'failed', limit: 1 })).items.length, 1);
+        assert.equal(await fixed.notifications.redeliverFailed('ops-slack'), 1);
+        await until('delivered', async () => (await fixed.notifications.list({ runId: run.id, limit: 1 })).items[0]?.state === 'delivered');
+        await fixed.notifications.stop();
+        const [d] = (await fixed.notifications.list({ runId: run.id, limit: 1 })).items;
+        assert.equal(d!.webhookId, dead!.webhookId, 'the same delivery, not a new one');
+        assert.ok([...slack.messages.values()].some((m) => JSON.stringify(m.blocks).includes(run.id)));
+      });
+
+      test("Slack's 429 pauses the whole target for Retry-After: deliveries enqueued meanwhile wait instead of being refused too", async () => {
+        const r = await replica(await stores.target(engine), config([api()]));
+        r.notifications.start();
+        const [a, b, c] = await Promise.all([1, 2, 3].map(() => r.runs.create(newRun(['ops-slack']))));
+        const before = slack.rateLimited;
+        slack.limitFor(1500);
+        await r.started(a!);
+        await until('the 429 recorded', async () => (await r.notifications.list({ runId: a!.id, limit: 1 })).items[0]?.lastStatus === 429);
+        await r.started(b!);
+        await r.started(c!);
+        for (const run of [a!, b!, c!]) {
+          await until(`${run.id} delivered`, async () => (await r.notifications.list({ runId: run.id, limit: 1 })).items[0]?.state === 'delivered');
+        }
+        await r.notifications.stop();
+        assert.equal(slack.rateLimited - before, 1, 'only the first request met the rate limit');
+        for (const run of [b!, c!]) {
+          const [d] = (await r.notifications.list({ runId: run.id, limit: 1 })).items;
+          assert.equal(d!.attempts, 1, `${run.id} was sent once, after the pause`);
+        }
+      });
+
+      test("Web API: when the run's message is gone (deleted), its end is posted as a new message instead of being lost", async () => {
+        const r = await replica(await stores.target(engine), config([api()]));
+        r.notifications.start();
+        const run = await r.runs.create(newRun(['ops-slack']));
+        await r.started(run);
+        const posted = await until('the start message', () => [...slack.messages.values()].find((m) => JSON.stringify(m.blocks).includes(run.id)));
+        await until('recorded', async () => (await r.notifications.list({ runId: run.id, limit: 1 })).items[0]?.state === 'delivered');
+        slack.messages.delete(posted.ts);
+        await r.finished(run, 'failed', 4);
+        const again = await until('a new message about the end', () =>
+          [...slack.messages.values()].find((m) => JSON.stringify(m.blocks).includes(run.id) && !m.thread_ts),
+        );
+        await until('recorded', async () => (await r.notifications.list({ runId: run.id, limit: 1 })).items[0]?.state === 'delivered');
+        await r.notifications.stop();
+        assert.match(JSON.stringify(again.blocks), /failed/);
+        assert.ok(
+          slack.calls.some((c) => c.path === '/api/chat.update' && c.answer.includes('message_not_found')),
+          'the update was tried first',
+        );
+        const [d] = (await r.notifications.list({ runId: run.id, limit: 1 })).items;
+        assert.equal(d!.attempts, 1);
+      });
+
+      test('incoming webhook: "ok" is a delivery, a 5xx is retried, a 4xx (channel_not_found) is a dead letter at once', async () => {
         const r = await replica(await stores.target(engine), config([incoming()]));
         r.notifications.start();
         const run = await r.runs.create(newRun(['pay-slack']));
-        slack.failWebhook.push('invalid_payload', 'channel_not_found');
+        slack.failWebhook.push('internal_error', 'internal_error');
         const before = slack.webhookMessages.length;
         await r.started(run);
         await until('delivered', async () => (await r.notifications.list({ runId: run.id, limit: 1 })).items[0]?.state === 'delivered');
-        await r.notifications.stop();
         assert.equal(slack.webhookMessages.length, before + 1);
         const [d] = (await r.notifications.list({ runId: run.id, limit: 1 })).items;
         assert.equal(d!.attempts, 3);
+
+        slack.failWebhook.push('channel_not_found');
+        await r.finished(run);
+        const [dead] = await until('the dead letter', async () => {
+          const items = (await r.notifications.list({ runId: run.id, state: 'failed', limit: 1 })).items;
+          return items.length === 1 && items;
+        });
+        await r.notifications.stop();
+        assert.equal(dead!.attempts, 1, 'not retried');
+        assert.equal(dead!.lastStatus, 404);
+        assert.match(dead!.lastError!, /^HTTP 404 channel_not_found \(not retried: fix the target, then redeliver\)$/);
+        assert.equal(slack.webhookMessages.length, before + 1);
       });
     });
   });
@@ -428,10 +523,11 @@ test('nothing secret in the store file or the logs: no webhook secret, Slack tok
   receiver.failNext = 1;
   await r.started(run);
   await r.finished(run);
-  await until(
-    'all delivered',
-    async () => (await r.notifications.list({ runId: run.id, limit: 10 })).items.filter((d) => d.state === 'delivered').length === 6,
-  );
+  // channel_not_found and invalid_auth are dead letters at once: every row settles.
+  await until('all settled', async () => {
+    const items = (await r.notifications.list({ runId: run.id, limit: 10 })).items;
+    return items.length === 6 && items.every((d) => d.state !== 'pending');
+  });
   await r.notifications.stop();
   await r.store.close();
   // Closed: the WAL is checkpointed into the file, so the file holds everything written.
