@@ -8,6 +8,7 @@ import { SCHEMA_VERSION } from './migrations.js';
 import { OutputStore } from './output.js';
 import { RunLeases } from './leases.js';
 import { RunControls } from './controls.js';
+import { OutboxRows, RunTokenRows } from './notify.js';
 import { RateLimitCounters } from './rate-limits.js';
 import { RunStore } from './runs.js';
 import type { Engine } from './schema.js';
@@ -18,6 +19,7 @@ export { AuditLog } from './audit.js';
 export { OutputStore, schedulePruning } from './output.js';
 export { RunStore } from './runs.js';
 export { CredentialRows } from './credentials.js';
+export { OutboxRows, RunTokenRows, type StoreTransaction } from './notify.js';
 export { InvalidCursorError } from './cursor.js';
 export { type DbTarget, DbTargetError, describeTarget, parseDbTarget } from './target.js';
 
@@ -34,6 +36,10 @@ export interface Store {
   readonly controls: RunControls;
   /** Rate-limit counters shared by the replicas. */
   readonly rateLimits: RateLimitCounters;
+  /** The notification outbox; its rows are written in the audit append's transaction. */
+  readonly outbox: OutboxRows;
+  /** Run progress credentials (hashes). */
+  readonly runTokens: RunTokenRows;
   /** The connection run output and run state use (for tests). */
   readonly connection: Connection;
   /** Wake-ups when a run's output or state changes (any replica's writes). */
@@ -80,6 +86,9 @@ export async function openStore(target: DbTarget, opts: StoreOptions = {}): Prom
     rateLimits: new RateLimitCounters(dataConn),
     leases: new RunLeases(dataConn),
     controls: new RunControls(dataConn),
+    // The audit connection: on SQLite, the outbox's FULL-synced commits are the audit's.
+    outbox: new OutboxRows(auditConn),
+    runTokens: new RunTokenRows(auditConn),
     connection: dataConn,
     wakeups,
     async probe() {
