@@ -59,6 +59,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     runs: runStore,
     output,
     wakeups: store.wakeups,
+    controls: store.controls,
     // SQLite is one server per file: it owns every run, and a restart takes its runs
     // back at once instead of waiting out its predecessor's leases.
     leases: store.engine === 'postgres' ? store.leases : undefined,

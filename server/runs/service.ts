@@ -11,6 +11,7 @@ import type { RunStore } from '../store/runs.js';
 import type { OutputStore } from '../store/output.js';
 import type { Wakeups } from '../store/wakeups.js';
 import type { RunLeases } from '../store/leases.js';
+import type { RunControls } from '../store/controls.js';
 import { runOwnership } from './own.js';
 import { ServiceError, badRequest, forbidden, namespaceNotServed, notFound, unauthorized, unavailable } from '../errors.js';
 import type { Notifications } from '../notify/service.js';
@@ -31,7 +32,8 @@ import type { ReadinessCheck, RequestContext, RunService, Viewer, ViewerHandle }
 import { OutputHub } from './hub.js';
 import { followThroughStore } from './stream.js';
 import { jobAdoptableBy, jobBelongsTo, podBelongsTo } from './ownership.js';
-import { RunTracker } from './tracker.js';
+import { type Canceller, RunTracker, deleteRunJob } from './tracker.js';
+import { RemoteInput, feedStoredInput } from './control.js';
 
 export interface RunServiceConfig {
   namespaces: readonly string[];
@@ -54,6 +56,8 @@ export interface RunServiceDeps {
   leases?: RunLeases;
   /** Wake-ups for following runs another replica tracks; without it such a viewer is told to retry. */
   wakeups?: Wakeups;
+  /** stdin, resizes and cancels sent through a replica that does not own the run. */
+  controls?: RunControls;
   logger: Logger;
   /** Routing, progress credentials (absent: no notifications, no credentials). */
   notifications?: Notifications;
@@ -114,7 +118,18 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
     onDone: (id: string) => {
       trackers.delete(id);
       hubs.delete(id);
+      stopControl(id);
       void own.release(id);
+      void deps.controls
+        ?.forget(id)
+        .catch((err: unknown) => logger.warn({ err: (err as Error).message, run: id }, 'could not delete the controls of an ended run'));
+    },
+    cancelRequest: async (id: string) => cancellerFrom(await deps.controls?.cancelRequest(id)),
+    onAttached: (id: string) => {
+      if (!deps.leases || !deps.controls) return;
+      deps.controls
+        .holdSession(id, own.id)
+        .catch((err: unknown) => logger.warn({ err: (err as Error).message, run: id }, 'could not record which replica holds the stdin of a run'));
     },
     watchPodEvents: (pod: { namespace: string; uid: string }, onEvent: (event: k8s.CoreV1Event) => void) => watchPodEvents(kube, logger, pod, onEvent),
   };
@@ -130,6 +145,7 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
       trackers.get(id)?.detach();
       trackers.delete(id);
       hubs.delete(id);
+      stopControl(id);
     },
     adopt: () => adoptOrphans(),
   });
@@ -141,14 +157,67 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
       if (!(await own.claim(run.id))) continue;
       if (trackers.has(run.id)) continue;
       logger.info({ run: run.id }, 'tracking an active run nobody owns (restart or adoption)');
-      await replayState(await track(run), true);
+      const t = await track(run);
+      await noteLostSession(t);
+      await replayState(t, true);
     }
+  }
+
+  /**
+   * An interactive run whose stdin another replica's attach held: Kubernetes closed that
+   * input for good when the attach ended (stdinOnce), which usually ends the program.
+   * Its ending says so, or a person reads a plain "exit 0" after their session broke.
+   */
+  async function noteLostSession(t: RunTracker): Promise<void> {
+    if (!t.run.interactive || !deps.controls) return;
+    const holder = await deps.controls.sessionHolder(t.run.id).catch(() => undefined);
+    if (holder === undefined || holder === own.id) return;
+    logger.warn({ run: t.run.id, holder }, 'adopted an interactive run whose stdin the previous owner held; its input is closed');
+    t.noteForEnding(
+      `the oddjob replica that held this interactive session (${holder}) stopped, and Kubernetes closed the program's input then; ` +
+        'the program ran on without input (or ended because of it) and another replica recorded its ending',
+    );
   }
 
   async function track(run: Run): Promise<RunTracker> {
     const t = new RunTracker(run, await hubFor(run.id), trackerDeps);
     trackers.set(run.id, t);
+    controlFromStore(t);
     return t;
+  }
+
+  // Control through other replicas (runs/control.ts): their viewers' input, fed to the
+  // runs this replica owns, and cancels recorded by them.
+  const controlStops = new Map<string, () => void>();
+  function stopControl(id: string) {
+    controlStops.get(id)?.();
+    controlStops.delete(id);
+  }
+  function controlFromStore(t: RunTracker) {
+    const { controls, wakeups, leases } = deps;
+    if (!controls || !wakeups || !leases) return;
+    const id = t.run.id;
+    let checking = false;
+    const checkCancel = async () => {
+      if (checking || t.done) return;
+      checking = true;
+      try {
+        const by = cancellerFrom(await controls.cancelRequest(id));
+        if (by && trackers.get(id) === t) await t.cancel(by);
+      } catch (err) {
+        logger.warn({ err: (err as Error).message, run: id }, 'could not read whether a run was cancelled');
+      } finally {
+        checking = false;
+      }
+    };
+    const offCancel = wakeups.onControl(id, () => void checkCancel());
+    // A cancel recorded before this replica took the run (or its notification missed).
+    void checkCancel();
+    const stopInput = t.run.interactive ? feedStoredInput({ runId: id, owner: own.id, controls, wakeups, target: t, logger }) : () => {};
+    controlStops.set(id, () => {
+      offCancel();
+      stopInput();
+    });
   }
 
   const runIdOf = (obj: k8s.KubernetesObject) => obj.metadata?.labels?.['oddjob.io/run-id'];
@@ -437,6 +506,49 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
   }
 
   /**
+   * Cancels a run another replica owns (or nobody does, while it awaits adoption): the
+   * request is recorded first, so whichever replica ends the run records the cancel, by
+   * this person; then the Job is deleted from here, so the command stops even while its
+   * owner is dead. Answers with the run once its ending is stored (or as it is after 20 s).
+   */
+  async function cancelElsewhere(run: Run, by: Canceller): Promise<Run> {
+    const { controls } = deps;
+    if (!controls) throw unavailable(`run ${run.id} is not tracked by this server`, 'try again in a moment');
+    try {
+      await controls.requestCancel(run.id, by);
+    } catch (err) {
+      logger.error({ err, run: run.id }, 'could not record a cancel request');
+      throw unavailable(`run ${run.id} was not cancelled: the cancel could not be recorded in the store`, 'try again once the store is back');
+    }
+    try {
+      await deleteRunJob(kube, run);
+    } catch (err) {
+      // Recorded: the owner (or the replica that adopts the run) deletes the Job itself.
+      logger.warn(
+        { err: toServiceError(err, `job ${run.namespace}/${run.jobName}`).message, run: run.id },
+        'could not delete the Job of a run being cancelled',
+      );
+    }
+    logger.info({ run: run.id, by: by.identity.login }, 'cancel of a run owned elsewhere recorded; waiting for its ending');
+    const deadline = Date.now() + 20_000;
+    let current = run;
+    while (Date.now() < deadline) {
+      current = (await runs.get(run.id)) ?? current;
+      if (TERMINAL_STATUSES.includes(current.status)) return current;
+      await new Promise<void>((resolve) => {
+        const off = deps.wakeups?.on(run.id, done) ?? (() => {});
+        const t = setTimeout(done, 250);
+        function done() {
+          clearTimeout(t);
+          off();
+          resolve();
+        }
+      });
+    }
+    return current;
+  }
+
+  /**
    * The run's progress credential, in a Secret of its own: env from a Secret is not in
    * the Job or pod spec, so it is readable only by who may read Secrets in the
    * namespace (who can read the Deployment's own secrets anyway), not by everyone who
@@ -489,6 +601,7 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
 
     async stop() {
       own.stop();
+      for (const id of [...controlStops.keys()]) stopControl(id);
       for (const w of [...podWatches.values(), ...jobWatches.values()]) w.stop();
       deploymentCache.stop();
       // Runs still finishing (draining output) must not write after the stores close.
@@ -706,10 +819,13 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
         throw forbidden(reason, `ask ${run.user} or the owners of the deployment`);
       }
       if (TERMINAL_STATUSES.includes(run.status)) throw new ServiceError('conflict', `run ${id} already ended (${run.status})`);
+      const by: Canceller = { identity: ctx.identity, client: ctx.client };
       const t = trackers.get(id);
-      if (!t) throw unavailable(`run ${id} is not tracked by this server`, 'try again in a moment');
-      await t.cancel({ identity: ctx.identity, client: ctx.client });
-      return t.run;
+      if (t) {
+        await t.cancel(by);
+        return t.run;
+      }
+      return cancelElsewhere(run, by);
     },
 
     async postProgress(id: string, token: string, message: string, client: AuditClient): Promise<Run> {
@@ -797,6 +913,21 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
             endingRecorded: async () => (await audit.query({ runId: id, limit: 20 })).items.some((e) => ENDINGS.has(e.type)),
           });
       if (!live && !tracker) hubs.delete(id);
+      // Input for a run owned elsewhere goes to its owner through the store.
+      const remoteInput =
+        remote && owner && run.interactive && deps.controls
+          ? new RemoteInput({
+              runId: id,
+              controls: deps.controls,
+              wakeups: deps.wakeups!,
+              logger,
+              onClosed(message) {
+                mayType = false;
+                viewer.status({ kind: 'error', code: 'input_closed', message });
+                viewer.close();
+              },
+            })
+          : undefined;
       let unwatch = () => {};
       if (live) {
         unwatch = watchAccess(run, (deployment) => {
@@ -823,12 +954,19 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
         // What this viewer could ever send: anything else is a protocol violation. Input
         // withdrawn later (mayType) is dropped, and the viewer was told so.
         accepts: { stdin: owner && run.interactive, resize: owner && run.tty },
-        stdin: (data) => (mayType && tracker ? tracker.write(data) : true),
-        stdinDrained: () => tracker?.stdinDrained() ?? Promise.resolve(),
+        stdin: (data) => {
+          if (!mayType) return true;
+          if (tracker) return tracker.write(data);
+          return remoteInput ? remoteInput.write(data) : true;
+        },
+        stdinDrained: () => tracker?.stdinDrained() ?? remoteInput?.drained() ?? Promise.resolve(),
         resize(size) {
-          if (mayType && run.tty) tracker?.resize(size);
+          if (!mayType || !run.tty) return;
+          if (tracker) tracker.resize(size);
+          else remoteInput?.resize(size);
         },
         detach() {
+          remoteInput?.close();
           unwatch();
           detach();
         },
@@ -836,4 +974,12 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
     },
   };
   return service;
+}
+
+/** A canceller as stored by another replica (store/controls.ts); anything else is not one. */
+function cancellerFrom(stored: unknown): Canceller | undefined {
+  const c = stored as Canceller | undefined;
+  if (!c || typeof c !== 'object' || typeof c.identity?.login !== 'string' || !Array.isArray(c.identity.teams) || typeof c.client !== 'object')
+    return undefined;
+  return c;
 }

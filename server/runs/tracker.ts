@@ -28,6 +28,10 @@ export interface TrackerDeps {
   /** Shared answer to "does this API server keep stdout and stderr apart?" */
   splitStreams: { value: boolean | undefined };
   onDone: (runId: string) => void;
+  /** Who asked to cancel the run through another replica (store/controls.ts), if anyone did. */
+  cancelRequest?: (runId: string) => Promise<Canceller | undefined>;
+  /** The attach of an interactive run is up: this replica holds the program's stdin. */
+  onAttached?: (runId: string) => void;
   /** Follows the Events about a pod; returns a stop function. */
   watchPodEvents?: (pod: { namespace: string; uid: string }, onEvent: (event: k8s.CoreV1Event) => void) => () => void;
 }
@@ -68,6 +72,8 @@ export class RunTracker {
   /** Stops following the pod's Events (only while the run waits to start). */
   private stopEvents: (() => void) | undefined;
   private readonly eventsSeen = new Set<string>();
+  /** Said with the ending when it has no message of its own (why the run's input went away). */
+  private endingNote: string | undefined;
 
   constructor(
     public run: Run,
@@ -188,6 +194,11 @@ export class RunTracker {
     } else if (view.kind !== 'active') {
       void this.maybeFinish();
     }
+  }
+
+  /** Something the person should learn with the ending, whatever it turns out to be. */
+  noteForEnding(note: string): void {
+    this.endingNote ??= note;
   }
 
   /** After a restart: the watch's initial list had no pod and no Job for this run. */
@@ -350,6 +361,7 @@ export class RunTracker {
       this.run.tty,
     );
     this.attachSocket = ws as unknown as { send(data: Buffer): void; close(): void };
+    this.deps.onAttached?.(this.run.id);
     // The viewer usually sends its size before the attach is up; apply it now.
     if (this.lastSize) this.resize(this.lastSize);
     await new Promise<void>((resolve) => {
@@ -435,23 +447,27 @@ export class RunTracker {
 
   private async deleteJob(): Promise<void> {
     try {
-      // The uid precondition: a Job that replaced ours under the same name is not ours to delete.
-      // Everything goes in the body: the API server reads DeleteOptions from the body when
-      // there is one and ignores the query, so a `propagationPolicy` parameter beside a body
-      // was dropped, and a Job's default (orphan) left the run's pod behind.
-      await this.deps.kube.batch.deleteNamespacedJob({
-        name: this.run.jobName,
-        namespace: this.run.namespace,
-        body: { propagationPolicy: 'Background', ...(this.run.jobUid ? { preconditions: { uid: this.run.jobUid } } : {}) },
-      });
+      await deleteRunJob(this.deps.kube, this.run);
     } catch (err) {
-      if (!isNotFound(err)) this.log.warn({ err: kubeFailure(err).message }, 'could not delete the Job');
+      this.log.warn({ err: kubeFailure(err).message }, 'could not delete the Job');
     }
   }
 
   private async finish(status: RunStatus, exitCode?: number, message?: string): Promise<void> {
     if (this.done || this.finishing) return;
     this.finishing = true;
+    // Cancelled through another replica (which deleted the Job, so this may look like a
+    // loss or a killed command): the ending is the cancel, by whoever asked.
+    const by = await this.deps.cancelRequest?.(this.run.id).catch((err: unknown) => {
+      this.log.warn({ err: (err as Error).message }, 'could not read whether the run was cancelled');
+      return undefined;
+    });
+    if (by) {
+      await this.deleteJob();
+      this.abort.abort();
+      await this.complete('cancelled', undefined, `cancelled by ${by.identity.login}`, by);
+      return;
+    }
     if (this.capture && status !== 'lost') {
       // Let the capture drain what the container wrote before it ended.
       await Promise.race([this.capture, sleep(15_000)]);
@@ -476,6 +492,7 @@ export class RunTracker {
 
   private async complete(status: RunStatus, exitCode: number | undefined, message: string | undefined, by?: Canceller): Promise<void> {
     if (this.detached) return;
+    message ??= this.endingNote;
     // Output read but not yet handed on belongs before the end frame.
     this.output?.flush();
     this.phase = 'done';
@@ -497,5 +514,24 @@ export class RunTracker {
     await this.auditRun(type, { status, exitCode, message, durationMs }, by);
     this.hub.end(frame);
     this.deps.onDone(this.run.id);
+  }
+}
+
+/**
+ * Deletes a run's Job (and, in the background, its pod); a Job already gone is fine.
+ * The uid precondition: a Job that replaced ours under the same name is not ours to delete.
+ * Everything goes in the body: the API server reads DeleteOptions from the body when
+ * there is one and ignores the query, so a `propagationPolicy` parameter beside a body
+ * was dropped, and a Job's default (orphan) left the run's pod behind.
+ */
+export async function deleteRunJob(kube: KubeClients, run: Pick<Run, 'jobName' | 'namespace' | 'jobUid'>): Promise<void> {
+  try {
+    await kube.batch.deleteNamespacedJob({
+      name: run.jobName,
+      namespace: run.namespace,
+      body: { propagationPolicy: 'Background', ...(run.jobUid ? { preconditions: { uid: run.jobUid } } : {}) },
+    });
+  } catch (err) {
+    if (!isNotFound(err)) throw err;
   }
 }

@@ -7,6 +7,7 @@ import { type Connection, type OpenOptions, openConnection } from './database.js
 import { SCHEMA_VERSION } from './migrations.js';
 import { OutputStore } from './output.js';
 import { RunLeases } from './leases.js';
+import { RunControls } from './controls.js';
 import { OutboxRows, RunTokenRows } from './notify.js';
 import { RateLimitCounters } from './rate-limits.js';
 import { RunStore } from './runs.js';
@@ -31,6 +32,8 @@ export interface Store {
   readonly credentials: CredentialRows;
   /** Which replica owns which active run. */
   readonly leases: RunLeases;
+  /** Input, resizes and cancels of a run sent through a replica that does not own it. */
+  readonly controls: RunControls;
   /** Rate-limit counters shared by the replicas. */
   readonly rateLimits: RateLimitCounters;
   /** The notification outbox; its rows are written in the audit append's transaction. */
@@ -82,6 +85,7 @@ export async function openStore(target: DbTarget, opts: StoreOptions = {}): Prom
     credentials: new CredentialRows(dataConn),
     rateLimits: new RateLimitCounters(dataConn),
     leases: new RunLeases(dataConn),
+    controls: new RunControls(dataConn),
     // The audit connection: on SQLite, the outbox's FULL-synced commits are the audit's.
     outbox: new OutboxRows(auditConn),
     runTokens: new RunTokenRows(auditConn),

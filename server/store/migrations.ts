@@ -392,6 +392,55 @@ const MIGRATIONS: readonly NamedMigration[] = [
   );
   `,
   },
+  {
+    // control of a run from any replica: input for its owner, cancel requests, who holds its stdin
+    name: '0031-run-controls',
+    sqlite: `
+  -- stdin (kind 0; empty data = end of input) and terminal sizes (kind 4) that a viewer on
+  -- another replica sent, addressed to the replica that owned the run then; the owner
+  -- feeds them to the run in seq order and deletes them. Bounded per run by the writers.
+  CREATE TABLE run_input (
+    seq    INTEGER PRIMARY KEY,
+    run_id TEXT NOT NULL,
+    owner  TEXT NOT NULL,
+    kind   INTEGER NOT NULL CHECK (kind IN (0, 4)),
+    data   BLOB NOT NULL
+  );
+  CREATE INDEX run_input_run ON run_input (run_id, seq);
+  -- The first cancel of a run and who asked (JSON): whichever replica finishes the run
+  -- (its owner, or the one that adopts it) records the ending as a cancel by them.
+  CREATE TABLE run_cancels (
+    run_id       TEXT PRIMARY KEY,
+    json         TEXT NOT NULL,
+    requested_at INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  -- The replica whose attach holds an interactive run's stdin: Kubernetes closes it
+  -- for good when that attach ends (stdinOnce), so input may only go to that replica.
+  CREATE TABLE run_sessions (
+    run_id TEXT PRIMARY KEY,
+    owner  TEXT NOT NULL
+  ) WITHOUT ROWID;
+  `,
+    postgres: `
+  CREATE TABLE run_input (
+    seq    bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    run_id text NOT NULL,
+    owner  text NOT NULL,
+    kind   integer NOT NULL CHECK (kind IN (0, 4)),
+    data   bytea NOT NULL
+  );
+  CREATE INDEX run_input_run ON run_input (run_id, seq);
+  CREATE TABLE run_cancels (
+    run_id       text PRIMARY KEY,
+    json         text NOT NULL,
+    requested_at bigint NOT NULL
+  );
+  CREATE TABLE run_sessions (
+    run_id text PRIMARY KEY,
+    owner  text NOT NULL
+  );
+  `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -109,10 +109,32 @@ export interface RunTokensTable {
   revoked_at: number | null;
 }
 
+export interface RunInputTable {
+  seq: Generated<number>;
+  run_id: string;
+  owner: string;
+  kind: number;
+  data: Buffer;
+}
+
+export interface RunCancelsTable {
+  run_id: string;
+  json: string;
+  requested_at: number;
+}
+
+export interface RunSessionsTable {
+  run_id: string;
+  owner: string;
+}
+
 export interface Tables {
   notify_outbox: NotifyOutboxTable;
   notify_slack_messages: NotifySlackMessagesTable;
   run_tokens: RunTokensTable;
+  run_input: RunInputTable;
+  run_cancels: RunCancelsTable;
+  run_sessions: RunSessionsTable;
   run_leases: RunLeasesTable;
   rate_limits: RateLimitsTable;
   audit_events: AuditEventsTable;
