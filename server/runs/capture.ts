@@ -151,6 +151,9 @@ export class LiveCapture {
     );
     this.session = session;
     this.joined = false;
+    // The terminal size goes now, not at the join: a size is not output, and a command
+    // that reads its size as it starts must find the viewer's, not 0x0.
+    if (this.lastSize) session.resize(this.lastSize);
     this.logger.info({ have: this.have }, 'attached');
     const onAbort = () => session.close();
     this.signal.addEventListener('abort', onAbort, { once: true });
@@ -251,6 +254,50 @@ export class LiveCapture {
   }
 
   /**
+   * Hands on the log written so far as it is read, before the first attach, for the
+   * streams of which nothing is held yet. The join reads the whole log before it hands
+   * anything on (seconds on a busy node); a server that died meanwhile left nothing
+   * stored, and its successor could not tell a log the kubelet rotated since from the
+   * whole output (a silent loss). With these bytes stored, the successor finds them
+   * gone from the log and reports the gap. Not with a TTY: its size must reach the pty
+   * as the command starts, and an interactive terminal's output is small anyway.
+   */
+  async catchUp(): Promise<void> {
+    if (this.target.tty) return;
+    await Promise.all(
+      this.logStreams().map(async ({ stream, channel }) => {
+        if (this.have[channel] > 0) return;
+        const queue: Buffer[] = [];
+        let finished = false;
+        let wake: (() => void) | undefined;
+        const reading = this.readLogOnceReadable(stream, (chunk) => {
+          queue.push(chunk);
+          wake?.();
+        }).finally(() => {
+          finished = true;
+          wake?.();
+        });
+        reading.catch(() => undefined);
+        // Paced like the rest: a viewer gets it as fast as it reads, the store keeps up.
+        for (;;) {
+          while (queue.length) await this.deliverPaced(channel, queue.shift()!);
+          if (finished) break;
+          await new Promise<void>((r) => {
+            wake = r;
+            if (queue.length || finished) r();
+          });
+          wake = undefined;
+        }
+        await reading;
+      }),
+    ).catch((err: unknown) => {
+      // The join reads the log again and lines it up with whatever did arrive.
+      this.logger.warn({ err: (err as Error).message }, 'could not read the log before attaching; the attach reads it');
+    });
+    this.sink.flush();
+  }
+
+  /**
    * The container finished while we were not attached (or the attach broke): hand on
    * what the log has after the bytes we already have.
    */
@@ -312,10 +359,10 @@ export class LiveCapture {
    * The attach may be up before the kubelet serves the log (it answers 400 until its own
    * status says the container runs, up to a second later): retried until then.
    */
-  private async readLogOnceReadable(stream: LogStream): Promise<Buffer> {
+  private async readLogOnceReadable(stream: LogStream, onChunk?: (chunk: Buffer) => void): Promise<Buffer> {
     for (let tries = 1; ; tries++) {
       try {
-        const log = await this.readLog(stream);
+        const log = await this.readLog(stream, {}, onChunk);
         this.logger.info({ stream, bytes: log.length, tries }, 'read the log up to the attach');
         return log;
       } catch (err) {
@@ -325,7 +372,8 @@ export class LiveCapture {
     }
   }
 
-  private async readLog(stream: LogStream, only: { tailLines?: number; sinceTime?: string } = {}): Promise<Buffer> {
+  /** The log, whole; or, with onChunk, handed to it as it arrives (and an empty buffer returned). */
+  private async readLog(stream: LogStream, only: { tailLines?: number; sinceTime?: string } = {}, onChunk?: (chunk: Buffer) => void): Promise<Buffer> {
     const parts: Buffer[] = [];
     await readContainerLog(
       this.kc,
@@ -342,7 +390,8 @@ export class LiveCapture {
       (chunk) => {
         // Reading is progress too: the tracker waits for a capture that still makes some.
         this.lastOutputAt = Date.now();
-        parts.push(chunk);
+        if (onChunk) onChunk(chunk);
+        else parts.push(chunk);
       },
     );
     return Buffer.concat(parts);
@@ -405,7 +454,7 @@ export class LiveCapture {
 
   resize(size: { cols: number; rows: number }): void {
     this.lastSize = size;
-    if (this.joined) this.session?.resize(size);
+    this.session?.resize(size);
   }
 
   private releaseStdin() {

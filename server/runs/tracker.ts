@@ -247,7 +247,9 @@ export class RunTracker {
   private startCapture(pod: string): void {
     if (this.capture) return;
     // A container that already ended cannot be attached to: its log is all there is.
-    this.capture = (this.exit || this.deadline ? this.captureLogs(pod) : this.captureLive(pod)).catch((err) => {
+    // Ended already or not, the capture lines the log up with what is stored (a restart
+    // or an adoption): a log the kubelet rotated meanwhile is a gap, not a skip by count.
+    this.capture = this.captureLive(pod).catch((err) => {
       this.log.error({ err }, 'output capture failed');
       this.outputGap(-1, `oddjob could not read the output: ${(err as Error).message}`);
     });
@@ -298,7 +300,8 @@ export class RunTracker {
     const split = this.deps.splitStreams;
     const output = this.coalescer();
     // What the store holds (after a restart or an adoption): the capture lines up the log after it.
-    const known = await this.hub.storedOutput(64 * 1024);
+    // A new run has nothing stored: no store round trip before the attach (a TTY's size goes with it).
+    const known = this.hub.total === 0 ? { bytes: { 1: 0, 2: 0 }, tail: { 1: Buffer.alloc(0), 2: Buffer.alloc(0) } } : await this.hub.storedOutput(64 * 1024);
     const target: CaptureTarget = {
       namespace: this.run.namespace,
       pod,
@@ -330,6 +333,7 @@ export class RunTracker {
     for (const b of this.earlyStdin.splice(0)) live.write(b);
     let failures = 0;
     try {
+      await this.catchUp(live);
       for (;;) {
         if (this.abort.signal.aborted) return;
         // Ended while we were not attached: the log has the rest.
@@ -361,6 +365,11 @@ export class RunTracker {
     } finally {
       if (!this.detached) output.flush();
     }
+  }
+
+  /** The log so far, before the first attach (capture.ts); an ended container's log is read by readRest. */
+  private async catchUp(live: LiveCapture): Promise<void> {
+    if (!this.exit && !this.deadline) await live.catchUp();
   }
 
   /** What to do after an attach failed: retry (after a wait), or follow the log instead; throws to give up. */

@@ -161,7 +161,17 @@ describe('every byte of a run', () => {
         const list = (await fetch(`${srv.url}/api/runs`).then((r) => r.json())) as { items: { id: string; status: string }[] };
         return list.items.find((r) => r.status === 'running')?.id;
       });
-      await new Promise((r) => setTimeout(r, 3000));
+      // Killed once it has stored some of the output (on a busy machine that can take more
+      // than a few seconds): the loss is then in the middle, after bytes the restarted
+      // server has and must look for in the log.
+      await eventually('some output to be stored', async () => {
+        const res = await fetch(`${srv.url}/api/runs/${id}/log`);
+        const reader = res.body!.getReader();
+        const first = await reader.read();
+        await reader.cancel();
+        return (first.value?.length ?? 0) > 0 || undefined;
+      });
+      await new Promise((r) => setTimeout(r, 1000));
       await srv.kill('SIGKILL');
       await new Promise((r) => setTimeout(r, 30_000));
       srv = await startServer(args, db);
