@@ -177,6 +177,7 @@ export const runPage: Page = async (ctx) => {
         ? item('Output lost', run.outputLost < 0 ? 'some (amount unknown): read too late, after the kubelet rotated the log' : formatBytes(run.outputLost))
         : null,
       run.message ? item('Message', run.message) : null,
+      run.progress ? item('Progress', `${run.progress.message} (${formatTime(run.progress.time)})`, 'progress') : null,
     );
     cancelBtn.hidden = ended;
     drawStatusLine();
