@@ -453,8 +453,11 @@ export class RunTracker {
     if (this.done || this.finishing) return;
     this.finishing = true;
     if (this.capture && status !== 'lost') {
-      // Let the capture drain what the container wrote before it ended.
-      await Promise.race([this.capture, sleep(15_000)]);
+      // Let the capture drain what the container wrote before it ended. The grace timer
+      // is cleared once the capture is done: left pending, it held an idle server open
+      // for up to 15 s after its last run on SIGTERM.
+      const grace = new AbortController();
+      await Promise.race([this.capture, sleep(15_000, grace.signal)]).finally(() => grace.abort());
     }
     this.abort.abort();
     await this.complete(status, exitCode, message);
