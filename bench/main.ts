@@ -1,4 +1,4 @@
-// npm run bench [-- --quick] [-- --only latency,launch,stream,audit,writers,footprint,failover]
+// npm run bench [-- --quick] [-- --only latency,launch,stream,audit,writers,footprint,failover,fanout]
 // Measured side by side in one run on the real local cluster, reported as ratios:
 //   latency    time to first output / exit: oddjob run vs the best raw kubectl sequence
 //   launch     N concurrent runs through the API vs the same Jobs created with client-node
@@ -7,10 +7,12 @@
 //   writers    audit appends/s with 1, 2, 4 writer processes, SQLite vs PostgreSQL (no cluster)
 //   footprint  server RSS idle and with 100 live streams
 //   failover   leader killed / stopped → another replica leads (p50/p99)
+//   fanout     line latency for a viewer on the other replica vs the owner (PostgreSQL)
 // Results: a table on stdout and JSON in bench/results/. Details: docs/benchmarks.md.
 import { auditBench } from './audit.js';
 import { auditWritersBench } from './audit-writers.js';
 import { type ClusterEnv, startClusterEnv } from './env.js';
+import { fanoutBench } from './fanout.js';
 import { failoverBench } from './failover.js';
 import { footprintBench } from './footprint.js';
 import { latencyBench } from './latency.js';
@@ -18,7 +20,7 @@ import { launchBench } from './launch.js';
 import { type BenchOptions, type BenchResult, machine, printTable, writeResults } from './lib.js';
 import { streamBench } from './stream.js';
 
-const ALL = ['latency', 'launch', 'stream', 'audit', 'writers', 'footprint', 'failover'] as const;
+const ALL = ['latency', 'launch', 'stream', 'audit', 'writers', 'footprint', 'failover', 'fanout'] as const;
 type Name = (typeof ALL)[number];
 
 function parseArgs(argv: string[]): { opts: BenchOptions; only: Name[] } {
@@ -60,6 +62,7 @@ async function main() {
       else if (name === 'launch') results.push(await launchBench(env!, opts));
       else if (name === 'stream') results.push(await streamBench(env!, opts));
       else if (name === 'failover') results.push(await failoverBench(env!, opts));
+      else if (name === 'fanout') results.push(await fanoutBench(env!, opts));
       else results.push(await footprintBench(env!, opts));
     }
   } finally {

@@ -1,11 +1,12 @@
 // Typed HTTP client for the oddjob API (protocol/api.ts). Every answer is
 // checked against the protocol schema, so a server of another version fails
 // with a readable message instead of a crash three calls later.
-import type { z } from 'zod';
+import { z } from 'zod';
 import {
   ApiErrorBody,
   AuditEvent,
   AuditVerifyResult,
+  Delivery,
   DeploymentSummary,
   CreatedToken,
   CredentialInfo,
@@ -175,6 +176,19 @@ export class OddjobClient {
     const res = await this.request('GET', '/api/audit/export', { query: { ...f }, timeout: false });
     if (!res.body) throw new Error('the server sent an empty export');
     return res.body;
+  }
+
+  notifications(q: { state?: string; runId?: string; target?: string; limit?: number; cursor?: string }): Promise<{ items: Delivery[]; nextCursor?: string }> {
+    return this.json('GET', '/api/notifications', Page(Delivery), { query: { ...q } });
+  }
+
+  redeliver(id: number): Promise<Delivery> {
+    return this.json('POST', `/api/notifications/${id}/redeliver`, Delivery);
+  }
+
+  /** With the run's own credential (ODDJOB_RUN_TOKEN) as this client's token. */
+  postProgress(runId: string, message: string): Promise<{ runId: string }> {
+    return this.json('POST', `/api/runs/${encodeURIComponent(runId)}/progress`, z.object({ runId: z.string() }), { body: { message } });
   }
 
   auditVerify(): Promise<AuditVerifyResult> {

@@ -11,6 +11,8 @@ import configCmd from './commands/config.js';
 import deployments from './commands/deployments.js';
 import login from './commands/login.js';
 import logs from './commands/logs.js';
+import notifications from './commands/notifications.js';
+import notify from './commands/notify.js';
 import run from './commands/run.js';
 import runs from './commands/runs.js';
 import server from './commands/server.js';
@@ -24,7 +26,7 @@ import { EXIT_ODDJOB } from './lib/exit.js';
 import { cliVersion } from './version.js';
 
 /** Help lists commands in this order. */
-const COMMANDS = [run, logs, attach, runs, cancel, deployments, audit, whoami, login, tokens, configCmd, completion, server];
+const COMMANDS = [run, logs, attach, runs, cancel, deployments, audit, notifications, notify, whoami, login, tokens, configCmd, completion, server];
 
 const EXAMPLES = `
 Examples:

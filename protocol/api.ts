@@ -102,6 +102,10 @@ export const Run = z.object({
   outputTruncated: z.boolean().default(false),
   /** When the stored output was deleted (--output-retention); the audit events stay. */
   outputExpiredAt: z.string().optional(),
+  /** Notification targets this run reports to (oddjob.io/notify, configured ones only). */
+  notify: z.array(z.string()).optional(),
+  /** The newest progress line the run posted itself (POST /api/runs/ID/progress). */
+  progress: z.object({ time: z.string(), message: z.string() }).optional(),
 });
 export type Run = z.infer<typeof Run>;
 
@@ -151,7 +155,8 @@ export const AuditEventType = z.enum(AUDIT_EVENT_TYPES);
 export type AuditEventType = z.infer<typeof AuditEventType>;
 
 export const AuditClient = z.object({
-  kind: z.enum(['cli', 'web', 'api', 'server']),
+  /** run: the run's own credential (progress from inside its pod). */
+  kind: z.enum(['cli', 'web', 'api', 'server', 'run']),
   address: z.string().optional(),
   agent: z.string().optional(),
 });
@@ -180,6 +185,11 @@ export const AuditEventInput = z.object({
   owner: z.string().optional(),
   /** A run.denied of POST /api/runs/preview: a question that was refused, not an attempt. */
   preview: z.boolean().optional(),
+  /** run.requested: the notification targets the run reports to, and names in oddjob.io/notify that are not targets. */
+  notify: z.array(z.string()).optional(),
+  notifyUnknown: z.array(z.string()).optional(),
+  /** notification.redelivered: which delivery. */
+  deliveryId: z.number().int().positive().optional(),
 });
 export type AuditEventInput = z.infer<typeof AuditEventInput>;
 
@@ -215,6 +225,61 @@ export const AuditVerifyResult = z.object({
   problem: z.string().optional(),
 });
 export type AuditVerifyResult = z.infer<typeof AuditVerifyResult>;
+
+// ---- notifications ---------------------------------------------------------
+
+/** POST /api/runs/:id/progress, with the run's own credential: one short line. */
+export const PROGRESS_MAX_CHARS = 500;
+export const ProgressRequest = z
+  .object({
+    message: z
+      .string()
+      .trim()
+      .min(1, 'the progress message is empty')
+      .max(PROGRESS_MAX_CHARS, `a progress message is at most ${PROGRESS_MAX_CHARS} characters`)
+      .refine(
+        (m) => [...m].every((c) => c === '\n' || c === '\t' || (c >= ' ' && c !== '\u007f')),
+        'a progress message must not contain control characters (newlines and tabs are fine)',
+      ),
+  })
+  .strict();
+export type ProgressRequest = z.infer<typeof ProgressRequest>;
+
+/** Where a run's notifications go, as a preview shows it. */
+export const NotifyRouting = z.object({ targets: z.array(z.string()), unknown: z.array(z.string()) });
+export type NotifyRouting = z.infer<typeof NotifyRouting>;
+
+export const DELIVERY_STATES = ['pending', 'delivered', 'failed'] as const;
+
+/** One notification to one target, as the delivery log shows it (never a URL or secret). */
+export const Delivery = z.object({
+  id: z.number().int().positive(),
+  webhookId: z.string(),
+  target: z.string(),
+  event: z.string(),
+  runId: z.string().optional(),
+  auditSeq: z.number().int(),
+  state: z.enum(DELIVERY_STATES),
+  attempts: z.number().int().nonnegative(),
+  createdAt: z.string(),
+  /** pending: when the next attempt is due. */
+  nextAttemptAt: z.string().optional(),
+  lastStatus: z.number().int().optional(),
+  lastError: z.string().optional(),
+  deliveredAt: z.string().optional(),
+});
+export type Delivery = z.infer<typeof Delivery>;
+
+export const DeliveryListQuery = z
+  .object({
+    state: z.enum(DELIVERY_STATES).optional(),
+    runId: runId.optional(),
+    target: z.string().max(63).optional(),
+    limit: z.coerce.number().int().min(1).max(500).default(50),
+    cursor: z.string().max(200).optional(),
+  })
+  .strict();
+export type DeliveryListQuery = z.infer<typeof DeliveryListQuery>;
 
 /** Every error answer of the API has this shape. */
 export const ApiErrorBody = z.object({

@@ -21,6 +21,8 @@ export const AUDIT_EVENT_TYPES = [
   'run.finished',
   'run.cancelled',
   'run.lost',
+  'run.progress', // a run's own progress line, posted with its run-scoped credential
+  'notification.redelivered',
   'login',
   'token.created',
   'token.revoked',

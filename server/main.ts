@@ -13,6 +13,8 @@ import { LeaderElector, replicaIdentity } from './leader/leader.js';
 import { createLogger } from './logger.js';
 import { metrics, observeDatabase } from './metrics.js';
 import { createRunService } from './runs/service.js';
+import { Notifications } from './notify/service.js';
+import { serverVersion } from './version.js';
 import { openStore, schedulePruning } from './store/index.js';
 import { verifyInWorker } from './store/verify-worker.js';
 
@@ -30,6 +32,26 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   if (config.dbTarget.engine === 'sqlite') observeDatabase(config.dbTarget.path);
   logger.info({ engine: store.engine, db: config.db }, 'store open');
   const { audit, output, runs: runStore } = store;
+  // Until we listen, a --port 0 server does not know its own URL.
+  let listeningUrl = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}`;
+  const publicUrl = () => config.publicUrl ?? listeningUrl;
+  const notifications = new Notifications({
+    outbox: store.outbox,
+    tokens: store.runTokens,
+    config: config.notifications,
+    lookupRun: (id, trx) => runStore.get(id, trx),
+    publicUrl,
+    logger,
+    userAgent: `oddjob/${serverVersion}`,
+  });
+  // Outbox rows are written by the audit append itself, in its transaction.
+  audit.onAppend((trx, events) => notifications.onAudit(trx, events));
+  if (config.notifications) {
+    logger.info(
+      { file: config.notificationsFile, targets: [...config.notifications.targets.values()].map((t) => `${t.name} (${t.kind})`) },
+      'notification targets loaded',
+    );
+  }
   const kube = loadKube({ kubeconfig: config.kubeconfig });
   const runs = createRunService({
     kube,
@@ -41,6 +63,8 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     // back at once instead of waiting out its predecessor's leases.
     leases: store.engine === 'postgres' ? store.leases : undefined,
     logger,
+    notifications,
+    publicUrl,
     config: {
       namespaces: config.namespaces,
       githubOrg: config.githubOrg,
@@ -52,9 +76,6 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     },
   });
   const deployments = createDeploymentService({ kube, config, logger });
-  // Until we listen, a --port 0 server does not know its own URL.
-  let listeningUrl = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}`;
-  const publicUrl = () => config.publicUrl ?? listeningUrl;
   const { auth, authRouter } = createAuth({ config, credentialRows: store.credentials, rateCounters: store.rateLimits, audit, logger, publicUrl });
 
   const { server, dispose, metricsHandler } = createApp({
@@ -72,6 +93,23 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     // everything, in a worker thread so streams and requests keep flowing.
     audit: { query: (q) => audit.query(q), iterate: (q) => audit.iterate(q), verify: () => verifyInWorker(config.dbTarget) },
     auth,
+    notifications: {
+      list: (q) => notifications.list(q),
+      async redeliver(ctx, id) {
+        const before = await notifications.get(id);
+        if (!before) return undefined;
+        // On record before it is due again: the log says who asked for a second send.
+        await audit.appendDurable({
+          type: 'notification.redelivered',
+          actor: ctx.identity,
+          client: ctx.client,
+          deliveryId: id,
+          runId: before.runId,
+          message: `redelivery of ${before.event} to target ${before.target} (webhook id ${before.webhookId}, was ${before.state})`,
+        });
+        return notifications.redeliver(id);
+      },
+    },
     readiness: [
       ...runs.readiness,
       {
@@ -97,6 +135,8 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   listeningUrl = url;
   // Watches start after listening: /readyz answers 503 until they have synced.
   await runs.start();
+  // Deliveries left by the last run of this server (or another replica) go out now.
+  notifications.start();
   // Singleton work runs on the elected replica only. With one store shared by every
   // replica, two replicas pruning would race each other for the same rows.
   const leaseNamespace = config.leaderLeaseNamespace ?? ownNamespace() ?? config.namespaces[0]!;
@@ -132,6 +172,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       metricsServer?.close();
       await dispose();
       await runs.stop();
+      await notifications.stop();
       await store.close();
     },
   };

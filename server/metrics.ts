@@ -38,6 +38,19 @@ export const metrics = {
     labelNames: ['method', 'route', 'status'],
     registers,
   }),
+  notifyDeliveries: new client.Counter({
+    name: 'oddjob_notification_attempts_total',
+    help: 'Notification delivery attempts by target and outcome (delivered, retry, gave_up)',
+    labelNames: ['target', 'outcome'],
+    registers,
+  }),
+  notifyDeliverySeconds: new client.Histogram({
+    name: 'oddjob_notification_delivery_seconds',
+    help: 'Duration of successful notification deliveries by target',
+    labelNames: ['target'],
+    buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers,
+  }),
   runsStarted: new client.Counter({
     name: 'oddjob_runs_started_total',
     help: 'Runs whose Job oddjob created (started - finished = runs in flight)',

@@ -8,7 +8,10 @@ import type {
   AuditEvent,
   AuditQuery,
   AuditVerifyResult,
+  Delivery,
+  DeliveryListQuery,
   DeploymentSummary,
+  NotifyRouting,
   Identity,
   PathCompletion,
   ResizeFrameShape,
@@ -65,7 +68,13 @@ export interface RunService {
    * anything: the Job manifest (its run id is a throwaway). A refusal is audited
    * as run.denied marked `preview`; an allowed preview is not recorded.
    */
-  previewRun(ctx: RequestContext, req: RunRequest): Promise<{ job: object }>;
+  previewRun(ctx: RequestContext, req: RunRequest): Promise<{ job: object; notify?: NotifyRouting }>;
+  /**
+   * A progress line from inside the run, authorized by the run's own credential only
+   * (not a person): audited as run.progress and sent to the run's targets. 401 for a
+   * wrong credential, another run's, or a run that has ended.
+   */
+  postProgress(runId: string, token: string, message: string, client: AuditClient): Promise<Run>;
   getRun(ctx: RequestContext, id: string): Promise<Run>;
   /** The stored output of a run the caller may see, in produced order (for downloads). */
   readOutput(ctx: RequestContext, id: string): Promise<{ run: Run; chunks: AsyncIterable<{ channel: 1 | 2; data: Buffer }> }>;
@@ -79,6 +88,13 @@ export interface RunService {
    * the user who started the run, and only while they may still run in its Deployment.
    */
   attachViewer(ctx: RequestContext, id: string, opts: { from: number; follow: boolean }, viewer: Viewer): Promise<ViewerHandle>;
+}
+
+/** The delivery log (auditors only; the edge checks). */
+export interface NotificationService {
+  list(q: DeliveryListQuery): Promise<{ items: Delivery[]; nextCursor?: string }>;
+  /** Due again now, same webhook id; audited by the edge's caller. undefined: no such delivery, or it is in flight. */
+  redeliver(ctx: RequestContext, id: number): Promise<Delivery | undefined>;
 }
 
 export interface DeploymentService {

@@ -7,9 +7,19 @@ import { randomUUID } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { ipKeyGenerator, rateLimit } from 'express-rate-limit';
 import { z } from 'zod';
-import { AuditQuery, RunListQuery, RunRequest, describeZodError, runId as runIdSchema } from '../../protocol/api.js';
+import { AuditQuery, DeliveryListQuery, ProgressRequest, RunListQuery, RunRequest, describeZodError, runId as runIdSchema } from '../../protocol/api.js';
 import { accessLog, type Logger } from '../logger.js';
-import type { AuditService, Authenticator, DeploymentService, Principal, RateCounters, ReadinessCheck, RequestContext, RunService } from '../services.js';
+import type {
+  AuditService,
+  Authenticator,
+  DeploymentService,
+  NotificationService,
+  Principal,
+  RateCounters,
+  ReadinessCheck,
+  RequestContext,
+  RunService,
+} from '../services.js';
 import { sharedRateLimitStore } from './rate-limit-store.js';
 import { checkOrigin } from './origin.js';
 import { clientOf } from './client-of.js';
@@ -44,6 +54,8 @@ export interface AppDeps {
   audit: AuditService;
   auth: Authenticator;
   readiness: ReadinessCheck[];
+  /** The delivery log; absent: answered with an empty log. */
+  notifications?: NotificationService;
 }
 
 function parse<S extends z.ZodTypeAny>(schema: S, value: unknown, what: string): z.infer<S> {
@@ -133,6 +145,27 @@ export function createApp(deps: AppDeps) {
   if (deps.serveMetrics !== false) app.get('/metrics', serveMetricsText);
 
   if (deps.authRouter) app.use('/auth', deps.authRouter);
+
+  // A run's own progress, authorized by its run-scoped credential alone: it is no
+  // person's credential, so it never reaches the /api authentication below, and the
+  // /api routes never accept it (it is not a token the authenticator knows).
+  const progressLimit = rateLimit({
+    windowMs: 60_000,
+    limit: 120,
+    standardHeaders: 'draft-8',
+    legacyHeaders: false,
+    keyGenerator: (req) => `addr:${ipKeyGenerator(req.ip ?? req.socket.remoteAddress ?? '')}`,
+    handler: (_req, res) => sendError(res, new ServiceError('rate_limited', 'too many progress messages from this address', 'post less often')),
+  });
+  app.post('/api/runs/:id/progress', progressLimit, express.json({ limit: '4kb', strict: true }), async (req, res) => {
+    const id = parse(runIdSchema, req.params.id, 'run id');
+    const m = /^Bearer (\S{1,200})$/.exec(req.headers.authorization ?? '');
+    if (!m) throw unauthorized('a run credential is required (Authorization: Bearer $ODDJOB_RUN_TOKEN)', "it is in the run's pod as ODDJOB_RUN_TOKEN");
+    if (!req.is('application/json')) throw httpRefusal(415, 'unsupported_media_type', 'send {"message": "..."} as application/json');
+    const { message } = parse(ProgressRequest, req.body, 'progress message');
+    const run = await runs.postProgress(id, m[1]!, message, clientOf(req));
+    res.status(201).json({ runId: run.id, progress: run.progress });
+  });
 
   const api = express.Router();
   // Identity first: nothing under /api answers anonymous callers. The answer is kept
@@ -269,6 +302,21 @@ export function createApp(deps: AppDeps) {
   api.get('/audit/verify', async (req, res) => {
     if (!principal(req).auditor) throw forbidden('only auditors may verify the whole audit log', 'ask an operator to add you to --auditors');
     res.json(await audit.verify());
+  });
+  const requireAuditor = (req: Request, what: string) => {
+    if (!principal(req).auditor) throw forbidden(`only auditors may ${what}`, 'ask an operator to add you to --auditors');
+  };
+  api.get('/notifications', async (req, res) => {
+    requireAuditor(req, 'read the notification delivery log');
+    const q = parse(DeliveryListQuery, req.query, 'query');
+    res.json(deps.notifications ? await deps.notifications.list(q) : { items: [] });
+  });
+  api.post('/notifications/:id/redeliver', async (req, res) => {
+    requireAuditor(req, 'redeliver notifications');
+    const id = parse(z.coerce.number().int().positive(), req.params.id, 'delivery id');
+    const delivery = deps.notifications ? await deps.notifications.redeliver(ctx(req), id) : undefined;
+    if (!delivery) throw notFound(`delivery ${id} not found, or an attempt of it is in flight right now (see oddjob notifications)`);
+    res.json(delivery);
   });
   api.use((_req, _res, next) => next(notFound('no such API endpoint')));
   app.use('/api', api);

@@ -3,7 +3,7 @@
 // placement, network identity) but must not serve like it (never a ready
 // endpoint, no probes or ports) and must end when the command ends (native
 // sidecars).
-import type { V1Container, V1Deployment, V1Job, V1PodDisruptionBudget, V1Service } from '@kubernetes/client-node';
+import type { V1Container, V1Deployment, V1EnvVar, V1Job, V1PodDisruptionBudget, V1Service } from '@kubernetes/client-node';
 import type { DeploymentSummary } from '../../protocol/api.js';
 import { durationSeconds } from '../../protocol/duration.js';
 import { ANNOTATIONS, parseAccessPolicy } from '../policy/decide.js';
@@ -32,6 +32,11 @@ export interface CloneRequest {
   ttlSecondsAfterFinished: number;
   /** The namespace's Services and PodDisruptionBudgets, read just before the clone. */
   neighbours: Neighbours;
+  /**
+   * oddjob's own variables for the command (ODDJOB_RUN_ID, ODDJOB_URL, the run's
+   * progress credential): they replace any of the same name the Deployment sets.
+   */
+  runEnv?: V1EnvVar[];
 }
 
 export interface Neighbours {
@@ -118,6 +123,10 @@ export function cloneJobFromDeployment(deployment: V1Deployment, req: CloneReque
   }
   if (req.tty) main.tty = true;
   else delete main.tty;
+  if (req.runEnv?.length) {
+    const ours = new Set(req.runEnv.map((e) => e.name));
+    main.env = [...(main.env ?? []).filter((e) => !ours.has(e.name)), ...req.runEnv];
+  }
 
   // Other regular containers would keep the pod (and the Job) alive forever.
   const others: V1Container[] = spec.containers.filter((c) => c.name !== target);

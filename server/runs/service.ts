@@ -4,7 +4,7 @@
 import { randomInt } from 'node:crypto';
 import type * as k8s from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { TERMINAL_STATUSES, type Run, type RunListQuery, type RunRequest } from '../../protocol/api.js';
+import { TERMINAL_STATUSES, type AuditClient, type Run, type RunListQuery, type RunRequest } from '../../protocol/api.js';
 import { isRunOwner } from '../../protocol/owner.js';
 import type { AuditLog } from '../store/audit.js';
 import type { RunStore } from '../store/runs.js';
@@ -12,7 +12,10 @@ import type { OutputStore } from '../store/output.js';
 import type { Wakeups } from '../store/wakeups.js';
 import type { RunLeases } from '../store/leases.js';
 import { runOwnership } from './own.js';
-import { ServiceError, badRequest, forbidden, namespaceNotServed, notFound, unavailable } from '../errors.js';
+import { ServiceError, badRequest, forbidden, namespaceNotServed, notFound, unauthorized, unavailable } from '../errors.js';
+import type { Notifications } from '../notify/service.js';
+import { describeUnknown, type Routing } from '../notify/route.js';
+import { deleteRunSecret, adoptRunSecret, createRunSecret, runSecretName } from '../k8s/run-secret.js';
 import type { KubeClients } from '../k8s/client.js';
 import { toServiceError } from '../k8s/client.js';
 import { ResourceWatch } from '../k8s/watch.js';
@@ -52,7 +55,14 @@ export interface RunServiceDeps {
   /** Wake-ups for following runs another replica tracks; without it such a viewer is told to retry. */
   wakeups?: Wakeups;
   logger: Logger;
+  /** Routing, progress credentials (absent: no notifications, no credentials). */
+  notifications?: Notifications;
+  /** The URL a run's pod reaches oddjob at (ODDJOB_URL). */
+  publicUrl?: () => string;
 }
+
+/** Progress lines a run may post per minute. */
+const PROGRESS_PER_MINUTE = 30;
 
 export type ManagedRunService = RunService & {
   start(): Promise<void>;
@@ -70,7 +80,10 @@ export function newRunId(): string {
 }
 
 export function createRunService(deps: RunServiceDeps): ManagedRunService {
-  const { kube, config, audit, runs, output, logger } = deps;
+  const { kube, config, audit, runs, output, logger, notifications } = deps;
+  const noRouting: Routing = { targets: [], unknown: [] };
+  const routingOf = (deployment: k8s.V1Deployment): Routing => notifications?.routing(deployment.metadata?.annotations) ?? noRouting;
+  const progressWindow = new Map<string, number[]>();
   const served = new Set(config.namespaces);
   const trackers = new Map<string, RunTracker>();
   observeActiveRuns(() => trackers.size);
@@ -405,8 +418,10 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
     dropSidecars: boolean,
     activeDeadlineSeconds: number,
     neighbours: Neighbours,
+    runEnv?: k8s.V1EnvVar[],
   ) {
     return cloneJobFromDeployment(deployment, {
+      runEnv,
       runId: id,
       user,
       command: req.command,
@@ -419,6 +434,35 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
       ttlSecondsAfterFinished: config.ttlSecondsAfterFinished,
       neighbours,
     });
+  }
+
+  /**
+   * The run's progress credential, in a Secret of its own: env from a Secret is not in
+   * the Job or pod spec, so it is readable only by who may read Secrets in the
+   * namespace (who can read the Deployment's own secrets anyway), not by everyone who
+   * may list Jobs or pods. createRun makes it owned by the Job, so it goes with it.
+   * undefined: notifications are off, or it could not be made (the run goes on without).
+   */
+  async function issueRunCredential(namespace: string, id: string, activeDeadlineSeconds: number): Promise<k8s.V1EnvVar[] | undefined> {
+    if (!notifications?.enabled) return undefined;
+    try {
+      const expiresAt = Date.now() + (activeDeadlineSeconds + config.startTimeoutSeconds + 300) * 1000;
+      const token = await notifications.tokens.mint(id, expiresAt);
+      await createRunSecret(kube, namespace, id, token);
+    } catch (err) {
+      logger.warn({ err: (err as Error).message, runId: id }, 'could not create the run progress credential; the run has none');
+      return undefined;
+    }
+    return runEnvFor(id);
+  }
+
+  function runEnvFor(id: string): k8s.V1EnvVar[] | undefined {
+    if (!notifications?.enabled) return undefined;
+    return [
+      { name: 'ODDJOB_RUN_ID', value: id },
+      { name: 'ODDJOB_URL', value: deps.publicUrl?.() ?? '' },
+      { name: 'ODDJOB_RUN_TOKEN', valueFrom: { secretKeyRef: { name: runSecretName(id), key: 'token' } } },
+    ];
   }
 
   const service: ManagedRunService = {
@@ -469,10 +513,24 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
       const { container, dropSidecars, activeDeadlineSeconds, image } = resolved;
       const neighbours = await readNeighbours(kube, req.namespace);
       const id = newRunId();
+      const routing = routingOf(deployment);
+      if (routing.unknown.length) {
+        logger.warn({ namespace: req.namespace, deployment: req.deployment, unknown: routing.unknown }, describeUnknown(routing.unknown));
+      }
 
       // No record, no run: the request is audited before anything is created.
       try {
-        await audit.appendDurable({ type: 'run.requested', actor: identity, client, runId: id, ...target, container, image });
+        await audit.appendDurable({
+          type: 'run.requested',
+          actor: identity,
+          client,
+          runId: id,
+          ...target,
+          container,
+          image,
+          ...(routing.targets.length ? { notify: routing.targets } : {}),
+          ...(routing.unknown.length ? { notifyUnknown: routing.unknown } : {}),
+        });
       } catch (err) {
         logger.error({ err }, 'audit log unwritable; refusing the run');
         throw unavailable(
@@ -481,11 +539,15 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
         );
       }
 
+      const runEnv = await issueRunCredential(req.namespace, id, activeDeadlineSeconds);
+      const secretMade = runEnv !== undefined;
+
       let job: k8s.V1Job;
       try {
-        job = buildJob(req, deployment, identity.login, id, container, dropSidecars, activeDeadlineSeconds, neighbours);
+        job = buildJob(req, deployment, identity.login, id, container, dropSidecars, activeDeadlineSeconds, neighbours, runEnv);
       } catch (err) {
         const message = err instanceof CloneError ? err.message : `could not build the Job: ${(err as Error).message}`;
+        if (secretMade) await deleteRunSecret(kube, req.namespace, id).catch(() => undefined);
         await audit
           .append({ type: 'run.finished', actor: identity, client, runId: id, ...target, container, status: 'failed', message })
           .catch((auditErr: unknown) => {
@@ -512,6 +574,7 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
         createdAt: now,
         outputBytes: 0,
         outputTruncated: false,
+        ...(routing.targets.length ? { notify: routing.targets } : {}),
       });
 
       let created: k8s.V1Job;
@@ -519,6 +582,7 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
         created = await kube.batch.createNamespacedJob({ namespace: req.namespace, body: job });
       } catch (err) {
         const failure = toServiceError(err, `job ${req.namespace}/${job.metadata!.name}`);
+        if (secretMade) await deleteRunSecret(kube, req.namespace, id).catch(() => undefined);
         try {
           await runs.update(id, { status: 'failed', message: failure.message, finishedAt: new Date().toISOString() });
           await audit.append({
@@ -539,6 +603,14 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
       }
       // The uid is what tells our Job (and the pod it controls) from look-alikes.
       const run = await runs.update(id, { jobUid: created.metadata?.uid });
+      if (secretMade && created.metadata?.uid) {
+        await adoptRunSecret(kube, req.namespace, id, created.metadata.name!, created.metadata.uid).catch((err: unknown) =>
+          logger.warn(
+            { err: (err as Error).message, runId: id },
+            'could not make the run credential Secret owned by its Job; it outlives the Job (the credential itself dies with the run)',
+          ),
+        );
+      }
       try {
         await audit.appendDurable({
           type: 'run.created',
@@ -578,7 +650,10 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
       const { container, dropSidecars, activeDeadlineSeconds } = resolved;
       const neighbours = await readNeighbours(kube, req.namespace);
       try {
-        return { job: buildJob(req, deployment, ctx.identity.login, newRunId(), container, dropSidecars, activeDeadlineSeconds, neighbours) };
+        // The same oddjob variables a run gets (its credential's Secret is made at create time).
+        const previewId = newRunId();
+        const job = buildJob(req, deployment, ctx.identity.login, previewId, container, dropSidecars, activeDeadlineSeconds, neighbours, runEnvFor(previewId));
+        return { job, notify: routingOf(deployment) };
       } catch (err) {
         throw badRequest(err instanceof CloneError ? err.message : `could not build the Job: ${(err as Error).message}`);
       }
@@ -635,6 +710,45 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
       if (!t) throw unavailable(`run ${id} is not tracked by this server`, 'try again in a moment');
       await t.cancel({ identity: ctx.identity, client: ctx.client });
       return t.run;
+    },
+
+    async postProgress(id: string, token: string, message: string, client: AuditClient): Promise<Run> {
+      // One answer for every refusal: the credential is wrong, not this run's, or the run is over.
+      const refused = () =>
+        unauthorized(
+          'this run credential is not valid (wrong run, or the run has ended)',
+          "inside a run's pod, use ODDJOB_RUN_ID and ODDJOB_RUN_TOKEN as given",
+        );
+      const run = await runs.get(id);
+      if (!run || !served.has(run.namespace) || !notifications || TERMINAL_STATUSES.includes(run.status)) throw refused();
+      if (!(await notifications.tokens.verify(id, token, Date.now()))) throw refused();
+      const now = Date.now();
+      const recent = (progressWindow.get(id) ?? []).filter((t) => now - t < 60_000);
+      if (recent.length >= PROGRESS_PER_MINUTE) {
+        throw new ServiceError('rate_limited', `run ${id} posted more than ${PROGRESS_PER_MINUTE} progress messages in a minute`, 'post less often');
+      }
+      recent.push(now);
+      progressWindow.set(id, recent);
+      if (progressWindow.size > 10_000) progressWindow.delete(progressWindow.keys().next().value!);
+      // The pod is posting, so it runs; but the watch may not have told the tracker yet.
+      // Wait (briefly) for run.started to be on record, so receivers see start, then progress.
+      for (let i = 0; i < 50 && (await runs.get(id))?.status === 'pending'; i++) await new Promise((r) => setTimeout(r, 100));
+      try {
+        await audit.appendDurable({
+          type: 'run.progress',
+          actor: { login: run.user, id: run.userId, teams: [] },
+          client: { ...client, kind: 'run' },
+          runId: id,
+          namespace: run.namespace,
+          deployment: run.deployment,
+          container: run.container,
+          message,
+        });
+      } catch (err) {
+        logger.error({ err, runId: id }, 'could not record run progress');
+        throw unavailable('the progress message could not be recorded', 'try again');
+      }
+      return runs.update(id, { progress: { time: new Date(now).toISOString(), message } });
     },
 
     async attachViewer(ctx, id, opts, viewer: Viewer): Promise<ViewerHandle> {

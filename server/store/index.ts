@@ -7,6 +7,7 @@ import { type Connection, type OpenOptions, openConnection } from './database.js
 import { SCHEMA_VERSION } from './migrations.js';
 import { OutputStore } from './output.js';
 import { RunLeases } from './leases.js';
+import { OutboxRows, RunTokenRows } from './notify.js';
 import { RateLimitCounters } from './rate-limits.js';
 import { RunStore } from './runs.js';
 import type { Engine } from './schema.js';
@@ -17,6 +18,7 @@ export { AuditLog } from './audit.js';
 export { OutputStore, schedulePruning } from './output.js';
 export { RunStore } from './runs.js';
 export { CredentialRows } from './credentials.js';
+export { OutboxRows, RunTokenRows, type StoreTransaction } from './notify.js';
 export { InvalidCursorError } from './cursor.js';
 export { type DbTarget, DbTargetError, describeTarget, parseDbTarget } from './target.js';
 
@@ -31,6 +33,10 @@ export interface Store {
   readonly leases: RunLeases;
   /** Rate-limit counters shared by the replicas. */
   readonly rateLimits: RateLimitCounters;
+  /** The notification outbox; its rows are written in the audit append's transaction. */
+  readonly outbox: OutboxRows;
+  /** Run progress credentials (hashes). */
+  readonly runTokens: RunTokenRows;
   /** The connection run output and run state use (for tests). */
   readonly connection: Connection;
   /** Wake-ups when a run's output or state changes (any replica's writes). */
@@ -76,6 +82,9 @@ export async function openStore(target: DbTarget, opts: StoreOptions = {}): Prom
     credentials: new CredentialRows(dataConn),
     rateLimits: new RateLimitCounters(dataConn),
     leases: new RunLeases(dataConn),
+    // The audit connection: on SQLite, the outbox's FULL-synced commits are the audit's.
+    outbox: new OutboxRows(auditConn),
+    runTokens: new RunTokenRows(auditConn),
     connection: dataConn,
     wakeups,
     async probe() {

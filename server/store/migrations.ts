@@ -309,6 +309,89 @@ const MIGRATIONS: readonly NamedMigration[] = [
   CREATE INDEX run_leases_owner ON run_leases (owner);
   `,
   },
+  {
+    // notifications: the outbox, Slack messages updated in place, run progress credentials
+    name: '0030-notifications',
+    sqlite: `
+  -- One row per (audit event, target), inserted in the audit append's transaction.
+  -- webhook_id is the Standard Webhooks message id, the same on every attempt.
+  -- Nothing secret is stored: targets are named, their URLs and secrets stay in memory.
+  CREATE TABLE notify_outbox (
+    id           INTEGER PRIMARY KEY,
+    webhook_id   TEXT NOT NULL UNIQUE,
+    target       TEXT NOT NULL,
+    event_type   TEXT NOT NULL,
+    run_id       TEXT,
+    audit_seq    INTEGER NOT NULL,
+    event        TEXT NOT NULL,
+    created_at   INTEGER NOT NULL,
+    state        TEXT NOT NULL CHECK (state IN ('pending', 'delivered', 'failed')),
+    attempts     INTEGER NOT NULL,
+    next_at      INTEGER NOT NULL,
+    lease_owner  TEXT,
+    lease_until  INTEGER,
+    last_status  INTEGER,
+    last_error   TEXT,
+    delivered_at INTEGER,
+    UNIQUE (target, audit_seq)
+  );
+  CREATE INDEX notify_outbox_due ON notify_outbox (target, next_at) WHERE state = 'pending';
+  CREATE INDEX notify_outbox_run ON notify_outbox (run_id, target) WHERE run_id IS NOT NULL;
+  CREATE INDEX notify_outbox_state ON notify_outbox (state);
+  -- The Slack Web API message of a run per target: its finish updates it in place.
+  CREATE TABLE notify_slack_messages (
+    run_id  TEXT NOT NULL,
+    target  TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    ts      TEXT NOT NULL,
+    PRIMARY KEY (run_id, target)
+  );
+  -- A run's progress credential: only its SHA-256 is kept; it dies with the run.
+  CREATE TABLE run_tokens (
+    run_id     TEXT PRIMARY KEY,
+    hash       BLOB NOT NULL UNIQUE,
+    expires_at INTEGER NOT NULL,
+    revoked_at INTEGER
+  );
+  `,
+    postgres: `
+  CREATE TABLE notify_outbox (
+    id           bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    webhook_id   text NOT NULL UNIQUE,
+    target       text NOT NULL,
+    event_type   text NOT NULL,
+    run_id       text,
+    audit_seq    bigint NOT NULL,
+    event        text NOT NULL,
+    created_at   bigint NOT NULL,
+    state        text NOT NULL CHECK (state IN ('pending', 'delivered', 'failed')),
+    attempts     integer NOT NULL,
+    next_at      bigint NOT NULL,
+    lease_owner  text,
+    lease_until  bigint,
+    last_status  integer,
+    last_error   text,
+    delivered_at bigint,
+    UNIQUE (target, audit_seq)
+  );
+  CREATE INDEX notify_outbox_due ON notify_outbox (target, next_at) WHERE state = 'pending';
+  CREATE INDEX notify_outbox_run ON notify_outbox (run_id, target) WHERE run_id IS NOT NULL;
+  CREATE INDEX notify_outbox_state ON notify_outbox (state);
+  CREATE TABLE notify_slack_messages (
+    run_id  text NOT NULL,
+    target  text NOT NULL,
+    channel text NOT NULL,
+    ts      text NOT NULL,
+    PRIMARY KEY (run_id, target)
+  );
+  CREATE TABLE run_tokens (
+    run_id     text PRIMARY KEY,
+    hash       bytea NOT NULL UNIQUE,
+    expires_at bigint NOT NULL,
+    revoked_at bigint
+  );
+  `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

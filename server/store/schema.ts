@@ -76,7 +76,43 @@ export interface RunLeasesTable {
   expires_at: number;
 }
 
+export interface NotifyOutboxTable {
+  id: Generated<number>;
+  webhook_id: string;
+  target: string;
+  event_type: string;
+  run_id: string | null;
+  audit_seq: number;
+  event: string;
+  created_at: number;
+  state: 'pending' | 'delivered' | 'failed';
+  attempts: number;
+  next_at: number;
+  lease_owner: string | null;
+  lease_until: number | null;
+  last_status: number | null;
+  last_error: string | null;
+  delivered_at: number | null;
+}
+
+export interface NotifySlackMessagesTable {
+  run_id: string;
+  target: string;
+  channel: string;
+  ts: string;
+}
+
+export interface RunTokensTable {
+  run_id: string;
+  hash: Buffer;
+  expires_at: number;
+  revoked_at: number | null;
+}
+
 export interface Tables {
+  notify_outbox: NotifyOutboxTable;
+  notify_slack_messages: NotifySlackMessagesTable;
+  run_tokens: RunTokensTable;
   run_leases: RunLeasesTable;
   rate_limits: RateLimitsTable;
   audit_events: AuditEventsTable;

@@ -50,7 +50,7 @@ export async function startServerProcess(args: string[], env: NodeJS.ProcessEnv 
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`server did not start in 30 s:\n${out}`)), 30_000);
     const onData = () => {
-      const m = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
+      const m = /listening on (http:\/\/[0-9.]+:\d+)/.exec(out);
       if (m) {
         clearTimeout(timer);
         resolve(m[1]!);

@@ -70,6 +70,9 @@ const runs: RunService = {
   async cancelRun() {
     return run;
   },
+  async postProgress() {
+    throw new Error('not used by these tests');
+  },
   async attachViewer(_ctx, _id, opts, viewer: Viewer) {
     calls.push(['attachViewer', opts]);
     viewer.output(1, Buffer.from('out'));
@@ -303,6 +306,10 @@ describe('server config', () => {
     [[...ok, '--bogus'], /unknown option --bogus/],
     [[...ok, '--db'], /--db needs a value/],
     [[...ok, '--default-timeout', '2d', '--max-timeout', '1d'], /above --max-timeout/],
+    [
+      [...ok, '--notifications', '/nonexistent/notify.yaml'],
+      /--notifications \/nonexistent\/notify\.yaml: cannot read it \(no such file\) \(ODDJOB_NOTIFICATIONS\)/,
+    ],
   ];
   for (const [argv, msg] of bad) {
     test(`refused: ${argv.join(' ')}`, () =>

@@ -2,10 +2,10 @@
 // audit log records, JSON bodies for mutations, and the server's error bodies
 // ({error: {code, message, hint}}) turned into ApiError with the words intact.
 import { ApiError } from '../../protocol/api-error.js';
-import type { AuditEvent, AuditVerifyResult, DeploymentSummary, Run, RunRequestInput } from '../../protocol/api.js';
+import type { AuditEvent, AuditVerifyResult, Delivery, DeploymentSummary, Run, RunRequestInput } from '../../protocol/api.js';
 
 export { ApiError };
-export type { AuditEvent, AuditVerifyResult, DeploymentSummary, Run, RunRequestInput };
+export type { AuditEvent, AuditVerifyResult, Delivery, DeploymentSummary, Run, RunRequestInput };
 export type { RunStatus } from '../../protocol/api.js';
 
 export const CLIENT_TAG = 'web/0.1.0';
@@ -68,6 +68,8 @@ export const api = {
   listRuns: (q: URLSearchParams) => request<{ items: Run[]; nextCursor?: string }>('GET', `/api/runs?${q}`),
   audit: (q: URLSearchParams) => request<{ items: AuditEvent[]; nextCursor?: string }>('GET', `/api/audit?${q}`),
   verifyAudit: () => request<AuditVerifyResult>('GET', '/api/audit/verify'),
+  notifications: (q: URLSearchParams) => request<{ items: Delivery[]; nextCursor?: string }>('GET', `/api/notifications?${q}`),
+  redeliver: (id: number) => request<Delivery>('POST', `/api/notifications/${id}/redeliver`, {}),
   /** The NDJSON export, parsed; used for CSV (the NDJSON itself is a plain download link). */
   async auditExport(q: URLSearchParams): Promise<AuditEvent[]> {
     const res = await fetch(`/api/audit/export?${q}`, { credentials: 'same-origin', headers: { 'X-Oddjob-Client': CLIENT_TAG } });

@@ -11,6 +11,7 @@ import { runFormPage } from './page-run-form.js';
 import { runPage } from './page-run.js';
 import { runsPage } from './page-runs.js';
 import { auditPage } from './page-audit.js';
+import { notificationsPage } from './page-notifications.js';
 
 const main = document.getElementById('main')!;
 const topbar = document.getElementById('topbar')!;
@@ -22,6 +23,7 @@ const routes: Array<{ pattern: RegExp; keys: string[]; page: Page; nav: string }
   { pattern: /^\/runs$/, keys: [], page: runsPage, nav: '/runs' },
   { pattern: /^\/runs\/([^/]+)$/, keys: ['id'], page: runPage, nav: '/runs' },
   { pattern: /^\/audit$/, keys: [], page: auditPage, nav: '/audit' },
+  { pattern: /^\/notifications$/, keys: [], page: notificationsPage, nav: '/notifications' },
 ];
 
 let me: WhoAmI | undefined;
@@ -71,7 +73,18 @@ function renderTopbar(active: string) {
       'div',
       { class: 'topbar-inner' },
       link('/', h('span', { class: 'brand' }, 'oddjob'), { class: 'brand-link', 'aria-label': 'oddjob home' }),
-      h('nav', { 'aria-label': 'Main' }, h('ul', { class: 'nav' }, navItem('/', 'Deployments'), navItem('/runs', 'Runs'), navItem('/audit', 'Audit'))),
+      h(
+        'nav',
+        { 'aria-label': 'Main' },
+        h(
+          'ul',
+          { class: 'nav' },
+          navItem('/', 'Deployments'),
+          navItem('/runs', 'Runs'),
+          navItem('/audit', 'Audit'),
+          me.auditor ? navItem('/notifications', 'Notifications') : null,
+        ),
+      ),
       h(
         'div',
         { class: 'user', 'data-testid': 'whoami' },

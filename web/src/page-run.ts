@@ -174,6 +174,7 @@ export const runPage: Page = async (ctx) => {
           : `${formatBytes(run.outputBytes)}${run.outputTruncated ? ' (truncated: the stored output hit its limit)' : ''}`,
       ),
       run.message ? item('Message', run.message) : null,
+      run.progress ? item('Progress', `${run.progress.message} (${formatTime(run.progress.time)})`, 'progress') : null,
     );
     cancelBtn.hidden = ended;
     drawStatusLine();
