@@ -110,7 +110,6 @@ export async function startLocalRegistry(): Promise<LocalRegistry> {
   await new Promise<void>((r) => gate.listen(0, '127.0.0.1', r));
   const pullHost = `127.0.0.1:${(gate.address() as { port: number }).port}`;
 
-  const pushed: string[] = [];
   const release = () => {
     const waiting = held ?? [];
     held = undefined;
@@ -125,7 +124,6 @@ export async function startLocalRegistry(): Promise<LocalRegistry> {
       // the node does not have the new reference: the kubelet has to pull it.
       await pexecFile('ctr', ['-n', NAMESPACE, 'images', 'push', '--plain-http', `${registryHost}/${repo}:${tag}`, DEMO_IMAGE], { timeout: 60_000 });
       const ref = `${pullHost}/${repo}:${tag}`;
-      pushed.push(ref);
       return ref;
     },
     hold() {
@@ -134,14 +132,12 @@ export async function startLocalRegistry(): Promise<LocalRegistry> {
     release,
     async close() {
       release();
-      // The node keeps what it pulled; remove it (its layers are the demo image's, so they stay).
-      for (const ref of pushed) {
-        try {
-          execFileSync('ctr', ['-n', NAMESPACE, 'images', 'rm', ref], { stdio: 'ignore' });
-        } catch {
-          /* never pulled */
-        }
-      }
+      // The node keeps what it pulled, by tag and by digest; remove both (the layers are
+      // the demo image's, so they stay).
+      const refs = execFileSync('ctr', ['-n', NAMESPACE, 'images', 'ls', '-q'], { encoding: 'utf8' })
+        .split('\n')
+        .filter((ref) => ref.startsWith(`${pullHost}/`));
+      if (refs.length) execFileSync('ctr', ['-n', NAMESPACE, 'images', 'rm', ...refs], { stdio: 'ignore' });
       gate.closeAllConnections();
       await new Promise<void>((r) => gate.close(() => r()));
       if (proc.exitCode === null) {
