@@ -37,9 +37,10 @@ if [ -n "$need" ]; then
 fi
 phase_done
 
-phase "2/7 Kubernetes v$K8S_VERSION + etcd v$ETCD_VERSION + helm v$HELM_VERSION binaries (cache: $ODDJOB_CACHE)"
+phase "2/7 Kubernetes v$K8S_VERSION + etcd v$ETCD_VERSION + helm v$HELM_VERSION + registry v$REGISTRY_VERSION binaries (cache: $ODDJOB_CACHE)"
 bash "$HACK_DIR/build-binaries.sh"
 bash "$HACK_DIR/build-helm.sh"   # for the chart tests and users of the local cluster
+bash "$HACK_DIR/build-registry.sh"   # the local registry the image-pull test pulls from
 phase_done
 
 phase "3/7 clean slate (leftovers of an earlier cluster are removed)"

@@ -350,9 +350,7 @@ export class RunTracker {
         // Ended while we were not attached: the log has the rest.
         if (this.exit || this.deadline) return await live.readRest();
         try {
-          // This replica's attach is about to hold the program's stdin: input from viewers
-          // on other replicas is addressed here (see control.ts).
-          if (this.run.interactive) this.deps.onAttached?.(this.run.id);
+          this.holdingStdin();
           const how = await live.attachOnce();
           failures = 0;
           split.value ??= target.split;
@@ -382,6 +380,11 @@ export class RunTracker {
   }
 
   /** The log so far, before the first attach (capture.ts); an ended container's log is read by readRest. */
+  /** This replica's attach is about to hold the program's stdin: input from viewers on other replicas is addressed here (control.ts). */
+  private holdingStdin(): void {
+    if (this.run.interactive) this.deps.onAttached?.(this.run.id);
+  }
+
   private async catchUp(live: LiveCapture): Promise<void> {
     if (!this.exit && !this.deadline) await live.catchUp();
   }
@@ -581,7 +584,12 @@ export class RunTracker {
       void this.capture.then(() => (drained = true));
       const since = Date.now();
       const progress = () => Math.max(this.lastOutputAt, this.live?.lastOutputAt ?? 0, since);
-      while (!drained && Date.now() - progress() < 15_000) await Promise.race([this.capture, sleep(500)]);
+      // Each wait's timer is cleared when it is done: left pending, a 15 s grace held an
+      // idle server open that long after its last run on SIGTERM.
+      while (!drained && Date.now() - progress() < 15_000) {
+        const tick = new AbortController();
+        await Promise.race([this.capture, sleep(500, tick.signal)]).finally(() => tick.abort());
+      }
       if (!drained) this.outputGap(-1, 'the output stopped arriving for 15 s after the command ended; the rest could not be read');
     }
     this.abort.abort();
