@@ -354,20 +354,24 @@ describe('helm chart', () => {
   });
 });
 
+/** The Deployment the installed oddjob serves: the demo image, alice may run in it. */
+const createApi = (namespace: string) =>
+  cluster.apps.createNamespacedDeployment({
+    namespace,
+    body: {
+      metadata: { name: 'api', annotations: { 'oddjob.io/allowed-users': 'alice' } },
+      spec: {
+        selector: { matchLabels: { app: 'api' } },
+        template: { metadata: { labels: { app: 'api' } }, spec: { containers: [{ name: 'app', image: DEMO_IMAGE, imagePullPolicy: 'IfNotPresent' }] } },
+      },
+    },
+  });
+
 describe('installed into the cluster', () => {
   let url: string;
 
   before(async () => {
-    await cluster.apps.createNamespacedDeployment({
-      namespace: served.name,
-      body: {
-        metadata: { name: 'api', annotations: { 'oddjob.io/allowed-users': 'alice' } },
-        spec: {
-          selector: { matchLabels: { app: 'api' } },
-          template: { metadata: { labels: { app: 'api' } }, spec: { containers: [{ name: 'app', image: DEMO_IMAGE, imagePullPolicy: 'IfNotPresent' }] } },
-        },
-      },
-    });
+    await createApi(served.name);
     helm(
       'install',
       'oj',
@@ -595,16 +599,7 @@ describe('installed with PostgreSQL and two replicas', () => {
     db = new pg.Pool({ connectionString: localUrl, max: 2 });
     sysPg = await createTestNamespace(cluster, 'oddjob-sys-pg');
     servedPg = await createTestNamespace(cluster, 'oddjob-served-pg');
-    await cluster.apps.createNamespacedDeployment({
-      namespace: servedPg.name,
-      body: {
-        metadata: { name: 'api', annotations: { 'oddjob.io/allowed-users': 'alice' } },
-        spec: {
-          selector: { matchLabels: { app: 'api' } },
-          template: { metadata: { labels: { app: 'api' } }, spec: { containers: [{ name: 'app', image: DEMO_IMAGE, imagePullPolicy: 'IfNotPresent' }] } },
-        },
-      },
-    });
+    await createApi(servedPg.name);
     helm(
       'install',
       'ojpg',
