@@ -135,11 +135,14 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
   };
 
   // Run ownership (store/leases.ts): this replica tracks only the runs it holds a lease
-  // on, renews them, and adopts active runs whose owner stopped renewing.
+  // on, renews them, and adopts active runs whose owner stopped renewing. The runs it is
+  // creating are leased (and renewed) from before their record exists until they are
+  // tracked, so no other replica adopts a run whose Job is still being made.
+  const creating = new Set<string>();
   const own = runOwnership({
     leases: deps.leases,
     logger,
-    owned: () => [...trackers.keys()],
+    owned: () => [...trackers.keys(), ...creating],
     onLost: (id) => {
       // Another replica took the run over (this one stalled past its lease): stop writing.
       trackers.get(id)?.detach();
@@ -156,10 +159,41 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
       if (!served.has(run.namespace) || trackers.has(run.id)) continue;
       if (!(await own.claim(run.id))) continue;
       if (trackers.has(run.id)) continue;
+      // The list is older than the claim: its owner may have ended the run and let go of
+      // the lease since (it stores the ending before it releases), and a run tracked
+      // again would be started and ended twice.
+      const current = await runs.get(run.id);
+      if (!current || TERMINAL_STATUSES.includes(current.status)) {
+        await own.release(run.id);
+        continue;
+      }
       logger.info({ run: run.id }, 'tracking an active run nobody owns (restart or adoption)');
-      const t = await track(run);
+      const t = await track(current);
       await noteLostSession(t);
       await replayState(t, true);
+    }
+  }
+
+  /**
+   * Runs `launch` holding the new run's lease, from before anything about the run is
+   * stored until it is tracked: from its first record on a run is active, and another
+   * replica adopts an active run nobody holds (while its Job is still being made).
+   */
+  async function leasedWhileCreating<T>(id: string, launch: () => Promise<T>): Promise<T> {
+    creating.add(id);
+    try {
+      if (!(await own.claim(id))) throw new Error(`run id ${id} is leased already`);
+    } catch (err) {
+      creating.delete(id);
+      logger.error({ err, runId: id }, 'could not lease a new run; refusing it');
+      throw unavailable('the run store cannot be written, so the run was refused (nothing was created)', 'try again once the store is back');
+    }
+    try {
+      return await launch();
+    } finally {
+      creating.delete(id);
+      // Refused, or failed before it was tracked: nobody needs the lease.
+      if (!trackers.has(id)) await own.release(id);
     }
   }
 
@@ -627,128 +661,126 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
       const neighbours = await readNeighbours(kube, req.namespace);
       const id = newRunId();
       const routing = routingOf(deployment);
-      if (routing.unknown.length) {
-        logger.warn({ namespace: req.namespace, deployment: req.deployment, unknown: routing.unknown }, describeUnknown(routing.unknown));
-      }
+      return leasedWhileCreating(id, async () => {
+        if (routing.unknown.length) {
+          logger.warn({ namespace: req.namespace, deployment: req.deployment, unknown: routing.unknown }, describeUnknown(routing.unknown));
+        }
 
-      // No record, no run: the request is audited before anything is created.
-      try {
-        await audit.appendDurable({
-          type: 'run.requested',
-          actor: identity,
-          client,
-          runId: id,
-          ...target,
-          container,
-          image,
-          ...(routing.targets.length ? { notify: routing.targets } : {}),
-          ...(routing.unknown.length ? { notifyUnknown: routing.unknown } : {}),
-        });
-      } catch (err) {
-        logger.error({ err }, 'audit log unwritable; refusing the run');
-        throw unavailable(
-          'the audit log cannot be written, so the run was refused (nothing was created)',
-          'an operator must fix the audit store; see the server log',
-        );
-      }
-
-      const runEnv = await issueRunCredential(req.namespace, id, activeDeadlineSeconds);
-      const secretMade = runEnv !== undefined;
-
-      let job: k8s.V1Job;
-      try {
-        job = buildJob(req, deployment, identity.login, id, container, dropSidecars, activeDeadlineSeconds, neighbours, runEnv);
-      } catch (err) {
-        const message = err instanceof CloneError ? err.message : `could not build the Job: ${(err as Error).message}`;
-        if (secretMade) await deleteRunSecret(kube, req.namespace, id).catch(() => undefined);
-        await audit
-          .append({ type: 'run.finished', actor: identity, client, runId: id, ...target, container, status: 'failed', message })
-          .catch((auditErr: unknown) => {
-            logger.error({ err: auditErr }, 'could not record a Job that could not be built');
-          });
-        throw badRequest(message);
-      }
-
-      const now = new Date().toISOString();
-      await runs.create({
-        id,
-        namespace: req.namespace,
-        deployment: req.deployment,
-        container,
-        image,
-        command: req.command,
-        reason: req.reason,
-        user: identity.login,
-        userId: identity.id,
-        interactive: req.interactive,
-        tty: req.tty,
-        status: 'pending',
-        jobName: job.metadata!.name!,
-        createdAt: now,
-        outputBytes: 0,
-        outputTruncated: false,
-        ...(routing.targets.length ? { notify: routing.targets } : {}),
-      });
-
-      let created: k8s.V1Job;
-      try {
-        created = await kube.batch.createNamespacedJob({ namespace: req.namespace, body: job });
-      } catch (err) {
-        const failure = toServiceError(err, `job ${req.namespace}/${job.metadata!.name}`);
-        if (secretMade) await deleteRunSecret(kube, req.namespace, id).catch(() => undefined);
+        // No record, no run: the request is audited before anything is created.
         try {
-          await runs.update(id, { status: 'failed', message: failure.message, finishedAt: new Date().toISOString() });
-          await audit.append({
-            type: 'run.finished',
+          await audit.appendDurable({
+            type: 'run.requested',
             actor: identity,
             client,
             runId: id,
             ...target,
             container,
             image,
-            status: 'failed',
-            message: failure.message,
+            ...(routing.targets.length ? { notify: routing.targets } : {}),
+            ...(routing.unknown.length ? { notifyUnknown: routing.unknown } : {}),
           });
-        } catch (auditErr) {
-          logger.error({ err: auditErr }, 'could not record a failed create');
+        } catch (err) {
+          logger.error({ err }, 'audit log unwritable; refusing the run');
+          throw unavailable(
+            'the audit log cannot be written, so the run was refused (nothing was created)',
+            'an operator must fix the audit store; see the server log',
+          );
         }
-        throw failure;
-      }
-      // The uid is what tells our Job (and the pod it controls) from look-alikes.
-      const run = await runs.update(id, { jobUid: created.metadata?.uid });
-      if (secretMade && created.metadata?.uid) {
-        await adoptRunSecret(kube, req.namespace, id, created.metadata.name!, created.metadata.uid).catch((err: unknown) =>
-          logger.warn(
-            { err: (err as Error).message, runId: id },
-            'could not make the run credential Secret owned by its Job; it outlives the Job (the credential itself dies with the run)',
-          ),
-        );
-      }
-      try {
-        await audit.appendDurable({
-          type: 'run.created',
-          actor: identity,
-          client,
-          runId: id,
-          ...target,
+
+        const runEnv = await issueRunCredential(req.namespace, id, activeDeadlineSeconds);
+        const secretMade = runEnv !== undefined;
+
+        let job: k8s.V1Job;
+        try {
+          job = buildJob(req, deployment, identity.login, id, container, dropSidecars, activeDeadlineSeconds, neighbours, runEnv);
+        } catch (err) {
+          const message = err instanceof CloneError ? err.message : `could not build the Job: ${(err as Error).message}`;
+          if (secretMade) await deleteRunSecret(kube, req.namespace, id).catch(() => undefined);
+          await audit
+            .append({ type: 'run.finished', actor: identity, client, runId: id, ...target, container, status: 'failed', message })
+            .catch((auditErr: unknown) => {
+              logger.error({ err: auditErr }, 'could not record a Job that could not be built');
+            });
+          throw badRequest(message);
+        }
+
+        const now = new Date().toISOString();
+        await runs.create({
+          id,
+          namespace: req.namespace,
+          deployment: req.deployment,
           container,
           image,
-          message: `job ${job.metadata!.name}`,
+          command: req.command,
+          reason: req.reason,
+          user: identity.login,
+          userId: identity.id,
+          interactive: req.interactive,
+          tty: req.tty,
+          status: 'pending',
+          jobName: job.metadata!.name!,
+          createdAt: now,
+          outputBytes: 0,
+          outputTruncated: false,
+          ...(routing.targets.length ? { notify: routing.targets } : {}),
         });
-      } catch (err) {
-        // The Job exists and run.requested is on record: the run goes on and is tracked
-        // (an error here would leave a running Job nobody follows).
-        logger.error({ err, runId: id }, 'could not record run.created; the run continues');
-      }
-      metrics.runsStarted.inc();
-      logger.info({ run: id, user: identity.login, namespace: req.namespace, deployment: req.deployment, container, job: job.metadata!.name }, 'run created');
-      // A new run is nobody else's: the claim only fails if the store does.
-      await own
-        .claim(id)
-        .catch((err: unknown) => logger.error({ err, runId: id }, 'could not record the ownership of a new run; another replica may adopt it'));
-      const t = await track(run);
-      await replayState(t);
-      return t.run;
+
+        let created: k8s.V1Job;
+        try {
+          created = await kube.batch.createNamespacedJob({ namespace: req.namespace, body: job });
+        } catch (err) {
+          const failure = toServiceError(err, `job ${req.namespace}/${job.metadata!.name}`);
+          if (secretMade) await deleteRunSecret(kube, req.namespace, id).catch(() => undefined);
+          try {
+            await runs.update(id, { status: 'failed', message: failure.message, finishedAt: new Date().toISOString() });
+            await audit.append({
+              type: 'run.finished',
+              actor: identity,
+              client,
+              runId: id,
+              ...target,
+              container,
+              image,
+              status: 'failed',
+              message: failure.message,
+            });
+          } catch (auditErr) {
+            logger.error({ err: auditErr }, 'could not record a failed create');
+          }
+          throw failure;
+        }
+        // The uid is what tells our Job (and the pod it controls) from look-alikes.
+        const run = await runs.update(id, { jobUid: created.metadata?.uid });
+        if (secretMade && created.metadata?.uid) {
+          await adoptRunSecret(kube, req.namespace, id, created.metadata.name!, created.metadata.uid).catch((err: unknown) =>
+            logger.warn(
+              { err: (err as Error).message, runId: id },
+              'could not make the run credential Secret owned by its Job; it outlives the Job (the credential itself dies with the run)',
+            ),
+          );
+        }
+        try {
+          await audit.appendDurable({
+            type: 'run.created',
+            actor: identity,
+            client,
+            runId: id,
+            ...target,
+            container,
+            image,
+            message: `job ${job.metadata!.name}`,
+          });
+        } catch (err) {
+          // The Job exists and run.requested is on record: the run goes on and is tracked
+          // (an error here would leave a running Job nobody follows).
+          logger.error({ err, runId: id }, 'could not record run.created; the run continues');
+        }
+        metrics.runsStarted.inc();
+        logger.info({ run: id, user: identity.login, namespace: req.namespace, deployment: req.deployment, container, job: job.metadata!.name }, 'run created');
+        const t = await track(run);
+        await replayState(t);
+        return t.run;
+      });
     },
 
     async previewRun(ctx, req) {
