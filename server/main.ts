@@ -15,6 +15,8 @@ import { KubeConfigError, loadKube } from './k8s/client.js';
 import { createLogger } from './logger.js';
 import { observeDatabase } from './metrics.js';
 import { createRunService } from './runs/service.js';
+import { createApprovalService } from './approvals/service.js';
+import { SqliteApprovalStore } from './approvals/store.js';
 
 export interface RunningServer {
   url: string;
@@ -57,6 +59,15 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       splitLogStreams: config.splitLogStreams,
     },
   });
+  const approvals = createApprovalService({
+    kube,
+    planner: runs.planner,
+    store: new SqliteApprovalStore(db),
+    audit,
+    logger,
+    config: { ttlSeconds: config.approvalTtl, githubOrg: config.githubOrg, namespaces: config.namespaces },
+  });
+  runs.useApprovals(approvals);
   const deployments = createDeploymentService({ kube, config, logger });
   // Until we listen, a --port 0 server does not know its own URL.
   let listeningUrl = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}`;
@@ -74,6 +85,8 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     logger,
     runs,
     deployments,
+    tasks: runs,
+    approvals,
     // Queries are index range scans (fast, in-process); verification re-hashes
     // everything, in a worker thread so streams and requests keep flowing.
     audit: { query: (q) => audit.query(q), iterate: (q) => audit.iterate(q), verify: () => verifyInWorker(config.db) },
@@ -111,6 +124,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   listeningUrl = url;
   // Watches start after listening: /readyz answers 503 until they have synced.
   await runs.start();
+  approvals.start();
   const stopPruning = schedulePruning(output, {
     retentionMs: config.outputRetention * 1000,
     onPruned: (count) => logger.info({ runs: count, retentionSeconds: config.outputRetention }, 'deleted the stored output of runs past --output-retention'),
@@ -120,6 +134,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     url,
     async close() {
       stopPruning();
+      approvals.stop();
       metricsServer?.close();
       await dispose();
       await runs.stop();

@@ -4,16 +4,22 @@
 // each side be read, and tested, on its own.
 import type { IncomingMessage } from 'node:http';
 import type {
+  ApprovalListQuery,
+  ApprovalRequest,
   AuditClient,
   AuditEvent,
   AuditQuery,
   AuditVerifyResult,
   DeploymentSummary,
   Identity,
+  PendingApproval,
   ResizeFrameShape,
   Run,
   RunListQuery,
+  RunPreview,
   RunRequest,
+  TaskRunRequest,
+  TaskSummary,
 } from './service-types.js';
 
 export type { AuditClient, Identity };
@@ -57,14 +63,17 @@ export interface ViewerHandle {
 }
 
 export interface RunService {
-  /** Authorize, audit (before anything is created), clone, create. Throws ServiceError (server/errors.ts). */
-  createRun(ctx: RequestContext, req: RunRequest): Promise<Run>;
+  /**
+   * Authorize, audit (before anything is created), clone, create. Throws ServiceError
+   * (server/errors.ts). A target that needs four-eyes approval gets a request instead.
+   */
+  createRun(ctx: RequestContext, req: RunRequest | TaskRunRequest): Promise<Run | PendingApproval>;
   /**
    * What createRun would create, authorized the same way, without creating
    * anything: the Job manifest (its run id is a throwaway). A refusal is audited
    * as run.denied marked `preview`; an allowed preview is not recorded.
    */
-  previewRun(ctx: RequestContext, req: RunRequest): Promise<{ job: object }>;
+  previewRun(ctx: RequestContext, req: RunRequest | TaskRunRequest): Promise<RunPreview | { job: object }>;
   getRun(ctx: RequestContext, id: string): Promise<Run>;
   listRuns(ctx: RequestContext, q: RunListQuery): Promise<{ items: Run[]; nextCursor?: string }>;
   /** Its owner, or anyone who may run in its Deployment now (auditors only read); audited with the canceller as actor. */
@@ -76,6 +85,20 @@ export interface RunService {
    * the user who started the run, and only while they may still run in its Deployment.
    */
   attachViewer(ctx: RequestContext, id: string, opts: { from: number; follow: boolean }, viewer: Viewer): Promise<ViewerHandle>;
+}
+
+export interface TaskService {
+  /** Tasks the caller may run; invalid ones too (ready: false) for those who may run in their Deployment. */
+  listTasks(ctx: RequestContext, namespace?: string): Promise<TaskSummary[]>;
+}
+
+export interface ApprovalService {
+  /** Requests the caller made, may decide on, or may see (auditors, people who may run in the Deployment); newest first. */
+  listRequests(ctx: RequestContext, q: ApprovalListQuery): Promise<ApprovalRequest[]>;
+  getRequest(ctx: RequestContext, id: string): Promise<ApprovalRequest>;
+  /** Not by the requester (GitHub id); the approver's right re-checked now; runs the recorded manifest once. */
+  approve(ctx: RequestContext, id: string, reason?: string): Promise<ApprovalRequest>;
+  deny(ctx: RequestContext, id: string, reason: string): Promise<ApprovalRequest>;
 }
 
 export interface DeploymentService {

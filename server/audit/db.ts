@@ -133,6 +133,22 @@ const MIGRATIONS: readonly string[] = [
   CREATE INDEX auth_credentials_parent    ON auth_credentials (parent_id) WHERE parent_id IS NOT NULL;
   CREATE INDEX auth_credentials_github_id ON auth_credentials (github_id, created_at) WHERE github_id IS NOT NULL;
   `,
+  /* 5: four-eyes approval requests (server/approvals/store.ts) */ `
+  -- json holds the request, including the exact Job manifest that runs once approved.
+  -- status is its own column so that deciding is one compare-and-set:
+  -- UPDATE ... WHERE id = ? AND status = 'pending'.
+  CREATE TABLE approval_requests (
+    ord        INTEGER PRIMARY KEY,
+    id         TEXT NOT NULL UNIQUE,
+    status     TEXT NOT NULL,
+    namespace  TEXT NOT NULL,
+    deployment TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    expires_at TEXT NOT NULL,
+    json       TEXT NOT NULL
+  );
+  CREATE INDEX approval_requests_status ON approval_requests(status);
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

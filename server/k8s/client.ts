@@ -12,6 +12,8 @@ export interface KubeClients {
   apps: k8s.AppsV1Api;
   batch: k8s.BatchV1Api;
   policy: k8s.PolicyV1Api;
+  /** oddjob.io resources (Tasks). */
+  custom: k8s.CustomObjectsApi;
 }
 
 export class KubeConfigError extends Error {}
@@ -49,7 +51,14 @@ export function loadKube(opts: { kubeconfig?: string }): KubeClients {
       },
     },
   });
-  return { kc, core: new k8s.CoreV1Api(config), apps: new k8s.AppsV1Api(config), batch: new k8s.BatchV1Api(config), policy: new k8s.PolicyV1Api(config) };
+  return {
+    kc,
+    core: new k8s.CoreV1Api(config),
+    apps: new k8s.AppsV1Api(config),
+    batch: new k8s.BatchV1Api(config),
+    policy: new k8s.PolicyV1Api(config),
+    custom: new k8s.CustomObjectsApi(config),
+  };
 }
 
 const keepAliveAgents = new Map<string, https.Agent>();

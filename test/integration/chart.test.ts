@@ -392,6 +392,8 @@ describe('installed into the cluster', () => {
       ['pods', '[get list watch]'],
       ['pods/log', '[get]'],
       ['pods/attach', '[create get]'],
+      ['tasks.oddjob.io', '[get list watch]'],
+      ['tasks.oddjob.io/status', '[update]'],
     ]);
     // What every authenticated identity gets from the cluster's defaults (discovery, self reviews).
     const clusterDefaults =

@@ -58,11 +58,11 @@ describe('parseTarget', () => {
   test('other kinds are refused by name, listing the accepted forms', () => {
     rejects(
       'pod/api-123',
-      /Deployments only.*pod.*accepted forms: deploy\/NAME, deployment\/NAME, deployments\/NAME, deployment\.apps\/NAME, deployments\.apps\/NAME, deployment\.v1\.apps\/NAME, deployments\.v1\.apps\/NAME/,
+      /Deployments or Tasks.*pod.*accepted forms: deploy\/NAME, deployment\/NAME, deployments\/NAME, deployment\.apps\/NAME, deployments\.apps\/NAME, deployment\.v1\.apps\/NAME, deployments\.v1\.apps\/NAME/,
     );
-    rejects('statefulset.apps/db', /Deployments only.*statefulset\.apps/);
-    rejects('deployments.v2.apps/api', /Deployments only.*accepted forms/);
-    rejects('deployment.extensions/api', /Deployments only/);
+    rejects('statefulset.apps/db', /Deployments or Tasks.*statefulset\.apps/);
+    rejects('deployments.v2.apps/api', /Deployments or Tasks.*accepted forms/);
+    rejects('deployment.extensions/api', /Deployments or Tasks/);
   });
   test('empty or nested names are refused', () => {
     rejects('deploy/', /not deploy\/NAME/);
