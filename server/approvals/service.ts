@@ -140,9 +140,14 @@ export function createApprovalService(deps: ApprovalServiceDeps): ApprovalServic
     return next;
   }
 
-  /** Who may decide on `r` now, from the Deployment (and Task) as they are. */
-  async function approversNow(r: StoredApproval) {
-    const deployment = await planner.currentDeployment(r.namespace, r.deployment);
+  /**
+   * Who may decide on `r` now, from the Deployment (and Task) as they are: for a decision
+   * (`fresh`) as the API server has them this moment, not as the watch last saw them.
+   */
+  async function approversNow(r: StoredApproval, fresh = false) {
+    const deployment = fresh
+      ? await planner.readDeployment(r.namespace, r.deployment).catch(() => undefined)
+      : await planner.currentDeployment(r.namespace, r.deployment);
     let runPolicy;
     try {
       runPolicy = (await planner.plan(requesterCtx(r, SERVER_CLIENT), r.input.req, 'silent')).runPolicy;
@@ -203,7 +208,7 @@ export function createApprovalService(deps: ApprovalServiceDeps): ApprovalServic
         `request_${r.status}`,
       );
     }
-    const { policy } = await approversNow(r);
+    const { policy } = await approversNow(r, true);
     const d = decideApprover({ approvers: policy, identity: ctx.identity, requester: r.requester, where: `${r.namespace}/${r.deployment}` });
     if (!d.allow)
       refuseDecision(ctx, r, d.reason, d.code === 'self' ? `ask one of: ${describePolicy(policy)}` : 'ask the owners to add you to oddjob.io/approvers');

@@ -100,6 +100,8 @@ export interface RunPlanner {
   /** Audit, record, create, track. With `job`, exactly that manifest is created. */
   launch(ctx: RequestContext, plan: RunPlan, opts: { id: string; job?: k8s.V1Job; approvalId?: string; note?: string }): Promise<Run>;
   currentDeployment(namespace: string, name: string): Promise<k8s.V1Deployment | undefined>;
+  /** From the API server, now (not the watch); throws ServiceError (404 when it is gone). */
+  readDeployment(namespace: string, name: string): Promise<k8s.V1Deployment>;
   onDeploymentChange(listener: (namespace: string, name: string) => void): () => void;
   /** The Task from the watch (undefined: not known there). */
   cachedTask(namespace: string, name: string): ReturnType<TaskCatalog['get']>;
@@ -752,6 +754,7 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
       build: buildJob,
       launch,
       currentDeployment: (namespace, name) => deploymentCache.current(namespace, name),
+      readDeployment,
       onDeploymentChange: (listener) => deploymentCache.onChange(listener),
       cachedTask: (namespace, name) => taskCatalog.get(namespace, name),
       mayRunInDeployment: (ctx, namespace, deployment) =>
