@@ -47,9 +47,7 @@ function task(name: string, spec: Record<string, unknown>) {
 async function createTask(name: string, spec: Record<string, unknown>) {
   return custom.createNamespacedCustomObject({ ...group, namespace: ns.name, body: task(name, spec) });
 }
-async function readTask(
-  name: string,
-): Promise<{
+async function readTask(name: string): Promise<{
   metadata: { generation: number };
   status?: { conditions?: Array<{ type: string; status: string; reason: string; message: string; observedGeneration?: number }> };
 }> {
