@@ -12,6 +12,7 @@ export interface KubeClients {
   apps: k8s.AppsV1Api;
   batch: k8s.BatchV1Api;
   policy: k8s.PolicyV1Api;
+  coordination: k8s.CoordinationV1Api;
   /** oddjob.io resources (Tasks). */
   custom: k8s.CustomObjectsApi;
 }
@@ -57,6 +58,7 @@ export function loadKube(opts: { kubeconfig?: string }): KubeClients {
     apps: new k8s.AppsV1Api(config),
     batch: new k8s.BatchV1Api(config),
     policy: new k8s.PolicyV1Api(config),
+    coordination: new k8s.CoordinationV1Api(config),
     custom: new k8s.CustomObjectsApi(config),
   };
 }
