@@ -11,6 +11,8 @@ import { runFormPage } from './page-run-form.js';
 import { runPage } from './page-run.js';
 import { runsPage } from './page-runs.js';
 import { auditPage } from './page-audit.js';
+import { tasksPage } from './page-tasks.js';
+import { requestsPage } from './page-requests.js';
 
 const main = document.getElementById('main')!;
 const topbar = document.getElementById('topbar')!;
@@ -22,6 +24,8 @@ const routes: Array<{ pattern: RegExp; keys: string[]; page: Page; nav: string }
   { pattern: /^\/runs$/, keys: [], page: runsPage, nav: '/runs' },
   { pattern: /^\/runs\/([^/]+)$/, keys: ['id'], page: runPage, nav: '/runs' },
   { pattern: /^\/audit$/, keys: [], page: auditPage, nav: '/audit' },
+  { pattern: /^\/tasks$/, keys: [], page: tasksPage, nav: '/tasks' },
+  { pattern: /^\/requests$/, keys: [], page: requestsPage, nav: '/requests' },
 ];
 
 let me: WhoAmI | undefined;
@@ -71,7 +75,19 @@ function renderTopbar(active: string) {
       'div',
       { class: 'topbar-inner' },
       link('/', h('span', { class: 'brand' }, 'oddjob'), { class: 'brand-link', 'aria-label': 'oddjob home' }),
-      h('nav', { 'aria-label': 'Main' }, h('ul', { class: 'nav' }, navItem('/', 'Deployments'), navItem('/runs', 'Runs'), navItem('/audit', 'Audit'))),
+      h(
+        'nav',
+        { 'aria-label': 'Main' },
+        h(
+          'ul',
+          { class: 'nav' },
+          navItem('/', 'Deployments'),
+          navItem('/tasks', 'Tasks'),
+          navItem('/requests', 'Requests'),
+          navItem('/runs', 'Runs'),
+          navItem('/audit', 'Audit'),
+        ),
+      ),
       h(
         'div',
         { class: 'user', 'data-testid': 'whoami' },
