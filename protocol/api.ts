@@ -105,8 +105,9 @@ export const Run = z.object({
   /** A Task run: the Task's name and the metadata.generation that was run. */
   task: z.string().optional(),
   taskGeneration: z.number().int().nonnegative().optional(),
-  /** The approval request this run carries out (four-eyes). */
+  /** The approval request this run carries out (four-eyes), and who approved it (they may follow it). */
   approvalId: z.string().optional(),
+  approvedBy: z.object({ login: z.string(), id: z.number().int().positive().optional() }).optional(),
 });
 export type Run = z.infer<typeof Run>;
 

@@ -385,6 +385,7 @@ export function createApprovalService(deps: ApprovalServiceDeps): ApprovalServic
           id: r.runId,
           job: r.job as unknown as k8s.V1Job,
           approvalId: id,
+          approvedBy: { login: ctx.identity.login, id: ctx.identity.id },
           note: `approved by ${ctx.identity.login} (request ${id})`,
         });
       } catch (err) {

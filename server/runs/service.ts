@@ -93,12 +93,21 @@ export interface RunPlan {
 /** 'run' audits a refusal; 'preview' audits it marked as a preview; 'silent' only throws (re-checks). */
 export type PlanMode = 'run' | 'preview' | 'silent';
 
+export interface LaunchOptions {
+  id: string;
+  /** Created exactly as given (an approved request's manifest). */
+  job?: k8s.V1Job;
+  approvalId?: string;
+  approvedBy?: { login: string; id?: number };
+  note?: string;
+}
+
 export interface RunPlanner {
   plan(ctx: RequestContext, req: RunTarget, mode: PlanMode): Promise<RunPlan>;
   /** The Job for `plan` under run id `runId` (reads the namespace's Services and budgets). */
   build(plan: RunPlan, user: string, runId: string): Promise<k8s.V1Job>;
   /** Audit, record, create, track. With `job`, exactly that manifest is created. */
-  launch(ctx: RequestContext, plan: RunPlan, opts: { id: string; job?: k8s.V1Job; approvalId?: string; note?: string }): Promise<Run>;
+  launch(ctx: RequestContext, plan: RunPlan, opts: LaunchOptions): Promise<Run>;
   currentDeployment(namespace: string, name: string): Promise<k8s.V1Deployment | undefined>;
   /** From the API server, now (not the watch); throws ServiceError (404 when it is gone). */
   readDeployment(namespace: string, name: string): Promise<k8s.V1Deployment>;
@@ -266,6 +275,9 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
 
   // By GitHub user id where both sides have one: a recycled login inherits nothing.
   const isOwner = (ctx: RequestContext, run: Run) => isRunOwner(run, ctx.identity);
+  /** Whoever approved a run may watch what they let run (not type into it or cancel it). */
+  const isApprover = (ctx: RequestContext, run: Run) =>
+    run.approvedBy !== undefined && isRunOwner({ user: run.approvedBy.login, userId: run.approvedBy.id }, ctx.identity);
 
   /** May this person run in the run's Deployment as it is now (undefined: it is gone)? */
   function mayRunIn(ctx: RequestContext, run: Run, deployment: k8s.V1Deployment | undefined): boolean {
@@ -285,7 +297,7 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
   //   cancel it: its owner, whoever may run in its Deployment (auditors only read);
   //   type into it (stdin, resize): its owner, while they may still run in its Deployment.
   function mayView(ctx: RequestContext, run: Run, deployment: k8s.V1Deployment | undefined): boolean {
-    return isOwner(ctx, run) || ctx.auditor === true || mayRunIn(ctx, run, deployment);
+    return isOwner(ctx, run) || ctx.auditor === true || isApprover(ctx, run) || mayRunIn(ctx, run, deployment);
   }
 
   /** Reads each Deployment at most once per request: a page of 500 runs costs no more than its distinct Deployments. */
@@ -303,7 +315,7 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
     const run = runs.get(id);
     if (!run || !served.has(run.namespace)) throw notFound(`run ${id} not found`);
     // Owners and auditors see it without asking the Deployment (which may be gone).
-    if (isOwner(ctx, run) || ctx.auditor === true) return run;
+    if (isOwner(ctx, run) || ctx.auditor === true || isApprover(ctx, run)) return run;
     if (!mayRunIn(ctx, run, await deploymentCache.current(run.namespace, run.deployment))) throw notFound(`run ${id} not found`);
     return run;
   }
@@ -563,7 +575,7 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
   }
 
   /** No record, no run: audited before anything is created; `job`, when given, is created exactly. */
-  async function launch(ctx: RequestContext, plan: RunPlan, opts: { id: string; job?: k8s.V1Job; approvalId?: string; note?: string }): Promise<Run> {
+  async function launch(ctx: RequestContext, plan: RunPlan, opts: LaunchOptions): Promise<Run> {
     const { identity, client } = ctx;
     const { id } = opts;
     const target = {
@@ -616,6 +628,7 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
       task: plan.task?.name,
       taskGeneration: plan.task?.generation,
       approvalId: opts.approvalId,
+      approvedBy: opts.approvedBy,
     });
 
     let created: k8s.V1Job;
@@ -786,7 +799,7 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
         if (!served.has(run.namespace)) continue;
         // The store matches `mine` by login; a recycled login's earlier runs are not mine.
         if (q.mine && !isOwner(ctx, run)) continue;
-        if (isOwner(ctx, run) || ctx.auditor === true || mayRunIn(ctx, run, await read(run))) items.push(run);
+        if (isOwner(ctx, run) || ctx.auditor === true || isApprover(ctx, run) || mayRunIn(ctx, run, await read(run))) items.push(run);
       }
       return { items, nextCursor: page.nextCursor };
     },

@@ -166,6 +166,12 @@ describe('a run that needs approval', () => {
     assert.equal(r.stdout.toString(), 'approved output\n');
     assert.match(r.stderr, new RegExp(`request ${request.id} approved by carol: looks right; run ${request.runId} starts`));
 
+    // The approver may follow what she let run, though she may not run in the Deployment herself.
+    const seenByCarol = await http('GET', `/api/runs/${request.runId}`, 'carol');
+    assert.equal(seenByCarol.status, 200, seenByCarol.body);
+    assert.deepEqual(seenByCarol.json().approvedBy.login, 'carol');
+    assert.equal((await http('GET', `/api/runs/${request.runId}`, 'dave')).status, 404);
+
     // The Job in the cluster is the manifest recorded in the request, byte for byte.
     const stored = (await http('GET', `/api/requests/${request.id}`, 'alice')).json();
     assert.equal(stored.status, 'approved');
