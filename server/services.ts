@@ -109,12 +109,12 @@ export interface DeploymentService {
 }
 
 export interface AuditService {
-  /** actorId: with user, only events by that GitHub account (see audit/store.ts ActorScope). */
-  query(q: AuditQuery & { actorId?: number }): { items: AuditEvent[]; nextCursor?: string };
+  /** actorId: with user, only events by that GitHub account (see store/audit.ts ActorScope). */
+  query(q: AuditQuery & { actorId?: number }): Promise<{ items: AuditEvent[]; nextCursor?: string }>;
   /** Every event in order, for NDJSON export and verification. */
-  iterate(q?: Partial<AuditQuery> & { actorId?: number }): Iterable<AuditEvent>;
+  iterate(q?: Partial<AuditQuery> & { actorId?: number }): AsyncIterable<AuditEvent>;
   /** Re-hashes the whole chain; may take seconds, so implementations keep it off the event loop. */
-  verify(): AuditVerifyResult | Promise<AuditVerifyResult>;
+  verify(): Promise<AuditVerifyResult>;
 }
 
 /** Who is calling, and how they proved it. */
@@ -140,6 +140,14 @@ export interface Principal {
 export interface Authenticator {
   readonly mode: 'dev' | 'github';
   authenticate(req: IncomingMessage): Promise<Principal | null>;
+}
+
+/** Shared request counters (in the store), so a rate limit holds across replicas. */
+export interface RateCounters {
+  /** Counts one hit for `key` in its window of `windowMs`: the hits so far, and when the window ends (ms). */
+  hit(key: string, windowMs: number): Promise<{ hits: number; resetAt: number }>;
+  unhit(key: string): Promise<void>;
+  reset(key: string): Promise<void>;
 }
 
 /** Reports whether the service can take work (DB writable, Kubernetes reachable). */

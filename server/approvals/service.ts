@@ -7,13 +7,13 @@
 import type * as k8s from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { ApprovalRequest, PendingApproval } from '../../protocol/api.js';
-import type { AuditLog } from '../audit/store.js';
+import type { AuditLog } from '../store/audit.js';
 import { ServiceError, forbidden, notFound, unavailable } from '../errors.js';
 import type { KubeClients } from '../k8s/client.js';
 import type { ApprovalService, RequestContext } from '../services.js';
 import { type RunPlan, type RunPlanner, type RunTarget, isTaskTarget, newRunId } from '../runs/service.js';
 import { approvalRequired, approverPolicy, decideApprover, describeChange, describePolicy, manifestHash, pinImages, samePerson } from './policy.js';
-import type { ApprovalStore, StoredApproval } from './store.js';
+import type { ApprovalStore, StoredApproval } from '../store/approvals.js';
 
 export interface ApprovalServiceDeps {
   kube: KubeClients;
@@ -95,7 +95,7 @@ export function createApprovalService(deps: ApprovalServiceDeps): ApprovalServic
     const next = await store.decide(r.id, { status: 'void', decidedAt: new Date().toISOString(), message: why });
     if (!next) return undefined;
     try {
-      audit.append({
+      await audit.append({
         type: 'approval.voided',
         actor: SERVER_ACTOR,
         client: SERVER_CLIENT,
@@ -121,7 +121,7 @@ export function createApprovalService(deps: ApprovalServiceDeps): ApprovalServic
     const next = await store.decide(r.id, { status: 'expired', decidedAt: new Date().toISOString(), message });
     if (!next) return (await store.get(r.id)) ?? r;
     try {
-      audit.append({
+      await audit.append({
         type: 'approval.expired',
         actor: SERVER_ACTOR,
         client: SERVER_CLIENT,
@@ -178,9 +178,9 @@ export function createApprovalService(deps: ApprovalServiceDeps): ApprovalServic
     return expireIfDue(r);
   }
 
-  function refuseDecision(ctx: RequestContext, r: StoredApproval, reason: string, hint: string): never {
+  async function refuseDecision(ctx: RequestContext, r: StoredApproval, reason: string, hint: string): Promise<never> {
     try {
-      audit.append({
+      await audit.append({
         type: 'run.denied',
         actor: ctx.identity,
         client: ctx.client,
@@ -211,7 +211,7 @@ export function createApprovalService(deps: ApprovalServiceDeps): ApprovalServic
     const { policy } = await approversNow(r, true);
     const d = decideApprover({ approvers: policy, identity: ctx.identity, requester: r.requester, where: `${r.namespace}/${r.deployment}` });
     if (!d.allow)
-      refuseDecision(ctx, r, d.reason, d.code === 'self' ? `ask one of: ${describePolicy(policy)}` : 'ask the owners to add you to oddjob.io/approvers');
+      await refuseDecision(ctx, r, d.reason, d.code === 'self' ? `ask one of: ${describePolicy(policy)}` : 'ask the owners to add you to oddjob.io/approvers');
   }
 
   let sweeper: NodeJS.Timeout | undefined;

@@ -25,11 +25,13 @@ import type {
   Authenticator,
   DeploymentService,
   Principal,
+  RateCounters,
   ReadinessCheck,
   RequestContext,
   RunService,
   TaskService,
 } from '../services.js';
+import { sharedRateLimitStore } from './rate-limit-store.js';
 import { checkOrigin } from './origin.js';
 import { clientOf } from './client-of.js';
 import { checkLoopbackHost } from './host.js';
@@ -55,6 +57,8 @@ export interface AppDeps {
   serveMetrics?: boolean;
   /** /api requests per minute per person (per client address when not signed in); default 600. */
   apiRateLimit?: number;
+  /** Counters shared by the replicas; without them each process counts on its own. */
+  rateCounters?: RateCounters;
   logger: Logger;
   runs: RunService;
   deployments: DeploymentService;
@@ -176,6 +180,7 @@ export function createApp(deps: AppDeps) {
     rateLimit({
       windowMs: 60_000,
       limit: deps.apiRateLimit ?? 600,
+      ...(deps.rateCounters ? { store: sharedRateLimitStore(deps.rateCounters, 'api') } : {}),
       standardHeaders: 'draft-8',
       legacyHeaders: false,
       keyGenerator: (req) => {
@@ -268,7 +273,7 @@ export function createApp(deps: AppDeps) {
   api.get('/audit', async (req, res) => {
     const q = scopeAudit(principal(req), parse(AuditQuery, req.query, 'query'));
     try {
-      res.json(audit.query(q));
+      res.json(await audit.query(q));
     } catch (err) {
       if (/cursor/i.test((err as Error).message)) throw badRequest((err as Error).message);
       throw err;
@@ -278,7 +283,7 @@ export function createApp(deps: AppDeps) {
     // Every matching event: the default page size does not apply to an export.
     const q = scopeAudit(principal(req), parse(AuditQuery.omit({ limit: true, cursor: true }), req.query, 'query'));
     res.type('application/x-ndjson');
-    for (const event of audit.iterate(q)) {
+    for await (const event of audit.iterate(q)) {
       if (!res.write(`${JSON.stringify(event)}\n`)) await new Promise((r) => res.once('drain', r));
       if (res.destroyed) return;
     }

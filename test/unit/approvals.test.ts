@@ -1,15 +1,13 @@
 // Table-driven tests of the pure four-eyes rules (server/approvals/policy.ts) and the
-// request store's compare-and-set (server/approvals/store.ts, a real SQLite file).
+// request store's compare-and-set (server/store/approvals.ts), on a real SQLite file and a
+// real PostgreSQL server.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { V1Job, V1Pod } from '@kubernetes/client-node';
-import { openDatabase } from '../../server/audit/db.js';
 import { approvalRequired, approverPolicy, decideApprover, describeChange, manifestHash, pinImages, samePerson } from '../../server/approvals/policy.js';
-import { SqliteApprovalStore, type StoredApproval } from '../../server/approvals/store.js';
+import type { StoredApproval } from '../../server/store/approvals.js';
 import { parseAccessPolicy } from '../../server/policy/decide.js';
+import { ENGINES, testStores } from '../support/stores.js';
 
 const runPolicy = parseAccessPolicy({ 'oddjob.io/allowed-teams': 'acme/payments', 'oddjob.io/allowed-users': 'alice' }, 'acme');
 
@@ -135,47 +133,78 @@ describe('manifests', () => {
   });
 });
 
-describe('SqliteApprovalStore', () => {
-  const record = (id: string): StoredApproval => ({
-    id,
-    status: 'pending',
-    namespace: 'ns',
-    deployment: 'api',
-    container: 'app',
-    image: 'demo:1',
-    command: ['echo'],
-    requester: { login: 'alice', id: 1 },
-    approvers: 'users carol',
-    runId: 'r'.repeat(12),
-    manifestHash: 'h',
-    job: {},
-    createdAt: new Date().toISOString(),
-    expiresAt: new Date(Date.now() + 60_000).toISOString(),
-    baseHash: 'b',
-    input: { kind: 'deploy', req: { namespace: 'ns', deployment: 'api', command: ['echo'], interactive: false, tty: false, noSidecars: false } },
-    requesterTeams: [],
-  });
+const stores = testStores('approvals');
 
-  test('a request is decided once: the second decision (another store on the same file too) changes nothing', async () => {
-    const path = join(mkdtempSync(join(tmpdir(), 'oddjob-approvals-')), 'a.db');
-    const one = new SqliteApprovalStore(openDatabase(path));
-    const two = new SqliteApprovalStore(openDatabase(path));
-    await one.create(record('aaaaaaaaaaaa'));
-    const results = await Promise.all([
-      one.decide('aaaaaaaaaaaa', { status: 'approved', decidedBy: { login: 'carol', id: 3 } }),
-      two.decide('aaaaaaaaaaaa', { status: 'denied', decidedBy: { login: 'erin', id: 5 } }),
-    ]);
-    assert.equal(results.filter(Boolean).length, 1);
-    assert.equal((await two.get('aaaaaaaaaaaa'))!.status, results[0] ? 'approved' : 'denied');
-    assert.equal(await one.decide('aaaaaaaaaaaa', { status: 'expired' }), undefined);
-    assert.deepEqual(
-      (await one.list({ status: 'pending', limit: 10 })).map((r) => r.id),
-      [],
-    );
-    await one.create(record('bbbbbbbbbbbb'));
-    assert.deepEqual(
-      (await two.list({ limit: 10 })).map((r) => r.id),
-      ['bbbbbbbbbbbb', 'aaaaaaaaaaaa'],
-    );
-  });
+const record = (id: string): StoredApproval => ({
+  id,
+  status: 'pending',
+  namespace: 'ns',
+  deployment: 'api',
+  container: 'app',
+  image: 'demo:1',
+  command: ['echo'],
+  requester: { login: 'alice', id: 1 },
+  approvers: 'users carol',
+  runId: 'r'.repeat(12),
+  manifestHash: 'h',
+  job: {},
+  createdAt: new Date().toISOString(),
+  expiresAt: new Date(Date.now() + 60_000).toISOString(),
+  baseHash: 'b',
+  input: { kind: 'deploy', req: { namespace: 'ns', deployment: 'api', command: ['echo'], interactive: false, tty: false, noSidecars: false } },
+  requesterTeams: [],
 });
+
+for (const engine of ENGINES) {
+  describe(`approval request store (${engine})`, () => {
+    test('a request is decided once: of deciders racing on two connections, exactly one wins', async () => {
+      const a = await stores.open(engine);
+      // Another replica: its own connection (SQLite) or pool (PostgreSQL) to the same database.
+      const b = await stores.reopen(a.target);
+      const ids = Array.from({ length: 50 }, (_, i) => `req${String(i).padStart(9, '0')}`);
+      for (const id of ids) await a.approvals.create(record(id));
+      // Four deciders per request, two on each replica, all at once.
+      const deciders = [
+        { store: a.approvals, patch: { status: 'approved' as const, decidedBy: { login: 'carol', id: 3 } } },
+        { store: b.approvals, patch: { status: 'denied' as const, decidedBy: { login: 'erin', id: 5 }, reason: 'no' } },
+        { store: a.approvals, patch: { status: 'expired' as const } },
+        { store: b.approvals, patch: { status: 'void' as const, message: 'changed' } },
+      ];
+      await Promise.all(
+        ids.map(async (id) => {
+          const results = await Promise.all(deciders.map((d) => d.store.decide(id, d.patch)));
+          const winners = results.filter((r) => r !== undefined);
+          assert.equal(winners.length, 1, `request ${id}: ${winners.length} deciders won`);
+          const stored = (await b.approvals.get(id))!;
+          assert.equal(stored.status, winners[0]!.status);
+          assert.deepEqual(stored, winners[0], "what is stored is the winner's decision, whole");
+        }),
+      );
+      assert.equal(await a.approvals.decide(ids[0]!, { status: 'expired' }), undefined, 'a decided request stays decided');
+      assert.equal(await a.approvals.decide('nosuchrequest', { status: 'approved' }), undefined);
+      assert.deepEqual(await a.approvals.list({ status: 'pending', limit: 10 }), []);
+    });
+
+    test('listing is newest first, by status, bounded; a note keeps the status', async () => {
+      const a = await stores.open(engine);
+      const b = await stores.reopen(a.target);
+      await a.approvals.create(record('aaaaaaaaaaaa'));
+      await a.approvals.create(record('bbbbbbbbbbbb'));
+      await a.approvals.create(record('cccccccccccc'));
+      await b.approvals.decide('bbbbbbbbbbbb', { status: 'approved', decidedBy: { login: 'carol', id: 3 } });
+      assert.deepEqual(
+        (await b.approvals.list({ limit: 10 })).map((r) => r.id),
+        ['cccccccccccc', 'bbbbbbbbbbbb', 'aaaaaaaaaaaa'],
+      );
+      assert.deepEqual(
+        (await b.approvals.list({ status: 'pending', limit: 1 })).map((r) => r.id),
+        ['cccccccccccc'],
+      );
+      await a.approvals.note('bbbbbbbbbbbb', 'the Job could not be created');
+      const noted = (await b.approvals.get('bbbbbbbbbbbb'))!;
+      assert.equal(noted.status, 'approved');
+      assert.equal(noted.message, 'the Job could not be created');
+      await assert.rejects(a.approvals.create(record('aaaaaaaaaaaa')), 'an id is created once');
+    });
+  });
+}

@@ -70,9 +70,9 @@ const runs: RunService = {
   },
 };
 const audit: AuditService = {
-  query: () => ({ items: [] }),
-  *iterate() {},
-  verify: () => ({ ok: true, checked: 0 }),
+  query: async () => ({ items: [] }),
+  async *iterate() {},
+  verify: async () => ({ ok: true, checked: 0 }),
 };
 const auth: Authenticator = { mode: 'dev', authenticate: async () => (identity ? { identity, via: 'token', auditor: true } : null) };
 

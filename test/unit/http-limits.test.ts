@@ -65,7 +65,7 @@ const deps = (auth: Authenticator, extra: object = {}) => ({
   logger: createLogger('fatal'),
   runs,
   deployments: { servedNamespaces: () => ['demo'], listRunnable: async () => [] },
-  audit: { query: () => ({ items: [] }), *iterate() {}, verify: () => ({ ok: true, checked: 0 }) },
+  audit: { query: async () => ({ items: [] }), async *iterate() {}, verify: async () => ({ ok: true, checked: 0 }) },
   auth,
   readiness: [] as ReadinessCheck[],
   ...extra,
