@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import type { V1Job, V1Pod } from '@kubernetes/client-node';
 import { approvalRequired, approverPolicy, decideApprover, describeChange, manifestHash, pinImages, samePerson } from '../../server/approvals/policy.js';
 import type { StoredApproval } from '../../server/store/approvals.js';
+import { copyStore } from '../../server/store/copy.js';
 import { parseAccessPolicy } from '../../server/policy/decide.js';
 import { ENGINES, testStores } from '../support/stores.js';
 
@@ -208,3 +209,15 @@ for (const engine of ENGINES) {
     });
   });
 }
+
+test('db migrate-to carries approval requests from SQLite into PostgreSQL, in order, decided ones as decided', async () => {
+  const from = await stores.open('sqlite');
+  for (const id of ['aaaaaaaaaaaa', 'bbbbbbbbbbbb', 'cccccccccccc']) await from.approvals.create(record(id));
+  await from.approvals.decide('bbbbbbbbbbbb', { status: 'approved', decidedBy: { login: 'carol', id: 3 } });
+  const to = await stores.open('postgres');
+  const report = await copyStore(from, to);
+  assert.equal(report.approvals, 3);
+  assert.deepEqual(await to.approvals.list({ limit: 10 }), await from.approvals.list({ limit: 10 }));
+  assert.equal(await to.approvals.decide('bbbbbbbbbbbb', { status: 'denied' }), undefined, 'still decided in the copy');
+  assert.ok(await to.approvals.decide('cccccccccccc', { status: 'denied' }), 'still pending in the copy');
+});
