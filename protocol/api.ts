@@ -100,6 +100,12 @@ export const Run = z.object({
   /** Bytes of output stored for this run (stdout + stderr). */
   outputBytes: z.number().int().nonnegative().default(0),
   outputTruncated: z.boolean().default(false),
+  /**
+   * Output the server could not read (the kubelet rotated it away first): bytes, or -1
+   * when the amount cannot be known (the log API does not say how much it dropped).
+   * Absent: nothing is missing.
+   */
+  outputLost: z.number().int().min(-1).optional(),
   /** When the stored output was deleted (--output-retention); the audit events stay. */
   outputExpiredAt: z.string().optional(),
   /** A Task run: the Task's name and the metadata.generation that was run. */
@@ -136,6 +142,19 @@ export const DeploymentSummary = z.object({
 });
 export type DeploymentSummary = z.infer<typeof DeploymentSummary>;
 
+/**
+ * GET /api/namespaces/NS/deployments/NAME/paths?container=&word=: paths inside the
+ * Deployment's image under the directories its owner declared
+ * (oddjob.io/completion-paths), for shell completion. `indexing`: the listing is
+ * being built (ask again in a few seconds); `unavailable`: why there is none.
+ */
+export const PathCompletion = z.object({
+  state: z.enum(['ready', 'indexing', 'unavailable']),
+  paths: z.array(z.string()),
+  message: z.string().optional(),
+});
+export type PathCompletion = z.infer<typeof PathCompletion>;
+
 /** GET /api/namespaces: the namespaces the server serves (signed-in callers only). */
 export const NamespaceInfo = z.object({ name: z.string() });
 export type NamespaceInfo = z.infer<typeof NamespaceInfo>;
@@ -167,6 +186,8 @@ export const AuditEventInput = z.object({
   status: RunStatus.optional(),
   exitCode: z.number().int().optional(),
   durationMs: z.number().int().nonnegative().optional(),
+  /** For run.finished: output that could not be read (bytes, -1: an unknown amount); absent: none. */
+  outputLost: z.number().int().min(-1).optional(),
   /** Human-readable detail: the denial reason, a start failure, ... */
   message: z.string().optional(),
   /** The run's owner, when the actor is someone else (another person cancelling it). */

@@ -21,8 +21,17 @@ import { Channel, frameBytes } from './wire.js';
 export { Channel, CloseCode } from './wire.js';
 
 export const StatusFrame = z.discriminatedUnion('kind', [
-  /** Progress while the pod starts ("waiting for pod: pulling image ..."). */
-  z.object({ kind: z.literal('progress'), message: z.string() }),
+  /**
+   * Progress while the pod starts ("waiting for pod: creating the container"). With
+   * `event`, the line is a Kubernetes Event about the run's pod (Scheduled, Pulling,
+   * FailedScheduling ...): a step worth keeping on screen; `seq` numbers them per run,
+   * so a viewer that reconnects (and gets them again) shows each once.
+   */
+  z.object({
+    kind: z.literal('progress'),
+    message: z.string(),
+    event: z.object({ seq: z.number().int().positive(), reason: z.string(), type: z.enum(['Normal', 'Warning']) }).optional(),
+  }),
   /** The command's container is running; output follows. */
   z.object({ kind: z.literal('running'), podName: z.string() }),
   /** The run ended. The server closes the socket after this frame. */
@@ -33,6 +42,8 @@ export const StatusFrame = z.discriminatedUnion('kind', [
     message: z.string().optional(),
     outputBytes: z.number().int().nonnegative(),
     outputTruncated: z.boolean(),
+    /** As Run.outputLost: bytes the server could not read (-1: an unknown amount); absent: none. */
+    outputLost: z.number().int().min(-1).optional(),
   }),
   /** The stream cannot continue (not found, forbidden, ...). The socket closes. */
   z.object({ kind: z.literal('error'), code: z.string(), message: z.string() }),

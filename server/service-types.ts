@@ -9,6 +9,7 @@ export type {
   AuditVerifyResult,
   DeploymentSummary,
   Identity,
+  PathCompletion,
   PendingApproval,
   Run,
   RunListQuery,

@@ -12,6 +12,7 @@ import type {
   AuditVerifyResult,
   DeploymentSummary,
   Identity,
+  PathCompletion,
   PendingApproval,
   ResizeFrameShape,
   Run,
@@ -39,6 +40,8 @@ export interface Viewer {
   status(frame: import('../protocol/frames.js').StatusFrame): void;
   /** The server is done with this viewer (after an `end` or `error` status). */
   close(): void;
+  /** Bytes sent to this viewer and not yet taken by it (live output slows down for it, briefly). */
+  backlog?(): number;
   /**
    * Whether it can take more replayed output now (its socket has drained); a viewer
    * without it takes everything at once. Replays are paced by it.
@@ -75,6 +78,8 @@ export interface RunService {
    */
   previewRun(ctx: RequestContext, req: RunRequest | TaskRunRequest): Promise<RunPreview | { job: object }>;
   getRun(ctx: RequestContext, id: string): Promise<Run>;
+  /** The stored output of a run the caller may see, in produced order (for downloads). */
+  readOutput(ctx: RequestContext, id: string): Promise<{ run: Run; chunks: AsyncIterable<{ channel: 1 | 2; data: Buffer }> }>;
   listRuns(ctx: RequestContext, q: RunListQuery): Promise<{ items: Run[]; nextCursor?: string }>;
   /** Its owner, or anyone who may run in its Deployment now (auditors only read); audited with the canceller as actor. */
   cancelRun(ctx: RequestContext, id: string): Promise<Run>;
@@ -106,6 +111,8 @@ export interface DeploymentService {
   servedNamespaces(): string[];
   /** Deployments in the served namespaces that this identity may run in. */
   listRunnable(ctx: RequestContext, namespace?: string): Promise<DeploymentSummary[]>;
+  /** Paths in the Deployment's image for shell completion; only for people who may run there. */
+  completePaths(ctx: RequestContext, q: { namespace: string; deployment: string; container?: string; word: string }): Promise<PathCompletion>;
 }
 
 export interface AuditService {
