@@ -37,6 +37,13 @@ export interface CloneRequest {
    * progress credential): they replace any of the same name the Deployment sets.
    */
   runEnv?: V1EnvVar[];
+  /**
+   * What the program receives, recorded in the Job's annotation, when it differs from
+   * `command` (a Task's values have their `$` doubled for the kubelet's $(VAR) expansion).
+   */
+  argv?: string[];
+  /** A Task run: recorded on the Job so `kubectl` shows which Task and version it ran. */
+  task?: { name: string; generation: number };
 }
 
 export interface Neighbours {
@@ -139,8 +146,12 @@ export function cloneJobFromDeployment(deployment: V1Deployment, req: CloneReque
   const annotations: Record<string, string> = {
     [LABELS.runId]: req.runId,
     'oddjob.io/user': req.user,
-    'oddjob.io/command': JSON.stringify(req.command),
+    'oddjob.io/command': JSON.stringify(req.argv ?? req.command),
   };
+  if (req.task) {
+    annotations['oddjob.io/task'] = req.task.name;
+    annotations['oddjob.io/task-generation'] = String(req.task.generation);
+  }
   if (req.reason) annotations['oddjob.io/reason'] = req.reason;
   annotations[NETWORK_IDENTITY] = network.mode;
   if (network.dropped.length) annotations[DROPPED_LABELS] = describeDrops(network.dropped);
