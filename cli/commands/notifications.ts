@@ -61,7 +61,10 @@ export default function register(program: Command, cli: CliContext): void {
     .option('--target <name>', 'with --failed: only this target')
     .addHelpText('after', '\nExamples:\n  oddjob notifications redeliver 42\n  oddjob notifications redeliver --failed --target ops-slack\n')
     .action(
-      cli.act(async (id: string | undefined, flags: { failed?: boolean; target?: string }, cmd: Command) => {
+      cli.act(async (id: string | undefined, own: { failed?: boolean; target?: string }, cmd: Command) => {
+        // `oddjob notifications` has --failed and --target too (listing filters), and
+        // commander gives an option to the parent when both define it.
+        const flags = { ...(cmd.optsWithGlobals() as { failed?: boolean; target?: string }), ...own };
         if (flags.failed) {
           if (id !== undefined) throw new CliError('give a delivery id or --failed, not both', { usage: true });
           const { redelivered } = await cli.client(cmd).redeliverFailed(flags.target);

@@ -354,20 +354,33 @@ describe('helm chart', () => {
   });
 });
 
+/** --set flags for GitHub sign-in against a GitHub that is never called (helm test only checks the redirect). */
+const GITHUB_SIGN_IN = [
+  'publicUrl=https://oddjob.example.com',
+  'auth.github.org=acme',
+  'auth.githubClientId=Iv1.chart-test',
+  'auth.githubClientSecret=not-a-real-secret',
+  'auth.sessionSecret=0123456789abcdef0123456789abcdef',
+].flatMap((v) => ['--set', v]);
+
+/** The Deployment the installed oddjob serves: the demo image, alice may run in it. */
+const createApi = (namespace: string) =>
+  cluster.apps.createNamespacedDeployment({
+    namespace,
+    body: {
+      metadata: { name: 'api', annotations: { 'oddjob.io/allowed-users': 'alice' } },
+      spec: {
+        selector: { matchLabels: { app: 'api' } },
+        template: { metadata: { labels: { app: 'api' } }, spec: { containers: [{ name: 'app', image: DEMO_IMAGE, imagePullPolicy: 'IfNotPresent' }] } },
+      },
+    },
+  });
+
 describe('installed into the cluster', () => {
   let url: string;
 
   before(async () => {
-    await cluster.apps.createNamespacedDeployment({
-      namespace: served.name,
-      body: {
-        metadata: { name: 'api', annotations: { 'oddjob.io/allowed-users': 'alice' } },
-        spec: {
-          selector: { matchLabels: { app: 'api' } },
-          template: { metadata: { labels: { app: 'api' } }, spec: { containers: [{ name: 'app', image: DEMO_IMAGE, imagePullPolicy: 'IfNotPresent' }] } },
-        },
-      },
-    });
+    await createApi(served.name);
     helm(
       'install',
       'oj',
@@ -537,16 +550,7 @@ describe('installed with GitHub sign-in', () => {
       '180s',
       '--set',
       `namespaces={${served.name}}`,
-      '--set',
-      'publicUrl=https://oddjob.example.com',
-      '--set',
-      'auth.github.org=acme',
-      '--set',
-      'auth.githubClientId=Iv1.chart-test',
-      '--set',
-      'auth.githubClientSecret=not-a-real-secret',
-      '--set',
-      'auth.sessionSecret=0123456789abcdef0123456789abcdef',
+      ...GITHUB_SIGN_IN,
       '--set',
       'auth.github.url=https://ghe.example.com',
       '--set',
@@ -597,16 +601,7 @@ describe('installed with PostgreSQL and two replicas', () => {
     db = new pg.Pool({ connectionString: localUrl, max: 2 });
     sysPg = await createTestNamespace(cluster, 'oddjob-sys-pg');
     servedPg = await createTestNamespace(cluster, 'oddjob-served-pg');
-    await cluster.apps.createNamespacedDeployment({
-      namespace: servedPg.name,
-      body: {
-        metadata: { name: 'api', annotations: { 'oddjob.io/allowed-users': 'alice' } },
-        spec: {
-          selector: { matchLabels: { app: 'api' } },
-          template: { metadata: { labels: { app: 'api' } }, spec: { containers: [{ name: 'app', image: DEMO_IMAGE, imagePullPolicy: 'IfNotPresent' }] } },
-        },
-      },
-    });
+    await createApi(servedPg.name);
     helm(
       'install',
       'ojpg',
@@ -709,29 +704,7 @@ describe('installed with PostgreSQL and two replicas', () => {
   });
 
   test('a rolling upgrade (to GitHub sign-in, which has a test pod) keeps both replicas on the database; helm test passes', async () => {
-    helm(
-      'upgrade',
-      'ojpg',
-      CHART,
-      '-n',
-      sysPg.name,
-      '--reuse-values',
-      '--wait',
-      '--timeout',
-      '240s',
-      '--set',
-      'auth.mode=github',
-      '--set',
-      'publicUrl=https://oddjob.example.com',
-      '--set',
-      'auth.github.org=acme',
-      '--set',
-      'auth.githubClientId=Iv1.chart-test',
-      '--set',
-      'auth.githubClientSecret=not-a-real-secret',
-      '--set',
-      'auth.sessionSecret=0123456789abcdef0123456789abcdef',
-    );
+    helm('upgrade', 'ojpg', CHART, '-n', sysPg.name, '--reuse-values', '--wait', '--timeout', '240s', '--set', 'auth.mode=github', ...GITHUB_SIGN_IN);
     assert.equal((await podNames()).length, 2);
     const out = helm('test', 'ojpg', '-n', sysPg.name, '--logs', '--timeout', '120s');
     assert.match(out, /Phase:\s+Succeeded/);

@@ -182,11 +182,17 @@ describe('every byte of a run', () => {
       // What did arrive is in order and never twice; the gap is a jump in the line numbers.
       // The gap can cut a line: its head then runs into the first line after the gap, so
       // each line is known by the last whole line number in it.
-      const numbers = r.stdout
+      let numbers = r.stdout
         .toString()
         .trim()
         .split('\n')
         .map((l) => Number([...l.matchAll(/line (\d{9}) /g)].at(-1)?.[1] ?? NaN));
+      // When the gap starts and ends mid-line, the line it makes may hold no whole number
+      // at all. At most one such line, and only at the gap: dropping it elsewhere would
+      // show as a second jump below.
+      const cut = numbers.filter((n) => Number.isNaN(n)).length;
+      assert.ok(cut <= 1, `${cut} lines without a whole line number; only the one at the gap may lack it`);
+      numbers = numbers.filter((n) => !Number.isNaN(n));
       const jumps: string[] = [];
       for (let i = 1; i < numbers.length; i++) {
         assert.ok(numbers[i]! > numbers[i - 1]!, `line ${numbers[i]} after ${numbers[i - 1]}: out of order or repeated`);
