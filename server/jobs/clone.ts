@@ -39,7 +39,7 @@ export interface CloneRequest {
   runEnv?: V1EnvVar[];
   /**
    * What the program receives, recorded in the Job's annotation, when it differs from
-   * `command` (a Task's values have their `$` doubled for the kubelet's $(VAR) expansion).
+   * `command` (whose `$` are doubled where the text is literal: see literalForKubelet).
    */
   argv?: string[];
   /** A Task run: recorded on the Job so `kubectl` shows which Task and version it ran. */
@@ -56,6 +56,16 @@ export const LABELS = {
   runId: 'oddjob.io/run-id',
   deployment: 'oddjob.io/deployment',
 } as const;
+
+/**
+ * The kubelet expands `$(VAR)` in a container's command from its environment, and `$$`
+ * to `$`. Doubling every `$` makes it hand the program the text as written: a person's
+ * `echo '$(DB_PASSWORD)'` or a Task parameter value arrives as those characters, so
+ * what ran is what was audited. (A function replacement: the string `'$$'` would insert one `$`.)
+ */
+export function literalForKubelet(arg: string): string {
+  return arg.replaceAll('$', () => '$$');
+}
 
 export function chooseContainer(deployment: V1Deployment, requested?: string): string {
   const containers = deployment.spec?.template?.spec?.containers ?? [];

@@ -21,7 +21,7 @@ import { deleteRunSecret, adoptRunSecret, createRunSecret, runSecretName } from 
 import type { KubeClients } from '../k8s/client.js';
 import { toServiceError } from '../k8s/client.js';
 import { ResourceWatch } from '../k8s/watch.js';
-import { CloneError, chooseContainer, cloneJobFromDeployment, type Neighbours } from '../jobs/clone.js';
+import { CloneError, chooseContainer, cloneJobFromDeployment, literalForKubelet, type Neighbours } from '../jobs/clone.js';
 import { readNeighbours } from '../k8s/neighbours.js';
 import { watchPodEvents } from '../k8s/pod-events.js';
 import { DeploymentCache } from '../deployments/cache.js';
@@ -576,7 +576,7 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
         runId: id,
         user,
         command: plan.jobCommand,
-        argv: plan.task ? plan.argv : undefined,
+        argv: plan.argv,
         task: plan.task && { name: plan.task.name, generation: plan.task.generation },
         reason: plan.reason,
         container: plan.container,
@@ -613,7 +613,8 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
       container: resolved.container,
       image: resolved.image,
       argv: req.command,
-      jobCommand: req.command,
+      // A person's argv is theirs alone, all of it literal (a Task's own text is the owner's: see resolveTaskCommand).
+      jobCommand: req.command.map(literalForKubelet),
       reason: req.reason,
       interactive: req.interactive,
       tty: req.tty,
@@ -1001,7 +1002,8 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
       return {
         job: job as unknown as Record<string, unknown>,
         notify: routingOf(plan.deployment),
-        ...(plan.task ? { argv: plan.argv } : {}),
+        // What the program receives, where the Job's command differs from it (escaped `$`).
+        ...(plan.argv.some((a, i) => a !== plan.jobCommand[i]) || plan.task ? { argv: plan.argv } : {}),
         ...(approval ? { approval: { required: true as const, approvers: approval.approvers } } : {}),
       };
     },

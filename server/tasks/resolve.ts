@@ -4,6 +4,7 @@
 // server's: a value that fails its type, pattern, range or choices is refused with
 // a message naming the parameter.
 import { LIMITS } from '../../protocol/api.js';
+import { literalForKubelet } from '../jobs/clone.js';
 import type { TaskParam } from '../../protocol/tasks.js';
 import type { ValidTask } from './spec.js';
 
@@ -115,7 +116,7 @@ export function resolveTaskCommand(task: ValidTask, given: Readonly<Record<strin
     if (v === undefined) return;
     const text = String(v);
     argv.push(ref.prefix + text);
-    jobCommand.push(ref.prefix + text.replaceAll('$', () => '$$'));
+    jobCommand.push(ref.prefix + literalForKubelet(text));
   });
   if (argv.length === 0) throw new ParamError(['the command is empty once the parameters left out are removed']);
   const total = jobCommand.reduce((n, s) => n + Buffer.byteLength(s), 0);
