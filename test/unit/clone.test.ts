@@ -2,7 +2,15 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { V1Deployment, V1LabelSelector, V1PodDisruptionBudget, V1Service } from '@kubernetes/client-node';
-import { CloneError, chooseContainer, cloneJobFromDeployment, jobName, literalForKubelet, summarizeDeployment, type CloneRequest } from '../../server/jobs/clone.js';
+import {
+  CloneError,
+  chooseContainer,
+  cloneJobFromDeployment,
+  jobName,
+  literalForKubelet,
+  summarizeDeployment,
+  type CloneRequest,
+} from '../../server/jobs/clone.js';
 import { selectorMatches } from '../../server/jobs/network-identity.js';
 
 function deployment(over: { name?: string; annotations?: Record<string, string>; matchExpressions?: boolean } = {}): V1Deployment {
