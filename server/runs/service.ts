@@ -224,8 +224,11 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
 
   /** Tracks the active runs of served namespaces that nobody holds a lease on. */
   async function adoptOrphans(): Promise<void> {
+    // Held first, then listed: a run created after the first read is leased before it
+    // is listed (launch), so it cannot look unheld; a claim settles the rest.
+    const held = await own.held();
     for (const run of await runs.listActive()) {
-      if (!served.has(run.namespace) || trackers.has(run.id)) continue;
+      if (!served.has(run.namespace) || trackers.has(run.id) || held.has(run.id)) continue;
       if (!(await own.claim(run.id))) continue;
       if (trackers.has(run.id)) continue;
       // The list is older than the claim: its owner may have ended the run and let go of
