@@ -38,7 +38,10 @@ export function runOwnership(o: {
     if (renewing || !leases) return;
     renewing = true;
     try {
-      for (const lost of await leases.renew(id, o.owned(), LEASE_MS)) {
+      const gone = await leases.renew(id, o.owned(), LEASE_MS);
+      // A run that ended meanwhile released its lease itself (after leaving owned()): not lost.
+      const still = new Set(o.owned());
+      for (const lost of gone.filter((r) => still.has(r))) {
         logger.warn({ run: lost }, 'another replica took this run over (its lease was not renewed in time); no longer tracking it');
         o.onLost(lost);
       }
