@@ -2,8 +2,11 @@
 // checked against the protocol schema, so a server of another version fails
 // with a readable message instead of a crash three calls later.
 import { z } from 'zod';
+import { TaskSummary, type TaskRunRequest } from '../protocol/tasks.js';
 import {
   ApiErrorBody,
+  ApprovalRequest,
+  PendingApproval,
   AuditEvent,
   AuditVerifyResult,
   Delivery,
@@ -153,6 +156,32 @@ export class OddjobClient {
 
   createRun(req: RunRequest): Promise<Run> {
     return this.json('POST', '/api/runs', Run, { body: req });
+  }
+
+  /** A run, or (202) the approval request it became. */
+  async startRun(req: RunRequest | TaskRunRequest): Promise<{ run: Run } | { approval: ApprovalRequest }> {
+    const r = await this.json('POST', '/api/runs', Run.or(PendingApproval), { body: req });
+    return 'approval' in r ? { approval: r.approval } : { run: r };
+  }
+
+  async tasks(namespace?: string): Promise<TaskSummary[]> {
+    return (await this.json('GET', '/api/tasks', Page(TaskSummary), { query: { namespace } })).items;
+  }
+
+  async requests(pending: boolean): Promise<ApprovalRequest[]> {
+    return (await this.json('GET', '/api/requests', Page(ApprovalRequest), { query: { pending: pending ? 'true' : undefined } })).items;
+  }
+
+  getRequest(id: string): Promise<ApprovalRequest> {
+    return this.json('GET', `/api/requests/${encodeURIComponent(id)}`, ApprovalRequest);
+  }
+
+  approve(id: string, reason?: string): Promise<ApprovalRequest> {
+    return this.json('POST', `/api/requests/${encodeURIComponent(id)}/approve`, ApprovalRequest, { body: { reason } });
+  }
+
+  deny(id: string, reason: string): Promise<ApprovalRequest> {
+    return this.json('POST', `/api/requests/${encodeURIComponent(id)}/deny`, ApprovalRequest, { body: { reason } });
   }
 
   listRuns(f: RunListFilter): Promise<{ items: Run[]; nextCursor?: string }> {

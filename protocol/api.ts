@@ -2,7 +2,7 @@
 // Every body that crosses the wire is described here once, as a zod schema;
 // TypeScript types are inferred from the schemas so the three sides cannot drift.
 import { z } from 'zod';
-import { AUDIT_EVENT_TYPES, RUN_STATUSES, TERMINAL_STATUSES } from './names.js';
+import { APPROVAL_STATUSES, AUDIT_EVENT_TYPES, RUN_STATUSES, TERMINAL_STATUSES } from './names.js';
 
 // Kubernetes object names (RFC 1123 labels / subdomains).
 export const k8sName = z
@@ -112,6 +112,12 @@ export const Run = z.object({
   notify: z.array(z.string()).optional(),
   /** The newest progress line the run posted itself (POST /api/runs/ID/progress). */
   progress: z.object({ time: z.string(), message: z.string() }).optional(),
+  /** A Task run: the Task's name and the metadata.generation that was run. */
+  task: z.string().optional(),
+  taskGeneration: z.number().int().nonnegative().optional(),
+  /** The approval request this run carries out (four-eyes), and who approved it (they may follow it). */
+  approvalId: z.string().optional(),
+  approvedBy: z.object({ login: z.string(), id: z.number().int().positive().optional() }).optional(),
 });
 export type Run = z.infer<typeof Run>;
 
@@ -198,6 +204,12 @@ export const AuditEventInput = z.object({
   notifyUnknown: z.array(z.string()).optional(),
   /** notification.redelivered: which delivery. */
   deliveryId: z.number().int().positive().optional(),
+  /** A Task run: the Task and the metadata.generation whose command was resolved. */
+  task: z.string().optional(),
+  taskGeneration: z.number().int().nonnegative().optional(),
+  /** approval.*: the request, and the SHA-256 of the exact Job manifest it is about. */
+  requestId: z.string().optional(),
+  manifestHash: z.string().optional(),
 });
 export type AuditEventInput = z.infer<typeof AuditEventInput>;
 
@@ -351,3 +363,71 @@ export type CredentialInfo = z.infer<typeof CredentialInfo>;
 /** POST /auth/tokens: the new token, shown once. */
 export const CreatedToken = z.object({ token: z.string().min(1), id: z.string(), expiresAt: z.string() });
 export type CreatedToken = z.infer<typeof CreatedToken>;
+
+// ---- four-eyes approval ----------------------------------------------------
+
+export const ApprovalStatus = z.enum(APPROVAL_STATUSES);
+export type ApprovalStatus = z.infer<typeof ApprovalStatus>;
+export const approvalId = z.string().regex(/^[a-z0-9]{12}$/, 'a request id is 12 lowercase letters or digits');
+
+export const Person = z.object({ login: z.string(), id: z.number().int().positive().optional() });
+
+/** A run that waits for a second person: exactly the Job it would create, and its hash. */
+export const ApprovalRequest = z.object({
+  id: approvalId,
+  status: ApprovalStatus,
+  namespace: z.string(),
+  deployment: z.string(),
+  container: z.string(),
+  image: z.string(),
+  task: z.string().optional(),
+  taskGeneration: z.number().int().nonnegative().optional(),
+  /** What the program receives. */
+  command: z.array(z.string()),
+  reason: z.string().optional(),
+  requester: Person,
+  /** Who may approve, in words ("teams acme/leads; users carol"). */
+  approvers: z.string(),
+  /** The run id the Job carries; the run exists once the request is approved. */
+  runId: runId,
+  /** SHA-256 (hex) of the canonical JSON of `job`. */
+  manifestHash: z.string(),
+  job: z.record(z.string(), z.unknown()),
+  createdAt: z.string(),
+  expiresAt: z.string(),
+  decidedAt: z.string().optional(),
+  decidedBy: Person.optional(),
+  /** The approver's or denier's reason. */
+  decisionReason: z.string().optional(),
+  /** Why it expired or became void, for people. */
+  message: z.string().optional(),
+});
+export type ApprovalRequest = z.infer<typeof ApprovalRequest>;
+
+/** POST /api/runs answers 201 with a Run, or 202 with this when the run needs approval first. */
+export const PendingApproval = z.object({ approval: ApprovalRequest });
+export type PendingApproval = z.infer<typeof PendingApproval>;
+
+export const ApprovalListQuery = z
+  .object({
+    pending: z.union([z.boolean(), z.stringbool()]).optional(),
+    limit: z.coerce.number().int().min(1).max(500).default(100),
+  })
+  .strict();
+export type ApprovalListQuery = z.infer<typeof ApprovalListQuery>;
+
+export const ApprovalDecision = z
+  .object({ reason: z.string().trim().max(LIMITS.reasonChars, `reason must be at most ${LIMITS.reasonChars} characters`).optional() })
+  .strict();
+export type ApprovalDecision = z.infer<typeof ApprovalDecision>;
+
+/** POST /api/runs/preview: the Job, plus what stands between the request and the run. */
+export const RunPreview = z.object({
+  job: z.record(z.string(), z.unknown()),
+  /** A Task run: the argv the program would receive. */
+  argv: z.array(z.string()).optional(),
+  approval: z.object({ required: z.literal(true), approvers: z.string() }).optional(),
+  /** Where the run's notifications would go. */
+  notify: NotifyRouting.optional(),
+});
+export type RunPreview = z.infer<typeof RunPreview>;

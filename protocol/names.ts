@@ -26,4 +26,13 @@ export const AUDIT_EVENT_TYPES = [
   'login',
   'token.created',
   'token.revoked',
+  // Four-eyes approval (PRODUCT.md §10): a run that waits for a second person.
+  'approval.requested',
+  'approval.granted',
+  'approval.denied',
+  'approval.expired',
+  /** The Deployment or Task changed so the approved manifest would no longer be what runs. */
+  'approval.voided',
 ] as const;
+
+export const APPROVAL_STATUSES = ['pending', 'approved', 'denied', 'expired', 'void'] as const;

@@ -179,6 +179,12 @@ export const SETTINGS = {
     default: '1h',
     help: 'how long finished Jobs stay before Kubernetes deletes them',
   },
+  approvalTtl: {
+    flag: '--approval-ttl',
+    env: 'ODDJOB_APPROVAL_TTL',
+    default: '24h',
+    help: 'how long a run request waits for approval before it expires (four-eyes; oddjob.io/approval: required)',
+  },
   startTimeout: { flag: '--start-timeout', env: 'ODDJOB_START_TIMEOUT', default: '5m', help: 'how long a pod may stay pending before the run fails' },
   maxOutput: { flag: '--max-output', env: 'ODDJOB_MAX_OUTPUT', default: '16Mi', help: 'output kept per run for `oddjob logs`' },
   outputRetention: {
@@ -285,6 +291,7 @@ const schema = z.object({
   maxTimeout: z.string().transform((v, ctx) => wrap(v, ctx, duration)),
   ttlAfterFinished: z.string().transform((v, ctx) => wrap(v, ctx, duration)),
   startTimeout: z.string().transform((v, ctx) => wrap(v, ctx, duration)),
+  approvalTtl: z.string().transform((v, ctx) => wrap(v, ctx, duration)),
   maxOutput: z.string().transform((v, ctx) => wrap(v, ctx, bytes)),
   outputRetention: z.string().transform((v, ctx) => wrap(v, ctx, duration)),
   splitLogStreams: z.enum(['auto', 'true', 'false']),

@@ -15,6 +15,7 @@ import { metrics, observeDatabase } from './metrics.js';
 import { createRunService } from './runs/service.js';
 import { Notifications } from './notify/service.js';
 import { serverVersion } from './version.js';
+import { createApprovalService } from './approvals/service.js';
 import { openStore, schedulePruning } from './store/index.js';
 import { verifyInWorker } from './store/verify-worker.js';
 
@@ -76,6 +77,15 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       splitLogStreams: config.splitLogStreams,
     },
   });
+  const approvals = createApprovalService({
+    kube,
+    planner: runs.planner,
+    store: store.approvals,
+    audit,
+    logger,
+    config: { ttlSeconds: config.approvalTtl, githubOrg: config.githubOrg, namespaces: config.namespaces },
+  });
+  runs.useApprovals(approvals);
   const deployments = createDeploymentService({ kube, config, logger });
   const { auth, authRouter } = createAuth({ config, credentialRows: store.credentials, rateCounters: store.rateLimits, audit, logger, publicUrl });
 
@@ -90,6 +100,8 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     logger,
     runs,
     deployments,
+    tasks: runs,
+    approvals,
     // Queries are index range scans (fast, in-process); verification re-hashes
     // everything, in a worker thread so streams and requests keep flowing.
     audit: { query: (q) => audit.query(q), iterate: (q) => audit.iterate(q), verify: () => verifyInWorker(config.dbTarget) },
@@ -147,6 +159,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   await runs.start();
   // Deliveries left by the last run of this server (or another replica) go out now.
   notifications.start();
+  approvals.start();
   // Singleton work runs on the elected replica only. With one store shared by every
   // replica, two replicas pruning would race each other for the same rows.
   const leaseNamespace = config.leaderLeaseNamespace ?? ownNamespace() ?? config.namespaces[0]!;
@@ -179,6 +192,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     async close() {
       // First, so a standby takes over the singleton work while this one drains.
       await leader.stop();
+      approvals.stop();
       metricsServer?.close();
       await dispose();
       await runs.stop();

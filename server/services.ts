@@ -4,6 +4,8 @@
 // each side be read, and tested, on its own.
 import type { IncomingMessage } from 'node:http';
 import type {
+  ApprovalListQuery,
+  ApprovalRequest,
   AuditClient,
   AuditEvent,
   AuditQuery,
@@ -14,10 +16,14 @@ import type {
   NotifyRouting,
   Identity,
   PathCompletion,
+  PendingApproval,
   ResizeFrameShape,
   Run,
   RunListQuery,
+  RunPreview,
   RunRequest,
+  TaskRunRequest,
+  TaskSummary,
 } from './service-types.js';
 
 export type { AuditClient, Identity };
@@ -63,14 +69,17 @@ export interface ViewerHandle {
 }
 
 export interface RunService {
-  /** Authorize, audit (before anything is created), clone, create. Throws ServiceError (server/errors.ts). */
-  createRun(ctx: RequestContext, req: RunRequest): Promise<Run>;
+  /**
+   * Authorize, audit (before anything is created), clone, create. Throws ServiceError
+   * (server/errors.ts). A target that needs four-eyes approval gets a request instead.
+   */
+  createRun(ctx: RequestContext, req: RunRequest | TaskRunRequest): Promise<Run | PendingApproval>;
   /**
    * What createRun would create, authorized the same way, without creating
    * anything: the Job manifest (its run id is a throwaway). A refusal is audited
    * as run.denied marked `preview`; an allowed preview is not recorded.
    */
-  previewRun(ctx: RequestContext, req: RunRequest): Promise<{ job: object; notify?: NotifyRouting }>;
+  previewRun(ctx: RequestContext, req: RunRequest | TaskRunRequest): Promise<RunPreview | { job: object; notify?: NotifyRouting }>;
   /**
    * A progress line from inside the run, authorized by the run's own credential only
    * (not a person): audited as run.progress and sent to the run's targets. 401 for a
@@ -99,6 +108,20 @@ export interface NotificationService {
   redeliver(ctx: RequestContext, id: number): Promise<Delivery | undefined>;
   /** Every failed delivery (of one target, or all) due again now, audited; how many. */
   redeliverFailed(ctx: RequestContext, target: string | undefined): Promise<number>;
+}
+
+export interface TaskService {
+  /** Tasks the caller may run; invalid ones too (ready: false) for those who may run in their Deployment. */
+  listTasks(ctx: RequestContext, namespace?: string): Promise<TaskSummary[]>;
+}
+
+export interface ApprovalService {
+  /** Requests the caller made, may decide on, or may see (auditors, people who may run in the Deployment); newest first. */
+  listRequests(ctx: RequestContext, q: ApprovalListQuery): Promise<ApprovalRequest[]>;
+  getRequest(ctx: RequestContext, id: string): Promise<ApprovalRequest>;
+  /** Not by the requester (GitHub id); the approver's right re-checked now; runs the recorded manifest once. */
+  approve(ctx: RequestContext, id: string, reason?: string): Promise<ApprovalRequest>;
+  deny(ctx: RequestContext, id: string, reason: string): Promise<ApprovalRequest>;
 }
 
 export interface DeploymentService {

@@ -180,6 +180,10 @@ phase_done
 phase "7/7 cluster services"
 wait_for "service account default/default" 60 kc -n default get serviceaccount default
 wait_for "configmap default/kube-root-ca.crt" 60 kc -n default get configmap kube-root-ca.crt
+# oddjob's Task resource, as the chart installs it (charts/oddjob/crds), so the demo and
+# the integration tests have it.
+kc apply -f "$REPO_ROOT/charts/oddjob/crds/tasks.oddjob.io.yaml" >/dev/null
+wait_for "crd tasks.oddjob.io" 60 kc wait --for=condition=Established crd/tasks.oddjob.io --timeout=5s
 phase_done
 
 log "cluster up in $((SECONDS - T_ALL))s"

@@ -8,17 +8,22 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import { ipKeyGenerator, rateLimit } from 'express-rate-limit';
 import { z } from 'zod';
 import {
+  ApprovalDecision,
+  ApprovalListQuery,
   AuditQuery,
   DeliveryListQuery,
   ProgressRequest,
   RedeliverFailedRequest,
   RunListQuery,
   RunRequest,
+  approvalId,
   describeZodError,
   runId as runIdSchema,
 } from '../../protocol/api.js';
+import { TaskRunRequest } from '../../protocol/tasks.js';
 import { accessLog, type Logger } from '../logger.js';
 import type {
+  ApprovalService,
   AuditService,
   Authenticator,
   DeploymentService,
@@ -28,6 +33,7 @@ import type {
   ReadinessCheck,
   RequestContext,
   RunService,
+  TaskService,
 } from '../services.js';
 import { sharedRateLimitStore } from './rate-limit-store.js';
 import { checkOrigin } from './origin.js';
@@ -61,6 +67,9 @@ export interface AppDeps {
   runs: RunService;
   deployments: DeploymentService;
   audit: AuditService;
+  /** Tasks and four-eyes approval; absent in edge tests that need neither. */
+  tasks?: TaskService;
+  approvals?: ApprovalService;
   auth: Authenticator;
   readiness: ReadinessCheck[];
   /** The delivery log; absent: answered with an empty log. */
@@ -251,16 +260,40 @@ export function createApp(deps: AppDeps) {
     const p = parse(z.object({ namespace: z.string().max(63), name: z.string().max(253) }), req.params, 'path');
     res.json(await deployments.completePaths(ctx(req), { namespace: p.namespace, deployment: p.name, ...q }));
   });
+  // A run targets a Deployment (deploy/NAME -- CMD) or a Task (task/NAME --param k=v).
+  const runTarget = (body: unknown) =>
+    body !== null && typeof body === 'object' && 'task' in body ? parse(TaskRunRequest, body, 'task run request') : parse(RunRequest, body, 'run request');
   api.post('/runs', async (req, res) => {
     if (!req.is('application/json')) throw httpRefusal(415, 'unsupported_media_type', 'send the run request as application/json');
-    const body = parse(RunRequest, req.body, 'run request');
-    res.status(201).json(await runs.createRun(ctx(req), body));
+    const created = await runs.createRun(ctx(req), runTarget(req.body));
+    // 202: nothing runs yet; the body is the approval request to wait on.
+    res.status('approval' in created ? 202 : 201).json(created);
   });
   api.post('/runs/preview', async (req, res) => {
     // Authorized exactly like a run; creates nothing. A refusal is audited (marked as a preview).
     if (!req.is('application/json')) throw httpRefusal(415, 'unsupported_media_type', 'send the run request as application/json');
-    const body = parse(RunRequest, req.body, 'run request');
-    res.json(await runs.previewRun(ctx(req), body));
+    res.json(await runs.previewRun(ctx(req), runTarget(req.body)));
+  });
+  const tasks = () => deps.tasks ?? raise(notFound('this server has no Tasks'));
+  const approvals = () => deps.approvals ?? raise(notFound('this server has no approvals'));
+  api.get('/tasks', async (req, res) => {
+    const { namespace } = parse(z.object({ namespace: z.string().max(63).optional() }).strict(), req.query, 'query');
+    res.json({ items: await tasks().listTasks(ctx(req), namespace) });
+  });
+  api.get('/requests', async (req, res) => {
+    res.json({ items: await approvals().listRequests(ctx(req), parse(ApprovalListQuery, req.query, 'query')) });
+  });
+  api.get('/requests/:id', async (req, res) => {
+    res.json(await approvals().getRequest(ctx(req), parse(approvalId, req.params.id, 'request id')));
+  });
+  api.post('/requests/:id/approve', async (req, res) => {
+    const { reason } = parse(ApprovalDecision, req.body ?? {}, 'approval');
+    res.json(await approvals().approve(ctx(req), parse(approvalId, req.params.id, 'request id'), reason || undefined));
+  });
+  api.post('/requests/:id/deny', async (req, res) => {
+    const { reason } = parse(ApprovalDecision, req.body ?? {}, 'denial');
+    if (!reason) throw badRequest('a denial needs a reason', 'oddjob deny ID --reason "why not"');
+    res.json(await approvals().deny(ctx(req), parse(approvalId, req.params.id, 'request id'), reason));
   });
   api.get('/runs', async (req, res) => {
     res.json(await runs.listRuns(ctx(req), parse(RunListQuery, req.query, 'query')));
@@ -382,6 +415,10 @@ export function createApp(deps: AppDeps) {
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
+}
+
+function raise(err: unknown): never {
+  throw err;
 }
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);

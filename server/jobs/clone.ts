@@ -37,6 +37,13 @@ export interface CloneRequest {
    * progress credential): they replace any of the same name the Deployment sets.
    */
   runEnv?: V1EnvVar[];
+  /**
+   * What the program receives, recorded in the Job's annotation, when it differs from
+   * `command` (whose `$` are doubled where the text is literal: see literalForKubelet).
+   */
+  argv?: string[];
+  /** A Task run: recorded on the Job so `kubectl` shows which Task and version it ran. */
+  task?: { name: string; generation: number };
 }
 
 export interface Neighbours {
@@ -49,6 +56,16 @@ export const LABELS = {
   runId: 'oddjob.io/run-id',
   deployment: 'oddjob.io/deployment',
 } as const;
+
+/**
+ * The kubelet expands `$(VAR)` in a container's command from its environment, and `$$`
+ * to `$`. Doubling every `$` makes it hand the program the text as written: a person's
+ * `echo '$(DB_PASSWORD)'` or a Task parameter value arrives as those characters, so
+ * what ran is what was audited. (A function replacement: the string `'$$'` would insert one `$`.)
+ */
+export function literalForKubelet(arg: string): string {
+  return arg.replaceAll('$', () => '$$');
+}
 
 export function chooseContainer(deployment: V1Deployment, requested?: string): string {
   const containers = deployment.spec?.template?.spec?.containers ?? [];
@@ -139,8 +156,12 @@ export function cloneJobFromDeployment(deployment: V1Deployment, req: CloneReque
   const annotations: Record<string, string> = {
     [LABELS.runId]: req.runId,
     'oddjob.io/user': req.user,
-    'oddjob.io/command': JSON.stringify(req.command),
+    'oddjob.io/command': JSON.stringify(req.argv ?? req.command),
   };
+  if (req.task) {
+    annotations['oddjob.io/task'] = req.task.name;
+    annotations['oddjob.io/task-generation'] = String(req.task.generation);
+  }
   if (req.reason) annotations['oddjob.io/reason'] = req.reason;
   annotations[NETWORK_IDENTITY] = network.mode;
   if (network.dropped.length) annotations[DROPPED_LABELS] = describeDrops(network.dropped);

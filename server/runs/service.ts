@@ -4,7 +4,8 @@
 import { randomInt } from 'node:crypto';
 import type * as k8s from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { TERMINAL_STATUSES, type AuditClient, type Run, type RunListQuery, type RunRequest } from '../../protocol/api.js';
+import { TERMINAL_STATUSES, type AuditClient, type PendingApproval, type Run, type RunListQuery, type RunRequest } from '../../protocol/api.js';
+import type { TaskRunRequest, TaskSummary } from '../../protocol/tasks.js';
 import { isRunOwner } from '../../protocol/owner.js';
 import type { AuditLog } from '../store/audit.js';
 import type { RunStore } from '../store/runs.js';
@@ -20,7 +21,7 @@ import { deleteRunSecret, adoptRunSecret, createRunSecret, runSecretName } from 
 import type { KubeClients } from '../k8s/client.js';
 import { toServiceError } from '../k8s/client.js';
 import { ResourceWatch } from '../k8s/watch.js';
-import { CloneError, chooseContainer, cloneJobFromDeployment, type Neighbours } from '../jobs/clone.js';
+import { CloneError, chooseContainer, cloneJobFromDeployment, literalForKubelet, type Neighbours } from '../jobs/clone.js';
 import { readNeighbours } from '../k8s/neighbours.js';
 import { watchPodEvents } from '../k8s/pod-events.js';
 import { DeploymentCache } from '../deployments/cache.js';
@@ -28,7 +29,13 @@ import { durationSeconds } from '../../protocol/duration.js';
 import { metrics, observeActiveRuns } from '../metrics.js';
 import { ANNOTATIONS, decideAccess } from '../policy/decide.js';
 import { type Refusal, decideContainer, decideSidecars } from '../policy/containers.js';
-import type { ReadinessCheck, RequestContext, RunService, Viewer, ViewerHandle } from '../services.js';
+import type { ReadinessCheck, RequestContext, RunService, TaskService, Viewer, ViewerHandle } from '../services.js';
+import { type AccessPolicy, parseAccessPolicy } from '../policy/decide.js';
+import { readTask } from '../k8s/tasks.js';
+import { TaskCatalog } from '../tasks/catalog.js';
+import { ParamError, resolveTaskCommand } from '../tasks/resolve.js';
+import { type TaskObject, validateTaskSpec } from '../tasks/spec.js';
+import { decideTaskAccess, summarizeTask, taskRunPolicy } from '../tasks/access.js';
 import { OutputHub } from './hub.js';
 import { followThroughStore } from './stream.js';
 import { jobAdoptableBy, jobBelongsTo, podBelongsTo } from './ownership.js';
@@ -68,11 +75,72 @@ export interface RunServiceDeps {
 /** Progress lines a run may post per minute. */
 const PROGRESS_PER_MINUTE = 30;
 
-export type ManagedRunService = RunService & {
-  start(): Promise<void>;
-  stop(): Promise<void>;
-  readiness: ReadinessCheck[];
-};
+export type ManagedRunService = RunService &
+  TaskService & {
+    start(): Promise<void>;
+    stop(): Promise<void>;
+    readiness: ReadinessCheck[];
+    /** For the approval service: the steps of a run, taken apart. */
+    planner: RunPlanner;
+    /** Wires four-eyes approval in (approvals/service.ts). */
+    useApprovals(hooks: {
+      needed: (plan: RunPlan) => { approvers: string } | undefined;
+      request: (ctx: RequestContext, req: RunTarget, plan: RunPlan) => Promise<PendingApproval>;
+    }): void;
+  };
+
+export type RunTarget = RunRequest | TaskRunRequest;
+export const isTaskTarget = (r: RunTarget): r is TaskRunRequest => 'task' in r;
+
+/** Everything a run will be, decided and authorized, before a Job exists. */
+export interface RunPlan {
+  namespace: string;
+  deploymentName: string;
+  deployment: k8s.V1Deployment;
+  container: string;
+  image: string;
+  /** What the program receives. */
+  argv: string[];
+  /** The container command (a Task's values escaped for the kubelet). */
+  jobCommand: string[];
+  reason?: string;
+  interactive: boolean;
+  tty: boolean;
+  dropSidecars: boolean;
+  activeDeadlineSeconds: number;
+  task?: { name: string; generation: number; approval: 'required' | 'none' };
+  /** Who may run this target: the Task's lists, else the Deployment's annotations. */
+  runPolicy: AccessPolicy;
+}
+
+/** 'run' audits a refusal; 'preview' audits it marked as a preview; 'silent' only throws (re-checks). */
+export type PlanMode = 'run' | 'preview' | 'silent';
+
+export interface LaunchOptions {
+  id: string;
+  /** Created exactly as given (an approved request's manifest). */
+  job?: k8s.V1Job;
+  approvalId?: string;
+  approvedBy?: { login: string; id?: number };
+  note?: string;
+}
+
+export interface RunPlanner {
+  plan(ctx: RequestContext, req: RunTarget, mode: PlanMode): Promise<RunPlan>;
+  /** The Job for `plan` under run id `runId` (reads the namespace's Services and budgets). */
+  build(plan: RunPlan, user: string, runId: string): Promise<k8s.V1Job>;
+  /** Audit, record, create, track. With `job`, exactly that manifest is created. */
+  launch(ctx: RequestContext, plan: RunPlan, opts: LaunchOptions): Promise<Run>;
+  currentDeployment(namespace: string, name: string): Promise<k8s.V1Deployment | undefined>;
+  /** The notification targets `plan` reports to (the Deployment's oddjob.io/notify; unknown names logged). */
+  notifyTargets(plan: RunPlan): string[] | undefined;
+  /** From the API server, now (not the watch); throws ServiceError (404 when it is gone). */
+  readDeployment(namespace: string, name: string): Promise<k8s.V1Deployment>;
+  onDeploymentChange(listener: (namespace: string, name: string) => void): () => void;
+  /** The Task from the watch (undefined: not known there). */
+  cachedTask(namespace: string, name: string): ReturnType<TaskCatalog['get']>;
+  mayRunInDeployment(ctx: RequestContext, namespace: string, deployment: k8s.V1Deployment | undefined): boolean;
+}
 
 const ENDINGS = new Set(['run.finished', 'run.cancelled', 'run.lost']);
 
@@ -95,6 +163,7 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
   const podWatches = new Map<string, ResourceWatch<k8s.V1Pod>>();
   const jobWatches = new Map<string, ResourceWatch<k8s.V1Job>>();
   const deploymentCache = new DeploymentCache({ kube, namespaces: config.namespaces, logger });
+  const taskCatalog = new TaskCatalog({ kube, namespaces: config.namespaces, logger, githubOrg: config.githubOrg });
   const splitStreams = {
     value: config.splitLogStreams === 'auto' ? undefined : config.splitLogStreams === true || config.splitLogStreams === 'true',
   };
@@ -332,6 +401,9 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
 
   // By GitHub user id where both sides have one: a recycled login inherits nothing.
   const isOwner = (ctx: RequestContext, run: Run) => isRunOwner(run, ctx.identity);
+  /** Whoever approved a run may watch what they let run (not type into it or cancel it). */
+  const isApprover = (ctx: RequestContext, run: Run) =>
+    run.approvedBy !== undefined && isRunOwner({ user: run.approvedBy.login, userId: run.approvedBy.id }, ctx.identity);
 
   /** May this person run in the run's Deployment as it is now (undefined: it is gone)? */
   function mayRunIn(ctx: RequestContext, run: Run, deployment: k8s.V1Deployment | undefined): boolean {
@@ -351,7 +423,7 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
   //   cancel it: its owner, whoever may run in its Deployment (auditors only read);
   //   type into it (stdin, resize): its owner, while they may still run in its Deployment.
   function mayView(ctx: RequestContext, run: Run, deployment: k8s.V1Deployment | undefined): boolean {
-    return isOwner(ctx, run) || ctx.auditor === true || mayRunIn(ctx, run, deployment);
+    return isOwner(ctx, run) || ctx.auditor === true || isApprover(ctx, run) || mayRunIn(ctx, run, deployment);
   }
 
   /** Reads each Deployment at most once per request: a page of 500 runs costs no more than its distinct Deployments. */
@@ -369,7 +441,7 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
     const run = await runs.get(id);
     if (!run || !served.has(run.namespace)) throw notFound(`run ${id} not found`);
     // Owners and auditors see it without asking the Deployment (which may be gone).
-    if (isOwner(ctx, run) || ctx.auditor === true) return run;
+    if (isOwner(ctx, run) || ctx.auditor === true || isApprover(ctx, run)) return run;
     if (!mayRunIn(ctx, run, await deploymentCache.current(run.namespace, run.deployment))) throw notFound(`run ${id} not found`);
     return run;
   }
@@ -400,7 +472,8 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
     };
   }
 
-  function timeoutFor(req: RunRequest, deployment: k8s.V1Deployment): number {
+  /** The longest a run in this Deployment may take: the server's bound, or the owner's max-duration below it. */
+  function maxSecondsFor(deployment: k8s.V1Deployment): number {
     let max = config.maxTimeoutSeconds;
     const annotated = deployment.metadata?.annotations?.[ANNOTATIONS.maxDuration];
     if (annotated) {
@@ -411,6 +484,11 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
         logger.warn({ deployment: deployment.metadata?.name, annotated }, 'ignoring malformed oddjob.io/max-duration');
       }
     }
+    return max;
+  }
+
+  function timeoutFor(req: RunRequest, deployment: k8s.V1Deployment): number {
+    const max = maxSecondsFor(deployment);
     const wanted = req.timeoutSeconds ?? Math.min(config.defaultTimeoutSeconds, max);
     if (wanted > max) throw badRequest(`--timeout ${wanted}s is above the limit of ${max}s for this deployment`, `use --timeout ${max}s or less`);
     return wanted;
@@ -434,6 +512,7 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
   function resolveRun(
     req: RunRequest,
     deployment: k8s.V1Deployment,
+    timeoutSeconds?: number,
   ): { refusal: Refusal } | { refusal?: undefined; container: string; dropSidecars: boolean; activeDeadlineSeconds: number; image: string } {
     let container: string;
     try {
@@ -450,59 +529,101 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
     if (!target.allow) return { refusal: target };
     const sidecars = decideSidecars({ where, annotations, requestedDrop: req.noSidecars, sidecars: names.filter((n) => n !== container) });
     if (!sidecars.allow) return { refusal: sidecars };
-    const activeDeadlineSeconds = timeoutFor(req, deployment);
+    const activeDeadlineSeconds = timeoutSeconds ?? timeoutFor(req, deployment);
     const image = deployment.spec?.template?.spec?.containers?.find((c) => c.name === container)?.image ?? '';
     return { container, dropSidecars: sidecars.drop, activeDeadlineSeconds, image };
   }
 
+  interface Refused {
+    namespace: string;
+    deployment?: string;
+    task?: string;
+    command?: string[];
+    reason?: string;
+    container?: string;
+  }
+
   /** Records a refused request (a preview's too, marked as one), then refuses it. */
-  async function refuse(ctx: RequestContext, req: RunRequest, refusal: { reason: string; hint: string }, preview: boolean): Promise<never> {
-    try {
-      await audit.append({
-        type: 'run.denied',
-        actor: ctx.identity,
-        client: ctx.client,
-        namespace: req.namespace,
-        deployment: req.deployment,
-        command: req.command,
-        reason: req.reason,
-        container: req.container,
-        message: refusal.reason,
-        ...(preview ? { preview: true } : {}),
-      });
-    } catch (err) {
-      logger.error({ err }, 'could not record a denial in the audit log');
+  async function refuse(ctx: RequestContext, req: Refused, refusal: { reason: string; hint: string }, mode: PlanMode): Promise<never> {
+    if (mode !== 'silent') {
+      try {
+        await audit.append({
+          type: 'run.denied',
+          actor: ctx.identity,
+          client: ctx.client,
+          namespace: req.namespace,
+          deployment: req.deployment,
+          task: req.task,
+          command: req.command,
+          reason: req.reason,
+          container: req.container,
+          message: refusal.reason,
+          ...(mode === 'preview' ? { preview: true } : {}),
+        });
+      } catch (err) {
+        logger.error({ err }, 'could not record a denial in the audit log');
+      }
     }
     throw forbidden(refusal.reason, refusal.hint);
   }
 
   const ACCESS_HINT = 'ask the owners of the deployment to add you to oddjob.io/allowed-users or a team in oddjob.io/allowed-teams';
+  const TASK_HINT = "ask the Task's owners to add you to its allowedUsers or allowedTeams";
 
-  function buildJob(
-    req: RunRequest,
-    deployment: k8s.V1Deployment,
-    user: string,
-    id: string,
-    container: string,
-    dropSidecars: boolean,
-    activeDeadlineSeconds: number,
-    neighbours: Neighbours,
-    runEnv?: k8s.V1EnvVar[],
-  ) {
-    return cloneJobFromDeployment(deployment, {
-      runEnv,
-      runId: id,
-      user,
-      command: req.command,
+  async function buildJob(plan: RunPlan, user: string, id: string, runEnv?: k8s.V1EnvVar[]): Promise<k8s.V1Job> {
+    const neighbours: Neighbours = await readNeighbours(kube, plan.namespace);
+    try {
+      return cloneJobFromDeployment(plan.deployment, {
+        runEnv,
+        runId: id,
+        user,
+        command: plan.jobCommand,
+        argv: plan.argv,
+        task: plan.task && { name: plan.task.name, generation: plan.task.generation },
+        reason: plan.reason,
+        container: plan.container,
+        interactive: plan.interactive,
+        tty: plan.tty,
+        noSidecars: plan.dropSidecars,
+        activeDeadlineSeconds: plan.activeDeadlineSeconds,
+        ttlSecondsAfterFinished: config.ttlSecondsAfterFinished,
+        neighbours,
+      });
+    } catch (err) {
+      throw badRequest(err instanceof CloneError ? err.message : `could not build the Job: ${(err as Error).message}`);
+    }
+  }
+
+  /** A free-form run: the Deployment's annotations decide. */
+  async function planDeploymentRun(ctx: RequestContext, req: RunRequest, mode: PlanMode): Promise<RunPlan> {
+    const { identity } = ctx;
+    const deployment = await readDeployment(req.namespace, req.deployment);
+    const decision = decide(req, deployment, identity);
+    if (!decision.allow) {
+      if (mode === 'run') {
+        metrics.runDenials.inc({ reason: decision.code });
+        logger.info({ user: identity.login, namespace: req.namespace, deployment: req.deployment, reason: decision.code }, 'run denied');
+      }
+      return refuse(ctx, req, { reason: decision.reason, hint: ACCESS_HINT }, mode);
+    }
+    const resolved = resolveRun(req, deployment);
+    if (resolved.refusal) return refuse(ctx, req, resolved.refusal, mode);
+    return {
+      namespace: req.namespace,
+      deploymentName: req.deployment,
+      deployment,
+      container: resolved.container,
+      image: resolved.image,
+      argv: req.command,
+      // A person's argv is theirs alone, all of it literal (a Task's own text is the owner's: see resolveTaskCommand).
+      jobCommand: req.command.map(literalForKubelet),
       reason: req.reason,
-      container,
       interactive: req.interactive,
       tty: req.tty,
-      noSidecars: dropSidecars,
-      activeDeadlineSeconds,
-      ttlSecondsAfterFinished: config.ttlSecondsAfterFinished,
-      neighbours,
-    });
+      dropSidecars: resolved.dropSidecars,
+      activeDeadlineSeconds: resolved.activeDeadlineSeconds,
+      runPolicy: parseAccessPolicy(deployment.metadata?.annotations, config.githubOrg),
+    };
   }
 
   /**
@@ -577,6 +698,257 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
     ];
   }
 
+  /** Where the run's notifications go, as its audit event and record carry it (unknown names are logged). */
+  function routingFor(plan: RunPlan) {
+    const routing = routingOf(plan.deployment);
+    if (routing.unknown.length) {
+      logger.warn({ namespace: plan.namespace, deployment: plan.deploymentName, unknown: routing.unknown }, describeUnknown(routing.unknown));
+    }
+    return {
+      audit: { ...(routing.targets.length ? { notify: routing.targets } : {}), ...(routing.unknown.length ? { notifyUnknown: routing.unknown } : {}) },
+      run: routing.targets.length ? { notify: routing.targets } : {},
+    };
+  }
+
+  /** The run's progress credential for a launch: its env, and its Secret's fate once the Job exists or cannot. */
+  async function credentialFor(plan: RunPlan, id: string, prebuilt: boolean) {
+    const env = prebuilt ? undefined : await issueRunCredential(plan.namespace, id, plan.activeDeadlineSeconds);
+    return {
+      env,
+      discard: async () => {
+        if (env) await deleteRunSecret(kube, plan.namespace, id).catch(() => undefined);
+      },
+      adopt: async (created: k8s.V1Job) => {
+        if (!env || !created.metadata?.uid) return;
+        await adoptRunSecret(kube, plan.namespace, id, created.metadata.name!, created.metadata.uid).catch((err: unknown) =>
+          logger.warn(
+            { err: (err as Error).message, runId: id },
+            'could not make the run credential Secret owned by its Job; it outlives the Job (the credential itself dies with the run)',
+          ),
+        );
+      },
+    };
+  }
+
+  /** A Task run: the Task as the API server has it now (not the watch), its values checked by the server. */
+  async function planTaskRun(ctx: RequestContext, req: TaskRunRequest, mode: PlanMode): Promise<RunPlan> {
+    requireServed(req.namespace);
+    const where = `task ${req.namespace}/${req.task}`;
+    const obj = await readTask(kube, req.namespace, req.task);
+    if (!obj) throw notFound(`${where} not found`);
+    const validation = validateTaskSpec(obj.spec, config.githubOrg);
+    if (!validation.ok) {
+      throw new ServiceError(
+        'conflict',
+        `${where} is not valid, so it cannot run: ${validation.problem}`,
+        'its owners must fix it (its status says the same)',
+        'task_invalid',
+      );
+    }
+    const { spec, timeoutSeconds } = validation.task;
+    const generation = obj.metadata?.generation ?? 0;
+    const refused: Refused = { namespace: req.namespace, deployment: spec.deployment, task: req.task, reason: req.reason };
+    const deployment = await readDeployment(req.namespace, spec.deployment);
+    const decision = decideTaskAccess({
+      namespace: req.namespace,
+      task: req.task,
+      spec,
+      deploymentAnnotations: deployment.metadata?.annotations,
+      identity: ctx.identity,
+      defaultOrg: config.githubOrg,
+    });
+    if (!decision.allow) {
+      if (mode === 'run') metrics.runDenials.inc({ reason: decision.code });
+      return refuse(ctx, refused, { reason: decision.reason, hint: decision.code === 'not_opted_in' ? ACCESS_HINT : TASK_HINT }, mode);
+    }
+    let resolvedArgv;
+    try {
+      resolvedArgv = resolveTaskCommand(validation.task, req.params);
+    } catch (err) {
+      if (err instanceof ParamError)
+        throw badRequest(`invalid parameters for ${where}: ${err.message}`, `its parameters: oddjob tasks -n ${req.namespace} -o wide`);
+      throw err;
+    }
+    // The Task's timeout, never above the Deployment's max-duration (or the server's).
+    const max = maxSecondsFor(deployment);
+    const deadline = Math.min(timeoutSeconds ?? config.defaultTimeoutSeconds, max);
+    const runReq: RunRequest = {
+      namespace: req.namespace,
+      deployment: spec.deployment,
+      container: spec.container,
+      command: resolvedArgv.jobCommand,
+      reason: req.reason,
+      interactive: false,
+      tty: false,
+      noSidecars: false,
+    };
+    const resolved = resolveRun(runReq, deployment, deadline);
+    if (resolved.refusal) return refuse(ctx, { ...refused, container: spec.container }, resolved.refusal, mode);
+    return {
+      namespace: req.namespace,
+      deploymentName: spec.deployment,
+      deployment,
+      container: resolved.container,
+      image: resolved.image,
+      argv: resolvedArgv.argv,
+      jobCommand: resolvedArgv.jobCommand,
+      reason: req.reason,
+      interactive: false,
+      tty: false,
+      dropSidecars: resolved.dropSidecars,
+      activeDeadlineSeconds: resolved.activeDeadlineSeconds,
+      task: { name: req.task, generation, approval: spec.approval },
+      runPolicy: taskRunPolicy(spec, deployment.metadata?.annotations, config.githubOrg),
+    };
+  }
+
+  function planRun(ctx: RequestContext, req: RunTarget, mode: PlanMode): Promise<RunPlan> {
+    return isTaskTarget(req) ? planTaskRun(ctx, req, mode) : planDeploymentRun(ctx, req, mode);
+  }
+
+  /** No record, no run: audited before anything is created; `job`, when given, is created exactly. */
+  async function launch(ctx: RequestContext, plan: RunPlan, opts: LaunchOptions): Promise<Run> {
+    const { identity, client } = ctx;
+    const { id } = opts;
+    const target = {
+      namespace: plan.namespace,
+      deployment: plan.deploymentName,
+      command: plan.argv,
+      reason: plan.reason,
+      task: plan.task?.name,
+      taskGeneration: plan.task?.generation,
+      requestId: opts.approvalId,
+    };
+    const { container, image } = plan;
+    const routing = routingFor(plan);
+    try {
+      await audit.appendDurable({
+        type: 'run.requested',
+        actor: identity,
+        client,
+        runId: id,
+        ...target,
+        container,
+        image,
+        message: opts.note,
+        ...routing.audit,
+      });
+    } catch (err) {
+      logger.error({ err }, 'audit log unwritable; refusing the run');
+      throw unavailable(
+        'the audit log cannot be written, so the run was refused (nothing was created)',
+        'an operator must fix the audit store; see the server log',
+      );
+    }
+
+    // An approved request's manifest was built without a credential (none existed then).
+    const credential = await credentialFor(plan, id, Boolean(opts.job));
+
+    let job: k8s.V1Job;
+    try {
+      job = opts.job ?? (await buildJob(plan, identity.login, id, credential.env));
+    } catch (err) {
+      const message = (err as Error).message;
+      await credential.discard();
+      await audit
+        .append({ type: 'run.finished', actor: identity, client, runId: id, ...target, container, status: 'failed', message })
+        .catch((auditErr: unknown) => {
+          logger.error({ err: auditErr }, 'could not record a Job that could not be built');
+        });
+      throw err;
+    }
+
+    const now = new Date().toISOString();
+    await runs.create({
+      id,
+      namespace: plan.namespace,
+      deployment: plan.deploymentName,
+      container,
+      image: job.spec?.template?.spec?.containers?.[0]?.image ?? image,
+      command: plan.argv,
+      reason: plan.reason,
+      user: identity.login,
+      userId: identity.id,
+      interactive: plan.interactive,
+      tty: plan.tty,
+      status: 'pending',
+      jobName: job.metadata!.name!,
+      createdAt: now,
+      outputBytes: 0,
+      outputTruncated: false,
+      task: plan.task?.name,
+      taskGeneration: plan.task?.generation,
+      approvalId: opts.approvalId,
+      approvedBy: opts.approvedBy,
+      ...routing.run,
+    });
+
+    let created: k8s.V1Job;
+    try {
+      created = await kube.batch.createNamespacedJob({ namespace: plan.namespace, body: job });
+    } catch (err) {
+      const failure = toServiceError(err, `job ${plan.namespace}/${job.metadata!.name}`);
+      await credential.discard();
+      try {
+        await runs.update(id, { status: 'failed', message: failure.message, finishedAt: new Date().toISOString() });
+        await audit.append({
+          type: 'run.finished',
+          actor: identity,
+          client,
+          runId: id,
+          ...target,
+          container,
+          image,
+          status: 'failed',
+          message: failure.message,
+        });
+      } catch (auditErr) {
+        logger.error({ err: auditErr }, 'could not record a failed create');
+      }
+      throw failure;
+    }
+    // The uid is what tells our Job (and the pod it controls) from look-alikes.
+    const run = await runs.update(id, { jobUid: created.metadata?.uid });
+    await credential.adopt(created);
+    try {
+      await audit.appendDurable({ type: 'run.created', actor: identity, client, runId: id, ...target, container, image, message: `job ${job.metadata!.name}` });
+    } catch (err) {
+      // The Job exists and run.requested is on record: the run goes on and is tracked
+      // (an error here would leave a running Job nobody follows).
+      logger.error({ err, runId: id }, 'could not record run.created; the run continues');
+    }
+    metrics.runsStarted.inc();
+    logger.info(
+      { run: id, user: identity.login, namespace: plan.namespace, deployment: plan.deploymentName, task: plan.task?.name, container, job: job.metadata!.name },
+      'run created',
+    );
+    // A new run is nobody else's: the claim only fails if the store does.
+    await own.claim(id).catch((err: unknown) => logger.error({ err, runId: id }, 'could not record the ownership of a new run; another replica may adopt it'));
+    const t = await track(run);
+    await replayState(t);
+    return t.run;
+  }
+
+  /** Tasks in one namespace: from the watch once it has listed, else straight from the API server. */
+  async function tasksIn(namespace: string) {
+    if (taskCatalog.isSynced(namespace)) return taskCatalog.list(namespace);
+    try {
+      const list = (await kube.custom.listNamespacedCustomObject({ group: 'oddjob.io', version: 'v1alpha1', namespace, plural: 'tasks' })) as {
+        items: TaskObject[];
+      };
+      return list.items.map((task) => ({ task, validation: taskCatalog.validate(task) }));
+    } catch (err) {
+      const e = toServiceError(err, `tasks in namespace ${namespace}`);
+      if (e.kind === 'not_found')
+        throw unavailable('the Task resource (tasks.oddjob.io) is not installed in this cluster', "install the chart's CRDs (charts/oddjob/crds)");
+      throw e;
+    }
+  }
+
+  /** Set by the approval service: a run that needs approval becomes a request. */
+  let requestApproval: ((ctx: RequestContext, req: RunTarget, plan: RunPlan) => Promise<PendingApproval>) | undefined;
+  let approvalNeeded: ((plan: RunPlan) => { approvers: string } | undefined) | undefined;
+
   const service: ManagedRunService = {
     readiness: [
       {
@@ -592,6 +964,9 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
     async start() {
       for (const ns of config.namespaces) watchNamespace(ns);
       deploymentCache.start();
+      // Not awaited, and not a readiness check: a cluster without the Task resource still
+      // runs free-form commands (listing Tasks says what is missing).
+      taskCatalog.start();
       await Promise.all([...podWatches.values(), ...jobWatches.values()].map((w) => w.whenSynced()).concat(deploymentCache.whenSynced()));
       // Reconcile: active runs nobody owns (this server's own from before a restart, or
       // a dead replica's), then keep doing so while running.
@@ -604,6 +979,7 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
       for (const id of [...controlStops.keys()]) stopControl(id);
       for (const w of [...podWatches.values(), ...jobWatches.values()]) w.stop();
       deploymentCache.stop();
+      taskCatalog.stop();
       // Runs still finishing (draining output) must not write after the stores close.
       for (const t of trackers.values()) t.detach();
       // Handed back, so another replica adopts them now instead of after the lease expires.
@@ -611,165 +987,78 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
     },
 
     async createRun(ctx, req) {
-      const { identity, client } = ctx;
-      const target = { namespace: req.namespace, deployment: req.deployment, command: req.command, reason: req.reason };
-      const deployment = await readDeployment(req.namespace, req.deployment);
-      const decision = decide(req, deployment, identity);
-      if (!decision.allow) {
-        metrics.runDenials.inc({ reason: decision.code });
-        logger.info({ user: identity.login, namespace: req.namespace, deployment: req.deployment, reason: decision.code }, 'run denied');
-        return refuse(ctx, req, { reason: decision.reason, hint: ACCESS_HINT }, false);
-      }
-
-      const resolved = resolveRun(req, deployment);
-      if (resolved.refusal) return refuse(ctx, req, resolved.refusal, false);
-      const { container, dropSidecars, activeDeadlineSeconds, image } = resolved;
-      const neighbours = await readNeighbours(kube, req.namespace);
-      const id = newRunId();
-      const routing = routingOf(deployment);
-      if (routing.unknown.length) {
-        logger.warn({ namespace: req.namespace, deployment: req.deployment, unknown: routing.unknown }, describeUnknown(routing.unknown));
-      }
-
-      // No record, no run: the request is audited before anything is created.
-      try {
-        await audit.appendDurable({
-          type: 'run.requested',
-          actor: identity,
-          client,
-          runId: id,
-          ...target,
-          container,
-          image,
-          ...(routing.targets.length ? { notify: routing.targets } : {}),
-          ...(routing.unknown.length ? { notifyUnknown: routing.unknown } : {}),
-        });
-      } catch (err) {
-        logger.error({ err }, 'audit log unwritable; refusing the run');
-        throw unavailable(
-          'the audit log cannot be written, so the run was refused (nothing was created)',
-          'an operator must fix the audit store; see the server log',
-        );
-      }
-
-      const runEnv = await issueRunCredential(req.namespace, id, activeDeadlineSeconds);
-      const secretMade = runEnv !== undefined;
-
-      let job: k8s.V1Job;
-      try {
-        job = buildJob(req, deployment, identity.login, id, container, dropSidecars, activeDeadlineSeconds, neighbours, runEnv);
-      } catch (err) {
-        const message = err instanceof CloneError ? err.message : `could not build the Job: ${(err as Error).message}`;
-        if (secretMade) await deleteRunSecret(kube, req.namespace, id).catch(() => undefined);
-        await audit
-          .append({ type: 'run.finished', actor: identity, client, runId: id, ...target, container, status: 'failed', message })
-          .catch((auditErr: unknown) => {
-            logger.error({ err: auditErr }, 'could not record a Job that could not be built');
-          });
-        throw badRequest(message);
-      }
-
-      const now = new Date().toISOString();
-      await runs.create({
-        id,
-        namespace: req.namespace,
-        deployment: req.deployment,
-        container,
-        image,
-        command: req.command,
-        reason: req.reason,
-        user: identity.login,
-        userId: identity.id,
-        interactive: req.interactive,
-        tty: req.tty,
-        status: 'pending',
-        jobName: job.metadata!.name!,
-        createdAt: now,
-        outputBytes: 0,
-        outputTruncated: false,
-        ...(routing.targets.length ? { notify: routing.targets } : {}),
-      });
-
-      let created: k8s.V1Job;
-      try {
-        created = await kube.batch.createNamespacedJob({ namespace: req.namespace, body: job });
-      } catch (err) {
-        const failure = toServiceError(err, `job ${req.namespace}/${job.metadata!.name}`);
-        if (secretMade) await deleteRunSecret(kube, req.namespace, id).catch(() => undefined);
-        try {
-          await runs.update(id, { status: 'failed', message: failure.message, finishedAt: new Date().toISOString() });
-          await audit.append({
-            type: 'run.finished',
-            actor: identity,
-            client,
-            runId: id,
-            ...target,
-            container,
-            image,
-            status: 'failed',
-            message: failure.message,
-          });
-        } catch (auditErr) {
-          logger.error({ err: auditErr }, 'could not record a failed create');
-        }
-        throw failure;
-      }
-      // The uid is what tells our Job (and the pod it controls) from look-alikes.
-      const run = await runs.update(id, { jobUid: created.metadata?.uid });
-      if (secretMade && created.metadata?.uid) {
-        await adoptRunSecret(kube, req.namespace, id, created.metadata.name!, created.metadata.uid).catch((err: unknown) =>
-          logger.warn(
-            { err: (err as Error).message, runId: id },
-            'could not make the run credential Secret owned by its Job; it outlives the Job (the credential itself dies with the run)',
-          ),
-        );
-      }
-      try {
-        await audit.appendDurable({
-          type: 'run.created',
-          actor: identity,
-          client,
-          runId: id,
-          ...target,
-          container,
-          image,
-          message: `job ${job.metadata!.name}`,
-        });
-      } catch (err) {
-        // The Job exists and run.requested is on record: the run goes on and is tracked
-        // (an error here would leave a running Job nobody follows).
-        logger.error({ err, runId: id }, 'could not record run.created; the run continues');
-      }
-      metrics.runsStarted.inc();
-      logger.info({ run: id, user: identity.login, namespace: req.namespace, deployment: req.deployment, container, job: job.metadata!.name }, 'run created');
-      // A new run is nobody else's: the claim only fails if the store does.
-      await own
-        .claim(id)
-        .catch((err: unknown) => logger.error({ err, runId: id }, 'could not record the ownership of a new run; another replica may adopt it'));
-      const t = await track(run);
-      await replayState(t);
-      return t.run;
+      const plan = await planRun(ctx, req, 'run');
+      if (approvalNeeded?.(plan)) return requestApproval!(ctx, req, plan);
+      return launch(ctx, plan, { id: newRunId() });
     },
 
     async previewRun(ctx, req) {
       // The same path as createRun up to the create. A preview is a question, not an
       // attempt: nothing is created and only a refusal is recorded (marked as a preview),
       // so probing what one may not do leaves the same trace as trying it.
-      const deployment = await readDeployment(req.namespace, req.deployment);
-      const decision = decide(req, deployment, ctx.identity);
-      if (!decision.allow) return refuse(ctx, req, { reason: decision.reason, hint: ACCESS_HINT }, true);
-      const resolved = resolveRun(req, deployment);
-      if (resolved.refusal) return refuse(ctx, req, resolved.refusal, true);
-      const { container, dropSidecars, activeDeadlineSeconds } = resolved;
-      const neighbours = await readNeighbours(kube, req.namespace);
-      try {
-        // The same oddjob variables a run gets (its credential's Secret is made at create time).
-        const previewId = newRunId();
-        const job = buildJob(req, deployment, ctx.identity.login, previewId, container, dropSidecars, activeDeadlineSeconds, neighbours, runEnvFor(previewId));
-        return { job, notify: routingOf(deployment) };
-      } catch (err) {
-        throw badRequest(err instanceof CloneError ? err.message : `could not build the Job: ${(err as Error).message}`);
+      const plan = await planRun(ctx, req, 'preview');
+      // The same oddjob variables a run gets (its credential's Secret is made at create time).
+      const previewId = newRunId();
+      const job = await buildJob(plan, ctx.identity.login, previewId, runEnvFor(previewId));
+      const approval = approvalNeeded?.(plan);
+      return {
+        job: job as unknown as Record<string, unknown>,
+        notify: routingOf(plan.deployment),
+        // What the program receives, where the Job's command differs from it (escaped `$`).
+        ...(plan.argv.some((a, i) => a !== plan.jobCommand[i]) || plan.task ? { argv: plan.argv } : {}),
+        ...(approval ? { approval: { required: true as const, approvers: approval.approvers } } : {}),
+      };
+    },
+
+    async listTasks(ctx, namespace) {
+      if (namespace) requireServed(namespace);
+      const out: TaskSummary[] = [];
+      for (const ns of namespace ? [namespace] : config.namespaces) {
+        for (const { task, validation } of await tasksIn(ns)) {
+          const summary = summarizeTask(task, validation);
+          const deployment = summary.deployment ? await deploymentCache.current(ns, summary.deployment).catch(() => undefined) : undefined;
+          if (!deployment) continue;
+          const annotations = deployment.metadata?.annotations;
+          // A broken Task is shown to those who may run in its Deployment, so they can see why.
+          const may = validation.ok
+            ? decideTaskAccess({
+                namespace: ns,
+                task: summary.name,
+                spec: validation.task.spec,
+                deploymentAnnotations: annotations,
+                identity: ctx.identity,
+                defaultOrg: config.githubOrg,
+              }).allow
+            : decideAccess({ namespace: ns, deployment: summary.deployment, annotations, identity: ctx.identity, defaultOrg: config.githubOrg }).allow;
+          if (may) out.push(summary);
+        }
       }
+      return out.sort((a, b) => `${a.namespace}/${a.name}`.localeCompare(`${b.namespace}/${b.name}`));
+    },
+
+    planner: {
+      plan: planRun,
+      build: buildJob,
+      launch,
+      currentDeployment: (namespace, name) => deploymentCache.current(namespace, name),
+      notifyTargets: (plan) => routingFor(plan).run.notify,
+      readDeployment,
+      onDeploymentChange: (listener) => deploymentCache.onChange(listener),
+      cachedTask: (namespace, name) => taskCatalog.get(namespace, name),
+      mayRunInDeployment: (ctx, namespace, deployment) =>
+        Boolean(deployment) &&
+        decideAccess({
+          namespace,
+          deployment: deployment!.metadata?.name ?? '',
+          annotations: deployment!.metadata?.annotations,
+          identity: ctx.identity,
+          defaultOrg: config.githubOrg,
+        }).allow,
+    },
+
+    useApprovals(hooks) {
+      requestApproval = hooks.request;
+      approvalNeeded = hooks.needed;
     },
 
     async getRun(ctx, id) {
@@ -791,7 +1080,7 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
         if (!served.has(run.namespace)) continue;
         // The store matches `mine` by login; a recycled login's earlier runs are not mine.
         if (q.mine && !isOwner(ctx, run)) continue;
-        if (isOwner(ctx, run) || ctx.auditor === true || mayRunIn(ctx, run, await read(run))) items.push(run);
+        if (isOwner(ctx, run) || ctx.auditor === true || isApprover(ctx, run) || mayRunIn(ctx, run, await read(run))) items.push(run);
       }
       return { items, nextCursor: page.nextCursor };
     },

@@ -1,5 +1,5 @@
 // `oddjob db migrate-to`: copies a whole store (audit chain, runs, output, sign-in
-// credentials) into an empty one, rows as they are — the chain is copied, not
+// credentials, approval requests) into an empty one, rows as they are — the chain is copied, not
 // re-hashed, so the copy verifies only if it is exact — then verifies it there.
 import type { Kysely } from 'kysely';
 import type { AuditVerifyResult } from '../../protocol/api.js';
@@ -13,13 +13,14 @@ export interface CopyReport {
   runs: number;
   outputChunks: number;
   credentials: number;
+  approvals: number;
   verify: AuditVerifyResult;
 }
 
 export async function copyStore(from: Store, to: Store, progress: (line: string) => void = () => {}): Promise<CopyReport> {
   const src = from.connection.db;
   const dst = to.connection.db;
-  for (const table of ['audit_events', 'runs', 'run_output_meta', 'auth_credentials'] as const) {
+  for (const table of ['audit_events', 'runs', 'run_output_meta', 'auth_credentials', 'approval_requests'] as const) {
     if (
       await dst
         .selectFrom(table)
@@ -31,7 +32,7 @@ export async function copyStore(from: Store, to: Store, progress: (line: string)
     }
   }
   const head = await src.selectFrom('audit_head').selectAll().executeTakeFirst();
-  const report = { events: 0, runs: 0, outputChunks: 0, credentials: 0 };
+  const report = { events: 0, runs: 0, outputChunks: 0, credentials: 0, approvals: 0 };
   // One transaction: a copy that fails half-way leaves the target empty, so it can be run again.
   await dst.transaction().execute(async (trx) => {
     report.events = await copyBy(src, 'audit_events', 'seq', async (rows) => void (await trx.insertInto('audit_events').values(rows).execute()));
@@ -63,6 +64,18 @@ export async function copyStore(from: Store, to: Store, progress: (line: string)
     progress(`output chunks: ${report.outputChunks}`);
     report.credentials = await copyBy(src, 'auth_credentials', 'id', async (rows) => void (await trx.insertInto('auth_credentials').values(rows).execute()));
     progress(`credentials: ${report.credentials}`);
+    // In ord order, so the target numbers them in the same order (listing is newest first).
+    report.approvals = await copyBy(
+      src,
+      'approval_requests',
+      'ord',
+      async (rows) =>
+        void (await trx
+          .insertInto('approval_requests')
+          .values(rows.map(({ ord: _ord, ...r }) => r))
+          .execute()),
+    );
+    progress(`approval requests: ${report.approvals}`);
   });
   const verify = await to.audit.verify();
   if (verify.ok && verify.checked !== report.events) throw new Error(`the copy verified ${verify.checked} events, not ${report.events}`);

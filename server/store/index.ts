@@ -2,6 +2,7 @@
 // SQLite file or one PostgreSQL database. Everything stateful goes through here.
 import { sql } from 'kysely';
 import { AuditLog } from './audit.js';
+import { KyselyApprovalStore } from './approvals.js';
 import { CredentialRows } from './credentials.js';
 import { type Connection, type OpenOptions, openConnection } from './database.js';
 import { SCHEMA_VERSION } from './migrations.js';
@@ -20,6 +21,7 @@ export { OutputStore, schedulePruning } from './output.js';
 export { RunStore } from './runs.js';
 export { CredentialRows } from './credentials.js';
 export { OutboxRows, RunTokenRows, type StoreTransaction } from './notify.js';
+export { type ApprovalStore, KyselyApprovalStore, type StoredApproval } from './approvals.js';
 export { InvalidCursorError } from './cursor.js';
 export { type DbTarget, DbTargetError, describeTarget, parseDbTarget } from './target.js';
 
@@ -30,6 +32,8 @@ export interface Store {
   readonly runs: RunStore;
   readonly output: OutputStore;
   readonly credentials: CredentialRows;
+  /** Four-eyes approval requests. */
+  readonly approvals: KyselyApprovalStore;
   /** Which replica owns which active run. */
   readonly leases: RunLeases;
   /** Input, resizes and cancels of a run sent through a replica that does not own it. */
@@ -83,6 +87,7 @@ export async function openStore(target: DbTarget, opts: StoreOptions = {}): Prom
     runs: new RunStore(dataConn),
     output: new OutputStore(dataConn, { maxBytesPerRun: opts.maxOutputBytesPerRun }),
     credentials: new CredentialRows(dataConn),
+    approvals: new KyselyApprovalStore(dataConn),
     rateLimits: new RateLimitCounters(dataConn),
     leases: new RunLeases(dataConn),
     controls: new RunControls(dataConn),

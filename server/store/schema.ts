@@ -84,6 +84,17 @@ export interface RunLeasesTable {
   expires_at: number;
 }
 
+export interface ApprovalRequestsTable {
+  ord: Generated<number>;
+  id: string;
+  status: string;
+  namespace: string;
+  deployment: string;
+  created_at: string;
+  expires_at: string;
+  json: string;
+}
+
 export interface NotifyOutboxTable {
   id: Generated<number>;
   webhook_id: string;
@@ -143,6 +154,7 @@ export interface Tables {
   run_input: RunInputTable;
   run_cancels: RunCancelsTable;
   run_sessions: RunSessionsTable;
+  approval_requests: ApprovalRequestsTable;
   run_leases: RunLeasesTable;
   rate_limits: RateLimitsTable;
   audit_events: AuditEventsTable;

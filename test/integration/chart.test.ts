@@ -505,6 +505,8 @@ describe('installed into the cluster', () => {
       ['pods/log', '[get]'],
       ['pods/attach', '[create get]'],
       ['secrets', '[create patch delete]'],
+      ['tasks.oddjob.io', '[get list watch]'],
+      ['tasks.oddjob.io/status', '[update]'],
     ]);
     // What every authenticated identity gets from the cluster's defaults (discovery, self reviews).
     const clusterDefaults =

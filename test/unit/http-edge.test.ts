@@ -39,12 +39,12 @@ const stdin: Buffer[] = [];
 const runs: RunService = {
   async createRun(_ctx, req) {
     calls.push(['createRun', req]);
-    if (req.deployment === 'boom') throw new Error('secret internal detail');
+    if ('deployment' in req && req.deployment === 'boom') throw new Error('secret internal detail');
     return run;
   },
   async previewRun(_ctx, req) {
     calls.push(['previewRun', req]);
-    return { job: { kind: 'Job', metadata: { name: `${req.deployment}-oddjob-preview` } } };
+    return { job: { kind: 'Job', metadata: { name: `${'deployment' in req ? req.deployment : req.task}-oddjob-preview` } } };
   },
   async getRun(_ctx, id) {
     if (id !== run.id) throw notFound(`run ${id} not found`);

@@ -2,10 +2,26 @@
 // audit log records, JSON bodies for mutations, and the server's error bodies
 // ({error: {code, message, hint}}) turned into ApiError with the words intact.
 import { ApiError } from '../../protocol/api-error.js';
-import type { AuditEvent, AuditVerifyResult, Delivery, DeploymentSummary, Run, RunRequestInput } from '../../protocol/api.js';
+import type { ApprovalRequest, AuditEvent, AuditVerifyResult, Delivery, DeploymentSummary, Run, RunPreview, RunRequestInput } from '../../protocol/api.js';
+import type { TaskParam, TaskRunRequestInput, TaskSummary } from '../../protocol/tasks.js';
 
 export { ApiError };
-export type { AuditEvent, AuditVerifyResult, Delivery, DeploymentSummary, Run, RunRequestInput };
+export type {
+  ApprovalRequest,
+  AuditEvent,
+  AuditVerifyResult,
+  Delivery,
+  DeploymentSummary,
+  Run,
+  RunPreview,
+  RunRequestInput,
+  TaskParam,
+  TaskRunRequestInput,
+  TaskSummary,
+};
+
+/** POST /api/runs: the run, or the approval request it became (202). */
+export type Started = Run | { approval: ApprovalRequest };
 export type { RunStatus } from '../../protocol/api.js';
 
 export const CLIENT_TAG = 'web/0.1.0';
@@ -61,8 +77,12 @@ export async function errorFrom(res: Response): Promise<ApiError> {
 export const api = {
   whoami: () => request<WhoAmI>('GET', '/api/whoami'),
   deployments: () => request<{ items: DeploymentSummary[] }>('GET', '/api/deployments'),
-  createRun: (body: RunRequestInput) => request<Run>('POST', '/api/runs', body),
-  previewRun: (body: RunRequestInput) => request<{ job: unknown }>('POST', '/api/runs/preview', body),
+  createRun: (body: RunRequestInput | TaskRunRequestInput) => request<Started>('POST', '/api/runs', body),
+  previewRun: (body: RunRequestInput | TaskRunRequestInput) => request<RunPreview>('POST', '/api/runs/preview', body),
+  tasks: () => request<{ items: TaskSummary[] }>('GET', '/api/tasks'),
+  requests: (pending: boolean) => request<{ items: ApprovalRequest[] }>('GET', `/api/requests${pending ? '?pending=true' : ''}`),
+  approve: (id: string, reason?: string) => request<ApprovalRequest>('POST', `/api/requests/${encodeURIComponent(id)}/approve`, { reason }),
+  deny: (id: string, reason: string) => request<ApprovalRequest>('POST', `/api/requests/${encodeURIComponent(id)}/deny`, { reason }),
   getRun: (id: string) => request<Run>('GET', `/api/runs/${encodeURIComponent(id)}`),
   cancelRun: (id: string) => request<Run>('POST', `/api/runs/${encodeURIComponent(id)}/cancel`, {}),
   listRuns: (q: URLSearchParams) => request<{ items: Run[]; nextCursor?: string }>('GET', `/api/runs?${q}`),

@@ -12,6 +12,8 @@ import { runPage } from './page-run.js';
 import { runsPage } from './page-runs.js';
 import { auditPage } from './page-audit.js';
 import { notificationsPage } from './page-notifications.js';
+import { tasksPage } from './page-tasks.js';
+import { requestsPage } from './page-requests.js';
 
 const main = document.getElementById('main')!;
 const topbar = document.getElementById('topbar')!;
@@ -24,6 +26,8 @@ const routes: Array<{ pattern: RegExp; keys: string[]; page: Page; nav: string }
   { pattern: /^\/runs\/([^/]+)$/, keys: ['id'], page: runPage, nav: '/runs' },
   { pattern: /^\/audit$/, keys: [], page: auditPage, nav: '/audit' },
   { pattern: /^\/notifications$/, keys: [], page: notificationsPage, nav: '/notifications' },
+  { pattern: /^\/tasks$/, keys: [], page: tasksPage, nav: '/tasks' },
+  { pattern: /^\/requests$/, keys: [], page: requestsPage, nav: '/requests' },
 ];
 
 let me: WhoAmI | undefined;
@@ -80,6 +84,8 @@ function renderTopbar(active: string) {
           'ul',
           { class: 'nav' },
           navItem('/', 'Deployments'),
+          navItem('/tasks', 'Tasks'),
+          navItem('/requests', 'Requests'),
           navItem('/runs', 'Runs'),
           navItem('/audit', 'Audit'),
           me.auditor ? navItem('/notifications', 'Notifications') : null,
