@@ -110,6 +110,9 @@ function* candidates(log: Buffer, live: Buffer, lowest: number): Generator<numbe
  * Without `endSeen` a few bytes are not enough: a log of one "\n" after a real gap would
  * match any tail ending in a line break.
  *
+ * A log that is our bytes less our unterminated last line has nothing new: the end of
+ * log[0..limit] is returned.
+ *
  * Undefined when the log no longer holds them (rotated away while nobody read it).
  */
 export function locateTail(log: Buffer, tail: Buffer, limit = log.length, endSeen = false): number | undefined {
@@ -120,7 +123,24 @@ export function locateTail(log: Buffer, tail: Buffer, limit = log.length, endSee
   }
   const k = overlapAtStart(log.subarray(0, limit), tail);
   if (k >= MIN_EVIDENCE || (endSeen && k > 0 && k === limit)) return k;
+  if (endsWithin(log.subarray(0, limit), tail, endSeen)) return limit;
   return undefined;
+}
+
+/**
+ * The log is our bytes less our unterminated last line: it has nothing new. The runtime
+ * writes a line to the log file once it ends (or fills 16 KiB), so the output's last
+ * bytes without a newline can be missing when the log is read (10 MiB echoed through
+ * stdin: the log was our output less its last 171 bytes; taken for a gap, the whole log
+ * was handed on a second time). The log's last MIN_EVIDENCE bytes (with `endSeen`, all
+ * of a shorter log) must be in `tail` with no line break after them there. Anything
+ * more missing (lines of ours after the log's end) stays a gap: nothing explains it.
+ */
+function endsWithin(log: Buffer, tail: Buffer, endSeen: boolean): boolean {
+  if (log.length === 0 || (log.length < MIN_EVIDENCE && !endSeen)) return false;
+  const end = log.subarray(Math.max(0, log.length - MIN_EVIDENCE));
+  const at = tail.lastIndexOf(end);
+  return at !== -1 && !tail.subarray(at + end.length).includes(0x0a);
 }
 
 /** The longest k with log[0..k] equal to the last k bytes of `tail`; only k ≥ MIN_EVIDENCE or k = log.length are looked for. */

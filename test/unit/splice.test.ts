@@ -145,6 +145,19 @@ describe('locateTail', () => {
       assert.equal(locateTail(c.log, tail, c.log.length, c.endSeen), c.want);
     });
   }
+  test('a log that ends inside our bytes has nothing new (its last line not yet in the file): the whole log is had', () => {
+    const ours = Buffer.from(Array.from({ length: 3000 }, (_, i) => `line ${i}\n`).join('') + 'no newline yet');
+    const tail = ours.subarray(ours.length - 65536 > 0 ? ours.length - 65536 : 0);
+    const log = ours.subarray(0, ours.length - 'no newline yet'.length);
+    assert.equal(locateTail(log, tail), log.length);
+    assert.equal(locateTail(log, tail, log.length, true), log.length);
+    // A short log (under MIN_EVIDENCE) ending inside ours: only when the output was seen to end.
+    const short = b('l1\nl2\n');
+    assert.equal(locateTail(short, b('l0\nl1\nl2\nl3'), short.length, true), short.length);
+    assert.equal(locateTail(short, b('l0\nl1\nl2\nl3')), undefined);
+    // More than the unterminated last line missing: nothing explains it, a gap.
+    assert.equal(locateTail(ours.subarray(0, ours.length - 100), tail), undefined);
+  });
   test('the evidence is MIN_EVIDENCE bytes', () => {
     const log = Buffer.concat([tail.subarray(tail.length - MIN_EVIDENCE), b('new\n')]);
     assert.equal(locateTail(log, tail), MIN_EVIDENCE);
