@@ -84,9 +84,9 @@ async function waitForReady(proc: ReturnType<typeof spawn>, logs: () => string):
     };
     proc.stdout!.on('data', onData);
     proc.stderr!.on('data', onData);
-    proc.on('exit', (code) => {
+    proc.on('exit', (code, signal) => {
       clearTimeout(timer);
-      reject(new Error(`server exited with ${code} before listening:\n${logs()}`));
+      reject(new Error(`server exited with ${signal ?? `code ${code}`} before listening:\n${logs()}`));
     });
   });
   const deadline = Date.now() + 30_000;
