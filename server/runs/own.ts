@@ -12,6 +12,8 @@ export const RENEW_MS = 3_000;
 export interface Ownership {
   readonly id: string;
   claim(runId: string): Promise<boolean>;
+  /** Runs with a live lease (anyone's). */
+  held(): Promise<Set<string>>;
   release(runId: string): Promise<void>;
   releaseAll(runIds: readonly string[]): Promise<void>;
   start(): void;
@@ -28,25 +30,42 @@ export function runOwnership(o: {
   const id = `${hostname()}/${process.pid}/${randomBytes(4).toString('hex')}`;
   const { leases, logger } = o;
   let timer: NodeJS.Timeout | undefined;
-  let busy = false;
-  const tick = async () => {
-    if (busy || !leases) return;
-    busy = true;
+  // Renewing and adopting take turns with themselves only: a slow adoption (a dead
+  // replica's many runs) must not hold up the renewals that keep this replica's own.
+  let renewing = false;
+  let adopting = false;
+  const renew = async () => {
+    if (renewing || !leases) return;
+    renewing = true;
     try {
-      for (const lost of await leases.renew(id, o.owned(), LEASE_MS)) {
+      const gone = await leases.renew(id, o.owned(), LEASE_MS);
+      // A run that ended meanwhile released its lease itself (after leaving owned()): not lost.
+      const still = new Set(o.owned());
+      for (const lost of gone.filter((r) => still.has(r))) {
         logger.warn({ run: lost }, 'another replica took this run over (its lease was not renewed in time); no longer tracking it');
         o.onLost(lost);
       }
+    } catch (err) {
+      logger.warn({ err: (err as Error).message }, 'could not renew run leases (will retry)');
+    } finally {
+      renewing = false;
+    }
+  };
+  const adopt = async () => {
+    if (adopting || !leases) return;
+    adopting = true;
+    try {
       await o.adopt();
     } catch (err) {
-      logger.warn({ err: (err as Error).message }, 'could not renew run leases or adopt runs (will retry)');
+      logger.warn({ err: (err as Error).message }, 'could not adopt runs (will retry)');
     } finally {
-      busy = false;
+      adopting = false;
     }
   };
   return {
     id,
     claim: async (runId) => (leases ? leases.claim(runId, id, LEASE_MS) : true),
+    held: async () => (leases ? leases.held() : new Set()),
     release: async (runId) => {
       await leases
         ?.release(runId, id)
@@ -57,7 +76,7 @@ export function runOwnership(o: {
     },
     start() {
       if (!leases) return;
-      timer = setInterval(() => void tick(), RENEW_MS);
+      timer = setInterval(() => void renew().then(adopt), RENEW_MS);
       timer.unref();
     },
     stop() {

@@ -204,11 +204,14 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
   };
 
   // Run ownership (store/leases.ts): this replica tracks only the runs it holds a lease
-  // on, renews them, and adopts active runs whose owner stopped renewing.
+  // on, renews them, and adopts active runs whose owner stopped renewing. The runs it is
+  // creating are leased (and renewed) from before their record exists until they are
+  // tracked, so no other replica adopts a run whose Job is still being made.
+  const creating = new Set<string>();
   const own = runOwnership({
     leases: deps.leases,
     logger,
-    owned: () => [...trackers.keys()],
+    owned: () => [...trackers.keys(), ...creating],
     onLost: (id) => {
       // Another replica took the run over (this one stalled past its lease): stop writing.
       trackers.get(id)?.detach();
@@ -221,12 +224,23 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
 
   /** Tracks the active runs of served namespaces that nobody holds a lease on. */
   async function adoptOrphans(): Promise<void> {
+    // Held first, then listed: a run created after the first read is leased before it
+    // is listed (launch), so it cannot look unheld; a claim settles the rest.
+    const held = await own.held();
     for (const run of await runs.listActive()) {
-      if (!served.has(run.namespace) || trackers.has(run.id)) continue;
+      if (!served.has(run.namespace) || trackers.has(run.id) || held.has(run.id)) continue;
       if (!(await own.claim(run.id))) continue;
       if (trackers.has(run.id)) continue;
+      // The list is older than the claim: its owner may have ended the run and let go of
+      // the lease since (it stores the ending before it releases), and a run tracked
+      // again would be started and ended twice.
+      const current = await runs.get(run.id);
+      if (!current || TERMINAL_STATUSES.includes(current.status)) {
+        await own.release(run.id);
+        continue;
+      }
       logger.info({ run: run.id }, 'tracking an active run nobody owns (restart or adoption)');
-      const t = await track(run);
+      const t = await track(current);
       await noteLostSession(t);
       await replayState(t, true);
     }
@@ -806,8 +820,32 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
     return isTaskTarget(req) ? planTaskRun(ctx, req, mode) : planDeploymentRun(ctx, req, mode);
   }
 
-  /** No record, no run: audited before anything is created; `job`, when given, is created exactly. */
+  /**
+   * Creates the run holding its lease, from before anything about it is stored until it
+   * is tracked: from its first record on a run is active, and another replica adopts an
+   * active run nobody holds (while its Job is still being made).
+   */
   async function launch(ctx: RequestContext, plan: RunPlan, opts: LaunchOptions): Promise<Run> {
+    const { id } = opts;
+    creating.add(id);
+    try {
+      if (!(await own.claim(id))) throw new Error(`run id ${id} is leased already`);
+    } catch (err) {
+      creating.delete(id);
+      logger.error({ err, runId: id }, 'could not lease a new run; refusing it');
+      throw unavailable('the run store cannot be written, so the run was refused (nothing was created)', 'try again once the store is back');
+    }
+    try {
+      return await createAndTrack(ctx, plan, opts);
+    } finally {
+      creating.delete(id);
+      // Refused, or failed before it was tracked: nobody needs the lease.
+      if (!trackers.has(id)) await own.release(id);
+    }
+  }
+
+  /** No record, no run: audited before anything is created; `job`, when given, is created exactly. */
+  async function createAndTrack(ctx: RequestContext, plan: RunPlan, opts: LaunchOptions): Promise<Run> {
     const { identity, client } = ctx;
     const { id } = opts;
     const target = {
@@ -922,8 +960,6 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
       { run: id, user: identity.login, namespace: plan.namespace, deployment: plan.deploymentName, task: plan.task?.name, container, job: job.metadata!.name },
       'run created',
     );
-    // A new run is nobody else's: the claim only fails if the store does.
-    await own.claim(id).catch((err: unknown) => logger.error({ err, runId: id }, 'could not record the ownership of a new run; another replica may adopt it'));
     const t = await track(run);
     await replayState(t);
     return t.run;

@@ -44,6 +44,12 @@ export class RunLeases {
     await this.conn.db.deleteFrom('run_leases').where('run_id', '=', runId).where('owner', '=', owner).execute();
   }
 
+  /** The runs someone holds an unexpired lease on: one query, so adopting costs no claim per run held elsewhere. */
+  async held(): Promise<Set<string>> {
+    const { rows } = await sql<{ run_id: string }>`select run_id from run_leases where expires_at >= ${this.now()}`.execute(this.conn.db);
+    return new Set(rows.map((r) => r.run_id));
+  }
+
   async holder(runId: string): Promise<{ owner: string; expiresAt: number } | undefined> {
     const row = await this.conn.db.selectFrom('run_leases').select(['owner', 'expires_at']).where('run_id', '=', runId).executeTakeFirst();
     return row && { owner: row.owner, expiresAt: row.expires_at };

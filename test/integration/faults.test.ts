@@ -24,6 +24,7 @@ import {
 } from '../support/faults.js';
 import { HOSTILE_CATEGORIES, checkRefusal, hostileRequests, sendRaw, type HostileRequest, type RawResponse } from '../support/hostile.js';
 import { runCli, startServerProcess, type ServerProcess } from '../support/oddjob.js';
+import { assertOneJobPerRun, assertOneTrailPerRun, auditExport, waitForRunsToEnd } from '../support/run-burst.js';
 
 let cluster: TestCluster;
 let ns: { name: string; dispose: () => Promise<void> };
@@ -109,23 +110,7 @@ function runIdFrom(stderr: string): string {
   return m[1]!;
 }
 
-interface AuditEventLite {
-  seq: number;
-  type: string;
-  runId?: string;
-  status?: string;
-  exitCode?: number;
-}
-async function auditFor(srv: ServerProcess, query: string): Promise<AuditEventLite[]> {
-  const res = await fetch(`${srv.url}/api/audit/export?${query}`);
-  assert.equal(res.status, 200, await res.clone().text());
-  return (await res.text())
-    .trim()
-    .split('\n')
-    .filter(Boolean)
-    .map((l) => JSON.parse(l) as AuditEventLite)
-    .sort((a, b) => a.seq - b.seq);
-}
+const auditFor = (srv: ServerProcess, query: string) => auditExport(srv.url, query);
 
 async function jobsOf(deploymentName: string) {
   return (await cluster.batch.listNamespacedJob({ namespace: ns.name, labelSelector: `oddjob.io/deployment=${deploymentName}` })).items;
@@ -395,43 +380,10 @@ describe('fault tests', () => {
     assert.equal(ids.size, N, 'every run has its own id');
 
     const jobsExistMs = await eventually('all Jobs to exist', async () => ((await jobsOf('burst')).length >= N ? Date.now() - t0 : undefined), 60_000);
-    const finishedMs = await eventually(
-      'all runs to finish',
-      async () => {
-        const page = (await (await fetch(`${server.url}/api/runs?namespace=${ns.name}&deployment=burst&limit=500`)).json()) as {
-          items: Array<{ id: string; status: string }>;
-        };
-        const done = page.items.filter((r) => ids.has(r.id) && !['pending', 'running'].includes(r.status));
-        return done.length === N ? Date.now() - t0 : undefined;
-      },
-      240_000,
-    );
-
-    // Exactly one Job per run (the run id is a label on the Job).
-    const jobs = await jobsOf('burst');
-    assert.equal(jobs.length, N);
-    const perRun = new Map<string, number>();
-    for (const j of jobs) {
-      const id = j.metadata?.labels?.['oddjob.io/run-id'] ?? '';
-      perRun.set(id, (perRun.get(id) ?? 0) + 1);
-    }
-    for (const id of ids) assert.equal(perRun.get(id), 1, `run ${id} has ${perRun.get(id) ?? 0} Jobs`);
-
-    // One complete trail per run, in order, with the true exit code.
-    const events = await auditFor(server, `namespace=${ns.name}&deployment=burst`);
-    const trails = new Map<string, AuditEventLite[]>();
-    for (const e of events) trails.set(e.runId ?? '', [...(trails.get(e.runId ?? '') ?? []), e]);
-    assert.equal(trails.size, N);
-    for (const id of ids) {
-      const trail = trails.get(id) ?? [];
-      assert.deepEqual(
-        trail.map((e) => e.type),
-        ['run.requested', 'run.created', 'run.started', 'run.finished'],
-        `audit trail of run ${id}`,
-      );
-      assert.equal(trail[3]!.exitCode, 3, `run ${id} exit code`);
-      assert.equal(trail[3]!.status, 'failed');
-    }
+    await waitForRunsToEnd(server.url, ids, { namespace: ns.name, deployment: 'burst' }, 240_000);
+    const finishedMs = Date.now() - t0;
+    assertOneJobPerRun(await jobsOf('burst'), ids);
+    assertOneTrailPerRun(await auditFor(server, `namespace=${ns.name}&deployment=burst`), new Map([...ids].map((id) => [id, 3])));
     const verify = (await (await fetch(`${server.url}/api/audit/verify`)).json()) as { ok: boolean; checked: number };
     assert.equal(verify.ok, true, JSON.stringify(verify));
 

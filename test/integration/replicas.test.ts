@@ -16,18 +16,22 @@ import { Channel, decodeFrame, encodeFrame, encodeResize, type StatusFrame } fro
 import { type TestCluster, REPO_ROOT, createTestNamespace, eventually, optedInDeployment, requireCluster } from '../support/cluster.js';
 import { BIN, type ServerProcess, runCli, startServerProcess, tailLines } from '../support/oddjob.js';
 import { type PostgresServer, startPostgres } from '../support/postgres.js';
+import { assertOneJobPerRun, assertOneTrailPerRun, auditExport, waitForRunsToEnd } from '../support/run-burst.js';
 
 let cluster: TestCluster;
 let ns: Awaited<ReturnType<typeof createTestNamespace>>;
 let pg: PostgresServer;
 let a: ServerProcess;
 let b: ServerProcess;
+let c: ServerProcess;
 let dbUrl: string;
 
 before(async () => {
   cluster = await requireCluster();
   ns = await createTestNamespace(cluster, 'replicas');
-  await cluster.apps.createNamespacedDeployment({ namespace: ns.name, body: optedInDeployment('api', { 'oddjob.io/allowed-teams': 'acme/payments' }) });
+  for (const name of ['api', 'burst']) {
+    await cluster.apps.createNamespacedDeployment({ namespace: ns.name, body: optedInDeployment(name, { 'oddjob.io/allowed-teams': 'acme/payments' }) });
+  }
   pg = await startPostgres();
   const url = await pg.createDatabase('oddjob');
   dbUrl = url;
@@ -49,12 +53,15 @@ before(async () => {
       url.replace(`:${encodeURIComponent(pg.password)}@`, '@'),
       '--db-password-file',
       passwordFile,
+      // One person starts 100 runs at once (and the limit is shared through the store).
+      '--api-rate-limit',
+      '100000',
     ]);
-  [a, b] = await Promise.all([server(), server()]);
+  [a, b, c] = await Promise.all([server(), server(), server()]);
 });
 
 after(async () => {
-  await Promise.all([a?.kill(), b?.kill()]);
+  await Promise.all([a?.kill(), b?.kill(), c?.kill()]);
   await pg?.destroy();
   await ns?.dispose();
 });
@@ -92,6 +99,110 @@ describe('replicas on one PostgreSQL', () => {
     const verify = (await (await fetch(`${a.url}/api/audit/verify`)).json()) as { ok: boolean; checked: number };
     assert.equal(verify.ok, true, JSON.stringify(verify));
   });
+
+  test(
+    '100 concurrent runs spread over three replicas: one Job, one whole output and one complete audit trail each; the chain verifies from every replica',
+    {
+      timeout: 280_000,
+    },
+    () =>
+      withLogs(async () => {
+        const N = 100;
+        const replicas = [a, b, c];
+        const lines = 200;
+        // Run i prints `run i line 1..200` and exits with i % 7: output or an ending that
+        // reached the wrong run shows.
+        const script = 'n=1; while [ $n -le 200 ]; do echo "run $0 line $n"; n=$((n+1)); done; exit $1';
+        const expectedOutput = (i: number) => Array.from({ length: lines }, (_, k) => `run ${i} line ${k + 1}\n`).join('');
+        const headSeq = async () => Number((await query<{ seq: string }>('select seq from audit_head'))[0]?.seq ?? 0);
+        const metric = async (name: string) => {
+          let n = 0;
+          for (const srv of replicas) n += Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(await (await fetch(`${srv.url}/metrics`)).text())?.[1]);
+          return n;
+        };
+        const batches = () => metric('oddjob_audit_append_duration_seconds_count');
+        const [seq0, batches0] = [await headSeq(), await batches()];
+
+        const t0 = Date.now();
+        const latencies: number[] = [];
+        const started = await Promise.all(
+          Array.from({ length: N }, async (_, i) => {
+            const srv = replicas[i % replicas.length]!;
+            const s = Date.now();
+            const res = await fetch(`${srv.url}/api/runs`, {
+              method: 'POST',
+              headers: { 'content-type': 'application/json' },
+              body: JSON.stringify({ namespace: ns.name, deployment: 'burst', command: ['sh', '-c', script, String(i), String(i % 7)] }),
+            });
+            latencies.push(Date.now() - s);
+            const json = (await res.json()) as { id: string };
+            assert.equal(res.status, 201, JSON.stringify(json));
+            return { i, id: json.id, srv };
+          }),
+        );
+        const submitMs = Date.now() - t0;
+        const ids = new Set(started.map((r) => r.id));
+        assert.equal(ids.size, N, 'every run has its own id');
+        const listed = await waitForRunsToEnd(c.url, ids, { namespace: ns.name, deployment: 'burst' }, 200_000);
+        const endedMs = Date.now() - t0;
+
+        const exitCodes = new Map(started.map((r) => [r.id, r.i % 7]));
+        for (const r of listed) assert.equal(r.exitCode, exitCodes.get(r.id), `run ${r.id}: the run record's exit code`);
+        assertOneJobPerRun((await cluster.batch.listNamespacedJob({ namespace: ns.name, labelSelector: 'oddjob.io/deployment=burst' })).items, ids);
+        // The same trails through every replica (they read one store).
+        for (const srv of replicas) assertOneTrailPerRun(await auditExport(srv.url, `namespace=${ns.name}&deployment=burst`), exitCodes);
+
+        // Owned once: each run was tracked by the replica that created it, from start to
+        // end; nobody adopted or lost one (no replica died), and no lease is left behind.
+        const ownership = replicas.flatMap((srv) =>
+          srv
+            .logs()
+            .split('\n')
+            .filter((l) => l.startsWith('{'))
+            .map((l) => ({ srv, line: JSON.parse(l) as { msg?: string; run?: string } }))
+            .filter(({ line }) => line.run !== undefined && ids.has(line.run)),
+        );
+        for (const { i, id, srv } of started) {
+          const created = ownership.filter((o) => o.line.run === id && o.line.msg === 'run created');
+          assert.deepEqual(
+            created.map((o) => o.srv.url),
+            [srv.url],
+            `run ${i} (${id}) is created once, by the replica it was sent to`,
+          );
+        }
+        const takenOver = ownership.filter((o) => /nobody owns|took this run over/.test(o.line.msg ?? ''));
+        assert.deepEqual(
+          takenOver.map((o) => `${o.srv.url}: ${o.line.run} ${o.line.msg}`),
+          [],
+          'no run changed hands',
+        );
+        assert.deepEqual(await query('select run_id, owner from run_leases where run_id = any($1)', [[...ids]]), [], 'no lease outlives its run');
+
+        // Every output whole, read through another replica than the one that captured it.
+        for (const { i, id } of started) {
+          const res = await fetch(`${replicas[(i + 1) % replicas.length]!.url}/api/runs/${id}/log`);
+          assert.equal(await res.text(), expectedOutput(i), `the output of run ${i} (${id})`);
+        }
+
+        for (const srv of replicas) {
+          const verify = (await (await fetch(`${srv.url}/api/audit/verify`)).json()) as { ok: boolean; checked: number };
+          assert.equal(verify.ok, true, `verify through ${srv.url}: ${JSON.stringify(verify)}`);
+        }
+        const cli = await runCli(['audit', 'verify'], { server: b.url });
+        assert.equal(cli.code, 0, `oddjob audit verify: ${cli.stdout.toString()}${cli.stderr}`);
+
+        const appends = (await headSeq()) - seq0;
+        const commits = (await batches()) - batches0;
+        const failures = await metric('oddjob_audit_append_failures_total');
+        const deadlocks = (await query<{ deadlocks: string }>('select deadlocks from pg_stat_database where datname = current_database()'))[0]?.deadlocks;
+        latencies.sort((x, y) => x - y);
+        console.log(
+          `100 runs over 3 replicas: submitted in ${(submitMs / 1000).toFixed(1)} s (POST p50 ${latencies[49]} ms, max ${latencies[N - 1]} ms), ` +
+            `all ended after ${(endedMs / 1000).toFixed(1)} s; ${appends} audit appends in ${commits} commits; ` +
+            `failed appends: ${failures}; PostgreSQL deadlocks: ${deadlocks}`,
+        );
+      }),
+  );
 });
 
 async function query<T>(text: string, params: unknown[] = []): Promise<T[]> {
@@ -155,7 +266,7 @@ async function withLogs(f: () => Promise<void>): Promise<void> {
   try {
     await f();
   } catch (err) {
-    console.error(`A:\n${tailLines(a.logs(), 30)}\nB:\n${tailLines(b.logs(), 30)}`);
+    console.error(`A:\n${tailLines(a.logs(), 30)}\nB:\n${tailLines(b.logs(), 30)}\nC:\n${tailLines(c.logs(), 30)}`);
     throw err;
   }
 }

@@ -18,11 +18,13 @@ for (const engine of ENGINES) {
       assert.equal(await r1.claim('run1', 'A', 60_000), true, 'the owner may claim again');
       assert.deepEqual(await r1.renew('A', ['run1', 'run2'], 60_000), ['run2'], 'A does not hold run2');
       assert.equal((await r3.holder('run1'))?.owner, 'A');
+      assert.deepEqual([...(await r3.held())], ['run1'], 'the runs with a live lease, for adoption to skip');
       // A stops renewing: a lease of 1 ms expires at once.
       assert.equal(await r1.claim('run1', 'A', 1), true);
       await new Promise((r) => setTimeout(r, 20));
       const wins = await Promise.all([r2.claim('run1', 'B', 60_000), r3.claim('run1', 'C', 60_000)]);
       assert.equal(wins.filter(Boolean).length, 1, 'exactly one replica adopts it');
+      assert.deepEqual([...(await r1.held())], ['run1'], 'held again once adopted');
       const owner = (await r1.holder('run1'))!.owner;
       assert.deepEqual(await r1.renew('A', ['run1'], 60_000), ['run1'], 'the old owner learns it lost the run');
       await r1.release('run1', 'A');
