@@ -133,6 +133,39 @@ const MIGRATIONS: readonly string[] = [
   CREATE INDEX auth_credentials_parent    ON auth_credentials (parent_id) WHERE parent_id IS NOT NULL;
   CREATE INDEX auth_credentials_github_id ON auth_credentials (github_id, created_at) WHERE github_id IS NOT NULL;
   `,
+  /* 5: schedules: one row per slot of each scheduled Task, and per-Task scheduler state */ `
+  -- UNIQUE (namespace, task, nominal): a slot is decided once. Whoever inserts it owns
+  -- it, so no restart, retry or second replica can run the same slot twice.
+  CREATE TABLE schedule_slots (
+    id          INTEGER PRIMARY KEY,
+    namespace   TEXT NOT NULL,
+    task        TEXT NOT NULL,
+    nominal     TEXT NOT NULL,
+    state       TEXT NOT NULL CHECK (state IN ('scheduled', 'started', 'succeeded', 'failed', 'missed', 'skipped', 'denied')),
+    attempt     INTEGER NOT NULL DEFAULT 0,
+    run_id      TEXT,
+    run_ids     TEXT NOT NULL DEFAULT '[]',
+    decided_at  TEXT NOT NULL,
+    started_at  TEXT,
+    finished_at TEXT,
+    message     TEXT,
+    UNIQUE (namespace, task, nominal)
+  );
+  CREATE INDEX schedule_slots_open ON schedule_slots (state) WHERE state IN ('scheduled', 'started');
+  -- Kept apart from the Task object: suspension set with "oddjob suspend" survives
+  -- re-applying the Task from git, and the cursor survives restarts and leader changes.
+  CREATE TABLE schedule_tasks (
+    namespace        TEXT NOT NULL,
+    task             TEXT NOT NULL,
+    cursor           TEXT,
+    suspended_at     TEXT,
+    suspended_by     TEXT,
+    suspended_reason TEXT,
+    missed_total     INTEGER NOT NULL DEFAULT 0,
+    last_success     TEXT,
+    PRIMARY KEY (namespace, task)
+  );
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
