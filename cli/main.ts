@@ -13,6 +13,7 @@ import login from './commands/login.js';
 import logs from './commands/logs.js';
 import run from './commands/run.js';
 import runs from './commands/runs.js';
+import schedules from './commands/schedules.js';
 import server from './commands/server.js';
 import tokens from './commands/tokens.js';
 import whoami from './commands/whoami.js';
@@ -24,7 +25,7 @@ import { EXIT_ODDJOB } from './lib/exit.js';
 import { cliVersion } from './version.js';
 
 /** Help lists commands in this order. */
-const COMMANDS = [run, logs, attach, runs, cancel, deployments, audit, whoami, login, tokens, configCmd, completion, server];
+const COMMANDS = [run, logs, attach, runs, cancel, deployments, schedules, audit, whoami, login, tokens, configCmd, completion, server];
 
 const EXAMPLES = `
 Examples:

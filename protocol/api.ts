@@ -167,6 +167,8 @@ export const AuditEventInput = z.object({
   owner: z.string().optional(),
   /** A run.denied of POST /api/runs/preview: a question that was refused, not an attempt. */
   preview: z.boolean().optional(),
+  /** The Task (name, in `namespace`) a schedule event is about. */
+  task: z.string().optional(),
 });
 export type AuditEventInput = z.infer<typeof AuditEventInput>;
 

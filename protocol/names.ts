@@ -24,4 +24,7 @@ export const AUDIT_EVENT_TYPES = [
   'login',
   'token.created',
   'token.revoked',
+  'schedule.suspended',
+  'schedule.resumed',
+  'schedule.missed',
 ] as const;

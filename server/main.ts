@@ -15,6 +15,7 @@ import { KubeConfigError, loadKube } from './k8s/client.js';
 import { createLogger } from './logger.js';
 import { observeDatabase } from './metrics.js';
 import { createRunService } from './runs/service.js';
+import { createSchedules } from './schedules/wire.js';
 
 export interface RunningServer {
   url: string;
@@ -58,6 +59,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     },
   });
   const deployments = createDeploymentService({ kube, config, logger });
+  const schedules = createSchedules({ db, kube, audit, runs, runStore, logger, namespaces: config.namespaces, githubOrg: config.githubOrg });
   // Until we listen, a --port 0 server does not know its own URL.
   let listeningUrl = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}`;
   const publicUrl = () => config.publicUrl ?? listeningUrl;
@@ -74,6 +76,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     logger,
     runs,
     deployments,
+    schedules: schedules.service,
     // Queries are index range scans (fast, in-process); verification re-hashes
     // everything, in a worker thread so streams and requests keep flowing.
     audit: { query: (q) => audit.query(q), iterate: (q) => audit.iterate(q), verify: () => verifyInWorker(config.db) },
@@ -111,6 +114,8 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   listeningUrl = url;
   // Watches start after listening: /readyz answers 503 until they have synced.
   await runs.start();
+  // After the run service: a slot's run is tracked like any other from its first moment.
+  await schedules.start();
   const stopPruning = schedulePruning(output, {
     retentionMs: config.outputRetention * 1000,
     onPruned: (count) => logger.info({ runs: count, retentionSeconds: config.outputRetention }, 'deleted the stored output of runs past --output-retention'),
@@ -122,6 +127,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       stopPruning();
       metricsServer?.close();
       await dispose();
+      await schedules.stop();
       await runs.stop();
       audit.flushPending();
       outputDb.close();

@@ -7,9 +7,10 @@ import { randomUUID } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { ipKeyGenerator, rateLimit } from 'express-rate-limit';
 import { z } from 'zod';
-import { AuditQuery, RunListQuery, RunRequest, describeZodError, runId as runIdSchema } from '../../protocol/api.js';
+import { AuditQuery, RunListQuery, RunRequest, describeZodError, k8sLabelName, k8sName, runId as runIdSchema } from '../../protocol/api.js';
 import { accessLog, type Logger } from '../logger.js';
-import type { AuditService, Authenticator, DeploymentService, Principal, ReadinessCheck, RequestContext, RunService } from '../services.js';
+import type { AuditService, Authenticator, DeploymentService, Principal, ReadinessCheck, RequestContext, RunService, ScheduleService } from '../services.js';
+import { SuspendRequest } from '../../protocol/schedules.js';
 import { checkOrigin } from './origin.js';
 import { clientOf } from './client-of.js';
 import { checkLoopbackHost } from './host.js';
@@ -23,6 +24,8 @@ import { serverVersion } from '../version.js';
 import { metrics, registry } from '../metrics.js';
 
 export interface AppDeps {
+  /** Schedules of Tasks; absent: the /api/schedules routes answer 404. */
+  schedules?: ScheduleService;
   /** The URL users reach us at (a function: with --port 0 it is known only once listening). */
   publicUrl: string | (() => string);
   /** /auth routes (sign-in, sign-out); absent in edge tests that need none. */
@@ -241,6 +244,32 @@ export function createApp(deps: AppDeps) {
     if (!principal(req).auditor) throw forbidden('only auditors may verify the whole audit log', 'ask an operator to add you to --auditors');
     res.json(await audit.verify());
   });
+  const { schedules } = deps;
+  if (schedules) {
+    const taskRef = (req: Request) => ({
+      namespace: parse(k8sLabelName, req.params.namespace, 'namespace'),
+      name: parse(k8sName, req.params.task, 'task name'),
+    });
+    api.get('/schedules', async (req, res) => {
+      const { namespace } = parse(z.object({ namespace: z.string().max(63).optional() }).strict(), req.query, 'query');
+      res.json({ items: await schedules.list(ctx(req), namespace) });
+    });
+    api.get('/schedules/:namespace/:task/history', async (req, res) => {
+      const q = parse(
+        z.object({ limit: z.coerce.number().int().min(1).max(1000).default(50), before: z.string().datetime().optional() }).strict(),
+        req.query,
+        'query',
+      );
+      res.json({ items: await schedules.history(ctx(req), taskRef(req), q) });
+    });
+    api.post('/schedules/:namespace/:task/suspend', async (req, res) => {
+      const { reason } = parse(SuspendRequest, req.body, 'suspend request');
+      res.json(await schedules.suspend(ctx(req), taskRef(req), reason));
+    });
+    api.post('/schedules/:namespace/:task/resume', async (req, res) => {
+      res.json(await schedules.resume(ctx(req), taskRef(req)));
+    });
+  }
   api.use((_req, _res, next) => next(notFound('no such API endpoint')));
   app.use('/api', api);
   // The web UI (web/dist) at /, with client routes falling back to index.html.

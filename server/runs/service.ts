@@ -45,7 +45,20 @@ export interface RunServiceDeps {
   logger: Logger;
 }
 
+/**
+ * A run the server starts on its own behalf (a schedule slot): a fixed run id and Job
+ * name (the same for every try of the slot), and instead of a person's access, the
+ * Deployment's consent as `authorize` sees it now.
+ */
+export interface LaunchOptions {
+  runId: string;
+  jobName: string;
+  authorize: (deployment: k8s.V1Deployment) => { allow: true } | { allow: false; code: string; reason: string; hint: string };
+}
+
 export type ManagedRunService = RunService & {
+  /** createRun for a run the server starts itself; answers the existing run if `opts.runId` already exists. */
+  createRun(ctx: RequestContext, req: RunRequest, opts?: LaunchOptions): Promise<Run>;
   start(): Promise<void>;
   stop(): Promise<void>;
   readiness: ReadinessCheck[];
@@ -363,8 +376,10 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
     dropSidecars: boolean,
     activeDeadlineSeconds: number,
     neighbours: Neighbours,
+    fixedJobName?: string,
   ) {
     return cloneJobFromDeployment(deployment, {
+      jobName: fixedJobName,
       runId: id,
       user,
       command: req.command,
@@ -409,22 +424,25 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
       for (const t of trackers.values()) t.detach();
     },
 
-    async createRun(ctx, req) {
+    async createRun(ctx, req, opts?: LaunchOptions) {
+      // The same slot tried again (a restart between create and record): the run it made.
+      const existing = opts && runs.get(opts.runId);
+      if (existing) return existing;
       const { identity, client } = ctx;
       const target = { namespace: req.namespace, deployment: req.deployment, command: req.command, reason: req.reason };
       const deployment = await readDeployment(req.namespace, req.deployment);
-      const decision = decide(req, deployment, identity);
+      const decision = opts ? opts.authorize(deployment) : decide(req, deployment, identity);
       if (!decision.allow) {
         metrics.runDenials.inc({ reason: decision.code });
         logger.info({ user: identity.login, namespace: req.namespace, deployment: req.deployment, reason: decision.code }, 'run denied');
-        refuse(ctx, req, { reason: decision.reason, hint: ACCESS_HINT }, false);
+        refuse(ctx, req, { reason: decision.reason, hint: 'hint' in decision ? decision.hint : ACCESS_HINT }, false);
       }
 
       const resolved = resolveRun(req, deployment);
       if (resolved.refusal) refuse(ctx, req, resolved.refusal, false);
       const { container, dropSidecars, activeDeadlineSeconds, image } = resolved;
       const neighbours = await readNeighbours(kube, req.namespace);
-      const id = newRunId();
+      const id = opts?.runId ?? newRunId();
 
       // No record, no run: the request is audited before anything is created.
       try {
@@ -439,7 +457,7 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
 
       let job: k8s.V1Job;
       try {
-        job = buildJob(req, deployment, identity.login, id, container, dropSidecars, activeDeadlineSeconds, neighbours);
+        job = buildJob(req, deployment, identity.login, id, container, dropSidecars, activeDeadlineSeconds, neighbours, opts?.jobName);
       } catch (err) {
         const message = err instanceof CloneError ? err.message : `could not build the Job: ${(err as Error).message}`;
         audit.append({ type: 'run.finished', actor: identity, client, runId: id, ...target, container, status: 'failed', message });

@@ -1,0 +1,85 @@
+// The scheduler's way into the run machinery: a slot becomes a run request under the
+// schedule's own identity (schedule:<namespace>/<task>) and goes through
+// runs/service.ts createRun like a person's run — re-read Deployment, consent, audit
+// before create — with the slot's fixed run id and Job name.
+import type { Run, RunRequest } from '../../protocol/api.js';
+import { ServiceError } from '../errors.js';
+import type { ManagedRunService } from '../runs/service.js';
+import type { RequestContext } from '../services.js';
+import { decideScheduledRun } from './consent.js';
+import { scheduleActor, type TaskRef } from './names.js';
+import type { LaunchResult, SlotLaunch, SlotLauncher } from './scheduler.js';
+
+/** A Task read now, its command resolved with the schedule's params; or why it cannot run. */
+export type ResolvedSlotTask =
+  { ok: true; deployment: string; container?: string; command: string[]; timeoutSeconds?: number; generation?: number } | { ok: false; problem: string };
+
+export interface SlotLauncherDeps {
+  runs: Pick<ManagedRunService, 'createRun' | 'cancelRun'>;
+  /** The run store's record (no access check: the scheduler reads its own runs). */
+  readRun: (runId: string) => Run | undefined;
+  /** Reads the Task from the API server (not a cache) and resolves its params; undefined: it is gone. */
+  resolveTask: (task: TaskRef, params: SlotLaunch['params']) => Promise<ResolvedSlotTask | undefined>;
+  githubOrg?: string;
+}
+
+export function scheduleContext(task: TaskRef): RequestContext {
+  return { identity: { login: scheduleActor(task), teams: [] }, client: { kind: 'server', agent: 'oddjob-scheduler' } };
+}
+
+export function createSlotLauncher(deps: SlotLauncherDeps): SlotLauncher {
+  return {
+    async launch(slot: SlotLaunch): Promise<LaunchResult> {
+      const { task } = slot;
+      let resolved: ResolvedSlotTask | undefined;
+      try {
+        resolved = await deps.resolveTask(task, slot.params);
+      } catch (err) {
+        return { ok: false, failed: `could not read task ${task.namespace}/${task.name}: ${(err as Error).message}`, retryable: true };
+      }
+      if (!resolved) return { ok: false, denied: `task ${task.namespace}/${task.name} no longer exists` };
+      if (!resolved.ok) return { ok: false, denied: `task ${task.namespace}/${task.name} is not valid: ${resolved.problem}` };
+      const where = `${task.namespace}/${resolved.deployment}`;
+      const req: RunRequest = {
+        namespace: task.namespace,
+        deployment: resolved.deployment,
+        container: resolved.container,
+        command: resolved.command,
+        reason: `schedule ${task.namespace}/${task.name}, slot ${slot.nominal.toISOString()}${slot.attempt ? `, retry ${slot.attempt}` : ''}`,
+        interactive: false,
+        tty: false,
+        noSidecars: false,
+        timeoutSeconds: resolved.timeoutSeconds,
+      };
+      try {
+        const run = await deps.runs.createRun(scheduleContext(task), req, {
+          runId: slot.runId,
+          jobName: slot.jobName,
+          authorize: (d) => decideScheduledRun(where, d.metadata?.annotations, deps.githubOrg),
+        });
+        return { ok: true, runId: run.id };
+      } catch (err) {
+        if (err instanceof ServiceError) {
+          // forbidden: consent withdrawn or the owner's rules refuse it (audited as run.denied);
+          // not_found: the Deployment is gone. Neither gets better by trying again.
+          if (err.kind === 'forbidden' || err.kind === 'not_found') return { ok: false, denied: err.message };
+          return { ok: false, failed: err.message, retryable: err.kind === 'unavailable' };
+        }
+        return { ok: false, failed: (err as Error).message, retryable: true };
+      }
+    },
+
+    async cancel(runId, task) {
+      try {
+        await deps.runs.cancelRun(scheduleContext(task), runId);
+      } catch (err) {
+        // Already ended: nothing to replace.
+        if (!(err instanceof ServiceError && err.kind === 'conflict')) throw err;
+      }
+    },
+
+    async run(runId) {
+      return deps.readRun(runId);
+    },
+  };
+}

@@ -1,0 +1,94 @@
+// Puts the schedule pieces together for the server: the slot store (in the audit
+// database), the launcher over the run service, the scheduler, and the API service.
+import type { Logger } from 'pino';
+import type { Database } from '../audit/db.js';
+import type { RunStore } from '../audit/runs.js';
+import type { AuditLog } from '../audit/store.js';
+import type { KubeClients } from '../k8s/client.js';
+import { toServiceError } from '../k8s/client.js';
+import { observeScheduleSuccess } from '../metrics.js';
+import { decideAccess } from '../policy/decide.js';
+import type { ManagedRunService } from '../runs/service.js';
+import { createSlotLauncher, type ResolvedSlotTask } from './launch.js';
+import type { TaskRef } from './names.js';
+import { Scheduler, type ScheduledTask } from './scheduler.js';
+import { createScheduleService } from './service.js';
+import { SqliteSlotStore } from './store.js';
+
+export interface ScheduleWiring {
+  db: Database;
+  kube: KubeClients;
+  audit: AuditLog;
+  runs: ManagedRunService;
+  runStore: RunStore;
+  logger: Logger;
+  namespaces: readonly string[];
+  githubOrg?: string;
+  /** The scheduled Tasks as the Task catalog sees them (issue 17 brings the catalog). */
+  tasks?: () => ScheduledTask[];
+  /** Reads a Task from the API server and resolves its command with the schedule's params. */
+  resolveTask?: (task: TaskRef, params: Record<string, string | number | boolean>) => Promise<ResolvedSlotTask | undefined>;
+  /** The Lease holder (issue 16); one replica with SQLite is always it. */
+  isLeader?: () => boolean;
+}
+
+export function createSchedules(w: ScheduleWiring) {
+  const store = new SqliteSlotStore(w.db);
+  const tasks = w.tasks ?? (() => []);
+  const logger = w.logger.child({ component: 'scheduler' });
+  const launcher = createSlotLauncher({
+    runs: w.runs,
+    readRun: (id) => w.runStore.get(id),
+    resolveTask: w.resolveTask ?? (async () => undefined),
+    githubOrg: w.githubOrg,
+  });
+  const scheduler = new Scheduler({
+    tasks,
+    store,
+    launcher,
+    logger,
+    isLeader: w.isLeader,
+    recordMissed: async (task, slots, more) => {
+      try {
+        await w.audit.appendDurable({
+          type: 'schedule.missed',
+          actor: { login: `schedule:${task.namespace}/${task.name}`, teams: [] },
+          client: { kind: 'server', agent: 'oddjob-scheduler' },
+          namespace: task.namespace,
+          task: task.name,
+          message: `${slots.length}${more ? '+' : ''} slot(s) missed: ${slots.map((s) => s.toISOString()).join(', ')}${more ? ' (and older ones not listed)' : ''}`,
+        });
+      } catch (err) {
+        logger.error({ err, task: `${task.namespace}/${task.name}` }, 'could not record missed slots in the audit log');
+      }
+    },
+  });
+  observeScheduleSuccess(() => scheduler.sinceLastSuccess());
+  const service = createScheduleService({
+    namespaces: w.namespaces,
+    tasks,
+    store,
+    appendAudit: (e) => w.audit.appendDurable(e),
+    async mayRun(ctx, namespace, deployment) {
+      let d;
+      try {
+        d = await w.kube.apps.readNamespacedDeployment({ name: deployment, namespace });
+      } catch (err) {
+        const e = toServiceError(err, `deployment ${namespace}/${deployment}`);
+        if (e.kind === 'not_found') return false;
+        throw e;
+      }
+      return decideAccess({ namespace, deployment, annotations: d.metadata?.annotations, identity: ctx.identity, defaultOrg: w.githubOrg }).allow;
+    },
+  });
+  return {
+    store,
+    scheduler,
+    service,
+    async start() {
+      await scheduler.load();
+      scheduler.start();
+    },
+    stop: () => scheduler.stop(),
+  };
+}

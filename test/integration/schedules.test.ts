@@ -1,0 +1,265 @@
+// Schedules on the real cluster, in real time: every-minute schedules fire through the
+// real run service (real Deployments, Jobs, pods, SQLite audit log), for two slots
+// each, all at once so the file takes ~3 minutes rather than ~15:
+//   every    — fires on time, Job names are the slots' deterministic names, one audit trail per run
+//   forbid   — the second slot is skipped while the first run still goes, and says why
+//   replace  — the first run is cancelled, the second runs
+//   allow    — both run at the same time
+//   consent  — the Deployment's opt-in is withdrawn after the first slot: the next is denied, no Job
+//   paused   — suspended in the store: slots are skipped, no Job
+//   late     — the scheduler is stopped across two slots: on restart the older is missed and
+//              the latest, inside startingDeadline, runs once
+// The Task catalog is the one stand-in: the scheduler's `tasks()` seam is fed a fixed
+// list here (the Task CRD arrives with issue 17); everything behind it is real.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import type * as k8s from '@kubernetes/client-node';
+import type { Run } from '../../protocol/api.js';
+import { openDatabase } from '../../server/audit/db.js';
+import { OutputStore } from '../../server/audit/output.js';
+import { RunStore } from '../../server/audit/runs.js';
+import { AuditLog } from '../../server/audit/store.js';
+import { loadKube } from '../../server/k8s/client.js';
+import { createLogger } from '../../server/logger.js';
+import { createRunService, type ManagedRunService } from '../../server/runs/service.js';
+import { createSlotLauncher } from '../../server/schedules/launch.js';
+import { slotJobName } from '../../server/schedules/names.js';
+import { Scheduler, type ScheduledTask } from '../../server/schedules/scheduler.js';
+import { parseSchedule } from '../../server/schedules/spec.js';
+import { SqliteSlotStore, type ScheduleSlot } from '../../server/schedules/store.js';
+import { createTestNamespace, eventually, optedInDeployment, requireCluster, type TestCluster } from '../support/cluster.js';
+import { tempDatabases } from '../support/sqlite.js';
+
+const dbs = tempDatabases('schedules');
+const ALLOW = { 'oddjob.io/allowed-users': 'alice' };
+const QUICK = ['node', '-e', 'console.log("slot ran")'];
+const SLOW = ['node', '-e', 'setTimeout(() => {}, 150000)'];
+
+let cluster: TestCluster;
+let ns: { name: string; dispose: () => Promise<void> };
+let runs: ManagedRunService;
+let runStore: RunStore;
+let audit: AuditLog;
+let store: SqliteSlotStore;
+let scheduler: Scheduler;
+let lateFile: string;
+let late: Scheduler | undefined;
+const stopped: Scheduler[] = [];
+
+interface TestTask extends ScheduledTask {
+  command: string[];
+}
+const tasks: TestTask[] = [];
+function task(name: string, deployment: string, command: string[], schedule: Record<string, unknown>): TestTask {
+  const t = { namespace: ns.name, name, deployment, command, schedule: parseSchedule({ cron: '* * * * *', timeZone: 'UTC', ...schedule }) };
+  assert.ok(t.schedule.ok, JSON.stringify(t.schedule));
+  return t;
+}
+
+function schedulerOn(slotStore: SqliteSlotStore, list: () => TestTask[]): Scheduler {
+  const logger = createLogger('warn');
+  const launcher = createSlotLauncher({
+    runs,
+    readRun: (id) => runStore.get(id),
+    resolveTask: async (ref) => {
+      const t = list().find((x) => x.name === ref.name);
+      return t && { ok: true, deployment: t.deployment, command: t.command };
+    },
+  });
+  return new Scheduler({
+    tasks: list,
+    store: slotStore,
+    launcher,
+    logger,
+    tickMs: 1000,
+    recordMissed: async () => {},
+  });
+}
+
+const ref = (name: string) => ({ namespace: ns.name, name });
+const history = (name: string, s: SqliteSlotStore = store) => s.history(ref(name), { limit: 50 }).then((h) => h.reverse());
+const decided = (h: ScheduleSlot[]) => h.filter((s) => s.state !== 'scheduled');
+
+async function jobsOf(deployment: string): Promise<k8s.V1Job[]> {
+  const list = await cluster.batch.listNamespacedJob({ namespace: ns.name, labelSelector: `oddjob.io/deployment=${deployment}` });
+  return list.items;
+}
+
+before(async () => {
+  cluster = await requireCluster();
+  ns = await createTestNamespace(cluster, 'sched');
+  for (const d of ['api', 'slow', 'owned']) {
+    await cluster.apps.createNamespacedDeployment({ namespace: ns.name, body: optedInDeployment(d, ALLOW) });
+  }
+  const file = dbs.file();
+  const db = openDatabase(file);
+  const outputDb = openDatabase(file);
+  audit = new AuditLog(db);
+  runStore = new RunStore(outputDb);
+  runs = createRunService({
+    kube: loadKube({ kubeconfig: cluster.kubeconfigPath }),
+    audit,
+    runs: runStore,
+    output: new OutputStore(outputDb, { maxBytesPerRun: 1 << 20 }),
+    logger: createLogger('warn'),
+    config: {
+      namespaces: [ns.name],
+      defaultTimeoutSeconds: 600,
+      maxTimeoutSeconds: 3600,
+      ttlSecondsAfterFinished: 600,
+      startTimeoutSeconds: 120,
+      splitLogStreams: 'auto',
+    },
+  });
+  await runs.start();
+  store = new SqliteSlotStore(openDatabase(file));
+  tasks.push(
+    task('every', 'api', QUICK, {}),
+    task('forbid', 'slow', SLOW, { concurrencyPolicy: 'Forbid' }),
+    task('replace', 'slow', SLOW, { concurrencyPolicy: 'Replace' }),
+    task('allow', 'slow', SLOW, { concurrencyPolicy: 'Allow' }),
+    task('consent', 'owned', QUICK, {}),
+    task('paused', 'api', QUICK, {}),
+  );
+  await store.setSuspension(ref('paused'), { at: new Date().toISOString(), by: 'alice', reason: 'testing suspension' });
+  scheduler = schedulerOn(store, () => tasks);
+  scheduler.start();
+
+  // `late` has a store (and so a cursor) of its own: it is "the server" that stops.
+  lateFile = dbs.file();
+  const lateTask = task('late', 'api', QUICK, { startingDeadline: '50s' });
+  late = schedulerOn(new SqliteSlotStore(openDatabase(lateFile)), () => [lateTask]);
+  await late.tick(); // first sight: the schedule starts now
+  const stoppedAt = Date.now();
+  late = undefined;
+  // Restart once two slots have passed (the second at most 120 s after stoppedAt), a few seconds after the second.
+  const secondSlot = (Math.floor(stoppedAt / 60_000) + 2) * 60_000;
+  setTimeout(
+    () => {
+      late = schedulerOn(new SqliteSlotStore(openDatabase(lateFile)), () => [lateTask]);
+      late.start();
+    },
+    secondSlot + 5_000 - Date.now(),
+  ).unref();
+
+  // Withdraw consent on `owned` once its first slot has started.
+  void eventually(
+    'consent: first slot started',
+    async () => (await history('consent')).some((s) => s.state === 'started' || s.state === 'succeeded'),
+    150_000,
+  ).then(async () => {
+    const d = await cluster.apps.readNamespacedDeployment({ name: 'owned', namespace: ns.name });
+    d.metadata!.annotations = {};
+    await cluster.apps.replaceNamespacedDeployment({ name: 'owned', namespace: ns.name, body: d });
+  });
+
+  await eventually(
+    'two decided slots for every schedule, and the late restart',
+    async () => {
+      for (const name of ['every', 'forbid', 'replace', 'allow', 'consent', 'paused']) {
+        const h = await history(name);
+        if (name === 'every' ? decided(h).filter((s) => s.state === 'succeeded').length < 2 : h.length < 2) return false;
+        if (name === 'replace' && decided(h).length < 1) return false;
+      }
+      if (!late) return false;
+      const lh = await history('late', new SqliteSlotStore(openDatabase(lateFile)));
+      return lh.some((s) => s.state === 'succeeded');
+    },
+    240_000,
+  );
+});
+
+after(async () => {
+  await scheduler?.stop();
+  await late?.stop();
+  for (const s of stopped) await s.stop();
+  await runs?.stop();
+  await ns?.dispose();
+});
+
+describe('schedules on the real cluster', () => {
+  test('every minute, on time, deterministic Job names, one audit trail per run', async () => {
+    const h = (await history('every')).filter((s) => s.state === 'succeeded').slice(0, 2);
+    assert.equal(h.length, 2);
+    const [a, b] = h.map((s) => Date.parse(s.nominal));
+    assert.equal(b! - a!, 60_000, 'consecutive minutes');
+    for (const slot of h) {
+      assert.equal(new Date(slot.nominal).getUTCSeconds(), 0);
+      const run = runStore.get(slot.runId!) as Run;
+      assert.equal(run.jobName, slotJobName(ref('every'), new Date(slot.nominal)));
+      assert.equal(run.user, `schedule:${ns.name}/every`);
+      // On time: created within seconds of the slot (the tick is 1 s).
+      assert.ok(Date.parse(run.createdAt) - Date.parse(slot.nominal) < 5_000, `created ${run.createdAt} for slot ${slot.nominal}`);
+      const events = audit.query({ runId: run.id, limit: 100 }).items.map((e) => e.type);
+      assert.deepEqual(events.filter((t) => t === 'run.requested').length, 1);
+      assert.deepEqual(events.filter((t) => t === 'run.created').length, 1);
+      assert.deepEqual(events.filter((t) => t === 'run.finished').length, 1);
+    }
+    const names = (await jobsOf('api')).map((j) => j.metadata!.name!);
+    for (const slot of h) assert.ok(names.includes(slotJobName(ref('every'), new Date(slot.nominal))), names.join(', '));
+  });
+
+  test('Forbid: the overlapping slot is skipped and recorded', async () => {
+    const h = await history('forbid');
+    assert.equal(h[0]!.state, 'started');
+    assert.equal(h[1]!.state, 'skipped');
+    assert.match(h[1]!.message!, /Forbid: run [a-z0-9]{12} of an earlier slot is still going/);
+    assert.equal(h[1]!.runId, undefined);
+  });
+
+  test('Replace: the old run is cancelled, the new one runs', async () => {
+    const h = await history('replace');
+    assert.equal(h[0]!.state, 'failed');
+    assert.match(h[0]!.message!, /ended cancelled/);
+    assert.equal(runStore.get(h[0]!.runId!)!.status, 'cancelled');
+    assert.equal(h[1]!.state, 'started');
+    assert.notEqual(runStore.get(h[1]!.runId!)!.status, 'cancelled');
+  });
+
+  test('Allow: both runs go at once', async () => {
+    const h = await history('allow');
+    assert.deepEqual(
+      h.slice(0, 2).map((s) => s.state),
+      ['started', 'started'],
+    );
+    const statuses = h.slice(0, 2).map((s) => runStore.get(s.runId!)!.status);
+    for (const s of statuses) assert.ok(s === 'pending' || s === 'running', statuses.join(','));
+  });
+
+  test('consent withdrawn: the next slot is denied, audited, and no Job is created', async () => {
+    const h = await history('consent');
+    assert.ok(['started', 'succeeded'].includes(h[0]!.state), h[0]!.state);
+    const denied = h.slice(1).find((s) => s.state === 'denied');
+    assert.ok(denied, JSON.stringify(h));
+    assert.match(denied.message!, /has not opted in to oddjob/);
+    assert.equal(denied.runId, undefined);
+    const jobs = (await jobsOf('owned')).map((j) => j.metadata!.name);
+    assert.equal(jobs.length, 1, jobs.join(', '));
+    const refusals = audit.query({ type: 'run.denied', deployment: 'owned', limit: 10 }).items;
+    assert.ok(refusals.some((e) => e.actor.login === `schedule:${ns.name}/consent`));
+  });
+
+  test('suspended: slots are skipped with who and why, and nothing runs', async () => {
+    const h = await history('paused');
+    assert.ok(h.length >= 2);
+    for (const s of h) {
+      assert.equal(s.state, 'skipped');
+      assert.equal(s.message, 'suspended by alice: testing suspension');
+    }
+    const runsOfPaused = runStore.list({ limit: 500, user: `schedule:${ns.name}/paused` }).items;
+    assert.equal(runsOfPaused.length, 0);
+  });
+
+  test('stopped across two slots: the older is missed, the latest inside startingDeadline runs once', async () => {
+    const lateStore = new SqliteSlotStore(openDatabase(lateFile));
+    const h = await history('late', lateStore);
+    assert.equal(h.length >= 2, true, JSON.stringify(h));
+    assert.equal(h[0]!.state, 'missed');
+    assert.equal(h[1]!.state, 'succeeded');
+    assert.equal(Date.parse(h[1]!.nominal) - Date.parse(h[0]!.nominal), 60_000);
+    const jobs = (await jobsOf('api')).filter((j) => j.metadata!.name!.startsWith('late-'));
+    assert.equal(jobs.length, 1, jobs.map((j) => j.metadata!.name).join(', '));
+    assert.equal(jobs[0]!.metadata!.name, slotJobName(ref('late'), new Date(h[1]!.nominal)));
+    assert.equal((await lateStore.taskState(ref('late'))).missedTotal, 1);
+  });
+});
