@@ -16,6 +16,7 @@ const sources = {
   activeRuns: [] as Array<() => number>,
   dbPaths: [] as string[],
   sinceLastSuccess: [] as Array<() => Array<{ task: string; seconds: number }>>,
+  nextSlots: [] as Array<() => Array<{ task: string; at: number }>>,
 };
 
 function fileSize(path: string): number {
@@ -138,6 +139,16 @@ export const metrics = {
       for (const f of sources.sinceLastSuccess) for (const { task, seconds } of f()) this.set({ task }, seconds);
     },
   }),
+  scheduleNextSlot: new client.Gauge({
+    name: 'oddjob_schedule_next_slot_timestamp_seconds',
+    help: "Each scheduled Task's next undecided slot (Unix time), as the scheduling replica sees it; far in the past means the schedule is not firing",
+    labelNames: ['task'],
+    registers,
+    collect() {
+      this.reset();
+      for (const f of sources.nextSlots) for (const { task, at } of f()) this.set({ task }, at / 1000);
+    },
+  }),
   githubErrors: new client.Counter({
     name: 'oddjob_github_api_errors_total',
     help: 'GitHub API calls that failed, by kind (unavailable, rate_limited, bad_response, unauthorized, not_found)',
@@ -156,6 +167,11 @@ export function observeActiveRuns(activeRuns: () => number): void {
 /** Reports `f()` as oddjob_schedule_seconds_since_last_success at every scrape. */
 export function observeScheduleSuccess(f: () => Array<{ task: string; seconds: number }>): void {
   sources.sinceLastSuccess.push(f);
+}
+
+/** Reports `f()` (ms since the epoch) as oddjob_schedule_next_slot_timestamp_seconds at every scrape. */
+export function observeScheduleNextSlot(f: () => Array<{ task: string; at: number }>): void {
+  sources.nextSlots.push(f);
 }
 
 /** Reports the size of the store at `path` as oddjob_db_size_bytes. */

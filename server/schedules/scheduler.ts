@@ -122,12 +122,21 @@ export class Scheduler {
     return [...this.lastSuccess].map(([task, at]) => ({ task, seconds: Math.max(0, (now.getTime() - at) / 1000) }));
   }
 
+  /** Each scheduled Task's next undecided slot (ms), for the "schedule has not fired" alert; empty when not leading. */
+  nextSlots(): Array<{ task: string; at: number }> {
+    if (!this.isLeader()) return [];
+    return [...this.nextDue].flatMap(([task, d]) => (d.at === undefined ? [] : [{ task, at: d.at }]));
+  }
+
   /** One pass: decide what came due, launch it, follow what is running. Exposed for tests and the bench. */
   async tick(): Promise<void> {
     if (!this.isLeader()) return;
     const now = this.clock();
     const tasks = this.deps.tasks();
     const byKey = new Map(tasks.map((t) => [key(t), t]));
+    // A Task deleted (or unscheduled) leaves no series behind in the gauges.
+    for (const k of this.nextDue.keys()) if (!byKey.has(k)) this.nextDue.delete(k);
+    for (const k of this.lastSuccess.keys()) if (!byKey.has(k)) this.lastSuccess.delete(k);
     for (const task of tasks) {
       if (!task.schedule.ok) continue;
       await this.decide(task, task.schedule.schedule, now);

@@ -6,7 +6,7 @@ import type { RunStore } from '../audit/runs.js';
 import type { AuditLog } from '../audit/store.js';
 import type { KubeClients } from '../k8s/client.js';
 import { toServiceError } from '../k8s/client.js';
-import { observeScheduleSuccess } from '../metrics.js';
+import { observeScheduleNextSlot, observeScheduleSuccess } from '../metrics.js';
 import { decideAccess } from '../policy/decide.js';
 import type { ManagedRunService } from '../runs/service.js';
 import { createSlotLauncher, type ResolvedSlotTask } from './launch.js';
@@ -64,6 +64,7 @@ export function createSchedules(w: ScheduleWiring) {
     },
   });
   observeScheduleSuccess(() => scheduler.sinceLastSuccess());
+  observeScheduleNextSlot(() => scheduler.nextSlots());
   const service = createScheduleService({
     namespaces: w.namespaces,
     tasks,
