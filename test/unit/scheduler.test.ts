@@ -4,7 +4,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { RunStatus } from '../../protocol/api.js';
-import { openDatabase } from '../../server/audit/db.js';
 import { createLogger } from '../../server/logger.js';
 import { slotJobName, slotRunId } from '../../server/schedules/names.js';
 import { Scheduler, type LaunchResult, type ScheduledTask, type SlotLaunch, type SlotLauncher } from '../../server/schedules/scheduler.js';
