@@ -1,10 +1,11 @@
-// npm run bench [-- --quick] [-- --only latency,launch,stream,audit,footprint]
+// npm run bench [-- --quick] [-- --only latency,launch,stream,audit,footprint,schedules]
 // Measured side by side in one run on the real local cluster, reported as ratios:
 //   latency    time to first output / exit: oddjob run vs the best raw kubectl sequence
 //   launch     N concurrent runs through the API vs the same Jobs created with client-node
 //   stream     M MiB read live: oddjob run vs kubectl logs -f on the same pod; server CPU/RSS
 //   audit      append rate, query p50/p99 and verify time on 1M events (no cluster)
 //   footprint  server RSS idle and with 100 live streams
+//   schedules  slot → Job created p50/p99 at 1, 100, 1,000 every-minute schedules; scheduler CPU per tick
 // Results: a table on stdout and JSON in bench/results/. Details: docs/benchmarks.md.
 import { auditBench } from './audit.js';
 import { type ClusterEnv, startClusterEnv } from './env.js';
@@ -12,9 +13,10 @@ import { footprintBench } from './footprint.js';
 import { latencyBench } from './latency.js';
 import { launchBench } from './launch.js';
 import { type BenchOptions, type BenchResult, machine, printTable, writeResults } from './lib.js';
+import { schedulesBench } from './schedules.js';
 import { streamBench } from './stream.js';
 
-const ALL = ['latency', 'launch', 'stream', 'audit', 'footprint'] as const;
+const ALL = ['latency', 'launch', 'stream', 'audit', 'footprint', 'schedules'] as const;
 type Name = (typeof ALL)[number];
 
 function parseArgs(argv: string[]): { opts: BenchOptions; only: Name[] } {
@@ -34,7 +36,7 @@ function parseArgs(argv: string[]): { opts: BenchOptions; only: Name[] } {
         throw new Error(`--only takes a comma-separated list of ${ALL.join(', ')}${unknown.length ? `; unknown: ${unknown.join(', ')}` : ''}`);
       only = names as Name[];
     } else if (a === '--help' || a === '-h') {
-      console.log('usage: npm run bench [-- --quick] [-- --only latency,launch,stream,audit,footprint]');
+      console.log(`usage: npm run bench [-- --quick] [-- --only ${ALL.join(',')}]`);
       process.exit(0);
     } else throw new Error(`unknown option ${a} (try --help)`);
   }
@@ -54,6 +56,7 @@ async function main() {
       else if (name === 'latency') results.push(await latencyBench(env!, opts));
       else if (name === 'launch') results.push(await launchBench(env!, opts));
       else if (name === 'stream') results.push(await streamBench(env!, opts));
+      else if (name === 'schedules') results.push(await schedulesBench(env!, opts));
       else results.push(await footprintBench(env!, opts));
     }
   } finally {
