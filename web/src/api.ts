@@ -3,6 +3,7 @@
 // ({error: {code, message, hint}}) turned into ApiError with the words intact.
 import { ApiError } from '../../protocol/api-error.js';
 import type { AuditEvent, AuditVerifyResult, DeploymentSummary, Run, RunRequestInput } from '../../protocol/api.js';
+import type { ScheduleSlot, ScheduleSummary } from '../../protocol/schedules.js';
 
 export { ApiError };
 export type { AuditEvent, AuditVerifyResult, DeploymentSummary, Run, RunRequestInput };
@@ -68,6 +69,9 @@ export const api = {
   listRuns: (q: URLSearchParams) => request<{ items: Run[]; nextCursor?: string }>('GET', `/api/runs?${q}`),
   audit: (q: URLSearchParams) => request<{ items: AuditEvent[]; nextCursor?: string }>('GET', `/api/audit?${q}`),
   verifyAudit: () => request<AuditVerifyResult>('GET', '/api/audit/verify'),
+  schedules: () => request<{ items: ScheduleSummary[] }>('GET', '/api/schedules'),
+  scheduleHistory: (namespace: string, task: string) =>
+    request<{ items: ScheduleSlot[] }>('GET', `/api/schedules/${encodeURIComponent(namespace)}/${encodeURIComponent(task)}/history`),
   /** The NDJSON export, parsed; used for CSV (the NDJSON itself is a plain download link). */
   async auditExport(q: URLSearchParams): Promise<AuditEvent[]> {
     const res = await fetch(`/api/audit/export?${q}`, { credentials: 'same-origin', headers: { 'X-Oddjob-Client': CLIENT_TAG } });

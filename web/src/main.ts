@@ -1,5 +1,5 @@
 // The web UI's entry point: who am I, then a small History-API router.
-// Client routes: /  /run  /runs  /runs/<id>  /audit (the server answers them
+// Client routes: /  /run  /runs  /runs/<id>  /schedules  /schedules/<ns>/<task>  /audit (the server answers them
 // all with index.html; see server/http/static.ts).
 import './style.css';
 import { api, ApiError, setUnauthorizedHandler, type WhoAmI } from './api.js';
@@ -11,6 +11,7 @@ import { runFormPage } from './page-run-form.js';
 import { runPage } from './page-run.js';
 import { runsPage } from './page-runs.js';
 import { auditPage } from './page-audit.js';
+import { scheduleHistoryPage, schedulesPage } from './page-schedules.js';
 
 const main = document.getElementById('main')!;
 const topbar = document.getElementById('topbar')!;
@@ -21,6 +22,8 @@ const routes: Array<{ pattern: RegExp; keys: string[]; page: Page; nav: string }
   { pattern: /^\/run$/, keys: [], page: runFormPage, nav: '/' },
   { pattern: /^\/runs$/, keys: [], page: runsPage, nav: '/runs' },
   { pattern: /^\/runs\/([^/]+)$/, keys: ['id'], page: runPage, nav: '/runs' },
+  { pattern: /^\/schedules$/, keys: [], page: schedulesPage, nav: '/schedules' },
+  { pattern: /^\/schedules\/([^/]+)\/([^/]+)$/, keys: ['namespace', 'task'], page: scheduleHistoryPage, nav: '/schedules' },
   { pattern: /^\/audit$/, keys: [], page: auditPage, nav: '/audit' },
 ];
 
@@ -71,7 +74,11 @@ function renderTopbar(active: string) {
       'div',
       { class: 'topbar-inner' },
       link('/', h('span', { class: 'brand' }, 'oddjob'), { class: 'brand-link', 'aria-label': 'oddjob home' }),
-      h('nav', { 'aria-label': 'Main' }, h('ul', { class: 'nav' }, navItem('/', 'Deployments'), navItem('/runs', 'Runs'), navItem('/audit', 'Audit'))),
+      h(
+        'nav',
+        { 'aria-label': 'Main' },
+        h('ul', { class: 'nav' }, navItem('/', 'Deployments'), navItem('/runs', 'Runs'), navItem('/schedules', 'Schedules'), navItem('/audit', 'Audit')),
+      ),
       h(
         'div',
         { class: 'user', 'data-testid': 'whoami' },
