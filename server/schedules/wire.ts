@@ -6,12 +6,13 @@ import type { RunStore } from '../audit/runs.js';
 import type { AuditLog } from '../audit/store.js';
 import type { KubeClients } from '../k8s/client.js';
 import { toServiceError } from '../k8s/client.js';
+import { writeScheduleStatus } from '../k8s/task-status.js';
 import { observeScheduleNextSlot, observeScheduleSuccess } from '../metrics.js';
 import { decideAccess } from '../policy/decide.js';
 import type { ManagedRunService } from '../runs/service.js';
 import { createSlotLauncher, type ResolvedSlotTask } from './launch.js';
 import type { TaskRef } from './names.js';
-import { Scheduler, type ScheduledTask } from './scheduler.js';
+import { Scheduler, type ScheduledTask, type TaskScheduleStatus } from './scheduler.js';
 import { createScheduleService } from './service.js';
 import { SqliteSlotStore } from './store.js';
 
@@ -48,6 +49,14 @@ export function createSchedules(w: ScheduleWiring) {
     launcher,
     logger,
     isLeader: w.isLeader,
+    writeStatus: (task, st) =>
+      writeScheduleStatus(w.kube, task.namespace, task.name, {
+        lastScheduleTime: st.lastScheduleTime,
+        nextScheduleTime: st.nextScheduleTime,
+        lastSuccessfulTime: st.lastSuccessfulTime,
+        missedSlots: st.missedSlots,
+        condition: scheduledCondition(st),
+      }),
     recordMissed: async (task, slots, more) => {
       try {
         await w.audit.appendDurable({
@@ -91,5 +100,19 @@ export function createSchedules(w: ScheduleWiring) {
       scheduler.start();
     },
     stop: () => scheduler.stop(),
+  };
+}
+
+/** The Scheduled condition: True while the schedule fires and its last slot went well. */
+function scheduledCondition(st: TaskScheduleStatus): { status: 'True' | 'False'; reason: string; message: string } {
+  if (st.suspended)
+    return { status: 'False', reason: 'Suspended', message: 'suspended: slots are recorded as skipped (oddjob schedules says by whom and why)' };
+  const last = st.lastSlot;
+  if (!last) return { status: 'True', reason: 'Waiting', message: `first slot at ${st.nextScheduleTime ?? 'never'}` };
+  const bad = ['failed', 'missed', 'denied'].includes(last.state);
+  return {
+    status: bad ? 'False' : 'True',
+    reason: last.state.charAt(0).toUpperCase() + last.state.slice(1),
+    message: `slot ${last.nominal}: ${last.state}${last.message ? ` (${last.message})` : ''}`,
   };
 }
