@@ -52,7 +52,8 @@ export async function schedulesBench(env: ClusterEnv, opts: BenchOptions): Promi
     },
   });
   await runs.start();
-  const store = new SqliteSlotStore(db);
+  // As the server does: slot rows on the synchronous=NORMAL connection (see schedules/wire.ts).
+  const store = new SqliteSlotStore(outputDb);
   const rows: Row[] = [];
   const data: Record<string, unknown> = {};
   try {

@@ -59,7 +59,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     },
   });
   const deployments = createDeploymentService({ kube, config, logger });
-  const schedules = createSchedules({ db, kube, audit, runs, runStore, logger, namespaces: config.namespaces, githubOrg: config.githubOrg });
+  const schedules = createSchedules({ db: outputDb, kube, audit, runs, runStore, logger, namespaces: config.namespaces, githubOrg: config.githubOrg });
   // Until we listen, a --port 0 server does not know its own URL.
   let listeningUrl = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}`;
   const publicUrl = () => config.publicUrl ?? listeningUrl;

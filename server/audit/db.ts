@@ -151,7 +151,8 @@ const MIGRATIONS: readonly string[] = [
     message     TEXT,
     UNIQUE (namespace, task, nominal)
   );
-  CREATE INDEX schedule_slots_open ON schedule_slots (state) WHERE state IN ('scheduled', 'started');
+  -- What the scheduler follows every tick, and one Task's running slots (concurrencyPolicy).
+  CREATE INDEX schedule_slots_open ON schedule_slots (namespace, task, nominal) WHERE state IN ('scheduled', 'started');
   -- Kept apart from the Task object: suspension set with "oddjob suspend" survives
   -- re-applying the Task from git, and the cursor survives restarts and leader changes.
   CREATE TABLE schedule_tasks (

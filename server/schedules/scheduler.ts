@@ -75,6 +75,14 @@ export interface SchedulerDeps {
   tickMs?: number;
 }
 
+interface Decision {
+  task: ScheduledTask;
+  schedule: Schedule;
+  cursor: Date;
+  slots: NewSlot[];
+  more: boolean;
+}
+
 /** Slot launches in flight at once within one tick. */
 const LAUNCH_CONCURRENCY = 32;
 
@@ -140,39 +148,46 @@ export class Scheduler {
     // A Task deleted (or unscheduled) leaves no series behind in the gauges.
     for (const k of this.nextDue.keys()) if (!byKey.has(k)) this.nextDue.delete(k);
     for (const k of this.lastSuccess.keys()) if (!byKey.has(k)) this.lastSuccess.delete(k);
-    const launches: Array<() => Promise<void>> = [];
+    const decisions: Decision[] = [];
     for (const task of tasks) {
       if (!task.schedule.ok) continue;
-      await this.decide(task, task.schedule.schedule, now, launches);
+      const d = await this.decide(task, task.schedule.schedule, now);
+      if (d) decisions.push(d);
     }
+    // One transaction (one fsync) for every Task due in this tick, not one each.
+    const inserted = decisions.length ? await this.deps.store.decideMany(decisions, now) : [];
+    const launches: Array<() => Promise<void>> = [];
+    for (const [i, d] of decisions.entries()) await this.decided(d, inserted[i]!, now, launches);
     // Slots of different Tasks due together start together: one after the other, the
     // thousandth of a busy minute would wait for 999 API round trips and audit commits
     // (which group-commit when they come together).
     await pool(launches, LAUNCH_CONCURRENCY, (err) =>
       this.deps.logger.error({ err }, 'could not start a schedule slot; it stays open and is followed next tick'),
     );
+    // Status writes (API calls of their own) wait until every due slot has its Job.
+    const statuses = decisions.map((d) => () => this.status(d.task, d.schedule));
+    await pool(statuses, LAUNCH_CONCURRENCY, (err) => this.deps.logger.warn({ err }, 'could not write a schedule status'));
     await this.follow(byKey, now);
   }
 
-  private async decide(task: ScheduledTask, schedule: Schedule, now: Date, launches: Array<() => Promise<void>>): Promise<void> {
+  /** What a Task's due slots become, or undefined when nothing is due (the common tick). */
+  private async decide(task: ScheduledTask, schedule: Schedule, now: Date): Promise<Decision | undefined> {
     const k = key(task);
     const cached = this.nextDue.get(k);
     const cacheKey = `${schedule.cron}\u0000${schedule.timeZone}`;
-    if (cached && cached.key === cacheKey && (cached.at === undefined || cached.at > now.getTime())) return;
+    if (cached && cached.key === cacheKey && (cached.at === undefined || cached.at > now.getTime())) return undefined;
 
     const state = await this.deps.store.taskState(task);
     if (!state.cursor) {
       // First sight of this schedule: it starts now. Slots before a Task existed
       // (or before this store did) were never owed.
-      await this.deps.store.decide(task, now, [], now);
       this.nextDue.set(k, { key: cacheKey, at: nextSlot(schedule, now)?.getTime() });
-      await this.status(task, schedule);
-      return;
+      return { task, schedule, cursor: now, slots: [], more: false };
     }
     const suspended = schedule.suspend || state.suspension !== undefined;
     const plan = planDue({ schedule, cursor: state.cursor, now, suspended });
     this.nextDue.set(k, { key: cacheKey, at: nextSlot(schedule, plan.cursor)?.getTime() });
-    if (!plan.run && plan.missed.length === 0 && plan.skipped.length === 0) return;
+    if (!plan.run && plan.missed.length === 0 && plan.skipped.length === 0) return undefined;
 
     const why = state.suspension ? `suspended by ${state.suspension.by}: ${state.suspension.reason}` : 'suspended: spec.schedule.suspend is true';
     const slots: NewSlot[] = [
@@ -184,22 +199,23 @@ export class Scheduler {
       ...plan.skipped.map((nominal) => ({ nominal, state: 'skipped' as const, message: why })),
       ...(plan.run ? [{ nominal: plan.run, state: 'scheduled' as const }] : []),
     ];
-    const inserted = await this.deps.store.decide(task, plan.cursor, slots, now);
+    return { task, schedule, cursor: plan.cursor, slots, more: plan.more };
+  }
+
+  /** Records what one Task's decision inserted, and queues the launch of its run slot. */
+  private async decided(d: Decision, inserted: ScheduleSlot[], now: Date, launches: Array<() => Promise<void>>): Promise<void> {
     const missed = inserted.filter((s) => s.state === 'missed');
     for (const s of inserted) if (s.state !== 'scheduled') metrics.scheduleSlots.inc({ outcome: s.state });
     if (missed.length) {
-      this.deps.logger.warn({ task: k, missed: missed.length, more: plan.more }, 'schedule slots missed');
+      this.deps.logger.warn({ task: key(d.task), missed: missed.length, more: d.more }, 'schedule slots missed');
       await this.deps.recordMissed?.(
-        task,
+        d.task,
         missed.map((s) => new Date(s.nominal)),
-        plan.more,
+        d.more,
       );
     }
     const run = inserted.find((s) => s.state === 'scheduled');
-    launches.push(async () => {
-      if (run) await this.launch(task, schedule, run, 0, now);
-      await this.status(task, schedule);
-    });
+    if (run) launches.push(() => this.launch(d.task, d.schedule, run, 0, now));
   }
 
   /** Follows open slots: runs that ended, retries, and slots decided but not launched (a restart, a new leader). */

@@ -44,11 +44,13 @@ export interface SlotStore {
    * another replica) is left as it was and not returned — its owner runs it.
    */
   decide(task: TaskRef, cursor: Date, slots: readonly NewSlot[], now: Date): Promise<ScheduleSlot[]>;
+  /** decide() for several Tasks in one transaction; the answer is in the same order. */
+  decideMany(entries: ReadonlyArray<{ task: TaskRef; cursor: Date; slots: readonly NewSlot[] }>, now: Date): Promise<ScheduleSlot[][]>;
   /** Moves a slot on; throws if the state machine (slot.ts) does not allow the step. */
   update(task: TaskRef, nominal: string, patch: SlotPatch): Promise<ScheduleSlot>;
   get(task: TaskRef, nominal: string): Promise<ScheduleSlot | undefined>;
-  /** Slots still scheduled or started, oldest first: what the scheduler follows. */
-  open(): Promise<ScheduleSlot[]>;
+  /** Slots still scheduled or started, oldest first: what the scheduler follows (of one Task, with `task`). */
+  open(task?: TaskRef): Promise<ScheduleSlot[]>;
   /** Newest first. `before`: a nominal time, for paging. */
   history(task: TaskRef, opts: { limit: number; before?: string }): Promise<ScheduleSlot[]>;
   setSuspension(task: TaskRef, suspension: Suspension | undefined): Promise<void>;
@@ -124,6 +126,9 @@ function statements(db: Database) {
      finished_at = @finished_at, message = @message WHERE namespace = @namespace AND task = @task AND nominal = @nominal`,
     ),
     openSlots: db.prepare<[], SlotRow>(`SELECT ${SLOT_COLUMNS} FROM schedule_slots WHERE state IN ('scheduled', 'started') ORDER BY nominal`),
+    openSlotsOf: db.prepare<[string, string], SlotRow>(
+      `SELECT ${SLOT_COLUMNS} FROM schedule_slots WHERE namespace = ? AND task = ? AND state IN ('scheduled', 'started') ORDER BY nominal`,
+    ),
     historyAll: db.prepare<[string, string, number], SlotRow>(
       `SELECT ${SLOT_COLUMNS} FROM schedule_slots WHERE namespace = ? AND task = ? ORDER BY nominal DESC LIMIT ?`,
     ),
@@ -137,7 +142,7 @@ function statements(db: Database) {
 
 export class SqliteSlotStore implements SlotStore {
   private readonly q: ReturnType<typeof statements>;
-  private readonly decideTx: (task: TaskRef, cursor: Date, slots: readonly NewSlot[], now: Date) => ScheduleSlot[];
+  private readonly decideTx: (entries: ReadonlyArray<{ task: TaskRef; cursor: Date; slots: readonly NewSlot[] }>, now: Date) => ScheduleSlot[][];
   private readonly updateTx: (task: TaskRef, nominal: string, patch: SlotPatch) => ScheduleSlot;
 
   constructor(private readonly db: Database) {
@@ -156,7 +161,10 @@ export class SqliteSlotStore implements SlotStore {
       q.setCursor.run(cursor.toISOString(), missed, task.namespace, task.name);
       return inserted;
     });
-    this.decideTx = (...args) => decide.immediate(...args);
+    const decideMany = db.transaction((entries: ReadonlyArray<{ task: TaskRef; cursor: Date; slots: readonly NewSlot[] }>, now: Date) =>
+      entries.map((e) => decide(e.task, e.cursor, e.slots, now)),
+    );
+    this.decideTx = (...args) => decideMany.immediate(...args);
 
     const update = db.transaction((task: TaskRef, nominal: string, patch: SlotPatch) => {
       const row = q.getSlot.get(task.namespace, task.name, nominal);
@@ -194,7 +202,11 @@ export class SqliteSlotStore implements SlotStore {
   }
 
   async decide(task: TaskRef, cursor: Date, slots: readonly NewSlot[], now: Date): Promise<ScheduleSlot[]> {
-    return this.decideTx(task, cursor, slots, now);
+    return this.decideTx([{ task, cursor, slots }], now)[0]!;
+  }
+
+  async decideMany(entries: ReadonlyArray<{ task: TaskRef; cursor: Date; slots: readonly NewSlot[] }>, now: Date): Promise<ScheduleSlot[][]> {
+    return this.decideTx(entries, now);
   }
 
   async update(task: TaskRef, nominal: string, patch: SlotPatch): Promise<ScheduleSlot> {
@@ -206,8 +218,8 @@ export class SqliteSlotStore implements SlotStore {
     return row && toSlot(row);
   }
 
-  async open(): Promise<ScheduleSlot[]> {
-    return this.q.openSlots.all().map(toSlot);
+  async open(task?: TaskRef): Promise<ScheduleSlot[]> {
+    return (task ? this.q.openSlotsOf.all(task.namespace, task.name) : this.q.openSlots.all()).map(toSlot);
   }
 
   async history(task: TaskRef, opts: { limit: number; before?: string }): Promise<ScheduleSlot[]> {

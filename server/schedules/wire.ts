@@ -17,6 +17,11 @@ import { createScheduleService } from './service.js';
 import { SqliteSlotStore } from './store.js';
 
 export interface ScheduleWiring {
+  /**
+   * The connection with synchronous=NORMAL (as the run projection): a slot row lost to a
+   * power cut is decided again and launched under the same run id and Job name, which
+   * Kubernetes answers with 409, so the slot still runs once; the audit log stays FULL.
+   */
   db: Database;
   kube: KubeClients;
   audit: AuditLog;
