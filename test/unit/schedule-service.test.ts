@@ -94,7 +94,7 @@ describe('parseTaskArg', () => {
     ['tasks/nightly', 'nightly'],
     ['task.oddjob.io/nightly', 'nightly'],
     ['task/nightly.report', 'nightly.report'],
-  ]) {
+  ] as const) {
     test(`${arg} → ${want}`, () => assert.equal(parseTaskArg(arg), want));
   }
   for (const arg of ['nightly', 'deploy/api', 'task/', 'task/UPPER', 'task/a/b']) {
