@@ -15,6 +15,7 @@ import { OutputStore } from '../server/audit/output.js';
 import { RunStore } from '../server/audit/runs.js';
 import { AuditLog } from '../server/audit/store.js';
 import { loadKube } from '../server/k8s/client.js';
+import { deleteJob } from '../server/k8s/jobs.js';
 import { createLogger } from '../server/logger.js';
 import { createRunService } from '../server/runs/service.js';
 import { createSlotLauncher } from '../server/schedules/launch.js';
@@ -37,8 +38,9 @@ export async function schedulesBench(env: ClusterEnv, opts: BenchOptions): Promi
   outputDb.pragma('synchronous = NORMAL');
   const runStore = new RunStore(outputDb);
   const logger = createLogger('error');
+  const kube = loadKube({ kubeconfig: env.cluster.kubeconfigPath });
   const runs = createRunService({
-    kube: loadKube({ kubeconfig: env.cluster.kubeconfigPath }),
+    kube,
     audit: new AuditLog(db),
     runs: runStore,
     output: new OutputStore(outputDb, { maxBytesPerRun: 1 << 20 }),
@@ -65,6 +67,7 @@ export async function schedulesBench(env: ClusterEnv, opts: BenchOptions): Promi
       const real = createSlotLauncher({
         runs,
         readRun: (id) => runStore.get(id),
+        deleteJob: (namespace, name, uid) => deleteJob(kube, namespace, name, uid),
         resolveTask: async () => ({ ok: true, deployment: 'api', command: ['true'] }),
       });
       const launcher: SlotLauncher = {

@@ -2,7 +2,7 @@
 // schedule's own identity (schedule:<namespace>/<task>) and goes through
 // runs/service.ts createRun like a person's run — re-read Deployment, consent, audit
 // before create — with the slot's fixed run id and Job name.
-import type { Run, RunRequest } from '../../protocol/api.js';
+import { TERMINAL_STATUSES, type Run, type RunRequest } from '../../protocol/api.js';
 import { ServiceError } from '../errors.js';
 import type { ManagedRunService } from '../runs/service.js';
 import type { RequestContext } from '../services.js';
@@ -18,6 +18,8 @@ export interface SlotLauncherDeps {
   runs: Pick<ManagedRunService, 'createRun' | 'cancelRun'>;
   /** The run store's record (no access check: the scheduler reads its own runs). */
   readRun: (runId: string) => Run | undefined;
+  /** Deletes a Job with its pods (a Job already gone is not an error). */
+  deleteJob: (namespace: string, name: string, uid: string | undefined) => Promise<void>;
   /** Reads the Task from the API server (not a cache) and resolves its params; undefined: it is gone. */
   resolveTask: (task: TaskRef, params: SlotLaunch['params']) => Promise<ResolvedSlotTask | undefined>;
   githubOrg?: string;
@@ -80,6 +82,13 @@ export function createSlotLauncher(deps: SlotLauncherDeps): SlotLauncher {
 
     async run(runId) {
       return deps.readRun(runId);
+    },
+
+    async deleteJob(runId) {
+      const run = deps.readRun(runId);
+      // Only finished runs: a running one is cancelled (and audited), never deleted here.
+      if (!run || !TERMINAL_STATUSES.includes(run.status)) return;
+      await deps.deleteJob(run.namespace, run.jobName, run.jobUid);
     },
   };
 }

@@ -47,6 +47,8 @@ export interface SlotLauncher {
   cancel(runId: string, task: TaskRef, why: string): Promise<void>;
   /** The run's state as the run store has it. */
   run(runId: string): Promise<{ status: RunStatus; startedAt?: string; finishedAt?: string; message?: string } | undefined>;
+  /** Deletes the Job (and pod) of a finished run; its record and output stay. */
+  deleteJob(runId: string): Promise<void>;
 }
 
 /** What is written to the Task's status subresource after a change. */
@@ -82,6 +84,9 @@ interface Decision {
   slots: NewSlot[];
   more: boolean;
 }
+
+/** Finished slots past historyLimit whose Jobs are looked at after each slot (older ones were pruned before). */
+const PRUNE_WINDOW = 10;
 
 /** Slot launches in flight at once within one tick. */
 const LAUNCH_CONCURRENCY = 32;
@@ -258,7 +263,32 @@ export class Scheduler {
       failed ? `run ${slot.runId} ended ${run.status}${run.message ? `: ${run.message}` : ''}` : undefined,
       run.finishedAt,
     );
-    if (schedule && task) await this.status(task, schedule);
+    if (schedule && task) {
+      await this.pruneJobs(task, schedule);
+      await this.status(task, schedule);
+    }
+  }
+
+  /**
+   * historyLimit: keeps the Jobs of the newest `succeeded` succeeded and `failed` failed
+   * slots, deletes the older ones' Jobs (their records and output stay in oddjob). Looks
+   * at a bounded window, so a Task with a long history costs the same as a new one.
+   */
+  private async pruneJobs(task: ScheduledTask, schedule: Schedule): Promise<void> {
+    const { succeeded, failed } = schedule.historyLimit;
+    const recent = await this.deps.store.history(task, { limit: succeeded + failed + PRUNE_WINDOW });
+    const kept = { succeeded: 0, failed: 0 };
+    for (const slot of recent) {
+      if (slot.state !== 'succeeded' && slot.state !== 'failed') continue;
+      if (kept[slot.state]++ < (slot.state === 'succeeded' ? succeeded : failed)) continue;
+      for (const runId of slot.runIds) {
+        try {
+          await this.deps.launcher.deleteJob(runId);
+        } catch (err) {
+          this.deps.logger.warn({ err: (err as Error).message, task: key(task), run: runId }, 'could not delete the Job of an old slot (historyLimit)');
+        }
+      }
+    }
   }
 
   /** Counts the run's start delay (once) and duration (at its end); true once it has ended. */

@@ -6,6 +6,7 @@ import type { RunStore } from '../audit/runs.js';
 import type { AuditLog } from '../audit/store.js';
 import type { KubeClients } from '../k8s/client.js';
 import { toServiceError } from '../k8s/client.js';
+import { deleteJob } from '../k8s/jobs.js';
 import { writeScheduleStatus } from '../k8s/task-status.js';
 import { observeScheduleNextSlot, observeScheduleSuccess } from '../metrics.js';
 import { decideAccess } from '../policy/decide.js';
@@ -45,6 +46,7 @@ export function createSchedules(w: ScheduleWiring) {
   const launcher = createSlotLauncher({
     runs: w.runs,
     readRun: (id) => w.runStore.get(id),
+    deleteJob: (namespace, name, uid) => deleteJob(w.kube, namespace, name, uid),
     resolveTask: w.resolveTask ?? (async () => undefined),
     githubOrg: w.githubOrg,
   });

@@ -7,6 +7,7 @@
 //   allow    — both run at the same time
 //   consent  — the Deployment's opt-in is withdrawn after the first slot: the next is denied, no Job
 //   paused   — suspended in the store: slots are skipped, no Job
+//   pruned   — historyLimit {succeeded: 1}: the older succeeded slot's Job is deleted
 //   late     — the scheduler is stopped across two slots: on restart the older is missed and
 //              the latest, inside startingDeadline, runs once
 // The Task catalog is the one stand-in: the scheduler's `tasks()` seam is fed a fixed
@@ -19,7 +20,8 @@ import { openDatabase } from '../../server/audit/db.js';
 import { OutputStore } from '../../server/audit/output.js';
 import { RunStore } from '../../server/audit/runs.js';
 import { AuditLog } from '../../server/audit/store.js';
-import { loadKube } from '../../server/k8s/client.js';
+import { loadKube, type KubeClients } from '../../server/k8s/client.js';
+import { deleteJob } from '../../server/k8s/jobs.js';
 import { createLogger } from '../../server/logger.js';
 import { createRunService, type ManagedRunService } from '../../server/runs/service.js';
 import { createSlotLauncher } from '../../server/schedules/launch.js';
@@ -38,6 +40,7 @@ const SLOW = ['node', '-e', 'setTimeout(() => {}, 150000)'];
 let cluster: TestCluster;
 let ns: { name: string; dispose: () => Promise<void> };
 let runs: ManagedRunService;
+let kube: KubeClients;
 let runStore: RunStore;
 let audit: AuditLog;
 let store: SqliteSlotStore;
@@ -61,6 +64,7 @@ function schedulerOn(slotStore: SqliteSlotStore, list: () => TestTask[]): Schedu
   const launcher = createSlotLauncher({
     runs,
     readRun: (id) => runStore.get(id),
+    deleteJob: (namespace, name, uid) => deleteJob(kube, namespace, name, uid),
     resolveTask: async (ref) => {
       const t = list().find((x) => x.name === ref.name);
       return t && { ok: true, deployment: t.deployment, command: t.command };
@@ -96,8 +100,9 @@ before(async () => {
   const outputDb = openDatabase(file);
   audit = new AuditLog(db);
   runStore = new RunStore(outputDb);
+  kube = loadKube({ kubeconfig: cluster.kubeconfigPath });
   runs = createRunService({
-    kube: loadKube({ kubeconfig: cluster.kubeconfigPath }),
+    kube,
     audit,
     runs: runStore,
     output: new OutputStore(outputDb, { maxBytesPerRun: 1 << 20 }),
@@ -120,6 +125,7 @@ before(async () => {
     task('allow', 'slow', SLOW, { concurrencyPolicy: 'Allow' }),
     task('consent', 'owned', QUICK, {}),
     task('paused', 'api', QUICK, {}),
+    task('pruned', 'api', QUICK, { historyLimit: { succeeded: 1, failed: 0 } }),
   );
   await store.setSuspension(ref('paused'), { at: new Date().toISOString(), by: 'alice', reason: 'testing suspension' });
   scheduler = schedulerOn(store, () => tasks);
@@ -156,6 +162,8 @@ before(async () => {
   await eventually(
     'two decided slots for every schedule, and the late restart',
     async () => {
+      const pruned = (await jobsOf('api')).filter((j) => j.metadata!.name!.startsWith('pruned-') && !j.metadata!.deletionTimestamp);
+      if (decided(await history('pruned')).filter((s) => s.state === 'succeeded').length < 2 || pruned.length !== 1) return false;
       for (const name of ['every', 'forbid', 'replace', 'allow', 'consent', 'paused']) {
         const h = await history(name);
         if (name === 'every' ? decided(h).filter((s) => s.state === 'succeeded').length < 2 : h.length < 2) return false;
@@ -248,6 +256,18 @@ describe('schedules on the real cluster', () => {
     }
     const runsOfPaused = runStore.list({ limit: 500, user: `schedule:${ns.name}/paused` }).items;
     assert.equal(runsOfPaused.length, 0);
+  });
+
+  test('historyLimit: only the newest succeeded slot keeps its Job; the older run keeps its record and output', async () => {
+    const h = decided(await history('pruned')).filter((s) => s.state === 'succeeded');
+    const jobs = (await jobsOf('api')).filter((j) => j.metadata!.name!.startsWith('pruned-') && !j.metadata!.deletionTimestamp);
+    assert.deepEqual(
+      jobs.map((j) => j.metadata!.name),
+      [slotJobName(ref('pruned'), new Date(h.at(-1)!.nominal))],
+    );
+    const older = runStore.get(h[0]!.runId!)!;
+    assert.equal(older.status, 'succeeded');
+    assert.ok(older.outputBytes > 0, 'its output is still stored');
   });
 
   test('stopped across two slots: the older is missed, the latest inside startingDeadline runs once', async () => {

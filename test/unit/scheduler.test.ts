@@ -34,6 +34,10 @@ class FakeLauncher implements SlotLauncher {
   async run(runId: string) {
     return this.runs.get(runId);
   }
+  deleted: string[] = [];
+  async deleteJob(runId: string) {
+    this.deleted.push(runId);
+  }
   end(runId: string, status: RunStatus) {
     this.runs.set(runId, { status, startedAt: '2026-01-01T00:00:01.000Z', finishedAt: '2026-01-01T00:00:30.000Z' });
   }
@@ -222,6 +226,21 @@ describe('Scheduler', () => {
     s.at('2026-01-01T00:04:00.2Z');
     await s.scheduler.tick();
     assert.equal(s.launcher.launches.length, 1);
+  });
+
+  test('historyLimit: after each ended slot, Jobs beyond the newest N succeeded and N failed are deleted', async () => {
+    const s = setup({ historyLimit: { succeeded: 1, failed: 1 } });
+    await s.scheduler.tick();
+    const outcomes: RunStatus[] = ['succeeded', 'failed', 'succeeded', 'failed', 'succeeded'];
+    for (const [i, status] of outcomes.entries()) {
+      s.at(`2026-01-01T00:0${i + 1}:01Z`);
+      await s.scheduler.tick();
+      s.launcher.end(s.launcher.launches[i]!.runId, status);
+      await s.scheduler.tick();
+    }
+    const ids = s.launcher.launches.map((l) => l.runId);
+    // Kept: the newest succeeded (#4) and failed (#3); deleted: #0, #1, #2.
+    assert.deepEqual([...new Set(s.launcher.deleted)].sort(), [ids[0], ids[1], ids[2]].sort());
   });
 
   test('not the leader: nothing is decided', async () => {
