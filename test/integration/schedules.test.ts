@@ -21,6 +21,7 @@ import { OutputStore } from '../../server/audit/output.js';
 import { RunStore } from '../../server/audit/runs.js';
 import { AuditLog } from '../../server/audit/store.js';
 import { loadKube, type KubeClients } from '../../server/k8s/client.js';
+import { observeScheduleSuccess, registry } from '../../server/metrics.js';
 import { deleteJob } from '../../server/k8s/jobs.js';
 import { createLogger } from '../../server/logger.js';
 import { createRunService, type ManagedRunService } from '../../server/runs/service.js';
@@ -268,6 +269,25 @@ describe('schedules on the real cluster', () => {
     const older = runStore.get(h[0]!.runId!)!;
     assert.equal(older.status, 'succeeded');
     assert.ok(older.outputBytes > 0, 'its output is still stored');
+  });
+
+  test('metrics: start delay (with the 1200 s bucket), slot outcomes, run duration, time since last success', async () => {
+    const text = await registry.metrics();
+    const value = (re: RegExp) => Number(re.exec(text)?.[1] ?? NaN);
+    assert.ok(value(/^oddjob_schedule_start_delay_seconds_bucket\{le="1200"\} (\d+)$/m) >= 2);
+    assert.equal(
+      value(/^oddjob_schedule_start_delay_seconds_bucket\{le="1200"\} (\d+)$/m),
+      value(/^oddjob_schedule_start_delay_seconds_count (\d+)$/m),
+      'every slot so far started within 20 minutes',
+    );
+    assert.ok(value(/^oddjob_schedule_slots_total\{outcome="succeeded"\} (\d+)$/m) >= 2);
+    assert.ok(value(/^oddjob_schedule_slots_total\{outcome="skipped"\} (\d+)$/m) >= 3);
+    assert.ok(value(/^oddjob_schedule_slots_total\{outcome="denied"\} (\d+)$/m) >= 1);
+    assert.ok(value(/^oddjob_schedule_run_duration_seconds_count\{status="succeeded"\} (\d+)$/m) >= 2);
+    const every = `${ns.name}/every`;
+    observeScheduleSuccess(() => scheduler.sinceLastSuccess());
+    const since = value(new RegExp(`^oddjob_schedule_seconds_since_last_success\\{task="${every}"\\} ([0-9.e+-]+)$`, 'm'));
+    assert.ok(since >= 0 && since < 180, String(since));
   });
 
   test('stopped across two slots: the older is missed, the latest inside startingDeadline runs once', async () => {
