@@ -133,6 +133,19 @@ export class Scheduler {
     await this.ticking;
   }
 
+  /**
+   * The scheduler as leader-only work (server/leader's whileLeading): schedules from the
+   * store's state until `signal` aborts, and resolves once the last tick is done, so the
+   * next leader never overlaps this one's launches.
+   */
+  async lead(signal: AbortSignal): Promise<void> {
+    if (signal.aborted) return;
+    await this.load();
+    this.start();
+    await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+    await this.stop();
+  }
+
   /** Seconds since each scheduled Task's last successful slot (for the gauge). */
   sinceLastSuccess(now = this.clock()): Array<{ task: string; seconds: number }> {
     return [...this.lastSuccess].map(([task, at]) => ({ task, seconds: Math.max(0, (now.getTime() - at) / 1000) }));

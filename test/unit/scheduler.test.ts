@@ -57,6 +57,8 @@ function setup(schedule: Record<string, unknown>, file = dbs.file()) {
       launcher,
       logger,
       clock: () => now,
+      // Only lead() runs the timer loop; 1 ms makes a loop that failed to stop tick many times below.
+      tickMs: 1,
       recordMissed: async (_t, slots) => void missed.push(...slots),
     });
   return {
@@ -241,6 +243,20 @@ describe('Scheduler', () => {
     const ids = s.launcher.launches.map((l) => l.runId);
     // Kept: the newest succeeded (#4) and failed (#3); deleted: #0, #1, #2.
     assert.deepEqual([...new Set(s.launcher.deleted)].sort(), [ids[0], ids[1], ids[2]].sort());
+  });
+
+  test('as leader-only work: schedules until the signal aborts, then its last tick is over', async () => {
+    const s = setup({});
+    const leading = new AbortController();
+    const done = s.scheduler.lead(leading.signal);
+    while ((await s.store.taskState(ref)).cursor === undefined) await new Promise((r) => setImmediate(r));
+    leading.abort();
+    await done;
+    const cursor = (await s.store.taskState(ref)).cursor;
+    s.at('2026-01-01T00:05:00Z');
+    await new Promise((r) => setTimeout(r, 20));
+    assert.deepEqual((await s.store.taskState(ref)).cursor, cursor, 'nothing decided after leading ended');
+    assert.equal(s.launcher.launches.length, 0);
   });
 
   test('not the leader: nothing is decided', async () => {
