@@ -3,12 +3,14 @@
 // message that names the setting and its env variable.
 import { z } from 'zod';
 import { readFileSync } from 'node:fs';
+import { timingProblem } from './leader/election.js';
 import { parseAuditors } from './policy/auditors.js';
 import { durationSeconds } from '../protocol/duration.js';
 
 export class ConfigError extends Error {}
 
 const dnsLabel = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const dnsSubdomain = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 
 function duration(v: string): number {
   return durationSeconds(v);
@@ -179,6 +181,35 @@ export const SETTINGS = {
     default: 'auto',
     help: 'keep stdout and stderr apart via the log API: auto | true | false',
   },
+  leaderLease: {
+    flag: '--leader-lease',
+    env: 'ODDJOB_LEADER_LEASE',
+    default: 'oddjob',
+    help: 'name of the coordination.k8s.io Lease the replicas elect a leader with; the leader alone runs singleton work (output retention)',
+  },
+  leaderLeaseNamespace: {
+    flag: '--leader-lease-namespace',
+    env: 'ODDJOB_LEADER_LEASE_NAMESPACE',
+    help: "namespace of that Lease; default: the server's own namespace in a cluster, else the first of --namespaces",
+  },
+  leaderLeaseDuration: {
+    flag: '--leader-lease-duration',
+    env: 'ODDJOB_LEADER_LEASE_DURATION',
+    default: '15s',
+    help: 'how long standbys wait, after the last renewal they saw, before taking the lease (a killed leader is replaced within this plus 1.2 retry periods)',
+  },
+  leaderRenewDeadline: {
+    flag: '--leader-renew-deadline',
+    env: 'ODDJOB_LEADER_RENEW_DEADLINE',
+    default: '10s',
+    help: 'a leader that has not renewed the lease for this long stops its singleton work (must be below the lease duration)',
+  },
+  leaderRetryPeriod: {
+    flag: '--leader-retry-period',
+    env: 'ODDJOB_LEADER_RETRY_PERIOD',
+    default: '2s',
+    help: 'how often each replica reads the lease and the leader renews it (a released lease is taken within 1.2 of these)',
+  },
   logLevel: { flag: '--log-level', env: 'ODDJOB_LOG_LEVEL', default: 'info', help: 'trace | debug | info | warn | error' },
 } satisfies Record<string, Setting>;
 type Key = keyof typeof SETTINGS;
@@ -240,6 +271,11 @@ const schema = z.object({
   outputRetention: z.string().transform((v, ctx) => wrap(v, ctx, duration)),
   splitLogStreams: z.enum(['auto', 'true', 'false']),
   logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error']),
+  leaderLease: z.string().regex(dnsSubdomain, 'must be a DNS subdomain name (lower-case letters, digits, - and .), like oddjob'),
+  leaderLeaseNamespace: z.string().regex(dnsLabel, 'must be a namespace name (a DNS label)').optional(),
+  leaderLeaseDuration: z.string().transform((v, ctx) => wrap(v, ctx, duration)),
+  leaderRenewDeadline: z.string().transform((v, ctx) => wrap(v, ctx, duration)),
+  leaderRetryPeriod: z.string().transform((v, ctx) => wrap(v, ctx, duration)),
 });
 
 function wrap<T>(v: string, ctx: z.RefinementCtx, f: (v: string) => T): T {
@@ -291,6 +327,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): ServerConfig
   if (c.metricsPort !== undefined && c.metricsPort === c.port) {
     throw new ConfigError(`--metrics-port (${c.metricsPort}) must differ from --port: it exists to keep /metrics off the port users reach`);
   }
+  checkLeaseTiming(c);
   if (c.defaultTimeout > c.maxTimeout) throw new ConfigError(`--default-timeout (${c.defaultTimeout}s) is above --max-timeout (${c.maxTimeout}s)`);
   const githubClientSecret = secret(c.githubClientSecret, c.githubClientSecretFile, 'githubClientSecret', 'githubClientSecretFile');
   const sessionSecret = secret(c.sessionSecret, c.sessionSecretFile, 'sessionSecret', 'sessionSecretFile');
@@ -319,6 +356,15 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): ServerConfig
     namespaces: Object.freeze([...c.namespaces]) as string[],
     devTeams: Object.freeze([...c.devTeams]) as string[],
   });
+}
+
+function checkLeaseTiming(c: { leaderLeaseDuration: number; leaderRenewDeadline: number; leaderRetryPeriod: number }): void {
+  const problem = timingProblem({
+    leaseDurationMs: c.leaderLeaseDuration * 1000,
+    renewDeadlineMs: c.leaderRenewDeadline * 1000,
+    retryPeriodMs: c.leaderRetryPeriod * 1000,
+  });
+  if (problem) throw new ConfigError(`--leader-lease-duration, --leader-renew-deadline, --leader-retry-period: ${problem}`);
 }
 
 /** A secret from its setting or its -file setting (one, not both); files are trimmed. */

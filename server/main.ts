@@ -1,6 +1,7 @@
 // `oddjob server`: parse the config once, wire the real pieces together,
 // listen, and shut down gracefully (runs keep going; they are Jobs).
 import http from 'node:http';
+import { hostname } from 'node:os';
 import type { AddressInfo } from 'node:net';
 import { SCHEMA_VERSION, openDatabase } from './audit/db.js';
 import { OutputStore, schedulePruning } from './audit/output.js';
@@ -12,8 +13,10 @@ import { ConfigError, helpText, loadConfig, type ServerConfig } from './config.j
 import { createDeploymentService } from './deployments/service.js';
 import { createApp } from './http/app.js';
 import { KubeConfigError, loadKube } from './k8s/client.js';
+import { leaseClient, ownNamespace } from './k8s/lease.js';
+import { LeaderElector, replicaIdentity } from './leader/leader.js';
 import { createLogger } from './logger.js';
-import { observeDatabase } from './metrics.js';
+import { metrics, observeDatabase } from './metrics.js';
 import { createRunService } from './runs/service.js';
 import { createSchedules } from './schedules/wire.js';
 
@@ -59,7 +62,17 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     },
   });
   const deployments = createDeploymentService({ kube, config, logger });
-  const schedules = createSchedules({ db: outputDb, kube, audit, runs, runStore, logger, namespaces: config.namespaces, githubOrg: config.githubOrg });
+  const schedules = createSchedules({
+    db: outputDb,
+    kube,
+    audit,
+    runs,
+    runStore,
+    logger,
+    namespaces: config.namespaces,
+    githubOrg: config.githubOrg,
+    isLeader: () => leader.isLeader(),
+  });
   // Until we listen, a --port 0 server does not know its own URL.
   let listeningUrl = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}`;
   const publicUrl = () => config.publicUrl ?? listeningUrl;
@@ -114,17 +127,41 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   listeningUrl = url;
   // Watches start after listening: /readyz answers 503 until they have synced.
   await runs.start();
-  // After the run service: a slot's run is tracked like any other from its first moment.
-  await schedules.start();
-  const stopPruning = schedulePruning(output, {
-    retentionMs: config.outputRetention * 1000,
-    onPruned: (count) => logger.info({ runs: count, retentionSeconds: config.outputRetention }, 'deleted the stored output of runs past --output-retention'),
-    onError: (err) => logger.error({ err }, 'could not prune expired run output (will retry)'),
+  // Singleton work runs on the elected replica only. With one store shared by every
+  // replica, two replicas pruning would race each other for the same rows.
+  const leaseNamespace = config.leaderLeaseNamespace ?? ownNamespace() ?? config.namespaces[0]!;
+  const timing = {
+    leaseDurationMs: config.leaderLeaseDuration * 1000,
+    renewDeadlineMs: config.leaderRenewDeadline * 1000,
+    retryPeriodMs: config.leaderRetryPeriod * 1000,
+  };
+  const leader = new LeaderElector({
+    lease: leaseClient(kube, leaseNamespace, config.leaderLease, { timeoutMs: timing.renewDeadlineMs }),
+    identity: replicaIdentity(process.env, hostname(), process.pid),
+    timing,
+    logger,
   });
+  leader.whileLeading('output-retention', (signal) => {
+    const stopPruning = schedulePruning(output, {
+      retentionMs: config.outputRetention * 1000,
+      onPass: () => {
+        metrics.singletonPasses.inc({ task: 'output_retention' });
+        logger.debug('output retention pass (leader only)');
+      },
+      onPruned: (count) => logger.info({ runs: count, retentionSeconds: config.outputRetention }, 'deleted the stored output of runs past --output-retention'),
+      onError: (err) => logger.error({ err }, 'could not prune expired run output (will retry)'),
+    });
+    signal.addEventListener('abort', stopPruning, { once: true });
+  });
+  // After the run service: a slot's run is tracked like any other from its first moment.
+  // One replica schedules at a time; a new leader continues from the slot store.
+  leader.whileLeading('scheduler', (signal) => schedules.lead(signal));
+  leader.start();
   return {
     url,
     async close() {
-      stopPruning();
+      // First, so a standby takes over the singleton work while this one drains.
+      await leader.stop();
       metricsServer?.close();
       await dispose();
       await schedules.stop();

@@ -108,6 +108,23 @@ export const metrics = {
     labelNames: ['resource', 'reason'],
     registers,
   }),
+  leader: new client.Gauge({
+    name: 'oddjob_leader',
+    help: 'Whether this replica holds the leader Lease and runs the singleton work (1) or stands by (0); exactly one replica should say 1',
+    registers,
+  }),
+  leaderTransitions: new client.Counter({
+    name: 'oddjob_leader_transitions_total',
+    help: 'Times this replica started or stopped leading, by direction (started, stopped)',
+    labelNames: ['direction'],
+    registers,
+  }),
+  singletonPasses: new client.Counter({
+    name: 'oddjob_singleton_passes_total',
+    help: 'Passes of leader-only work this replica ran, by task (output_retention); only the leader runs them',
+    labelNames: ['task'],
+    registers,
+  }),
   // Schedules (PRODUCT.md §11), named for the SLOs the chart's PrometheusRule alerts on:
   // "starts within 20 minutes" (le="1200") and "runs to completion" (outcome).
   scheduleStartDelay: new client.Histogram({
@@ -158,6 +175,7 @@ export const metrics = {
 };
 
 metrics.buildInfo.set({ version: cliVersion(), node: process.version }, 1);
+metrics.leader.set(0);
 
 /** Counts `activeRuns()` into oddjob_runs_active at every scrape. */
 export function observeActiveRuns(activeRuns: () => number): void {

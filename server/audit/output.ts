@@ -177,11 +177,12 @@ export class OutputStore {
  */
 export function schedulePruning(
   store: OutputStore,
-  opts: { retentionMs: number; everyMs?: number; onPruned?(runs: number): void; onError?(err: unknown): void },
+  opts: { retentionMs: number; everyMs?: number; onPass?(): void; onPruned?(runs: number): void; onError?(err: unknown): void },
 ): () => void {
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
   const pass = () => {
+    opts.onPass?.();
     let total = 0;
     const before = new Date(Date.now() - opts.retentionMs);
     const step = () => {

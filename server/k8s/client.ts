@@ -12,6 +12,7 @@ export interface KubeClients {
   apps: k8s.AppsV1Api;
   batch: k8s.BatchV1Api;
   policy: k8s.PolicyV1Api;
+  coordination: k8s.CoordinationV1Api;
 }
 
 export class KubeConfigError extends Error {}
@@ -49,7 +50,14 @@ export function loadKube(opts: { kubeconfig?: string }): KubeClients {
       },
     },
   });
-  return { kc, core: new k8s.CoreV1Api(config), apps: new k8s.AppsV1Api(config), batch: new k8s.BatchV1Api(config), policy: new k8s.PolicyV1Api(config) };
+  return {
+    kc,
+    core: new k8s.CoreV1Api(config),
+    apps: new k8s.AppsV1Api(config),
+    batch: new k8s.BatchV1Api(config),
+    policy: new k8s.PolicyV1Api(config),
+    coordination: new k8s.CoordinationV1Api(config),
+  };
 }
 
 const keepAliveAgents = new Map<string, https.Agent>();

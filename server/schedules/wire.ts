@@ -35,7 +35,7 @@ export interface ScheduleWiring {
   tasks?: () => ScheduledTask[];
   /** Reads a Task from the API server and resolves its command with the schedule's params. */
   resolveTask?: (task: TaskRef, params: Record<string, string | number | boolean>) => Promise<ResolvedSlotTask | undefined>;
-  /** The Lease holder (issue 16); one replica with SQLite is always it. */
+  /** Whether this replica holds the Lease now: checked again at every tick, besides lead(). */
   isLeader?: () => boolean;
 }
 
@@ -102,10 +102,8 @@ export function createSchedules(w: ScheduleWiring) {
     store,
     scheduler,
     service,
-    async start() {
-      await scheduler.load();
-      scheduler.start();
-    },
+    /** Leader-only work: schedules until `signal` aborts (server/leader). */
+    lead: (signal: AbortSignal) => scheduler.lead(signal),
     stop: () => scheduler.stop(),
   };
 }

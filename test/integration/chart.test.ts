@@ -9,7 +9,8 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { parseAllDocuments } from 'yaml';
-import { DEMO_IMAGE, REPO_ROOT, createTestNamespace, requireCluster, type TestCluster } from '../support/cluster.js';
+import * as k8s from '@kubernetes/client-node';
+import { DEMO_IMAGE, REPO_ROOT, createTestNamespace, eventually, requireCluster, type TestCluster } from '../support/cluster.js';
 import { runCli } from '../support/oddjob.js';
 
 const versions = readFileSync(`${REPO_ROOT}hack/cluster/versions.sh`, 'utf8');
@@ -309,13 +310,17 @@ describe('helm chart', () => {
   });
 
   test('the chart renders exactly the rules of rbac/', () => {
-    const rulesOf = (text: string, kindName: string) =>
+    const rulesOf = (text: string, kindName: string, kind = 'ClusterRole') =>
       parseAllDocuments(text)
         .map((d) => d.toJS())
-        .find((o) => o?.kind === 'ClusterRole' && o.metadata.name === kindName)?.rules;
+        .find((o) => o?.kind === kind && o.metadata.name === kindName)?.rules;
     const chart = render('auth.mode=dev');
     assert.deepEqual(rulesOf(chart, 'oj-oddjob'), rulesOf(readFileSync(`${REPO_ROOT}rbac/service-clusterrole.yaml`, 'utf8'), 'oddjob'));
     assert.deepEqual(rulesOf(chart, 'oj-oddjob-auditor'), rulesOf(readFileSync(`${REPO_ROOT}rbac/auditor-clusterrole.yaml`, 'utf8'), 'oddjob-auditor'));
+    // The leader Lease is named after the release in the chart, `oddjob` in rbac/.
+    const leaderRules = readFileSync(`${REPO_ROOT}rbac/leader-election-role.yaml`, 'utf8').replace('resourceNames: ["oddjob"]', 'resourceNames: ["oj-oddjob"]');
+    assert.deepEqual(rulesOf(chart, 'oj-oddjob-leader-election', 'Role'), rulesOf(leaderRules, 'oddjob-leader-election', 'Role'));
+    assert.ok(rulesOf(chart, 'oj-oddjob-leader-election', 'Role'), 'the chart has the leader election Role');
   });
 });
 
@@ -376,6 +381,22 @@ describe('installed into the cluster', () => {
     assert.equal(pod.spec?.serviceAccountName, 'oj-oddjob');
     assert.equal(pod.spec?.securityContext?.runAsNonRoot, true);
     assert.equal(pod.spec?.containers[0]?.securityContext?.readOnlyRootFilesystem, true);
+  });
+
+  test('the installed replica leads: the Lease in its own namespace names its pod; nothing else about leases is granted', async () => {
+    const pods = await cluster.core.listNamespacedPod({ namespace: sys.name, labelSelector: 'app.kubernetes.io/name=oddjob,app.kubernetes.io/instance=oj' });
+    const pod = pods.items[0]!.metadata!.name!;
+    const leases = cluster.kc.makeApiClient(k8s.CoordinationV1Api);
+    const holder = await eventually('the Lease to name the pod', async () => {
+      const l = await leases.readNamespacedLease({ name: 'oj-oddjob', namespace: sys.name }).catch(() => undefined);
+      return l?.spec?.holderIdentity === pod ? pod : undefined;
+    });
+    assert.equal(holder, pod);
+    const as = `system:serviceaccount:${sys.name}:oj-oddjob`;
+    assert.match(kubectl(['auth', 'can-i', 'update', 'leases.coordination.k8s.io/oj-oddjob', '-n', sys.name, '--as', as]), /yes/);
+    assert.throws(() => kubectl(['auth', 'can-i', 'update', 'leases.coordination.k8s.io/someone-else', '-n', sys.name, '--as', as]));
+    assert.throws(() => kubectl(['auth', 'can-i', 'delete', 'leases.coordination.k8s.io/oj-oddjob', '-n', sys.name, '--as', as]));
+    assert.throws(() => kubectl(['auth', 'can-i', 'create', 'leases.coordination.k8s.io', '-n', served.name, '--as', as]));
   });
 
   test('oddjob run through the installed service: output, exit code, audit', async () => {

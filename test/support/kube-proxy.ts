@@ -1,6 +1,6 @@
 // A counting pass-through in front of the real API server, so a test can say how many
 // Kubernetes calls the server made for one request (e.g. that listing runs reads no
-// Deployment per run). Every request and WebSocket upgrade (attach) goes to the real
+// Deployment per run), or cut chosen calls off (`hold`). Every request and WebSocket upgrade (attach) goes to the real
 // API server with the admin credentials of the test kubeconfig; nothing is answered here.
 import http from 'node:http';
 import https from 'node:https';
@@ -16,6 +16,11 @@ export interface KubeCall {
 
 export class CountingKubeProxy {
   readonly calls: KubeCall[] = [];
+  /**
+   * Requests it returns true for are held, never forwarded nor answered: an API server
+   * that stopped answering (a partition), for the calls a test picks.
+   */
+  hold?: (call: KubeCall) => boolean;
   private server!: http.Server;
   private upstream!: URL;
   private tls: https.RequestOptions = {};
@@ -27,7 +32,7 @@ export class CountingKubeProxy {
     this.upstream = new URL(kc.getCurrentCluster()!.server);
     await kc.applyToHTTPSOptions(this.tls);
     this.server = http.createServer((req, res) => {
-      this.record(req);
+      if (this.hold?.(this.record(req))) return;
       const up = https.request(this.target(req), { ...this.options(req), method: req.method }, (upRes) => {
         res.writeHead(upRes.statusCode ?? 502, upRes.headers);
         // As the API server does for a watch: headers now, not with the first event.
@@ -88,9 +93,11 @@ export class CountingKubeProxy {
     await new Promise<void>((r) => this.server.close(() => r()));
   }
 
-  private record(req: http.IncomingMessage): void {
+  private record(req: http.IncomingMessage): KubeCall {
     const u = new URL(req.url ?? '/', 'http://x');
-    this.calls.push({ method: req.method ?? 'GET', path: u.pathname, watch: u.searchParams.get('watch') === 'true' });
+    const call = { method: req.method ?? 'GET', path: u.pathname, watch: u.searchParams.get('watch') === 'true' };
+    this.calls.push(call);
+    return call;
   }
 
   private target(req: http.IncomingMessage): URL {

@@ -75,6 +75,7 @@ describe('the duration grammar', () => {
     const durations = {
       auth: ['teamRefresh', 'sessionTtl', 'tokenTtl'],
       runs: ['defaultTimeout', 'maxTimeout', 'ttlAfterFinished', 'startTimeout'],
+      leaderElection: ['leaseDuration', 'renewDeadline', 'retryPeriod'],
     } as const;
     for (const [group, keys] of Object.entries(durations)) {
       for (const key of keys) {
