@@ -42,7 +42,7 @@ COPY --from=build /src/node_modules node_modules
 COPY --from=build /src/dist dist
 COPY --from=build /src/bin bin
 COPY --from=build /src/web/dist web/dist
-COPY package.json ./
+COPY LICENSE package.json ./
 RUN mkdir -p /var/lib/oddjob && chown 10001:10001 /var/lib/oddjob && chmod 0700 /var/lib/oddjob
 VOLUME /var/lib/oddjob
 USER 10001:10001

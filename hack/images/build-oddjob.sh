@@ -1,38 +1,52 @@
 #!/usr/bin/env bash
-# Builds the oddjob service image for the local cluster the way the Dockerfile
-# does (compiled dist/, production node_modules only, non-root), but without a
-# Docker engine: the host's node and its libraries, packed as an OCI archive
-# and imported into containerd as docker.io/oddjob/oddjob:<version>.
-. "$(dirname "$0")/../cluster/lib.sh"
-IMAGES_DIR="$REPO_ROOT/hack/images"
-VERSION=$(node -p "require('$REPO_ROOT/package.json').version")
-IMAGE="docker.io/oddjob/oddjob:$VERSION"
-OUT="$ODDJOB_CACHE/images"; mkdir -p "$OUT"
-root=$(mktemp -d); trap 'rm -rf "$root"' EXIT
+# Builds the oddjob image from the Dockerfile, as users build it, with buildah (no
+# Docker engine) on the local Node 24 base (no registry here; build-node-base.sh).
+# Prints the image name, docker.io/oddjob/oddjob:<version>-<content hash>.
+#   --import  also imports it into the local cluster's containerd (k8s.io), where
+#             pods with imagePullPolicy Never find it.
+# The tag names the build's inputs (base image, Dockerfile, lockfile, sources), so an
+# unchanged tree reuses the built image and a changed one never overwrites the image
+# another checkout's test is running on the shared cluster. --layers keeps `npm ci`
+# cached while package-lock.json is unchanged.
+set -euo pipefail
+REPO_ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
+import=false
+[ "${1:-}" = --import ] && import=true
+log() { printf '[build-oddjob %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
-log "compiling TypeScript"
-(cd "$REPO_ROOT" && rm -rf dist && npx tsc -p tsconfig.build.json)
-log "building the web UI"
-(cd "$REPO_ROOT" && npx vite build --config web/vite.config.ts --logLevel warn)
+base="$(bash "$REPO_ROOT/hack/images/build-node-base.sh")"
+version="$(sed -n 's/^  "version": "\(.*\)",$/\1/p' "$REPO_ROOT/package.json")"
+[ -n "$version" ] || { echo "no version in package.json" >&2; exit 1; }
+# Exactly what the Dockerfile copies (its COPY lines), less .dockerignore's outputs.
+hash="$(
+  cd "$REPO_ROOT"
+  {
+    buildah inspect --type image --format '{{.FromImageID}}' "$base"
+    find Dockerfile .dockerignore LICENSE package.json package-lock.json tsconfig.json tsconfig.build.json protocol server cli bin web \
+      -type f -not -path 'web/dist/*' -not -path '*/node_modules/*' -print0 | sort -z | xargs -0 sha256sum
+  } | sha256sum | cut -c1-12
+)"
+IMAGE="docker.io/oddjob/oddjob:$version-$hash"
 
-mkdir -p "$root"/{app,usr/local/bin,tmp,etc,var/lib/oddjob}
-chmod 1777 "$root/tmp"; chown 10001:10001 "$root/var/lib/oddjob"
-node_bin=$(readlink -f "$(command -v node)")
-cp "$node_bin" "$root/usr/local/bin/node"
-for lib in $(ldd "$node_bin" | awk '/=>/ {print $3} /ld-linux/ {print $1}'); do
-  mkdir -p "$root$(dirname "$lib")"; cp "$(readlink -f "$lib")" "$root$lib"
-done
-printf 'root:x:0:0:root:/root:/sbin/nologin\noddjob:x:10001:10001:oddjob:/app:/sbin/nologin\n' > "$root/etc/passwd"
-printf 'root:x:0:\noddjob:x:10001:\n' > "$root/etc/group"
-cp -r "$REPO_ROOT/dist" "$REPO_ROOT/bin" "$REPO_ROOT/package.json" "$root/app/"
-mkdir -p "$root/app/web" && cp -r "$REPO_ROOT/web/dist" "$root/app/web/dist"
-rm -f "$root"/app/web/dist/assets/*.map
-# Production dependencies only: the paths npm itself lists for --omit=dev.
-(cd "$REPO_ROOT" && npm ls --omit=dev --all --parseable 2>/dev/null | tail -n +2) | while read -r p; do
-  rel=${p#"$REPO_ROOT"/}; mkdir -p "$root/app/$(dirname "$rel")"; cp -r "$p" "$root/app/$rel"
-done
-d=$(bash "$IMAGES_DIR/oci-image.sh" "$root" "$IMAGE" "$OUT/oddjob.tar" '["node","/app/bin/oddjob.mjs"]' \
-  '["PATH=/usr/local/bin:/usr/bin:/bin","NODE_ENV=production","ODDJOB_COMPILED=1"]' /app 10001:10001)
-have=$(ctr -n k8s.io images ls "name==$IMAGE" 2>/dev/null | awk 'NR>1{print $3}')
-if [ "$have" != "$d" ]; then ctr -n k8s.io images import "$OUT/oddjob.tar" >/dev/null; fi
-log "image $IMAGE ($d), $(du -h "$OUT/oddjob.tar" | cut -f1)"
+if buildah inspect --type image "$IMAGE" >/dev/null 2>&1; then
+  log "$IMAGE already built"
+else
+  log "building $IMAGE from the Dockerfile on $base"
+  # --network host: the build stage's npm ci reaches the registry as this machine does.
+  buildah bud --quiet --layers --isolation chroot --network host \
+    --build-arg "BASE_IMAGE=$base" --build-arg "VERSION=$version" \
+    --build-arg "REVISION=$(git -C "$REPO_ROOT" rev-parse HEAD 2>/dev/null || echo unknown)" \
+    -t "$IMAGE" "$REPO_ROOT" >/dev/null
+fi
+
+if $import; then
+  if [ -n "$(ctr -n k8s.io images ls -q "name==$IMAGE" 2>/dev/null)" ]; then
+    log "$IMAGE already in containerd"
+  else
+    archive="$(mktemp -d)"; trap 'rm -rf "$archive"' EXIT
+    buildah push --quiet "$IMAGE" "docker-archive:$archive/oddjob.tar:$IMAGE" >/dev/null
+    ctr -n k8s.io images import "$archive/oddjob.tar" >/dev/null
+    log "$IMAGE imported into containerd (k8s.io)"
+  fi
+fi
+echo "$IMAGE"

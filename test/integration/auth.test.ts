@@ -413,6 +413,12 @@ describe('GitHub sign-in', () => {
       alice.teams.push('acme/payments');
     }
     await new Promise((r) => setTimeout(r, REFRESH_S * 1000 + 200));
+    // Every failed GitHub call is counted by kind, for the operator's alert.
+    const githubErrors = async (kind: string) => {
+      const m = new RegExp(`^oddjob_github_api_errors_total\\{kind="${kind}"\\} (\\d+)$`, 'm').exec(await (await fetch(`${base}/metrics`)).text());
+      return m ? Number(m[1]) : 0;
+    };
+    const [unavailableBefore, rateLimitedBefore] = [await githubErrors('unavailable'), await githubErrors('rate_limited')];
     gh.outage = 502;
     try {
       const down = await http('POST', '/api/runs', { token: tokens.alice, body: runBody() });
@@ -423,6 +429,7 @@ describe('GitHub sign-in', () => {
     } finally {
       gh.outage = undefined;
     }
+    assert.ok((await githubErrors('unavailable')) > unavailableBefore, 'the outage is counted');
     gh.rateLimited = true;
     try {
       const limited = await http('GET', '/api/whoami', { token: tokens.alice });
@@ -431,6 +438,7 @@ describe('GitHub sign-in', () => {
     } finally {
       gh.rateLimited = false;
     }
+    assert.ok((await githubErrors('rate_limited')) > rateLimitedBefore, 'the rate limit is counted');
     assert.equal((await http('GET', '/api/whoami', { token: tokens.alice })).status, 200, 'back once GitHub is');
 
     gh.revoke('dave');

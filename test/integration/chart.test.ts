@@ -1,13 +1,16 @@
 // The Helm chart and RBAC, proven in the real cluster: lint; every documented
 // variant accepted by the API server (server-side dry run); the chart's rules
-// equal rbac/; an install runs oddjob in-cluster under its own service account
-// with only those rules, and `oddjob run` through it works end to end; the
-// service account can do nothing beyond the documented rules; the auditor
-// role cannot create Jobs.
+// equal rbac/; an install of the image built from the Dockerfile runs oddjob
+// in-cluster under its own service account with only those rules, and `oddjob run`
+// through it works end to end; `helm test` passes; the service account can do
+// nothing beyond the documented rules; the auditor role cannot create Jobs.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { parseAllDocuments } from 'yaml';
 import * as k8s from '@kubernetes/client-node';
 import { DEMO_IMAGE, REPO_ROOT, createTestNamespace, eventually, requireCluster, type TestCluster } from '../support/cluster.js';
@@ -24,6 +27,9 @@ let cluster: TestCluster;
 let sys: { name: string; dispose: () => Promise<void> };
 let served: { name: string; dispose: () => Promise<void> };
 let forward: ChildProcess | undefined;
+/** --set flags that make an install use the image built from the Dockerfile, already in containerd. */
+let imageValues: string[];
+let image: string;
 
 const sh = (cmd: string, args: string[], input?: string) =>
   execFileSync(cmd, args, { encoding: 'utf8', input, env: { ...process.env, KUBECONFIG: cluster.kubeconfigPath }, stdio: ['pipe', 'pipe', 'pipe'] });
@@ -33,8 +39,14 @@ const kubectl = (args: string[], input?: string) => sh(KUBECTL, args, input);
 before(async () => {
   cluster = await requireCluster();
   if (!existsSync(HELM)) throw new Error(`helm is missing at ${HELM}: run \`npm run cluster:up\` (it builds helm)`);
-  // The image of the code under test, built and imported into the cluster's containerd.
-  execFileSync('bash', [`${REPO_ROOT}hack/images/build-oddjob.sh`], { stdio: ['ignore', 'ignore', 'pipe'] });
+  // The image of the code under test, built from the Dockerfile (cached by content) and
+  // imported into the cluster's containerd: what users build is what gets installed.
+  image = execFileSync('bash', [`${REPO_ROOT}hack/images/build-oddjob.sh`, '--import'], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+  }).trim();
+  const [, repository, tag] = /^(.+):([^:/]+)$/.exec(image)!;
+  imageValues = ['--set', `image.repository=${repository}`, '--set', `image.tag=${tag}`, '--set', 'image.pullPolicy=Never'];
   sys = await createTestNamespace(cluster, 'oddjob-sys');
   served = await createTestNamespace(cluster, 'oddjob-served');
 });
@@ -355,8 +367,7 @@ describe('installed into the cluster', () => {
       'auth.devUser=alice',
       '--set',
       'audit.sqlite.persistence=false',
-      '--set',
-      'image.pullPolicy=Never',
+      ...imageValues,
     );
     // dev auth listens on the pod's loopback; port-forward reaches it there.
     forward = spawn(KUBECTL, ['port-forward', '-n', sys.name, 'deploy/oj-oddjob', ':8080'], { env: { ...process.env, KUBECONFIG: cluster.kubeconfigPath } });
@@ -378,6 +389,7 @@ describe('installed into the cluster', () => {
   test('the service runs as its own service account, non-root, read-only root fs', async () => {
     const pods = await cluster.core.listNamespacedPod({ namespace: sys.name, labelSelector: 'app.kubernetes.io/name=oddjob' });
     const pod = pods.items[0]!;
+    assert.equal(pod.spec?.containers[0]?.image, image, 'the image built from the Dockerfile');
     assert.equal(pod.spec?.serviceAccountName, 'oj-oddjob');
     assert.equal(pod.spec?.securityContext?.runAsNonRoot, true);
     assert.equal(pod.spec?.containers[0]?.securityContext?.readOnlyRootFilesystem, true);
@@ -411,6 +423,36 @@ describe('installed into the cluster', () => {
       .split('\n')
       .map((l) => JSON.parse(l).type);
     assert.deepEqual(types.slice(0, 4), ['run.requested', 'run.created', 'run.started', 'run.finished']);
+  });
+
+  test("docs/operating.md's online backup: a consistent copy of the store, with the run's audit trail", async () => {
+    // The documented commands, with this install's names (release oj, its namespace).
+    kubectl([
+      'exec',
+      '-n',
+      sys.name,
+      'deploy/oj-oddjob',
+      '--',
+      'node',
+      '-e',
+      "new (require('/app/node_modules/better-sqlite3'))('/var/lib/oddjob/audit.db', {readonly: true}).backup('/tmp/backup.db').then(() => console.log('ok'))",
+    ]);
+    const pod = kubectl(['get', 'pod', '-n', sys.name, '-l', 'app.kubernetes.io/name=oddjob', '-o', 'name']).trim().split('/')[1]!;
+    const dir = mkdtempSync(join(tmpdir(), 'oddjob-backup-'));
+    try {
+      kubectl(['cp', `${sys.name}/${pod}:/tmp/backup.db`, join(dir, 'backup.db')]);
+      kubectl(['exec', '-n', sys.name, 'deploy/oj-oddjob', '--', 'rm', '/tmp/backup.db']);
+      const db = new Database(join(dir, 'backup.db'), { readonly: true });
+      try {
+        assert.equal(db.pragma('integrity_check', { simple: true }), 'ok');
+        const types = db.prepare("SELECT type FROM audit_events WHERE type LIKE 'run.%' ORDER BY seq").pluck().all();
+        assert.deepEqual(types.slice(0, 4), ['run.requested', 'run.created', 'run.started', 'run.finished']);
+      } finally {
+        db.close();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test('the service account can do nothing beyond the documented rules', () => {
@@ -487,8 +529,7 @@ describe('installed with GitHub sign-in', () => {
       'auth.github.url=https://ghe.example.com',
       '--set',
       'audit.sqlite.persistence=false',
-      '--set',
-      'image.pullPolicy=Never',
+      ...imageValues,
     );
     const out = helm('test', 'ojgh', '-n', sys.name, '--logs', '--timeout', '120s');
     assert.match(out, /Phase:\s+Succeeded/);

@@ -244,6 +244,9 @@ describe('fault tests', () => {
       assert.equal(ok.code, 0, ok.stderr);
       assert.equal((await jobsOf('audited')).length, 1);
 
+      const appendFailures = (metrics: string) => Number(/^oddjob_audit_append_failures_total (\d+)$/m.exec(metrics)?.[1]);
+      assert.equal(appendFailures(await (await fetch(`${srv.url}/metrics`)).text()), 0);
+
       const filler = join(mnt, 'filler');
       const fd = openSync(filler, 'w');
       try {
@@ -275,6 +278,7 @@ describe('fault tests', () => {
       assert.equal(runs.items.length, 1, 'no run may be recorded either');
       assert.match(srv.logs(), /audit log unwritable; refusing the run/);
       assert.equal(srv.proc.exitCode, null, 'the server survives a full disk');
+      assert.ok(appendFailures(await (await fetch(`${srv.url}/metrics`)).text()) >= 1, 'the failed append is counted for the alert');
 
       // Space again: ready again, runs again, and the chain is intact (nothing half-written).
       rmSync(filler);

@@ -1,7 +1,10 @@
 // What an operator sees after a few real runs: /metrics counts them (started,
-// finished by status, denials, durations, start delays, active runs, stream viewers,
-// audit appends, store size), and the server's log is JSON with word levels, ISO times,
-// request ids on the access log and the run id on every lifecycle line.
+// finished by status including a lost run, denials by reason, durations, start delays,
+// active runs, stream viewers, audit appends, store size), and the server's log is JSON
+// with word levels, ISO times, request ids on the access log and the run id on every
+// lifecycle line. The failure counters are proven where their failures are made:
+// audit append failures in faults.test.ts (a full disk), GitHub API errors in
+// auth.test.ts (an outage, a rate limit), watch restarts in test/unit/k8s-watch.test.ts.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync } from 'node:fs';
@@ -21,6 +24,7 @@ before(async () => {
     cluster.apps.createNamespacedDeployment({ namespace: ns.name, body: optedInDeployment(name, annotations) });
   await create('api', { 'oddjob.io/allowed-users': 'alice' });
   await create('closed', {});
+  await create('bobs', { 'oddjob.io/allowed-users': 'bob' });
   const db = join(mkdtempSync(join(tmpdir(), 'oddjob-metrics-')), 'audit.db');
   server = await startServerProcess([
     '--auth',
@@ -96,20 +100,39 @@ describe('what an operator sees', () => {
 
     const denied = await run(['deploy/closed', '--', 'true']);
     assert.equal(denied.code, 125, denied.stderr);
+    const notAllowed = await run(['deploy/bobs', '--', 'true']);
+    assert.equal(notAllowed.code, 125, notAllowed.stderr);
+
+    // Lost: its Job deleted under it. Orphaning the pod leaves it running, so only the
+    // Job's disappearance can end the run (no race with the container's exit).
+    const doomed = run(['deploy/api', '--', 'node', '-e', 'setTimeout(() => {}, 120000)']);
+    const doomedJob = await eventually('the doomed run running', async () => {
+      // Its start delay observed: the server has seen its container running.
+      if (sample(await scrape(), 'oddjob_run_start_delay_seconds_count') !== 4) return undefined;
+      const jobs = await cluster.batch.listNamespacedJob({ namespace: ns.name, labelSelector: 'app.kubernetes.io/managed-by=oddjob' });
+      return jobs.items.find((j) => (j.status?.active ?? 0) > 0)?.metadata?.name;
+    });
+    await cluster.batch.deleteNamespacedJob({ name: doomedJob, namespace: ns.name, propagationPolicy: 'Orphan' });
+    const lost = await doomed;
+    assert.notEqual(lost.code, 0, lost.stderr);
+    assert.match(lost.stderr, /deleted/, lost.stderr);
 
     const text = await eventually('streams closed', async () => {
       const t = await scrape();
       return sample(t, 'oddjob_stream_viewers') === 0 ? t : undefined;
     });
-    assert.equal(sample(text, 'oddjob_runs_started_total'), 3);
+    assert.equal(sample(text, 'oddjob_runs_started_total'), 4);
     assert.equal(sample(text, 'oddjob_runs_finished_total', { status: 'succeeded' }), 2);
     assert.equal(sample(text, 'oddjob_runs_finished_total', { status: 'failed' }), 1);
+    assert.equal(sample(text, 'oddjob_runs_finished_total', { status: 'lost' }), 1);
     assert.equal(sample(text, 'oddjob_runs_active'), 0);
     assert.equal(sample(text, 'oddjob_run_denials_total', { reason: 'not_opted_in' }), 1);
-    assert.equal(sample(text, 'oddjob_run_start_delay_seconds_count'), 3);
+    assert.equal(sample(text, 'oddjob_run_denials_total', { reason: 'not_allowed' }), 1);
+    assert.equal(sample(text, 'oddjob_run_start_delay_seconds_count'), 4);
     assert.ok(sample(text, 'oddjob_run_start_delay_seconds_sum')! > 0);
     assert.equal(sample(text, 'oddjob_run_duration_seconds_count', { status: 'succeeded' }), 2);
     assert.equal(sample(text, 'oddjob_run_duration_seconds_count', { status: 'failed' }), 1);
+    assert.equal(sample(text, 'oddjob_run_duration_seconds_count', { status: 'lost' }), 1);
     // The 6 s run lands above the 5 s bucket; the quick one (hello.js) below it.
     assert.equal(sample(text, 'oddjob_run_duration_seconds_bucket', { status: 'succeeded', le: '5' }), 1);
     assert.equal(sample(text, 'oddjob_run_duration_seconds_bucket', { status: 'succeeded', le: '15' }), 2);

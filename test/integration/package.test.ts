@@ -2,6 +2,7 @@
 // prefix, then the installed `oddjob` with nothing but Node on PATH: the right
 // --version, `oddjob run` against the real cluster through a server started from the
 // same installed package, and a warning when the CLI and server versions differ.
+// `npx` of the same tarball works too.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -22,6 +23,7 @@ let work: string;
 let prefix: string;
 let installed: string;
 let files: string[];
+let tarball: string;
 let server: ServerProcess;
 
 /** The installed CLI with only Node on PATH, an empty HOME, and none of this checkout's environment. */
@@ -52,7 +54,8 @@ before(async () => {
     files: Array<{ path: string }>;
   }>;
   files = packed[0]!.files.map((f) => f.path);
-  execFileSync('npm', ['install', '--global', '--prefix', prefix, '--no-audit', '--no-fund', '--prefer-offline', join(work, packed[0]!.filename)], {
+  tarball = join(work, packed[0]!.filename);
+  execFileSync('npm', ['install', '--global', '--prefix', prefix, '--no-audit', '--no-fund', '--prefer-offline', tarball], {
     env: npmEnv,
     stdio: ['ignore', 'ignore', 'inherit'],
   });
@@ -83,12 +86,23 @@ before(async () => {
 after(async () => {
   await server?.kill();
   await ns?.dispose();
+  if (tarball) forgetNpxInstall(tarball);
   if (work) rmSync(work, { recursive: true, force: true });
 });
 
+/** npx keeps what it installed for a package spec (here a one-off tarball path) in its cache for good: remove it. */
+function forgetNpxInstall(spec: string) {
+  const npxDir = join(execFileSync('npm', ['config', 'get', 'cache'], { env: npmEnv, encoding: 'utf8' }).trim(), '_npx');
+  for (const dir of existsSync(npxDir) ? readdirSync(npxDir) : []) {
+    const manifest = join(npxDir, dir, 'package.json');
+    if (existsSync(manifest) && readFileSync(manifest, 'utf8').includes(spec)) rmSync(join(npxDir, dir), { recursive: true, force: true });
+  }
+}
+
 describe('the packed package, installed with npm i -g', () => {
-  test('carries compiled code and the web UI, no TypeScript sources and no tests', () => {
+  test('carries compiled code, the web UI and the license, no TypeScript sources and no tests', () => {
     assert.ok(files.includes('dist/cli/main.js') && files.includes('dist/server/main.js') && files.includes('web/dist/index.html'), files.join('\n'));
+    assert.ok(files.includes('LICENSE'), 'the Apache-2.0 text package.json names');
     const stray = files.filter(
       (f) => f.endsWith('.ts') || f.startsWith('test/') || f.startsWith('dist/test/') || f.startsWith('bench/') || f.startsWith('web/src/'),
     );
@@ -128,5 +142,25 @@ describe('the packed package, installed with npm i -g', () => {
       new RegExp(`warning: this CLI is ${major}\\.${minor + 1} but the server is ${major}\\.${minor} \\(${pkg.version.replace(/\./g, '\\.')}\\)`),
     );
     assert.equal(r.stderr.match(/warning/g)?.length, 1, 'warned once');
+  });
+});
+
+describe('the packed package, through npx', () => {
+  test('npx --package <tarball> oddjob: the right --version, and oddjob run against the real cluster', () => {
+    const npx = (args: string[]) =>
+      spawnSync('npx', ['--yes', '--prefer-offline', '--package', tarball, '--', 'oddjob', ...args], {
+        // A fresh working directory: npx must not find this checkout's own bin.
+        cwd: work,
+        env: { ...npmEnv, ODDJOB_SERVER: server.url },
+        encoding: 'utf8',
+        timeout: 180_000,
+        input: '',
+      });
+    const version = npx(['--version']);
+    assert.equal(version.status, 0, version.stderr);
+    assert.equal(version.stdout, `${pkg.version}\n`);
+    const r = npx(['run', '-n', ns.name, 'deploy/api', '--', 'node', '-e', 'console.log("through npx")']);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout, 'through npx\n');
   });
 });

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import * as k8s from '@kubernetes/client-node';
 import pino from 'pino';
 import { ResourceWatch, type WatchEventType } from '../../server/k8s/watch.js';
+import { metrics } from '../../server/metrics.js';
 import { fixture, sendStatus, startKubeReplay, startStream, type Call, type KubeReplay } from '../support/kube-replay.js';
 
 const NS = 'h14-capture';
@@ -52,6 +53,22 @@ async function harness(handle: (call: Call, n: number) => void): Promise<Harness
   return { replay, watch, events, retryScheduled };
 }
 
+/** oddjob_watch_restarts_total for the watched configmaps, by reason, as an operator scrapes it. */
+async function restarts(): Promise<Record<string, number>> {
+  const byReason: Record<string, number> = {};
+  for (const v of (await metrics.watchRestarts.get()).values) {
+    if (v.labels.resource === 'configmaps') byReason[String(v.labels.reason)] = v.value;
+  }
+  return byReason;
+}
+/** What the counter gained while `during` ran. */
+async function restartsDuring(during: () => Promise<void>): Promise<Record<string, number>> {
+  const before = await restarts();
+  await during();
+  const after = await restarts();
+  return Object.fromEntries(Object.entries(after).flatMap(([k, v]) => (v === (before[k] ?? 0) ? [] : [[k, v - (before[k] ?? 0)]])));
+}
+
 const names = (w: ResourceWatch<k8s.V1ConfigMap>) =>
   w
     .list()
@@ -75,9 +92,13 @@ describe('ResourceWatch against replayed API-server answers', { timeout: 30_000 
       startStream(call.res, 'application/json');
       if (rv(call) === '894') call.res.end(WATCH); // the server-side timeout ends it cleanly
     });
-    h.watch.start();
-    await h.watch.whenSynced();
-    const rewatch = await h.replay.call(3);
+    let rewatch!: Call;
+    const counted = await restartsDuring(async () => {
+      h!.watch.start();
+      await h!.watch.whenSynced();
+      rewatch = await h!.replay.call(3);
+    });
+    assert.deepEqual(counted, {}, 'a watch the server ends on schedule is not a restart');
     assert.ok(isWatch(rewatch));
     assert.equal(rv(rewatch), '898', 'from the BOOKMARK, not from the list: nothing replayed, nothing missed');
     assert.equal(rewatch.query.get('allowWatchBookmarks'), 'true');
@@ -94,8 +115,12 @@ describe('ResourceWatch against replayed API-server answers', { timeout: 30_000 
       startStream(call.res, 'application/json');
       if (rv(call) === '894') call.res.write(EXPIRED); // and the stream stays open, as the API server's does
     });
-    h.watch.start();
-    const relist = await h.replay.call(3);
+    let relist!: Call;
+    const counted = await restartsDuring(async () => {
+      h!.watch.start();
+      relist = await h!.replay.call(3);
+    });
+    assert.deepEqual(counted, { expired: 1 });
     assert.ok(!isWatch(relist), 'the call after 410 is a list');
     const rewatch = await h.replay.call(4);
     assert.equal(rv(rewatch), '941');
@@ -115,8 +140,12 @@ describe('ResourceWatch against replayed API-server answers', { timeout: 30_000 
     await h.replay.call(2);
     await until(() => h!.events.includes('MODIFIED a'));
     assert.equal(h.replay.calls.length, 2, 'no re-watch while the watch is merely quiet');
-    mock.timers.tick((TIMEOUT_SECONDS + 30) * 1000);
-    const rewatch = await h.replay.call(3);
+    let rewatch!: Call;
+    const counted = await restartsDuring(async () => {
+      mock.timers.tick((TIMEOUT_SECONDS + 30) * 1000);
+      rewatch = await h!.replay.call(3);
+    });
+    assert.deepEqual(counted, { silent: 1 });
     assert.ok(isWatch(rewatch));
     assert.equal(rv(rewatch), '896', 'resumed after the MODIFIED event (896), no relist');
     assert.ok(await closed(h.replay.calls[1]!), 'the silent request was aborted, not leaked');
@@ -128,9 +157,12 @@ describe('ResourceWatch against replayed API-server answers', { timeout: 30_000 
       if (n === 2) return sendStatus(call.res, 500, REFUSED);
       startStream(call.res, 'application/json');
     });
-    h.watch.start();
-    await h.retryScheduled();
-    await settle();
+    const counted = await restartsDuring(async () => {
+      h!.watch.start();
+      await h!.retryScheduled();
+      await settle();
+    });
+    assert.deepEqual(counted, { error: 1 });
     assert.equal(h.replay.calls.length, 2, 'waits before retrying');
     mock.timers.tick(10_000); // the backoff's cap
     const retry = await h.replay.call(3);
