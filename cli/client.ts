@@ -12,6 +12,7 @@ import {
   DeviceLogin,
   DeviceLoginPoll,
   NamespaceInfo,
+  PathCompletion,
   Page,
   WhoAmI,
   Run,
@@ -138,6 +139,11 @@ export class OddjobClient {
 
   async namespaces(): Promise<string[]> {
     return (await this.json('GET', '/api/namespaces', Page(NamespaceInfo))).items.map((n) => n.name);
+  }
+
+  async completePaths(namespace: string, deployment: string, word: string, container?: string): Promise<PathCompletion> {
+    const path = `/api/namespaces/${encodeURIComponent(namespace)}/deployments/${encodeURIComponent(deployment)}/paths`;
+    return this.json('GET', path, PathCompletion, { query: { word, container } });
   }
 
   async deployments(namespace?: string): Promise<DeploymentSummary[]> {

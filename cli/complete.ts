@@ -14,6 +14,8 @@ export interface CompletionSources {
   namespaces(): Promise<string[]>;
   deployments(namespace: string | undefined): Promise<DeploymentSummary[]>;
   runIds(): Promise<string[]>;
+  /** Paths inside the target's image (under the directories its owner declared) that complete `word`. */
+  paths(namespace: string | undefined, deployment: string, container: string | undefined, word: string): Promise<string[]>;
   contexts(): string[];
   /** The namespace commands use without -n, when it is known without asking ($ODDJOB_NAMESPACE, the context). */
   defaultNamespace(): string | undefined;
@@ -36,7 +38,11 @@ export async function complete(program: Command, words: readonly string[], sourc
   const current = words.at(-1) ?? '';
   const walk = walkWords(program, words.slice(0, -1));
   let candidates: string[];
-  if (walk.afterDashDash) return []; // the remote command's own argv
+  if (walk.afterDashDash) {
+    // The remote command's own argv: paths inside the Deployment's image, when its owner lists some.
+    const name = walk.path.join(' ') === 'run' ? targetName(walk.positionals[0]) : undefined;
+    return name ? (await sources.paths(namespaceOf(walk, sources), name, walk.values.container, current)).filter((c) => c.startsWith(current)) : [];
+  }
   if (walk.pending) candidates = await optionValues(walk, walk.pending, sources);
   else if (current.startsWith('-')) candidates = flagsOf(walk.cmd);
   else candidates = await positionals(walk, sources, current);

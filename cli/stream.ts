@@ -8,6 +8,7 @@ import WebSocket from 'ws';
 import { backoffDelay } from '../protocol/backoff.js';
 import { Channel, CloseCode, decodeFrame, encodeFrame, encodeResize, type StatusFrame } from '../protocol/frames.js';
 import { TERMINAL_STATUSES, type Run } from '../protocol/api.js';
+import { escapeDisplay } from '../protocol/display.js';
 import { apiErrorFrom, networkReason, type OddjobClient } from './client.js';
 import type { EndFrame } from './lib/exit.js';
 
@@ -96,6 +97,7 @@ class RunFollower {
   private readonly stderr: Writable;
   private readonly retry: RetryPolicy;
   private lastProgress = '';
+  private eventsShown = 0;
   private readonly startedAt = Date.now();
   /** On a terminal: the progress is one line, rewritten with the elapsed time, until the command runs. */
   private statusShown = false;
@@ -131,8 +133,17 @@ class RunFollower {
     return (this.stderr as Writable & { isTTY?: boolean }).isTTY === true;
   }
 
-  private onProgress(message: string) {
+  private onProgress(raw: string, event?: { seq: number; type: string }) {
     if (!this.starting) return;
+    // The server escapes what Kubernetes (or a neighbour writing Events) says; so do we.
+    const message = escapeDisplay(raw);
+    if (event) {
+      // Each event about the pod is a step worth keeping: one line each, once each.
+      if (event.seq <= this.eventsShown) return;
+      this.eventsShown = event.seq;
+      this.lastProgress = message;
+      this.notice(`${event.type === 'Warning' ? 'warning: ' : ''}${message}`);
+    }
     this.slowTimer ??= setTimeout(
       () => {
         if (this.starting) this.notice(`still starting after ${Math.round((this.opts.slowStartMs ?? 20_000) / 1000)} s: ${this.lastProgress}`);
@@ -405,7 +416,7 @@ class RunFollower {
   private onStatus(s: StatusFrame, ws: WebSocket): Attempt | undefined {
     switch (s.kind) {
       case 'progress':
-        this.onProgress(s.message);
+        this.onProgress(s.message, s.event);
         return undefined;
       case 'running':
         this.doneStarting();

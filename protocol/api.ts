@@ -130,6 +130,19 @@ export const DeploymentSummary = z.object({
 });
 export type DeploymentSummary = z.infer<typeof DeploymentSummary>;
 
+/**
+ * GET /api/namespaces/NS/deployments/NAME/paths?container=&word=: paths inside the
+ * Deployment's image under the directories its owner declared
+ * (oddjob.io/completion-paths), for shell completion. `indexing`: the listing is
+ * being built (ask again in a few seconds); `unavailable`: why there is none.
+ */
+export const PathCompletion = z.object({
+  state: z.enum(['ready', 'indexing', 'unavailable']),
+  paths: z.array(z.string()),
+  message: z.string().optional(),
+});
+export type PathCompletion = z.infer<typeof PathCompletion>;
+
 /** GET /api/namespaces: the namespaces the server serves (signed-in callers only). */
 export const NamespaceInfo = z.object({ name: z.string() });
 export type NamespaceInfo = z.infer<typeof NamespaceInfo>;

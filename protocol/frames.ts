@@ -21,8 +21,17 @@ import { Channel, frameBytes } from './wire.js';
 export { Channel, CloseCode } from './wire.js';
 
 export const StatusFrame = z.discriminatedUnion('kind', [
-  /** Progress while the pod starts ("waiting for pod: pulling image ..."). */
-  z.object({ kind: z.literal('progress'), message: z.string() }),
+  /**
+   * Progress while the pod starts ("waiting for pod: creating the container"). With
+   * `event`, the line is a Kubernetes Event about the run's pod (Scheduled, Pulling,
+   * FailedScheduling ...): a step worth keeping on screen; `seq` numbers them per run,
+   * so a viewer that reconnects (and gets them again) shows each once.
+   */
+  z.object({
+    kind: z.literal('progress'),
+    message: z.string(),
+    event: z.object({ seq: z.number().int().positive(), reason: z.string(), type: z.enum(['Normal', 'Warning']) }).optional(),
+  }),
   /** The command's container is running; output follows. */
   z.object({ kind: z.literal('running'), podName: z.string() }),
   /** The run ended. The server closes the socket after this frame. */

@@ -10,6 +10,7 @@ import type {
   AuditVerifyResult,
   DeploymentSummary,
   Identity,
+  PathCompletion,
   ResizeFrameShape,
   Run,
   RunListQuery,
@@ -67,6 +68,8 @@ export interface RunService {
    */
   previewRun(ctx: RequestContext, req: RunRequest): Promise<{ job: object }>;
   getRun(ctx: RequestContext, id: string): Promise<Run>;
+  /** The stored output of a run the caller may see, in produced order (for downloads). */
+  readOutput(ctx: RequestContext, id: string): Promise<{ run: Run; chunks: Iterable<{ channel: 1 | 2; data: Buffer }> }>;
   listRuns(ctx: RequestContext, q: RunListQuery): Promise<{ items: Run[]; nextCursor?: string }>;
   /** Its owner, or anyone who may run in its Deployment now (auditors only read); audited with the canceller as actor. */
   cancelRun(ctx: RequestContext, id: string): Promise<Run>;
@@ -92,6 +95,8 @@ export interface DeploymentService {
   servedNamespaces(): string[];
   /** Deployments in the served namespaces that this identity may run in. */
   listRunnable(ctx: RequestContext, namespace?: string): Promise<DeploymentSummary[]>;
+  /** Paths in the Deployment's image for shell completion; only for people who may run there. */
+  completePaths(ctx: RequestContext, q: { namespace: string; deployment: string; container?: string; word: string }): Promise<PathCompletion>;
 }
 
 export interface AuditService {

@@ -57,6 +57,12 @@ export async function runCompletion(program: Command, cli: CliContext, words: re
     namespaces: () => quietly(() => client!.namespaces()),
     deployments: (ns) => quietly(() => client!.deployments(ns)),
     runIds: () => quietly(async () => (await client!.listRuns({ limit: 100 })).items.map((r) => r.id)),
+    paths: (ns, deployment, container, word) =>
+      quietly(async () => {
+        // Without -n or a default, the server's only namespace (as commands pick it).
+        const namespace = ns ?? (await client!.namespaces()).find((_n, _i, all) => all.length === 1);
+        return namespace ? (await client!.completePaths(namespace, deployment, word, container)).paths : [];
+      }),
     contexts: () => contexts,
     defaultNamespace: () => defaultNs,
   };

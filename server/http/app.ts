@@ -201,6 +201,11 @@ export function createApp(deps: AppDeps) {
     const { namespace } = parse(z.object({ namespace: z.string().max(63).optional() }).strict(), req.query, 'query');
     res.json({ items: await deployments.listRunnable(ctx(req), namespace) });
   });
+  api.get('/namespaces/:namespace/deployments/:name/paths', async (req, res) => {
+    const q = parse(z.object({ container: z.string().max(63).optional(), word: z.string().max(1024).default('') }).strict(), req.query, 'query');
+    const p = parse(z.object({ namespace: z.string().max(63), name: z.string().max(253) }), req.params, 'path');
+    res.json(await deployments.completePaths(ctx(req), { namespace: p.namespace, deployment: p.name, ...q }));
+  });
   api.post('/runs', async (req, res) => {
     if (!req.is('application/json')) throw httpRefusal(415, 'unsupported_media_type', 'send the run request as application/json');
     const body = parse(RunRequest, req.body, 'run request');
@@ -217,6 +222,24 @@ export function createApp(deps: AppDeps) {
   });
   api.get('/runs/:id', async (req, res) => {
     res.json(await runs.getRun(ctx(req), parse(runIdSchema, req.params.id, 'run id')));
+  });
+  api.get('/runs/:id/log', async (req, res) => {
+    // The stored output as a file (curl, the web page's download button): bytes as the
+    // program wrote them, stdout and stderr in the order produced, or one of them.
+    const id = parse(runIdSchema, req.params.id, 'run id');
+    const { stream } = parse(z.object({ stream: z.enum(['all', 'stdout', 'stderr']).default('all') }).strict(), req.query, 'query');
+    const { run, chunks } = await runs.readOutput(ctx(req), id);
+    const only = stream === 'stdout' ? 1 : stream === 'stderr' ? 2 : undefined;
+    res.type('text/plain; charset=utf-8');
+    res.setHeader('Content-Disposition', `attachment; filename="oddjob-${run.id}${only ? `-${stream}` : ''}.log"`);
+    res.setHeader('Cache-Control', 'no-store');
+    if (run.outputTruncated) res.setHeader('X-Oddjob-Output-Truncated', 'true');
+    for (const c of chunks) {
+      if (only && c.channel !== only) continue;
+      if (!res.write(c.data)) await new Promise((r) => res.once('drain', r));
+      if (res.destroyed) return;
+    }
+    res.end();
   });
   api.post('/runs/:id/cancel', async (req, res) => {
     res.json(await runs.cancelRun(ctx(req), parse(runIdSchema, req.params.id, 'run id')));

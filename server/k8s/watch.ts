@@ -18,6 +18,7 @@ export interface ResourceWatchOptions<T extends k8s.KubernetesObject> {
   /** e.g. /api/v1/namespaces/demo/pods */
   path: string;
   labelSelector?: string;
+  fieldSelector?: string;
   list: () => Promise<Listed<T>>;
   logger: Logger;
   /** Server-side watch timeout; the watchdog fires a little after it. */
@@ -133,6 +134,7 @@ export class ResourceWatch<T extends k8s.KubernetesObject> {
       timeoutSeconds,
     };
     if (this.opts.labelSelector) query.labelSelector = this.opts.labelSelector;
+    if (this.opts.fieldSelector) query.fieldSelector = this.opts.fieldSelector;
     this.armWatchdog(timeoutSeconds + 30);
     this.watching = false;
     let ended = false;

@@ -20,6 +20,8 @@ interface Attached {
 export class OutputHub {
   private readonly viewers = new Set<Attached>();
   private lastProgress: StatusFrame | undefined;
+  /** The pod's Events so far, while the run starts: a viewer that joins late sees the steps too. */
+  private readonly events: StatusFrame[] = [];
   private ended = false;
 
   /** Bytes produced so far (stored or, past the storage limit, only streamed). */
@@ -61,6 +63,8 @@ export class OutputHub {
 
   status(frame: StatusFrame): void {
     if (frame.kind === 'progress' || frame.kind === 'running') this.lastProgress = frame;
+    if (frame.kind === 'progress' && frame.event && this.events.length < 64) this.events.push(frame);
+    if (frame.kind === 'running') this.events.length = 0;
     for (const a of this.viewers) if (!a.replaying) a.viewer.status(frame);
   }
 
@@ -94,7 +98,10 @@ export class OutputHub {
         });
         a.pos = this.total;
       }
-      if (live && !a.ended && this.lastProgress) viewer.status(this.lastProgress);
+      if (live && !a.ended) {
+        for (const e of this.events) if (e !== this.lastProgress) viewer.status(e);
+        if (this.lastProgress) viewer.status(this.lastProgress);
+      }
       onReplayed?.();
       if (a.ended) {
         viewer.status(a.ended);

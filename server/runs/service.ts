@@ -15,6 +15,7 @@ import { toServiceError } from '../k8s/client.js';
 import { ResourceWatch } from '../k8s/watch.js';
 import { CloneError, chooseContainer, cloneJobFromDeployment, type Neighbours } from '../jobs/clone.js';
 import { readNeighbours } from '../k8s/neighbours.js';
+import { watchPodEvents } from '../k8s/pod-events.js';
 import { DeploymentCache } from '../deployments/cache.js';
 import { durationSeconds } from '../../protocol/duration.js';
 import { metrics, observeActiveRuns } from '../metrics.js';
@@ -101,6 +102,7 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
       trackers.delete(id);
       hubs.delete(id);
     },
+    watchPodEvents: (pod: { namespace: string; uid: string }, onEvent: (event: k8s.CoreV1Event) => void) => watchPodEvents(kube, logger, pod, onEvent),
   };
 
   function track(run: Run): RunTracker {
@@ -541,6 +543,12 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
 
     async getRun(ctx, id) {
       return getVisibleRun(ctx, id);
+    },
+
+    async readOutput(ctx, id) {
+      const run = await getVisibleRun(ctx, id);
+      if (run.outputExpiredAt) throw notFound(`the output of run ${id} was deleted at ${run.outputExpiredAt} (it is kept for a limited time)`);
+      return { run, chunks: output.read(id) };
     },
 
     async listRuns(ctx, q: RunListQuery) {

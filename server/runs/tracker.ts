@@ -17,6 +17,7 @@ import { metrics } from '../metrics.js';
 import { OutputCoalescer } from './coalesce.js';
 import type { OutputHub } from './hub.js';
 import { interpretJob, interpretPod } from './pod-state.js';
+import { MAX_EVENT_LINES, describePodEvent, type PodRef } from './pod-events.js';
 
 export interface TrackerDeps {
   kube: KubeClients;
@@ -27,6 +28,8 @@ export interface TrackerDeps {
   /** Shared answer to "does this API server keep stdout and stderr apart?" */
   splitStreams: { value: boolean | undefined };
   onDone: (runId: string) => void;
+  /** Follows the Events about a pod; returns a stop function. */
+  watchPodEvents?: (pod: { namespace: string; uid: string }, onEvent: (event: k8s.CoreV1Event) => void) => () => void;
 }
 
 /** Interactive input the server holds for one run before it pushes back on the viewer. */
@@ -62,6 +65,9 @@ export class RunTracker {
   private detached = false;
   /** Joins the log's small chunks before they are stored and sent (log capture only). */
   private output: OutputCoalescer | undefined;
+  /** Stops following the pod's Events (only while the run waits to start). */
+  private stopEvents: (() => void) | undefined;
+  private readonly eventsSeen = new Set<string>();
 
   constructor(
     public run: Run,
@@ -133,6 +139,7 @@ export class RunTracker {
     const name = pod.metadata?.name;
     if (name && this.run.podName !== name) this.update({ podName: name });
     const view = interpretPod(pod, this.run.container);
+    if (view.kind === 'starting') this.followEvents(pod);
     switch (view.kind) {
       case 'starting':
         if (view.progress !== this.lastProgress) {
@@ -179,11 +186,38 @@ export class RunTracker {
     void this.finish('lost', undefined, 'the Job no longer exists (it ended or was deleted while oddjob was not watching)');
   }
 
+  /** While the run waits to start, what Kubernetes does with its pod becomes progress lines. */
+  private followEvents(pod: k8s.V1Pod): void {
+    const m = pod.metadata ?? {};
+    if (this.stopEvents || !this.deps.watchPodEvents || !m.uid || !m.name || !/^[0-9a-f-]{1,64}$/.test(m.uid)) return;
+    const ref: PodRef = { namespace: this.run.namespace, name: m.name, uid: m.uid };
+    this.stopEvents = this.deps.watchPodEvents({ namespace: ref.namespace, uid: ref.uid }, (event) => {
+      if (this.phase !== 'starting') return;
+      const line = describePodEvent(event, ref);
+      if (!line || this.eventsSeen.has(line.key)) return;
+      if (this.eventsSeen.size >= MAX_EVENT_LINES) return;
+      this.eventsSeen.add(line.key);
+      const last = this.eventsSeen.size === MAX_EVENT_LINES;
+      this.hub.status({
+        kind: 'progress',
+        message: last ? `${line.message} (further events about the pod are not shown)` : line.message,
+        event: { seq: this.eventsSeen.size, reason: line.reason, type: line.type },
+      });
+    });
+  }
+
+  private unfollowEvents(): void {
+    this.stopEvents?.();
+    // A stopped follow stays stopped: the run is past waiting to start.
+    this.stopEvents = () => undefined;
+  }
+
   // ── running ─────────────────────────────────────────────────────────────
 
   private startRunning(pod: k8s.V1Pod): void {
     if (this.phase === 'starting') {
       this.phase = 'running';
+      this.unfollowEvents();
       clearTimeout(this.startTimer);
       const startedAt = new Date().toISOString();
       const delaySeconds = (Date.parse(startedAt) - Date.parse(this.run.createdAt)) / 1000;
@@ -423,6 +457,7 @@ export class RunTracker {
    */
   detach(): void {
     this.detached = true;
+    this.unfollowEvents();
     this.output?.discard();
     clearTimeout(this.startTimer);
     this.abort.abort();
@@ -433,6 +468,7 @@ export class RunTracker {
     // Output read but not yet handed on belongs before the end frame.
     this.output?.flush();
     this.phase = 'done';
+    this.unfollowEvents();
     clearTimeout(this.startTimer);
     const finishedAt = new Date();
     const started = Date.parse(this.run.startedAt ?? this.run.createdAt);

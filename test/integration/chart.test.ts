@@ -470,6 +470,7 @@ describe('installed into the cluster', () => {
       ['services', '[list]'],
       ['poddisruptionbudgets.policy', '[list]'],
       ['pods', '[get list watch]'],
+      ['events', '[get list watch]'],
       ['pods/log', '[get]'],
       ['pods/attach', '[create get]'],
     ]);

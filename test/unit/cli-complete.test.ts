@@ -25,6 +25,8 @@ const sources: CompletionSources = {
     return ns ? all.filter((d) => d.namespace === ns) : all;
   },
   runIds: async () => ['k3x9q2m7a1bz', 'aaaaaaaaaaaa'],
+  // Stands in for the server's answer: it echoes what it was asked, so the cases show what reaches it.
+  paths: async (ns, deployment, container, word) => [`${word}${ns ?? '-'}:${deployment}:${container ?? '-'}`, `${word}x/`],
   contexts: () => ['prod', 'staging'],
   defaultNamespace: () => undefined,
 };
@@ -57,7 +59,15 @@ describe('completion', () => {
       ['run', '-n', 'payments', 'deploy/api', '-c', ''],
       ['app', 'proxy'],
     ],
-    [['run', 'deploy/api', '--', 'node', ''], []],
+    [
+      ['run', 'deploy/api', '--', 'node', ''],
+      ['-:api:-', 'x/'],
+    ],
+    [
+      ['run', '-n', 'payments', 'deployment.apps/api', '-c', 'app', '--', 'node', 'scripts/'],
+      ['scripts/payments:api:app', 'scripts/x/'],
+    ],
+    [['logs', 'k3x9q2m7a1bz', '--', ''], []],
     [
       ['logs', ''],
       ['k3x9q2m7a1bz', 'aaaaaaaaaaaa'],

@@ -50,6 +50,15 @@ const runs: RunService = {
     if (id !== run.id) throw notFound(`run ${id} not found`);
     return run;
   },
+  async readOutput(_ctx, id) {
+    if (id !== run.id) throw notFound(`run ${id} not found`);
+    const chunks = [
+      { channel: 1 as const, data: Buffer.from('out 1\n') },
+      { channel: 2 as const, data: Buffer.from('err 1\n') },
+      { channel: 1 as const, data: Buffer.from([0xff, 0x00, 0x0a]) },
+    ];
+    return { run, chunks };
+  },
   async listRuns() {
     return { items: [run] };
   },
@@ -83,7 +92,7 @@ before(async () => {
     publicUrl: 'http://oddjob.test',
     logger: createLogger('fatal'),
     runs,
-    deployments: { servedNamespaces: () => ['demo'], listRunnable: async () => [] },
+    deployments: { servedNamespaces: () => ['demo'], listRunnable: async () => [], completePaths: async () => ({ state: 'unavailable' as const, paths: [] }) },
     audit,
     auth,
     readiness: [],
@@ -147,6 +156,24 @@ describe('HTTP API edge', () => {
     await request(base).get('/api/runs/..%2F..%2Fetc').expect(400);
     const r = await request(base).get('/api/runs/zzzzzzzzzzzz').expect(404);
     assert.equal(r.body.error.message, 'run zzzzzzzzzzzz not found');
+  });
+  test('GET /api/runs/ID/log downloads the stored output as it was, whole or one stream', async () => {
+    const get = async (query: string) => {
+      const r = await fetch(`${base}/api/runs/${run.id}/log${query}`);
+      assert.equal(r.status, 200);
+      return { headers: r.headers, body: Buffer.from(await r.arrayBuffer()) };
+    };
+    const all = await get('');
+    assert.equal(all.headers.get('content-type'), 'text/plain; charset=utf-8');
+    assert.equal(all.headers.get('content-disposition'), `attachment; filename="oddjob-${run.id}.log"`);
+    assert.equal(all.headers.get('x-content-type-options'), 'nosniff');
+    assert.deepEqual(all.body, Buffer.concat([Buffer.from('out 1\nerr 1\n'), Buffer.from([0xff, 0x00, 0x0a])]));
+    const err = await get('?stream=stderr');
+    assert.equal(err.headers.get('content-disposition'), `attachment; filename="oddjob-${run.id}-stderr.log"`);
+    assert.equal(err.body.toString(), 'err 1\n');
+    assert.deepEqual((await get('?stream=stdout')).body, Buffer.concat([Buffer.from('out 1\n'), Buffer.from([0xff, 0x00, 0x0a])]));
+    await request(base).get(`/api/runs/${run.id}/log?stream=both`).expect(400);
+    await request(base).get('/api/runs/zzzzzzzzzzzz/log').expect(404);
   });
   test('404 JSON for an unknown API path', async () => {
     const r = await request(base).get('/api/nope').expect(404);

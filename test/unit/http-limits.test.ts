@@ -39,6 +39,9 @@ const runs: RunService = {
   async previewRun() {
     return { job: {} };
   },
+  async readOutput() {
+    throw new Error('not used');
+  },
   async getRun() {
     return run;
   },
@@ -64,7 +67,7 @@ const deps = (auth: Authenticator, extra: object = {}) => ({
   publicUrl: 'http://localhost:1',
   logger: createLogger('fatal'),
   runs,
-  deployments: { servedNamespaces: () => ['demo'], listRunnable: async () => [] },
+  deployments: { servedNamespaces: () => ['demo'], listRunnable: async () => [], completePaths: async () => ({ state: 'unavailable' as const, paths: [] }) },
   audit: { query: () => ({ items: [] }), *iterate() {}, verify: () => ({ ok: true, checked: 0 }) },
   auth,
   readiness: [] as ReadinessCheck[],

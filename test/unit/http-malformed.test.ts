@@ -33,6 +33,9 @@ const run = {
 const runs: RunService = {
   createRun: async () => run,
   previewRun: async () => ({ job: {} }),
+  async readOutput() {
+    throw new Error('not used');
+  },
   async getRun(_ctx, id) {
     if (id !== run.id) throw notFound(`run ${id} not found`);
     return run;
@@ -62,7 +65,7 @@ before(async () => {
     publicUrl: 'http://oddjob.test',
     logger: createLogger('fatal'),
     runs,
-    deployments: { servedNamespaces: () => ['demo'], listRunnable: async () => [] },
+    deployments: { servedNamespaces: () => ['demo'], listRunnable: async () => [], completePaths: async () => ({ state: 'unavailable' as const, paths: [] }) },
     audit: { query: () => ({ items: [] }), *iterate() {}, verify: () => ({ ok: true, checked: 0 }) },
     auth: { mode: 'dev', authenticate: async () => ({ identity: { login: 'alice', teams: [] }, via: 'dev', auditor: true }) },
     readiness: [],

@@ -8,6 +8,10 @@ import { clear, formatBytes, formatDuration, formatTime, h, onAsync, shown, stat
 import { shellJoin } from './argv.js';
 import { isRunOwner } from '../../protocol/owner.js';
 import { RunStream, type ConnState } from './stream.js';
+import { TerminalSearch } from './search.js';
+
+const STDERR_ON = '\x1b[31m';
+const STDERR_OFF = '\x1b[39m';
 
 export const runPage: Page = async (ctx) => {
   const { main, params, me } = ctx;
@@ -32,6 +36,9 @@ export const runPage: Page = async (ctx) => {
   const badgeSlot = h('span', { class: 'title-badge', id: 'run-status' });
   const facts = h('dl', { class: 'facts facts-run' });
   const statusLine = h('p', { class: 'stream-state', id: 'stream-state', role: 'status', 'aria-live': 'polite' });
+  // What Kubernetes did with the pod while the run waited to start (its Events), one line each.
+  const podEvents = h('ol', { class: 'pod-events', id: 'pod-events', 'aria-label': 'Pod events', hidden: true });
+  let eventsShown = 0;
   const cancelBtn = h('button', { type: 'button', class: 'btn btn-danger', id: 'cancel-run' }, 'Cancel run');
   const retryBtn = h('button', { type: 'button', class: 'btn btn-small', hidden: true }, 'Reconnect');
   const actionError = h('div', { 'aria-live': 'assertive' });
@@ -59,6 +66,27 @@ export const runPage: Page = async (ctx) => {
   );
   const again = `/run?${new URLSearchParams([['namespace', run.namespace], ['deployment', run.deployment], ...run.command.map((a) => ['arg', a])])}`;
 
+  // Find in the output, and the stored output as a file (GET /api/runs/ID/log).
+  const searchInput = h('input', { type: 'search', id: 'log-search', placeholder: 'Find in output', 'aria-label': 'Find in output', class: 'log-search' });
+  const searchPrev = h('button', { type: 'button', class: 'btn btn-small', id: 'search-prev', 'aria-label': 'Previous match' }, '↑');
+  const searchNext = h('button', { type: 'button', class: 'btn btn-small', id: 'search-next', 'aria-label': 'Next match' }, '↓');
+  const searchCount = h('span', { class: 'help', id: 'search-count', 'aria-live': 'polite' });
+  const logUrl = `/api/runs/${id}/log`;
+  const logTools = h(
+    'div',
+    { class: 'log-tools' },
+    h('div', { class: 'log-find', role: 'search' }, searchInput, searchPrev, searchNext, searchCount),
+    h(
+      'div',
+      { class: 'log-downloads' },
+      h('a', { class: 'btn btn-small', id: 'download-log', href: logUrl, download: `oddjob-${id}.log` }, 'Download output'),
+      run.tty
+        ? null
+        : h('a', { class: 'btn btn-small', id: 'download-stderr', href: `${logUrl}?stream=stderr`, download: `oddjob-${id}-stderr.log` }, 'stderr only'),
+      run.tty ? null : h('span', { class: 'help legend' }, h('span', { class: 'stderr-swatch' }), 'stderr'),
+    ),
+  );
+
   // The wrapper carries padding and border; xterm gets a plain box (it sizes from it).
   const termInner = h('div', { class: 'terminal-inner' });
   const termHost = h('div', { class: 'run-terminal', id: 'terminal' }, termInner);
@@ -85,6 +113,8 @@ export const runPage: Page = async (ctx) => {
     h('div', { class: 'share' }, shareInput, copyBtn),
     actionError,
     h('div', { class: 'terminal-bar' }, statusLine, retryBtn),
+    podEvents,
+    logTools,
     termHost,
     inputHelp ?? '',
   );
@@ -93,6 +123,16 @@ export const runPage: Page = async (ctx) => {
   const { createTerminal } = await import('./terminal.js');
   const t = createTerminal(termInner, { tty: run.tty, input: takesInput, label: takesInput ? `Terminal input for run ${id}` : `Output of run ${id}` });
   const { term } = t;
+  const search = new TerminalSearch(term);
+  const find = (direction: 1 | -1) => (searchCount.textContent = search.step(searchInput.value, direction));
+  searchInput.addEventListener('keydown', (e) => {
+    if (e.key !== 'Enter') return;
+    e.preventDefault();
+    find(e.shiftKey ? -1 : 1);
+  });
+  searchInput.addEventListener('input', () => find(1));
+  searchPrev.addEventListener('click', () => find(-1));
+  searchNext.addEventListener('click', () => find(1));
 
   let progress = '';
   let conn: ConnState = 'connecting';
@@ -153,8 +193,18 @@ export const runPage: Page = async (ctx) => {
   const stream = new RunStream(
     id,
     {
-      output: (data) => term.write(data),
-      progress: (m) => {
+      output: (data, channel) => {
+        // stderr in the terminal's red, so it stands apart from stdout (a TTY run has one stream).
+        if (channel === 2 && !run.tty) term.write(STDERR_ON);
+        term.write(data);
+        if (channel === 2 && !run.tty) term.write(STDERR_OFF);
+      },
+      progress: (m, event) => {
+        if (event && event.seq > eventsShown) {
+          eventsShown = event.seq;
+          podEvents.append(h('li', { class: event.type === 'Warning' ? 'warning' : null, 'data-reason': event.reason }, m));
+          podEvents.hidden = false;
+        }
         progress = m;
         drawStatusLine();
       },

@@ -1,5 +1,5 @@
 // Run history: filters (mine, namespace, deployment, status), cursor paging,
-// NDJSON/CSV export of everything the filters match.
+// NDJSON/CSV export of everything the filters match; refreshed live while open.
 import { api, collectPages, RUN_STATUSES, type Run } from './api.js';
 import { emptyState, errorBox, link, type Page } from './app.js';
 import { clear, download, formatDuration, formatTime, h, shown, statusBadge } from './dom.js';
@@ -8,6 +8,7 @@ import { filterForm, pager } from './filters.js';
 import { RUN_COLUMNS, toCsv } from './csv.js';
 
 const KEYS = ['mine', 'namespace', 'deployment', 'status', 'cursor'];
+const LIVE_REFRESH_MS = 3_000;
 
 export const runsPage: Page = async (ctx) => {
   const { main, query } = ctx;
@@ -67,54 +68,78 @@ export const runsPage: Page = async (ctx) => {
     clear(body, errorBox(err, 'Cannot list runs'));
     return;
   }
-  if (!page.items.length) {
-    clear(body, emptyState(q.size ? 'No run matches these filters.' : 'No runs yet.', link('/run', 'Start one')));
-    return;
-  }
-  const now = Date.now();
-  clear(
-    body,
-    h(
-      'div',
-      { class: 'table-wrap', tabindex: '0', role: 'region', 'aria-label': 'Runs' },
+  render(page);
+  // Live: the list follows new runs and status changes while the page is open (and visible).
+  let lastJson = JSON.stringify(page);
+  let busy = false;
+  const timer = setInterval(() => {
+    if (busy || document.hidden) return;
+    busy = true;
+    api
+      .listRuns(q)
+      .then((next) => {
+        const json = JSON.stringify(next);
+        if (json !== lastJson && body.isConnected) {
+          lastJson = json;
+          render(next);
+        }
+      })
+      // A failed refresh keeps what is shown; the next one tries again.
+      .catch(() => undefined)
+      .finally(() => (busy = false));
+  }, LIVE_REFRESH_MS);
+  return () => clearInterval(timer);
+
+  function render(page: { items: Run[]; nextCursor?: string }) {
+    if (!page.items.length) {
+      clear(body, emptyState(q.size ? 'No run matches these filters.' : 'No runs yet.', link('/run', 'Start one')));
+      return;
+    }
+    const now = Date.now();
+    clear(
+      body,
       h(
-        'table',
-        { class: 'table', id: 'runs-table' },
+        'div',
+        { class: 'table-wrap', tabindex: '0', role: 'region', 'aria-label': 'Runs' },
         h(
-          'thead',
-          null,
+          'table',
+          { class: 'table', id: 'runs-table' },
           h(
-            'tr',
+            'thead',
             null,
-            ['Run', 'Status', 'Deployment', 'Command', 'User', 'Created', 'Duration', 'Exit'].map((c, i) =>
-              h('th', { scope: 'col', class: i >= 5 ? 'hide-sm' : null }, c),
-            ),
-          ),
-        ),
-        h(
-          'tbody',
-          null,
-          page.items.map((r) =>
             h(
               'tr',
-              { 'data-run-id': r.id },
-              h('td', null, link(`/runs/${r.id}`, r.id, { class: 'mono' })),
-              h('td', null, statusBadge(r.status)),
-              h('td', null, `${r.namespace}/${r.deployment}`),
-              h('td', { class: 'cmd-cell' }, h('code', { title: shellJoin(r.command) }, shellJoin(r.command))),
-              h('td', null, r.user),
-              h('td', { class: 'hide-sm nowrap' }, formatTime(r.createdAt)),
-              h(
-                'td',
-                { class: 'hide-sm nowrap' },
-                r.startedAt ? formatDuration((r.finishedAt ? Date.parse(r.finishedAt) : now) - Date.parse(r.startedAt)) : '—',
+              null,
+              ['Run', 'Status', 'Deployment', 'Command', 'User', 'Created', 'Duration', 'Exit'].map((c, i) =>
+                h('th', { scope: 'col', class: i >= 5 ? 'hide-sm' : null }, c),
               ),
-              h('td', { class: 'hide-sm' }, r.exitCode !== undefined ? String(r.exitCode) : '—'),
+            ),
+          ),
+          h(
+            'tbody',
+            null,
+            page.items.map((r) =>
+              h(
+                'tr',
+                { 'data-run-id': r.id },
+                h('td', null, link(`/runs/${r.id}`, r.id, { class: 'mono' })),
+                h('td', null, statusBadge(r.status)),
+                h('td', null, `${r.namespace}/${r.deployment}`),
+                h('td', { class: 'cmd-cell' }, h('code', { title: shellJoin(r.command) }, shellJoin(r.command))),
+                h('td', null, r.user),
+                h('td', { class: 'hide-sm nowrap' }, formatTime(r.createdAt)),
+                h(
+                  'td',
+                  { class: 'hide-sm nowrap' },
+                  r.startedAt ? formatDuration((r.finishedAt ? Date.parse(r.finishedAt) : now) - Date.parse(r.startedAt)) : '—',
+                ),
+                h('td', { class: 'hide-sm' }, r.exitCode !== undefined ? String(r.exitCode) : '—'),
+              ),
             ),
           ),
         ),
       ),
-    ),
-    pager('/runs', q, page.nextCursor, page.items.length),
-  );
+      pager('/runs', q, page.nextCursor, page.items.length),
+    );
+  }
 };

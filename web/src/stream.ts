@@ -17,7 +17,7 @@ export type ConnState = 'connecting' | 'live' | 'reconnecting' | 'done' | 'faile
 
 export interface StreamHandlers {
   output(data: Uint8Array, channel: 1 | 2): void;
-  progress(message: string): void;
+  progress(message: string, event?: { seq: number; reason: string; type: 'Normal' | 'Warning' }): void;
   running(podName: string): void;
   end(frame: Extract<StatusFrame, { kind: 'end' }>): void;
   state(state: ConnState, detail?: string): void;
@@ -146,7 +146,7 @@ export class RunStream {
       }
       switch (s.kind) {
         case 'progress':
-          this.h.progress(s.message);
+          this.h.progress(s.message, s.event);
           break;
         case 'running':
           this.running = true;
