@@ -48,7 +48,7 @@ before(async () => {
     publicUrl: 'http://oddjob.test',
     logger: createLogger('fatal'),
     runs: {} as RunService,
-    deployments: { servedNamespaces: () => ['demo'], listRunnable: async () => [] },
+    deployments: { servedNamespaces: () => ['demo'], listRunnable: async () => [], completePaths: async () => ({ state: 'unavailable' as const, paths: [] }) },
     audit: { query: () => ({ items: [] }), *iterate() {}, verify: () => ({ ok: true, checked: 0 }) },
     auth,
     readiness: [],
