@@ -8,7 +8,7 @@ import { createTypeScriptImportResolver } from 'eslint-import-resolver-typescrip
 import globals from 'globals';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'web/dist/', 'node_modules/', '.cluster/', 'test-artifacts/', 'bench/results/', 'hack/images/demo-app/'] },
+  { ignores: ['dist/', 'web/dist/', 'node_modules/', '.cluster/', '.postgres/', 'test-artifacts/', 'bench/results/', 'hack/images/demo-app/'] },
   js.configs.recommended,
   // The type-aware rules are chosen one by one (below), not the whole recommendedTypeChecked set.
   tseslint.configs.recommended,

@@ -1,5 +1,5 @@
-// Benchmark 4: the audit store at scale, on a real SQLite file.
-//   - append rate as the server does it (one durable transaction per event)
+// Benchmark 4: the audit store at scale, on a real SQLite file (writers on both engines: audit-writers.ts).
+//   - append rate one event at a time (one durable transaction per event)
 //   - bulk seeding of N synthetic events (batched), for the query and verify numbers
 //   - p50/p99 of the common queries: user + time range, deployment, status
 //   - `audit verify` time, in-process and in the worker thread the server uses,
@@ -10,9 +10,9 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { AuditEventInput, AuditQuery } from '../protocol/api.js';
-import { openDatabase } from '../server/audit/db.js';
-import { AuditLog } from '../server/audit/store.js';
-import { verifyInWorker } from '../server/audit/verify-worker.js';
+import { openStore } from '../server/store/index.js';
+import type { DbTarget } from '../server/store/target.js';
+import { verifyInWorker } from '../server/store/verify-worker.js';
 import { type BenchOptions, type BenchResult, mib, ms, quantile } from './lib.js';
 
 const USERS = 200;
@@ -64,8 +64,9 @@ export async function auditBench(opts: BenchOptions): Promise<BenchResult> {
   const dir = mkdtempSync(join(tmpdir(), 'oddjob-bench-audit-'));
   const file = join(dir, 'audit.db');
   try {
-    const db = openDatabase(file);
-    const log = new AuditLog(db);
+    const target: DbTarget = { engine: 'sqlite', path: file };
+    const store = await openStore(target);
+    const log = store.audit;
     // Times spread over 30 days, non-decreasing like real appends.
     const t0 = Date.now() - 30 * 86400_000;
     const at = (i: number) => new Date(t0 + Math.floor((i / n) * 30 * 86400_000));
@@ -73,17 +74,16 @@ export async function auditBench(opts: BenchOptions): Promise<BenchResult> {
     // 1. The server's path: each append is its own fsync'd transaction (synchronous=FULL).
     const durable = opts.quick ? 300 : 2000;
     let t = performance.now();
-    for (let i = 0; i < durable; i++) log.append(synthetic(i), at(i));
+    for (let i = 0; i < durable; i++) await log.append(synthetic(i), at(i));
     const durablePerSec = durable / ((performance.now() - t) / 1000);
     process.stderr.write(`audit: ${durable} durable appends at ${durablePerSec.toFixed(0)}/s\n`);
 
-    // 2. Seeding: the same append(), batched in transactions (savepoints inside).
+    // 2. Seeding: the same append(), 10,000 per group commit.
     t = performance.now();
-    const batch = db.transaction((from: number, to: number) => {
-      for (let i = from; i < to; i++) log.append(synthetic(i), at(i));
-    });
     for (let i = durable; i < n; i += 10_000) {
-      batch(i, Math.min(n, i + 10_000));
+      const batch = [];
+      for (let j = i; j < Math.min(n, i + 10_000); j++) batch.push(log.append(synthetic(j), at(j)));
+      await Promise.all(batch);
       if ((i - durable) % 200_000 < 10_000) process.stderr.write(`audit: seeded ${i}/${n}\n`);
     }
     const seededPerSec = (n - durable) / ((performance.now() - t) / 1000);
@@ -115,14 +115,14 @@ export async function auditBench(opts: BenchOptions): Promise<BenchResult> {
         let page = 1;
         if (name.endsWith('page 5')) {
           for (; page < 5; page++) {
-            const next: string | undefined = log.query({ ...q, cursor }).nextCursor;
+            const next: string | undefined = (await log.query({ ...q, cursor })).nextCursor;
             if (!next) break;
             cursor = next;
           }
         }
         shallowest = Math.min(shallowest, page);
         const s = performance.now();
-        const items = log.query({ ...q, cursor }).items.length;
+        const items = (await log.query({ ...q, cursor })).items.length;
         times.push(performance.now() - s);
         rows += items;
       }
@@ -136,18 +136,18 @@ export async function auditBench(opts: BenchOptions): Promise<BenchResult> {
 
     // 4. Verify: in-process (what blocks a server) and in the worker (what the server does).
     t = performance.now();
-    const inProcess = log.verify();
+    const inProcess = await log.verify();
     const verifyInProcessMs = performance.now() - t;
     if (!inProcess.ok || inProcess.checked !== n) throw new Error(`verify failed: ${JSON.stringify(inProcess)}`);
     const delay = monitorEventLoopDelay({ resolution: 10 });
     delay.enable();
     t = performance.now();
-    const worker = await verifyInWorker(file);
+    const worker = await verifyInWorker(target);
     const verifyWorkerMs = performance.now() - t;
     delay.disable();
     if (!worker.ok || worker.checked !== n) throw new Error(`worker verify failed: ${JSON.stringify(worker)}`);
     const maxLoopStallMs = delay.max / 1e6;
-    db.close();
+    await store.close();
     const sizeBytes = statSync(file).size;
 
     const rows = [

@@ -1,14 +1,16 @@
-// npm run bench [-- --quick] [-- --only latency,launch,stream,audit,footprint,failover,schedules]
+// npm run bench [-- --quick] [-- --only latency,launch,stream,audit,writers,footprint,failover,schedules]
 // Measured side by side in one run on the real local cluster, reported as ratios:
 //   latency    time to first output / exit: oddjob run vs the best raw kubectl sequence
 //   launch     N concurrent runs through the API vs the same Jobs created with client-node
 //   stream     M MiB read live: oddjob run vs kubectl logs -f on the same pod; server CPU/RSS
 //   audit      append rate, query p50/p99 and verify time on 1M events (no cluster)
+//   writers    audit appends/s with 1, 2, 4 writer processes, SQLite vs PostgreSQL (no cluster)
 //   footprint  server RSS idle and with 100 live streams
 //   failover   leader killed / stopped → another replica leads (p50/p99)
 //   schedules  slot → Job created p50/p99 at 1, 100, 1,000 every-minute schedules; scheduler CPU per tick
 // Results: a table on stdout and JSON in bench/results/. Details: docs/benchmarks.md.
 import { auditBench } from './audit.js';
+import { auditWritersBench } from './audit-writers.js';
 import { type ClusterEnv, startClusterEnv } from './env.js';
 import { failoverBench } from './failover.js';
 import { footprintBench } from './footprint.js';
@@ -18,7 +20,7 @@ import { type BenchOptions, type BenchResult, machine, printTable, writeResults 
 import { schedulesBench } from './schedules.js';
 import { streamBench } from './stream.js';
 
-const ALL = ['latency', 'launch', 'stream', 'audit', 'footprint', 'failover', 'schedules'] as const;
+const ALL = ['latency', 'launch', 'stream', 'audit', 'writers', 'footprint', 'failover', 'schedules'] as const;
 type Name = (typeof ALL)[number];
 
 function parseArgs(argv: string[]): { opts: BenchOptions; only: Name[] } {
@@ -48,13 +50,14 @@ function parseArgs(argv: string[]): { opts: BenchOptions; only: Name[] } {
 async function main() {
   const { opts, only } = parseArgs(process.argv.slice(2));
   const results: BenchResult[] = [];
-  const needsCluster = only.some((n) => n !== 'audit');
+  const needsCluster = only.some((n) => n !== 'audit' && n !== 'writers');
   let env: ClusterEnv | undefined;
   try {
     if (needsCluster) env = await startClusterEnv();
     for (const name of only) {
       process.stderr.write(`\n== ${name}${opts.quick ? ' (quick)' : ''} ==\n`);
       if (name === 'audit') results.push(await auditBench(opts));
+      else if (name === 'writers') results.push(await auditWritersBench(opts));
       else if (name === 'latency') results.push(await latencyBench(env!, opts));
       else if (name === 'launch') results.push(await launchBench(env!, opts));
       else if (name === 'stream') results.push(await streamBench(env!, opts));

@@ -10,10 +10,6 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { openDatabase } from '../server/audit/db.js';
-import { OutputStore } from '../server/audit/output.js';
-import { RunStore } from '../server/audit/runs.js';
-import { AuditLog } from '../server/audit/store.js';
 import { loadKube } from '../server/k8s/client.js';
 import { deleteJob } from '../server/k8s/jobs.js';
 import { createLogger } from '../server/logger.js';
@@ -21,7 +17,7 @@ import { createRunService } from '../server/runs/service.js';
 import { createSlotLauncher } from '../server/schedules/launch.js';
 import { Scheduler, type ScheduledTask, type SlotLauncher } from '../server/schedules/scheduler.js';
 import { parseSchedule } from '../server/schedules/spec.js';
-import { SqliteSlotStore } from '../server/schedules/store.js';
+import { openStore } from '../server/store/index.js';
 import { type ClusterEnv, clearJobs } from './env.js';
 import { type BenchOptions, type BenchResult, type Row, ms, quantile, sleep } from './lib.js';
 
@@ -33,17 +29,16 @@ const cpuMs = (since: NodeJS.CpuUsage) => {
 export async function schedulesBench(env: ClusterEnv, opts: BenchOptions): Promise<BenchResult> {
   const sizes = opts.quick ? [1, 100] : [1, 100, 1000];
   const file = join(mkdtempSync(join(tmpdir(), 'oddjob-bench-sched-')), 'audit.db');
-  const db = openDatabase(file);
-  const outputDb = openDatabase(file);
-  outputDb.pragma('synchronous = NORMAL');
-  const runStore = new RunStore(outputDb);
+  const opened = await openStore({ engine: 'sqlite', path: file }, { maxOutputBytesPerRun: 1 << 20 });
+  const runStore = opened.runs;
   const logger = createLogger('error');
   const kube = loadKube({ kubeconfig: env.cluster.kubeconfigPath });
   const runs = createRunService({
     kube,
-    audit: new AuditLog(db),
+    audit: opened.audit,
     runs: runStore,
-    output: new OutputStore(outputDb, { maxBytesPerRun: 1 << 20 }),
+    output: opened.output,
+    wakeups: opened.wakeups,
     logger,
     config: {
       namespaces: [env.ns],
@@ -55,8 +50,8 @@ export async function schedulesBench(env: ClusterEnv, opts: BenchOptions): Promi
     },
   });
   await runs.start();
-  // As the server does: slot rows on the synchronous=NORMAL connection (see schedules/wire.ts).
-  const store = new SqliteSlotStore(outputDb);
+  // As the server does: slot rows on the synchronous=NORMAL connection (store/index.ts).
+  const store = opened.schedules;
   const rows: Row[] = [];
   const data: Record<string, unknown> = {};
   try {
@@ -121,6 +116,7 @@ export async function schedulesBench(env: ClusterEnv, opts: BenchOptions): Promi
     }
   } finally {
     await runs.stop();
+    await opened.close();
   }
   return { name: 'schedules', rows, data };
 }

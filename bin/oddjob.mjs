@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-// Launcher for the `oddjob` command: hands over to the service (`oddjob server ...`)
-// or the CLI. Only the half that is needed gets imported, to keep the CLI's start fast.
+// Launcher for the `oddjob` command: hands over to the service (`oddjob server ...`,
+// `oddjob db ...`) or the CLI. Only the half that is needed gets imported, to keep the CLI's start fast.
 // The installed package and the image carry only the compiled dist/ (tsx, a dev
 // dependency, is not installed there); a checkout runs the TypeScript sources
 // through tsx, so a stale dist/ from `npm run build` is never run by mistake.
@@ -20,6 +20,9 @@ try {
   if (argv[2] === 'server') {
     const { runServerCli } = await import(entry('server/main'));
     code = await runServerCli(argv);
+  } else if (argv[2] === 'db') {
+    const { runDbCli } = await import(entry('server/db-cli'));
+    code = await runDbCli(argv);
   } else {
     const { main } = await import(entry('cli/main'));
     code = await main(argv);

@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { timingProblem } from './leader/election.js';
 import { parseAuditors } from './policy/auditors.js';
 import { durationSeconds } from '../protocol/duration.js';
+import { type DbTarget, DbTargetError, describeTarget, parseDbTarget } from './store/target.js';
 
 export class ConfigError extends Error {}
 
@@ -79,7 +80,17 @@ export const SETTINGS = {
     env: 'ODDJOB_METRICS_PORT',
     help: 'serve /metrics on this port (same address) instead of --port, so nothing that routes --port (an Ingress) exposes it',
   },
-  db: { flag: '--db', env: 'ODDJOB_DB', default: './oddjob.db', help: 'SQLite file of the audit log, runs and output' },
+  db: {
+    flag: '--db',
+    env: 'ODDJOB_DB',
+    default: './oddjob.db',
+    help: 'the store (audit log, runs, output, sign-ins): a SQLite file, or postgres://USER@HOST:PORT/DATABASE for several replicas',
+  },
+  dbPasswordFile: {
+    flag: '--db-password-file',
+    env: 'ODDJOB_DB_PASSWORD_FILE',
+    help: "with a postgres:// --db: file holding the password (else the URL's, else PGPASSWORD)",
+  },
   auth: { flag: '--auth', env: 'ODDJOB_AUTH', default: 'github', help: 'github | dev (dev: one fixed identity, loopback only)' },
   devUser: { flag: '--dev-user', env: 'ODDJOB_DEV_USER', default: 'dev', help: 'with --auth dev: the login everyone gets' },
   devTeams: { flag: '--dev-teams', env: 'ODDJOB_DEV_TEAMS', default: '', help: 'with --auth dev: comma-separated org/team slugs' },
@@ -231,6 +242,7 @@ const schema = z.object({
     .max(65535, 'must be a port from 1 to 65535')
     .optional(),
   db: z.string().min(1),
+  dbPasswordFile: z.string().min(1).optional(),
   auth: z.enum(['github', 'dev']),
   devUser: z.string().regex(/^[A-Za-z0-9-]{1,39}$/, 'must be a GitHub-style login'),
   devTeams: z
@@ -287,7 +299,7 @@ function wrap<T>(v: string, ctx: z.RefinementCtx, f: (v: string) => T): T {
   }
 }
 
-export type ServerConfig = Readonly<z.infer<typeof schema> & { publicUrl?: string; githubApiUrl: string }>;
+export type ServerConfig = Readonly<z.infer<typeof schema> & { publicUrl?: string; githubApiUrl: string; dbTarget: DbTarget }>;
 
 /** argv is what follows `oddjob server`. Flags win over env, env over defaults. */
 export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): ServerConfig {
@@ -347,15 +359,28 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): ServerConfig
       );
     }
   }
+  const dbTarget = dbTargetOf(c.db, c.dbPasswordFile, env);
   const githubApiUrl = c.githubApiUrl ?? (c.githubUrl === 'https://github.com' ? 'https://api.github.com' : `${c.githubUrl}/api/v3`);
   return Object.freeze({
     ...c,
     githubClientSecret,
     sessionSecret,
     githubApiUrl,
+    dbTarget: Object.freeze(dbTarget),
+    // The URL without its password: the config is logged and shown.
+    db: describeTarget(dbTarget),
     namespaces: Object.freeze([...c.namespaces]) as string[],
     devTeams: Object.freeze([...c.devTeams]) as string[],
   });
+}
+
+function dbTargetOf(db: string, passwordFile: string | undefined, env: NodeJS.ProcessEnv): DbTarget {
+  try {
+    return parseDbTarget(db, { passwordFile, env });
+  } catch (err) {
+    if (err instanceof DbTargetError) throw new ConfigError(`--db (ODDJOB_DB): ${err.message}`);
+    throw err;
+  }
 }
 
 function checkLeaseTiming(c: { leaderLeaseDuration: number; leaderRenewDeadline: number; leaderRetryPeriod: number }): void {

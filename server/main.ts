@@ -3,11 +3,6 @@
 import http from 'node:http';
 import { hostname } from 'node:os';
 import type { AddressInfo } from 'node:net';
-import { SCHEMA_VERSION, openDatabase } from './audit/db.js';
-import { OutputStore, schedulePruning } from './audit/output.js';
-import { RunStore } from './audit/runs.js';
-import { AuditLog } from './audit/store.js';
-import { verifyInWorker } from './audit/verify-worker.js';
 import { createAuth } from './auth/setup.js';
 import { ConfigError, helpText, loadConfig, type ServerConfig } from './config.js';
 import { createDeploymentService } from './deployments/service.js';
@@ -19,6 +14,8 @@ import { createLogger } from './logger.js';
 import { metrics, observeDatabase } from './metrics.js';
 import { createRunService } from './runs/service.js';
 import { createSchedules } from './schedules/wire.js';
+import { openStore, schedulePruning } from './store/index.js';
+import { verifyInWorker } from './store/verify-worker.js';
 
 export interface RunningServer {
   url: string;
@@ -27,29 +24,23 @@ export interface RunningServer {
 
 export async function startServer(config: ServerConfig): Promise<RunningServer> {
   const logger = createLogger(config.logLevel);
-  const db = openDatabase(config.db);
-  observeDatabase(config.db);
-  const audit = new AuditLog(db);
-  // Run output gets its own connection with synchronous=NORMAL: an audit record must
-  // survive a power cut before a run proceeds (FULL, one fsync per event), but output
-  // arrives in thousands of small chunks, and an fsync per chunk stalled the event loop
-  // and capped streaming at ~2 MiB/s. WAL + NORMAL still survives a process crash, and
-  // output lost to a power cut is re-read from the kubelet on restart (skip-bytes resume).
-  const outputDb = openDatabase(config.db);
-  outputDb.pragma('synchronous = NORMAL');
-  const output = new OutputStore(outputDb, { maxBytesPerRun: config.maxOutput });
-  // The run projection too: its writes (created, pod known, running, ended) are each
-  // followed by an audit append for the same run, whose FULL commit fsyncs the one
-  // shared WAL file — these rows included; a power cut in between loses at most the
-  // newest state, which reconciliation re-reads from Kubernetes. That halves the fsyncs
-  // per run (8 → 4), and each one blocks the event loop (see the launch benchmark).
-  const runStore = new RunStore(outputDb);
+  const store = await openStore(config.dbTarget, {
+    maxOutputBytesPerRun: config.maxOutput,
+    onIdleError: (err) => logger.warn({ err: err.message }, 'lost an idle database connection (it is replaced on next use)'),
+  });
+  if (config.dbTarget.engine === 'sqlite') observeDatabase(config.dbTarget.path);
+  logger.info({ engine: store.engine, db: config.db }, 'store open');
+  const { audit, output, runs: runStore } = store;
   const kube = loadKube({ kubeconfig: config.kubeconfig });
   const runs = createRunService({
     kube,
     audit,
     runs: runStore,
     output,
+    wakeups: store.wakeups,
+    // SQLite is one server per file: it owns every run, and a restart takes its runs
+    // back at once instead of waiting out its predecessor's leases.
+    leases: store.engine === 'postgres' ? store.leases : undefined,
     logger,
     config: {
       namespaces: config.namespaces,
@@ -63,7 +54,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   });
   const deployments = createDeploymentService({ kube, config, logger });
   const schedules = createSchedules({
-    db: outputDb,
+    slots: store.schedules,
     kube,
     audit,
     runs,
@@ -76,9 +67,8 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   // Until we listen, a --port 0 server does not know its own URL.
   let listeningUrl = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}`;
   const publicUrl = () => config.publicUrl ?? listeningUrl;
-  const { auth, authRouter } = createAuth({ config, db, audit, logger, publicUrl });
+  const { auth, authRouter } = createAuth({ config, credentialRows: store.credentials, rateCounters: store.rateLimits, audit, logger, publicUrl });
 
-  let auditProbedAt = 0;
   const { server, dispose, metricsHandler } = createApp({
     publicUrl,
     authRouter,
@@ -86,27 +76,20 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     loopbackOnly: config.auth === 'dev',
     serveMetrics: config.metricsPort === undefined,
     apiRateLimit: config.apiRateLimit,
+    rateCounters: store.rateLimits,
     logger,
     runs,
     deployments,
     schedules: schedules.service,
     // Queries are index range scans (fast, in-process); verification re-hashes
     // everything, in a worker thread so streams and requests keep flowing.
-    audit: { query: (q) => audit.query(q), iterate: (q) => audit.iterate(q), verify: () => verifyInWorker(config.db) },
+    audit: { query: (q) => audit.query(q), iterate: (q) => audit.iterate(q), verify: () => verifyInWorker(config.dbTarget) },
     auth,
     readiness: [
       ...runs.readiness,
       {
         name: 'audit-store',
-        async check() {
-          // A real write, the cheapest there is (one page: the schema version, rewritten
-          // unchanged). A SELECT still works on a full disk or a file gone read-only, where
-          // every run would be refused for want of an audit record. At most one a second
-          // after a success: /readyz is anonymous, and each write is a synced commit.
-          if (Date.now() - auditProbedAt < 1000) return;
-          db.pragma(`user_version = ${SCHEMA_VERSION}`);
-          auditProbedAt = Date.now();
-        },
+        check: () => store.probe(),
       },
     ],
   });
@@ -166,9 +149,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       await dispose();
       await schedules.stop();
       await runs.stop();
-      audit.flushPending();
-      outputDb.close();
-      db.close();
+      await store.close();
     },
   };
 }

@@ -69,7 +69,7 @@ export interface RunService {
   previewRun(ctx: RequestContext, req: RunRequest): Promise<{ job: object }>;
   getRun(ctx: RequestContext, id: string): Promise<Run>;
   /** The stored output of a run the caller may see, in produced order (for downloads). */
-  readOutput(ctx: RequestContext, id: string): Promise<{ run: Run; chunks: Iterable<{ channel: 1 | 2; data: Buffer }> }>;
+  readOutput(ctx: RequestContext, id: string): Promise<{ run: Run; chunks: AsyncIterable<{ channel: 1 | 2; data: Buffer }> }>;
   listRuns(ctx: RequestContext, q: RunListQuery): Promise<{ items: Run[]; nextCursor?: string }>;
   /** Its owner, or anyone who may run in its Deployment now (auditors only read); audited with the canceller as actor. */
   cancelRun(ctx: RequestContext, id: string): Promise<Run>;
@@ -100,12 +100,12 @@ export interface DeploymentService {
 }
 
 export interface AuditService {
-  /** actorId: with user, only events by that GitHub account (see audit/store.ts ActorScope). */
-  query(q: AuditQuery & { actorId?: number }): { items: AuditEvent[]; nextCursor?: string };
+  /** actorId: with user, only events by that GitHub account (see store/audit.ts ActorScope). */
+  query(q: AuditQuery & { actorId?: number }): Promise<{ items: AuditEvent[]; nextCursor?: string }>;
   /** Every event in order, for NDJSON export and verification. */
-  iterate(q?: Partial<AuditQuery> & { actorId?: number }): Iterable<AuditEvent>;
+  iterate(q?: Partial<AuditQuery> & { actorId?: number }): AsyncIterable<AuditEvent>;
   /** Re-hashes the whole chain; may take seconds, so implementations keep it off the event loop. */
-  verify(): AuditVerifyResult | Promise<AuditVerifyResult>;
+  verify(): Promise<AuditVerifyResult>;
 }
 
 /** Who is calling, and how they proved it. */
@@ -131,6 +131,14 @@ export interface Principal {
 export interface Authenticator {
   readonly mode: 'dev' | 'github';
   authenticate(req: IncomingMessage): Promise<Principal | null>;
+}
+
+/** Shared request counters (in the store), so a rate limit holds across replicas. */
+export interface RateCounters {
+  /** Counts one hit for `key` in its window of `windowMs`: the hits so far, and when the window ends (ms). */
+  hit(key: string, windowMs: number): Promise<{ hits: number; resetAt: number }>;
+  unhit(key: string): Promise<void>;
+  reset(key: string): Promise<void>;
 }
 
 /** Reports whether the service can take work (DB writable, Kubernetes reachable). */

@@ -89,16 +89,20 @@ export function storedTextHashMatches(json: string, event: { prevHash: string; h
 type Chained = { seq: number; prevHash: string; hash: string } & Record<string, unknown>;
 
 /**
- * Walks events oldest first; the first inconsistency is reported with its seq.
- * `storedText`, when given, returns the stored JSON an event was parsed from, for the
- * fast hash check (storedTextHashMatches); a miss falls back to re-encoding the event.
+ * Checks a chain one event at a time, oldest first (so a store can feed it page by
+ * page). next() returns the failure at the first inconsistency, else undefined.
+ * `text`, when given, is the stored JSON the event was parsed from, for the fast hash
+ * check (storedTextHashMatches); a miss falls back to re-encoding the event.
  */
-export function verifyChain(events: Iterable<Chained>, storedText?: (event: Chained) => string | undefined): AuditVerifyResult {
-  let expectedPrev = GENESIS_HASH;
-  let expectedSeq: number | undefined;
-  let checked = 0;
-  for (const event of events) {
+export class ChainCheck {
+  private expectedPrev = GENESIS_HASH;
+  private expectedSeq: number | undefined;
+  checked = 0;
+
+  next(event: Chained, text?: string): AuditVerifyResult | undefined {
     const { hash, prevHash } = event;
+    const checked = this.checked;
+    const expectedSeq = this.expectedSeq;
     if (expectedSeq !== undefined && event.seq !== expectedSeq) {
       return {
         ok: false,
@@ -110,7 +114,7 @@ export function verifyChain(events: Iterable<Chained>, storedText?: (event: Chai
             : `event ${event.seq} is out of order (expected ${expectedSeq})`,
       };
     }
-    if (prevHash !== expectedPrev) {
+    if (prevHash !== this.expectedPrev) {
       return {
         ok: false,
         checked,
@@ -121,13 +125,22 @@ export function verifyChain(events: Iterable<Chained>, storedText?: (event: Chai
             : `event ${event.seq} does not follow the event before it (previous hash mismatch): an event was removed or replaced`,
       };
     }
-    const text = storedText?.(event);
     if (!(text !== undefined && storedTextHashMatches(text, event)) && hashStoredEvent(event) !== hash) {
       return { ok: false, checked, brokenAt: event.seq, problem: `event ${event.seq} was modified after it was written (hash mismatch)` };
     }
-    expectedPrev = hash;
-    expectedSeq = event.seq + 1;
-    checked++;
+    this.expectedPrev = hash;
+    this.expectedSeq = event.seq + 1;
+    this.checked++;
+    return undefined;
   }
-  return { ok: true, checked };
+}
+
+/** Walks events oldest first; the first inconsistency is reported with its seq (see ChainCheck). */
+export function verifyChain(events: Iterable<Chained>, storedText?: (event: Chained) => string | undefined): AuditVerifyResult {
+  const check = new ChainCheck();
+  for (const event of events) {
+    const bad = check.next(event, storedText?.(event));
+    if (bad) return bad;
+  }
+  return { ok: true, checked: check.checked };
 }

@@ -13,10 +13,8 @@
 // another credential (POST /auth/tokens) records it as its parent: it never
 // outlives it, and revoking the parent revokes it too.
 import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
-import type { Statement } from 'better-sqlite3';
 import type { Identity } from '../../protocol/api.js';
-import type { Database } from '../audit/db.js';
-
+import type { CredentialRow, CredentialRows } from '../store/credentials.js';
 export type CredentialKind = 'session' | 'token';
 
 export interface Credential {
@@ -47,78 +45,18 @@ export interface CredentialInfo {
 
 const PREFIX = { session: 'odjs_', token: 'odjt_' } as const;
 
-interface Row {
-  id: string;
-  hash: Buffer;
-  kind: CredentialKind;
-  login: string;
-  identity: string;
-  github_token: Buffer;
-  description: string | null;
-  created_at: number;
-  expires_at: number;
-  last_used_at: number | null;
-  teams_checked_at: number;
-  revoked_at: number | null;
-  parent_id: string | null;
-  github_id: number | null;
-}
+type Row = CredentialRow;
 
 export class CredentialStore {
   private readonly key: Buffer;
-  private readonly revokeTx: (id: string) => { revoked: boolean; children: string[] };
-  private readonly stmts: {
-    insert: Statement;
-    byHash: Statement<[Buffer], Row>;
-    byId: Statement<[string], Row>;
-    touch: Statement;
-    teams: Statement;
-    revokeTree: Statement<[string], { id: string }>;
-    listByLogin: Statement<[string, number], Row>;
-    listById: Statement<[number, number], Row>;
-  };
 
   constructor(
-    private readonly db: Database,
+    private readonly rows: CredentialRows,
     sessionSecret: string,
     private readonly now: () => number = Date.now,
   ) {
     if (Buffer.byteLength(sessionSecret) < 32) throw new Error('the session secret must be at least 32 bytes');
     this.key = Buffer.from(hkdfSync('sha256', sessionSecret, 'oddjob', 'github-token-encryption/v1', 32));
-    const revokeOne = db.prepare<[number, string]>('UPDATE auth_credentials SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL');
-    const revokeTx = db.transaction((id: string) => {
-      const now = this.now();
-      const revoked = revokeOne.run(now, id).changes === 1;
-      const children: string[] = [];
-      for (const { id: child } of this.stmts.revokeTree.all(id)) {
-        if (child !== id && revokeOne.run(now, child).changes === 1) children.push(child);
-      }
-      return { revoked, children };
-    });
-    this.revokeTx = (id) => revokeTx.immediate(id);
-    this.stmts = {
-      insert: db.prepare(
-        `INSERT INTO auth_credentials (id, hash, kind, login, identity, github_token, description, created_at, expires_at, teams_checked_at, parent_id, github_id)
-         VALUES (@id, @hash, @kind, @login, @identity, @github_token, @description, @created_at, @expires_at, @teams_checked_at, @parent_id, @github_id)`,
-      ),
-      byHash: db.prepare('SELECT * FROM auth_credentials WHERE hash = ?'),
-      byId: db.prepare('SELECT * FROM auth_credentials WHERE id = ?'),
-      touch: db.prepare('UPDATE auth_credentials SET last_used_at = ? WHERE id = ?'),
-      // A row from before GitHub ids were kept learns its id at its first re-check.
-      teams: db.prepare(
-        'UPDATE auth_credentials SET identity = ?, github_id = COALESCE(github_id, ?), teams_checked_at = ? WHERE id = ? AND revoked_at IS NULL',
-      ),
-      // The credential and everything minted from it, however deep, revoked or not.
-      revokeTree: db.prepare(
-        `WITH RECURSIVE tree(id) AS (SELECT ? UNION SELECT c.id FROM auth_credentials c JOIN tree ON c.parent_id = tree.id)
-         SELECT id FROM tree`,
-      ),
-      // --auth dev identities have no id (and no credentials); GitHub ones always do.
-      listByLogin: db.prepare(
-        `SELECT * FROM auth_credentials WHERE login = ? AND github_id IS NULL AND revoked_at IS NULL AND expires_at > ? ORDER BY created_at DESC`,
-      ),
-      listById: db.prepare(`SELECT * FROM auth_credentials WHERE github_id = ? AND revoked_at IS NULL AND expires_at > ? ORDER BY created_at DESC`),
-    };
   }
 
   /**
@@ -126,20 +64,20 @@ export class CredentialStore {
    * stored. With `parentId`, it expires no later than its parent (the caller decides
    * whether to refuse a longer lifetime or to shorten it; this store never lets it through).
    */
-  create(input: { kind: CredentialKind; identity: Identity; githubToken: string; ttlMs: number; description?: string; parentId?: string }): {
+  async create(input: { kind: CredentialKind; identity: Identity; githubToken: string; ttlMs: number; description?: string; parentId?: string }): Promise<{
     secret: string;
     credential: Credential;
-  } {
+  }> {
     const id = randomBytes(6).toString('hex');
     const secret = `${PREFIX[input.kind]}${randomBytes(32).toString('base64url')}`;
     const now = this.now();
     let expiresAt = now + input.ttlMs;
     if (input.parentId !== undefined) {
-      const parent = this.get(input.parentId);
+      const parent = await this.get(input.parentId);
       if (!parent || parent.revokedAt !== undefined || parent.expiresAt <= now) throw new Error(`credential ${input.parentId} is not live`);
       expiresAt = Math.min(expiresAt, parent.expiresAt);
     }
-    this.stmts.insert.run({
+    await this.rows.insert({
       id,
       hash: digest(secret),
       kind: input.kind,
@@ -153,37 +91,37 @@ export class CredentialStore {
       parent_id: input.parentId ?? null,
       github_id: input.identity.id ?? null,
     });
-    return { secret, credential: this.get(id)! };
+    return { secret, credential: (await this.get(id))! };
   }
 
   /**
    * The live credential for a presented secret, or null when it is unknown, of the
    * wrong kind, revoked or expired — the caller cannot tell which, by design.
    */
-  lookup(secret: string, kind: CredentialKind): Credential | null {
+  async lookup(secret: string, kind: CredentialKind): Promise<Credential | null> {
     if (!secret.startsWith(PREFIX[kind]) || secret.length > 100) return null;
     const hash = digest(secret);
-    const row = this.stmts.byHash.get(hash);
+    const row = await this.rows.byHash(hash);
     if (!row || !timingSafeEqual(row.hash, hash) || row.kind !== kind) return null;
     const now = this.now();
     if (row.revoked_at !== null || row.expires_at <= now) return null;
     // Last-used is for the owner's `oddjob tokens` list; minute precision saves writes.
-    if (row.last_used_at === null || now - row.last_used_at > 60_000) this.stmts.touch.run(now, row.id);
+    if (row.last_used_at === null || now - row.last_used_at > 60_000) await this.rows.touch(row.id, now);
     return toCredential(row);
   }
 
-  get(id: string): Credential | null {
-    const row = this.stmts.byId.get(id);
+  async get(id: string): Promise<Credential | null> {
+    const row = await this.rows.byId(id);
     return row ? toCredential(row) : null;
   }
 
-  githubToken(id: string): string | null {
-    const row = this.stmts.byId.get(id);
+  async githubToken(id: string): Promise<string | null> {
+    const row = await this.rows.byId(id);
     return row ? this.open(row.github_token) : null;
   }
 
-  recordTeams(id: string, identity: Identity): void {
-    this.stmts.teams.run(JSON.stringify(identity), identity.id ?? null, this.now(), id);
+  async recordTeams(id: string, identity: Identity): Promise<void> {
+    await this.rows.recordTeams(id, JSON.stringify(identity), identity.id ?? null, this.now());
   }
 
   /**
@@ -192,8 +130,8 @@ export class CredentialStore {
    * itself (false: unknown or already revoked); `children`: the descendants this
    * call revoked.
    */
-  revoke(id: string): { revoked: boolean; children: string[] } {
-    return this.revokeTx(id);
+  revoke(id: string): Promise<{ revoked: boolean; children: string[] }> {
+    return this.rows.revokeTree(id, this.now());
   }
 
   /** Whether this credential belongs to this person: by GitHub id where there is one. */
@@ -203,9 +141,8 @@ export class CredentialStore {
   }
 
   /** The person's live credentials, newest first. */
-  list(person: Identity): CredentialInfo[] {
-    const now = this.now();
-    const rows = person.id !== undefined ? this.stmts.listById.all(person.id, now) : this.stmts.listByLogin.all(person.login, now);
+  async list(person: Identity): Promise<CredentialInfo[]> {
+    const rows = await this.rows.listLive(person, this.now());
     return rows.map((r) => ({
       id: r.id,
       kind: r.kind,

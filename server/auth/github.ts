@@ -68,7 +68,7 @@ export class GitHubAuthenticator implements Authenticator {
       throw unauthorized('the Authorization header is not a bearer token', 'send "Authorization: Bearer <token>" (run `oddjob login` to get one)');
     }
     if (!presented) return null;
-    const cred = this.opts.credentials.lookup(presented.secret, presented.kind);
+    const cred = await this.opts.credentials.lookup(presented.secret, presented.kind);
     if (!cred) {
       throw unauthorized(
         presented.kind === 'token' ? 'this token is not valid (unknown, expired or revoked)' : 'your session has ended (expired or signed out)',
@@ -96,13 +96,13 @@ export class GitHubAuthenticator implements Authenticator {
 
   private async doRefresh(cred: Credential): Promise<Identity> {
     const { credentials, github, logger } = this.opts;
-    const revoke = (why: string) => {
-      const r = credentials.revoke(cred.id);
+    const revoke = async (why: string) => {
+      const r = await credentials.revoke(cred.id);
       if (r.revoked) this.opts.onRevoked?.(cred, `${why}${cascade(r.children)}`);
     };
-    const token = credentials.githubToken(cred.id);
+    const token = await credentials.githubToken(cred.id);
     if (token === null) {
-      revoke('its GitHub authorization cannot be decrypted (the session secret changed)');
+      await revoke('its GitHub authorization cannot be decrypted (the session secret changed)');
       throw unauthorized('your sign-in can no longer be checked with GitHub (the server was re-keyed)', 'sign in again');
     }
     let profile: GitHubProfile;
@@ -112,11 +112,11 @@ export class GitHubAuthenticator implements Authenticator {
       if (!(err instanceof GitHubError)) throw err;
       logger.warn({ credential: cred.id, login: cred.identity.login, kind: err.kind, reason: err.message }, 'team re-check with GitHub failed');
       if (err.kind === 'unauthorized') {
-        revoke('GitHub no longer accepts its authorization');
+        await revoke('GitHub no longer accepts its authorization');
         throw unauthorized('GitHub no longer accepts your sign-in (the authorization was revoked or has expired)', 'sign in again (`oddjob login`)');
       }
       if (err.kind === 'not_member') {
-        revoke(err.message);
+        await revoke(err.message);
         throw forbidden(`you are no longer a member of the GitHub organization ${this.opts.requiredOrg}`, 'ask an owner of the organization to add you');
       }
       throw unavailable(
@@ -127,15 +127,15 @@ export class GitHubAuthenticator implements Authenticator {
     // The GitHub token answers for the account it was issued to, so a changed id
     // cannot happen with a real GitHub; checked anyway, as the id is what identity is.
     if (cred.githubId !== undefined && profile.id !== cred.githubId) {
-      revoke(`GitHub says it belongs to another account (id ${profile.id}, not ${cred.githubId})`);
+      await revoke(`GitHub says it belongs to another account (id ${profile.id}, not ${cred.githubId})`);
       throw unauthorized('your GitHub account changed since you signed in', 'sign in again');
     }
     if (profile.login.toLowerCase() !== cred.identity.login.toLowerCase()) {
-      revoke(`GitHub now names its owner ${profile.login}`);
+      await revoke(`GitHub now names its owner ${profile.login}`);
       throw unauthorized('your GitHub account changed since you signed in', 'sign in again');
     }
     const identity = identityOf(profile);
-    credentials.recordTeams(cred.id, identity);
+    await credentials.recordTeams(cred.id, identity);
     return identity;
   }
 }

@@ -15,13 +15,14 @@ import passport from 'passport';
 import { Strategy as GitHubStrategy } from 'passport-github2';
 import { z } from 'zod';
 import { describeZodError, type AuditClient, type Identity } from '../../protocol/api.js';
-import type { AuditLog } from '../audit/store.js';
+import type { AuditLog } from '../store/audit.js';
 import { ServiceError, badRequest, forbidden, unauthorized, unavailable } from '../errors.js';
 import { sendError, toApiError } from '../http/errors.js';
 import { durationSeconds } from '../../protocol/duration.js';
 import { checkOrigin } from '../http/origin.js';
 import type { Logger } from '../logger.js';
-import type { Authenticator, Principal } from '../services.js';
+import type { Authenticator, Principal, RateCounters } from '../services.js';
+import { sharedRateLimitStore } from '../http/rate-limit-store.js';
 import { CredentialStore } from './credentials.js';
 import { GITHUB_SCOPES, SESSION_COOKIE, cascade, githubFailure, identityOf } from './github.js';
 import { GitHubError, type GitHubClient, type GitHubUrls } from './github-api.js';
@@ -50,6 +51,8 @@ export interface AuthRouterDeps {
   clientOf(req: Request, kind?: AuditClient['kind']): AuditClient;
   /** Requests per minute per client address on the sign-in endpoints. */
   rateLimitPerMinute: number;
+  /** Counters shared by the replicas; without them each process counts on its own. */
+  rateCounters?: RateCounters;
   github?: GitHubSignIn;
 }
 
@@ -70,6 +73,7 @@ export function createAuthRouter(deps: AuthRouterDeps): express.Router {
   const limiter = rateLimit({
     windowMs: 60_000,
     limit: deps.rateLimitPerMinute,
+    ...(deps.rateCounters ? { store: sharedRateLimitStore(deps.rateCounters, 'auth') } : {}),
     standardHeaders: 'draft-8',
     legacyHeaders: false,
     handler: (_req, res) => {
@@ -89,7 +93,7 @@ export function createAuthRouter(deps: AuthRouterDeps): express.Router {
     });
     if (deps.auth.mode === 'dev') throw badRequest('this server runs with --auth dev: everyone has the same identity, so there is nothing to sign out of');
     checkOrigin(req, deps.publicUrl(), p);
-    const r = p?.credentialId ? deps.github?.credentials.revoke(p.credentialId) : undefined;
+    const r = p?.credentialId ? await deps.github?.credentials.revoke(p.credentialId) : undefined;
     if (p && r?.revoked) {
       recordRevocation(
         audit,
@@ -147,11 +151,11 @@ export function createAuthRouter(deps: AuthRouterDeps): express.Router {
           signInErrorPage(res, e);
           return;
         }
-        try {
+        void (async () => {
           const client = deps.clientOf(req, 'web');
           // Audited before the cookie exists: no record, no session.
-          audit.append({ type: 'login', actor: user.identity, client, message: 'signed in with GitHub (browser)' });
-          const { secret, credential } = gh.credentials.create({
+          await audit.append({ type: 'login', actor: user.identity, client, message: 'signed in with GitHub (browser)' });
+          const { secret, credential } = await gh.credentials.create({
             kind: 'session',
             identity: user.identity,
             githubToken: user.accessToken,
@@ -161,10 +165,10 @@ export function createAuthRouter(deps: AuthRouterDeps): express.Router {
           res.setHeader('Set-Cookie', serializeCookie(SESSION_COOKIE, secret, cookieOptions(deps.publicUrl(), { maxAge: Math.floor(gh.sessionTtlMs / 1000) })));
           logger.info({ login: user.identity.login, session: credential.id }, 'signed in (browser)');
           res.redirect(303, (req as Request & { oauthNext?: string }).oauthNext ?? '/');
-        } catch (e) {
+        })().catch((e: unknown) => {
           logger.error({ err: e }, 'could not record a sign-in');
           signInErrorPage(res, unavailable('the sign-in could not be recorded in the audit log, so it was refused', 'an operator must fix the audit store'));
-        }
+        });
       },
     )(req, res, () => {});
   });
@@ -178,7 +182,7 @@ export function createAuthRouter(deps: AuthRouterDeps): express.Router {
   };
   router.get('/tokens', async (req, res) => {
     const p = await signedIn(req);
-    res.json({ items: gh.credentials.list(p.identity).map((c) => ({ ...c, current: c.id === p.credentialId })) });
+    res.json({ items: (await gh.credentials.list(p.identity)).map((c) => ({ ...c, current: c.id === p.credentialId })) });
   });
   router.post('/tokens', limiter, express.json({ limit: '4kb' }), async (req, res) => {
     const p = await signedIn(req);
@@ -186,7 +190,7 @@ export function createAuthRouter(deps: AuthRouterDeps): express.Router {
     if (!body.success) throw badRequest(`invalid token request: ${describeZodError(body.error)}`);
     // A token never outlives the credential that creates it: otherwise a stolen
     // session or a soon-expiring token could buy itself a long-lived successor.
-    const parent = gh.credentials.get(p.credentialId);
+    const parent = await gh.credentials.get(p.credentialId);
     if (!parent) throw unauthorized();
     const parentLeftMs = parent.expiresAt - Date.now();
     let ttlMs = Math.min(gh.tokenTtlMs, parentLeftMs);
@@ -204,10 +208,10 @@ export function createAuthRouter(deps: AuthRouterDeps): express.Router {
         );
       }
     }
-    const githubToken = gh.credentials.githubToken(p.credentialId);
+    const githubToken = await gh.credentials.githubToken(p.credentialId);
     if (githubToken === null) throw unauthorized('your sign-in can no longer be checked with GitHub', 'sign in again');
     const client = deps.clientOf(req);
-    const { secret, credential } = gh.credentials.create({
+    const { secret, credential } = await gh.credentials.create({
       kind: 'token',
       identity: p.identity,
       githubToken,
@@ -215,7 +219,7 @@ export function createAuthRouter(deps: AuthRouterDeps): express.Router {
       description: body.data.description,
       parentId: parent.id,
     });
-    audit.append({
+    await audit.append({
       type: 'token.created',
       actor: p.identity,
       client,
@@ -226,12 +230,12 @@ export function createAuthRouter(deps: AuthRouterDeps): express.Router {
   router.delete('/tokens/:id', async (req, res) => {
     const p = await signedIn(req);
     const id = String(req.params.id);
-    const cred = /^[0-9a-f]{12}$/.test(id) ? gh.credentials.get(id) : null;
+    const cred = /^[0-9a-f]{12}$/.test(id) ? await gh.credentials.get(id) : null;
     // Someone else's credential is "not found": its existence is not yours to learn.
     if (!cred || !CredentialStore.owns(cred, p.identity) || cred.revokedAt !== undefined) {
       throw new ServiceError('not_found', `you have no live session or token ${id}`);
     }
-    const r = gh.credentials.revoke(id);
+    const r = await gh.credentials.revoke(id);
     recordRevocation(
       audit,
       logger,
@@ -265,9 +269,9 @@ export function createAuthRouter(deps: AuthRouterDeps): express.Router {
       const identity = identityOf(await gh.github.profile(poll.accessToken, gh.requiredOrg));
       const client = deps.clientOf(req, 'cli');
       const description = body.data.description ?? `oddjob login (${client.agent ?? 'unknown client'})`;
-      audit.append({ type: 'login', actor: identity, client, message: 'signed in with GitHub (device flow)' });
-      const { secret, credential } = gh.credentials.create({ kind: 'token', identity, githubToken: poll.accessToken, ttlMs: gh.tokenTtlMs, description });
-      audit.append({
+      await audit.append({ type: 'login', actor: identity, client, message: 'signed in with GitHub (device flow)' });
+      const { secret, credential } = await gh.credentials.create({ kind: 'token', identity, githubToken: poll.accessToken, ttlMs: gh.tokenTtlMs, description });
+      await audit.append({
         type: 'token.created',
         actor: identity,
         client,
@@ -284,11 +288,9 @@ export function createAuthRouter(deps: AuthRouterDeps): express.Router {
 }
 
 export function recordRevocation(audit: AuditLog, logger: Logger, p: Principal, client: AuditClient, why: string): void {
-  try {
-    audit.append({ type: 'token.revoked', actor: p.identity, client, message: `${p.via === 'session' ? 'session' : 'token'} ${p.credentialId}: ${why}` });
-  } catch (err) {
-    logger.error({ err }, 'could not record a revocation (the credential is revoked regardless)');
-  }
+  audit
+    .append({ type: 'token.revoked', actor: p.identity, client, message: `${p.via === 'session' ? 'session' : 'token'} ${p.credentialId}: ${why}` })
+    .catch((err: unknown) => logger.error({ err }, 'could not record a revocation (the credential is revoked regardless)'));
 }
 
 function oauthFailure(err: unknown): ServiceError {

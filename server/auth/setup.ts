@@ -2,31 +2,38 @@
 // sign-in (credential store, GitHub client, /auth routes).
 import { hkdfSync } from 'node:crypto';
 import type express from 'express';
-import type { Database } from '../audit/db.js';
-import type { AuditLog } from '../audit/store.js';
+import type { AuditLog } from '../store/audit.js';
+import type { CredentialRows } from '../store/credentials.js';
 import type { ServerConfig } from '../config.js';
 import { clientOf } from '../http/client-of.js';
 import type { Logger } from '../logger.js';
-import type { Authenticator } from '../services.js';
+import type { Authenticator, RateCounters } from '../services.js';
 import { CredentialStore } from './credentials.js';
 import { createDevAuthenticator } from './dev.js';
 import { GitHubAuthenticator } from './github.js';
 import { GitHubClient } from './github-api.js';
 import { createAuthRouter } from './routes.js';
 
-export function createAuth(deps: { config: ServerConfig; db: Database; audit: AuditLog; logger: Logger; publicUrl: () => string }): {
+export function createAuth(deps: {
+  config: ServerConfig;
+  credentialRows: CredentialRows;
+  rateCounters?: RateCounters;
+  audit: AuditLog;
+  logger: Logger;
+  publicUrl: () => string;
+}): {
   auth: Authenticator;
   authRouter: express.Router;
 } {
-  const { config, db, audit, logger, publicUrl } = deps;
-  const common = { audit, logger, publicUrl, clientOf, rateLimitPerMinute: config.authRateLimit };
+  const { config, credentialRows, rateCounters, audit, logger, publicUrl } = deps;
+  const common = { audit, logger, publicUrl, clientOf, rateLimitPerMinute: config.authRateLimit, rateCounters };
   if (config.auth === 'dev') {
     logger.warn({ login: config.devUser, teams: config.devTeams }, 'DEV AUTH: every request is this identity (loopback only)');
     const auth = createDevAuthenticator({ login: config.devUser, teams: [...config.devTeams] });
     return { auth, authRouter: createAuthRouter({ ...common, auth }) };
   }
   const sessionSecret = config.sessionSecret!;
-  const credentials = new CredentialStore(db, sessionSecret);
+  const credentials = new CredentialStore(credentialRows, sessionSecret);
   const urls = { webUrl: config.githubUrl, apiUrl: config.githubApiUrl };
   const github = new GitHubClient(urls, { clientId: config.githubClientId! });
   const auth = new GitHubAuthenticator({
@@ -37,16 +44,14 @@ export function createAuth(deps: { config: ServerConfig; db: Database; audit: Au
     auditors: config.auditors,
     logger,
     onRevoked(cred, why) {
-      try {
-        audit.append({
+      audit
+        .append({
           type: 'token.revoked',
           actor: cred.identity,
           client: { kind: 'server' },
           message: `${cred.kind} ${cred.id}: revoked by the server: ${why}`,
-        });
-      } catch (err) {
-        logger.error({ err }, 'could not record a revocation (the credential is revoked regardless)');
-      }
+        })
+        .catch((err: unknown) => logger.error({ err }, 'could not record a revocation (the credential is revoked regardless)'));
     },
   });
   logger.info({ github: urls.webUrl, api: urls.apiUrl, org: config.githubOrg, teamRefreshSeconds: config.teamRefresh }, 'GitHub sign-in');

@@ -9,8 +9,19 @@ import { ipKeyGenerator, rateLimit } from 'express-rate-limit';
 import { z } from 'zod';
 import { AuditQuery, RunListQuery, RunRequest, describeZodError, k8sLabelName, k8sName, runId as runIdSchema } from '../../protocol/api.js';
 import { accessLog, type Logger } from '../logger.js';
-import type { AuditService, Authenticator, DeploymentService, Principal, ReadinessCheck, RequestContext, RunService, ScheduleService } from '../services.js';
+import type {
+  AuditService,
+  Authenticator,
+  DeploymentService,
+  Principal,
+  RateCounters,
+  ReadinessCheck,
+  RequestContext,
+  RunService,
+  ScheduleService,
+} from '../services.js';
 import { SuspendRequest } from '../../protocol/schedules.js';
+import { sharedRateLimitStore } from './rate-limit-store.js';
 import { checkOrigin } from './origin.js';
 import { clientOf } from './client-of.js';
 import { checkLoopbackHost } from './host.js';
@@ -38,6 +49,8 @@ export interface AppDeps {
   serveMetrics?: boolean;
   /** /api requests per minute per person (per client address when not signed in); default 600. */
   apiRateLimit?: number;
+  /** Counters shared by the replicas; without them each process counts on its own. */
+  rateCounters?: RateCounters;
   logger: Logger;
   runs: RunService;
   deployments: DeploymentService;
@@ -156,6 +169,7 @@ export function createApp(deps: AppDeps) {
     rateLimit({
       windowMs: 60_000,
       limit: deps.apiRateLimit ?? 600,
+      ...(deps.rateCounters ? { store: sharedRateLimitStore(deps.rateCounters, 'api') } : {}),
       standardHeaders: 'draft-8',
       legacyHeaders: false,
       keyGenerator: (req) => {
@@ -234,7 +248,7 @@ export function createApp(deps: AppDeps) {
     res.setHeader('Content-Disposition', `attachment; filename="oddjob-${run.id}${only ? `-${stream}` : ''}.log"`);
     res.setHeader('Cache-Control', 'no-store');
     if (run.outputTruncated) res.setHeader('X-Oddjob-Output-Truncated', 'true');
-    for (const c of chunks) {
+    for await (const c of chunks) {
       if (only && c.channel !== only) continue;
       if (!res.write(c.data)) await new Promise((r) => res.once('drain', r));
       if (res.destroyed) return;
@@ -247,7 +261,7 @@ export function createApp(deps: AppDeps) {
   api.get('/audit', async (req, res) => {
     const q = scopeAudit(principal(req), parse(AuditQuery, req.query, 'query'));
     try {
-      res.json(audit.query(q));
+      res.json(await audit.query(q));
     } catch (err) {
       if (/cursor/i.test((err as Error).message)) throw badRequest((err as Error).message);
       throw err;
@@ -257,7 +271,7 @@ export function createApp(deps: AppDeps) {
     // Every matching event: the default page size does not apply to an export.
     const q = scopeAudit(principal(req), parse(AuditQuery.omit({ limit: true, cursor: true }), req.query, 'query'));
     res.type('application/x-ndjson');
-    for (const event of audit.iterate(q)) {
+    for await (const event of audit.iterate(q)) {
       if (!res.write(`${JSON.stringify(event)}\n`)) await new Promise((r) => res.once('drain', r));
       if (res.destroyed) return;
     }

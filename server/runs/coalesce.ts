@@ -5,7 +5,7 @@
 // CLI; joined per event-loop turn (at most MAX_BYTES) they cost that once per turn.
 // Order is kept: consecutive chunks of one channel are joined, a chunk of the other
 // channel starts a new piece.
-import type { OutputChunk } from '../audit/output.js';
+import type { OutputChunk } from '../store/output.js';
 
 /** A batch is flushed at once when it reaches this many bytes. */
 export const MAX_COALESCED_BYTES = 256 * 1024;

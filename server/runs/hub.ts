@@ -1,20 +1,34 @@
-// Fan-out of one run's output: every chunk is stored first, then sent to the
-// attached viewers. Offsets are absolute (stdout + stderr bytes in production
-// order), so a viewer that joins at byte N gets stored bytes from N and then
-// live bytes, with no gap and no duplicate. better-sqlite3 is synchronous, so
-// "replay, then subscribe" happens without an await in between: nothing can
-// slip through.
-import type { OutputChunk, OutputStore } from '../audit/output.js';
+// Fan-out of one run's output: every chunk gets its absolute offset (stdout + stderr
+// bytes in production order), is sent to the attached live viewers and written to
+// the store, in that order of offsets. A viewer that joins at byte N replays stored
+// bytes from N, then takes the chunks still on their way to the store from memory,
+// then live bytes: no gap and no duplicate, although the store is asynchronous.
+//
+// How the switch from replay to live stays exact: `settled` is the offset below which
+// every chunk's store write has finished (stored, or refused past the storage limit or
+// by a failure). A store query issued when `settled` was S sees every stored byte
+// below S; so when it finds nothing at the viewer's position P < S, the bytes [P, S)
+// were never stored, and the viewer is told so. Once P >= settled, everything from P on
+// is in `unsettled` (memory), and handing it over and switching to live happen in one
+// synchronous step.
+import type { OutputChunk, OutputStore } from '../store/output.js';
 import type { StatusFrame } from '../../protocol/frames.js';
 import type { Viewer } from '../services.js';
 
 interface Attached {
   viewer: Viewer;
   pos: number;
-  /** Still receiving stored output; live chunks reach it through the store. */
+  /** Still receiving stored output; live chunks reach it through the store or `unsettled`. */
   replaying: boolean;
   /** The run ended while it replayed: the end frame it gets after its replay. */
   ended?: StatusFrame;
+}
+
+/** How long a failed store write is retried (by default) before its chunks are given up. */
+const RETRY_FOR_MS = 60_000;
+
+interface Placed extends OutputChunk {
+  offset: number;
 }
 
 export class OutputHub {
@@ -23,42 +37,101 @@ export class OutputHub {
   /** The pod's Events so far, while the run starts: a viewer that joins late sees the steps too. */
   private readonly events: StatusFrame[] = [];
   private ended = false;
+  /** The server is shutting down: a failed write is not retried. */
+  private closed = false;
+  /** Chunks at or past `settled`, oldest first: handed to viewers, not yet through the store. */
+  private unsettled: Placed[] = [];
+  private queued: { chunks: Placed[]; done: (err?: unknown) => void }[] = [];
+  private writing: Promise<void> | undefined;
+  private settled: number;
+  private stored: { bytes: number; truncated: boolean };
 
   /** Bytes produced so far (stored or, past the storage limit, only streamed). */
   total: number;
 
-  constructor(
+  private constructor(
     private readonly runId: string,
     private readonly store: OutputStore,
+    size: { bytes: number; truncated: boolean },
+    private readonly retryForMs: number,
   ) {
-    this.total = store.size(runId).bytes;
+    this.total = this.settled = size.bytes;
+    this.stored = size;
   }
 
-  append(channel: 1 | 2, data: Buffer): void {
-    this.appendMany([{ channel, data }]);
+  /** The hub of a run, continuing after what the store already holds. */
+  static async open(runId: string, store: OutputStore, opts: { retryForMs?: number } = {}): Promise<OutputHub> {
+    return new OutputHub(runId, store, await store.size(runId), opts.retryForMs ?? RETRY_FOR_MS);
+  }
+
+  append(channel: 1 | 2, data: Buffer): Promise<void> {
+    return this.appendMany([{ channel, data }]);
   }
 
   /**
-   * Stores the chunks (one transaction) and sends them to the viewers. When the store
-   * fails, the viewers still get the output and the error is thrown afterwards, so the
-   * caller can report it; offsets stay those of the produced output either way.
+   * Sends the chunks to the live viewers now and stores them (in order, batched with
+   * whatever else waits for the store). Resolves once they are stored; rejects when the
+   * store failed — the viewers still got them, and offsets stay those of the produced
+   * output either way.
    */
-  appendMany(chunks: readonly OutputChunk[]): void {
-    const live = chunks.filter((c) => c.data.length > 0);
-    if (live.length === 0) return;
-    let start = this.total;
-    for (const c of live) this.total += c.data.length;
-    let failure: unknown;
-    try {
-      this.store.appendMany(this.runId, live);
-    } catch (err) {
-      failure = err;
+  appendMany(chunks: readonly OutputChunk[]): Promise<void> {
+    const placed: Placed[] = [];
+    for (const { channel, data } of chunks) {
+      if (data.length === 0) continue;
+      placed.push({ channel, data, offset: this.total });
+      this.total += data.length;
     }
-    for (const { channel, data } of live) {
-      for (const a of this.viewers) deliver(a, channel, data, start);
-      start += data.length;
+    if (placed.length === 0) return Promise.resolve();
+    this.unsettled.push(...placed);
+    for (const c of placed) for (const a of this.viewers) deliver(a, c);
+    return new Promise<void>((resolve, reject) => {
+      this.queued.push({ chunks: placed, done: (err) => (err === undefined ? resolve() : reject(err)) });
+      this.writing ??= this.write();
+    });
+  }
+
+  private async write(): Promise<void> {
+    // Everything queued while a write is in flight goes in the next one: one transaction
+    // per round trip, however small the chunks.
+    await Promise.resolve();
+    while (this.queued.length) {
+      const batch = this.queued;
+      this.queued = [];
+      const chunks = batch.flatMap((b) => b.chunks);
+      let failure: unknown;
+      // A database that restarts (or fails over) comes back within seconds: retry the
+      // same chunks meanwhile, so what the run printed is stored whole and at the same
+      // offsets; only after retryForMs are they given up (viewers still got them).
+      const giveUpAt = Date.now() + this.retryForMs;
+      for (let attempt = 0; ; attempt++) {
+        try {
+          const r = await this.store.appendMany(this.runId, chunks);
+          this.stored = { bytes: r.bytes, truncated: r.truncated };
+          failure = undefined;
+          break;
+        } catch (err) {
+          failure = err ?? new Error('the output store failed');
+          if (this.closed || Date.now() >= giveUpAt) break;
+          await new Promise((r) => setTimeout(r, Math.min(5000, 250 * 2 ** attempt)));
+        }
+      }
+      const last = chunks.at(-1)!;
+      this.settled = last.offset + last.data.length;
+      const keep = this.unsettled.findIndex((c) => c.offset >= this.settled);
+      this.unsettled = keep < 0 ? [] : this.unsettled.slice(keep);
+      for (const b of batch) b.done(failure);
     }
-    if (failure !== undefined) throw failure;
+    this.writing = undefined;
+  }
+
+  /** Stops retrying failed writes (the stores are about to close). */
+  close(): void {
+    this.closed = true;
+  }
+
+  /** Resolves once every chunk handed in so far has been through the store. */
+  async settle(): Promise<void> {
+    while (this.writing) await this.writing;
   }
 
   status(frame: StatusFrame): void {
@@ -75,29 +148,53 @@ export class OutputHub {
    *
    * The replay is paced by the viewer (Viewer.ready/onReady): stored output is read
    * only as fast as the viewer's socket drains, so a viewer that never reads costs a
-   * socket's worth of memory, not a run's stored output. While it replays, live chunks
-   * are not sent to it: they are in the store, and the replay reaches them. Reading the
-   * end of the store and switching to live happen in one synchronous step (the store
-   * is synchronous), so nothing falls between them.
+   * socket's worth of memory, not a run's stored output.
    */
   attach(viewer: Viewer, from: number, follow: boolean, onReplayed?: () => void): () => void {
     const a: Attached = { viewer, pos: from, replaying: true };
     const live = follow && !this.ended;
     let detached = false;
     if (live) this.viewers.add(a);
-    const chunks = this.store.read(this.runId, from);
+    const ready = () => new Promise<void>((r) => ((viewer.ready?.() ?? true) ? r() : viewer.onReady ? viewer.onReady(r) : r()));
+
+    const replay = async () => {
+      for (;;) {
+        const chunks = this.store.read(this.runId, a.pos)[Symbol.asyncIterator]();
+        let seen: number;
+        for (;;) {
+          await ready();
+          if (detached) return;
+          seen = this.settled;
+          const next = await chunks.next();
+          if (detached) return void chunks.return?.(undefined);
+          if (next.done) break;
+          viewer.output(next.value.channel, next.value.data);
+          a.pos += next.value.data.length;
+        }
+        // Settled before the last query, yet not in the store: never stored (past the
+        // storage limit, or the store failed). A viewer that joins after it cannot get it.
+        if (a.pos < seen) {
+          const limit = `${Math.round(this.store.maxBytesPerRun / 1048576)} MiB`;
+          viewer.status({
+            kind: 'progress',
+            message: `${seen - a.pos} bytes of output were only streamed live (past the ${limit} kept per run) and cannot be replayed; live output follows`,
+          });
+          a.pos = seen;
+        }
+        // Written meanwhile: read the store again.
+        if (a.pos < this.settled) continue;
+        // The rest is in memory; hand it over and go live in this same step.
+        for (const c of this.unsettled) {
+          const end = c.offset + c.data.length;
+          if (end <= a.pos) continue;
+          viewer.output(c.channel, c.offset < a.pos ? c.data.subarray(a.pos - c.offset) : c.data);
+          a.pos = end;
+        }
+        return finish();
+      }
+    };
     const finish = () => {
       a.replaying = false;
-      // Output past the storage limit (or not stored because the store failed) was only
-      // streamed live; a viewer that joins after it cannot get it, and is told so.
-      if (a.pos < this.total) {
-        const limit = `${Math.round(this.store.maxBytesPerRun / 1048576)} MiB`;
-        viewer.status({
-          kind: 'progress',
-          message: `${this.total - a.pos} bytes of output were only streamed live (past the ${limit} kept per run) and cannot be replayed; live output follows`,
-        });
-        a.pos = this.total;
-      }
       if (live && !a.ended) {
         for (const e of this.events) if (e !== this.lastProgress) viewer.status(e);
         if (this.lastProgress) viewer.status(this.lastProgress);
@@ -108,17 +205,12 @@ export class OutputHub {
         viewer.close();
       }
     };
-    const pump = () => {
+    replay().catch((err: unknown) => {
       if (detached) return;
-      while (viewer.ready?.() ?? true) {
-        const next = chunks.next();
-        if (next.done) return finish();
-        viewer.output(next.value.channel, next.value.data);
-        a.pos += next.value.data.length;
-      }
-      viewer.onReady?.(pump);
-    };
-    pump();
+      this.viewers.delete(a);
+      viewer.status({ kind: 'error', code: 'unavailable', message: `the stored output could not be read: ${(err as Error).message}; reconnect to resume` });
+      viewer.close();
+    });
     return () => {
       detached = true;
       this.viewers.delete(a);
@@ -140,14 +232,13 @@ export class OutputHub {
   }
 
   /** Bytes stored per channel (what a restarted capture must not store again). */
-  storedPerChannel(): Record<1 | 2, number> {
-    const out: Record<1 | 2, number> = { 1: 0, 2: 0 };
-    for (const c of this.store.read(this.runId, 0)) out[c.channel] += c.data.length;
-    return out;
+  storedPerChannel(): Promise<Record<1 | 2, number>> {
+    return this.store.perChannel(this.runId);
   }
 
+  /** What the store holds, as of the last settled write (settle() first for an exact answer). */
   storedSize(): { bytes: number; truncated: boolean } {
-    return this.store.size(this.runId);
+    return { ...this.stored };
   }
 
   get viewerCount(): number {
@@ -155,10 +246,10 @@ export class OutputHub {
   }
 }
 
-function deliver(a: Attached, channel: 1 | 2, data: Buffer, start: number) {
-  if (a.replaying) return; // stored: its replay gets there
-  const end = start + data.length;
+function deliver(a: Attached, c: Placed) {
+  if (a.replaying) return; // its replay gets there (store, then `unsettled`)
+  const end = c.offset + c.data.length;
   if (end <= a.pos) return; // already has it (replayed)
-  a.viewer.output(channel, start < a.pos ? data.subarray(a.pos - start) : data);
+  a.viewer.output(c.channel, c.offset < a.pos ? c.data.subarray(a.pos - c.offset) : c.data);
   a.pos = end;
 }

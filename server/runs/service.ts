@@ -6,9 +6,12 @@ import type * as k8s from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { TERMINAL_STATUSES, type Run, type RunListQuery, type RunRequest } from '../../protocol/api.js';
 import { isRunOwner } from '../../protocol/owner.js';
-import type { AuditLog } from '../audit/store.js';
-import type { RunStore } from '../audit/runs.js';
-import type { OutputStore } from '../audit/output.js';
+import type { AuditLog } from '../store/audit.js';
+import type { RunStore } from '../store/runs.js';
+import type { OutputStore } from '../store/output.js';
+import type { Wakeups } from '../store/wakeups.js';
+import type { RunLeases } from '../store/leases.js';
+import { runOwnership } from './own.js';
 import { ServiceError, badRequest, forbidden, namespaceNotServed, notFound, unavailable } from '../errors.js';
 import type { KubeClients } from '../k8s/client.js';
 import { toServiceError } from '../k8s/client.js';
@@ -23,6 +26,7 @@ import { ANNOTATIONS, decideAccess } from '../policy/decide.js';
 import { type Refusal, decideContainer, decideSidecars } from '../policy/containers.js';
 import type { ReadinessCheck, RequestContext, RunService, Viewer, ViewerHandle } from '../services.js';
 import { OutputHub } from './hub.js';
+import { followThroughStore } from './stream.js';
 import { jobAdoptableBy, jobBelongsTo, podBelongsTo } from './ownership.js';
 import { RunTracker } from './tracker.js';
 
@@ -43,6 +47,10 @@ export interface RunServiceDeps {
   audit: AuditLog;
   runs: RunStore;
   output: OutputStore;
+  /** Run ownership across replicas; without it this server owns every run (one replica). */
+  leases?: RunLeases;
+  /** Wake-ups for following runs another replica tracks; without it such a viewer is told to retry. */
+  wakeups?: Wakeups;
   logger: Logger;
 }
 
@@ -65,6 +73,8 @@ export type ManagedRunService = RunService & {
   readiness: ReadinessCheck[];
 };
 
+const ENDINGS = new Set(['run.finished', 'run.cancelled', 'run.lost']);
+
 const RUN_ID_ALPHABET = 'abcdefghijklmnopqrstuvwxyz0123456789';
 export function newRunId(): string {
   let id = '';
@@ -77,7 +87,7 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
   const served = new Set(config.namespaces);
   const trackers = new Map<string, RunTracker>();
   observeActiveRuns(() => trackers.size);
-  const hubs = new Map<string, OutputHub>();
+  const hubs = new Map<string, Promise<OutputHub>>();
   const podWatches = new Map<string, ResourceWatch<k8s.V1Pod>>();
   const jobWatches = new Map<string, ResourceWatch<k8s.V1Job>>();
   const deploymentCache = new DeploymentCache({ kube, namespaces: config.namespaces, logger });
@@ -85,9 +95,12 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
     value: config.splitLogStreams === 'auto' ? undefined : config.splitLogStreams === true || config.splitLogStreams === 'true',
   };
 
-  const hubFor = (id: string) => {
+  const hubFor = (id: string): Promise<OutputHub> => {
     let hub = hubs.get(id);
-    if (!hub) hubs.set(id, (hub = new OutputHub(id, output)));
+    if (!hub) {
+      hubs.set(id, (hub = OutputHub.open(id, output)));
+      hub.catch(() => hubs.delete(id));
+    }
     return hub;
   };
 
@@ -101,12 +114,39 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
     onDone: (id: string) => {
       trackers.delete(id);
       hubs.delete(id);
+      void own.release(id);
     },
     watchPodEvents: (pod: { namespace: string; uid: string }, onEvent: (event: k8s.CoreV1Event) => void) => watchPodEvents(kube, logger, pod, onEvent),
   };
 
-  function track(run: Run): RunTracker {
-    const t = new RunTracker(run, hubFor(run.id), trackerDeps);
+  // Run ownership (store/leases.ts): this replica tracks only the runs it holds a lease
+  // on, renews them, and adopts active runs whose owner stopped renewing.
+  const own = runOwnership({
+    leases: deps.leases,
+    logger,
+    owned: () => [...trackers.keys()],
+    onLost: (id) => {
+      // Another replica took the run over (this one stalled past its lease): stop writing.
+      trackers.get(id)?.detach();
+      trackers.delete(id);
+      hubs.delete(id);
+    },
+    adopt: () => adoptOrphans(),
+  });
+
+  /** Tracks the active runs of served namespaces that nobody holds a lease on. */
+  async function adoptOrphans(): Promise<void> {
+    for (const run of await runs.listActive()) {
+      if (!served.has(run.namespace) || trackers.has(run.id)) continue;
+      if (!(await own.claim(run.id))) continue;
+      if (trackers.has(run.id)) continue;
+      logger.info({ run: run.id }, 'tracking an active run nobody owns (restart or adoption)');
+      await replayState(await track(run), true);
+    }
+  }
+
+  async function track(run: Run): Promise<RunTracker> {
+    const t = new RunTracker(run, await hubFor(run.id), trackerDeps);
     trackers.set(run.id, t);
     return t;
   }
@@ -183,14 +223,14 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
   }
 
   /** Feeds a tracker what the watches already know (used after create and on restart). */
-  function replayState(t: RunTracker, reconciling = false) {
+  async function replayState(t: RunTracker, reconciling = false): Promise<void> {
     const { namespace, jobName, id } = t.run;
     let job = jobWatches.get(namespace)?.get(jobName);
     if (job && reconciling && !t.run.jobUid) {
       // Recorded before oddjob stored Job uids: adopt the Job under the run's name only
       // if it carries what oddjob put on it for this run, and pin its uid from now on.
       const verdict = jobAdoptableBy(t.run, job);
-      if (verdict.ok) t.run = runs.update(id, { jobUid: job.metadata!.uid! });
+      if (verdict.ok) t.run = await runs.update(id, { jobUid: job.metadata!.uid! });
       else ignore('Job', job, t.run, verdict.why);
     }
     const verdict = job && jobBelongsTo(t.run, job);
@@ -257,7 +297,7 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
   }
 
   async function getVisibleRun(ctx: RequestContext, id: string): Promise<Run> {
-    const run = runs.get(id);
+    const run = await runs.get(id);
     if (!run || !served.has(run.namespace)) throw notFound(`run ${id} not found`);
     // Owners and auditors see it without asking the Deployment (which may be gone).
     if (isOwner(ctx, run) || ctx.auditor === true) return run;
@@ -347,9 +387,9 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
   }
 
   /** Records a refused request (a preview's too, marked as one), then refuses it. */
-  function refuse(ctx: RequestContext, req: RunRequest, refusal: { reason: string; hint: string }, preview: boolean): never {
+  async function refuse(ctx: RequestContext, req: RunRequest, refusal: { reason: string; hint: string }, preview: boolean): Promise<never> {
     try {
-      audit.append({
+      await audit.append({
         type: 'run.denied',
         actor: ctx.identity,
         client: ctx.client,
@@ -412,23 +452,25 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
       for (const ns of config.namespaces) watchNamespace(ns);
       deploymentCache.start();
       await Promise.all([...podWatches.values(), ...jobWatches.values()].map((w) => w.whenSynced()).concat(deploymentCache.whenSynced()));
-      // Reconcile: runs that were active when the service stopped.
-      for (const run of runs.listActive()) {
-        if (!served.has(run.namespace)) continue;
-        replayState(track(run), true);
-      }
+      // Reconcile: active runs nobody owns (this server's own from before a restart, or
+      // a dead replica's), then keep doing so while running.
+      await adoptOrphans();
+      own.start();
     },
 
     async stop() {
+      own.stop();
       for (const w of [...podWatches.values(), ...jobWatches.values()]) w.stop();
       deploymentCache.stop();
       // Runs still finishing (draining output) must not write after the stores close.
       for (const t of trackers.values()) t.detach();
+      // Handed back, so another replica adopts them now instead of after the lease expires.
+      await own.releaseAll([...trackers.keys()]);
     },
 
     async createRun(ctx, req, opts?: LaunchOptions) {
       // The same slot tried again (a restart between create and record): the run it made.
-      const existing = opts && runs.get(opts.runId);
+      const existing = opts && (await runs.get(opts.runId));
       if (existing) return existing;
       const { identity, client } = ctx;
       const target = { namespace: req.namespace, deployment: req.deployment, command: req.command, reason: req.reason };
@@ -437,11 +479,11 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
       if (!decision.allow) {
         metrics.runDenials.inc({ reason: decision.code });
         logger.info({ user: identity.login, namespace: req.namespace, deployment: req.deployment, reason: decision.code }, 'run denied');
-        refuse(ctx, req, { reason: decision.reason, hint: 'hint' in decision ? decision.hint : ACCESS_HINT }, false);
+        return refuse(ctx, req, { reason: decision.reason, hint: 'hint' in decision ? decision.hint : ACCESS_HINT }, false);
       }
 
       const resolved = resolveRun(req, deployment);
-      if (resolved.refusal) refuse(ctx, req, resolved.refusal, false);
+      if (resolved.refusal) return refuse(ctx, req, resolved.refusal, false);
       const { container, dropSidecars, activeDeadlineSeconds, image } = resolved;
       const neighbours = await readNeighbours(kube, req.namespace);
       const id = opts?.runId ?? newRunId();
@@ -462,12 +504,16 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
         job = buildJob(req, deployment, identity.login, id, container, dropSidecars, activeDeadlineSeconds, neighbours, opts?.jobName);
       } catch (err) {
         const message = err instanceof CloneError ? err.message : `could not build the Job: ${(err as Error).message}`;
-        audit.append({ type: 'run.finished', actor: identity, client, runId: id, ...target, container, status: 'failed', message });
+        await audit
+          .append({ type: 'run.finished', actor: identity, client, runId: id, ...target, container, status: 'failed', message })
+          .catch((auditErr: unknown) => {
+            logger.error({ err: auditErr }, 'could not record a Job that could not be built');
+          });
         throw badRequest(message);
       }
 
       const now = new Date().toISOString();
-      runs.create({
+      await runs.create({
         id,
         namespace: req.namespace,
         deployment: req.deployment,
@@ -491,16 +537,26 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
         created = await kube.batch.createNamespacedJob({ namespace: req.namespace, body: job });
       } catch (err) {
         const failure = toServiceError(err, `job ${req.namespace}/${job.metadata!.name}`);
-        runs.update(id, { status: 'failed', message: failure.message, finishedAt: new Date().toISOString() });
         try {
-          audit.append({ type: 'run.finished', actor: identity, client, runId: id, ...target, container, image, status: 'failed', message: failure.message });
+          await runs.update(id, { status: 'failed', message: failure.message, finishedAt: new Date().toISOString() });
+          await audit.append({
+            type: 'run.finished',
+            actor: identity,
+            client,
+            runId: id,
+            ...target,
+            container,
+            image,
+            status: 'failed',
+            message: failure.message,
+          });
         } catch (auditErr) {
           logger.error({ err: auditErr }, 'could not record a failed create');
         }
         throw failure;
       }
       // The uid is what tells our Job (and the pod it controls) from look-alikes.
-      const run = runs.update(id, { jobUid: created.metadata?.uid });
+      const run = await runs.update(id, { jobUid: created.metadata?.uid });
       try {
         await audit.appendDurable({
           type: 'run.created',
@@ -519,8 +575,13 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
       }
       metrics.runsStarted.inc();
       logger.info({ run: id, user: identity.login, namespace: req.namespace, deployment: req.deployment, container, job: job.metadata!.name }, 'run created');
-      replayState(track(run));
-      return runs.get(id) ?? run;
+      // A new run is nobody else's: the claim only fails if the store does.
+      await own
+        .claim(id)
+        .catch((err: unknown) => logger.error({ err, runId: id }, 'could not record the ownership of a new run; another replica may adopt it'));
+      const t = await track(run);
+      await replayState(t);
+      return t.run;
     },
 
     async previewRun(ctx, req) {
@@ -529,9 +590,9 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
       // so probing what one may not do leaves the same trace as trying it.
       const deployment = await readDeployment(req.namespace, req.deployment);
       const decision = decide(req, deployment, ctx.identity);
-      if (!decision.allow) refuse(ctx, req, { reason: decision.reason, hint: ACCESS_HINT }, true);
+      if (!decision.allow) return refuse(ctx, req, { reason: decision.reason, hint: ACCESS_HINT }, true);
       const resolved = resolveRun(req, deployment);
-      if (resolved.refusal) refuse(ctx, req, resolved.refusal, true);
+      if (resolved.refusal) return refuse(ctx, req, resolved.refusal, true);
       const { container, dropSidecars, activeDeadlineSeconds } = resolved;
       const neighbours = await readNeighbours(kube, req.namespace);
       try {
@@ -553,7 +614,7 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
 
     async listRuns(ctx, q: RunListQuery) {
       if (q.namespace && !served.has(q.namespace)) return { items: [] };
-      const page = runs.list({ ...q, user: q.mine ? ctx.identity.login : undefined });
+      const page = await runs.list({ ...q, user: q.mine ? ctx.identity.login : undefined });
       const items: Run[] = [];
       const read = deploymentReader();
       for (const run of page.items) {
@@ -572,7 +633,7 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
       if (!isOwner(ctx, run) && !mayRunIn(ctx, run, await deploymentCache.current(run.namespace, run.deployment))) {
         const reason = `you may see run ${id} but not cancel it: only its owner (${run.user}) and people who may run in ${run.namespace}/${run.deployment} now may cancel it`;
         try {
-          audit.append({
+          await audit.append({
             type: 'run.denied',
             actor: ctx.identity,
             client: ctx.client,
@@ -591,7 +652,7 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
       const t = trackers.get(id);
       if (!t) throw unavailable(`run ${id} is not tracked by this server`, 'try again in a moment');
       await t.cancel({ identity: ctx.identity, client: ctx.client });
-      return runs.get(id)!;
+      return t.run;
     },
 
     async attachViewer(ctx, id, opts, viewer: Viewer): Promise<ViewerHandle> {
@@ -599,13 +660,20 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
       const owner = isOwner(ctx, run);
       // Input drives a command in the Deployment's runtime: only its owner, and only while they may still run there.
       let mayType = owner && run.interactive && mayRunIn(ctx, run, await deploymentCache.current(run.namespace, run.deployment).catch(() => undefined));
-      const hub = hubFor(id);
       const tracker = trackers.get(id);
-      const live = Boolean(tracker && !tracker.done && opts.follow);
+      // Another replica tracks it (or it awaits adoption): follow it through the store.
+      const remote = !tracker && opts.follow && !TERMINAL_STATUSES.includes(run.status) && deps.wakeups !== undefined;
+      const hub = remote ? undefined : await hubFor(id);
+      const live = remote || Boolean(tracker && !tracker.done && opts.follow);
       // A viewer that does not follow live is ended once its (paced) replay is out.
       const afterReplay = () => {
         if (live) return;
-        const current = runs.get(id) ?? run;
+        void runs.get(id).then(
+          (current) => endReplay(current ?? run),
+          () => endReplay(run),
+        );
+      };
+      const endReplay = (current: Run) => {
         if (opts.follow && !TERMINAL_STATUSES.includes(current.status)) {
           // Active but not tracked here (another replica, or reconciliation pending): the client retries.
           viewer.status({ kind: 'error', code: 'unavailable', message: `run ${id} is not being followed by this server yet` });
@@ -621,7 +689,17 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
         }
         viewer.close();
       };
-      const detach = hub.attach(viewer, opts.from, live, afterReplay);
+      const detach = hub
+        ? hub.attach(viewer, opts.from, live, afterReplay)
+        : followThroughStore({
+            runId: id,
+            output,
+            runs,
+            wakeups: deps.wakeups!,
+            viewer,
+            from: opts.from,
+            endingRecorded: async () => (await audit.query({ runId: id, limit: 20 })).items.some((e) => ENDINGS.has(e.type)),
+          });
       if (!live && !tracker) hubs.delete(id);
       let unwatch = () => {};
       if (live) {

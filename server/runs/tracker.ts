@@ -8,8 +8,8 @@ import type { Logger } from 'pino';
 import type { AuditClient, Run, RunStatus } from '../../protocol/api.js';
 import type { StatusFrame } from '../../protocol/frames.js';
 import { backoffDelay } from '../../protocol/backoff.js';
-import type { AuditLog } from '../audit/store.js';
-import type { RunStore } from '../audit/runs.js';
+import type { AuditLog } from '../store/audit.js';
+import type { RunStore } from '../store/runs.js';
 import type { KubeClients } from '../k8s/client.js';
 import { isNotFound, kubeFailure } from '../k8s/client.js';
 import { LogRequestError, isSplitStreamsUnsupported, readContainerLog, type LogStream } from '../k8s/logs.js';
@@ -95,8 +95,18 @@ export class RunTracker {
     return this.deps.logger.child({ run: this.run.id });
   }
 
-  private update(patch: Partial<Run>) {
-    this.run = this.deps.runs.update(this.run.id, patch);
+  /** Run-state writes, in order: the store is asynchronous, and a later state must not land first. */
+  private stored: Promise<void> = Promise.resolve();
+
+  /** Applies the patch now (what this tracker answers with) and writes it behind the ones before it. */
+  private update(patch: Partial<Run>): Promise<void> {
+    this.run = { ...this.run, ...patch };
+    const id = this.run.id;
+    this.stored = this.stored.then(
+      () => this.deps.runs.update(id, patch).then(() => undefined),
+      () => this.deps.runs.update(id, patch).then(() => undefined),
+    );
+    return this.stored.catch((err: unknown) => this.log.error({ err }, 'could not store the run state'));
   }
 
   /**
@@ -137,7 +147,7 @@ export class RunTracker {
       return;
     }
     const name = pod.metadata?.name;
-    if (name && this.run.podName !== name) this.update({ podName: name });
+    if (name && this.run.podName !== name) void this.update({ podName: name });
     const view = interpretPod(pod, this.run.container);
     if (view.kind === 'starting') this.followEvents(pod);
     switch (view.kind) {
@@ -223,7 +233,7 @@ export class RunTracker {
       const delaySeconds = (Date.parse(startedAt) - Date.parse(this.run.createdAt)) / 1000;
       metrics.runStartDelay.observe(Math.max(0, delaySeconds));
       this.log.info({ pod: pod.metadata!.name!, delaySeconds }, 'run started');
-      this.update({ status: 'running', startedAt, podName: pod.metadata!.name! });
+      void this.update({ status: 'running', startedAt, podName: pod.metadata!.name! });
       void this.auditRun('run.started', {});
       this.hub.status({ kind: 'running', podName: pod.metadata!.name! });
     }
@@ -249,17 +259,15 @@ export class RunTracker {
   private async captureLogs(pod: string): Promise<void> {
     const split = this.deps.splitStreams;
     // After a restart, what is already stored must not be stored again.
-    const received = this.hub.storedPerChannel();
+    const received = await this.hub.storedPerChannel();
     // Both channels share one coalescer, so chunks keep the order they arrived in.
     let storeFailed = false;
     const output = new OutputCoalescer((chunks) => {
-      try {
-        this.hub.appendMany(chunks);
-      } catch (err) {
+      this.hub.appendMany(chunks).catch((err: unknown) => {
         // Viewers still got it; the stored copy (replay, logs after the pod is gone) did not.
         if (!storeFailed) this.log.error({ err }, 'run output could not be stored; live viewers still receive it');
         storeFailed = true;
-      }
+      });
     });
     this.output = output;
 
@@ -326,7 +334,9 @@ export class RunTracker {
     const sink = (channel: 1 | 2) =>
       new Writable({
         write: (chunk: Buffer, _enc, cb) => {
-          this.hub.append(channel, Buffer.from(chunk));
+          this.hub
+            .append(channel, Buffer.from(chunk))
+            .catch((err: unknown) => this.log.error({ err }, 'run output could not be stored; live viewers still receive it'));
           cb();
         },
       });
@@ -412,7 +422,7 @@ export class RunTracker {
     this.log.info({ message }, 'run cannot start');
     await this.deleteJob();
     this.abort.abort();
-    this.complete('failed', undefined, message);
+    await this.complete('failed', undefined, message);
   }
 
   async cancel(by: Canceller): Promise<void> {
@@ -420,7 +430,7 @@ export class RunTracker {
     this.finishing = true;
     await this.deleteJob();
     this.abort.abort();
-    this.complete('cancelled', undefined, `cancelled by ${by.identity.login}`, by);
+    await this.complete('cancelled', undefined, `cancelled by ${by.identity.login}`, by);
   }
 
   private async deleteJob(): Promise<void> {
@@ -447,7 +457,7 @@ export class RunTracker {
       await Promise.race([this.capture, sleep(15_000)]);
     }
     this.abort.abort();
-    this.complete(status, exitCode, message);
+    await this.complete(status, exitCode, message);
   }
 
   /**
@@ -458,12 +468,13 @@ export class RunTracker {
   detach(): void {
     this.detached = true;
     this.unfollowEvents();
+    this.hub.close();
     this.output?.discard();
     clearTimeout(this.startTimer);
     this.abort.abort();
   }
 
-  private complete(status: RunStatus, exitCode: number | undefined, message: string | undefined, by?: Canceller) {
+  private async complete(status: RunStatus, exitCode: number | undefined, message: string | undefined, by?: Canceller): Promise<void> {
     if (this.detached) return;
     // Output read but not yet handed on belongs before the end frame.
     this.output?.flush();
@@ -472,8 +483,10 @@ export class RunTracker {
     clearTimeout(this.startTimer);
     const finishedAt = new Date();
     const started = Date.parse(this.run.startedAt ?? this.run.createdAt);
+    // The record says how much output was stored: wait for the store to have it all.
+    await this.hub.settle();
     const size = this.hub.storedSize();
-    this.update({ status, exitCode, message, finishedAt: finishedAt.toISOString(), outputBytes: size.bytes, outputTruncated: size.truncated });
+    await this.update({ status, exitCode, message, finishedAt: finishedAt.toISOString(), outputBytes: size.bytes, outputTruncated: size.truncated });
     const type = status === 'cancelled' ? 'run.cancelled' : status === 'lost' ? 'run.lost' : 'run.finished';
     const frame: StatusFrame = { kind: 'end', status, exitCode, message, outputBytes: this.hub.total, outputTruncated: size.truncated };
     const durationMs = Math.max(0, finishedAt.getTime() - started);
@@ -481,9 +494,8 @@ export class RunTracker {
     metrics.runDuration.observe({ status }, durationMs / 1000);
     this.log.info({ status, exitCode, durationMs, outputBytes: this.hub.total, message }, 'run finished');
     // Viewers (the CLI exits on it) learn the outcome once it is on record.
-    void this.auditRun(type, { status, exitCode, message, durationMs }, by).then(() => {
-      this.hub.end(frame);
-      this.deps.onDone(this.run.id);
-    });
+    await this.auditRun(type, { status, exitCode, message, durationMs }, by);
+    this.hub.end(frame);
+    this.deps.onDone(this.run.id);
   }
 }

@@ -17,7 +17,7 @@ export type ResolvedSlotTask =
 export interface SlotLauncherDeps {
   runs: Pick<ManagedRunService, 'createRun' | 'cancelRun'>;
   /** The run store's record (no access check: the scheduler reads its own runs). */
-  readRun: (runId: string) => Run | undefined;
+  readRun: (runId: string) => Promise<Run | undefined>;
   /** Deletes a Job with its pods (a Job already gone is not an error). */
   deleteJob: (namespace: string, name: string, uid: string | undefined) => Promise<void>;
   /** Reads the Task from the API server (not a cache) and resolves its params; undefined: it is gone. */
@@ -85,7 +85,7 @@ export function createSlotLauncher(deps: SlotLauncherDeps): SlotLauncher {
     },
 
     async deleteJob(runId) {
-      const run = deps.readRun(runId);
+      const run = await deps.readRun(runId);
       // Only finished runs: a running one is cancelled (and audited), never deleted here.
       if (!run || !TERMINAL_STATUSES.includes(run.status)) return;
       await deps.deleteJob(run.namespace, run.jobName, run.jobUid);

@@ -1,9 +1,7 @@
-// Puts the schedule pieces together for the server: the slot store (in the audit
-// database), the launcher over the run service, the scheduler, and the API service.
+// Puts the schedule pieces together for the server: the slot store (server/store),
+// the launcher over the run service, the scheduler, and the API service.
 import type { Logger } from 'pino';
-import type { Database } from '../audit/db.js';
-import type { RunStore } from '../audit/runs.js';
-import type { AuditLog } from '../audit/store.js';
+import type { AuditLog, RunStore } from '../store/index.js';
 import type { KubeClients } from '../k8s/client.js';
 import { toServiceError } from '../k8s/client.js';
 import { deleteJob } from '../k8s/jobs.js';
@@ -15,15 +13,11 @@ import { createSlotLauncher, type ResolvedSlotTask } from './launch.js';
 import type { TaskRef } from './names.js';
 import { Scheduler, type ScheduledTask, type TaskScheduleStatus } from './scheduler.js';
 import { createScheduleService } from './service.js';
-import { SqliteSlotStore } from './store.js';
+import type { SlotStore } from './store.js';
 
 export interface ScheduleWiring {
-  /**
-   * The connection with synchronous=NORMAL (as the run projection): a slot row lost to a
-   * power cut is decided again and launched under the same run id and Job name, which
-   * Kubernetes answers with 409, so the slot still runs once; the audit log stays FULL.
-   */
-  db: Database;
+  /** The store's slots (Store.schedules). */
+  slots: SlotStore;
   kube: KubeClients;
   audit: AuditLog;
   runs: ManagedRunService;
@@ -40,7 +34,7 @@ export interface ScheduleWiring {
 }
 
 export function createSchedules(w: ScheduleWiring) {
-  const store = new SqliteSlotStore(w.db);
+  const store = w.slots;
   const tasks = w.tasks ?? (() => []);
   const logger = w.logger.child({ component: 'scheduler' });
   const launcher = createSlotLauncher({

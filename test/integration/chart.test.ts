@@ -92,12 +92,43 @@ describe('helm chart', () => {
   test('unknown values and missing required ones are refused with a clear message', () => {
     assert.throws(() => render('auth.mode=dev', 'replicas=2'), /additional properties 'replicas' not allowed/);
     assert.throws(() => render('auth.github.org=acme', 'auth.githubClientId=x'), /auth.githubClientSecret is required/);
-    // replicaCount and audit.store were values the server never honoured (it has one SQLite store).
-    assert.throws(() => render('auth.mode=dev', 'replicaCount=2'), /additional properties 'replicaCount' not allowed/);
+    // More than one replica needs PostgreSQL: the SQLite file has one writer.
+    assert.throws(() => render('auth.mode=dev', 'replicaCount=2'), /replicaCount.*maximum: got 2, want 1/);
+    assert.throws(() => render('auth.mode=dev', 'database.url=mysql://db/x'), /database\/url.*does not match pattern/);
+    // audit.store was a stub the server never honoured; database.url is the real switch.
     assert.throws(() => render('auth.mode=dev', 'audit.store=postgres'), /additional properties 'store' not allowed/);
     assert.throws(() => render('auth.github.org=acme', 'auth.existingSecret=s'), /publicUrl is required with auth\.mode github/);
     assert.throws(() => render('auth.mode=dev', 'httpRoute.enabled=true'), /httpRoute\.parentRefs is required/);
     assert.throws(() => render('auth.mode=dev', 'readinessProbe.exec=x'), /additional properties 'exec' not allowed/);
+  });
+
+  test('database.url turns on PostgreSQL mode: replicas, rolling updates, a disruption budget, no PVC; the URL and password from a Secret', () => {
+    const out = render('auth.mode=dev', 'database.url=postgres://oddjob@db:5432/oddjob', 'database.password=pw', 'replicaCount=3');
+    const [d] = objects(out, 'Deployment');
+    assert.equal(d.spec.replicas, 3);
+    assert.deepEqual(d.spec.strategy, { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } });
+    const env = d.spec.template.spec.containers[0].env as { name: string; valueFrom?: { secretKeyRef: { name: string; key: string } } }[];
+    assert.deepEqual(
+      env.filter((e) => e.name === 'ODDJOB_DB' || e.name === 'PGPASSWORD').map((e) => [e.name, e.valueFrom?.secretKeyRef.name, e.valueFrom?.secretKeyRef.key]),
+      [
+        ['ODDJOB_DB', 'oj-oddjob-database', 'url'],
+        ['PGPASSWORD', 'oj-oddjob-database', 'password'],
+      ],
+    );
+    assert.equal(objects(out, 'PersistentVolumeClaim').length, 0);
+    assert.equal(objects(out, 'PodDisruptionBudget')[0].spec.maxUnavailable, 1);
+    assert.deepEqual(objects(out, 'Secret').find((x) => x.metadata.name === 'oj-oddjob-database').stringData, {
+      url: 'postgres://oddjob@db:5432/oddjob',
+      password: 'pw',
+    });
+    // Without PostgreSQL: one replica, Recreate, the PVC, no budget.
+    const sqlite = render('auth.mode=dev');
+    assert.equal(objects(sqlite, 'Deployment')[0].spec.strategy.type, 'Recreate');
+    assert.equal(objects(sqlite, 'PodDisruptionBudget').length, 0);
+    // An existing Secret instead: the chart creates none.
+    const existing = render('auth.mode=dev', 'database.existingSecret=pg', 'replicaCount=2');
+    assert.equal(objects(existing, 'Secret').length, 0);
+    assert.match(existing, /secretKeyRef: \{name: pg, key: url\}|name: pg/);
   });
 
   test('a parent chart may pass global values', () => {
@@ -236,6 +267,7 @@ describe('helm chart', () => {
       'readinessProbe.failureThreshold=7',
     ],
     'dev auth without persistence': ['auth.mode=dev', 'audit.sqlite.persistence=false'],
+    'PostgreSQL with three replicas': ['auth.mode=dev', 'database.url=postgres://oddjob@db:5432/oddjob', 'database.password=pw', 'replicaCount=3'],
   };
   for (const [name, set] of Object.entries(variants)) {
     test(`the API server accepts the ${name} variant (server-side dry run)`, () => {

@@ -1,5 +1,5 @@
 // Schedules on the real cluster, in real time: every-minute schedules fire through the
-// real run service (real Deployments, Jobs, pods, SQLite audit log), for two slots
+// real run service (real Deployments, Jobs, pods, the store on a SQLite file), for two slots
 // each, all at once so the file takes ~3 minutes rather than ~15:
 //   every    — fires on time, Job names are the slots' deterministic names, one audit trail per run
 //   forbid   — the second slot is skipped while the first run still goes, and says why
@@ -16,10 +16,6 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type * as k8s from '@kubernetes/client-node';
 import type { Run } from '../../protocol/api.js';
-import { openDatabase } from '../../server/audit/db.js';
-import { OutputStore } from '../../server/audit/output.js';
-import { RunStore } from '../../server/audit/runs.js';
-import { AuditLog } from '../../server/audit/store.js';
 import { loadKube, type KubeClients } from '../../server/k8s/client.js';
 import { observeScheduleSuccess, registry } from '../../server/metrics.js';
 import { deleteJob } from '../../server/k8s/jobs.js';
@@ -29,11 +25,14 @@ import { createSlotLauncher } from '../../server/schedules/launch.js';
 import { slotJobName } from '../../server/schedules/names.js';
 import { Scheduler, type ScheduledTask } from '../../server/schedules/scheduler.js';
 import { parseSchedule } from '../../server/schedules/spec.js';
-import { SqliteSlotStore, type ScheduleSlot } from '../../server/schedules/store.js';
+import type { ScheduleSlot, SlotStore } from '../../server/schedules/store.js';
+import type { AuditLog, RunStore } from '../../server/store/index.js';
+import { ScheduleSlots } from '../../server/store/schedules.js';
+import type { DbTarget } from '../../server/store/target.js';
 import { createTestNamespace, eventually, optedInDeployment, requireCluster, type TestCluster } from '../support/cluster.js';
-import { tempDatabases } from '../support/sqlite.js';
+import { testStores } from '../support/stores.js';
 
-const dbs = tempDatabases('schedules');
+const stores = testStores('schedules');
 const ALLOW = { 'oddjob.io/allowed-users': 'alice' };
 const QUICK = ['node', '-e', 'console.log("slot ran")'];
 const SLOW = ['node', '-e', 'setTimeout(() => {}, 150000)'];
@@ -44,9 +43,10 @@ let runs: ManagedRunService;
 let kube: KubeClients;
 let runStore: RunStore;
 let audit: AuditLog;
-let store: SqliteSlotStore;
+let store: SlotStore;
 let scheduler: Scheduler;
-let lateFile: string;
+let lateTarget: DbTarget;
+const lateStore = async () => new ScheduleSlots(await stores.connect(lateTarget));
 let late: Scheduler | undefined;
 const stopped: Scheduler[] = [];
 
@@ -60,7 +60,7 @@ function task(name: string, deployment: string, command: string[], schedule: Rec
   return t;
 }
 
-function schedulerOn(slotStore: SqliteSlotStore, list: () => TestTask[]): Scheduler {
+function schedulerOn(slotStore: SlotStore, list: () => TestTask[]): Scheduler {
   const logger = createLogger('warn');
   const launcher = createSlotLauncher({
     runs,
@@ -82,7 +82,7 @@ function schedulerOn(slotStore: SqliteSlotStore, list: () => TestTask[]): Schedu
 }
 
 const ref = (name: string) => ({ namespace: ns.name, name });
-const history = (name: string, s: SqliteSlotStore = store) => s.history(ref(name), { limit: 50 }).then((h) => h.reverse());
+const history = (name: string, s: SlotStore = store) => s.history(ref(name), { limit: 50 }).then((h) => h.reverse());
 const decided = (h: ScheduleSlot[]) => h.filter((s) => s.state !== 'scheduled');
 
 async function jobsOf(deployment: string): Promise<k8s.V1Job[]> {
@@ -96,17 +96,16 @@ before(async () => {
   for (const d of ['api', 'slow', 'owned']) {
     await cluster.apps.createNamespacedDeployment({ namespace: ns.name, body: optedInDeployment(d, ALLOW) });
   }
-  const file = dbs.file();
-  const db = openDatabase(file);
-  const outputDb = openDatabase(file);
-  audit = new AuditLog(db);
-  runStore = new RunStore(outputDb);
+  const opened = await stores.open('sqlite', { maxOutputBytesPerRun: 1 << 20 });
+  runStore = opened.runs;
+  audit = opened.audit;
   kube = loadKube({ kubeconfig: cluster.kubeconfigPath });
   runs = createRunService({
     kube,
     audit,
     runs: runStore,
-    output: new OutputStore(outputDb, { maxBytesPerRun: 1 << 20 }),
+    output: opened.output,
+    wakeups: opened.wakeups,
     logger: createLogger('warn'),
     config: {
       namespaces: [ns.name],
@@ -118,7 +117,7 @@ before(async () => {
     },
   });
   await runs.start();
-  store = new SqliteSlotStore(openDatabase(file));
+  store = opened.schedules;
   tasks.push(
     task('every', 'api', QUICK, {}),
     task('forbid', 'slow', SLOW, { concurrencyPolicy: 'Forbid' }),
@@ -133,19 +132,20 @@ before(async () => {
   scheduler.start();
 
   // `late` has a store (and so a cursor) of its own: it is "the server" that stops.
-  lateFile = dbs.file();
+  lateTarget = await stores.target('sqlite');
   const lateTask = task('late', 'api', QUICK, { startingDeadline: '50s' });
-  late = schedulerOn(new SqliteSlotStore(openDatabase(lateFile)), () => [lateTask]);
+  late = schedulerOn(await lateStore(), () => [lateTask]);
   await late.tick(); // first sight: the schedule starts now
   const stoppedAt = Date.now();
   late = undefined;
   // Restart once two slots have passed (the second at most 120 s after stoppedAt), a few seconds after the second.
   const secondSlot = (Math.floor(stoppedAt / 60_000) + 2) * 60_000;
   setTimeout(
-    () => {
-      late = schedulerOn(new SqliteSlotStore(openDatabase(lateFile)), () => [lateTask]);
-      late.start();
-    },
+    () =>
+      void lateStore().then((s) => {
+        late = schedulerOn(s, () => [lateTask]);
+        late.start();
+      }),
     secondSlot + 5_000 - Date.now(),
   ).unref();
 
@@ -171,7 +171,7 @@ before(async () => {
         if (name === 'replace' && decided(h).length < 1) return false;
       }
       if (!late) return false;
-      const lh = await history('late', new SqliteSlotStore(openDatabase(lateFile)));
+      const lh = await history('late', await lateStore());
       return lh.some((s) => s.state === 'succeeded');
     },
     240_000,
@@ -194,12 +194,12 @@ describe('schedules on the real cluster', () => {
     assert.equal(b! - a!, 60_000, 'consecutive minutes');
     for (const slot of h) {
       assert.equal(new Date(slot.nominal).getUTCSeconds(), 0);
-      const run = runStore.get(slot.runId!) as Run;
+      const run = (await runStore.get(slot.runId!)) as Run;
       assert.equal(run.jobName, slotJobName(ref('every'), new Date(slot.nominal)));
       assert.equal(run.user, `schedule:${ns.name}/every`);
       // On time: created within seconds of the slot (the tick is 1 s).
       assert.ok(Date.parse(run.createdAt) - Date.parse(slot.nominal) < 5_000, `created ${run.createdAt} for slot ${slot.nominal}`);
-      const events = audit.query({ runId: run.id, limit: 100 }).items.map((e) => e.type);
+      const events = (await audit.query({ runId: run.id, limit: 100 })).items.map((e) => e.type);
       assert.deepEqual(events.filter((t) => t === 'run.requested').length, 1);
       assert.deepEqual(events.filter((t) => t === 'run.created').length, 1);
       assert.deepEqual(events.filter((t) => t === 'run.finished').length, 1);
@@ -220,9 +220,9 @@ describe('schedules on the real cluster', () => {
     const h = await history('replace');
     assert.equal(h[0]!.state, 'failed');
     assert.match(h[0]!.message!, /ended cancelled/);
-    assert.equal(runStore.get(h[0]!.runId!)!.status, 'cancelled');
+    assert.equal((await runStore.get(h[0]!.runId!))!.status, 'cancelled');
     assert.equal(h[1]!.state, 'started');
-    assert.notEqual(runStore.get(h[1]!.runId!)!.status, 'cancelled');
+    assert.notEqual((await runStore.get(h[1]!.runId!))!.status, 'cancelled');
   });
 
   test('Allow: both runs go at once', async () => {
@@ -231,7 +231,7 @@ describe('schedules on the real cluster', () => {
       h.slice(0, 2).map((s) => s.state),
       ['started', 'started'],
     );
-    const statuses = h.slice(0, 2).map((s) => runStore.get(s.runId!)!.status);
+    const statuses = await Promise.all(h.slice(0, 2).map(async (s) => (await runStore.get(s.runId!))!.status));
     for (const s of statuses) assert.ok(s === 'pending' || s === 'running', statuses.join(','));
   });
 
@@ -244,7 +244,7 @@ describe('schedules on the real cluster', () => {
     assert.equal(denied.runId, undefined);
     const jobs = (await jobsOf('owned')).map((j) => j.metadata!.name);
     assert.equal(jobs.length, 1, jobs.join(', '));
-    const refusals = audit.query({ type: 'run.denied', deployment: 'owned', limit: 10 }).items;
+    const refusals = (await audit.query({ type: 'run.denied', deployment: 'owned', limit: 10 })).items;
     assert.ok(refusals.some((e) => e.actor.login === `schedule:${ns.name}/consent`));
   });
 
@@ -255,7 +255,7 @@ describe('schedules on the real cluster', () => {
       assert.equal(s.state, 'skipped');
       assert.equal(s.message, 'suspended by alice: testing suspension');
     }
-    const runsOfPaused = runStore.list({ limit: 500, user: `schedule:${ns.name}/paused` }).items;
+    const runsOfPaused = (await runStore.list({ limit: 500, user: `schedule:${ns.name}/paused` })).items;
     assert.equal(runsOfPaused.length, 0);
   });
 
@@ -266,7 +266,7 @@ describe('schedules on the real cluster', () => {
       jobs.map((j) => j.metadata!.name),
       [slotJobName(ref('pruned'), new Date(h.at(-1)!.nominal))],
     );
-    const older = runStore.get(h[0]!.runId!)!;
+    const older = (await runStore.get(h[0]!.runId!))!;
     assert.equal(older.status, 'succeeded');
     assert.ok(older.outputBytes > 0, 'its output is still stored');
   });
@@ -292,8 +292,8 @@ describe('schedules on the real cluster', () => {
   });
 
   test('stopped across two slots: the older is missed, the latest inside startingDeadline runs once', async () => {
-    const lateStore = new SqliteSlotStore(openDatabase(lateFile));
-    const h = await history('late', lateStore);
+    const slots = await lateStore();
+    const h = await history('late', slots);
     assert.equal(h.length >= 2, true, JSON.stringify(h));
     assert.equal(h[0]!.state, 'missed');
     assert.equal(h[1]!.state, 'succeeded');
@@ -301,6 +301,6 @@ describe('schedules on the real cluster', () => {
     const jobs = (await jobsOf('api')).filter((j) => j.metadata!.name!.startsWith('late-'));
     assert.equal(jobs.length, 1, jobs.map((j) => j.metadata!.name).join(', '));
     assert.equal(jobs[0]!.metadata!.name, slotJobName(ref('late'), new Date(h[1]!.nominal)));
-    assert.equal((await lateStore.taskState(ref('late'))).missedTotal, 1);
+    assert.equal((await slots.taskState(ref('late'))).missedTotal, 1);
   });
 });

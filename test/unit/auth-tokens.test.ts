@@ -1,5 +1,5 @@
 // Tokens minted by tokens, and identity keyed by GitHub's numeric user id, on a real
-// SQLite file with the real sign-in routes and authenticator against the fake GitHub:
+// store (both engines where the store decides) with the real sign-in routes and authenticator against the fake GitHub:
 // a token never outlives the credential that creates it, revoking a credential
 // revokes what it minted (however deep), and a login registered again by another
 // account inherits nothing of its previous holder's sessions and tokens.
@@ -7,7 +7,6 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
-import { AuditLog } from '../../server/audit/store.js';
 import { CredentialStore } from '../../server/auth/credentials.js';
 import { GitHubAuthenticator, identityOf } from '../../server/auth/github.js';
 import { GitHubClient } from '../../server/auth/github-api.js';
@@ -18,12 +17,12 @@ import { createLogger } from '../../server/logger.js';
 import { parseAuditors } from '../../server/policy/auditors.js';
 import { isRunOwner } from '../../protocol/owner.js';
 import { FakeGitHub } from '../support/fake-github.js';
-import { tempDatabases } from '../support/sqlite.js';
+import { ENGINES, testStores } from '../support/stores.js';
 
 const SECRET = 's'.repeat(40);
 const HOUR = 3_600_000;
 const logger = createLogger('fatal');
-const dbs = tempDatabases('tokens');
+const stores = testStores('tokens');
 let gh: FakeGitHub;
 before(async () => {
   gh = await new FakeGitHub().start();
@@ -32,43 +31,45 @@ after(() => gh.stop());
 
 const alice = { login: 'alice', id: 11, teams: [] };
 
-describe('credential store: parents and children', () => {
-  test('a child expires no later than its parent, and revoking a parent revokes its descendants', () => {
-    let now = 1_000_000;
-    const store = new CredentialStore(dbs.open(dbs.file()), SECRET, () => now);
-    const login = store.create({ kind: 'token', identity: alice, githubToken: 'gho_x', ttlMs: 2 * HOUR });
-    const child = store.create({ kind: 'token', identity: alice, githubToken: 'gho_x', ttlMs: 30 * 24 * HOUR, parentId: login.credential.id });
-    assert.equal(child.credential.expiresAt, login.credential.expiresAt, 'clamped to the parent');
-    assert.equal(child.credential.parentId, login.credential.id);
-    const grandchild = store.create({ kind: 'token', identity: alice, githubToken: 'gho_x', ttlMs: HOUR, parentId: child.credential.id });
-    assert.equal(grandchild.credential.expiresAt, now + HOUR, 'a shorter lifetime is kept');
-    const sibling = store.create({ kind: 'token', identity: alice, githubToken: 'gho_x', ttlMs: HOUR });
+for (const engine of ENGINES) {
+  describe(`credential store: parents and children (${engine})`, () => {
+    test('a child expires no later than its parent, and revoking a parent revokes its descendants', async () => {
+      let now = 1_000_000;
+      const store = new CredentialStore((await stores.open(engine)).credentials, SECRET, () => now);
+      const login = await store.create({ kind: 'token', identity: alice, githubToken: 'gho_x', ttlMs: 2 * HOUR });
+      const child = await store.create({ kind: 'token', identity: alice, githubToken: 'gho_x', ttlMs: 30 * 24 * HOUR, parentId: login.credential.id });
+      assert.equal(child.credential.expiresAt, login.credential.expiresAt, 'clamped to the parent');
+      assert.equal(child.credential.parentId, login.credential.id);
+      const grandchild = await store.create({ kind: 'token', identity: alice, githubToken: 'gho_x', ttlMs: HOUR, parentId: child.credential.id });
+      assert.equal(grandchild.credential.expiresAt, now + HOUR, 'a shorter lifetime is kept');
+      const sibling = await store.create({ kind: 'token', identity: alice, githubToken: 'gho_x', ttlMs: HOUR });
 
-    // Revoking a child leaves its parent alone.
-    assert.deepEqual(store.revoke(grandchild.credential.id), { revoked: true, children: [] });
-    assert.ok(store.lookup(child.secret, 'token'));
-    const other = store.create({ kind: 'token', identity: alice, githubToken: 'gho_x', ttlMs: HOUR, parentId: child.credential.id });
+      // Revoking a child leaves its parent alone.
+      assert.deepEqual(await store.revoke(grandchild.credential.id), { revoked: true, children: [] });
+      assert.ok(await store.lookup(child.secret, 'token'));
+      const other = await store.create({ kind: 'token', identity: alice, githubToken: 'gho_x', ttlMs: HOUR, parentId: child.credential.id });
 
-    const r = store.revoke(login.credential.id);
-    assert.equal(r.revoked, true);
-    assert.deepEqual(r.children.sort(), [child.credential.id, other.credential.id].sort(), 'the live descendants, each once');
-    for (const s of [login.secret, child.secret, other.secret, grandchild.secret]) assert.equal(store.lookup(s, 'token'), null);
-    assert.ok(store.lookup(sibling.secret, 'token'), 'an unrelated token lives on');
-    assert.throws(() => store.create({ kind: 'token', identity: alice, githubToken: 'gho_x', ttlMs: HOUR, parentId: login.credential.id }), /not live/);
-    now += 3 * HOUR;
-    assert.throws(
-      () => store.create({ kind: 'token', identity: alice, githubToken: 'gho_x', ttlMs: HOUR, parentId: sibling.credential.id }),
-      /not live/,
-      'an expired parent mints nothing',
-    );
+      const r = await store.revoke(login.credential.id);
+      assert.equal(r.revoked, true);
+      assert.deepEqual(r.children.sort(), [child.credential.id, other.credential.id].sort(), 'the live descendants, each once');
+      for (const s of [login.secret, child.secret, other.secret, grandchild.secret]) assert.equal(await store.lookup(s, 'token'), null);
+      assert.ok(await store.lookup(sibling.secret, 'token'), 'an unrelated token lives on');
+      await assert.rejects(store.create({ kind: 'token', identity: alice, githubToken: 'gho_x', ttlMs: HOUR, parentId: login.credential.id }), /not live/);
+      now += 3 * HOUR;
+      await assert.rejects(
+        store.create({ kind: 'token', identity: alice, githubToken: 'gho_x', ttlMs: HOUR, parentId: sibling.credential.id }),
+        /not live/,
+        'an expired parent mints nothing',
+      );
+    });
   });
-});
+}
 
 /** The sign-in routes with the real authenticator, over HTTP. */
 async function signInServer() {
-  const db = dbs.open(dbs.file());
-  const credentials = new CredentialStore(db, SECRET);
-  const audit = new AuditLog(db);
+  const store = await stores.open('sqlite');
+  const credentials = new CredentialStore(store.credentials, SECRET);
+  const audit = store.audit;
   const github = new GitHubClient({ webUrl: gh.url, apiUrl: gh.apiUrl }, { clientId: gh.clientId, timeoutMs: 2000 });
   const auth = new GitHubAuthenticator({ credentials, github, teamRefreshMs: 0, auditors: parseAuditors([]), logger });
   const app = express();
@@ -134,7 +135,7 @@ describe('POST /auth/tokens and DELETE /auth/tokens/:id', () => {
       // A child cannot stretch the chain either.
       const grand = await s.call('POST', '/auth/tokens', shorter.body.token, { description: 'ci', expiresIn: '90m' });
       assert.equal(grand.status, 400);
-      const events = s.audit.query({ type: 'token.created', limit: 10 }).items;
+      const events = (await s.audit.query({ type: 'token.created', limit: 10 })).items;
       assert.match(events.at(-1)!.message!, new RegExp(`created with token ${parent.credential.id}`));
     } finally {
       s.close();
@@ -158,14 +159,14 @@ describe('POST /auth/tokens and DELETE /auth/tokens/:id', () => {
         assert.equal(r.status, 401, 'revoked with its parent');
       }
       assert.equal((await s.call('GET', '/auth/tokens', bystander.secret)).status, 200);
-      const revoked = s.audit.query({ type: 'token.revoked', limit: 10 }).items.at(-1)!;
+      const revoked = (await s.audit.query({ type: 'token.revoked', limit: 10 })).items.at(-1)!;
       assert.match(revoked.message!, /revoked by its owner; with it the tokens it created: /);
       assert.ok(revoked.message!.includes(child.id) && revoked.message!.includes(grandchild.id), revoked.message);
 
       // Signing out (oddjob logout) does the same.
       const p2 = await s.login(gh.issueToken('revoker'));
       const c2 = (await s.call('POST', '/auth/tokens', p2.secret, { description: 'ci' })).body;
-      assert.equal(s.credentials.revoke(p2.credential.id).children.length, 1);
+      assert.equal((await s.credentials.revoke(p2.credential.id)).children.length, 1);
       assert.equal((await s.call('GET', '/auth/tokens', c2.token)).status, 401);
     } finally {
       s.close();
@@ -197,7 +198,7 @@ describe('a recycled GitHub login inherits nothing', () => {
       );
       const steal = await s.call('DELETE', `/auth/tokens/${firstCi.id}`, second.secret);
       assert.equal(steal.status, 404, "the first account's token is not the second one's to revoke");
-      assert.ok(s.credentials.lookup(firstCi.token, 'token'), 'and it still works');
+      assert.ok(await s.credentials.lookup(firstCi.token, 'token'), 'and it still works');
 
       // Runs are owned by id where there is one.
       const run = { user: 'xavier', userId: 1 };
@@ -209,24 +210,24 @@ describe('a recycled GitHub login inherits nothing', () => {
     }
   });
 
-  test("audit: a person reads only the events of their own account, not those of the login's previous holder", () => {
-    const audit = new AuditLog(dbs.open(dbs.file()));
-    const client = { kind: 'cli' as const };
-    audit.append({ type: 'login', actor: { login: 'xavier', teams: [] }, client, message: 'before ids were recorded' });
-    audit.append({ type: 'run.requested', actor: { login: 'xavier', id: 1, teams: [] }, client, command: ['first', 'xavier'] });
-    audit.append({ type: 'run.requested', actor: { login: 'xavier', id: 2, teams: [] }, client, command: ['second', 'xavier'] });
-    const seen = (id: number) => audit.query({ user: 'xavier', actorId: id, limit: 100 }).items.map((e) => e.message ?? e.command!.join(' '));
-    assert.deepEqual(seen(2), ['second xavier', 'before ids were recorded']);
-    assert.deepEqual(
-      [...audit.iterate({ user: 'xavier', actorId: 1 })].map((e) => e.message ?? e.command!.join(' ')),
-      ['before ids were recorded', 'first xavier'],
-    );
-    assert.equal(audit.verify().ok, true, 'events with an actor id hash and verify like any other');
-  });
+  for (const engine of ENGINES) {
+    test(`audit: a person reads only the events of their own account, not those of the login's previous holder (${engine})`, async () => {
+      const audit = (await stores.open(engine)).audit;
+      const client = { kind: 'cli' as const };
+      await audit.append({ type: 'login', actor: { login: 'xavier', teams: [] }, client, message: 'before ids were recorded' });
+      await audit.append({ type: 'run.requested', actor: { login: 'xavier', id: 1, teams: [] }, client, command: ['first', 'xavier'] });
+      await audit.append({ type: 'run.requested', actor: { login: 'xavier', id: 2, teams: [] }, client, command: ['second', 'xavier'] });
+      const seen = async (id: number) => (await audit.query({ user: 'xavier', actorId: id, limit: 100 })).items.map((e) => e.message ?? e.command!.join(' '));
+      assert.deepEqual(await seen(2), ['second xavier', 'before ids were recorded']);
+      const exported: string[] = [];
+      for await (const e of audit.iterate({ user: 'xavier', actorId: 1 })) exported.push(e.message ?? e.command!.join(' '));
+      assert.deepEqual(exported, ['before ids were recorded', 'first xavier']);
+      assert.equal((await audit.verify()).ok, true, 'events with an actor id hash and verify like any other');
+    });
+  }
 
   test('a credential whose GitHub token now answers for another account is revoked at its re-check', async () => {
-    const db = dbs.open(dbs.file());
-    const credentials = new CredentialStore(db, SECRET);
+    const credentials = new CredentialStore((await stores.open('sqlite')).credentials, SECRET);
     const github = new GitHubClient({ webUrl: gh.url, apiUrl: gh.apiUrl }, { clientId: gh.clientId, timeoutMs: 2000 });
     const revoked: string[] = [];
     const auth = new GitHubAuthenticator({
@@ -239,7 +240,12 @@ describe('a recycled GitHub login inherits nothing', () => {
     });
     gh.addUser('yves', [], ['acme'], 31);
     // A row that says id 30 while the GitHub token is id 31's (e.g. a database restored over another).
-    const { secret } = credentials.create({ kind: 'token', identity: { login: 'yves', id: 30, teams: [] }, githubToken: gh.issueToken('yves'), ttlMs: HOUR });
+    const { secret } = await credentials.create({
+      kind: 'token',
+      identity: { login: 'yves', id: 30, teams: [] },
+      githubToken: gh.issueToken('yves'),
+      ttlMs: HOUR,
+    });
     await assert.rejects(
       auth.authenticate({ headers: { authorization: `Bearer ${secret}` } } as never),
       (e: ServiceError) => toApiError(e).status === 401 && /account changed/.test(e.message),

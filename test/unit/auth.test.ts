@@ -10,7 +10,6 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import express from 'express';
-import { AuditLog } from '../../server/audit/store.js';
 import { CredentialStore } from '../../server/auth/credentials.js';
 import { GitHubAuthenticator, presentedCredential } from '../../server/auth/github.js';
 import { GitHubClient, GitHubError, nextLink } from '../../server/auth/github-api.js';
@@ -21,11 +20,12 @@ import { toApiError } from '../../server/http/errors.js';
 import { createLogger } from '../../server/logger.js';
 import { isAuditor, parseAuditors } from '../../server/policy/auditors.js';
 import { FakeGitHub } from '../support/fake-github.js';
-import { tempDatabases } from '../support/sqlite.js';
+import { intruder } from '../support/intruder.js';
+import { ENGINES, testStores } from '../support/stores.js';
 
 const SECRET = 's'.repeat(40);
 const logger = createLogger('fatal');
-const dbs = tempDatabases('auth');
+const stores = testStores('auth');
 let gh: FakeGitHub;
 before(async () => {
   gh = await new FakeGitHub().start();
@@ -204,38 +204,45 @@ describe('GitHub client against the fake GitHub', () => {
   });
 });
 
-describe('credential store (real SQLite)', () => {
-  test('only the hash is stored; lookup by kind; expiry and revocation end it; the GitHub token is sealed', () => {
-    let now = 1_000_000;
-    const file = dbs.file();
-    const db = dbs.open(file);
-    const store = new CredentialStore(db, SECRET, () => now);
-    const { secret, credential } = store.create({
-      kind: 'token',
-      identity: { login: 'alice', teams: ['acme/a'] },
-      githubToken: 'gho_plaintext',
-      ttlMs: 60_000,
-      description: 'ci',
+for (const engine of ENGINES) {
+  describe(`credential store (${engine})`, () => {
+    test('only the hash is stored; lookup by kind; expiry and revocation end it; the GitHub token is sealed', async () => {
+      let now = 1_000_000;
+      const s = await stores.open(engine);
+      const store = new CredentialStore(s.credentials, SECRET, () => now);
+      const { secret, credential } = await store.create({
+        kind: 'token',
+        identity: { login: 'alice', teams: ['acme/a'] },
+        githubToken: 'gho_plaintext',
+        ttlMs: 60_000,
+        description: 'ci',
+      });
+      assert.match(secret, /^odjt_[A-Za-z0-9_-]{43}$/);
+      const other = stores.track(await intruder(s.target));
+      const raw = JSON.stringify((await other.run('SELECT * FROM auth_credentials')).rows, (_k, v) =>
+        v?.type === 'Buffer' ? Buffer.from(v.data).toString('latin1') : v,
+      );
+      assert.ok(raw.includes('alice'), 'the rows were read');
+      assert.ok(!raw.includes(secret) && !raw.includes(secret.slice(5)) && !raw.includes('gho_plaintext'));
+      assert.equal((await store.lookup(secret, 'token'))?.id, credential.id);
+      assert.equal(await store.lookup(secret, 'session'), null, 'a token is not a session');
+      assert.equal(await store.lookup(`${secret}x`, 'token'), null);
+      assert.equal(await store.githubToken(credential.id), 'gho_plaintext');
+      assert.equal(await new CredentialStore(s.credentials, 'k'.repeat(40)).githubToken(credential.id), null, 'another key cannot open it');
+      // Any replica (another connection) checks the same credential.
+      const replica = new CredentialStore((await stores.reopen(s.target)).credentials, SECRET, () => now);
+      assert.equal((await replica.lookup(secret, 'token'))?.id, credential.id);
+      now += 60_000;
+      assert.equal(await store.lookup(secret, 'token'), null, 'expired');
+      now -= 30_000;
+      assert.ok((await store.revoke(credential.id)).revoked);
+      assert.ok(!(await store.revoke(credential.id)).revoked, 'revoking twice is a no-op');
+      assert.equal(await store.lookup(secret, 'token'), null, 'revoked');
+      assert.equal(await replica.lookup(secret, 'token'), null, 'revoked on every replica');
+      assert.deepEqual(await store.list({ login: 'alice', teams: [] }), []);
     });
-    assert.match(secret, /^odjt_[A-Za-z0-9_-]{43}$/);
-    const raw = JSON.stringify(db.prepare('SELECT * FROM auth_credentials').all(), (_k, v) =>
-      v?.type === 'Buffer' ? Buffer.from(v.data).toString('latin1') : v,
-    );
-    assert.ok(!raw.includes(secret) && !raw.includes(secret.slice(5)) && !raw.includes('gho_plaintext'));
-    assert.equal(store.lookup(secret, 'token')?.id, credential.id);
-    assert.equal(store.lookup(secret, 'session'), null, 'a token is not a session');
-    assert.equal(store.lookup(`${secret}x`, 'token'), null);
-    assert.equal(store.githubToken(credential.id), 'gho_plaintext');
-    assert.equal(new CredentialStore(db, 'k'.repeat(40)).githubToken(credential.id), null, 'another key cannot open it');
-    now += 60_000;
-    assert.equal(store.lookup(secret, 'token'), null, 'expired');
-    now -= 30_000;
-    assert.ok(store.revoke(credential.id).revoked);
-    assert.ok(!store.revoke(credential.id).revoked, 'revoking twice is a no-op');
-    assert.equal(store.lookup(secret, 'token'), null, 'revoked');
-    assert.deepEqual(store.list({ login: 'alice', teams: [] }), []);
   });
-});
+}
 
 describe('GitHub authenticator', () => {
   const req = (headers: Record<string, string>) => ({ headers }) as unknown as IncomingMessage;
@@ -249,8 +256,7 @@ describe('GitHub authenticator', () => {
 
   test('teams are re-checked after the bound, once for many concurrent requests; failures fail closed', async () => {
     let now = 5_000_000;
-    const db = dbs.open(dbs.file());
-    const credentials = new CredentialStore(db, SECRET, () => now);
+    const credentials = new CredentialStore((await stores.open('sqlite')).credentials, SECRET, () => now);
     const revoked: string[] = [];
     const auth = new GitHubAuthenticator({
       credentials,
@@ -262,7 +268,7 @@ describe('GitHub authenticator', () => {
       onRevoked: (_c, why) => revoked.push(why),
     });
     const ghToken = gh.issueToken('alice');
-    const { secret } = credentials.create({ kind: 'token', identity: { login: 'alice', teams: ['stale/team'] }, githubToken: ghToken, ttlMs: 3_600_000 });
+    const { secret } = await credentials.create({ kind: 'token', identity: { login: 'alice', teams: ['stale/team'] }, githubToken: ghToken, ttlMs: 3_600_000 });
     const r = req({ authorization: `Bearer ${secret}` });
     assert.deepEqual((await auth.authenticate(r))!.identity.teams, ['stale/team'], 'fresh enough: no GitHub call');
     now += 60_000;
@@ -287,16 +293,16 @@ describe('GitHub authenticator', () => {
 
 describe('sign-in routes', () => {
   test('rate limited per address with a clear 429; cookies are Secure behind https', async () => {
-    const db = dbs.open(dbs.file());
+    const store = await stores.open('sqlite');
     const app = express();
     const auth = { mode: 'github' as const, authenticate: async () => null };
-    const credentials = new CredentialStore(db, SECRET);
+    const credentials = new CredentialStore(store.credentials, SECRET);
     app.use(
       '/auth',
       createAuthRouter({
         auth,
         publicUrl: () => 'https://oddjob.example.com',
-        audit: new AuditLog(db),
+        audit: store.audit,
         logger,
         clientOf: () => ({ kind: 'cli' }),
         rateLimitPerMinute: 3,

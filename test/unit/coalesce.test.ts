@@ -1,7 +1,7 @@
 // The log's ~100-byte chunks are joined per event-loop turn before they are stored and sent.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import type { OutputChunk } from '../../server/audit/output.js';
+import type { OutputChunk } from '../../server/store/output.js';
 import { OutputCoalescer } from '../../server/runs/coalesce.js';
 
 const turn = () => new Promise((r) => setImmediate(r));

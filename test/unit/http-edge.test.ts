@@ -57,7 +57,12 @@ const runs: RunService = {
       { channel: 2 as const, data: Buffer.from('err 1\n') },
       { channel: 1 as const, data: Buffer.from([0xff, 0x00, 0x0a]) },
     ];
-    return { run, chunks };
+    return {
+      run,
+      chunks: (async function* () {
+        yield* chunks;
+      })(),
+    };
   },
   async listRuns() {
     return { items: [run] };
@@ -79,9 +84,9 @@ const runs: RunService = {
   },
 };
 const audit: AuditService = {
-  query: () => ({ items: [] }),
-  *iterate() {},
-  verify: () => ({ ok: true, checked: 0 }),
+  query: async () => ({ items: [] }),
+  async *iterate() {},
+  verify: async () => ({ ok: true, checked: 0 }),
 };
 const auth: Authenticator = { mode: 'dev', authenticate: async () => (identity ? { identity, via: 'token', auditor: true } : null) };
 

@@ -68,7 +68,7 @@ const deps = (auth: Authenticator, extra: object = {}) => ({
   logger: createLogger('fatal'),
   runs,
   deployments: { servedNamespaces: () => ['demo'], listRunnable: async () => [], completePaths: async () => ({ state: 'unavailable' as const, paths: [] }) },
-  audit: { query: () => ({ items: [] }), *iterate() {}, verify: () => ({ ok: true, checked: 0 }) },
+  audit: { query: async () => ({ items: [] }), async *iterate() {}, verify: async () => ({ ok: true, checked: 0 }) },
   auth,
   readiness: [] as ReadinessCheck[],
   ...extra,

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import net, { type AddressInfo } from 'node:net';
 import WebSocket from 'ws';
 import { createApp } from '../../server/http/app.js';
-import { InvalidCursorError } from '../../server/audit/db.js';
+import { InvalidCursorError } from '../../server/store/cursor.js';
 import { notFound } from '../../server/errors.js';
 import { createLogger } from '../../server/logger.js';
 import type { RunService } from '../../server/services.js';
@@ -66,7 +66,7 @@ before(async () => {
     logger: createLogger('fatal'),
     runs,
     deployments: { servedNamespaces: () => ['demo'], listRunnable: async () => [], completePaths: async () => ({ state: 'unavailable' as const, paths: [] }) },
-    audit: { query: () => ({ items: [] }), *iterate() {}, verify: () => ({ ok: true, checked: 0 }) },
+    audit: { query: async () => ({ items: [] }), async *iterate() {}, verify: async () => ({ ok: true, checked: 0 }) },
     auth: { mode: 'dev', authenticate: async () => ({ identity: { login: 'alice', teams: [] }, via: 'dev', auditor: true }) },
     readiness: [],
   });

@@ -49,7 +49,7 @@ before(async () => {
     logger: createLogger('fatal'),
     runs: {} as RunService,
     deployments: { servedNamespaces: () => ['demo'], listRunnable: async () => [], completePaths: async () => ({ state: 'unavailable' as const, paths: [] }) },
-    audit: { query: () => ({ items: [] }), *iterate() {}, verify: () => ({ ok: true, checked: 0 }) },
+    audit: { query: async () => ({ items: [] }), async *iterate() {}, verify: async () => ({ ok: true, checked: 0 }) },
     auth,
     readiness: [],
     schedules,

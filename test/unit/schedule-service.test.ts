@@ -4,23 +4,19 @@
 // that the CLI reads task/NAME the way kubectl prints it.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { AuditLog } from '../../server/audit/store.js';
 import { ServiceError } from '../../server/errors.js';
 import { createScheduleService } from '../../server/schedules/service.js';
 import { parseSchedule } from '../../server/schedules/spec.js';
-import { SqliteSlotStore } from '../../server/schedules/store.js';
 import type { ScheduledTask } from '../../server/schedules/scheduler.js';
 import type { RequestContext } from '../../server/services.js';
 import { parseTaskArg } from '../../cli/commands/schedules.js';
-import { tempDatabases } from '../support/sqlite.js';
+import { testStores } from '../support/stores.js';
 
-const dbs = tempDatabases('schedule-service');
+const stores = testStores('schedule-service');
 const ctx = (login: string, auditor = false): RequestContext => ({ identity: { login, teams: [] }, client: { kind: 'cli' }, auditor });
 
-function setup() {
-  const db = dbs.open(dbs.file());
-  const audit = new AuditLog(db);
-  const store = new SqliteSlotStore(db);
+async function setup() {
+  const { audit, schedules: store } = await stores.open('sqlite');
   let tasks: ScheduledTask[] = [
     { namespace: 'payments', name: 'nightly', deployment: 'api', schedule: parseSchedule({ cron: '30 2 * * *', timeZone: 'Europe/Berlin' }) },
     { namespace: 'payments', name: 'broken', deployment: 'api', schedule: parseSchedule({ cron: '30 2 * *', timeZone: 'Europe/Berlin' }) },
@@ -40,7 +36,7 @@ function setup() {
 
 describe('schedule service', () => {
   test('lists what the caller may run in, with next slot and the error of an invalid schedule', async () => {
-    const { service } = setup();
+    const { service } = await setup();
     const items = await service.list(ctx('alice'));
     assert.deepEqual(
       items.map((s) => s.task),
@@ -54,12 +50,12 @@ describe('schedule service', () => {
   });
 
   test('suspend and resume are audited with who and why, and only by those who may run', async () => {
-    const { service, audit, store } = setup();
+    const { service, audit, store } = await setup();
     const ref = { namespace: 'payments', name: 'nightly' };
     const s = await service.suspend(ctx('alice'), ref, 'INC-2231 bad input');
     assert.deepEqual(s.suspension, { at: '2026-03-28T12:00:00.000Z', by: 'alice', reason: 'INC-2231 bad input' });
     assert.equal(s.nextScheduleTime, undefined);
-    const [ev] = audit.query({ type: 'schedule.suspended', limit: 10 }).items;
+    const [ev] = (await audit.query({ type: 'schedule.suspended', limit: 10 })).items;
     assert.equal(ev!.actor.login, 'alice');
     assert.equal(ev!.reason, 'INC-2231 bad input');
     assert.equal(ev!.task, 'nightly');
@@ -67,13 +63,13 @@ describe('schedule service', () => {
     await assert.rejects(service.suspend(ctx('bob'), ref, 'x'), (e: ServiceError) => e.kind === 'not_found');
     const r = await service.resume(ctx('alice'), ref);
     assert.equal(r.suspension, undefined);
-    const [resumed] = audit.query({ type: 'schedule.resumed', limit: 10 }).items;
+    const [resumed] = (await audit.query({ type: 'schedule.resumed', limit: 10 })).items;
     assert.match(resumed!.message!, /suspended by alice since .*: INC-2231 bad input/);
     assert.equal((await store.taskState(ref)).suspension, undefined);
   });
 
   test('suspension survives re-applying the Task (a new object with the same spec)', async () => {
-    const { service, reapply, tasks } = setup();
+    const { service, reapply, tasks } = await setup();
     const ref = { namespace: 'payments', name: 'nightly' };
     await service.suspend(ctx('alice'), ref, 'hold');
     reapply(tasks().map((t) => ({ ...t, schedule: parseSchedule({ cron: '30 2 * * *', timeZone: 'Europe/Berlin', suspend: false }) })));
@@ -82,7 +78,7 @@ describe('schedule service', () => {
   });
 
   test('a namespace the server does not serve is not found, and names do not leak', async () => {
-    const { service } = setup();
+    const { service } = await setup();
     await assert.rejects(service.history(ctx('alice'), { namespace: 'kube-system', name: 'x' }, { limit: 10 }), (e: ServiceError) => e.kind === 'not_found');
     await assert.rejects(service.history(ctx('alice'), { namespace: 'billing', name: 'other' }, { limit: 10 }), /has no schedule, or does not exist/);
   });

@@ -5,18 +5,19 @@ import { describe, test } from 'node:test';
 import WebSocket, { WebSocketServer } from 'ws';
 import { CloseCode, decodeFrame } from '../../protocol/frames.js';
 import { MAX_QUEUED_BYTES, SocketViewer } from '../../server/ws/viewer.js';
-import { OutputStore } from '../../server/audit/output.js';
 import { OutputHub } from '../../server/runs/hub.js';
-import { tempDatabases } from '../support/sqlite.js';
+import { testStores } from '../support/stores.js';
 
-const dbs = tempDatabases('ws-viewer');
+const stores = testStores('ws-viewer');
 
 /** A hub whose run has `mib` MiB of stored output (lines of 1 KiB). */
-function storedRun(mib: number) {
-  const store = new OutputStore(dbs.open(dbs.file()), { maxBytesPerRun: 64 << 20 });
-  const hub = new OutputHub('r1', store);
+async function storedRun(mib: number) {
+  const store = (await stores.open('sqlite', { maxOutputBytesPerRun: 64 << 20 })).output;
+  const hub = await OutputHub.open('r1', store);
   const line = Buffer.alloc(1024, 0x61);
-  for (let i = 0; i < mib * 1024; i += 64) hub.appendMany(Array.from({ length: 64 }, () => ({ channel: 1 as const, data: line })));
+  const writes: Promise<void>[] = [];
+  for (let i = 0; i < mib * 1024; i += 64) writes.push(hub.appendMany(Array.from({ length: 64 }, () => ({ channel: 1 as const, data: line }))));
+  await Promise.all(writes);
   return hub;
 }
 
@@ -83,7 +84,7 @@ describe('SocketViewer', () => {
   test('a replay is paced by the socket: 24 MiB of stored output reach a reading viewer whole, in order, then live output', async () => {
     const { wss, client, server } = await pair();
     try {
-      const hub = storedRun(24);
+      const hub = await storedRun(24);
       let bytes = 0;
       const frames: number[] = [];
       client.on('message', (m: Buffer) => {
@@ -92,7 +93,7 @@ describe('SocketViewer', () => {
       });
       const viewer = new SocketViewer(server);
       hub.attach(viewer, 0, true);
-      hub.append(1, Buffer.from('live')); // appended mid-replay: it is stored, the replay reaches it
+      void hub.append(1, Buffer.from('live')); // appended mid-replay: the replay reaches it (store or memory)
       await new Promise<void>((r) => {
         const t = setInterval(() => bytes >= (24 << 20) + 4 && (clearInterval(t), r()), 20);
       });
@@ -107,7 +108,7 @@ describe('SocketViewer', () => {
   test('a viewer that never reads is handed only about one socket worth of a 24 MiB replay', async () => {
     const { wss, client, server } = await pair();
     try {
-      const hub = storedRun(24);
+      const hub = await storedRun(24);
       (client as unknown as { _socket: import('node:net').Socket })._socket.pause();
       let handed = 0;
       const viewer = new SocketViewer(server);

@@ -45,3 +45,12 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- define "oddjob.host" -}}
 {{- if eq .Values.auth.mode "dev" }}127.0.0.1{{ else }}0.0.0.0{{ end }}
 {{- end }}
+
+{{/* PostgreSQL mode: database.url or database.existingSecret is set. */}}
+{{- define "oddjob.postgres" -}}
+{{- if or .Values.database.url .Values.database.existingSecret }}true{{ end }}
+{{- end }}
+
+{{- define "oddjob.databaseSecretName" -}}
+{{- default (printf "%s-database" (include "oddjob.fullname" .)) .Values.database.existingSecret }}
+{{- end }}

@@ -1,0 +1,70 @@
+// Wake-ups for readers that follow a run through the store from another replica:
+// PostgreSQL LISTEN on one channel, NOTIFY sent by the writers of output and run
+// state in the same transaction (so it arrives after the commit). A wake-up only says
+// "look again"; readers also poll, so a lost connection or a missed notification
+// delays them by at most a poll interval and never loses data. SQLite (one replica)
+// has no notifications: polling alone.
+import pg from 'pg';
+import type { Connection } from './database.js';
+import type { DbTarget } from './target.js';
+
+/** The channel every run change is announced on; the payload is the run id. */
+export const RUN_CHANNEL = 'oddjob_run';
+
+export interface Wakeups {
+  /** Calls `cb` whenever the run's output or state may have changed. */
+  on(runId: string, cb: () => void): () => void;
+  close(): Promise<void>;
+}
+
+export function openWakeups(conn: Connection, opts: { onError?(err: Error): void } = {}): Wakeups {
+  const listeners = new Map<string, Set<() => void>>();
+  const on = (runId: string, cb: () => void) => {
+    let set = listeners.get(runId);
+    if (!set) listeners.set(runId, (set = new Set()));
+    set.add(cb);
+    return () => {
+      set.delete(cb);
+      if (set.size === 0) listeners.delete(runId);
+    };
+  };
+  if (conn.engine !== 'postgres') return { on, close: async () => {} };
+
+  const target = conn.target as Extract<DbTarget, { engine: 'postgres' }>;
+  let client: pg.Client | undefined;
+  let closed = false;
+  let retry: NodeJS.Timeout | undefined;
+  const connect = () => {
+    if (closed) return;
+    const url = new URL(target.url);
+    if (target.password !== undefined) url.password = encodeURIComponent(target.password);
+    const c = new pg.Client({ connectionString: url.toString(), application_name: 'oddjob-listen' });
+    client = c;
+    const again = (err?: Error) => {
+      if (client !== c || closed) return;
+      client = undefined;
+      if (err) opts.onError?.(err);
+      c.end().catch(() => {});
+      retry = setTimeout(connect, 1000);
+      retry.unref();
+    };
+    c.on('error', again);
+    c.on('end', () => again());
+    c.on('notification', (n) => {
+      if (n.channel !== RUN_CHANNEL || !n.payload) return;
+      for (const cb of listeners.get(n.payload) ?? []) cb();
+    });
+    c.connect()
+      .then(() => c.query(`LISTEN ${RUN_CHANNEL}`))
+      .catch((err: Error) => again(err));
+  };
+  connect();
+  return {
+    on,
+    async close() {
+      closed = true;
+      clearTimeout(retry);
+      await client?.end().catch(() => {});
+    },
+  };
+}
