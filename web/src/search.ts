@@ -1,62 +1,37 @@
-// Find in a run's output: the matches of a text in the terminal's buffer
-// (scrollback included), stepped through with next/previous, each one selected
-// and scrolled into view. Case-insensitive, plain text (no regular expressions).
-// A match that wraps across two screen rows is not found; @xterm/addon-search
-// would find it, and should replace this once it is a dependency.
+// Find in a run's output: @xterm/addon-search over the terminal's buffer
+// (scrollback included, matches that wrap across rows too), stepped through with
+// next/previous, the count shown as "3 of 12". Case-insensitive, plain text.
+import { SearchAddon } from '@xterm/addon-search';
 import type { Terminal } from '@xterm/xterm';
 
-export interface Match {
-  row: number;
-  col: number;
-  length: number;
-}
-
-/** Every match of `needle` in `lines` (one entry per buffer row), in reading order. */
-export function findAll(lines: readonly string[], needle: string): Match[] {
-  if (!needle) return [];
-  const n = needle.toLocaleLowerCase();
-  const out: Match[] = [];
-  lines.forEach((line, row) => {
-    const hay = line.toLocaleLowerCase();
-    for (let col = hay.indexOf(n); col !== -1; col = hay.indexOf(n, col + n.length)) out.push({ row, col, length: needle.length });
-  });
-  return out;
-}
+// Decorations are what make the addon count its results; colours from the page's palette.
+const DECORATIONS = { matchBackground: '#9e6a03', matchOverviewRuler: '#9e6a03', activeMatchBackground: '#1f6feb', activeMatchColorOverviewRuler: '#1f6feb' };
 
 export class TerminalSearch {
-  private matches: Match[] = [];
-  private current = -1;
+  private readonly addon = new SearchAddon();
+  private result = '';
   private needle = '';
 
-  constructor(private readonly term: Terminal) {}
-
-  private lines(): string[] {
-    const buf = this.term.buffer.active;
-    const lines: string[] = [];
-    for (let i = 0; i < buf.length; i++) lines.push(buf.getLine(i)?.translateToString(true) ?? '');
-    return lines;
+  constructor(term: Terminal) {
+    term.loadAddon(this.addon);
+    this.addon.onDidChangeResults(({ resultIndex, resultCount }) => {
+      this.result = resultCount === 0 ? 'no match' : resultIndex < 0 ? `${resultCount} matches` : `${resultIndex + 1} of ${resultCount}`;
+    });
   }
 
   /** Moves to the next (or previous) match of `needle`; answers "3 of 12", "no match" or "". */
   step(needle: string, direction: 1 | -1): string {
-    // New text, or output that arrived since: search again, keeping the place.
-    const last = this.matches[this.current];
-    this.matches = findAll(this.lines(), needle);
-    if (needle !== this.needle) this.current = direction === 1 ? -1 : 0;
-    else if (last) this.current = this.matches.findIndex((m) => m.row === last.row && m.col === last.col);
-    this.needle = needle;
     if (!needle) {
-      this.term.clearSelection();
-      return '';
+      this.addon.clearDecorations();
+      this.needle = '';
+      return (this.result = '');
     }
-    if (!this.matches.length) {
-      this.term.clearSelection();
-      return 'no match';
-    }
-    this.current = (this.current + direction + this.matches.length) % this.matches.length;
-    const m = this.matches[this.current]!;
-    this.term.select(m.col, m.row, m.length);
-    this.term.scrollToLine(Math.max(0, m.row - Math.floor(this.term.rows / 2)));
-    return `${this.current + 1} of ${this.matches.length}`;
+    // Typing more of the word keeps the current match when it still matches.
+    const incremental = direction === 1 && needle !== this.needle && needle.startsWith(this.needle) && this.needle !== '';
+    this.needle = needle;
+    const options = { caseSensitive: false, incremental, decorations: DECORATIONS };
+    const found = direction === 1 ? this.addon.findNext(needle, options) : this.addon.findPrevious(needle, options);
+    if (!found) this.result = 'no match';
+    return this.result;
   }
 }

@@ -85,6 +85,8 @@ export interface RunTerminal {
 export function createTerminal(host: HTMLElement, opts: { tty: boolean; input: boolean; label: string }): RunTerminal {
   installCspStyleShim();
   const term = new Terminal({
+    // The search addon's match count comes with its decorations, a "proposed" API.
+    allowProposedApi: true,
     convertEol: !opts.tty,
     cursorBlink: opts.input,
     disableStdin: !opts.input,
