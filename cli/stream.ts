@@ -134,11 +134,9 @@ class RunFollower {
   }
 
   private onProgress(raw: string, event?: { seq: number; type: string }) {
+    if (!this.starting) return;
     // The server escapes what Kubernetes (or a neighbour writing Events) says; so do we.
     const message = escapeDisplay(raw);
-    // Once the command runs, the server sends progress (not events) only to say something
-    // about the output itself (missing here, or not replayable): always shown.
-    if (!this.starting) return event ? undefined : this.notice(message);
     if (event) {
       // Each event about the pod is a step worth keeping: one line each, once each.
       if (event.seq <= this.eventsShown) return;

@@ -100,12 +100,6 @@ export const Run = z.object({
   /** Bytes of output stored for this run (stdout + stderr). */
   outputBytes: z.number().int().nonnegative().default(0),
   outputTruncated: z.boolean().default(false),
-  /**
-   * Output the server could not read (the kubelet rotated it away first): bytes, or -1
-   * when the amount cannot be known (the log API does not say how much it dropped).
-   * Absent: nothing is missing.
-   */
-  outputLost: z.number().int().min(-1).optional(),
   /** When the stored output was deleted (--output-retention); the audit events stay. */
   outputExpiredAt: z.string().optional(),
 });
@@ -180,8 +174,6 @@ export const AuditEventInput = z.object({
   status: RunStatus.optional(),
   exitCode: z.number().int().optional(),
   durationMs: z.number().int().nonnegative().optional(),
-  /** For run.finished: output that could not be read (bytes, -1: an unknown amount); absent: none. */
-  outputLost: z.number().int().min(-1).optional(),
   /** Human-readable detail: the denial reason, a start failure, ... */
   message: z.string().optional(),
   /** The run's owner, when the actor is someone else (another person cancelling it). */

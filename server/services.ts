@@ -35,8 +35,6 @@ export interface Viewer {
   status(frame: import('../protocol/frames.js').StatusFrame): void;
   /** The server is done with this viewer (after an `end` or `error` status). */
   close(): void;
-  /** Bytes sent to this viewer and not yet taken by it (live output slows down for it, briefly). */
-  backlog?(): number;
   /**
    * Whether it can take more replayed output now (its socket has drained); a viewer
    * without it takes everything at once. Replays are paced by it.

@@ -169,7 +169,9 @@ export function createApp(deps: AppDeps) {
     rateLimit({
       windowMs: 60_000,
       limit: deps.apiRateLimit ?? 600,
-      ...(deps.rateCounters ? { store: sharedRateLimitStore(deps.rateCounters, 'api') } : {}),
+      ...(deps.rateCounters
+        ? { store: sharedRateLimitStore(deps.rateCounters, 'api', (err) => deps.logger.warn({ err }, 'rate limit counted in memory: the store cannot count')) }
+        : {}),
       standardHeaders: 'draft-8',
       legacyHeaders: false,
       keyGenerator: (req) => {

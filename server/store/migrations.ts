@@ -310,32 +310,6 @@ const MIGRATIONS: readonly NamedMigration[] = [
   `,
   },
   {
-    // places where a run's output is missing (read too late: the kubelet rotated it away).
-    // offset: where in the run's output (stdout + stderr bytes) the gap is; lost: bytes
-    // missing there, -1 when that cannot be known. Replays show the gap where it happened.
-    name: '0007-run-output-gaps',
-    sqlite: `
-  CREATE TABLE run_output_gaps (
-    id     INTEGER PRIMARY KEY,
-    run_id TEXT NOT NULL,
-    offset INTEGER NOT NULL,
-    lost   INTEGER NOT NULL CHECK (lost >= -1),
-    why    TEXT NOT NULL
-  );
-  CREATE INDEX run_output_gaps_run ON run_output_gaps (run_id, offset);
-  `,
-    postgres: `
-  CREATE TABLE run_output_gaps (
-    id     bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    run_id text NOT NULL,
-    "offset" bigint NOT NULL,
-    lost   bigint NOT NULL CHECK (lost >= -1),
-    why    text NOT NULL
-  );
-  CREATE INDEX run_output_gaps_run ON run_output_gaps (run_id, "offset");
-  `,
-  },
-  {
     // schedules: one row per slot of each scheduled Task, and per-Task scheduler state
     name: '0020-schedules',
     sqlite: `

@@ -32,14 +32,6 @@ export interface RunsTable {
   json: string;
 }
 
-export interface RunOutputGapsTable {
-  id: Generated<number>;
-  run_id: string;
-  offset: number;
-  lost: number;
-  why: string;
-}
-
 export interface RunOutputMetaTable {
   run_id: string;
   bytes: number;
@@ -119,7 +111,6 @@ export interface Tables {
   audit_head: AuditHeadTable;
   runs: RunsTable;
   run_output_meta: RunOutputMetaTable;
-  run_output_gaps: RunOutputGapsTable;
   run_output_chunks: RunOutputChunksTable;
   auth_credentials: AuthCredentialsTable;
 }

@@ -122,7 +122,9 @@ describe('the packed package, installed with npm i -g', () => {
     const r = oddjob(['run', '-n', ns.name, 'deploy/api', '--', 'node', '-e', 'console.log("from the package"); process.exit(3)'], server.url);
     assert.equal(r.code, 3, r.stderr);
     assert.equal(r.stdout, 'from the package\n');
-    assert.doesNotMatch(r.stderr, /warning/);
+    // Only the version check is asserted absent: the pod's Events may warn on stderr too
+    // (the local cluster has no DNS, so the kubelet reports MissingClusterDNS).
+    assert.doesNotMatch(r.stderr, /this CLI is/);
   });
   test('a CLI of another major.minor than the server warns on stderr, and still works', () => {
     // The installed CLI reads its version from its package.json: make it a later release.

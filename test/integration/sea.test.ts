@@ -70,7 +70,8 @@ describe('the single-file executable', () => {
     const r = oddjob(['run', '-n', ns.name, 'deploy/api', '--', 'node', '-e', 'console.log("from the single file"); process.exit(5)']);
     assert.equal(r.code, 5, r.stderr);
     assert.equal(r.stdout, 'from the single file\n');
-    assert.doesNotMatch(r.stderr, /warning/);
+    // No version warning (the pod's Events may warn on stderr: the local cluster has no DNS).
+    assert.doesNotMatch(r.stderr, /this CLI is/);
   });
 
   test('oddjob server: refused with where to get the server', () => {

@@ -112,11 +112,10 @@ export function runCli(args: string[], opts: { server: string; env?: NodeJS.Proc
     }, opts.timeoutMs ?? 120_000);
     if (opts.input !== undefined) proc.stdin.end(opts.input);
     else proc.stdin.end();
-    // 'close', not 'exit': 'exit' can come before the pipes are drained, and a large
-    // output's last bytes would be missing from the result.
-    proc.on('close', (code) => {
+    proc.on('exit', (code) => {
       clearTimeout(timer);
-      resolve({ code, stdout: Buffer.concat(out), stderr: err });
+      // 'exit' can fire before the pipes drain.
+      setImmediate(() => resolve({ code, stdout: Buffer.concat(out), stderr: err }));
     });
   });
 }
