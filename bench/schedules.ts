@@ -17,6 +17,7 @@ import { createRunService } from '../server/runs/service.js';
 import { createSlotLauncher } from '../server/schedules/launch.js';
 import { Scheduler, type ScheduledTask, type SlotLauncher } from '../server/schedules/scheduler.js';
 import { parseSchedule } from '../server/schedules/spec.js';
+import { requestedIn } from '../server/schedules/wire.js';
 import { openStore } from '../server/store/index.js';
 import { type ClusterEnv, clearJobs } from './env.js';
 import { type BenchOptions, type BenchResult, type Row, ms, quantile, sleep } from './lib.js';
@@ -62,6 +63,7 @@ export async function schedulesBench(env: ClusterEnv, opts: BenchOptions): Promi
       const real = createSlotLauncher({
         runs,
         readRun: (id) => runStore.get(id),
+        requested: requestedIn(opened.audit),
         deleteJob: (namespace, name, uid) => deleteJob(kube, namespace, name, uid),
         resolveTask: async () => ({ ok: true, deployment: 'api', command: ['true'] }),
       });

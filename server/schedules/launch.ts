@@ -18,6 +18,8 @@ export interface SlotLauncherDeps {
   runs: Pick<ManagedRunService, 'createRun' | 'cancelRun'>;
   /** The run store's record (no access check: the scheduler reads its own runs). */
   readRun: (runId: string) => Promise<Run | undefined>;
+  /** Whether the audit log has run.requested for this run id. */
+  requested: (runId: string) => Promise<boolean>;
   /** Deletes a Job with its pods (a Job already gone is not an error). */
   deleteJob: (namespace: string, name: string, uid: string | undefined) => Promise<void>;
   /** Reads the Task from the API server (not a cache) and resolves its params; undefined: it is gone. */
@@ -41,6 +43,20 @@ export function createSlotLauncher(deps: SlotLauncherDeps): SlotLauncher {
       }
       if (!resolved) return { ok: false, denied: `task ${task.namespace}/${task.name} no longer exists` };
       if (!resolved.ok) return { ok: false, denied: `task ${task.namespace}/${task.name} is not valid: ${resolved.problem}` };
+      // An earlier launch of this attempt (cut short: killed, or failed after the audit)
+      // may have recorded run.requested without a run record. Requesting it again would
+      // audit one slot twice; the slot fails instead, saying why.
+      try {
+        if (!(await deps.readRun(slot.runId)) && (await deps.requested(slot.runId))) {
+          return {
+            ok: false,
+            failed: `run ${slot.runId} of this slot was requested (audited) by an earlier launch that stopped before creating its Job; not requested twice`,
+            retryable: false,
+          };
+        }
+      } catch (err) {
+        return { ok: false, failed: `could not read the run store: ${(err as Error).message}`, retryable: true };
+      }
       const where = `${task.namespace}/${resolved.deployment}`;
       const req: RunRequest = {
         namespace: task.namespace,

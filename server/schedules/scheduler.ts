@@ -6,8 +6,13 @@
 //
 // A new leader (or a restarted server) picks up where the last one stopped: the
 // per-Task cursor says what was decided, open slots say what is still going, and a
-// slot that was decided but never launched is launched now — under the same run id
-// and Job name, so if it had in fact been created, nothing runs twice.
+// slot that was decided but never launched is launched now. Every launch of a slot's
+// attempt is claimed in the store first (one winner, whichever scheduler decided it),
+// so overlapping ticks or a leader change mid-tick never audit a slot twice; a claim
+// whose holder died mid-launch is taken over only once it is stale, and the launcher
+// then refuses to request a run the audit log already has.
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import { TERMINAL_STATUSES, type RunStatus } from '../../protocol/api.js';
 import { metrics } from '../metrics.js';
@@ -75,6 +80,8 @@ export interface SchedulerDeps {
   recordMissed?: (task: TaskRef, slots: Date[], more: boolean) => Promise<void>;
   writeStatus?: (task: TaskRef, status: TaskScheduleStatus) => Promise<void>;
   tickMs?: number;
+  /** Who claims slots (this replica); unique per scheduler by default. */
+  replica?: string;
 }
 
 interface Decision {
@@ -94,9 +101,17 @@ const LAUNCH_CONCURRENCY = 32;
 /** How long a slot whose launch failed for a passing reason waits before the next try. */
 const RETRY_LAUNCH_MS = 10_000;
 
+/**
+ * A launch claim older than this whose attempt has not started is taken over: its holder
+ * stopped mid-launch. Far longer than a launch takes (API reads, an audit commit, a create),
+ * so a live holder is done long before.
+ */
+export const CLAIM_STALE_MS = 120_000;
+
 export class Scheduler {
   private readonly clock: () => Date;
   private readonly isLeader: () => boolean;
+  private readonly replica: string;
   private timer?: NodeJS.Timeout;
   private ticking?: Promise<void>;
   private stopped = true;
@@ -111,6 +126,7 @@ export class Scheduler {
   constructor(private readonly deps: SchedulerDeps) {
     this.clock = deps.clock ?? (() => new Date());
     this.isLeader = deps.isLeader ?? (() => true);
+    this.replica = deps.replica ?? `${hostname()}/${process.pid}/${randomUUID().slice(0, 8)}`;
   }
 
   start(): void {
@@ -252,12 +268,7 @@ export class Scheduler {
     if (!task?.schedule.ok) {
       return this.finish(ref, slot, 'denied', task ? 'the Task is no longer valid' : 'the Task no longer exists or has no schedule');
     }
-    const schedule = task.schedule.schedule;
-    if (schedule.startingDeadline !== undefined && now.getTime() - Date.parse(slot.nominal) > schedule.startingDeadline * 1000) {
-      await this.finish(ref, slot, 'missed', 'not started inside startingDeadline');
-      return this.deps.recordMissed?.(ref, [new Date(slot.nominal)], false);
-    }
-    return this.launch(task, schedule, slot, slot.attempt, now);
+    return this.launch(task, task.schedule.schedule, slot, slot.attempt, now);
   }
 
   private async followStarted(slot: ScheduleSlot, task: ScheduledTask | undefined, now: Date): Promise<void> {
@@ -325,10 +336,20 @@ export class Scheduler {
     const nominal = new Date(slot.nominal);
     this.inFlight.add(id);
     try {
+      // No ghosts: a slot not started inside startingDeadline is missed, however it got
+      // late (an outage, launches that kept failing, a long tick), never started late.
+      if (slot.state === 'scheduled' && schedule.startingDeadline !== undefined && now.getTime() - nominal.getTime() > schedule.startingDeadline * 1000) {
+        const late = Math.round((now.getTime() - nominal.getTime()) / 1000);
+        await this.finish(task, slot, 'missed', `not started inside startingDeadline (${schedule.startingDeadline}s): ${late}s late`);
+        return await this.deps.recordMissed?.(task, [nominal], false);
+      }
+      const claim = await this.deps.store.claim(task, slot.nominal, attempt, this.replica, now, new Date(now.getTime() - CLAIM_STALE_MS));
+      // Another scheduler (or an overlapping tick) launches this attempt.
+      if (!claim) return;
+      if (claim === 'taken-over')
+        this.deps.logger.warn({ task: key(task), slot: slot.nominal, attempt }, 'took over a stale launch claim (its holder stopped mid-launch)');
       if (attempt === 0 || slot.state === 'scheduled') {
-        const others = (await this.deps.store.open()).filter(
-          (s) => s.namespace === task.namespace && s.task === task.name && s.state === 'started' && s.nominal !== slot.nominal,
-        );
+        const others = (await this.deps.store.open(task)).filter((s) => s.state === 'started' && s.nominal !== slot.nominal);
         const decision = decideConcurrency(
           schedule.concurrencyPolicy,
           others.flatMap((s) => (s.runId ? [s.runId] : [])),
@@ -358,6 +379,9 @@ export class Scheduler {
         // The API server or the audit store is away for now: the slot stays scheduled
         // and is tried again until it starts or its deadline passes (then: missed).
         this.retryAt.set(id, now.getTime() + RETRY_LAUNCH_MS);
+        // The next try (here or on another replica) claims it afresh; if this one got as
+        // far as the audit, the launcher answers with that run or refuses, never twice.
+        await this.deps.store.release(task, slot.nominal, attempt, this.replica);
         this.deps.logger.warn({ task: key(task), slot: slot.nominal, why: result.failed }, 'could not launch a schedule slot; will retry');
       } else {
         await this.finish(task, slot, 'failed', result.failed);

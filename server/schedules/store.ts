@@ -1,8 +1,9 @@
 // Slots and per-Task scheduler state, behind an async interface; the implementation
 // is server/store/schedules.ts (SQLite and PostgreSQL).
 //
-// The unique (namespace, task, nominal) key is what makes a slot run at most once:
-// `decide` inserts a slot only if nobody has, and only the inserter launches it.
+// A slot is decided once: the unique (namespace, task, nominal) key lets `decide` insert
+// it only if nobody has. Each attempt of it is launched once: `claim` is a conditional
+// update that exactly one caller wins, whoever decided the slot.
 import type { ScheduleSlot, SlotState, Suspension } from '../../protocol/schedules.js';
 import type { TaskRef } from './names.js';
 
@@ -23,6 +24,8 @@ export interface NewSlot {
   state: Extract<SlotState, 'scheduled' | 'missed' | 'skipped' | 'denied' | 'failed'>;
   message?: string;
 }
+
+export type ClaimResult = 'claimed' | 'taken-over' | false;
 
 export interface SlotPatch {
   state: SlotState;
@@ -46,6 +49,15 @@ export interface SlotStore {
   decideMany(entries: ReadonlyArray<{ task: TaskRef; cursor: Date; slots: readonly NewSlot[] }>, now: Date): Promise<ScheduleSlot[][]>;
   /** Moves a slot on; throws if the state machine (slot.ts) does not allow the step. */
   update(task: TaskRef, nominal: string, patch: SlotPatch): Promise<ScheduleSlot>;
+  /**
+   * Claims the launch of `attempt` of an open slot for `by`: 'claimed' for exactly one
+   * caller per (slot, attempt), false for everyone else. With `staleBefore`, a claim taken
+   * before then whose attempt never started (its holder stopped mid-launch) is taken over
+   * ('taken-over'), by one caller at most.
+   */
+  claim(task: TaskRef, nominal: string, attempt: number, by: string, now: Date, staleBefore?: Date): Promise<ClaimResult>;
+  /** Gives a claim back after a launch that created nothing (it failed before the audit), so it can be tried again. */
+  release(task: TaskRef, nominal: string, attempt: number, by: string): Promise<void>;
   get(task: TaskRef, nominal: string): Promise<ScheduleSlot | undefined>;
   /** Slots still scheduled or started, oldest first: what the scheduler follows (of one Task, with `task`). */
   open(task?: TaskRef): Promise<ScheduleSlot[]>;

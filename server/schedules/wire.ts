@@ -33,6 +33,9 @@ export interface ScheduleWiring {
   isLeader?: () => boolean;
 }
 
+/** Whether the audit log has run.requested for a run id (the launcher's guard against requesting one twice). */
+export const requestedIn = (audit: AuditLog) => async (runId: string) => (await audit.query({ runId, type: 'run.requested', limit: 1 })).items.length > 0;
+
 export function createSchedules(w: ScheduleWiring) {
   const store = w.slots;
   const tasks = w.tasks ?? (() => []);
@@ -40,6 +43,7 @@ export function createSchedules(w: ScheduleWiring) {
   const launcher = createSlotLauncher({
     runs: w.runs,
     readRun: (id) => w.runStore.get(id),
+    requested: requestedIn(w.audit),
     deleteJob: (namespace, name, uid) => deleteJob(w.kube, namespace, name, uid),
     resolveTask: w.resolveTask ?? (async () => undefined),
     githubOrg: w.githubOrg,

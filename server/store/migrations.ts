@@ -328,6 +328,11 @@ const MIGRATIONS: readonly NamedMigration[] = [
     started_at  TEXT,
     finished_at TEXT,
     message     TEXT,
+    -- The launch claim: the attempt whose launch one scheduler took on, who and when.
+    -- Taken with a conditional UPDATE, so each attempt of a slot is launched once.
+    claimed_attempt INTEGER,
+    claimed_by      TEXT,
+    claimed_at      TEXT,
     UNIQUE (namespace, task, nominal)
   );
   -- What the scheduler follows every tick, and one Task's running slots (concurrencyPolicy).
@@ -362,6 +367,9 @@ const MIGRATIONS: readonly NamedMigration[] = [
     started_at  text,
     finished_at text,
     message     text,
+    claimed_attempt integer,
+    claimed_by      text,
+    claimed_at      text COLLATE "C",
     UNIQUE (namespace, task, nominal)
   );
   CREATE INDEX schedule_slots_open ON schedule_slots (namespace, task, nominal) WHERE state IN ('scheduled', 'started');

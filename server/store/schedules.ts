@@ -1,15 +1,17 @@
 // The slot store (server/schedules/store.ts) on both engines. A slot row is inserted
 // with ON CONFLICT DO NOTHING against the unique (namespace, task, nominal) key, so of
-// any number of replicas deciding the same slot exactly one gets the row back, and only
-// that one launches it.
+// any number of replicas deciding the same slot exactly one gets the row back. Launching
+// it is claimed apart (claim()): a conditional UPDATE that one caller per (slot, attempt)
+// wins, because a slot decided by one scheduler may be followed by another (a new
+// leader, an overlapping tick).
 import { type Kysely, type Transaction, sql } from 'kysely';
 import type { TaskRef } from '../schedules/names.js';
 import { canTransition } from '../schedules/slot.js';
-import type { NewSlot, ScheduleSlot, SlotPatch, SlotStore, Suspension, TaskSchedulerState } from '../schedules/store.js';
+import type { ClaimResult, NewSlot, ScheduleSlot, SlotPatch, SlotStore, Suspension, TaskSchedulerState } from '../schedules/store.js';
 import type { Connection } from './database.js';
 import type { ScheduleSlotsTable, ScheduleTasksTable, Tables } from './schema.js';
 
-type SlotRow = Omit<ScheduleSlotsTable, 'id' | 'attempt' | 'run_ids'> & { attempt: number; run_ids: string };
+type SlotRow = Omit<ScheduleSlotsTable, 'id' | 'attempt' | 'run_ids' | 'claimed_attempt' | 'claimed_by' | 'claimed_at'> & { attempt: number; run_ids: string };
 type TaskRow = Omit<ScheduleTasksTable, 'missed_total'> & { missed_total: number };
 type Db = Kysely<Tables> | Transaction<Tables>;
 
@@ -170,6 +172,48 @@ export class ScheduleSlots implements SlotStore {
       }
       return toSlot(next);
     });
+  }
+
+  async claim(task: TaskRef, nominal: string, attempt: number, by: string, now: Date, staleBefore?: Date): Promise<ClaimResult> {
+    // An open slot whose launch of this attempt nobody has claimed yet. One UPDATE with
+    // the condition in its WHERE: PostgreSQL re-checks the WHERE on the row it locked
+    // (READ COMMITTED), SQLite runs writers one at a time, so of any number of racing
+    // claimers exactly one sees a row changed.
+    const at = now.toISOString();
+    const base = () =>
+      this.conn.db
+        .updateTable('schedule_slots')
+        .set({ claimed_attempt: attempt, claimed_by: by, claimed_at: at })
+        .where('namespace', '=', task.namespace)
+        .where('task', '=', task.name)
+        .where('nominal', '=', nominal)
+        .where('state', 'in', OPEN_STATES);
+    const fresh = await base()
+      .where((eb) => eb.or([eb('claimed_attempt', 'is', null), eb('claimed_attempt', '<', attempt)]))
+      .executeTakeFirst();
+    if (Number(fresh.numUpdatedRows) === 1) return 'claimed';
+    if (!staleBefore) return false;
+    // A claim whose holder stopped mid-launch (killed, lost the Lease and never came
+    // back) is taken over once it is old, and only while that attempt has not started.
+    // The old claimed_at is part of the condition, so two takers cannot both win.
+    const stale = await base()
+      .where('claimed_attempt', '=', attempt)
+      .where('claimed_at', '<', staleBefore.toISOString())
+      .where((eb) => eb.or([eb('state', '=', 'scheduled'), eb('attempt', '<', attempt)]))
+      .executeTakeFirst();
+    return Number(stale.numUpdatedRows) === 1 ? 'taken-over' : false;
+  }
+
+  async release(task: TaskRef, nominal: string, attempt: number, by: string): Promise<void> {
+    await this.conn.db
+      .updateTable('schedule_slots')
+      .set({ claimed_attempt: attempt === 0 ? null : attempt - 1, claimed_by: null, claimed_at: null })
+      .where('namespace', '=', task.namespace)
+      .where('task', '=', task.name)
+      .where('nominal', '=', nominal)
+      .where('claimed_attempt', '=', attempt)
+      .where('claimed_by', '=', by)
+      .execute();
   }
 
   async get(task: TaskRef, nominal: string): Promise<ScheduleSlot | undefined> {

@@ -89,6 +89,9 @@ export interface ScheduleSlotsTable {
   started_at: string | null;
   finished_at: string | null;
   message: string | null;
+  claimed_attempt: number | null;
+  claimed_by: string | null;
+  claimed_at: string | null;
 }
 
 export interface ScheduleTasksTable {

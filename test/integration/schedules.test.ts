@@ -26,6 +26,7 @@ import { slotJobName } from '../../server/schedules/names.js';
 import { Scheduler, type ScheduledTask } from '../../server/schedules/scheduler.js';
 import { parseSchedule } from '../../server/schedules/spec.js';
 import type { ScheduleSlot, SlotStore } from '../../server/schedules/store.js';
+import { requestedIn } from '../../server/schedules/wire.js';
 import type { AuditLog, RunStore } from '../../server/store/index.js';
 import { ScheduleSlots } from '../../server/store/schedules.js';
 import type { DbTarget } from '../../server/store/target.js';
@@ -65,6 +66,7 @@ function schedulerOn(slotStore: SlotStore, list: () => TestTask[]): Scheduler {
   const launcher = createSlotLauncher({
     runs,
     readRun: (id) => runStore.get(id),
+    requested: requestedIn(audit),
     deleteJob: (namespace, name, uid) => deleteJob(kube, namespace, name, uid),
     resolveTask: async (ref) => {
       const t = list().find((x) => x.name === ref.name);

@@ -61,6 +61,76 @@ for (const engine of ENGINES) {
       assert.equal((await a.open()).length, 200);
     });
 
+    test('1,000 slots, 8 claimers on their own connections racing for every slot: each slot is claimed exactly once', async () => {
+      const { target, store } = await open();
+      const tasks = Array.from({ length: 100 }, (_, i) => ({ namespace: 'payments', name: `task-${i}` }));
+      await store.decideMany(
+        tasks.map((tk) => ({ task: tk, cursor: t(9), slots: Array.from({ length: 10 }, (_, m) => ({ nominal: t(m), state: 'scheduled' as const })) })),
+        now,
+      );
+      const slots = tasks.flatMap((tk) => Array.from({ length: 10 }, (_, m) => ({ task: tk, nominal: t(m).toISOString() })));
+      assert.equal(slots.length, 1000);
+      const claimers = [store, ...(await Promise.all(Array.from({ length: 7 }, async () => (await open(target)).store)))];
+      const wins = new Map<string, string[]>();
+      // Each claimer goes through every slot in its own order, 16 claims in flight at once.
+      await Promise.all(
+        claimers.map(async (c, i) => {
+          const order = slots.map((x, j) => ({ x, k: (j * (i * 2 + 1) * 7919) % slots.length })).sort((a, b) => a.k - b.k);
+          let next = 0;
+          const worker = async () => {
+            for (let j = next++; j < order.length; j = next++) {
+              const { task: tk, nominal } = order[j]!.x;
+              const got = await c.claim(tk, nominal, 0, `replica-${i}`, now, new Date(now.getTime() - 120_000));
+              if (got) wins.set(`${tk.name}@${nominal}`, [...(wins.get(`${tk.name}@${nominal}`) ?? []), `replica-${i}:${got}`]);
+            }
+          };
+          await Promise.all(Array.from({ length: 16 }, worker));
+        }),
+      );
+      const twice = [...wins].filter(([, w]) => w.length !== 1);
+      assert.deepEqual(twice, [], 'claimed more than once');
+      assert.equal(wins.size, 1000, 'every slot claimed once');
+      // A retry is a new attempt: it is claimed once too, and the first attempt stays taken.
+      const [first] = slots;
+      await store.update(first!.task, first!.nominal, { state: 'started', runId: 'aaaaaaaaaaaa' });
+      const retry = await Promise.all(claimers.map((c, i) => c.claim(first!.task, first!.nominal, 1, `replica-${i}`, now)));
+      assert.equal(retry.filter(Boolean).length, 1);
+      assert.equal(await store.claim(first!.task, first!.nominal, 0, 'late', now), false);
+    });
+
+    test('a stale claim whose attempt never started is taken over by one claimer; a started one, a fresh one or an ended slot never', async () => {
+      const { target, store } = await open();
+      const other = (await open(target)).store;
+      await store.decide(
+        task,
+        t(3),
+        [1, 2, 3].map((m) => ({ nominal: t(m), state: 'scheduled' as const })),
+        now,
+      );
+      const [a, b, c] = [1, 2, 3].map((m) => t(m).toISOString());
+      const claimedAt = new Date(now.getTime() - 300_000);
+      for (const n of [a!, b!, c!]) assert.equal(await store.claim(task, n, 0, 'dead', claimedAt), 'claimed');
+      await store.update(task, b!, { state: 'started', runId: 'bbbbbbbbbbbb' });
+      await store.update(task, c!, { state: 'missed', message: 'not started inside startingDeadline' });
+      // Not stale yet (claimed after staleBefore): nobody takes it.
+      assert.equal(await other.claim(task, a!, 0, 'live', now, new Date(claimedAt.getTime() - 1)), false);
+      const stale = new Date(now.getTime() - 120_000);
+      const takers = await Promise.all([store.claim(task, a!, 0, 'x', now, stale), other.claim(task, a!, 0, 'y', now, stale)]);
+      assert.deepEqual(takers.filter(Boolean), ['taken-over']);
+      assert.equal(await other.claim(task, b!, 0, 'y', now, stale), false, 'started: never relaunched');
+      assert.equal(await other.claim(task, c!, 0, 'y', now, stale), false, 'missed: never started late');
+    });
+
+    test('a released claim (a launch that created nothing) can be claimed again; only its holder releases it', async () => {
+      const { store } = await open();
+      const [slot] = await store.decide(task, t(1), [{ nominal: t(1), state: 'scheduled' }], now);
+      assert.equal(await store.claim(task, slot!.nominal, 0, 'a', now), 'claimed');
+      await store.release(task, slot!.nominal, 0, 'b');
+      assert.equal(await store.claim(task, slot!.nominal, 0, 'b', now), false);
+      await store.release(task, slot!.nominal, 0, 'a');
+      assert.equal(await store.claim(task, slot!.nominal, 0, 'b', now), 'claimed');
+    });
+
     test('the cursor and the missed count move with decide', async () => {
       const { store } = await open();
       assert.equal((await store.taskState(task)).cursor, undefined);

@@ -269,26 +269,44 @@ describe('Scheduler', () => {
   });
 
   for (const engine of ENGINES) {
-    // Overlapping ticks (a leader change mid-slot) may both call launch() for a slot the
-    // other has decided but not yet marked started: that is the relaunch path of a new
-    // leader. What must hold is that the slot is decided once and every launch of it asks
-    // for the same run id and Job name, so the API server holds one Job (409 for the rest).
-    test(`two schedulers on one database, each with its own connection (a leader change mid-slot): the slot is decided once, one run id and Job name (${engine})`, async () => {
+    // Overlapping ticks (a leader change mid-slot): the old leader's tick and the new
+    // one's run at once. One decides each slot, the other sees it open in follow() while
+    // its launch is still going: without a store-level claim both would launch it (and
+    // the real launcher would audit run.requested twice).
+    test(`two schedulers on one database, each with its own connection, ticking at once over 50 Tasks: each slot is launched exactly once (${engine})`, async () => {
       const s = await setup({}, engine);
-      await s.scheduler.tick();
-      const other = s.make(new ScheduleSlots(await stores.connect(s.target)));
-      s.at('2026-01-01T00:01:00.3Z');
-      await Promise.all([s.scheduler.tick(), other.tick()]);
-      await Promise.all([s.scheduler.tick(), other.tick()]);
-      const h = await s.history();
+      const names = Array.from({ length: 50 }, (_, i) => `job-${i}`);
+      const schedule = parseSchedule({ cron: '* * * * *', timeZone: 'UTC' });
+      const tasks: ScheduledTask[] = names.map((name) => ({ namespace: 'ns', name, deployment: 'api', schedule }));
+      // A launch takes a while (API reads, an audit commit, a create): the other tick catches it mid-way.
+      const slow: SlotLauncher = {
+        cancel: (id) => s.launcher.cancel(id),
+        deleteJob: (id) => s.launcher.deleteJob(id),
+        launch: async (req) => {
+          await new Promise((r) => setTimeout(r, 20));
+          return s.launcher.launch(req);
+        },
+        run: (id) => s.launcher.run(id),
+      };
+      const on = (store: SlotStore) => new Scheduler({ tasks: () => tasks, store, launcher: slow, logger, clock: () => now });
+      let now = new Date('2026-01-01T00:00:30Z');
+      const a = on(s.store);
+      const b = on(new ScheduleSlots(await stores.connect(s.target)));
+      await a.tick();
+      now = new Date('2026-01-01T00:01:00.3Z');
+      for (let i = 0; i < 3; i++) await Promise.all([a.tick(), b.tick(), a.tick(), b.tick()]);
+      const perSlot = new Map<string, number>();
+      for (const l of s.launcher.launches)
+        perSlot.set(`${l.task.name}@${l.nominal.toISOString()}`, (perSlot.get(`${l.task.name}@${l.nominal.toISOString()}`) ?? 0) + 1);
+      assert.equal(perSlot.size, 50, 'every slot launched');
       assert.deepEqual(
-        h.map((x) => x.nominal),
-        ['2026-01-01T00:01:00.000Z'],
-        'one slot row',
+        [...perSlot].filter(([, n]) => n !== 1),
+        [],
+        'no slot launched twice',
       );
-      assert.ok(s.launcher.launches.length >= 1);
-      assert.equal(new Set(s.launcher.launches.map((l) => `${l.runId}/${l.jobName}`)).size, 1, 'every launch asks for the same run and Job');
-      assert.deepEqual(h[0]!.runIds, [s.launcher.launches[0]!.runId]);
+      const open = await s.store.open();
+      assert.equal(open.length, 50);
+      assert.ok(open.every((x) => x.state === 'started' && x.runIds.length === 1));
     });
   }
 });
