@@ -63,6 +63,12 @@ export interface LaunchOptions {
   runId: string;
   jobName: string;
   authorize: (deployment: k8s.V1Deployment) => { allow: true } | { allow: false; code: string; reason: string; hint: string };
+  /**
+   * Lets launches started together share one read of the Deployment and of the
+   * namespace's neighbours (the launcher's: a read at most a second old, made for this
+   * tick); without it every run reads them itself.
+   */
+  share?: <T>(key: string, read: () => Promise<T>) => Promise<T>;
 }
 
 export type ManagedRunService = RunService & {
@@ -474,7 +480,8 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
       if (existing) return existing;
       const { identity, client } = ctx;
       const target = { namespace: req.namespace, deployment: req.deployment, command: req.command, reason: req.reason };
-      const deployment = await readDeployment(req.namespace, req.deployment);
+      const share = opts?.share ?? (<T>(_key: string, read: () => Promise<T>) => read());
+      const deployment = await share(`deployment/${req.namespace}/${req.deployment}`, () => readDeployment(req.namespace, req.deployment));
       const decision = opts ? opts.authorize(deployment) : decide(req, deployment, identity);
       if (!decision.allow) {
         metrics.runDenials.inc({ reason: decision.code });
@@ -485,7 +492,7 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
       const resolved = resolveRun(req, deployment);
       if (resolved.refusal) return refuse(ctx, req, resolved.refusal, false);
       const { container, dropSidecars, activeDeadlineSeconds, image } = resolved;
-      const neighbours = await readNeighbours(kube, req.namespace);
+      const neighbours = await share(`neighbours/${req.namespace}`, () => readNeighbours(kube, req.namespace));
       const id = opts?.runId ?? newRunId();
 
       // No record, no run: the request is audited before anything is created.

@@ -25,13 +25,36 @@ export interface SlotLauncherDeps {
   /** Reads the Task from the API server (not a cache) and resolves its params; undefined: it is gone. */
   resolveTask: (task: TaskRef, params: SlotLaunch['params']) => Promise<ResolvedSlotTask | undefined>;
   githubOrg?: string;
+  /** false: every launch reads the Deployment and neighbours itself (the bench's comparison). */
+  shareReads?: boolean;
 }
 
 export function scheduleContext(task: TaskRef): RequestContext {
   return { identity: { login: scheduleActor(task), teams: [] }, client: { kind: 'server', agent: 'oddjob-scheduler' } };
 }
 
+/**
+ * How long a read of a Deployment or a namespace's neighbours is shared by launches: the
+ * slots due in one tick (every Task on one Deployment at 02:30, say) read it once, not
+ * once each, and each launch still sees the Deployment as it was within this long.
+ */
+const SHARE_MS = 1000;
+
 export function createSlotLauncher(deps: SlotLauncherDeps): SlotLauncher {
+  const shared = new Map<string, { at: number; value: Promise<unknown> }>();
+  function share<T>(key: string, read: () => Promise<T>): Promise<T> {
+    const now = Date.now();
+    const hit = shared.get(key);
+    if (hit && now - hit.at < SHARE_MS) return hit.value as Promise<T>;
+    for (const [k, v] of shared) if (now - v.at >= SHARE_MS) shared.delete(k);
+    const value = read();
+    shared.set(key, { at: now, value });
+    // A failed read is not shared: the next launch tries for itself.
+    value.catch(() => {
+      if (shared.get(key)?.value === value) shared.delete(key);
+    });
+    return value;
+  }
   return {
     async launch(slot: SlotLaunch): Promise<LaunchResult> {
       const { task } = slot;
@@ -73,6 +96,7 @@ export function createSlotLauncher(deps: SlotLauncherDeps): SlotLauncher {
         const run = await deps.runs.createRun(scheduleContext(task), req, {
           runId: slot.runId,
           jobName: slot.jobName,
+          share: deps.shareReads === false ? undefined : share,
           authorize: (d) => decideScheduledRun(where, d.metadata?.annotations, deps.githubOrg),
         });
         return { ok: true, runId: run.id };
