@@ -10,7 +10,7 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadKube } from '../server/k8s/client.js';
+import { type KubeClients, loadKube } from '../server/k8s/client.js';
 import { deleteJob } from '../server/k8s/jobs.js';
 import { createLogger } from '../server/logger.js';
 import { createRunService } from '../server/runs/service.js';
@@ -33,10 +33,12 @@ export async function schedulesBench(env: ClusterEnv, opts: BenchOptions): Promi
   const opened = await openStore({ engine: 'sqlite', path: file }, { maxOutputBytesPerRun: 1 << 20 });
   const runStore = opened.runs;
   const logger = createLogger('error');
-  const kube = loadKube({ kubeconfig: env.cluster.kubeconfigPath });
+  // Where a launch waits: every API call and audit commit of the run path, timed.
+  const phases = new Map<string, number[]>();
+  const kube = timeCalls(loadKube({ kubeconfig: env.cluster.kubeconfigPath }), phases);
   const runs = createRunService({
     kube,
-    audit: opened.audit,
+    audit: timeMethods(opened.audit, ['appendDurable'], 'audit', phases),
     runs: runStore,
     output: opened.output,
     wakeups: opened.wakeups,
@@ -52,7 +54,7 @@ export async function schedulesBench(env: ClusterEnv, opts: BenchOptions): Promi
   });
   await runs.start();
   // As the server does: slot rows on the synchronous=NORMAL connection (store/index.ts).
-  const store = opened.schedules;
+  const store = timeMethods(opened.schedules, ['claim', 'update', 'open', 'decideMany'], 'slots', phases);
   const rows: Row[] = [];
   const data: Record<string, unknown> = {};
   try {
@@ -60,6 +62,7 @@ export async function schedulesBench(env: ClusterEnv, opts: BenchOptions): Promi
       const schedule = parseSchedule({ cron: '* * * * *', timeZone: 'UTC' });
       const tasks: ScheduledTask[] = Array.from({ length: n }, (_, i) => ({ namespace: env.ns, name: `s${n}-${i}`, deployment: 'api', schedule }));
       const delays: number[] = [];
+      phases.clear();
       const real = createSlotLauncher({
         runs,
         readRun: (id) => runStore.get(id),
@@ -109,7 +112,16 @@ export async function schedulesBench(env: ClusterEnv, opts: BenchOptions): Promi
       rows.push({ benchmark: 'schedules', metric: `CPU per idle tick, ${n} schedules`, oddjob: ms(quantile(idle, 0.5)) });
       rows.push({ benchmark: 'schedules', metric: `CPU per tick with ${n} runs open, ${n} schedules`, oddjob: ms(quantile(busy, 0.5)) });
       rows.push({ benchmark: 'schedules', metric: `CPU of the tick launching ${n} slots`, oddjob: ms(dueCpu), note: `${ms(dueWall)} wall` });
-      data[String(n)] = { delaysMs: delays, idleTickCpuMs: idle, busyTickCpuMs: busy, dueTickCpuMs: dueCpu, dueTickWallMs: dueWall };
+      const waits = [...phases].map(([k, v]) => `${k} ×${v.length} p50 ${ms(quantile(v, 0.5))} p99 ${ms(quantile(v, 0.99))}`);
+      process.stderr.write(`${n} schedules, where launches wait:\n  ${waits.join('\n  ')}\n`);
+      data[String(n)] = {
+        phasesMs: Object.fromEntries(phases),
+        delaysMs: delays,
+        idleTickCpuMs: idle,
+        busyTickCpuMs: busy,
+        dueTickCpuMs: dueCpu,
+        dueTickWallMs: dueWall,
+      };
       process.stderr.write(
         `${n} schedules: p50 ${ms(p50)} p99 ${ms(p99)}, idle tick ${ms(quantile(idle, 0.5))} CPU, tick with runs open ${ms(quantile(busy, 0.5))} CPU, due tick ${ms(dueCpu)} CPU / ${ms(dueWall)} wall\n`,
       );
@@ -121,4 +133,39 @@ export async function schedulesBench(env: ClusterEnv, opts: BenchOptions): Promi
     await opened.close();
   }
   return { name: 'schedules', rows, data };
+}
+
+/** Wraps the named async methods of `obj`, recording each call's wall time under `label.method`. */
+function timeMethods<T extends object>(obj: T, names: readonly string[], label: string, into: Map<string, number[]>): T {
+  return new Proxy(obj, {
+    get(target, prop, receiver) {
+      const v: unknown = Reflect.get(target, prop, receiver);
+      if (typeof v !== 'function' || typeof prop !== 'string' || !names.includes(prop)) return v;
+      return async (...args: unknown[]) => {
+        const t0 = performance.now();
+        try {
+          return await (v as (...a: unknown[]) => Promise<unknown>).apply(target, args);
+        } finally {
+          const k = `${label}.${prop}`;
+          if (!into.has(k)) into.set(k, []);
+          into.get(k)!.push(performance.now() - t0);
+        }
+      };
+    },
+  });
+}
+
+const TIMED_CALLS = {
+  apps: ['readNamespacedDeployment'],
+  core: ['listNamespacedService'],
+  policy: ['listNamespacedPodDisruptionBudget'],
+  batch: ['createNamespacedJob'],
+} as const;
+
+function timeCalls(kube: KubeClients, into: Map<string, number[]>): KubeClients {
+  const out = { ...kube };
+  for (const [api, names] of Object.entries(TIMED_CALLS) as Array<[keyof typeof TIMED_CALLS, readonly string[]]>) {
+    (out as Record<string, unknown>)[api] = timeMethods(kube[api], names, api, into);
+  }
+  return out;
 }
