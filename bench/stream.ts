@@ -4,6 +4,7 @@
 // throughput (pod running → last byte), and the server's CPU and peak RSS meanwhile,
 // with stdout/stderr kept apart (two log requests) and merged (one).
 import { execFileSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { stringify } from 'yaml';
 import { cloneJobFromDeployment } from '../server/jobs/clone.js';
@@ -61,6 +62,13 @@ export async function measure(env: ClusterEnv, srv: ServerProcess, size: number)
     { keepOutput: false },
   );
   const server = sampler.stop();
+  if (ra.code !== 0 || ra.bytes !== total) {
+    // What the server saw is what explains a short (or long) read: keep it next to the results.
+    mkdirSync(`${REPO_ROOT}bench/results`, { recursive: true });
+    const file = `${REPO_ROOT}bench/results/stream-server-${new Date().toISOString().replace(/[:.]/g, '-')}.log`;
+    writeFileSync(file, `${ra.err}\n--- server ---\n${srv.logs()}`);
+    console.error(`stream: oddjob got ${ra.bytes} of ${total} bytes (exit ${ra.code}); CLI stderr and server log in ${file}`);
+  }
   if (ra.code !== 0) throw new Error(`oddjob run failed (${ra.code}): ${ra.err.slice(-500)}`);
   await clearJobs(env, env.ns);
   // B: the same Job created with kubectl, read with `kubectl logs -f` (retried until the

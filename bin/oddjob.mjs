@@ -35,11 +35,11 @@ try {
 }
 
 process.exitCode = typeof code === 'number' ? code : 0;
-// The server keeps running on its own handles; the CLI is done once its output is
-// flushed. Exiting explicitly stops idle keep-alive sockets or a paused stdin from
-// holding the process open, and waiting for the flush means no output is lost.
-if (argv[2] !== 'server') {
-  const flushed = (stream) => new Promise((resolve) => stream.write('', resolve));
-  await Promise.all([flushed(process.stdout), flushed(process.stderr)]);
-  process.exit(process.exitCode);
-}
+// The CLI is done once its output is flushed; the server once it has shut down
+// (runServerCli returns only then: lease released, in-flight work drained, stores
+// closed). Exiting explicitly stops idle keep-alive sockets, a paused stdin or a
+// leftover timer from holding the process open, and waiting for the flush means no
+// output is lost.
+const flushed = (stream) => new Promise((resolve) => stream.write('', resolve));
+await Promise.all([flushed(process.stdout), flushed(process.stderr)]);
+process.exit(process.exitCode);

@@ -1,11 +1,16 @@
 // Typed HTTP client for the oddjob API (protocol/api.ts). Every answer is
 // checked against the protocol schema, so a server of another version fails
 // with a readable message instead of a crash three calls later.
-import type { z } from 'zod';
+import { z } from 'zod';
+import { TaskSummary, type TaskRunRequest } from '../protocol/tasks.js';
 import {
   ApiErrorBody,
+  ApprovalRequest,
+  PendingApproval,
   AuditEvent,
   AuditVerifyResult,
+  Delivery,
+  RedeliverFailedResponse,
   DeploymentSummary,
   CreatedToken,
   CredentialInfo,
@@ -154,6 +159,32 @@ export class OddjobClient {
     return this.json('POST', '/api/runs', Run, { body: req });
   }
 
+  /** A run, or (202) the approval request it became. */
+  async startRun(req: RunRequest | TaskRunRequest): Promise<{ run: Run } | { approval: ApprovalRequest }> {
+    const r = await this.json('POST', '/api/runs', Run.or(PendingApproval), { body: req });
+    return 'approval' in r ? { approval: r.approval } : { run: r };
+  }
+
+  async tasks(namespace?: string): Promise<TaskSummary[]> {
+    return (await this.json('GET', '/api/tasks', Page(TaskSummary), { query: { namespace } })).items;
+  }
+
+  async requests(pending: boolean): Promise<ApprovalRequest[]> {
+    return (await this.json('GET', '/api/requests', Page(ApprovalRequest), { query: { pending: pending ? 'true' : undefined } })).items;
+  }
+
+  getRequest(id: string): Promise<ApprovalRequest> {
+    return this.json('GET', `/api/requests/${encodeURIComponent(id)}`, ApprovalRequest);
+  }
+
+  approve(id: string, reason?: string): Promise<ApprovalRequest> {
+    return this.json('POST', `/api/requests/${encodeURIComponent(id)}/approve`, ApprovalRequest, { body: { reason } });
+  }
+
+  deny(id: string, reason: string): Promise<ApprovalRequest> {
+    return this.json('POST', `/api/requests/${encodeURIComponent(id)}/deny`, ApprovalRequest, { body: { reason } });
+  }
+
   listRuns(f: RunListFilter): Promise<{ items: Run[]; nextCursor?: string }> {
     // `mine=false` would read as true through z.coerce.boolean on the server: omit it instead.
     return this.json('GET', '/api/runs', RunPage, { query: { ...f, mine: f.mine ? 'true' : undefined } });
@@ -193,6 +224,23 @@ export class OddjobClient {
     const res = await this.request('GET', '/api/audit/export', { query: { ...f }, timeout: false });
     if (!res.body) throw new Error('the server sent an empty export');
     return res.body;
+  }
+
+  notifications(q: { state?: string; runId?: string; target?: string; limit?: number; cursor?: string }): Promise<{ items: Delivery[]; nextCursor?: string }> {
+    return this.json('GET', '/api/notifications', Page(Delivery), { query: { ...q } });
+  }
+
+  redeliverFailed(target?: string): Promise<{ redelivered: number }> {
+    return this.json('POST', '/api/notifications/redeliver', RedeliverFailedResponse, { body: { state: 'failed', ...(target ? { target } : {}) } });
+  }
+
+  redeliver(id: number): Promise<Delivery> {
+    return this.json('POST', `/api/notifications/${id}/redeliver`, Delivery);
+  }
+
+  /** With the run's own credential (ODDJOB_RUN_TOKEN) as this client's token. */
+  postProgress(runId: string, message: string): Promise<{ runId: string }> {
+    return this.json('POST', `/api/runs/${encodeURIComponent(runId)}/progress`, z.object({ runId: z.string() }), { body: { message } });
   }
 
   auditVerify(): Promise<AuditVerifyResult> {

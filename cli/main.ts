@@ -3,6 +3,7 @@
 // failure becomes a readable line on stderr and an exit code — never a stack
 // trace (unless ODDJOB_DEBUG is set).
 import { Command, CommanderError } from 'commander';
+import approvals from './commands/approvals.js';
 import attach from './commands/attach.js';
 import audit from './commands/audit.js';
 import cancel from './commands/cancel.js';
@@ -11,10 +12,13 @@ import configCmd from './commands/config.js';
 import deployments from './commands/deployments.js';
 import login from './commands/login.js';
 import logs from './commands/logs.js';
+import notifications from './commands/notifications.js';
+import notify from './commands/notify.js';
 import run from './commands/run.js';
 import runs from './commands/runs.js';
 import schedules from './commands/schedules.js';
 import server from './commands/server.js';
+import tasks from './commands/tasks.js';
 import tokens from './commands/tokens.js';
 import whoami from './commands/whoami.js';
 import { debugEnabled } from './config.js';
@@ -25,11 +29,33 @@ import { EXIT_ODDJOB } from './lib/exit.js';
 import { cliVersion } from './version.js';
 
 /** Help lists commands in this order. */
-const COMMANDS = [run, logs, attach, runs, cancel, deployments, schedules, audit, whoami, login, tokens, configCmd, completion, server];
+const COMMANDS = [
+  run,
+  logs,
+  attach,
+  runs,
+  cancel,
+  deployments,
+  tasks,
+  schedules,
+  approvals,
+  audit,
+  notifications,
+  notify,
+  whoami,
+  login,
+  tokens,
+  configCmd,
+  completion,
+  server,
+];
 
 const EXAMPLES = `
 Examples:
   oddjob deployments                                   # where may I run?
+  oddjob tasks -n payments                             # owner-declared commands I may run
+  oddjob run task/reindex -n payments --param merchant=m_12345678
+  oddjob requests --pending                            # runs waiting for a second person
   oddjob run deploy/api -n payments --reason "INC-2231 backfill" -- node scripts/backfill.js
   oddjob run -it deploy/api -- bash                    # interactive shell
   oddjob runs --mine

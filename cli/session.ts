@@ -3,7 +3,7 @@
 import type { Run } from '../protocol/api.js';
 import { ApiError, type OddjobClient } from './client.js';
 import type { CliContext } from './context.js';
-import { EXIT_CANCELLED, EXIT_ODDJOB, outcomeOf } from './lib/exit.js';
+import { EXIT_CANCELLED, EXIT_ODDJOB, outcomeOf, outputLossNotice, withOutputLoss } from './lib/exit.js';
 import { StreamError, followRun, type FollowResult, type RetryPolicy } from './stream.js';
 
 export interface SessionOptions {
@@ -57,7 +57,9 @@ export async function followToExit(cli: CliContext, client: OddjobClient, run: R
     return EXIT_ODDJOB;
   }
   warnIfIncomplete(cli, run.id, result.received, result.end.outputBytes, result.end.outputTruncated);
-  const outcome = outcomeOf(run.id, result.end);
+  const lost = outputLossNotice(run.id, result.end);
+  if (lost) cli.warn(lost);
+  const outcome = withOutputLoss(outcomeOf(run.id, result.end), result.end, result.received);
   if (outcome.message) cli.note(outcome.message);
   return outcome.code;
 }

@@ -86,6 +86,8 @@ const HEALTHY_AFTER_MS = 5_000;
 const KEEPALIVE_MS = 30_000;
 const DEAD_AFTER_MS = 75_000;
 const STDIN_HIGH_WATER = 1 << 20;
+/** stdin bytes per frame. */
+const STDIN_FRAME_BYTES = 32 << 10;
 
 export async function followRun(opts: FollowOptions): Promise<FollowResult> {
   return new RunFollower(opts).run();
@@ -134,9 +136,11 @@ class RunFollower {
   }
 
   private onProgress(raw: string, event?: { seq: number; type: string }) {
-    if (!this.starting) return;
     // The server escapes what Kubernetes (or a neighbour writing Events) says; so do we.
     const message = escapeDisplay(raw);
+    // Once the command runs, the server sends progress (not events) only to say something
+    // about the output itself (missing here, or not replayable): always shown.
+    if (!this.starting) return event ? undefined : this.notice(message);
     if (event) {
       // Each event about the pod is a step worth keeping: one line each, once each.
       if (event.seq <= this.eventsShown) return;
@@ -491,7 +495,10 @@ class RunFollower {
     if (!this.running || ws.readyState !== WebSocket.OPEN) return;
     const stdin = this.opts.interactive?.stdin;
     while (this.pendingStdin.length) {
-      ws.send(encodeFrame(Channel.stdin, this.pendingStdin.shift()!));
+      const chunk = this.pendingStdin.shift()!;
+      // A frame must stay under the server's 64 KiB limit (it closes the stream with 1009
+      // otherwise), and a pipe hands us 64 KiB reads: with the channel byte, one too many.
+      for (let at = 0; at < chunk.length; at += STDIN_FRAME_BYTES) ws.send(encodeFrame(Channel.stdin, chunk.subarray(at, at + STDIN_FRAME_BYTES)));
     }
     this.pendingStdinBytes = 0;
     // An empty stdin frame is end-of-input, so `echo data | oddjob run -i ...` lets the command see EOF.

@@ -2,7 +2,7 @@
 // Every body that crosses the wire is described here once, as a zod schema;
 // TypeScript types are inferred from the schemas so the three sides cannot drift.
 import { z } from 'zod';
-import { AUDIT_EVENT_TYPES, RUN_STATUSES, TERMINAL_STATUSES } from './names.js';
+import { APPROVAL_STATUSES, AUDIT_EVENT_TYPES, RUN_STATUSES, TERMINAL_STATUSES } from './names.js';
 
 // Kubernetes object names (RFC 1123 labels / subdomains).
 export const k8sName = z
@@ -100,8 +100,24 @@ export const Run = z.object({
   /** Bytes of output stored for this run (stdout + stderr). */
   outputBytes: z.number().int().nonnegative().default(0),
   outputTruncated: z.boolean().default(false),
+  /**
+   * Output the server could not read (the kubelet rotated it away first): bytes, or -1
+   * when the amount cannot be known (the log API does not say how much it dropped).
+   * Absent: nothing is missing.
+   */
+  outputLost: z.number().int().min(-1).optional(),
   /** When the stored output was deleted (--output-retention); the audit events stay. */
   outputExpiredAt: z.string().optional(),
+  /** Notification targets this run reports to (oddjob.io/notify, configured ones only). */
+  notify: z.array(z.string()).optional(),
+  /** The newest progress line the run posted itself (POST /api/runs/ID/progress). */
+  progress: z.object({ time: z.string(), message: z.string() }).optional(),
+  /** A Task run: the Task's name and the metadata.generation that was run. */
+  task: z.string().optional(),
+  taskGeneration: z.number().int().nonnegative().optional(),
+  /** The approval request this run carries out (four-eyes), and who approved it (they may follow it). */
+  approvalId: z.string().optional(),
+  approvedBy: z.object({ login: z.string(), id: z.number().int().positive().optional() }).optional(),
 });
 export type Run = z.infer<typeof Run>;
 
@@ -151,7 +167,8 @@ export const AuditEventType = z.enum(AUDIT_EVENT_TYPES);
 export type AuditEventType = z.infer<typeof AuditEventType>;
 
 export const AuditClient = z.object({
-  kind: z.enum(['cli', 'web', 'api', 'server']),
+  /** run: the run's own credential (progress from inside its pod). */
+  kind: z.enum(['cli', 'web', 'api', 'server', 'run']),
   address: z.string().optional(),
   agent: z.string().optional(),
 });
@@ -174,14 +191,25 @@ export const AuditEventInput = z.object({
   status: RunStatus.optional(),
   exitCode: z.number().int().optional(),
   durationMs: z.number().int().nonnegative().optional(),
+  /** For run.finished: output that could not be read (bytes, -1: an unknown amount); absent: none. */
+  outputLost: z.number().int().min(-1).optional(),
   /** Human-readable detail: the denial reason, a start failure, ... */
   message: z.string().optional(),
   /** The run's owner, when the actor is someone else (another person cancelling it). */
   owner: z.string().optional(),
   /** A run.denied of POST /api/runs/preview: a question that was refused, not an attempt. */
   preview: z.boolean().optional(),
-  /** The Task (name, in `namespace`) a schedule event is about. */
+  /** run.requested: the notification targets the run reports to, and names in oddjob.io/notify that are not targets. */
+  notify: z.array(z.string()).optional(),
+  notifyUnknown: z.array(z.string()).optional(),
+  /** notification.redelivered: which delivery. */
+  deliveryId: z.number().int().positive().optional(),
+  /** A Task run or schedule event: the Task (in `namespace`), and the metadata.generation whose command was resolved. */
   task: z.string().optional(),
+  taskGeneration: z.number().int().nonnegative().optional(),
+  /** approval.*: the request, and the SHA-256 of the exact Job manifest it is about. */
+  requestId: z.string().optional(),
+  manifestHash: z.string().optional(),
 });
 export type AuditEventInput = z.infer<typeof AuditEventInput>;
 
@@ -217,6 +245,66 @@ export const AuditVerifyResult = z.object({
   problem: z.string().optional(),
 });
 export type AuditVerifyResult = z.infer<typeof AuditVerifyResult>;
+
+// ---- notifications ---------------------------------------------------------
+
+/** POST /api/runs/:id/progress, with the run's own credential: one short line. */
+export const PROGRESS_MAX_CHARS = 500;
+export const ProgressRequest = z
+  .object({
+    message: z
+      .string()
+      .trim()
+      .min(1, 'the progress message is empty')
+      .max(PROGRESS_MAX_CHARS, `a progress message is at most ${PROGRESS_MAX_CHARS} characters`)
+      .refine(
+        (m) => [...m].every((c) => c === '\n' || c === '\t' || (c >= ' ' && c !== '\u007f')),
+        'a progress message must not contain control characters (newlines and tabs are fine)',
+      ),
+  })
+  .strict();
+export type ProgressRequest = z.infer<typeof ProgressRequest>;
+
+/** Where a run's notifications go, as a preview shows it. */
+export const NotifyRouting = z.object({ targets: z.array(z.string()), unknown: z.array(z.string()) });
+export type NotifyRouting = z.infer<typeof NotifyRouting>;
+
+export const DELIVERY_STATES = ['pending', 'delivered', 'failed'] as const;
+
+/** One notification to one target, as the delivery log shows it (never a URL or secret). */
+export const Delivery = z.object({
+  id: z.number().int().positive(),
+  webhookId: z.string(),
+  target: z.string(),
+  event: z.string(),
+  runId: z.string().optional(),
+  auditSeq: z.number().int(),
+  state: z.enum(DELIVERY_STATES),
+  attempts: z.number().int().nonnegative(),
+  createdAt: z.string(),
+  /** pending: when the next attempt is due. */
+  nextAttemptAt: z.string().optional(),
+  lastStatus: z.number().int().optional(),
+  lastError: z.string().optional(),
+  deliveredAt: z.string().optional(),
+});
+export type Delivery = z.infer<typeof Delivery>;
+
+export const DeliveryListQuery = z
+  .object({
+    state: z.enum(DELIVERY_STATES).optional(),
+    runId: runId.optional(),
+    target: z.string().max(63).optional(),
+    limit: z.coerce.number().int().min(1).max(500).default(50),
+    cursor: z.string().max(200).optional(),
+  })
+  .strict();
+export type DeliveryListQuery = z.infer<typeof DeliveryListQuery>;
+
+/** POST /api/notifications/redeliver: every failed delivery (dead letter) again, of one target or all. */
+export const RedeliverFailedRequest = z.object({ state: z.literal('failed'), target: z.string().max(63).optional() }).strict();
+export type RedeliverFailedRequest = z.infer<typeof RedeliverFailedRequest>;
+export const RedeliverFailedResponse = z.object({ redelivered: z.number().int().nonnegative() });
 
 /** Every error answer of the API has this shape. */
 export const ApiErrorBody = z.object({
@@ -275,3 +363,71 @@ export type CredentialInfo = z.infer<typeof CredentialInfo>;
 /** POST /auth/tokens: the new token, shown once. */
 export const CreatedToken = z.object({ token: z.string().min(1), id: z.string(), expiresAt: z.string() });
 export type CreatedToken = z.infer<typeof CreatedToken>;
+
+// ---- four-eyes approval ----------------------------------------------------
+
+export const ApprovalStatus = z.enum(APPROVAL_STATUSES);
+export type ApprovalStatus = z.infer<typeof ApprovalStatus>;
+export const approvalId = z.string().regex(/^[a-z0-9]{12}$/, 'a request id is 12 lowercase letters or digits');
+
+export const Person = z.object({ login: z.string(), id: z.number().int().positive().optional() });
+
+/** A run that waits for a second person: exactly the Job it would create, and its hash. */
+export const ApprovalRequest = z.object({
+  id: approvalId,
+  status: ApprovalStatus,
+  namespace: z.string(),
+  deployment: z.string(),
+  container: z.string(),
+  image: z.string(),
+  task: z.string().optional(),
+  taskGeneration: z.number().int().nonnegative().optional(),
+  /** What the program receives. */
+  command: z.array(z.string()),
+  reason: z.string().optional(),
+  requester: Person,
+  /** Who may approve, in words ("teams acme/leads; users carol"). */
+  approvers: z.string(),
+  /** The run id the Job carries; the run exists once the request is approved. */
+  runId: runId,
+  /** SHA-256 (hex) of the canonical JSON of `job`. */
+  manifestHash: z.string(),
+  job: z.record(z.string(), z.unknown()),
+  createdAt: z.string(),
+  expiresAt: z.string(),
+  decidedAt: z.string().optional(),
+  decidedBy: Person.optional(),
+  /** The approver's or denier's reason. */
+  decisionReason: z.string().optional(),
+  /** Why it expired or became void, for people. */
+  message: z.string().optional(),
+});
+export type ApprovalRequest = z.infer<typeof ApprovalRequest>;
+
+/** POST /api/runs answers 201 with a Run, or 202 with this when the run needs approval first. */
+export const PendingApproval = z.object({ approval: ApprovalRequest });
+export type PendingApproval = z.infer<typeof PendingApproval>;
+
+export const ApprovalListQuery = z
+  .object({
+    pending: z.union([z.boolean(), z.stringbool()]).optional(),
+    limit: z.coerce.number().int().min(1).max(500).default(100),
+  })
+  .strict();
+export type ApprovalListQuery = z.infer<typeof ApprovalListQuery>;
+
+export const ApprovalDecision = z
+  .object({ reason: z.string().trim().max(LIMITS.reasonChars, `reason must be at most ${LIMITS.reasonChars} characters`).optional() })
+  .strict();
+export type ApprovalDecision = z.infer<typeof ApprovalDecision>;
+
+/** POST /api/runs/preview: the Job, plus what stands between the request and the run. */
+export const RunPreview = z.object({
+  job: z.record(z.string(), z.unknown()),
+  /** A Task run: the argv the program would receive. */
+  argv: z.array(z.string()).optional(),
+  approval: z.object({ required: z.literal(true), approvers: z.string() }).optional(),
+  /** Where the run's notifications would go. */
+  notify: NotifyRouting.optional(),
+});
+export type RunPreview = z.infer<typeof RunPreview>;

@@ -42,6 +42,8 @@ export const StatusFrame = z.discriminatedUnion('kind', [
     message: z.string().optional(),
     outputBytes: z.number().int().nonnegative(),
     outputTruncated: z.boolean(),
+    /** As Run.outputLost: bytes the server could not read (-1: an unknown amount); absent: none. */
+    outputLost: z.number().int().min(-1).optional(),
   }),
   /** The stream cannot continue (not found, forbidden, ...). The socket closes. */
   z.object({ kind: z.literal('error'), code: z.string(), message: z.string() }),

@@ -21,10 +21,21 @@ export const AUDIT_EVENT_TYPES = [
   'run.finished',
   'run.cancelled',
   'run.lost',
+  'run.progress', // a run's own progress line, posted with its run-scoped credential
+  'notification.redelivered',
   'login',
   'token.created',
   'token.revoked',
   'schedule.suspended',
   'schedule.resumed',
   'schedule.missed',
+  // Four-eyes approval (PRODUCT.md §10): a run that waits for a second person.
+  'approval.requested',
+  'approval.granted',
+  'approval.denied',
+  'approval.expired',
+  /** The Deployment or Task changed so the approved manifest would no longer be what runs. */
+  'approval.voided',
 ] as const;
+
+export const APPROVAL_STATUSES = ['pending', 'approved', 'denied', 'expired', 'void'] as const;

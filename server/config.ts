@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { timingProblem } from './leader/election.js';
 import { parseAuditors } from './policy/auditors.js';
 import { durationSeconds } from '../protocol/duration.js';
+import { NotifyConfigError, loadNotifyConfig, type NotifyConfig } from './notify/config.js';
 import { type DbTarget, DbTargetError, describeTarget, parseDbTarget } from './store/target.js';
 
 export class ConfigError extends Error {}
@@ -178,6 +179,12 @@ export const SETTINGS = {
     default: '1h',
     help: 'how long finished Jobs stay before Kubernetes deletes them',
   },
+  approvalTtl: {
+    flag: '--approval-ttl',
+    env: 'ODDJOB_APPROVAL_TTL',
+    default: '24h',
+    help: 'how long a run request waits for approval before it expires (four-eyes; oddjob.io/approval: required)',
+  },
   startTimeout: { flag: '--start-timeout', env: 'ODDJOB_START_TIMEOUT', default: '5m', help: 'how long a pod may stay pending before the run fails' },
   maxOutput: { flag: '--max-output', env: 'ODDJOB_MAX_OUTPUT', default: '16Mi', help: 'output kept per run for `oddjob logs`' },
   outputRetention: {
@@ -191,6 +198,11 @@ export const SETTINGS = {
     env: 'ODDJOB_SPLIT_LOG_STREAMS',
     default: 'auto',
     help: 'keep stdout and stderr apart via the log API: auto | true | false',
+  },
+  notifications: {
+    flag: '--notifications',
+    env: 'ODDJOB_NOTIFICATIONS',
+    help: 'YAML file of notification targets (Slack, signed webhooks) that Deployments route to with oddjob.io/notify; see docs/notifications.md',
   },
   leaderLease: {
     flag: '--leader-lease',
@@ -279,9 +291,11 @@ const schema = z.object({
   maxTimeout: z.string().transform((v, ctx) => wrap(v, ctx, duration)),
   ttlAfterFinished: z.string().transform((v, ctx) => wrap(v, ctx, duration)),
   startTimeout: z.string().transform((v, ctx) => wrap(v, ctx, duration)),
+  approvalTtl: z.string().transform((v, ctx) => wrap(v, ctx, duration)),
   maxOutput: z.string().transform((v, ctx) => wrap(v, ctx, bytes)),
   outputRetention: z.string().transform((v, ctx) => wrap(v, ctx, duration)),
   splitLogStreams: z.enum(['auto', 'true', 'false']),
+  notifications: z.string().min(1).optional(),
   logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error']),
   leaderLease: z.string().regex(dnsSubdomain, 'must be a DNS subdomain name (lower-case letters, digits, - and .), like oddjob'),
   leaderLeaseNamespace: z.string().regex(dnsLabel, 'must be a namespace name (a DNS label)').optional(),
@@ -299,7 +313,15 @@ function wrap<T>(v: string, ctx: z.RefinementCtx, f: (v: string) => T): T {
   }
 }
 
-export type ServerConfig = Readonly<z.infer<typeof schema> & { publicUrl?: string; githubApiUrl: string; dbTarget: DbTarget }>;
+export type ServerConfig = Readonly<
+  Omit<z.infer<typeof schema>, 'notifications'> & {
+    publicUrl?: string;
+    githubApiUrl: string;
+    dbTarget: DbTarget;
+    notifications?: NotifyConfig;
+    notificationsFile?: string;
+  }
+>;
 
 /** argv is what follows `oddjob server`. Flags win over env, env over defaults. */
 export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): ServerConfig {
@@ -363,6 +385,8 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): ServerConfig
   const githubApiUrl = c.githubApiUrl ?? (c.githubUrl === 'https://github.com' ? 'https://api.github.com' : `${c.githubUrl}/api/v3`);
   return Object.freeze({
     ...c,
+    notifications: notificationsFrom(c.notifications),
+    notificationsFile: c.notifications,
     githubClientSecret,
     sessionSecret,
     githubApiUrl,
@@ -372,6 +396,16 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): ServerConfig
     namespaces: Object.freeze([...c.namespaces]) as string[],
     devTeams: Object.freeze([...c.devTeams]) as string[],
   });
+}
+
+function notificationsFrom(path: string | undefined): NotifyConfig | undefined {
+  if (path === undefined) return undefined;
+  try {
+    return loadNotifyConfig(path);
+  } catch (err) {
+    if (err instanceof NotifyConfigError) throw new ConfigError(`${err.message} (ODDJOB_NOTIFICATIONS)`);
+    throw err;
+  }
 }
 
 function dbTargetOf(db: string, passwordFile: string | undefined, env: NodeJS.ProcessEnv): DbTarget {

@@ -14,6 +14,9 @@ import { createLogger } from './logger.js';
 import { metrics, observeDatabase } from './metrics.js';
 import { createRunService } from './runs/service.js';
 import { createSchedules } from './schedules/wire.js';
+import { Notifications } from './notify/service.js';
+import { serverVersion } from './version.js';
+import { createApprovalService } from './approvals/service.js';
 import { openStore, schedulePruning } from './store/index.js';
 import { verifyInWorker } from './store/verify-worker.js';
 
@@ -31,6 +34,26 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   if (config.dbTarget.engine === 'sqlite') observeDatabase(config.dbTarget.path);
   logger.info({ engine: store.engine, db: config.db }, 'store open');
   const { audit, output, runs: runStore } = store;
+  // Until we listen, a --port 0 server does not know its own URL.
+  let listeningUrl = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}`;
+  const publicUrl = () => config.publicUrl ?? listeningUrl;
+  const notifications = new Notifications({
+    outbox: store.outbox,
+    tokens: store.runTokens,
+    config: config.notifications,
+    lookupRun: (id, trx) => runStore.get(id, trx),
+    publicUrl,
+    logger,
+    userAgent: `oddjob/${serverVersion}`,
+  });
+  // Outbox rows are written by the audit append itself, in its transaction.
+  audit.onAppend((trx, events) => notifications.onAudit(trx, events));
+  if (config.notifications) {
+    logger.info(
+      { file: config.notificationsFile, targets: [...config.notifications.targets.values()].map((t) => `${t.name} (${t.kind})`) },
+      'notification targets loaded',
+    );
+  }
   const kube = loadKube({ kubeconfig: config.kubeconfig });
   const runs = createRunService({
     kube,
@@ -38,10 +61,13 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     runs: runStore,
     output,
     wakeups: store.wakeups,
+    controls: store.controls,
     // SQLite is one server per file: it owns every run, and a restart takes its runs
     // back at once instead of waiting out its predecessor's leases.
     leases: store.engine === 'postgres' ? store.leases : undefined,
     logger,
+    notifications,
+    publicUrl,
     config: {
       namespaces: config.namespaces,
       githubOrg: config.githubOrg,
@@ -52,6 +78,15 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       splitLogStreams: config.splitLogStreams,
     },
   });
+  const approvals = createApprovalService({
+    kube,
+    planner: runs.planner,
+    store: store.approvals,
+    audit,
+    logger,
+    config: { ttlSeconds: config.approvalTtl, githubOrg: config.githubOrg, namespaces: config.namespaces },
+  });
+  runs.useApprovals(approvals);
   const deployments = createDeploymentService({ kube, config, logger });
   const schedules = createSchedules({
     slots: store.schedules,
@@ -64,9 +99,6 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     githubOrg: config.githubOrg,
     isLeader: () => leader.isLeader(),
   });
-  // Until we listen, a --port 0 server does not know its own URL.
-  let listeningUrl = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}`;
-  const publicUrl = () => config.publicUrl ?? listeningUrl;
   const { auth, authRouter } = createAuth({ config, credentialRows: store.credentials, rateCounters: store.rateLimits, audit, logger, publicUrl });
 
   const { server, dispose, metricsHandler } = createApp({
@@ -80,11 +112,39 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     logger,
     runs,
     deployments,
+    tasks: runs,
+    approvals,
     schedules: schedules.service,
     // Queries are index range scans (fast, in-process); verification re-hashes
     // everything, in a worker thread so streams and requests keep flowing.
     audit: { query: (q) => audit.query(q), iterate: (q) => audit.iterate(q), verify: () => verifyInWorker(config.dbTarget) },
     auth,
+    notifications: {
+      list: (q) => notifications.list(q),
+      async redeliver(ctx, id) {
+        const before = await notifications.get(id);
+        if (!before) return undefined;
+        // On record before it is due again: the log says who asked for a second send.
+        await audit.appendDurable({
+          type: 'notification.redelivered',
+          actor: ctx.identity,
+          client: ctx.client,
+          deliveryId: id,
+          runId: before.runId,
+          message: `redelivery of ${before.event} to target ${before.target} (webhook id ${before.webhookId}, was ${before.state})`,
+        });
+        return notifications.redeliver(id);
+      },
+      async redeliverFailed(ctx, target) {
+        await audit.appendDurable({
+          type: 'notification.redelivered',
+          actor: ctx.identity,
+          client: ctx.client,
+          message: `redelivery of every failed delivery${target === undefined ? '' : ` to target ${target}`}`,
+        });
+        return notifications.redeliverFailed(target);
+      },
+    },
     readiness: [
       ...runs.readiness,
       {
@@ -110,6 +170,9 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   listeningUrl = url;
   // Watches start after listening: /readyz answers 503 until they have synced.
   await runs.start();
+  // Deliveries left by the last run of this server (or another replica) go out now.
+  notifications.start();
+  approvals.start();
   // Singleton work runs on the elected replica only. With one store shared by every
   // replica, two replicas pruning would race each other for the same rows.
   const leaseNamespace = config.leaderLeaseNamespace ?? ownNamespace() ?? config.namespaces[0]!;
@@ -145,10 +208,12 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     async close() {
       // First, so a standby takes over the singleton work while this one drains.
       await leader.stop();
+      approvals.stop();
       metricsServer?.close();
       await dispose();
       await schedules.stop();
       await runs.stop();
+      await notifications.stop();
       await store.close();
     },
   };
@@ -180,7 +245,15 @@ export async function runServerCli(argv: string[]): Promise<number> {
     const stop = (signal: string) => {
       process.stderr.write(`oddjob server: ${signal}, shutting down (running Jobs keep going)\n`);
       void running.close().then(
-        () => resolve(0),
+        () => {
+          // The lease is released and the stores are closed: nothing left is worth waiting
+          // for, and the launcher exits now. Timers still pending are counted, so a leak (a
+          // timer that outlives its work) shows up instead of as a slow exit (a run's 15 s
+          // drain timer once held every stop for 15 s).
+          const timers = process.getActiveResourcesInfo().filter((r) => r === 'Timeout' || r === 'Immediate').length;
+          process.stderr.write(`oddjob server: stopped; ${timers} timers left pending\n`);
+          resolve(0);
+        },
         () => resolve(1),
       );
     };

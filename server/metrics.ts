@@ -17,7 +17,16 @@ const sources = {
   dbPaths: [] as string[],
   sinceLastSuccess: [] as Array<() => Array<{ task: string; seconds: number }>>,
   nextSlots: [] as Array<() => Array<{ task: string; at: number }>>,
+  outbox: undefined as undefined | (() => Promise<Array<{ target: string; state: string; count: number }>>),
 };
+
+/** Where the notification gauge reads its counts at scrape time (the store, shared by the replicas). */
+export function setOutboxSource(read: () => Promise<Array<{ target: string; state: string; count: number }>>): () => void {
+  sources.outbox = read;
+  return () => {
+    if (sources.outbox === read) sources.outbox = undefined;
+  };
+}
 
 function fileSize(path: string): number {
   try {
@@ -38,6 +47,34 @@ export const metrics = {
     name: 'oddjob_http_request_duration_seconds',
     help: 'HTTP requests by route and status',
     labelNames: ['method', 'route', 'status'],
+    registers,
+  }),
+  notifyDeliveries: new client.Counter({
+    name: 'oddjob_notification_attempts_total',
+    help: 'Notification delivery attempts by target and outcome (delivered, retry, gave_up: older than maxAge, refused: an error no retry fixes)',
+    labelNames: ['target', 'outcome'],
+    registers,
+  }),
+  notifyOwed: new client.Gauge({
+    name: 'oddjob_notification_deliveries',
+    help:
+      'Notification deliveries still owed (state="pending", being retried) or given up (state="failed", the dead letters: ' +
+      'see oddjob notifications --failed), by target; read from the shared store, so every replica reports the same numbers',
+    labelNames: ['target', 'state'],
+    registers,
+    async collect() {
+      if (!sources.outbox) return;
+      this.reset();
+      // A store that cannot answer must not fail the whole scrape: the gauge is left out.
+      const rows = await sources.outbox().catch(() => []);
+      for (const r of rows) this.set({ target: r.target, state: r.state }, r.count);
+    },
+  }),
+  notifyDeliverySeconds: new client.Histogram({
+    name: 'oddjob_notification_delivery_seconds',
+    help: 'Duration of successful notification deliveries by target',
+    labelNames: ['target'],
+    buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
     registers,
   }),
   runsStarted: new client.Counter({

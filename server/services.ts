@@ -4,17 +4,26 @@
 // each side be read, and tested, on its own.
 import type { IncomingMessage } from 'node:http';
 import type {
+  ApprovalListQuery,
+  ApprovalRequest,
   AuditClient,
   AuditEvent,
   AuditQuery,
   AuditVerifyResult,
+  Delivery,
+  DeliveryListQuery,
   DeploymentSummary,
+  NotifyRouting,
   Identity,
   PathCompletion,
+  PendingApproval,
   ResizeFrameShape,
   Run,
   RunListQuery,
+  RunPreview,
   RunRequest,
+  TaskRunRequest,
+  TaskSummary,
 } from './service-types.js';
 import type { ScheduleSlot, ScheduleSummary } from '../protocol/schedules.js';
 
@@ -35,6 +44,8 @@ export interface Viewer {
   status(frame: import('../protocol/frames.js').StatusFrame): void;
   /** The server is done with this viewer (after an `end` or `error` status). */
   close(): void;
+  /** Bytes sent to this viewer and not yet taken by it (live output slows down for it, briefly). */
+  backlog?(): number;
   /**
    * Whether it can take more replayed output now (its socket has drained); a viewer
    * without it takes everything at once. Replays are paced by it.
@@ -59,14 +70,23 @@ export interface ViewerHandle {
 }
 
 export interface RunService {
-  /** Authorize, audit (before anything is created), clone, create. Throws ServiceError (server/errors.ts). */
-  createRun(ctx: RequestContext, req: RunRequest): Promise<Run>;
+  /**
+   * Authorize, audit (before anything is created), clone, create. Throws ServiceError
+   * (server/errors.ts). A target that needs four-eyes approval gets a request instead.
+   */
+  createRun(ctx: RequestContext, req: RunRequest | TaskRunRequest): Promise<Run | PendingApproval>;
   /**
    * What createRun would create, authorized the same way, without creating
    * anything: the Job manifest (its run id is a throwaway). A refusal is audited
    * as run.denied marked `preview`; an allowed preview is not recorded.
    */
-  previewRun(ctx: RequestContext, req: RunRequest): Promise<{ job: object }>;
+  previewRun(ctx: RequestContext, req: RunRequest | TaskRunRequest): Promise<RunPreview | { job: object; notify?: NotifyRouting }>;
+  /**
+   * A progress line from inside the run, authorized by the run's own credential only
+   * (not a person): audited as run.progress and sent to the run's targets. 401 for a
+   * wrong credential, another run's, or a run that has ended.
+   */
+  postProgress(runId: string, token: string, message: string, client: AuditClient): Promise<Run>;
   getRun(ctx: RequestContext, id: string): Promise<Run>;
   /** The stored output of a run the caller may see, in produced order (for downloads). */
   readOutput(ctx: RequestContext, id: string): Promise<{ run: Run; chunks: AsyncIterable<{ channel: 1 | 2; data: Buffer }> }>;
@@ -88,6 +108,29 @@ export interface ScheduleService {
   history(ctx: RequestContext, task: { namespace: string; name: string }, opts: { limit: number; before?: string }): Promise<ScheduleSlot[]>;
   suspend(ctx: RequestContext, task: { namespace: string; name: string }, reason: string): Promise<ScheduleSummary>;
   resume(ctx: RequestContext, task: { namespace: string; name: string }): Promise<ScheduleSummary>;
+}
+
+/** The delivery log (auditors only; the edge checks). */
+export interface NotificationService {
+  list(q: DeliveryListQuery): Promise<{ items: Delivery[]; nextCursor?: string }>;
+  /** Due again now, same webhook id; audited by the edge's caller. undefined: no such delivery, or it is in flight. */
+  redeliver(ctx: RequestContext, id: number): Promise<Delivery | undefined>;
+  /** Every failed delivery (of one target, or all) due again now, audited; how many. */
+  redeliverFailed(ctx: RequestContext, target: string | undefined): Promise<number>;
+}
+
+export interface TaskService {
+  /** Tasks the caller may run; invalid ones too (ready: false) for those who may run in their Deployment. */
+  listTasks(ctx: RequestContext, namespace?: string): Promise<TaskSummary[]>;
+}
+
+export interface ApprovalService {
+  /** Requests the caller made, may decide on, or may see (auditors, people who may run in the Deployment); newest first. */
+  listRequests(ctx: RequestContext, q: ApprovalListQuery): Promise<ApprovalRequest[]>;
+  getRequest(ctx: RequestContext, id: string): Promise<ApprovalRequest>;
+  /** Not by the requester (GitHub id); the approver's right re-checked now; runs the recorded manifest once. */
+  approve(ctx: RequestContext, id: string, reason?: string): Promise<ApprovalRequest>;
+  deny(ctx: RequestContext, id: string, reason: string): Promise<ApprovalRequest>;
 }
 
 export interface DeploymentService {

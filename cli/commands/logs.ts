@@ -2,7 +2,7 @@
 // and with -f keep following until the run ends.
 import type { Command } from 'commander';
 import type { CliContext } from '../context.js';
-import { EXIT_CANCELLED } from '../lib/exit.js';
+import { EXIT_CANCELLED, outputLossNotice } from '../lib/exit.js';
 import { warnIfIncomplete } from '../session.js';
 import { followRun } from '../stream.js';
 import { checkRunId } from './shared.js';
@@ -35,6 +35,8 @@ export default function register(program: Command, cli: CliContext): void {
           if (result.kind === 'detached') return EXIT_CANCELLED;
           if (result.kind === 'end') {
             warnIfIncomplete(cli, id, result.received, result.end.outputBytes, result.end.outputTruncated);
+            const lost = outputLossNotice(id, result.end);
+            if (lost) cli.warn(lost);
             // Replay is from storage; say so when storage kept less than the run produced.
             if (result.received >= result.end.outputBytes && result.end.outputTruncated) {
               cli.warn(`the server stored only part of run ${id}'s output (it keeps a bounded amount per run)`);

@@ -59,7 +59,43 @@ export const TARGET_KINDS: readonly string[] = [
 ];
 const ACCEPTED = `accepted forms: ${TARGET_KINDS.map((k) => `${k}/NAME`).join(', ')}`;
 
-/** "deploy/api", "deployment.apps/api" → "api". The kind prefix is required so a later `task/x` cannot be confused with it. */
+/** How a Task is named: kubectl's forms for tasks.oddjob.io, and its short name. */
+export const TASK_KINDS: readonly string[] = [
+  'task',
+  'tasks',
+  'ojtask',
+  'task.oddjob.io',
+  'tasks.oddjob.io',
+  'task.v1alpha1.oddjob.io',
+  'tasks.v1alpha1.oddjob.io',
+];
+
+/** `task/reindex` → { kind: 'task', name }, `deploy/api` → { kind: 'deploy', name }. */
+export function parseRunTarget(target: string | undefined): { kind: 'deploy' | 'task'; name: string } {
+  const slash = target?.indexOf('/') ?? -1;
+  const kind = target && slash > 0 ? target.slice(0, slash).toLowerCase() : '';
+  if (TASK_KINDS.includes(kind)) {
+    const name = target!.slice(slash + 1);
+    if (!name || name.includes('/')) throw new CliError(`"${target}" is not task/NAME`, { hint: 'oddjob run task/NAME --param KEY=VALUE', usage: true });
+    return { kind: 'task', name };
+  }
+  return { kind: 'deploy', name: parseTarget(target) };
+}
+
+/** `--param k=v` (repeatable) → { k: 'v' }; the server checks each value against the Task's types. */
+export function parseParams(items: readonly string[]): Record<string, string> {
+  const out: Record<string, string> = Object.create(null) as Record<string, string>;
+  for (const item of items) {
+    const eq = item.indexOf('=');
+    if (eq <= 0) throw new CliError(`--param ${item}: expected NAME=VALUE`, { hint: 'e.g. --param merchant=m_12345678', usage: true });
+    const name = item.slice(0, eq);
+    if (Object.hasOwn(out, name)) throw new CliError(`--param ${name} is given twice`, { usage: true });
+    out[name] = item.slice(eq + 1);
+  }
+  return { ...out };
+}
+
+/** "deploy/api", "deployment.apps/api" → "api". The kind prefix is required so a `task/x` cannot be confused with it. */
 export function parseTarget(target: string | undefined): string {
   const usage = 'oddjob run deploy/NAME -- CMD [ARG...]';
   if (!target) throw new CliError('missing the target deployment', { hint: usage, usage: true });
@@ -73,7 +109,10 @@ export function parseTarget(target: string | undefined): string {
   const kind = target.slice(0, slash).toLowerCase();
   const name = target.slice(slash + 1);
   if (!TARGET_KINDS.includes(kind)) {
-    throw new CliError(`oddjob runs commands in Deployments only; "${target}" is a ${kind}`, { hint: `${usage} (${ACCEPTED})`, usage: true });
+    throw new CliError(`oddjob runs commands in Deployments or Tasks; "${target}" is a ${kind}`, {
+      hint: `${usage}, or oddjob run task/NAME --param KEY=VALUE (${ACCEPTED})`,
+      usage: true,
+    });
   }
   if (!name || name.includes('/')) throw new CliError(`"${target}" is not deploy/NAME`, { hint: `${usage} (${ACCEPTED})`, usage: true });
   return name;

@@ -1,5 +1,6 @@
 // How a run's ending becomes the CLI's exit code (PRODUCT.md §3): the command's
-// own code, 124 deadline, 125 oddjob could not run it, 130 cancelled.
+// own code, 124 deadline, 125 oddjob could not run it, 130 cancelled, and 123 when
+// the command succeeded but some of its output could not be read.
 import type { StatusFrame } from '../../protocol/frames.js';
 
 export type EndFrame = Extract<StatusFrame, { kind: 'end' }>;
@@ -7,11 +8,34 @@ export type EndFrame = Extract<StatusFrame, { kind: 'end' }>;
 export const EXIT_DEADLINE = 124;
 export const EXIT_ODDJOB = 125;
 export const EXIT_CANCELLED = 130;
+/**
+ * The command exited 0 but part of its output is missing. Not 0: a script that reads
+ * the output (`oddjob run … > report.csv && upload report.csv`) must not carry on with
+ * a silently short file. Not the command's failure either: the notice says it succeeded.
+ */
+export const EXIT_OUTPUT_LOST = 123;
 
 export interface RunOutcome {
   code: number;
   /** What to tell the person on stderr, if the exit code alone does not say it. */
   message?: string;
+}
+
+/** What the user is told (stderr) when output is missing, or undefined when nothing is. */
+export function outputLossNotice(runId: string, end: EndFrame): string | undefined {
+  if (end.outputLost === undefined || end.outputLost === 0) return undefined;
+  const amount = end.outputLost < 0 ? 'an unknown amount of its output' : `${end.outputLost} bytes of its output`;
+  return `OUTPUT LOST: run ${runId} is missing ${amount}: the kubelet rotated the container log away before oddjob could read it (the gap is marked where it happened)`;
+}
+
+/**
+ * The exit code once output loss is taken into account (see EXIT_OUTPUT_LOST): output the
+ * server could not read, or (`received`) output this CLI did not get.
+ */
+export function withOutputLoss(outcome: RunOutcome, end: EndFrame, received = end.outputBytes): RunOutcome {
+  const lost = (end.outputLost !== undefined && end.outputLost !== 0) || received < end.outputBytes;
+  if (!lost || outcome.code !== 0) return outcome;
+  return { code: EXIT_OUTPUT_LOST, message: outcome.message ?? `the command itself exited 0; exiting ${EXIT_OUTPUT_LOST} because its output is incomplete` };
 }
 
 export function outcomeOf(runId: string, end: EndFrame): RunOutcome {

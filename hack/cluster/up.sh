@@ -37,9 +37,10 @@ if [ -n "$need" ]; then
 fi
 phase_done
 
-phase "2/7 Kubernetes v$K8S_VERSION + etcd v$ETCD_VERSION + helm v$HELM_VERSION binaries (cache: $ODDJOB_CACHE)"
+phase "2/7 Kubernetes v$K8S_VERSION + etcd v$ETCD_VERSION + helm v$HELM_VERSION + registry v$REGISTRY_VERSION binaries (cache: $ODDJOB_CACHE)"
 bash "$HACK_DIR/build-binaries.sh"
 bash "$HACK_DIR/build-helm.sh"   # for the chart tests and users of the local cluster
+bash "$HACK_DIR/build-registry.sh"   # the local registry the image-pull test pulls from
 phase_done
 
 phase "3/7 clean slate (leftovers of an earlier cluster are removed)"
@@ -179,6 +180,10 @@ phase_done
 phase "7/7 cluster services"
 wait_for "service account default/default" 60 kc -n default get serviceaccount default
 wait_for "configmap default/kube-root-ca.crt" 60 kc -n default get configmap kube-root-ca.crt
+# oddjob's Task resource, as the chart installs it (charts/oddjob/crds), so the demo and
+# the integration tests have it.
+kc apply -f "$REPO_ROOT/charts/oddjob/crds/tasks.oddjob.io.yaml" >/dev/null
+wait_for "crd tasks.oddjob.io" 60 kc wait --for=condition=Established crd/tasks.oddjob.io --timeout=5s
 phase_done
 
 log "cluster up in $((SECONDS - T_ALL))s"

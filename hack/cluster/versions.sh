@@ -16,3 +16,6 @@ export GOCACHE="${GOCACHE_OVERRIDE:-$ODDJOB_CACHE/go/build}"
 export GOFLAGS="-mod=mod -buildvcs=false"
 export GOTOOLCHAIN=local
 HELM_BIN="$ODDJOB_CACHE/helm/v$HELM_VERSION/bin"
+# distribution's registry: the local registry the image-pull tests push to and the kubelet pulls from.
+REGISTRY_VERSION="${REGISTRY_VERSION:-3.1.2}"
+REGISTRY_BIN="$ODDJOB_CACHE/registry/v$REGISTRY_VERSION/bin"

@@ -7,18 +7,36 @@ import { randomUUID } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { ipKeyGenerator, rateLimit } from 'express-rate-limit';
 import { z } from 'zod';
-import { AuditQuery, RunListQuery, RunRequest, describeZodError, k8sLabelName, k8sName, runId as runIdSchema } from '../../protocol/api.js';
+import {
+  ApprovalDecision,
+  ApprovalListQuery,
+  AuditQuery,
+  DeliveryListQuery,
+  ProgressRequest,
+  RedeliverFailedRequest,
+  RunListQuery,
+  RunRequest,
+  approvalId,
+  describeZodError,
+  k8sLabelName,
+  k8sName,
+  runId as runIdSchema,
+} from '../../protocol/api.js';
+import { TaskRunRequest } from '../../protocol/tasks.js';
 import { accessLog, type Logger } from '../logger.js';
 import type {
+  ApprovalService,
   AuditService,
   Authenticator,
   DeploymentService,
+  NotificationService,
   Principal,
   RateCounters,
   ReadinessCheck,
   RequestContext,
   RunService,
   ScheduleService,
+  TaskService,
 } from '../services.js';
 import { SuspendRequest } from '../../protocol/schedules.js';
 import { sharedRateLimitStore } from './rate-limit-store.js';
@@ -55,8 +73,13 @@ export interface AppDeps {
   runs: RunService;
   deployments: DeploymentService;
   audit: AuditService;
+  /** Tasks and four-eyes approval; absent in edge tests that need neither. */
+  tasks?: TaskService;
+  approvals?: ApprovalService;
   auth: Authenticator;
   readiness: ReadinessCheck[];
+  /** The delivery log; absent: answered with an empty log. */
+  notifications?: NotificationService;
 }
 
 function parse<S extends z.ZodTypeAny>(schema: S, value: unknown, what: string): z.infer<S> {
@@ -147,6 +170,27 @@ export function createApp(deps: AppDeps) {
 
   if (deps.authRouter) app.use('/auth', deps.authRouter);
 
+  // A run's own progress, authorized by its run-scoped credential alone: it is no
+  // person's credential, so it never reaches the /api authentication below, and the
+  // /api routes never accept it (it is not a token the authenticator knows).
+  const progressLimit = rateLimit({
+    windowMs: 60_000,
+    limit: 120,
+    standardHeaders: 'draft-8',
+    legacyHeaders: false,
+    keyGenerator: (req) => `addr:${ipKeyGenerator(req.ip ?? req.socket.remoteAddress ?? '')}`,
+    handler: (_req, res) => sendError(res, new ServiceError('rate_limited', 'too many progress messages from this address', 'post less often')),
+  });
+  app.post('/api/runs/:id/progress', progressLimit, express.json({ limit: '4kb', strict: true }), async (req, res) => {
+    const id = parse(runIdSchema, req.params.id, 'run id');
+    const m = /^Bearer (\S{1,200})$/.exec(req.headers.authorization ?? '');
+    if (!m) throw unauthorized('a run credential is required (Authorization: Bearer $ODDJOB_RUN_TOKEN)', "it is in the run's pod as ODDJOB_RUN_TOKEN");
+    if (!req.is('application/json')) throw httpRefusal(415, 'unsupported_media_type', 'send {"message": "..."} as application/json');
+    const { message } = parse(ProgressRequest, req.body, 'progress message');
+    const run = await runs.postProgress(id, m[1]!, message, clientOf(req));
+    res.status(201).json({ runId: run.id, progress: run.progress });
+  });
+
   const api = express.Router();
   // Identity first: nothing under /api answers anonymous callers. The answer is kept
   // until the rate limit below has counted the request, so refused ones count too.
@@ -222,16 +266,40 @@ export function createApp(deps: AppDeps) {
     const p = parse(z.object({ namespace: z.string().max(63), name: z.string().max(253) }), req.params, 'path');
     res.json(await deployments.completePaths(ctx(req), { namespace: p.namespace, deployment: p.name, ...q }));
   });
+  // A run targets a Deployment (deploy/NAME -- CMD) or a Task (task/NAME --param k=v).
+  const runTarget = (body: unknown) =>
+    body !== null && typeof body === 'object' && 'task' in body ? parse(TaskRunRequest, body, 'task run request') : parse(RunRequest, body, 'run request');
   api.post('/runs', async (req, res) => {
     if (!req.is('application/json')) throw httpRefusal(415, 'unsupported_media_type', 'send the run request as application/json');
-    const body = parse(RunRequest, req.body, 'run request');
-    res.status(201).json(await runs.createRun(ctx(req), body));
+    const created = await runs.createRun(ctx(req), runTarget(req.body));
+    // 202: nothing runs yet; the body is the approval request to wait on.
+    res.status('approval' in created ? 202 : 201).json(created);
   });
   api.post('/runs/preview', async (req, res) => {
     // Authorized exactly like a run; creates nothing. A refusal is audited (marked as a preview).
     if (!req.is('application/json')) throw httpRefusal(415, 'unsupported_media_type', 'send the run request as application/json');
-    const body = parse(RunRequest, req.body, 'run request');
-    res.json(await runs.previewRun(ctx(req), body));
+    res.json(await runs.previewRun(ctx(req), runTarget(req.body)));
+  });
+  const tasks = () => deps.tasks ?? raise(notFound('this server has no Tasks'));
+  const approvals = () => deps.approvals ?? raise(notFound('this server has no approvals'));
+  api.get('/tasks', async (req, res) => {
+    const { namespace } = parse(z.object({ namespace: z.string().max(63).optional() }).strict(), req.query, 'query');
+    res.json({ items: await tasks().listTasks(ctx(req), namespace) });
+  });
+  api.get('/requests', async (req, res) => {
+    res.json({ items: await approvals().listRequests(ctx(req), parse(ApprovalListQuery, req.query, 'query')) });
+  });
+  api.get('/requests/:id', async (req, res) => {
+    res.json(await approvals().getRequest(ctx(req), parse(approvalId, req.params.id, 'request id')));
+  });
+  api.post('/requests/:id/approve', async (req, res) => {
+    const { reason } = parse(ApprovalDecision, req.body ?? {}, 'approval');
+    res.json(await approvals().approve(ctx(req), parse(approvalId, req.params.id, 'request id'), reason || undefined));
+  });
+  api.post('/requests/:id/deny', async (req, res) => {
+    const { reason } = parse(ApprovalDecision, req.body ?? {}, 'denial');
+    if (!reason) throw badRequest('a denial needs a reason', 'oddjob deny ID --reason "why not"');
+    res.json(await approvals().deny(ctx(req), parse(approvalId, req.params.id, 'request id'), reason));
   });
   api.get('/runs', async (req, res) => {
     res.json(await runs.listRuns(ctx(req), parse(RunListQuery, req.query, 'query')));
@@ -309,6 +377,27 @@ export function createApp(deps: AppDeps) {
       res.json(await schedules.resume(ctx(req), taskRef(req)));
     });
   }
+  const requireAuditor = (req: Request, what: string) => {
+    if (!principal(req).auditor) throw forbidden(`only auditors may ${what}`, 'ask an operator to add you to --auditors');
+  };
+  api.get('/notifications', async (req, res) => {
+    requireAuditor(req, 'read the notification delivery log');
+    const q = parse(DeliveryListQuery, req.query, 'query');
+    res.json(deps.notifications ? await deps.notifications.list(q) : { items: [] });
+  });
+  api.post('/notifications/redeliver', async (req, res) => {
+    requireAuditor(req, 'redeliver notifications');
+    const body = parse(RedeliverFailedRequest, req.body ?? {}, 'body');
+    const redelivered = deps.notifications ? await deps.notifications.redeliverFailed(ctx(req), body.target) : 0;
+    res.json({ redelivered });
+  });
+  api.post('/notifications/:id/redeliver', async (req, res) => {
+    requireAuditor(req, 'redeliver notifications');
+    const id = parse(z.coerce.number().int().positive(), req.params.id, 'delivery id');
+    const delivery = deps.notifications ? await deps.notifications.redeliver(ctx(req), id) : undefined;
+    if (!delivery) throw notFound(`delivery ${id} not found, or an attempt of it is in flight right now (see oddjob notifications)`);
+    res.json(delivery);
+  });
   api.use((_req, _res, next) => next(notFound('no such API endpoint')));
   app.use('/api', api);
   // The web UI (web/dist) at /, with client routes falling back to index.html.
@@ -358,6 +447,10 @@ export function createApp(deps: AppDeps) {
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
+}
+
+function raise(err: unknown): never {
+  throw err;
 }
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);

@@ -3,7 +3,7 @@
 // placement, network identity) but must not serve like it (never a ready
 // endpoint, no probes or ports) and must end when the command ends (native
 // sidecars).
-import type { V1Container, V1Deployment, V1Job, V1PodDisruptionBudget, V1Service } from '@kubernetes/client-node';
+import type { V1Container, V1Deployment, V1EnvVar, V1Job, V1PodDisruptionBudget, V1Service } from '@kubernetes/client-node';
 import type { DeploymentSummary } from '../../protocol/api.js';
 import { durationSeconds } from '../../protocol/duration.js';
 import { ANNOTATIONS, parseAccessPolicy } from '../policy/decide.js';
@@ -34,6 +34,18 @@ export interface CloneRequest {
   neighbours: Neighbours;
   /** A scheduled slot's deterministic name (schedules/names.ts); otherwise `<deployment>-oddjob-<runId>`. */
   jobName?: string;
+  /**
+   * oddjob's own variables for the command (ODDJOB_RUN_ID, ODDJOB_URL, the run's
+   * progress credential): they replace any of the same name the Deployment sets.
+   */
+  runEnv?: V1EnvVar[];
+  /**
+   * What the program receives, recorded in the Job's annotation, when it differs from
+   * `command` (whose `$` are doubled where the text is literal: see literalForKubelet).
+   */
+  argv?: string[];
+  /** A Task run: recorded on the Job so `kubectl` shows which Task and version it ran. */
+  task?: { name: string; generation: number };
 }
 
 export interface Neighbours {
@@ -46,6 +58,16 @@ export const LABELS = {
   runId: 'oddjob.io/run-id',
   deployment: 'oddjob.io/deployment',
 } as const;
+
+/**
+ * The kubelet expands `$(VAR)` in a container's command from its environment, and `$$`
+ * to `$`. Doubling every `$` makes it hand the program the text as written: a person's
+ * `echo '$(DB_PASSWORD)'` or a Task parameter value arrives as those characters, so
+ * what ran is what was audited. (A function replacement: the string `'$$'` would insert one `$`.)
+ */
+export function literalForKubelet(arg: string): string {
+  return arg.replaceAll('$', () => '$$');
+}
 
 export function chooseContainer(deployment: V1Deployment, requested?: string): string {
   const containers = deployment.spec?.template?.spec?.containers ?? [];
@@ -120,6 +142,10 @@ export function cloneJobFromDeployment(deployment: V1Deployment, req: CloneReque
   }
   if (req.tty) main.tty = true;
   else delete main.tty;
+  if (req.runEnv?.length) {
+    const ours = new Set(req.runEnv.map((e) => e.name));
+    main.env = [...(main.env ?? []).filter((e) => !ours.has(e.name)), ...req.runEnv];
+  }
 
   // Other regular containers would keep the pod (and the Job) alive forever.
   const others: V1Container[] = spec.containers.filter((c) => c.name !== target);
@@ -132,8 +158,12 @@ export function cloneJobFromDeployment(deployment: V1Deployment, req: CloneReque
   const annotations: Record<string, string> = {
     [LABELS.runId]: req.runId,
     'oddjob.io/user': req.user,
-    'oddjob.io/command': JSON.stringify(req.command),
+    'oddjob.io/command': JSON.stringify(req.argv ?? req.command),
   };
+  if (req.task) {
+    annotations['oddjob.io/task'] = req.task.name;
+    annotations['oddjob.io/task-generation'] = String(req.task.generation);
+  }
   if (req.reason) annotations['oddjob.io/reason'] = req.reason;
   annotations[NETWORK_IDENTITY] = network.mode;
   if (network.dropped.length) annotations[DROPPED_LABELS] = describeDrops(network.dropped);

@@ -13,6 +13,8 @@ export interface KubeClients {
   batch: k8s.BatchV1Api;
   policy: k8s.PolicyV1Api;
   coordination: k8s.CoordinationV1Api;
+  /** oddjob.io resources (Tasks). */
+  custom: k8s.CustomObjectsApi;
 }
 
 export class KubeConfigError extends Error {}
@@ -57,6 +59,7 @@ export function loadKube(opts: { kubeconfig?: string }): KubeClients {
     batch: new k8s.BatchV1Api(config),
     policy: new k8s.PolicyV1Api(config),
     coordination: new k8s.CoordinationV1Api(config),
+    custom: new k8s.CustomObjectsApi(config),
   };
 }
 

@@ -18,6 +18,10 @@ export interface LogReadOptions {
   follow: boolean;
   /** Bytes of this stream already received; they are read and discarded. */
   skipBytes: number;
+  /** Only the last this many lines (the kubelet seeks there; the rest is not read). */
+  tailLines?: number;
+  /** Only what was written from this moment on (RFC 3339; the node's clock, whole seconds). */
+  sinceTime?: string;
   signal?: AbortSignal;
 }
 
@@ -49,6 +53,8 @@ export async function readContainerLog(kc: k8s.KubeConfig, opts: LogReadOptions,
   url.searchParams.set('container', opts.container);
   if (opts.follow) url.searchParams.set('follow', 'true');
   if (opts.stream !== 'All') url.searchParams.set('stream', opts.stream);
+  if (opts.tailLines !== undefined) url.searchParams.set('tailLines', String(opts.tailLines));
+  if (opts.sinceTime !== undefined) url.searchParams.set('sinceTime', opts.sinceTime);
 
   const reqOpts: https.RequestOptions = { method: 'GET', headers: {} };
   await kc.applyToHTTPSOptions(reqOpts);

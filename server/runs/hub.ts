@@ -11,7 +11,7 @@
 // were never stored, and the viewer is told so. Once P >= settled, everything from P on
 // is in `unsettled` (memory), and handing it over and switching to live happen in one
 // synchronous step.
-import type { OutputChunk, OutputStore } from '../store/output.js';
+import type { OutputChunk, OutputGap, OutputStore } from '../store/output.js';
 import type { StatusFrame } from '../../protocol/frames.js';
 import type { Viewer } from '../services.js';
 
@@ -45,6 +45,11 @@ export class OutputHub {
   private writing: Promise<void> | undefined;
   private settled: number;
   private stored: { bytes: number; truncated: boolean };
+
+  /** Gaps this hub recorded (the store has them too): told to viewers whose replay passed them meanwhile. */
+  private readonly recordedGaps: OutputGap[] = [];
+  /** Why a gap could not be stored (it was still told to the live viewers). */
+  onGapError: ((err: unknown) => void) | undefined;
 
   /** Bytes produced so far (stored or, past the storage limit, only streamed). */
   total: number;
@@ -157,7 +162,18 @@ export class OutputHub {
     if (live) this.viewers.add(a);
     const ready = () => new Promise<void>((r) => ((viewer.ready?.() ?? true) ? r() : viewer.onReady ? viewer.onReady(r) : r()));
 
+    // Gaps are shown where they happened, so a replay says what the live view said.
+    const told = new Set<string>();
+    let gaps: OutputGap[] = [];
+    const tellGapsUpTo = (offset: number) => {
+      for (const g of gaps) {
+        if (g.offset < from || g.offset > offset || told.has(gapKey(g))) continue;
+        told.add(gapKey(g));
+        viewer.status(gapNotice(g));
+      }
+    };
     const replay = async () => {
+      gaps = await this.store.gaps(this.runId);
       for (;;) {
         const chunks = this.store.read(this.runId, a.pos)[Symbol.asyncIterator]();
         let seen: number;
@@ -168,6 +184,7 @@ export class OutputHub {
           const next = await chunks.next();
           if (detached) return void chunks.return?.(undefined);
           if (next.done) break;
+          tellGapsUpTo(a.pos);
           viewer.output(next.value.channel, next.value.data);
           a.pos += next.value.data.length;
         }
@@ -195,6 +212,9 @@ export class OutputHub {
     };
     const finish = () => {
       a.replaying = false;
+      // Including those recorded while it replayed (live viewers were told of them then).
+      gaps = [...gaps, ...this.recordedGaps].sort((x, y) => x.offset - y.offset);
+      tellGapsUpTo(Number.MAX_SAFE_INTEGER);
       if (live && !a.ended) {
         for (const e of this.events) if (e !== this.lastProgress) viewer.status(e);
         if (this.lastProgress) viewer.status(this.lastProgress);
@@ -215,6 +235,15 @@ export class OutputHub {
       detached = true;
       this.viewers.delete(a);
     };
+  }
+
+  /** Output is missing here (see capture.ts): recorded for replays and told to the viewers now. */
+  gap(lost: number, why: string): void {
+    const gap: OutputGap = { offset: this.total, lost, why };
+    this.recordedGaps.push(gap);
+    this.store.addGap(this.runId, gap).catch((err: unknown) => this.onGapError?.(err));
+    // One that is still replaying is told when its replay reaches the gap.
+    for (const a of this.viewers) if (!a.replaying) a.viewer.status(gapNotice(gap));
   }
 
   end(frame: StatusFrame): void {
@@ -241,10 +270,44 @@ export class OutputHub {
     return { ...this.stored };
   }
 
+  /** Bytes stored per channel and the last `tailBytes` of each (how a restarted capture lines up the log). */
+  async storedOutput(tailBytes: number): Promise<{ bytes: Record<1 | 2, number>; tail: Record<1 | 2, Buffer> }> {
+    const bytes: Record<1 | 2, number> = { 1: 0, 2: 0 };
+    const parts: Record<1 | 2, Buffer[]> = { 1: [], 2: [] };
+    for await (const c of this.store.read(this.runId, 0)) {
+      bytes[c.channel] += c.data.length;
+      const p = parts[c.channel];
+      p.push(c.data);
+      while (p.length > 1 && p.reduce((n, b) => n + b.length, 0) - p[0]!.length >= tailBytes) p.shift();
+    }
+    const tail = (ch: 1 | 2) => {
+      const all = Buffer.concat(parts[ch]);
+      return all.subarray(Math.max(0, all.length - tailBytes));
+    };
+    return { bytes, tail: { 1: tail(1), 2: tail(2) } };
+  }
+
+  /** The largest backlog among the live viewers (see Viewer.backlog). */
+  backlog(): number {
+    // Chunks on their way to the store are held in memory too: a slow store slows the capture.
+    let max = this.total - this.settled;
+    // One still replaying is behind by everything it has yet to get, not only its socket.
+    for (const a of this.viewers) max = Math.max(max, (a.replaying ? this.total - a.pos : 0) + (a.viewer.backlog?.() ?? 0));
+    return max;
+  }
+
   get viewerCount(): number {
     return this.viewers.size;
   }
 }
+
+/** What a viewer is told at a gap (a status the CLI prints and the web terminal shows). */
+export function gapNotice(gap: OutputGap): StatusFrame {
+  const size = gap.lost < 0 ? 'an unknown amount of' : `${gap.lost} bytes of`;
+  return { kind: 'progress', message: `OUTPUT LOST: ${size} output is missing here (${gap.why})` };
+}
+
+const gapKey = (g: OutputGap) => `${g.offset}:${g.lost}:${g.why}`;
 
 function deliver(a: Attached, c: Placed) {
   if (a.replaying) return; // its replay gets there (store, then `unsettled`)

@@ -28,6 +28,7 @@ export function followThroughStore(o: StoreFollowOptions): () => void {
   const { runId, output, runs, wakeups, viewer } = o;
   let pos = o.from;
   let stopped = false;
+  let running = false;
   let wake: (() => void) | undefined;
   let woken = false;
   const off = wakeups.on(runId, () => {
@@ -59,6 +60,11 @@ export function followThroughStore(o: StoreFollowOptions): () => void {
       woken = false;
       // The record first: once it is final, everything stored was stored before it.
       const run: Run | undefined = await runs.get(runId);
+      if (run?.status === 'running' && run.podName && !running) {
+        // As from the owner: an interactive client sends its input once the command runs.
+        running = true;
+        viewer.status({ kind: 'running', podName: run.podName });
+      }
       await drain();
       if (stopped) return;
       if (!run || TERMINAL_STATUSES.includes(run.status)) {

@@ -2,8 +2,7 @@
 // pod and Job watches (no polling): reports start-up progress, captures output
 // (log API, or attach for interactive runs), detects runs that cannot start, hit
 // their deadline, were cancelled or vanished, and records the outcome once.
-import { PassThrough, Writable } from 'node:stream';
-import * as k8s from '@kubernetes/client-node';
+import type * as k8s from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { AuditClient, Run, RunStatus } from '../../protocol/api.js';
 import type { StatusFrame } from '../../protocol/frames.js';
@@ -13,6 +12,7 @@ import type { RunStore } from '../store/runs.js';
 import type { KubeClients } from '../k8s/client.js';
 import { isNotFound, kubeFailure } from '../k8s/client.js';
 import { LogRequestError, isSplitStreamsUnsupported, readContainerLog, type LogStream } from '../k8s/logs.js';
+import { LiveCapture, isPermanentAttachFailure, type CaptureTarget } from './capture.js';
 import { metrics } from '../metrics.js';
 import { OutputCoalescer } from './coalesce.js';
 import type { OutputHub } from './hub.js';
@@ -28,6 +28,10 @@ export interface TrackerDeps {
   /** Shared answer to "does this API server keep stdout and stderr apart?" */
   splitStreams: { value: boolean | undefined };
   onDone: (runId: string) => void;
+  /** Who asked to cancel the run through another replica (store/controls.ts), if anyone did. */
+  cancelRequest?: (runId: string) => Promise<Canceller | undefined>;
+  /** The attach of an interactive run is up: this replica holds the program's stdin. */
+  onAttached?: (runId: string) => void;
   /** Follows the Events about a pod; returns a stop function. */
   watchPodEvents?: (pod: { namespace: string; uid: string }, onEvent: (event: k8s.CoreV1Event) => void) => () => void;
 }
@@ -57,9 +61,13 @@ export class RunTracker {
   private deadline: string | undefined;
   private jobOutcome: ReturnType<typeof interpretJob> | undefined;
   private startTimer: NodeJS.Timeout | undefined;
-  private stdin: PassThrough | undefined;
-  private attachSocket: { send(data: Buffer): void; close(): void } | undefined;
+  private live: LiveCapture | undefined;
+  /** Input that arrived before the capture existed (see write()). */
+  private earlyStdin: Buffer[] = [];
   private lastSize: { cols: number; rows: number } | undefined;
+  /** Bytes of output known missing; -1 once some went missing in an amount nobody can know. */
+  private lost = 0;
+  private lastOutputAt = Date.now();
   private finishing = false;
   /** The server is shutting down (detach): nothing more is written for this run. */
   private detached = false;
@@ -68,6 +76,8 @@ export class RunTracker {
   /** Stops following the pod's Events (only while the run waits to start). */
   private stopEvents: (() => void) | undefined;
   private readonly eventsSeen = new Set<string>();
+  /** Said with the ending when it has no message of its own (why the run's input went away). */
+  private endingNote: string | undefined;
 
   constructor(
     public run: Run,
@@ -190,6 +200,11 @@ export class RunTracker {
     }
   }
 
+  /** Something the person should learn with the ending, whatever it turns out to be. */
+  noteForEnding(note: string): void {
+    this.endingNote ??= note;
+  }
+
   /** After a restart: the watch's initial list had no pod and no Job for this run. */
   onMissing(): void {
     if (this.done) return;
@@ -237,11 +252,18 @@ export class RunTracker {
       void this.auditRun('run.started', {});
       this.hub.status({ kind: 'running', podName: pod.metadata!.name! });
     }
-    if (!this.capture) {
-      this.capture = (this.run.interactive ? this.captureAttach(pod.metadata!.name!) : this.captureLogs(pod.metadata!.name!)).catch((err) =>
-        this.log.error({ err }, 'output capture failed'),
-      );
-    }
+    this.startCapture(pod.metadata!.name!);
+  }
+
+  private startCapture(pod: string): void {
+    if (this.capture) return;
+    // A container that already ended cannot be attached to: its log is all there is.
+    // Ended already or not, the capture lines the log up with what is stored (a restart
+    // or an adoption): a log the kubelet rotated meanwhile is a gap, not a skip by count.
+    this.capture = this.captureLive(pod).catch((err) => {
+      this.log.error({ err }, 'output capture failed');
+      this.outputGap(-1, `oddjob could not read the output: ${(err as Error).message}`);
+    });
   }
 
   private signalExit() {
@@ -256,20 +278,146 @@ export class RunTracker {
     });
   }
 
-  private async captureLogs(pod: string): Promise<void> {
-    const split = this.deps.splitStreams;
-    // After a restart, what is already stored must not be stored again.
-    const received = await this.hub.storedPerChannel();
-    // Both channels share one coalescer, so chunks keep the order they arrived in.
+  /** Both channels share one coalescer, so chunks keep the order they arrived in. */
+  private coalescer(): OutputCoalescer {
+    if (this.output) return this.output;
     let storeFailed = false;
-    const output = new OutputCoalescer((chunks) => {
+    this.output = new OutputCoalescer((chunks) => {
+      this.lastOutputAt = Date.now();
       this.hub.appendMany(chunks).catch((err: unknown) => {
         // Viewers still got it; the stored copy (replay, logs after the pod is gone) did not.
         if (!storeFailed) this.log.error({ err }, 'run output could not be stored; live viewers still receive it');
         storeFailed = true;
       });
     });
-    this.output = output;
+    return this.output;
+  }
+
+  /** Output is missing here: recorded (replay, run record, audit) and told to whoever watches. */
+  private outputGap(lost: number, why: string): void {
+    if (this.detached) return;
+    this.output?.flush();
+    this.lost = this.lost < 0 || lost < 0 ? -1 : this.lost + lost;
+    this.log.warn({ lost, why }, 'run output has a gap');
+    try {
+      this.hub.gap(lost, why);
+    } catch (err) {
+      this.log.error({ err }, 'could not record the output gap');
+    }
+  }
+
+  /** Attach for live output, the log for what came before (capture.ts). */
+  private async captureLive(pod: string): Promise<void> {
+    const split = this.deps.splitStreams;
+    const output = this.coalescer();
+    // What the store holds (after a restart or an adoption): the capture lines up the log after it.
+    // A new run has nothing stored: no store round trip before the attach (a TTY's size goes with it).
+    const known = this.hub.total === 0 ? { bytes: { 1: 0, 2: 0 }, tail: { 1: Buffer.alloc(0), 2: Buffer.alloc(0) } } : await this.hub.storedOutput(64 * 1024);
+    const target: CaptureTarget = {
+      namespace: this.run.namespace,
+      pod,
+      container: this.run.container,
+      interactive: this.run.interactive,
+      tty: this.run.tty,
+      split: split.value !== false,
+    };
+    const live = new LiveCapture(
+      this.deps.kube.kc,
+      target,
+      {
+        output: (channel, data) => {
+          this.lastOutputAt = Date.now();
+          if (!this.detached) output.push(channel, data);
+        },
+        flush: () => {
+          if (!this.detached) output.flush();
+        },
+        gap: (lost, why) => this.outputGap(lost, why),
+        backlog: () => this.hub.backlog(),
+      },
+      this.log,
+      this.abort.signal,
+      known,
+    );
+    this.live = live;
+    if (this.lastSize) live.resize(this.lastSize);
+    for (const b of this.earlyStdin.splice(0)) live.write(b);
+    let failures = 0;
+    try {
+      await this.catchUp(live);
+      for (;;) {
+        if (this.abort.signal.aborted) return;
+        // Ended while we were not attached: the log has the rest.
+        if (this.exit || this.deadline) return await live.readRest();
+        try {
+          this.holdingStdin();
+          const how = await live.attachOnce();
+          failures = 0;
+          split.value ??= target.split;
+          // A normal end is the container's output closing; it is about to be reported as exited.
+          await this.waitForExit(how === 'ended' ? 2000 : 200);
+          // The attach's end is not proof that all of it arrived (a 200 MiB bench run ended
+          // 22 MiB short, cause unseen): the log is checked against what we have, and
+          // whatever it holds after our last bytes is handed on.
+          // Not with a TTY: the log of a terminal is not byte for byte what the attach
+          // carried (seen in the web test: a false gap and the output twice).
+          if (how === 'ended' && (this.exit || this.deadline)) return this.run.tty ? undefined : await live.readRest();
+          if (how === 'dropped') this.log.warn({ exited: Boolean(this.exit) }, 'attach dropped; re-attaching');
+        } catch (err) {
+          if (this.abort.signal.aborted) return;
+          failures++;
+          const next = await this.afterAttachFailure(err, failures, target);
+          if (next === 'retry-now') failures = 0;
+          if (next === 'follow-log') {
+            this.live = undefined;
+            return await this.captureLogs(pod, live.received());
+          }
+        }
+      }
+    } finally {
+      if (!this.detached) output.flush();
+    }
+  }
+
+  /** The log so far, before the first attach (capture.ts); an ended container's log is read by readRest. */
+  /** This replica's attach is about to hold the program's stdin: input from viewers on other replicas is addressed here (control.ts). */
+  private holdingStdin(): void {
+    if (this.run.interactive) this.deps.onAttached?.(this.run.id);
+  }
+
+  private async catchUp(live: LiveCapture): Promise<void> {
+    if (!this.exit && !this.deadline) await live.catchUp();
+  }
+
+  /** What to do after an attach failed: retry (after a wait), or follow the log instead; throws to give up. */
+  private async afterAttachFailure(err: unknown, failures: number, target: CaptureTarget): Promise<'retry' | 'retry-now' | 'follow-log'> {
+    if (isSplitStreamsUnsupported(err)) {
+      target.split = false;
+      this.deps.splitStreams.value = false;
+      this.log.warn('the API server does not support PodLogsQuerySplitStreams; stderr is merged into stdout');
+      return 'retry-now';
+    }
+    if (isPermanentAttachFailure(err) && (err as { status: number }).status === 403 && !this.run.interactive) {
+      this.log.warn({ err: (err as Error).message }, 'no permission to attach; following the log instead (output may be lost to log rotation)');
+      return 'follow-log';
+    }
+    if (isPermanentAttachFailure(err)) {
+      // Most often the container ended between the pod event and the attach.
+      await this.waitForExit(1000);
+      if (failures > 30) throw err;
+      return 'retry';
+    }
+    this.log.warn({ err: (err as Error).message, failures }, 'attach failed; retrying');
+    await sleep(Math.min(100 * 2 ** failures, 5000), this.abort.signal);
+    if (failures > 60) throw err;
+    return 'retry';
+  }
+
+  private async captureLogs(pod: string, from?: Record<1 | 2, number>): Promise<void> {
+    const split = this.deps.splitStreams;
+    // After a restart, what is already stored must not be stored again.
+    const received = from ?? (await this.hub.storedPerChannel());
+    const output = this.coalescer();
 
     const follow = async (stream: LogStream, channel: 1 | 2): Promise<void> => {
       let failures = 0;
@@ -277,7 +425,7 @@ export class RunTracker {
         if (this.abort.signal.aborted) return;
         const terminatedBefore = Boolean(this.exit || this.deadline);
         try {
-          await readContainerLog(
+          const seen = await readContainerLog(
             this.deps.kube.kc,
             {
               namespace: this.run.namespace,
@@ -298,6 +446,12 @@ export class RunTracker {
             if (!this.detached) output.flush();
           });
           failures = 0;
+          // A log shorter than what we already have was rotated: it no longer starts
+          // where ours does, so skipping by count is meaningless and some output is gone.
+          if (seen < received[channel]) {
+            this.outputGap(-1, 'the kubelet rotated the container log before oddjob could read all of it');
+            return;
+          }
           // The end of a log stream does not prove the container finished.
           if (terminatedBefore) return;
           await this.waitForExit(2000);
@@ -328,48 +482,17 @@ export class RunTracker {
     await follow('All', 1);
   }
 
-  private async captureAttach(pod: string): Promise<void> {
-    // Input typed before the attach is up waits here (bounded by write()'s backpressure).
-    const stdin = (this.stdin ??= new PassThrough());
-    const sink = (channel: 1 | 2) =>
-      new Writable({
-        write: (chunk: Buffer, _enc, cb) => {
-          this.hub
-            .append(channel, Buffer.from(chunk))
-            .catch((err: unknown) => this.log.error({ err }, 'run output could not be stored; live viewers still receive it'));
-          cb();
-        },
-      });
-    const ws = await new k8s.Attach(this.deps.kube.kc).attach(
-      this.run.namespace,
-      pod,
-      this.run.container,
-      sink(1),
-      this.run.tty ? null : sink(2),
-      stdin,
-      this.run.tty,
-    );
-    this.attachSocket = ws as unknown as { send(data: Buffer): void; close(): void };
-    // The viewer usually sends its size before the attach is up; apply it now.
-    if (this.lastSize) this.resize(this.lastSize);
-    await new Promise<void>((resolve) => {
-      (ws as unknown as { on(e: string, f: () => void): void }).on('close', () => resolve());
-      this.abort.signal.addEventListener('abort', () => (ws.close(), resolve()), { once: true });
-    });
-  }
-
   /**
    * stdin from the run's owner (interactive runs only). An empty chunk is end of input.
-   * Returns false once the input backlog (not yet read by the attach, or not yet sent
-   * to the API server) passes STDIN_HIGH_WATER: the caller stops reading its viewer
-   * until stdinDrained() resolves, so input held in memory stays bounded.
+   * Returns false once the input backlog (held until the attach joins the log, or not
+   * yet sent to the API server) passes STDIN_HIGH_WATER: the caller stops reading its
+   * viewer until stdinDrained() resolves, so input held in memory stays bounded.
    */
   write(data: Buffer): boolean {
     if (this.done || !this.run.interactive) return true;
-    const stdin = (this.stdin ??= new PassThrough());
-    if (stdin.writableEnded) return true;
-    if (data.length === 0) stdin.end();
-    else stdin.write(data);
+    // Typed before the pod runs: held until the capture exists, which holds it until it joins.
+    if (this.live) this.live.write(data);
+    else this.earlyStdin.push(data);
     return this.stdinBacklog() < STDIN_HIGH_WATER;
   }
 
@@ -378,7 +501,7 @@ export class RunTracker {
     return new Promise((resolve) => {
       const check = () => {
         if (this.done || this.detached || this.stdinBacklog() < STDIN_HIGH_WATER / 2) return resolve();
-        // Neither the PassThrough nor the attach socket says when it drains below a mark.
+        // Neither the held input nor the attach socket says when it drains below a mark.
         setTimeout(check, 20).unref();
       };
       check();
@@ -386,15 +509,13 @@ export class RunTracker {
   }
 
   private stdinBacklog(): number {
-    const s = this.stdin;
-    const socket = this.attachSocket as { bufferedAmount?: number } | undefined;
-    return (s ? s.writableLength + s.readableLength : 0) + (socket?.bufferedAmount ?? 0);
+    return this.earlyStdin.reduce((n, b) => n + b.length, 0) + (this.live?.stdinBacklog() ?? 0);
   }
 
   resize(size: { cols: number; rows: number }): void {
+    // Sent before the pod runs: kept for the capture, which applies it once attached.
     this.lastSize = size;
-    // Channel 4 of the Kubernetes streaming protocol carries the terminal size.
-    this.attachSocket?.send(Buffer.concat([Buffer.from([4]), Buffer.from(JSON.stringify({ Width: size.cols, Height: size.rows }))]));
+    this.live?.resize(size);
   }
 
   // ── endings ─────────────────────────────────────────────────────────────
@@ -435,26 +556,41 @@ export class RunTracker {
 
   private async deleteJob(): Promise<void> {
     try {
-      // The uid precondition: a Job that replaced ours under the same name is not ours to delete.
-      // Everything goes in the body: the API server reads DeleteOptions from the body when
-      // there is one and ignores the query, so a `propagationPolicy` parameter beside a body
-      // was dropped, and a Job's default (orphan) left the run's pod behind.
-      await this.deps.kube.batch.deleteNamespacedJob({
-        name: this.run.jobName,
-        namespace: this.run.namespace,
-        body: { propagationPolicy: 'Background', ...(this.run.jobUid ? { preconditions: { uid: this.run.jobUid } } : {}) },
-      });
+      await deleteRunJob(this.deps.kube, this.run);
     } catch (err) {
-      if (!isNotFound(err)) this.log.warn({ err: kubeFailure(err).message }, 'could not delete the Job');
+      this.log.warn({ err: kubeFailure(err).message }, 'could not delete the Job');
     }
   }
 
   private async finish(status: RunStatus, exitCode?: number, message?: string): Promise<void> {
     if (this.done || this.finishing) return;
     this.finishing = true;
+    // Cancelled through another replica (which deleted the Job, so this may look like a
+    // loss or a killed command): the ending is the cancel, by whoever asked.
+    const by = await this.deps.cancelRequest?.(this.run.id).catch((err: unknown) => {
+      this.log.warn({ err: (err as Error).message }, 'could not read whether the run was cancelled');
+      return undefined;
+    });
+    if (by) {
+      await this.deleteJob();
+      this.abort.abort();
+      await this.complete('cancelled', undefined, `cancelled by ${by.identity.login}`, by);
+      return;
+    }
     if (this.capture && status !== 'lost') {
-      // Let the capture drain what the container wrote before it ended.
-      await Promise.race([this.capture, sleep(15_000)]);
+      // Let the capture drain what the container wrote before it ended, for as long as
+      // it keeps delivering: a large output read at the node's pace takes a while.
+      let drained = false;
+      void this.capture.then(() => (drained = true));
+      const since = Date.now();
+      const progress = () => Math.max(this.lastOutputAt, this.live?.lastOutputAt ?? 0, since);
+      // Each wait's timer is cleared when it is done: left pending, a 15 s grace held an
+      // idle server open that long after its last run on SIGTERM.
+      while (!drained && Date.now() - progress() < 15_000) {
+        const tick = new AbortController();
+        await Promise.race([this.capture, sleep(500, tick.signal)]).finally(() => tick.abort());
+      }
+      if (!drained) this.outputGap(-1, 'the output stopped arriving for 15 s after the command ended; the rest could not be read');
     }
     this.abort.abort();
     await this.complete(status, exitCode, message);
@@ -476,6 +612,7 @@ export class RunTracker {
 
   private async complete(status: RunStatus, exitCode: number | undefined, message: string | undefined, by?: Canceller): Promise<void> {
     if (this.detached) return;
+    message ??= this.endingNote;
     // Output read but not yet handed on belongs before the end frame.
     this.output?.flush();
     this.phase = 'done';
@@ -486,16 +623,45 @@ export class RunTracker {
     // The record says how much output was stored: wait for the store to have it all.
     await this.hub.settle();
     const size = this.hub.storedSize();
-    await this.update({ status, exitCode, message, finishedAt: finishedAt.toISOString(), outputBytes: size.bytes, outputTruncated: size.truncated });
+    const outputLost = this.lost === 0 ? undefined : this.lost;
+    await this.update({
+      status,
+      exitCode,
+      message,
+      finishedAt: finishedAt.toISOString(),
+      outputBytes: size.bytes,
+      outputTruncated: size.truncated,
+      outputLost,
+    });
     const type = status === 'cancelled' ? 'run.cancelled' : status === 'lost' ? 'run.lost' : 'run.finished';
-    const frame: StatusFrame = { kind: 'end', status, exitCode, message, outputBytes: this.hub.total, outputTruncated: size.truncated };
+    const frame: StatusFrame = { kind: 'end', status, exitCode, message, outputBytes: this.hub.total, outputTruncated: size.truncated, outputLost };
     const durationMs = Math.max(0, finishedAt.getTime() - started);
     metrics.runsFinished.inc({ status });
     metrics.runDuration.observe({ status }, durationMs / 1000);
-    this.log.info({ status, exitCode, durationMs, outputBytes: this.hub.total, message }, 'run finished');
+    this.log.info({ status, exitCode, durationMs, outputBytes: this.hub.total, outputLost, message }, 'run finished');
     // Viewers (the CLI exits on it) learn the outcome once it is on record.
-    await this.auditRun(type, { status, exitCode, message, durationMs }, by);
+    const lostNote = outputLost === undefined ? {} : { outputLost };
+    await this.auditRun(type, { status, exitCode, message, durationMs, ...lostNote }, by);
     this.hub.end(frame);
     this.deps.onDone(this.run.id);
+  }
+}
+
+/**
+ * Deletes a run's Job (and, in the background, its pod); a Job already gone is fine.
+ * The uid precondition: a Job that replaced ours under the same name is not ours to delete.
+ * Everything goes in the body: the API server reads DeleteOptions from the body when
+ * there is one and ignores the query, so a `propagationPolicy` parameter beside a body
+ * was dropped, and a Job's default (orphan) left the run's pod behind.
+ */
+export async function deleteRunJob(kube: KubeClients, run: Pick<Run, 'jobName' | 'namespace' | 'jobUid'>): Promise<void> {
+  try {
+    await kube.batch.deleteNamespacedJob({
+      name: run.jobName,
+      namespace: run.namespace,
+      body: { propagationPolicy: 'Background', ...(run.jobUid ? { preconditions: { uid: run.jobUid } } : {}) },
+    });
+  } catch (err) {
+    if (!isNotFound(err)) throw err;
   }
 }

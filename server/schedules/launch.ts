@@ -1,6 +1,6 @@
 // The scheduler's way into the run machinery: a slot becomes a run request under the
 // schedule's own identity (schedule:<namespace>/<task>) and goes through
-// runs/service.ts createRun like a person's run — re-read Deployment, consent, audit
+// runs/service.ts createScheduledRun like a person's run — re-read Deployment, consent, audit
 // before create — with the slot's fixed run id and Job name.
 import { TERMINAL_STATUSES, type Run, type RunRequest } from '../../protocol/api.js';
 import { ServiceError } from '../errors.js';
@@ -15,7 +15,7 @@ export type ResolvedSlotTask =
   { ok: true; deployment: string; container?: string; command: string[]; timeoutSeconds?: number; generation?: number } | { ok: false; problem: string };
 
 export interface SlotLauncherDeps {
-  runs: Pick<ManagedRunService, 'createRun' | 'cancelRun'>;
+  runs: Pick<ManagedRunService, 'createScheduledRun' | 'cancelRun'>;
   /** The run store's record (no access check: the scheduler reads its own runs). */
   readRun: (runId: string) => Promise<Run | undefined>;
   /** Whether the audit log has run.requested for this run id. */
@@ -93,7 +93,7 @@ export function createSlotLauncher(deps: SlotLauncherDeps): SlotLauncher {
         timeoutSeconds: resolved.timeoutSeconds,
       };
       try {
-        const run = await deps.runs.createRun(scheduleContext(task), req, {
+        const run = await deps.runs.createScheduledRun(scheduleContext(task), req, {
           runId: slot.runId,
           jobName: slot.jobName,
           share: deps.shareReads === false ? undefined : share,

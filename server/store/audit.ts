@@ -45,11 +45,25 @@ const CHAIN_LOCK = 0x6f64_6a61;
 /** Events per INSERT statement (9 parameters each; PostgreSQL allows 65535). */
 const INSERT_ROWS = 500;
 
+/**
+ * Runs inside each append batch's transaction, after its events are written (and the
+ * chain's lock is held): what it writes commits with the events or not at all. It
+ * throws only when the events must not be stored either. What it returns runs after
+ * the commit.
+ */
+export type AppendHook = (trx: Transaction<Tables>, events: readonly AuditEvent[]) => Promise<(() => void) | void>;
+
 export class AuditLog {
   private pending: Pending[] = [];
   private flushing: Promise<void> | undefined;
+  private hook: AppendHook | undefined;
 
   constructor(private readonly conn: Connection) {}
+
+  /** The notification outbox is written this way (server/notify/service.ts). */
+  onAppend(hook: AppendHook): void {
+    this.hook = hook;
+  }
 
   /**
    * Records one event and resolves with it as stored, once it is durable; rejects if
@@ -91,8 +105,14 @@ export class AuditLog {
         this.pending = [];
         const end = metrics.auditAppendSeconds.startTimer();
         try {
-          const events = await this.conn.db.transaction().execute((trx) => this.appendBatch(trx, batch));
+          const after: { commit?: (() => void) | void } = {};
+          const events = await this.conn.db.transaction().execute(async (trx) => {
+            const events = await this.appendBatch(trx, batch);
+            if (this.hook) after.commit = await this.hook(trx, events);
+            return events;
+          });
           batch.forEach((p, i) => p.resolve(events[i]!));
+          after.commit?.();
         } catch (err) {
           metrics.auditAppendFailures.inc();
           for (const p of batch) p.reject(err);

@@ -1,6 +1,6 @@
 // `oddjob db migrate-to`: copies a whole store (audit chain, runs, output, sign-in
-// credentials, schedules: per-Task state with suspensions and cursors, every slot
-// record) into an empty one, rows as they are — the chain is copied, not
+// credentials, approval requests, schedules: per-Task state with suspensions and cursors,
+// every slot record) into an empty one, rows as they are — the chain is copied, not
 // re-hashed, so the copy verifies only if it is exact — then verifies it there.
 import type { Insertable, Kysely } from 'kysely';
 import type { AuditVerifyResult } from '../../protocol/api.js';
@@ -14,6 +14,7 @@ export interface CopyReport {
   runs: number;
   outputChunks: number;
   credentials: number;
+  approvals: number;
   scheduleTasks: number;
   scheduleSlots: number;
   verify: AuditVerifyResult;
@@ -22,7 +23,7 @@ export interface CopyReport {
 export async function copyStore(from: Store, to: Store, progress: (line: string) => void = () => {}): Promise<CopyReport> {
   const src = from.connection.db;
   const dst = to.connection.db;
-  for (const table of ['audit_events', 'runs', 'run_output_meta', 'auth_credentials', 'schedule_tasks', 'schedule_slots'] as const) {
+  for (const table of ['audit_events', 'runs', 'run_output_meta', 'auth_credentials', 'approval_requests', 'schedule_tasks', 'schedule_slots'] as const) {
     if (
       await dst
         .selectFrom(table)
@@ -34,7 +35,7 @@ export async function copyStore(from: Store, to: Store, progress: (line: string)
     }
   }
   const head = await src.selectFrom('audit_head').selectAll().executeTakeFirst();
-  const report = { events: 0, runs: 0, outputChunks: 0, credentials: 0, scheduleTasks: 0, scheduleSlots: 0 };
+  const report = { events: 0, runs: 0, outputChunks: 0, credentials: 0, approvals: 0, scheduleTasks: 0, scheduleSlots: 0 };
   // One transaction: a copy that fails half-way leaves the target empty, so it can be run again.
   await dst.transaction().execute(async (trx) => {
     report.events = await copyBy(src, 'audit_events', 'seq', async (rows) => void (await trx.insertInto('audit_events').values(rows).execute()));
@@ -66,6 +67,18 @@ export async function copyStore(from: Store, to: Store, progress: (line: string)
     progress(`output chunks: ${report.outputChunks}`);
     report.credentials = await copyBy(src, 'auth_credentials', 'id', async (rows) => void (await trx.insertInto('auth_credentials').values(rows).execute()));
     progress(`credentials: ${report.credentials}`);
+    // In ord order, so the target numbers them in the same order (listing is newest first).
+    report.approvals = await copyBy(
+      src,
+      'approval_requests',
+      'ord',
+      async (rows) =>
+        void (await trx
+          .insertInto('approval_requests')
+          .values(rows.map(({ ord: _ord, ...r }) => r))
+          .execute()),
+    );
+    progress(`approval requests: ${report.approvals}`);
     // Without these a moved install would forget who suspended what, re-run nothing it
     // owed (the cursors start over) and lose every slot's history; open slots keep their
     // launch claims, so a slot started before the move is not started again after it.

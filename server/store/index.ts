@@ -2,11 +2,14 @@
 // SQLite file or one PostgreSQL database. Everything stateful goes through here.
 import { sql } from 'kysely';
 import { AuditLog } from './audit.js';
+import { KyselyApprovalStore } from './approvals.js';
 import { CredentialRows } from './credentials.js';
 import { type Connection, type OpenOptions, openConnection } from './database.js';
 import { SCHEMA_VERSION } from './migrations.js';
 import { OutputStore } from './output.js';
 import { RunLeases } from './leases.js';
+import { RunControls } from './controls.js';
+import { OutboxRows, RunTokenRows } from './notify.js';
 import { RateLimitCounters } from './rate-limits.js';
 import { RunStore } from './runs.js';
 import { ScheduleSlots } from './schedules.js';
@@ -19,6 +22,8 @@ export { OutputStore, schedulePruning } from './output.js';
 export { RunStore } from './runs.js';
 export { ScheduleSlots } from './schedules.js';
 export { CredentialRows } from './credentials.js';
+export { OutboxRows, RunTokenRows, type StoreTransaction } from './notify.js';
+export { type ApprovalStore, KyselyApprovalStore, type StoredApproval } from './approvals.js';
 export { InvalidCursorError } from './cursor.js';
 export { type DbTarget, DbTargetError, describeTarget, parseDbTarget } from './target.js';
 
@@ -29,12 +34,20 @@ export interface Store {
   readonly runs: RunStore;
   readonly output: OutputStore;
   readonly credentials: CredentialRows;
+  /** Four-eyes approval requests. */
+  readonly approvals: KyselyApprovalStore;
   /** Schedule slots and per-Task scheduler state. */
   readonly schedules: ScheduleSlots;
   /** Which replica owns which active run. */
   readonly leases: RunLeases;
+  /** Input, resizes and cancels of a run sent through a replica that does not own it. */
+  readonly controls: RunControls;
   /** Rate-limit counters shared by the replicas. */
   readonly rateLimits: RateLimitCounters;
+  /** The notification outbox; its rows are written in the audit append's transaction. */
+  readonly outbox: OutboxRows;
+  /** Run progress credentials (hashes). */
+  readonly runTokens: RunTokenRows;
   /** The connection run output and run state use (for tests). */
   readonly connection: Connection;
   /** Wake-ups when a run's output or state changes (any replica's writes). */
@@ -78,11 +91,16 @@ export async function openStore(target: DbTarget, opts: StoreOptions = {}): Prom
     runs: new RunStore(dataConn),
     output: new OutputStore(dataConn, { maxBytesPerRun: opts.maxOutputBytesPerRun }),
     credentials: new CredentialRows(dataConn),
+    approvals: new KyselyApprovalStore(dataConn),
     // On the NORMAL-sync connection (SQLite): a slot row lost to a power cut is decided
     // again under the same run id and Job name, and the create answers 409 (the run exists).
     schedules: new ScheduleSlots(dataConn),
     rateLimits: new RateLimitCounters(dataConn),
     leases: new RunLeases(dataConn),
+    controls: new RunControls(dataConn),
+    // The audit connection: on SQLite, the outbox's FULL-synced commits are the audit's.
+    outbox: new OutboxRows(auditConn),
+    runTokens: new RunTokenRows(auditConn),
     connection: dataConn,
     wakeups,
     async probe() {

@@ -310,8 +310,198 @@ const MIGRATIONS: readonly NamedMigration[] = [
   `,
   },
   {
+    // four-eyes approval requests (server/store/approvals.ts). json holds the request,
+    // including the exact Job manifest that runs once approved; status is its own column
+    // so that deciding is one compare-and-set: UPDATE ... WHERE id = ? AND status = 'pending'.
+    name: '0010-approval-requests',
+    sqlite: `
+  CREATE TABLE approval_requests (
+    ord        INTEGER PRIMARY KEY,
+    id         TEXT NOT NULL UNIQUE,
+    status     TEXT NOT NULL,
+    namespace  TEXT NOT NULL,
+    deployment TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    expires_at TEXT NOT NULL,
+    json       TEXT NOT NULL
+  );
+  CREATE INDEX approval_requests_status ON approval_requests (status, ord);
+  `,
+    postgres: `
+  CREATE TABLE approval_requests (
+    ord        bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    id         text NOT NULL UNIQUE,
+    status     text NOT NULL,
+    namespace  text NOT NULL,
+    deployment text NOT NULL,
+    created_at text NOT NULL,
+    expires_at text NOT NULL,
+    json       text NOT NULL
+  );
+  CREATE INDEX approval_requests_status ON approval_requests (status, ord);
+  `,
+  },
+  {
+    // notifications: the outbox, Slack messages updated in place, run progress credentials
+    name: '0030-notifications',
+    sqlite: `
+  -- One row per (audit event, target), inserted in the audit append's transaction.
+  -- webhook_id is the Standard Webhooks message id, the same on every attempt.
+  -- Nothing secret is stored: targets are named, their URLs and secrets stay in memory.
+  CREATE TABLE notify_outbox (
+    id           INTEGER PRIMARY KEY,
+    webhook_id   TEXT NOT NULL UNIQUE,
+    target       TEXT NOT NULL,
+    event_type   TEXT NOT NULL,
+    run_id       TEXT,
+    audit_seq    INTEGER NOT NULL,
+    event        TEXT NOT NULL,
+    created_at   INTEGER NOT NULL,
+    state        TEXT NOT NULL CHECK (state IN ('pending', 'delivered', 'failed')),
+    attempts     INTEGER NOT NULL,
+    next_at      INTEGER NOT NULL,
+    lease_owner  TEXT,
+    lease_until  INTEGER,
+    last_status  INTEGER,
+    last_error   TEXT,
+    delivered_at INTEGER,
+    UNIQUE (target, audit_seq)
+  );
+  CREATE INDEX notify_outbox_due ON notify_outbox (target, next_at) WHERE state = 'pending';
+  CREATE INDEX notify_outbox_run ON notify_outbox (run_id, target) WHERE run_id IS NOT NULL;
+  CREATE INDEX notify_outbox_state ON notify_outbox (state);
+  -- The Slack Web API message of a run per target: its finish updates it in place.
+  CREATE TABLE notify_slack_messages (
+    run_id  TEXT NOT NULL,
+    target  TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    ts      TEXT NOT NULL,
+    PRIMARY KEY (run_id, target)
+  );
+  -- A run's progress credential: only its SHA-256 is kept; it dies with the run.
+  CREATE TABLE run_tokens (
+    run_id     TEXT PRIMARY KEY,
+    hash       BLOB NOT NULL UNIQUE,
+    expires_at INTEGER NOT NULL,
+    revoked_at INTEGER
+  );
+  `,
+    postgres: `
+  CREATE TABLE notify_outbox (
+    id           bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    webhook_id   text NOT NULL UNIQUE,
+    target       text NOT NULL,
+    event_type   text NOT NULL,
+    run_id       text,
+    audit_seq    bigint NOT NULL,
+    event        text NOT NULL,
+    created_at   bigint NOT NULL,
+    state        text NOT NULL CHECK (state IN ('pending', 'delivered', 'failed')),
+    attempts     integer NOT NULL,
+    next_at      bigint NOT NULL,
+    lease_owner  text,
+    lease_until  bigint,
+    last_status  integer,
+    last_error   text,
+    delivered_at bigint,
+    UNIQUE (target, audit_seq)
+  );
+  CREATE INDEX notify_outbox_due ON notify_outbox (target, next_at) WHERE state = 'pending';
+  CREATE INDEX notify_outbox_run ON notify_outbox (run_id, target) WHERE run_id IS NOT NULL;
+  CREATE INDEX notify_outbox_state ON notify_outbox (state);
+  CREATE TABLE notify_slack_messages (
+    run_id  text NOT NULL,
+    target  text NOT NULL,
+    channel text NOT NULL,
+    ts      text NOT NULL,
+    PRIMARY KEY (run_id, target)
+  );
+  CREATE TABLE run_tokens (
+    run_id     text PRIMARY KEY,
+    hash       bytea NOT NULL UNIQUE,
+    expires_at bigint NOT NULL,
+    revoked_at bigint
+  );
+  `,
+  },
+  {
+    // control of a run from any replica: input for its owner, cancel requests, who holds its stdin
+    name: '0031-run-controls',
+    sqlite: `
+  -- stdin (kind 0; empty data = end of input) and terminal sizes (kind 4) that a viewer on
+  -- another replica sent, addressed to the replica that owned the run then; the owner
+  -- feeds them to the run in seq order and deletes them. Bounded per run by the writers.
+  CREATE TABLE run_input (
+    seq    INTEGER PRIMARY KEY,
+    run_id TEXT NOT NULL,
+    owner  TEXT NOT NULL,
+    kind   INTEGER NOT NULL CHECK (kind IN (0, 4)),
+    data   BLOB NOT NULL
+  );
+  CREATE INDEX run_input_run ON run_input (run_id, seq);
+  -- The first cancel of a run and who asked (JSON): whichever replica finishes the run
+  -- (its owner, or the one that adopts it) records the ending as a cancel by them.
+  CREATE TABLE run_cancels (
+    run_id       TEXT PRIMARY KEY,
+    json         TEXT NOT NULL,
+    requested_at INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  -- The replica whose attach holds an interactive run's stdin: Kubernetes closes it
+  -- for good when that attach ends (stdinOnce), so input may only go to that replica.
+  CREATE TABLE run_sessions (
+    run_id TEXT PRIMARY KEY,
+    owner  TEXT NOT NULL
+  ) WITHOUT ROWID;
+  `,
+    postgres: `
+  CREATE TABLE run_input (
+    seq    bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    run_id text NOT NULL,
+    owner  text NOT NULL,
+    kind   integer NOT NULL CHECK (kind IN (0, 4)),
+    data   bytea NOT NULL
+  );
+  CREATE INDEX run_input_run ON run_input (run_id, seq);
+  CREATE TABLE run_cancels (
+    run_id       text PRIMARY KEY,
+    json         text NOT NULL,
+    requested_at bigint NOT NULL
+  );
+  CREATE TABLE run_sessions (
+    run_id text PRIMARY KEY,
+    owner  text NOT NULL
+  );
+  `,
+  },
+  {
+    // places where a run's output is missing (read too late: the kubelet rotated it away).
+    // offset: where in the run's output (stdout + stderr bytes) the gap is; lost: bytes
+    // missing there, -1 when that cannot be known. Replays show the gap where it happened.
+    name: '0031-run-output-gaps',
+    sqlite: `
+  CREATE TABLE run_output_gaps (
+    id     INTEGER PRIMARY KEY,
+    run_id TEXT NOT NULL,
+    offset INTEGER NOT NULL,
+    lost   INTEGER NOT NULL CHECK (lost >= -1),
+    why    TEXT NOT NULL
+  );
+  CREATE INDEX run_output_gaps_run ON run_output_gaps (run_id, offset);
+  `,
+    postgres: `
+  CREATE TABLE run_output_gaps (
+    id     bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    run_id text NOT NULL,
+    "offset" bigint NOT NULL,
+    lost   bigint NOT NULL CHECK (lost >= -1),
+    why    text NOT NULL
+  );
+  CREATE INDEX run_output_gaps_run ON run_output_gaps (run_id, "offset");
+  `,
+  },
+  {
     // schedules: one row per slot of each scheduled Task, and per-Task scheduler state
-    name: '0020-schedules',
+    name: '0040-schedules',
     sqlite: `
   -- UNIQUE (namespace, task, nominal): a slot is decided once. Whoever inserts it owns
   -- it, so no restart, retry or second replica can run the same slot twice.

@@ -32,6 +32,14 @@ const READ_WINDOW = 4 * 1024 * 1024;
 /** Chunks per INSERT statement (4 parameters each). */
 const INSERT_ROWS = 1000;
 
+/** A place where output is missing. */
+export interface OutputGap {
+  offset: number;
+  /** Bytes missing; -1: some, amount unknown. */
+  lost: number;
+  why: string;
+}
+
 export class OutputStore {
   readonly maxBytesPerRun: number;
 
@@ -68,6 +76,8 @@ export class OutputStore {
       const at = now();
       await this.conn.db.transaction().execute(async (trx) => {
         await trx.deleteFrom('run_output_chunks').where('run_id', '=', runId).execute();
+        // The gaps go with the output they mark; the run record and audit keep outputLost.
+        await trx.deleteFrom('run_output_gaps').where('run_id', '=', runId).execute();
         await trx.updateTable('run_output_meta').set({ expired_at: at }).where('run_id', '=', runId).execute();
         // The run record says so too, so `oddjob runs --json` and the web UI can tell
         // "expired" from "printed nothing"; 0 bytes stored and truncated, so a replay
@@ -187,6 +197,26 @@ export class OutputStore {
       // Offsets are contiguous by construction, so the next chunk starts where this one ends.
       start = last.offset + last.data.length;
     }
+  }
+
+  /** Records that output is missing at `offset` (kept even past the size limit: it is tiny). */
+  async addGap(runId: string, gap: OutputGap): Promise<void> {
+    checkRunId(runId);
+    if (!Number.isSafeInteger(gap.offset) || gap.offset < 0) throw new Error(`gap offset must be a whole number >= 0, got ${gap.offset}`);
+    if (!Number.isSafeInteger(gap.lost) || gap.lost < -1) throw new Error(`gap size must be a whole number >= -1, got ${gap.lost}`);
+    await this.conn.db.insertInto('run_output_gaps').values({ run_id: runId, offset: gap.offset, lost: gap.lost, why: gap.why }).execute();
+  }
+
+  async gaps(runId: string): Promise<OutputGap[]> {
+    checkRunId(runId);
+    const rows = await this.conn.db
+      .selectFrom('run_output_gaps')
+      .select(['offset', 'lost', 'why'])
+      .where('run_id', '=', runId)
+      .orderBy('offset')
+      .orderBy('id')
+      .execute();
+    return rows.map((r) => ({ offset: Number(r.offset), lost: Number(r.lost), why: r.why }));
   }
 
   async size(runId: string): Promise<{ bytes: number; truncated: boolean }> {

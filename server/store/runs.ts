@@ -1,5 +1,5 @@
 // The current state of each run (a mutable projection for listing and reconciliation; the audit log stays the record).
-import { type Kysely, sql } from 'kysely';
+import { type Kysely, type Transaction, sql } from 'kysely';
 import { Run, RunStatus, TERMINAL_STATUSES, describeZodError, type RunListQuery } from '../../protocol/api.js';
 import { decodeCursor, encodeCursor } from './cursor.js';
 import type { Connection } from './database.js';
@@ -41,8 +41,12 @@ export class RunStore {
     });
   }
 
-  async get(id: string): Promise<Run | undefined> {
-    const row = await this.db.selectFrom('runs').select(['ord', 'id', 'json']).where('id', '=', id).executeTakeFirst();
+  /**
+   * `trx`: read inside that transaction (the audit append's hook): on SQLite one
+   * connection of the process uses the file at a time, so another would wait for ever.
+   */
+  async get(id: string, trx?: Transaction<Tables>): Promise<Run | undefined> {
+    const row = await (trx ?? this.db).selectFrom('runs').select(['ord', 'id', 'json']).where('id', '=', id).executeTakeFirst();
     return row && toRun(row);
   }
 

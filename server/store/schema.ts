@@ -32,6 +32,14 @@ export interface RunsTable {
   json: string;
 }
 
+export interface RunOutputGapsTable {
+  id: Generated<number>;
+  run_id: string;
+  offset: number;
+  lost: number;
+  why: string;
+}
+
 export interface RunOutputMetaTable {
   run_id: string;
   bytes: number;
@@ -105,7 +113,77 @@ export interface ScheduleTasksTable {
   last_success: string | null;
 }
 
+export interface ApprovalRequestsTable {
+  ord: Generated<number>;
+  id: string;
+  status: string;
+  namespace: string;
+  deployment: string;
+  created_at: string;
+  expires_at: string;
+  json: string;
+}
+
+export interface NotifyOutboxTable {
+  id: Generated<number>;
+  webhook_id: string;
+  target: string;
+  event_type: string;
+  run_id: string | null;
+  audit_seq: number;
+  event: string;
+  created_at: number;
+  state: 'pending' | 'delivered' | 'failed';
+  attempts: number;
+  next_at: number;
+  lease_owner: string | null;
+  lease_until: number | null;
+  last_status: number | null;
+  last_error: string | null;
+  delivered_at: number | null;
+}
+
+export interface NotifySlackMessagesTable {
+  run_id: string;
+  target: string;
+  channel: string;
+  ts: string;
+}
+
+export interface RunTokensTable {
+  run_id: string;
+  hash: Buffer;
+  expires_at: number;
+  revoked_at: number | null;
+}
+
+export interface RunInputTable {
+  seq: Generated<number>;
+  run_id: string;
+  owner: string;
+  kind: number;
+  data: Buffer;
+}
+
+export interface RunCancelsTable {
+  run_id: string;
+  json: string;
+  requested_at: number;
+}
+
+export interface RunSessionsTable {
+  run_id: string;
+  owner: string;
+}
+
 export interface Tables {
+  notify_outbox: NotifyOutboxTable;
+  notify_slack_messages: NotifySlackMessagesTable;
+  run_tokens: RunTokensTable;
+  run_input: RunInputTable;
+  run_cancels: RunCancelsTable;
+  run_sessions: RunSessionsTable;
+  approval_requests: ApprovalRequestsTable;
   schedule_slots: ScheduleSlotsTable;
   schedule_tasks: ScheduleTasksTable;
   run_leases: RunLeasesTable;
@@ -114,6 +192,7 @@ export interface Tables {
   audit_head: AuditHeadTable;
   runs: RunsTable;
   run_output_meta: RunOutputMetaTable;
+  run_output_gaps: RunOutputGapsTable;
   run_output_chunks: RunOutputChunksTable;
   auth_credentials: AuthCredentialsTable;
 }

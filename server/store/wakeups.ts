@@ -10,16 +10,23 @@ import type { DbTarget } from './target.js';
 
 /** The channel every run change is announced on; the payload is the run id. */
 export const RUN_CHANNEL = 'oddjob_run';
+/** Input, cancels and taken input of a run (store/controls.ts); the payload is the run id. */
+export const CONTROL_CHANNEL = 'oddjob_control';
 
 export interface Wakeups {
   /** Calls `cb` whenever the run's output or state may have changed. */
   on(runId: string, cb: () => void): () => void;
+  /** Calls `cb` whenever the run's controls (input, cancel) may have changed. */
+  onControl(runId: string, cb: () => void): () => void;
   close(): Promise<void>;
 }
 
 export function openWakeups(conn: Connection, opts: { onError?(err: Error): void } = {}): Wakeups {
-  const listeners = new Map<string, Set<() => void>>();
-  const on = (runId: string, cb: () => void) => {
+  const channels = new Map<string, Map<string, Set<() => void>>>([
+    [RUN_CHANNEL, new Map()],
+    [CONTROL_CHANNEL, new Map()],
+  ]);
+  const listen = (listeners: Map<string, Set<() => void>>) => (runId: string, cb: () => void) => {
     let set = listeners.get(runId);
     if (!set) listeners.set(runId, (set = new Set()));
     set.add(cb);
@@ -28,7 +35,9 @@ export function openWakeups(conn: Connection, opts: { onError?(err: Error): void
       if (set.size === 0) listeners.delete(runId);
     };
   };
-  if (conn.engine !== 'postgres') return { on, close: async () => {} };
+  const on = listen(channels.get(RUN_CHANNEL)!);
+  const onControl = listen(channels.get(CONTROL_CHANNEL)!);
+  if (conn.engine !== 'postgres') return { on, onControl, close: async () => {} };
 
   const target = conn.target as Extract<DbTarget, { engine: 'postgres' }>;
   let client: pg.Client | undefined;
@@ -51,16 +60,17 @@ export function openWakeups(conn: Connection, opts: { onError?(err: Error): void
     c.on('error', again);
     c.on('end', () => again());
     c.on('notification', (n) => {
-      if (n.channel !== RUN_CHANNEL || !n.payload) return;
-      for (const cb of listeners.get(n.payload) ?? []) cb();
+      if (!n.payload) return;
+      for (const cb of channels.get(n.channel)?.get(n.payload) ?? []) cb();
     });
     c.connect()
-      .then(() => c.query(`LISTEN ${RUN_CHANNEL}`))
+      .then(() => c.query(`LISTEN ${RUN_CHANNEL}; LISTEN ${CONTROL_CHANNEL}`))
       .catch((err: Error) => again(err));
   };
   connect();
   return {
     on,
+    onControl,
     async close() {
       closed = true;
       clearTimeout(retry);

@@ -37,6 +37,10 @@ export class SocketViewer implements Viewer {
     this.send(encodeStatus(frame));
   }
 
+  backlog() {
+    return this.queued + this.ws.bufferedAmount;
+  }
+
   close() {
     this.closing = true;
     this.flush();

@@ -13,8 +13,11 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { parseAllDocuments } from 'yaml';
 import * as k8s from '@kubernetes/client-node';
+import pg from 'pg';
 import { DEMO_IMAGE, REPO_ROOT, createTestNamespace, eventually, requireCluster, type TestCluster } from '../support/cluster.js';
 import { runCli } from '../support/oddjob.js';
+import { startPostgres, type PostgresServer } from '../support/postgres.js';
+import { startRoundRobin } from '../support/round-robin.js';
 
 const versions = readFileSync(`${REPO_ROOT}hack/cluster/versions.sh`, 'utf8');
 const v = (name: string) => new RegExp(`${name}="\\$\\{${name}:-([^}]+)\\}"`).exec(versions)![1]!;
@@ -368,20 +371,33 @@ describe('helm chart', () => {
   });
 });
 
+/** --set flags for GitHub sign-in against a GitHub that is never called (helm test only checks the redirect). */
+const GITHUB_SIGN_IN = [
+  'publicUrl=https://oddjob.example.com',
+  'auth.github.org=acme',
+  'auth.githubClientId=Iv1.chart-test',
+  'auth.githubClientSecret=not-a-real-secret',
+  'auth.sessionSecret=0123456789abcdef0123456789abcdef',
+].flatMap((v) => ['--set', v]);
+
+/** The Deployment the installed oddjob serves: the demo image, alice may run in it. */
+const createApi = (namespace: string) =>
+  cluster.apps.createNamespacedDeployment({
+    namespace,
+    body: {
+      metadata: { name: 'api', annotations: { 'oddjob.io/allowed-users': 'alice' } },
+      spec: {
+        selector: { matchLabels: { app: 'api' } },
+        template: { metadata: { labels: { app: 'api' } }, spec: { containers: [{ name: 'app', image: DEMO_IMAGE, imagePullPolicy: 'IfNotPresent' }] } },
+      },
+    },
+  });
+
 describe('installed into the cluster', () => {
   let url: string;
 
   before(async () => {
-    await cluster.apps.createNamespacedDeployment({
-      namespace: served.name,
-      body: {
-        metadata: { name: 'api', annotations: { 'oddjob.io/allowed-users': 'alice' } },
-        spec: {
-          selector: { matchLabels: { app: 'api' } },
-          template: { metadata: { labels: { app: 'api' } }, spec: { containers: [{ name: 'app', image: DEMO_IMAGE, imagePullPolicy: 'IfNotPresent' }] } },
-        },
-      },
-    });
+    await createApi(served.name);
     helm(
       'install',
       'oj',
@@ -505,6 +521,9 @@ describe('installed into the cluster', () => {
       ['events', '[get list watch]'],
       ['pods/log', '[get]'],
       ['pods/attach', '[create get]'],
+      ['secrets', '[create patch delete]'],
+      ['tasks.oddjob.io', '[get list watch]'],
+      ['tasks.oddjob.io/status', '[update]'],
     ]);
     // What every authenticated identity gets from the cluster's defaults (discovery, self reviews).
     const clusterDefaults =
@@ -548,16 +567,7 @@ describe('installed with GitHub sign-in', () => {
       '180s',
       '--set',
       `namespaces={${served.name}}`,
-      '--set',
-      'publicUrl=https://oddjob.example.com',
-      '--set',
-      'auth.github.org=acme',
-      '--set',
-      'auth.githubClientId=Iv1.chart-test',
-      '--set',
-      'auth.githubClientSecret=not-a-real-secret',
-      '--set',
-      'auth.sessionSecret=0123456789abcdef0123456789abcdef',
+      ...GITHUB_SIGN_IN,
       '--set',
       'auth.github.url=https://ghe.example.com',
       '--set',
@@ -567,5 +577,156 @@ describe('installed with GitHub sign-in', () => {
     const out = helm('test', 'ojgh', '-n', sys.name, '--logs', '--timeout', '120s');
     assert.match(out, /Phase:\s+Succeeded/);
     assert.match(out, /\/readyz 200[\s\S]*\/metrics 404[\s\S]*\/api\/whoami 401[\s\S]*\/api\/runs 401[\s\S]*\/auth\/github 302/);
+  });
+});
+
+// Issue 16's in-cluster proof: two replicas of the installed image on a PostgreSQL the
+// cluster reaches (a real server on the node's address), `helm test` green, and a
+// forced kill of the pod that owns a running run does not end the run: the other
+// replica adopts it, and a CLI following through a round-robin proxy (standing in for
+// the Service) gets every line once and the true exit code.
+describe('installed with PostgreSQL and two replicas', () => {
+  let pgServer: PostgresServer;
+  let sysPg: { name: string; dispose: () => Promise<void> };
+  let servedPg: { name: string; dispose: () => Promise<void> };
+  const forwards = new Map<string, { proc: ChildProcess; port: number }>();
+  let proxy: { url: string; close(): Promise<void> } | undefined;
+  let db: pg.Pool;
+
+  const forwardTo = (ns: string, target: string) =>
+    new Promise<{ proc: ChildProcess; port: number }>((resolve, reject) => {
+      const proc = spawn(KUBECTL, ['port-forward', '-n', ns, target, ':8080'], { env: { ...process.env, KUBECONFIG: cluster.kubeconfigPath } });
+      let out = '';
+      const t = setTimeout(() => reject(new Error(`port-forward to ${target} did not start: ${out}`)), 30_000);
+      proc.stdout!.on('data', (d) => {
+        out += d;
+        const m = /Forwarding from 127\.0\.0\.1:(\d+)/.exec(out);
+        if (m) {
+          clearTimeout(t);
+          resolve({ proc, port: Number(m[1]) });
+        }
+      });
+      proc.stderr!.on('data', (d) => (out += d));
+    });
+
+  before(async () => {
+    const nodes = await cluster.core.listNode();
+    const nodeIp = nodes.items[0]?.status?.addresses?.find((a) => a.type === 'InternalIP')?.address;
+    assert.ok(nodeIp, 'the node has an InternalIP');
+    pgServer = await startPostgres({ listen: [nodeIp] });
+    const localUrl = await pgServer.createDatabase('oddjob_chart');
+    db = new pg.Pool({ connectionString: localUrl, max: 2 });
+    sysPg = await createTestNamespace(cluster, 'oddjob-sys-pg');
+    servedPg = await createTestNamespace(cluster, 'oddjob-served-pg');
+    await createApi(servedPg.name);
+    helm(
+      'install',
+      'ojpg',
+      CHART,
+      '-n',
+      sysPg.name,
+      '--wait',
+      '--timeout',
+      '240s',
+      '--set',
+      `namespaces={${servedPg.name}}`,
+      '--set',
+      'auth.mode=dev',
+      '--set',
+      'auth.devUser=alice',
+      '--set',
+      'replicaCount=2',
+      '--set',
+      `database.url=postgres://${pgServer.user}@${nodeIp}:${pgServer.port}/oddjob_chart`,
+      '--set',
+      `database.password=${pgServer.password}`,
+      ...imageValues,
+    );
+  });
+
+  after(async () => {
+    await proxy?.close();
+    for (const f of forwards.values()) f.proc.kill();
+    try {
+      helm('uninstall', 'ojpg', '-n', sysPg?.name, '--wait');
+    } catch {
+      // not installed
+    }
+    await db?.end();
+    await sysPg?.dispose();
+    await servedPg?.dispose();
+    await pgServer?.destroy();
+  });
+
+  const podNames = async () =>
+    (await cluster.core.listNamespacedPod({ namespace: sysPg.name, labelSelector: 'app.kubernetes.io/name=oddjob,app.kubernetes.io/instance=ojpg' })).items
+      .filter((p) => !p.metadata?.deletionTimestamp && p.status?.phase === 'Running')
+      .map((p) => p.metadata!.name!);
+
+  test('two replicas run on the one database, which they migrated', async () => {
+    const pods = await podNames();
+    assert.equal(pods.length, 2, `two running replicas: ${pods.join(', ')}`);
+    const tables = await db.query<{ n: string }>("select count(*) as n from information_schema.tables where table_name = 'audit_events'");
+    assert.equal(Number(tables.rows[0]!.n), 1, 'the replicas migrated the PostgreSQL database');
+  });
+
+  test('killing the pod that owns a running run does not end it: adopted, every line once, the true exit code, one ending', async () => {
+    for (const pod of await podNames()) forwards.set(pod, await forwardTo(sysPg.name, `pod/${pod}`));
+    proxy = await startRoundRobin(() => [...forwards.values()].map((f) => ({ host: '127.0.0.1', port: f.port })));
+    const lines = 100;
+    const script = `for (let i = 1; i <= ${lines}; i++) { console.log('line ' + i); await new Promise((r) => setTimeout(r, 300)); } process.exitCode = 7;`;
+    const cli = runCli(['run', '-n', servedPg.name, 'deploy/api', '--reason', 'node loss', '--', 'node', '--input-type=module', '-e', script], {
+      server: proxy.url,
+      timeoutMs: 180_000,
+    });
+    const { id, owner } = await eventually(
+      'the run to be running and owned',
+      async () => {
+        const r = (
+          await db.query<{ id: string; status: string; owner: string | null }>(
+            'select r.id, r.status, l.owner from runs r left join run_leases l on l.run_id = r.id order by r.ord desc limit 1',
+          )
+        ).rows[0];
+        return r && r.status === 'running' && r.owner ? { id: r.id, owner: r.owner } : undefined;
+      },
+      120_000,
+    );
+    await eventually(
+      'output to be stored',
+      async () =>
+        Number((await db.query<{ bytes: string }>('select bytes from run_output_meta where run_id = $1', [id])).rows[0]?.bytes ?? 0) > 100 || undefined,
+    );
+    const victim = [...forwards.keys()].find((pod) => owner.includes(pod));
+    assert.ok(victim, `the owner ${owner} is one of the pods ${[...forwards.keys()].join(', ')}`);
+    kubectl(['delete', 'pod', '-n', sysPg.name, victim, '--grace-period=0', '--force', '--wait=false']);
+    // The Service drops the endpoint; so does our stand-in.
+    forwards.get(victim)!.proc.kill();
+    forwards.delete(victim);
+    const result = await cli;
+    assert.equal(result.code, 7, `the CLI exits with the run's exit code; stderr:\n${result.stderr}`);
+    assert.deepEqual(
+      result.stdout.toString().trimEnd().split('\n'),
+      Array.from({ length: lines }, (_, i) => `line ${i + 1}`),
+      'every line once, in order, across the pod loss',
+    );
+    const adopter = (await db.query<{ owner: string }>('select owner from run_leases where run_id = $1', [id])).rows[0]?.owner;
+    assert.ok(!adopter || !adopter.includes(victim), `a surviving replica finished the run (lease: ${adopter})`);
+    const trail = (await db.query<{ type: string }>("select type from audit_events where run_id = $1 and type like 'run.%' order by seq", [id])).rows.map(
+      (r) => r.type,
+    );
+    assert.equal(trail.filter((t) => ['run.finished', 'run.lost', 'run.cancelled'].includes(t)).length, 1, `one ending: ${trail.join(', ')}`);
+    assert.equal(trail.at(-1), 'run.finished');
+    const verify = await runCli(['audit', 'verify'], { server: proxy.url });
+    assert.equal(verify.code, 0, verify.stderr);
+  });
+
+  test('a rolling upgrade (to GitHub sign-in, which has a test pod) keeps both replicas on the database; helm test passes', async () => {
+    helm('upgrade', 'ojpg', CHART, '-n', sysPg.name, '--reuse-values', '--wait', '--timeout', '240s', '--set', 'auth.mode=github', ...GITHUB_SIGN_IN);
+    assert.equal((await podNames()).length, 2);
+    const out = helm('test', 'ojpg', '-n', sysPg.name, '--logs', '--timeout', '120s');
+    assert.match(out, /Phase:\s+Succeeded/);
+    assert.match(out, /\/readyz 200[\s\S]*\/api\/whoami 401/);
+    const runs = await db.query<{ n: string }>('select count(*) as n from runs');
+    assert.ok(Number(runs.rows[0]!.n) >= 1, 'the runs made before the upgrade are still in the database');
   });
 });

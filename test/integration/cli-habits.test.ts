@@ -163,7 +163,7 @@ describe('oddjob CLI habits, end to end', () => {
     }
     const refused = await cli(['run', 'statefulset.apps/api', '--', 'true']);
     assert.equal(refused.code, 125);
-    assert.match(refused.stderr, /runs commands in Deployments only; "statefulset\.apps\/api" is a statefulset\.apps/);
+    assert.match(refused.stderr, /runs commands in Deployments or Tasks; "statefulset\.apps\/api" is a statefulset\.apps/);
     assert.match(
       refused.stderr,
       /accepted forms: deploy\/NAME, deployment\/NAME, deployments\/NAME, deployment\.apps\/NAME, deployments\.apps\/NAME, deployment\.v1\.apps\/NAME, deployments\.v1\.apps\/NAME/,

@@ -1,5 +1,5 @@
 // Completion down to script paths, end to end: `oddjob run deploy/api -- node
-// scripts/<TAB>` in real bash (scripted, and typed with TAB under tmux), zsh and fish,
+// scripts/<TAB>` in real bash and zsh (scripted, and typed with TAB under tmux) and fish,
 // against the real server and a listing Job on the real cluster reading the real
 // demo image. Also: who may ask (only people who may run there), a Deployment
 // without oddjob.io/completion-paths, words with path tricks, and the speed of an
@@ -170,6 +170,34 @@ describe('completion of paths inside the Deployment’s image', () => {
         20_000,
       );
       assert.match(screen, /-- node scripts\/hello\.js$/m);
+    } finally {
+      tmux('kill-server');
+    }
+  });
+
+  test('typed with TAB in an interactive zsh: a deployment name, then a script path', async () => {
+    const sock = `oddjob-paths-zsh-${process.pid}`;
+    const tmux = (...args: string[]) => execFileSync('tmux', ['-L', sock, ...args], { env, encoding: 'utf8' });
+    // -f: no rc files; the completion system is loaded as a user's .zshrc would.
+    tmux('new-session', '-d', '-x', '200', '-y', '20', 'zsh', '-f', '-i');
+    const screenShows = (what: string, re: RegExp) =>
+      eventually(
+        what,
+        async () => {
+          const s = tmux('capture-pane', '-p');
+          return re.test(s) ? s : undefined;
+        },
+        20_000,
+      );
+    try {
+      tmux('send-keys', `PS1='$ '; autoload -Uz compinit && compinit -u; source ${join(dir, 'oddjob.zsh')}`, 'Enter');
+      tmux('send-keys', `oddjob run -n ${ns.name} deploy/a`, 'Tab');
+      await screenShows('deploy/api completed', /^\$ oddjob run -n \S+ deploy\/api ?$/m);
+      tmux('send-keys', ' -- node scr', 'Tab');
+      await screenShows('scripts/ completed', /^\$ oddjob run .* -- node scripts\/$/m);
+      tmux('send-keys', 'he', 'Tab');
+      const screen = await screenShows('scripts/hello.js completed', /^\$ oddjob run .* -- node scripts\/hello\.js ?$/m);
+      assert.match(screen, /deploy\/api +-- node scripts\/hello\.js ?$/m);
     } finally {
       tmux('kill-server');
     }

@@ -136,6 +136,17 @@ describe('oddjob run, end to end', () => {
     assert.doesNotMatch(r.stdout.toString(), /to stderr/);
   });
 
+  test('the argv arrives as typed: $(VAR) is not expanded by the kubelet, and the audit records what ran', async () => {
+    const typed = ['$(API_KEY)', '$(GREETING)', '$$', 'a$b', '$(', '$$(API_KEY)'];
+    const r = await run(['deploy/api', '--', 'node', '-e', 'console.log(JSON.stringify(process.argv.slice(1)))', ...typed]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(JSON.parse(r.stdout.toString()), typed);
+    assert.doesNotMatch(r.stdout.toString(), new RegExp(SECRET));
+    const [job] = (await jobsFor('api')).filter((j) => j.metadata?.labels?.['oddjob.io/run-id'] === runIdFrom(r.stderr));
+    assert.ok(job, 'the run has a Job');
+    assert.deepEqual(JSON.parse(job.metadata!.annotations!['oddjob.io/command']!).slice(3), typed);
+  });
+
   test('5 MiB of output arrives byte-identical', async () => {
     const expected = execFileSync(process.execPath, [`${REPO_ROOT}hack/images/demo-app/scripts/flood.js`, '5'], { maxBuffer: 64 << 20 });
     const r = await run(['deploy/api', '--', 'node', 'scripts/flood.js', '5']);

@@ -50,7 +50,7 @@ export async function startServerProcess(args: string[], env: NodeJS.ProcessEnv 
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`server did not start in 30 s:\n${out}`)), 30_000);
     const onData = () => {
-      const m = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
+      const m = /listening on (http:\/\/[0-9.]+:\d+)/.exec(out);
       if (m) {
         clearTimeout(timer);
         resolve(m[1]!);
@@ -112,10 +112,11 @@ export function runCli(args: string[], opts: { server: string; env?: NodeJS.Proc
     }, opts.timeoutMs ?? 120_000);
     if (opts.input !== undefined) proc.stdin.end(opts.input);
     else proc.stdin.end();
-    proc.on('exit', (code) => {
+    // 'close', not 'exit': 'exit' can come before the pipes are drained, and a large
+    // output's last bytes would be missing from the result.
+    proc.on('close', (code) => {
       clearTimeout(timer);
-      // 'exit' can fire before the pipes drain.
-      setImmediate(() => resolve({ code, stdout: Buffer.concat(out), stderr: err }));
+      resolve({ code, stdout: Buffer.concat(out), stderr: err });
     });
   });
 }

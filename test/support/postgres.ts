@@ -55,7 +55,7 @@ async function freePort(): Promise<number> {
  * Starts a fresh server. `dir` keeps its data there (db:up); without it, a temporary
  * directory that destroy() removes. Fails with how to install PostgreSQL 15 if it is missing.
  */
-export async function startPostgres(opts: { dir?: string; port?: number; detached?: boolean } = {}): Promise<PostgresServer> {
+export async function startPostgres(opts: { dir?: string; port?: number; detached?: boolean; listen?: readonly string[] } = {}): Promise<PostgresServer> {
   if (!fs.existsSync(path.join(PG_BIN, 'postgres'))) {
     throw new Error(`PostgreSQL 15 is not installed (no ${PG_BIN}/postgres): apt-get update && apt-get install -y postgresql-15`);
   }
@@ -83,6 +83,14 @@ export async function startPostgres(opts: { dir?: string; port?: number; detache
       { stdio: ['ignore', 'ignore', 'pipe'], ...owner, cwd: dir },
     );
   }
+  // Extra addresses (the node's, for pods in the cluster) take password logins from any
+  // host that reaches them; loopback stays the default and the only one otherwise.
+  const listen = ['127.0.0.1', ...(opts.listen ?? [])];
+  if (opts.listen?.length) {
+    const hba = path.join(data, 'pg_hba.conf');
+    const line = 'host all all 0.0.0.0/0 scram-sha-256';
+    if (!fs.readFileSync(hba, 'utf8').includes(line)) fs.appendFileSync(hba, `${line}\n`);
+  }
   const port = opts.port ?? (fs.existsSync(portFile) ? Number(fs.readFileSync(portFile, 'utf8')) : await freePort());
   fs.writeFileSync(portFile, String(port));
   let child: ChildProcess | undefined;
@@ -95,7 +103,7 @@ export async function startPostgres(opts: { dir?: string; port?: number; detache
   const start = async () => {
     child = spawn(
       path.join(PG_BIN, 'postgres'),
-      ['-D', data, '-p', String(port), '-k', dir, '-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=200', '-c', 'log_min_messages=warning'],
+      ['-D', data, '-p', String(port), '-k', dir, '-c', `listen_addresses=${listen.join(',')}`, '-c', 'max_connections=200', '-c', 'log_min_messages=warning'],
       opts.detached
         ? { stdio: ['ignore', 'ignore', fs.openSync(path.join(dir, 'server.log'), 'a')], ...owner, cwd: dir, detached: true }
         : { stdio: ['ignore', 'ignore', 'pipe'], ...owner, cwd: dir },

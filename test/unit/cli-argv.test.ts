@@ -1,7 +1,7 @@
 // How `oddjob` splits its own flags from the remote command, and reads deploy/NAME.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseTarget, requireCommand, splitArgv } from '../../cli/lib/argv.js';
+import { parseParams, parseRunTarget, parseTarget, requireCommand, splitArgv } from '../../cli/lib/argv.js';
 import { CliError } from '../../cli/errors.js';
 
 describe('splitArgv', () => {
@@ -58,11 +58,11 @@ describe('parseTarget', () => {
   test('other kinds are refused by name, listing the accepted forms', () => {
     rejects(
       'pod/api-123',
-      /Deployments only.*pod.*accepted forms: deploy\/NAME, deployment\/NAME, deployments\/NAME, deployment\.apps\/NAME, deployments\.apps\/NAME, deployment\.v1\.apps\/NAME, deployments\.v1\.apps\/NAME/,
+      /Deployments or Tasks.*pod.*accepted forms: deploy\/NAME, deployment\/NAME, deployments\/NAME, deployment\.apps\/NAME, deployments\.apps\/NAME, deployment\.v1\.apps\/NAME, deployments\.v1\.apps\/NAME/,
     );
-    rejects('statefulset.apps/db', /Deployments only.*statefulset\.apps/);
-    rejects('deployments.v2.apps/api', /Deployments only.*accepted forms/);
-    rejects('deployment.extensions/api', /Deployments only/);
+    rejects('statefulset.apps/db', /Deployments or Tasks.*statefulset\.apps/);
+    rejects('deployments.v2.apps/api', /Deployments or Tasks.*accepted forms/);
+    rejects('deployment.extensions/api', /Deployments or Tasks/);
   });
   test('empty or nested names are refused', () => {
     rejects('deploy/', /not deploy\/NAME/);
@@ -84,4 +84,22 @@ describe('requireCommand', () => {
       () => requireCommand(undefined, ['ls', 'tmp'], 'deploy/a'),
       (e: CliError) => e.hint === 'put the command after `--`: oddjob run deploy/a -- ls tmp',
     ));
+});
+
+describe('Task targets and --param', () => {
+  test('every kubectl spelling of the Task resource, and its short name', () => {
+    for (const kind of ['task', 'tasks', 'ojtask', 'task.oddjob.io', 'Tasks.oddjob.io', 'task.v1alpha1.oddjob.io']) {
+      assert.deepEqual(parseRunTarget(`${kind}/reindex`), { kind: 'task', name: 'reindex' });
+    }
+    assert.deepEqual(parseRunTarget('deploy/api'), { kind: 'deploy', name: 'api' });
+    assert.throws(() => parseRunTarget('task/'), /not task\/NAME/);
+    assert.throws(() => parseRunTarget('task/a/b'), /not task\/NAME/);
+  });
+  test('--param KEY=VALUE keeps the value whole, = and spaces included', () => {
+    assert.deepEqual(parseParams(['merchant=m_1', 'q=a=b c', 'empty=']), { merchant: 'm_1', q: 'a=b c', empty: '' });
+    assert.deepEqual(Object.keys(parseParams(['__proto__=x'])), ['__proto__']);
+    assert.throws(() => parseParams(['novalue']), /expected NAME=VALUE/);
+    assert.throws(() => parseParams(['=x']), /expected NAME=VALUE/);
+    assert.throws(() => parseParams(['a=1', 'a=2']), /--param a is given twice/);
+  });
 });

@@ -1,7 +1,7 @@
 // The exit-code contract of `oddjob run` / `attach` (PRODUCT.md §3).
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { outcomeOf, type EndFrame } from '../../cli/lib/exit.js';
+import { outcomeOf, outputLossNotice, withOutputLoss, type EndFrame } from '../../cli/lib/exit.js';
 
 const end = (e: Partial<EndFrame>): EndFrame => ({ kind: 'end', status: 'succeeded', outputBytes: 0, outputTruncated: false, ...e });
 
@@ -26,4 +26,25 @@ describe('outcomeOf', () => {
       else assert.equal(o.message, undefined);
     });
   }
+});
+
+describe('withOutputLoss: a command that exited 0 with output missing is not a silent 0', () => {
+  const cases: Array<[string, Partial<EndFrame>, number | undefined, number]> = [
+    ['nothing missing', { status: 'succeeded', exitCode: 0, outputBytes: 10 }, 10, 0],
+    ['the server could not read some (amount unknown)', { status: 'succeeded', exitCode: 0, outputBytes: 10, outputLost: -1 }, 10, 123],
+    ['the server could not read 5 bytes', { status: 'succeeded', exitCode: 0, outputBytes: 10, outputLost: 5 }, 10, 123],
+    ['this CLI got less than the run produced', { status: 'succeeded', exitCode: 0, outputBytes: 10 }, 7, 123],
+    ['a failed command keeps its own code', { status: 'failed', exitCode: 3, outputBytes: 10, outputLost: -1 }, 7, 3],
+  ];
+  for (const [name, frame, received, code] of cases) {
+    test(name, () => {
+      const e = end(frame);
+      assert.equal(withOutputLoss(outcomeOf('k3x9q2m7a1bz', e), e, received).code, code);
+    });
+  }
+  test('the notice says how much, or that nobody can know', () => {
+    assert.match(outputLossNotice('k3x9q2m7a1bz', end({ outputLost: -1 })) ?? '', /OUTPUT LOST: .* an unknown amount/);
+    assert.match(outputLossNotice('k3x9q2m7a1bz', end({ outputLost: 5 })) ?? '', /5 bytes/);
+    assert.equal(outputLossNotice('k3x9q2m7a1bz', end({})), undefined);
+  });
 });

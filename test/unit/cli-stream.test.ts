@@ -285,6 +285,21 @@ describe('followRun', () => {
     );
   });
 
+  test('once the command runs, a notice about the output (a gap) is shown where it comes, between the output', async () => {
+    const stderr = new Sink();
+    const stdout = new Sink();
+    handler = (ws) => {
+      ws.send(encodeStatus({ kind: 'running', podName: 'p' }));
+      ws.send(encodeFrame(1, Buffer.from('before\n')));
+      ws.send(encodeStatus({ kind: 'progress', message: 'OUTPUT LOST: an unknown amount of output is missing here (rotated)' }));
+      ws.send(encodeFrame(1, Buffer.from('after\n')));
+      ws.send(end());
+    };
+    await follow({ stdout, stderr }).p;
+    assert.equal(stdout.text(), 'before\nafter\n');
+    assert.equal(stderr.text(), 'oddjob: OUTPUT LOST: an unknown amount of output is missing here (rotated)\n');
+  });
+
   test('a run still starting past the threshold gets a notice naming where it is stuck', async () => {
     const stderr = new Sink();
     handler = (ws) => {

@@ -2,7 +2,15 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { V1Deployment, V1LabelSelector, V1PodDisruptionBudget, V1Service } from '@kubernetes/client-node';
-import { CloneError, chooseContainer, cloneJobFromDeployment, jobName, summarizeDeployment, type CloneRequest } from '../../server/jobs/clone.js';
+import {
+  CloneError,
+  chooseContainer,
+  cloneJobFromDeployment,
+  jobName,
+  literalForKubelet,
+  summarizeDeployment,
+  type CloneRequest,
+} from '../../server/jobs/clone.js';
 import { selectorMatches } from '../../server/jobs/network-identity.js';
 
 function deployment(over: { name?: string; annotations?: Record<string, string>; matchExpressions?: boolean } = {}): V1Deployment {
@@ -353,4 +361,21 @@ describe('selectorMatches', () => {
     ['unknown operator matches nothing', { matchExpressions: [{ key: 'app', operator: 'Gt' }] }, false],
   ];
   for (const [name, selector, want] of table) test(name, () => assert.equal(selectorMatches(selector, labels), want));
+});
+
+describe('literalForKubelet: the kubelet hands the program the text as written', () => {
+  // What the kubelet does to a container command (k8s.io/kubernetes third_party/forked/golang/expansion):
+  // `$$` → `$`, `$(NAME)` → the variable when defined, anything else unchanged.
+  const kubelet = (s: string, env: Record<string, string>) =>
+    s.replace(/\$\$|\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)/g, (m, name?: string) => (m === '$$' ? '$' : name !== undefined && name in env ? env[name]! : m));
+  const env = { API_KEY: 'secret', HOME: '/root' };
+  for (const typed of ['$(API_KEY)', '$$', '$$$', 'a$b', '$(', '$(HOME)/x', '$$(API_KEY)', 'no dollars', '', '$']) {
+    test(JSON.stringify(typed), () => {
+      assert.equal(kubelet(literalForKubelet(typed), env), typed);
+    });
+  }
+  test('unescaped, the kubelet would have changed them (the table is not vacuous)', () => {
+    assert.notEqual(kubelet('$(API_KEY)', env), '$(API_KEY)');
+    assert.notEqual(kubelet('$$', env), '$$');
+  });
 });

@@ -39,12 +39,12 @@ const stdin: Buffer[] = [];
 const runs: RunService = {
   async createRun(_ctx, req) {
     calls.push(['createRun', req]);
-    if (req.deployment === 'boom') throw new Error('secret internal detail');
+    if ('deployment' in req && req.deployment === 'boom') throw new Error('secret internal detail');
     return run;
   },
   async previewRun(_ctx, req) {
     calls.push(['previewRun', req]);
-    return { job: { kind: 'Job', metadata: { name: `${req.deployment}-oddjob-preview` } } };
+    return { job: { kind: 'Job', metadata: { name: `${'deployment' in req ? req.deployment : req.task}-oddjob-preview` } } };
   },
   async getRun(_ctx, id) {
     if (id !== run.id) throw notFound(`run ${id} not found`);
@@ -69,6 +69,9 @@ const runs: RunService = {
   },
   async cancelRun() {
     return run;
+  },
+  async postProgress() {
+    throw new Error('not used by these tests');
   },
   async attachViewer(_ctx, _id, opts, viewer: Viewer) {
     calls.push(['attachViewer', opts]);
@@ -303,6 +306,10 @@ describe('server config', () => {
     [[...ok, '--bogus'], /unknown option --bogus/],
     [[...ok, '--db'], /--db needs a value/],
     [[...ok, '--default-timeout', '2d', '--max-timeout', '1d'], /above --max-timeout/],
+    [
+      [...ok, '--notifications', '/nonexistent/notify.yaml'],
+      /--notifications \/nonexistent\/notify\.yaml: cannot read it \(no such file\) \(ODDJOB_NOTIFICATIONS\)/,
+    ],
   ];
   for (const [argv, msg] of bad) {
     test(`refused: ${argv.join(' ')}`, () =>

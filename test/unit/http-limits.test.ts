@@ -51,6 +51,9 @@ const runs: RunService = {
   async cancelRun() {
     return run;
   },
+  async postProgress() {
+    throw new Error('not used by these tests');
+  },
   async attachViewer(_ctx, _id, _opts, viewer) {
     viewer.status({ type: 'end', status: 'succeeded', exitCode: 0, outputBytes: 0, outputTruncated: false } as never);
     viewer.close();

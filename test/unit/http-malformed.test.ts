@@ -45,6 +45,9 @@ const runs: RunService = {
     return { items: [run] };
   },
   cancelRun: async () => run,
+  async postProgress() {
+    throw new Error('not used by these tests');
+  },
   async attachViewer(_ctx, _id, _opts, viewer) {
     viewer.status({ kind: 'end', status: 'succeeded', exitCode: 0, outputBytes: 0, outputTruncated: false });
     viewer.close();

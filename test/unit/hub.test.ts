@@ -88,6 +88,43 @@ for (const engine of ENGINES) {
       hub.end({ kind: 'end', status: 'succeeded', exitCode: 0, outputBytes: hub.total, outputTruncated: false });
     });
 
+    test('a gap is told to live viewers when it happens and marked where it happened in every replay', async () => {
+      const store = (await stores.open(engine)).output;
+      const hub = await OutputHub.open('r4', store);
+      const seen = () => {
+        const got: string[] = [];
+        return {
+          got,
+          output: (ch: 1 | 2, d: Buffer) => void got.push(`${ch}:${d.toString()}`),
+          status: (f: { kind: string; message?: string }) => void (f.kind === 'progress' && got.push(`status:${f.message}`)),
+          close: () => undefined,
+        };
+      };
+      const live = seen();
+      hub.attach(live, 0, true);
+      await until(() => live.got.length === 0);
+      await new Promise((r) => setImmediate(r));
+      await hub.append(1, Buffer.from('before '));
+      hub.gap(-1, 'rotated away');
+      await hub.append(1, Buffer.from('after'));
+      await hub.settle();
+      const notice = 'status:OUTPUT LOST: an unknown amount of output is missing here (rotated away)';
+      assert.deepEqual(live.got, ['1:before ', notice, '1:after']);
+      const replay = seen();
+      hub.attach(replay, 0, false);
+      await until(() => replay.got.length >= 3);
+      assert.deepEqual(replay.got, ['1:before ', notice, '1:after']);
+      const fromMiddle = seen();
+      hub.attach(fromMiddle, 3, false);
+      await until(() => fromMiddle.got.length >= 3);
+      assert.deepEqual(fromMiddle.got, ['1:ore ', notice, '1:after']);
+      const afterGap = seen();
+      hub.attach(afterGap, 9, false);
+      await until(() => afterGap.got.length >= 1);
+      await new Promise((r) => setTimeout(r, 50));
+      assert.deepEqual(afterGap.got, ['1:ter'], 'a viewer past the gap is not told again');
+    });
+
     test('when the store cannot write, live viewers still get the output and the error reaches the caller', async () => {
       const s = await stores.open(engine);
       await s.output.append('r3', 1, Buffer.from('kept '));

@@ -2,11 +2,27 @@
 // audit log records, JSON bodies for mutations, and the server's error bodies
 // ({error: {code, message, hint}}) turned into ApiError with the words intact.
 import { ApiError } from '../../protocol/api-error.js';
-import type { AuditEvent, AuditVerifyResult, DeploymentSummary, Run, RunRequestInput } from '../../protocol/api.js';
+import type { ApprovalRequest, AuditEvent, AuditVerifyResult, Delivery, DeploymentSummary, Run, RunPreview, RunRequestInput } from '../../protocol/api.js';
+import type { TaskParam, TaskRunRequestInput, TaskSummary } from '../../protocol/tasks.js';
 import type { ScheduleSlot, ScheduleSummary } from '../../protocol/schedules.js';
 
 export { ApiError };
-export type { AuditEvent, AuditVerifyResult, DeploymentSummary, Run, RunRequestInput };
+export type {
+  ApprovalRequest,
+  AuditEvent,
+  AuditVerifyResult,
+  Delivery,
+  DeploymentSummary,
+  Run,
+  RunPreview,
+  RunRequestInput,
+  TaskParam,
+  TaskRunRequestInput,
+  TaskSummary,
+};
+
+/** POST /api/runs: the run, or the approval request it became (202). */
+export type Started = Run | { approval: ApprovalRequest };
 export type { RunStatus } from '../../protocol/api.js';
 
 export const CLIENT_TAG = 'web/0.1.0';
@@ -62,8 +78,12 @@ export async function errorFrom(res: Response): Promise<ApiError> {
 export const api = {
   whoami: () => request<WhoAmI>('GET', '/api/whoami'),
   deployments: () => request<{ items: DeploymentSummary[] }>('GET', '/api/deployments'),
-  createRun: (body: RunRequestInput) => request<Run>('POST', '/api/runs', body),
-  previewRun: (body: RunRequestInput) => request<{ job: unknown }>('POST', '/api/runs/preview', body),
+  createRun: (body: RunRequestInput | TaskRunRequestInput) => request<Started>('POST', '/api/runs', body),
+  previewRun: (body: RunRequestInput | TaskRunRequestInput) => request<RunPreview>('POST', '/api/runs/preview', body),
+  tasks: () => request<{ items: TaskSummary[] }>('GET', '/api/tasks'),
+  requests: (pending: boolean) => request<{ items: ApprovalRequest[] }>('GET', `/api/requests${pending ? '?pending=true' : ''}`),
+  approve: (id: string, reason?: string) => request<ApprovalRequest>('POST', `/api/requests/${encodeURIComponent(id)}/approve`, { reason }),
+  deny: (id: string, reason: string) => request<ApprovalRequest>('POST', `/api/requests/${encodeURIComponent(id)}/deny`, { reason }),
   getRun: (id: string) => request<Run>('GET', `/api/runs/${encodeURIComponent(id)}`),
   cancelRun: (id: string) => request<Run>('POST', `/api/runs/${encodeURIComponent(id)}/cancel`, {}),
   listRuns: (q: URLSearchParams) => request<{ items: Run[]; nextCursor?: string }>('GET', `/api/runs?${q}`),
@@ -72,6 +92,8 @@ export const api = {
   schedules: () => request<{ items: ScheduleSummary[] }>('GET', '/api/schedules'),
   scheduleHistory: (namespace: string, task: string) =>
     request<{ items: ScheduleSlot[] }>('GET', `/api/schedules/${encodeURIComponent(namespace)}/${encodeURIComponent(task)}/history`),
+  notifications: (q: URLSearchParams) => request<{ items: Delivery[]; nextCursor?: string }>('GET', `/api/notifications?${q}`),
+  redeliver: (id: number) => request<Delivery>('POST', `/api/notifications/${id}/redeliver`, {}),
   /** The NDJSON export, parsed; used for CSV (the NDJSON itself is a plain download link). */
   async auditExport(q: URLSearchParams): Promise<AuditEvent[]> {
     const res = await fetch(`/api/audit/export?${q}`, { credentials: 'same-origin', headers: { 'X-Oddjob-Client': CLIENT_TAG } });

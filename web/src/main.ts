@@ -12,6 +12,9 @@ import { runPage } from './page-run.js';
 import { runsPage } from './page-runs.js';
 import { auditPage } from './page-audit.js';
 import { scheduleHistoryPage, schedulesPage } from './page-schedules.js';
+import { notificationsPage } from './page-notifications.js';
+import { tasksPage } from './page-tasks.js';
+import { requestsPage } from './page-requests.js';
 
 const main = document.getElementById('main')!;
 const topbar = document.getElementById('topbar')!;
@@ -25,6 +28,9 @@ const routes: Array<{ pattern: RegExp; keys: string[]; page: Page; nav: string }
   { pattern: /^\/schedules$/, keys: [], page: schedulesPage, nav: '/schedules' },
   { pattern: /^\/schedules\/([^/]+)\/([^/]+)$/, keys: ['namespace', 'task'], page: scheduleHistoryPage, nav: '/schedules' },
   { pattern: /^\/audit$/, keys: [], page: auditPage, nav: '/audit' },
+  { pattern: /^\/notifications$/, keys: [], page: notificationsPage, nav: '/notifications' },
+  { pattern: /^\/tasks$/, keys: [], page: tasksPage, nav: '/tasks' },
+  { pattern: /^\/requests$/, keys: [], page: requestsPage, nav: '/requests' },
 ];
 
 let me: WhoAmI | undefined;
@@ -77,7 +83,17 @@ function renderTopbar(active: string) {
       h(
         'nav',
         { 'aria-label': 'Main' },
-        h('ul', { class: 'nav' }, navItem('/', 'Deployments'), navItem('/runs', 'Runs'), navItem('/schedules', 'Schedules'), navItem('/audit', 'Audit')),
+        h(
+          'ul',
+          { class: 'nav' },
+          navItem('/', 'Deployments'),
+          navItem('/tasks', 'Tasks'),
+          navItem('/schedules', 'Schedules'),
+          navItem('/requests', 'Requests'),
+          navItem('/runs', 'Runs'),
+          navItem('/audit', 'Audit'),
+          me.auditor ? navItem('/notifications', 'Notifications') : null,
+        ),
       ),
       h(
         'div',

@@ -353,8 +353,12 @@ export const runFormPage: Page = async (ctx) => {
       if (!body) return;
       setBusy(true);
       try {
-        const run = await api.createRun(body);
-        ctx.navigate(`/runs/${run.id}`);
+        const started = await api.createRun(body);
+        if ('approval' in started) {
+          ctx.navigate(`/requests?created=${started.approval.id}`);
+          return;
+        }
+        ctx.navigate(`/runs/${started.id}`);
       } catch (err) {
         if (!(err instanceof ApiError && err.status === 401)) showServerError(err, 'The run was not started');
         setBusy(false);
@@ -370,9 +374,10 @@ export const runFormPage: Page = async (ctx) => {
       setBusy(true);
       clear(previewOut, h('p', { class: 'muted' }, 'Building the preview…'));
       try {
-        const [{ job }, yaml] = await Promise.all([api.previewRun(body), import('yaml')]);
+        const [{ job, approval }, yaml] = await Promise.all([api.previewRun(body), import('yaml')]);
         clear(
           previewOut,
+          approval ? approvalNotice(approval.approvers) : null,
           h('h2', null, 'The Job that would be created'),
           h('p', { class: 'help' }, 'Nothing was created. Nothing was audited either. Starting the run creates this Job under a new run id.'),
           h('pre', { class: 'yaml', tabindex: '0', 'aria-label': 'Job manifest (YAML)' }, h('code', null, yaml.stringify(job, { lineWidth: 0 }))),
@@ -388,3 +393,13 @@ export const runFormPage: Page = async (ctx) => {
 
   main.append(form);
 };
+
+/** What a preview says when the run will wait for a second person. */
+export function approvalNotice(approvers: string): HTMLElement {
+  return h(
+    'div',
+    { class: 'alert', role: 'status', 'data-testid': 'approval-needed' },
+    h('strong', null, 'This run needs approval. '),
+    `Starting it creates a request; it runs once one of these approves it: ${approvers}.`,
+  );
+}

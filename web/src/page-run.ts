@@ -173,7 +173,11 @@ export const runPage: Page = async (ctx) => {
           ? `deleted ${formatTime(run.outputExpiredAt)} (kept for a limited time; the audit log keeps the rest)`
           : `${formatBytes(run.outputBytes)}${run.outputTruncated ? ' (truncated: the stored output hit its limit)' : ''}`,
       ),
+      run.outputLost
+        ? item('Output lost', run.outputLost < 0 ? 'some (amount unknown): read too late, after the kubelet rotated the log' : formatBytes(run.outputLost))
+        : null,
       run.message ? item('Message', run.message) : null,
+      run.progress ? item('Progress', `${run.progress.message} (${formatTime(run.progress.time)})`, 'progress') : null,
     );
     cancelBtn.hidden = ended;
     drawStatusLine();
@@ -200,6 +204,8 @@ export const runPage: Page = async (ctx) => {
         if (channel === 2 && !run.tty) term.write(STDERR_OFF);
       },
       progress: (m, event) => {
+        // A gap in the output is shown where it happened, not only in the status line.
+        if (!event && m.startsWith('OUTPUT LOST')) term.write(`\r\n\x1b[1;31m[oddjob] ${m}\x1b[0m\r\n`);
         if (event && event.seq > eventsShown) {
           eventsShown = event.seq;
           podEvents.append(h('li', { class: event.type === 'Warning' ? 'warning' : null, 'data-reason': event.reason }, m));
@@ -222,6 +228,7 @@ export const runPage: Page = async (ctx) => {
           message: f.message,
           outputBytes: f.outputBytes,
           outputTruncated: f.outputTruncated,
+          outputLost: f.outputLost,
         };
         drawFacts();
         void refresh();

@@ -1,0 +1,38 @@
+// The Secret that carries a run's progress credential into its pod (env from a
+// secretKeyRef). Created before the Job, then owned by it, so the garbage collector
+// deletes it with the Job (TTL, cancel, or by hand).
+import type { KubeClients } from './client.js';
+import { isNotFound } from './client.js';
+
+export const runSecretName = (runId: string) => `oddjob-run-${runId}`;
+
+export async function createRunSecret(kube: KubeClients, namespace: string, runId: string, token: string): Promise<void> {
+  await kube.core.createNamespacedSecret({
+    namespace,
+    body: {
+      metadata: {
+        name: runSecretName(runId),
+        labels: { 'app.kubernetes.io/managed-by': 'oddjob', 'oddjob.io/run-id': runId },
+        annotations: { 'oddjob.io/purpose': 'the run can post its own progress (POST /api/runs/RUN/progress); useless once the run ends' },
+      },
+      type: 'Opaque',
+      stringData: { token },
+    },
+  });
+}
+
+export async function adoptRunSecret(kube: KubeClients, namespace: string, runId: string, jobName: string, jobUid: string): Promise<void> {
+  await kube.core.patchNamespacedSecret({
+    name: runSecretName(runId),
+    namespace,
+    body: [{ op: 'add', path: '/metadata/ownerReferences', value: [{ apiVersion: 'batch/v1', kind: 'Job', name: jobName, uid: jobUid }] }],
+  });
+}
+
+export async function deleteRunSecret(kube: KubeClients, namespace: string, runId: string): Promise<void> {
+  try {
+    await kube.core.deleteNamespacedSecret({ name: runSecretName(runId), namespace });
+  } catch (err) {
+    if (!isNotFound(err)) throw err;
+  }
+}
