@@ -310,38 +310,6 @@ const MIGRATIONS: readonly NamedMigration[] = [
   `,
   },
   {
-    // four-eyes approval requests (server/store/approvals.ts). json holds the request,
-    // including the exact Job manifest that runs once approved; status is its own column
-    // so that deciding is one compare-and-set: UPDATE ... WHERE id = ? AND status = 'pending'.
-    name: '0010-approval-requests',
-    sqlite: `
-  CREATE TABLE approval_requests (
-    ord        INTEGER PRIMARY KEY,
-    id         TEXT NOT NULL UNIQUE,
-    status     TEXT NOT NULL,
-    namespace  TEXT NOT NULL,
-    deployment TEXT NOT NULL,
-    created_at TEXT NOT NULL,
-    expires_at TEXT NOT NULL,
-    json       TEXT NOT NULL
-  );
-  CREATE INDEX approval_requests_status ON approval_requests (status, ord);
-  `,
-    postgres: `
-  CREATE TABLE approval_requests (
-    ord        bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    id         text NOT NULL UNIQUE,
-    status     text NOT NULL,
-    namespace  text NOT NULL,
-    deployment text NOT NULL,
-    created_at text NOT NULL,
-    expires_at text NOT NULL,
-    json       text NOT NULL
-  );
-  CREATE INDEX approval_requests_status ON approval_requests (status, ord);
-  `,
-  },
-  {
     // notifications: the outbox, Slack messages updated in place, run progress credentials
     name: '0030-notifications',
     sqlite: `
@@ -497,6 +465,38 @@ const MIGRATIONS: readonly NamedMigration[] = [
     why    text NOT NULL
   );
   CREATE INDEX run_output_gaps_run ON run_output_gaps (run_id, "offset");
+  `,
+  },
+  {
+    // four-eyes approval requests (server/store/approvals.ts). json holds the request,
+    // including the exact Job manifest that runs once approved; status is its own column
+    // so that deciding is one compare-and-set: UPDATE ... WHERE id = ? AND status = 'pending'.
+    name: '0032-approval-requests',
+    sqlite: `
+  CREATE TABLE approval_requests (
+    ord        INTEGER PRIMARY KEY,
+    id         TEXT NOT NULL UNIQUE,
+    status     TEXT NOT NULL,
+    namespace  TEXT NOT NULL,
+    deployment TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    expires_at TEXT NOT NULL,
+    json       TEXT NOT NULL
+  );
+  CREATE INDEX approval_requests_status ON approval_requests (status, ord);
+  `,
+    postgres: `
+  CREATE TABLE approval_requests (
+    ord        bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    id         text NOT NULL UNIQUE,
+    status     text NOT NULL,
+    namespace  text NOT NULL,
+    deployment text NOT NULL,
+    created_at text NOT NULL,
+    expires_at text NOT NULL,
+    json       text NOT NULL
+  );
+  CREATE INDEX approval_requests_status ON approval_requests (status, ord);
   `,
   },
   {
