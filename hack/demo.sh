@@ -65,7 +65,11 @@ set +e
 node bin/oddjob.mjs run deploy/api -n demo --reason "demo" -- node scripts/hello.js --batch=42
 code=$?
 set -e
-say "the command exited with $code; the audit trail of that run:"
+say "the command exited with $code. The Tasks the owners declared in demo:"
+node bin/oddjob.mjs tasks -n demo
+say "oddjob run task/backfill -n demo -p batches=3"
+node bin/oddjob.mjs run task/backfill -n demo -p batches=3 --reason "demo"
+say "the audit trail of both runs:"
 node bin/oddjob.mjs audit -n demo --limit 10
 # `oddjob` as an installed CLI would be, for the commands printed below (completion needs it on PATH).
 mkdir -p "$STATE/bin"
@@ -81,6 +85,7 @@ cat >&2 <<EOT
   More commands, in another terminal:
                     export PATH="$STATE/bin:\$PATH" ODDJOB_SERVER=$ODDJOB_SERVER
                     oddjob run deploy/api -n demo -- node scripts/backfill.js 20
+                    oddjob run task/backfill -n demo -p batches=20
                     oddjob runs
                     source <(oddjob completion bash)     # then: oddjob run deploy/api -n demo -- node scripts/<TAB>
                                                          # (the first TAB lists the image in a few seconds; TAB again)

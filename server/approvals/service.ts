@@ -29,7 +29,7 @@ const SERVER_CLIENT = { kind: 'server' as const };
 
 /** The wire shape: what the server keeps for itself (inputs, base hash, teams) stays inside. */
 function publicView(r: StoredApproval): ApprovalRequest {
-  const { baseHash: _b, input: _i, requesterTeams: _t, ...view } = r;
+  const { baseHash: _b, input: _i, requesterTeams: _t, notify: _n, ...view } = r;
   return view;
 }
 
@@ -100,6 +100,7 @@ export function createApprovalService(deps: ApprovalServiceDeps): ApprovalServic
         actor: SERVER_ACTOR,
         client: SERVER_CLIENT,
         requestId: r.id,
+        ...(r.notify ? { notify: r.notify } : {}),
         runId: r.runId,
         namespace: r.namespace,
         deployment: r.deployment,
@@ -126,6 +127,7 @@ export function createApprovalService(deps: ApprovalServiceDeps): ApprovalServic
         actor: SERVER_ACTOR,
         client: SERVER_CLIENT,
         requestId: r.id,
+        ...(r.notify ? { notify: r.notify } : {}),
         runId: r.runId,
         namespace: r.namespace,
         deployment: r.deployment,
@@ -266,6 +268,7 @@ export function createApprovalService(deps: ApprovalServiceDeps): ApprovalServic
       const { job } = pinImages(base, await deploymentPods(plan.deployment));
       const hash = manifestHash(job);
       const approvers = describePolicy(approversOf(plan.deployment, plan));
+      const notifyTargets = planner.notifyTargets(plan);
       const now = new Date();
       const record: StoredApproval = {
         id,
@@ -288,6 +291,7 @@ export function createApprovalService(deps: ApprovalServiceDeps): ApprovalServic
         baseHash: manifestHash(base),
         input: isTaskTarget(req) ? { kind: 'task', req } : { kind: 'deploy', req },
         requesterTeams: ctx.identity.teams,
+        ...(notifyTargets ? { notify: notifyTargets } : {}),
       };
       try {
         await audit.appendDurable({
@@ -295,6 +299,7 @@ export function createApprovalService(deps: ApprovalServiceDeps): ApprovalServic
           actor: ctx.identity,
           client: ctx.client,
           requestId: id,
+          ...(record.notify ? { notify: record.notify } : {}),
           runId,
           namespace: record.namespace,
           deployment: record.deployment,
@@ -363,6 +368,7 @@ export function createApprovalService(deps: ApprovalServiceDeps): ApprovalServic
           actor: ctx.identity,
           client: ctx.client,
           requestId: id,
+          ...(r.notify ? { notify: r.notify } : {}),
           runId: r.runId,
           namespace: r.namespace,
           deployment: r.deployment,
@@ -404,6 +410,7 @@ export function createApprovalService(deps: ApprovalServiceDeps): ApprovalServic
           actor: ctx.identity,
           client: ctx.client,
           requestId: id,
+          ...(r.notify ? { notify: r.notify } : {}),
           runId: r.runId,
           namespace: r.namespace,
           deployment: r.deployment,

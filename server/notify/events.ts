@@ -11,12 +11,14 @@ export const NOTIFY_EVENT_TYPES = [
   'run.lost',
   'run.cancelled',
   'run.progress',
-  // Defined for the Tasks/approval and schedules work: routed and rendered like the
-  // others once those rooms append the matching audit events (eventTypeOf below).
+  // Four-eyes approval (server/approvals): routed by the Deployment's targets, recorded
+  // on the request when it was made.
   'approval.requested',
   'approval.granted',
   'approval.denied',
   'approval.expired',
+  'approval.voided',
+  // Schedules: routed and rendered like the others once that room appends these audit events.
   'schedule.missed',
   'schedule.denied',
   'schedule.failed',
@@ -33,9 +35,9 @@ export interface NotifyEvent {
   time: string;
   /** The audit event that caused it: the receiver can look it up in `oddjob audit`. */
   auditSeq: number;
-  /** Who: the person who started the run (or acted, for cancel/approval). */
+  /** Who: the person who started the run (or acted: cancelled, requested, approved, denied). */
   actor: string;
-  /** The run's owner when someone else acted (cancelled it). */
+  /** The run's (or request's) owner when someone else acted (cancelled, approved, denied it). */
   owner?: string;
   run?: {
     id: string;
@@ -54,6 +56,15 @@ export interface NotifyEvent {
   text?: string;
   /** For events not (yet) about a run (approval.*, schedule.*): where, and the audit message. */
   where?: { namespace: string; deployment?: string };
+  /** approval.*: the request (its run does not exist until it is approved). */
+  request?: {
+    id: string;
+    /** argv exactly as it would run; renderers escape it. */
+    command?: string[];
+    task?: string;
+    /** The requester's reason (requested), or the decider's (granted, denied). */
+    reason?: string;
+  };
   message?: string;
 }
 
@@ -98,8 +109,19 @@ export function notifyEventFromAudit(event: AuditEvent, run: Run | undefined): N
       time: event.time,
       auditSeq: event.seq,
       actor: event.actor.login,
+      ...(event.owner ? { owner: event.owner } : {}),
       where: { namespace: event.namespace, ...(event.deployment ? { deployment: event.deployment } : {}) },
       ...(event.message ? { message: event.message } : {}),
+      ...(type.startsWith('approval.') && event.requestId
+        ? {
+            request: {
+              id: event.requestId,
+              ...(event.command ? { command: event.command } : {}),
+              ...(event.task ? { task: event.task } : {}),
+              ...(event.reason ? { reason: event.reason } : {}),
+            },
+          }
+        : {}),
     };
   }
   return {

@@ -22,12 +22,18 @@ export interface WebhookBody {
     text?: string;
     /** approval.* / schedule.* events without a run: where, and what happened in words. */
     where?: NotifyEvent['where'];
+    /** approval.*: the request, and its url the requests page (--public-url). */
+    request?: NotifyEvent['request'] & { url: string };
     message?: string;
   };
 }
 
 export function runUrl(publicUrl: string, runId: string): string {
   return `${publicUrl.replace(/\/+$/, '')}/runs/${encodeURIComponent(runId)}`;
+}
+
+export function requestsUrl(publicUrl: string): string {
+  return `${publicUrl.replace(/\/+$/, '')}/requests`;
 }
 
 export function webhookBody(event: NotifyEvent, publicUrl: string): WebhookBody {
@@ -43,6 +49,7 @@ export function webhookBody(event: NotifyEvent, publicUrl: string): WebhookBody 
       ...(event.text !== undefined ? { text: event.text } : {}),
       ...(event.where ? { where: event.where } : {}),
       ...(event.message !== undefined ? { message: event.message } : {}),
+      ...(event.request ? { request: { ...event.request, url: requestsUrl(publicUrl) } } : {}),
     },
   };
 }
@@ -101,7 +108,8 @@ const HEADLINE: Record<NotifyEventType, { emoji: string; verb: string }> = {
   'approval.requested': { emoji: ':raised_hand:', verb: 'needs approval' },
   'approval.granted': { emoji: ':ok_hand:', verb: 'was approved' },
   'approval.denied': { emoji: ':no_good:', verb: 'was denied' },
-  'approval.expired': { emoji: ':hourglass:', verb: 'approval expired' },
+  'approval.expired': { emoji: ':hourglass:', verb: 'expired undecided' },
+  'approval.voided': { emoji: ':wastebasket:', verb: 'was voided: the target changed' },
   'schedule.missed': { emoji: ':warning:', verb: 'missed a scheduled slot' },
   'schedule.denied': { emoji: ':warning:', verb: 'scheduled run was denied' },
   'schedule.failed': { emoji: ':x:', verb: 'scheduled run failed' },
@@ -128,13 +136,28 @@ function runBlocks(event: NotifyEvent, run: NonNullable<NotifyEvent['run']>): ob
   ];
 }
 
+/** Who asked, who decided, what would run and why: the body of an approval message. */
+function requestBlocks(event: NotifyEvent, request: NonNullable<NotifyEvent['request']>): object[] {
+  const fields = [`*Requested by*\n${escapeSlack(event.owner ?? event.actor)}`];
+  if (event.owner) fields.push(`*By*\n${escapeSlack(event.actor)}`);
+  if (request.task) fields.push(`*Task*\n${escapeSlack(request.task)}`);
+  const context: string[] = [];
+  if (request.command) context.push(`*Command* ${codeSpan(displayArgv(request.command), 1000)}`);
+  if (request.reason) context.push(`*Reason* ${escapeSlack(request.reason.slice(0, 500))}`);
+  return [
+    { type: 'section', fields: fields.map((text) => ({ type: 'mrkdwn', text })) },
+    ...(context.length ? [{ type: 'context', elements: context.map((text) => ({ type: 'mrkdwn', text })) }] : []),
+  ];
+}
+
 /** Block Kit for one event. Section texts stay far below Slack's 3000-character limit. */
 export function slackMessage(event: NotifyEvent, publicUrl: string): SlackMessage {
   const h = HEADLINE[event.type];
   const run = event.run;
   const place = run ?? event.where;
   const where = place ? `${escapeSlack(place.namespace)}${place.deployment ? `/${escapeSlack(place.deployment)}` : ''}` : '';
-  const link = run ? `<${runUrl(publicUrl, run.id)}|run ${run.id}>` : '';
+  const request = event.request;
+  const link = run ? `<${runUrl(publicUrl, run.id)}|run ${run.id}>` : request ? `<${requestsUrl(publicUrl)}|request ${escapeSlack(request.id)}>` : '';
   const headline = `${h.emoji} *${link || escapeSlack(event.type)}* on *${where}* ${h.verb}`;
   const blocks: object[] = [{ type: 'section', text: { type: 'mrkdwn', text: headline } }];
   if (event.type === 'run.progress' && event.text !== undefined) {
@@ -142,7 +165,8 @@ export function slackMessage(event: NotifyEvent, publicUrl: string): SlackMessag
   }
   if (!run && event.message) blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: escapeSlack(event.message.slice(0, 500)) }] });
   if (run) blocks.push(...runBlocks(event, run));
-  const subject = run ? `run ${run.id}` : event.type;
+  else if (request) blocks.push(...requestBlocks(event, request));
+  const subject = run ? `run ${run.id}` : request ? `request ${request.id}` : event.type;
   const text = `${subject} on ${place ? `${place.namespace}${place.deployment ? `/${place.deployment}` : ''}` : ''} ${h.verb}${event.text !== undefined ? `: ${event.text.slice(0, 200)}` : ''}`;
   return { text: escapeSlack(text), blocks };
 }

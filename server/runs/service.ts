@@ -158,6 +158,8 @@ export interface RunPlanner {
   /** Audit, record, create, track. With `job`, exactly that manifest is created. */
   launch(ctx: RequestContext, plan: RunPlan, opts: LaunchOptions): Promise<Run>;
   currentDeployment(namespace: string, name: string): Promise<k8s.V1Deployment | undefined>;
+  /** The notification targets `plan` reports to (the Deployment's oddjob.io/notify; unknown names logged). */
+  notifyTargets(plan: RunPlan): string[] | undefined;
   /** From the API server, now (not the watch); throws ServiceError (404 when it is gone). */
   readDeployment(namespace: string, name: string): Promise<k8s.V1Deployment>;
   onDeploymentChange(listener: (namespace: string, name: string) => void): () => void;
@@ -1112,6 +1114,7 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
       build: buildJob,
       launch,
       currentDeployment: (namespace, name) => deploymentCache.current(namespace, name),
+      notifyTargets: (plan) => routingFor(plan).run.notify,
       readDeployment,
       onDeploymentChange: (listener) => deploymentCache.onChange(listener),
       cachedTask: (namespace, name) => taskCatalog.get(namespace, name),

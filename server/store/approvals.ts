@@ -13,6 +13,8 @@ export interface StoredApproval extends ApprovalRequest {
   baseHash: string;
   input: { kind: 'deploy'; req: RunRequest } | { kind: 'task'; req: TaskRunRequest };
   requesterTeams: string[];
+  /** Where the request's approval.* events are notified: the Deployment's targets when it was made. */
+  notify?: string[];
 }
 
 export interface ApprovalStore {

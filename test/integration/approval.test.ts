@@ -13,7 +13,7 @@
 //    Task without it runs at once; every step is in the audit log.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,6 +23,7 @@ import { createTestNamespace, eventually, optedInDeployment, requireCluster, typ
 import { FakeGitHub } from '../support/fake-github.js';
 import { deviceToken, startGitHubServer } from '../support/github-signin.js';
 import { runCli, type CliResult, type ServerProcess } from '../support/oddjob.js';
+import { WebhookReceiver, newWebhookSecret } from '../support/webhook-receiver.js';
 
 let cluster: TestCluster;
 let custom: k8s.CustomObjectsApi;
@@ -31,11 +32,14 @@ let gh: FakeGitHub;
 let server: ServerProcess;
 let dir: string;
 const tokens: Record<string, string> = {};
+// The Deployments report to one webhook: approval.* events reach it, with the request.
+const hooks = new WebhookReceiver(newWebhookSecret());
 
 const GUARDED = {
   'oddjob.io/allowed-teams': 'acme/payments',
   'oddjob.io/approval': 'required',
   'oddjob.io/approvers': 'acme/payments-leads,carol',
+  'oddjob.io/notify': 'ops',
 };
 
 async function freePort(): Promise<number> {
@@ -123,13 +127,19 @@ before(async () => {
   gh.addUser('erin', ['acme/payments-leads', 'acme/security']);
   gh.addUser('dave', ['acme/web']);
   dir = mkdtempSync(join(tmpdir(), 'oddjob-approval-'));
+  await hooks.start();
+  writeFileSync(join(dir, 'hook-secret'), `${hooks.secret}\n`, { mode: 0o600 });
+  writeFileSync(
+    join(dir, 'notifications.yaml'),
+    `insecureLoopbackHttp: true\ntargets:\n  ops:\n    webhook: {url: "${hooks.url}", secretFile: ${join(dir, 'hook-secret')}}\n`,
+  );
   server = await startGitHubServer({
     port: await freePort(),
     gh,
     dir,
     namespaces: [ns.name],
     kubeconfig: cluster.kubeconfigPath,
-    extra: ['--auditors', 'acme/security', '--auth-rate-limit', '1000', '--start-timeout', '60s'],
+    extra: ['--auditors', 'acme/security', '--auth-rate-limit', '1000', '--start-timeout', '60s', '--notifications', join(dir, 'notifications.yaml')],
   });
   for (const who of ['alice', 'bob', 'carol', 'erin', 'dave']) tokens[who] = await deviceToken(server.url, gh, who);
 });
@@ -137,6 +147,7 @@ before(async () => {
 after(async () => {
   await server?.kill();
   await gh?.stop();
+  await hooks.stop();
   await ns?.dispose();
 });
 
@@ -188,6 +199,23 @@ describe('a run that needs approval', () => {
     );
     assert.equal(events[0]!.manifestHash, stored.manifestHash);
     assert.equal(events[3]!.reason, 'looks right');
+
+    // The Deployment's notification target heard the request and the approval, then the run's end.
+    const about = (type: string) => hooks.unique().find((h) => h.body.type === type && (h.body.data.request as { id?: string } | undefined)?.id === request.id);
+    const [asked, yes] = await eventually('approval.requested and approval.granted webhooks', async () => {
+      const both = [about('approval.requested'), about('approval.granted')];
+      return both.every(Boolean) && both;
+    });
+    assert.equal(asked!.body.data.actor, 'alice');
+    assert.deepEqual(asked!.body.data.request, {
+      id: request.id,
+      command: printAndExit('approved output', 3),
+      reason: 'INC-1',
+      url: `${server.url}/requests`,
+    });
+    assert.deepEqual([yes!.body.data.actor, yes!.body.data.owner, (yes!.body.data.request as { reason: string }).reason], ['carol', 'alice', 'looks right']);
+    await eventually('the run.failed webhook', async () => hooks.ofRun(request.runId).some((h) => h.body.type === 'run.failed'));
+    assert.equal(hooks.rejected.length, 0, 'every webhook verified with standardwebhooks');
   });
 
   test('an approved request cannot run twice, even when two approvers race', async () => {
@@ -222,6 +250,11 @@ describe('a run that needs approval', () => {
     const e = (await audit(`namespace=${ns.name}&type=approval.denied`)).find((x) => x.requestId === request.id);
     assert.equal(e?.actor.login, 'erin');
     assert.equal(e?.reason, 'not during the freeze');
+    await eventually('the approval.denied webhook', async () =>
+      hooks
+        .unique()
+        .some((h) => h.body.type === 'approval.denied' && (h.body.data.request as { id: string; reason: string }).reason === 'not during the freeze'),
+    );
   });
 
   test("an approver's right is re-checked at approval time", async () => {
@@ -272,6 +305,14 @@ describe('a run that needs approval', () => {
     assert.equal(approve.status, 409);
     const e = (await audit(`namespace=${ns.name}&type=approval.voided`)).find((x) => x.requestId === request.id);
     assert.match(String(e?.message), /image changed/);
+    await eventually('the approval.voided webhook, saying why', async () =>
+      hooks
+        .unique()
+        .some(
+          (h) =>
+            h.body.type === 'approval.voided' && (h.body.data.request as { id: string }).id === request.id && /image changed/.test(String(h.body.data.message)),
+        ),
+    );
   });
 });
 

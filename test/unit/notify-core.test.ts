@@ -80,7 +80,59 @@ describe('eventTypeOf', () => {
   });
 });
 
-describe('approval and schedule events (defined now, appended by those rooms later)', () => {
+describe('approval events: the request, who asked and who decided, escaped', () => {
+  const base = { runId: 'r00000000001', namespace: 'payments', deployment: 'api', requestId: 'q00000000001' };
+  const hostile = ['node', 'x.js', '<!channel> `rm`'];
+  const requested = audit({
+    type: 'approval.requested',
+    ...base,
+    actor: { login: 'alice', teams: [] },
+    command: hostile,
+    reason: 'INC-9 <https://evil|click>',
+    message: 'needs approval by acme/ops',
+  });
+  const granted = audit({ type: 'approval.granted', ...base, actor: { login: 'bob', teams: [] }, owner: 'alice', command: hostile, reason: 'looks right' });
+  const table: Array<[string, AuditEvent, Partial<NonNullable<NotifyEvent['request']>>, string, string | undefined]> = [
+    ['requested: the requester acts', requested, { command: hostile, reason: 'INC-9 <https://evil|click>' }, 'alice', undefined],
+    ['granted: the approver acts for the requester', granted, { command: hostile, reason: 'looks right' }, 'bob', 'alice'],
+    ['expired: the server acts', audit({ type: 'approval.expired', ...base, actor: { login: 'oddjob', teams: [] }, owner: 'alice' }), {}, 'oddjob', 'alice'],
+    [
+      'voided',
+      audit({ type: 'approval.voided', ...base, actor: { login: 'oddjob', teams: [] }, owner: 'alice', message: 'the image changed' }),
+      {},
+      'oddjob',
+      'alice',
+    ],
+  ];
+  for (const [name, event, request, actor, owner] of table) {
+    test(name, () => {
+      const n = notifyEventFromAudit(event, undefined)!;
+      assert.equal(n.type, event.type);
+      assert.deepEqual(n.request, { id: 'q00000000001', ...request });
+      assert.equal(n.actor, actor);
+      assert.equal(n.owner, owner);
+      assert.deepEqual(n.where, { namespace: 'payments', deployment: 'api' });
+      const body = webhookBody(n, 'https://oddjob.example/');
+      assert.equal(body.data.request?.url, 'https://oddjob.example/requests');
+      assert.equal(body.data.run, undefined);
+    });
+  }
+  test('Slack: a link to the requests page, who asked and who decided, the argv and reason shown as typed but inert', () => {
+    const m = slackMessage(notifyEventFromAudit(granted, undefined)!, 'https://oddjob.example');
+    const all = JSON.stringify(m);
+    assert.match(all, /<https:\/\/oddjob\.example\/requests\|request q00000000001>/);
+    assert.match(all, /Requested by\*\\nalice/);
+    assert.match(all, /By\*\\nbob/);
+    assert.doesNotMatch(all, /<!channel>/);
+    assert.match(all, /&lt;!channel&gt;/);
+    assert.match(m.text, /^request q00000000001 on payments\/api was approved$/);
+    const r = JSON.stringify(slackMessage(notifyEventFromAudit(requested, undefined)!, 'https://oddjob.example'));
+    assert.doesNotMatch(r, /<https:\/\/evil/);
+    assert.match(r, /needs approval by acme\/ops/);
+  });
+});
+
+describe('schedule events (defined now, appended by that room later)', () => {
   // Their audit types are not in this build's vocabulary: cast, as those rooms' events will arrive.
   const future = (type: string, over: Partial<AuditEvent> = {}) =>
     audit({ type: type as AuditEvent['type'], runId: undefined, namespace: 'payments', deployment: 'api', message: 'slot 02:00 missed <!here>', ...over });
