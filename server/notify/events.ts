@@ -94,6 +94,30 @@ export function eventTypeOf(event: Pick<AuditEvent, 'type' | 'status'>): NotifyE
   }
 }
 
+/** Only approval/schedule events stand without a run (a request not yet approved, a slot that never started one). */
+function runlessEvent(type: NotifyEventType, event: AuditEvent): NotifyEvent | undefined {
+  if (type.startsWith('run.') || !event.namespace) return undefined;
+  return {
+    type,
+    time: event.time,
+    auditSeq: event.seq,
+    actor: event.actor.login,
+    ...(event.owner ? { owner: event.owner } : {}),
+    where: { namespace: event.namespace, ...(event.deployment ? { deployment: event.deployment } : {}) },
+    ...(event.message ? { message: event.message } : {}),
+    ...(type.startsWith('approval.') && event.requestId ? { request: requestOf(event, event.requestId) } : {}),
+  };
+}
+
+function requestOf(event: AuditEvent, id: string): NonNullable<NotifyEvent['request']> {
+  return {
+    id,
+    ...(event.command ? { command: event.command } : {}),
+    ...(event.task ? { task: event.task } : {}),
+    ...(event.reason ? { reason: event.reason } : {}),
+  };
+}
+
 /**
  * The notification for an audit event about `run` (as stored when the event was
  * appended), or undefined when the event notifies nobody.
@@ -101,29 +125,7 @@ export function eventTypeOf(event: Pick<AuditEvent, 'type' | 'status'>): NotifyE
 export function notifyEventFromAudit(event: AuditEvent, run: Run | undefined): NotifyEvent | undefined {
   const type = eventTypeOf(event);
   if (!type) return undefined;
-  if (!run) {
-    // Only approval/schedule events stand without a run (a slot that never started one).
-    if (type.startsWith('run.') || !event.namespace) return undefined;
-    return {
-      type,
-      time: event.time,
-      auditSeq: event.seq,
-      actor: event.actor.login,
-      ...(event.owner ? { owner: event.owner } : {}),
-      where: { namespace: event.namespace, ...(event.deployment ? { deployment: event.deployment } : {}) },
-      ...(event.message ? { message: event.message } : {}),
-      ...(type.startsWith('approval.') && event.requestId
-        ? {
-            request: {
-              id: event.requestId,
-              ...(event.command ? { command: event.command } : {}),
-              ...(event.task ? { task: event.task } : {}),
-              ...(event.reason ? { reason: event.reason } : {}),
-            },
-          }
-        : {}),
-    };
-  }
+  if (!run) return runlessEvent(type, event);
   return {
     type,
     time: event.time,

@@ -28,6 +28,8 @@ export class WebhookReceiver {
   hang = false;
   private server!: http.Server;
   private readonly hanging = new Set<http.ServerResponse>();
+  /** The most requests held unanswered at one moment (hang mode). */
+  maxHeld = 0;
   url = '';
 
   constructor(readonly secret: string) {}
@@ -43,6 +45,7 @@ export class WebhookReceiver {
         if (this.hang) {
           this.attempts.push({ id, status: 'hang' });
           this.hanging.add(res);
+          this.maxHeld = Math.max(this.maxHeld, this.hanging.size);
           res.on('close', () => this.hanging.delete(res));
           return;
         }
