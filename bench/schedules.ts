@@ -1,6 +1,8 @@
-// Benchmark: schedules. N every-minute schedules (1, 100, 1,000) fire at the same
-// minute through the real launch path (run service in this process: Deployment read,
-// consent, audit before create, Job created on the real cluster). Measured:
+// Benchmark: schedules. N every-minute schedules (1, 100, 1,000) — real Task objects,
+// read through the run service's Task catalog as the server's scheduler reads them —
+// fire at the same minute through the real launch path (run service in this process:
+// Task and Deployment read, consent, audit before create, Job created on the real
+// cluster). Measured:
 //   slot → Job created   from the slot's nominal time to the API server's answer to the
 //                        Job create, per slot (p50/p99); includes up to one tick (1 s)
 //                        of waiting for the scheduler to look
@@ -10,14 +12,15 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import * as k8s from '@kubernetes/client-node';
 import { type KubeClients, loadKube } from '../server/k8s/client.js';
 import { deleteJob } from '../server/k8s/jobs.js';
 import { createLogger } from '../server/logger.js';
 import { createRunService } from '../server/runs/service.js';
 import { createSlotLauncher } from '../server/schedules/launch.js';
-import { Scheduler, type ScheduledTask, type SlotLauncher } from '../server/schedules/scheduler.js';
-import { parseSchedule } from '../server/schedules/spec.js';
-import { requestedIn } from '../server/schedules/wire.js';
+import { Scheduler, type SlotLauncher } from '../server/schedules/scheduler.js';
+import { requestedIn, scheduledTasksOf } from '../server/schedules/wire.js';
+import { applyTaskCrd } from '../test/support/task-crd.js';
 import { openStore } from '../server/store/index.js';
 import { type ClusterEnv, clearJobs } from './env.js';
 import { type BenchOptions, type BenchResult, type Row, ms, quantile, sleep } from './lib.js';
@@ -53,14 +56,19 @@ export async function schedulesBench(env: ClusterEnv, opts: BenchOptions): Promi
     },
   });
   await runs.start();
+  await applyTaskCrd(env.cluster);
+  const custom = env.cluster.kc.makeApiClient(k8s.CustomObjectsApi);
+  const catalog = scheduledTasksOf(() => runs.cachedTasks());
   // As the server does: slot rows on the synchronous=NORMAL connection (store/index.ts).
   const store = timeMethods(opened.schedules, ['claim', 'update', 'open', 'decideMany'], 'slots', phases);
   const rows: Row[] = [];
   const data: Record<string, unknown> = {};
   try {
     for (const n of sizes) {
-      const schedule = parseSchedule({ cron: '* * * * *', timeZone: 'UTC' });
-      const tasks: ScheduledTask[] = Array.from({ length: n }, (_, i) => ({ namespace: env.ns, name: `s${n}-${i}`, deployment: 'api', schedule }));
+      const prefix = `s${n}-`;
+      await createTasks(custom, env.ns, prefix, n);
+      const tasks = () => catalog()?.filter((t) => t.name.startsWith(prefix));
+      await waitFor(`${n} Tasks in the catalog`, () => (tasks()?.length ?? 0) === n);
       const delays: number[] = [];
       phases.clear();
       const real = createSlotLauncher({
@@ -68,7 +76,6 @@ export async function schedulesBench(env: ClusterEnv, opts: BenchOptions): Promi
         readRun: (id) => runStore.get(id),
         requested: requestedIn(opened.audit),
         deleteJob: (namespace, name, uid) => deleteJob(kube, namespace, name, uid),
-        resolveTask: async () => ({ ok: true, deployment: 'api', command: ['true'] }),
       });
       const launcher: SlotLauncher = {
         ...real,
@@ -79,7 +86,7 @@ export async function schedulesBench(env: ClusterEnv, opts: BenchOptions): Promi
           return r;
         },
       };
-      const scheduler = new Scheduler({ tasks: () => tasks, store, launcher, logger, tickMs: 1000 });
+      const scheduler = new Scheduler({ tasks, store, launcher, logger, tickMs: 1000 });
       await scheduler.tick(); // first sight of every schedule: they start now
       // Idle ticks: nothing is due until the next minute.
       const idle: number[] = [];
@@ -126,6 +133,7 @@ export async function schedulesBench(env: ClusterEnv, opts: BenchOptions): Promi
         `${n} schedules: p50 ${ms(p50)} p99 ${ms(p99)}, idle tick ${ms(quantile(idle, 0.5))} CPU, tick with runs open ${ms(quantile(busy, 0.5))} CPU, due tick ${ms(dueCpu)} CPU / ${ms(dueWall)} wall\n`,
       );
       await scheduler.stop();
+      await custom.deleteCollectionNamespacedCustomObject({ group: 'oddjob.io', version: 'v1alpha1', namespace: env.ns, plural: 'tasks' });
       await clearJobs(env, env.ns, 600_000);
     }
   } finally {
@@ -155,11 +163,43 @@ function timeMethods<T extends object>(obj: T, names: readonly string[], label: 
   });
 }
 
+/** N every-minute Tasks running `true` in the bench Deployment, created 16 at a time. */
+async function createTasks(custom: k8s.CustomObjectsApi, namespace: string, prefix: string, n: number): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < n) {
+      const name = `${prefix}${next++}`;
+      await custom.createNamespacedCustomObject({
+        group: 'oddjob.io',
+        version: 'v1alpha1',
+        namespace,
+        plural: 'tasks',
+        body: {
+          apiVersion: 'oddjob.io/v1alpha1',
+          kind: 'Task',
+          metadata: { name },
+          spec: { deployment: 'api', command: ['true'], schedule: { cron: '* * * * *', timeZone: 'UTC' } },
+        },
+      });
+    }
+  };
+  await Promise.all(Array.from({ length: 16 }, worker));
+}
+
+async function waitFor(what: string, ok: () => boolean, timeoutMs = 120_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (!ok()) {
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await sleep(200);
+  }
+}
+
 const TIMED_CALLS = {
   apps: ['readNamespacedDeployment'],
   core: ['listNamespacedService'],
   policy: ['listNamespacedPodDisruptionBudget'],
   batch: ['createNamespacedJob'],
+  custom: ['getNamespacedCustomObject'],
 } as const;
 
 function timeCalls(kube: KubeClients, into: Map<string, number[]>): KubeClients {

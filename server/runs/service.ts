@@ -36,6 +36,7 @@ import { TaskCatalog } from '../tasks/catalog.js';
 import { ParamError, resolveTaskCommand } from '../tasks/resolve.js';
 import { type TaskObject, validateTaskSpec } from '../tasks/spec.js';
 import { decideTaskAccess, summarizeTask, taskRunPolicy } from '../tasks/access.js';
+import { type ConcurrencyPolicy, parseSchedule } from '../schedules/spec.js';
 import { OutputHub } from './hub.js';
 import { followThroughStore } from './stream.js';
 import { jobAdoptableBy, jobBelongsTo, podBelongsTo } from './ownership.js';
@@ -100,6 +101,11 @@ export type ManagedRunService = RunService &
      * `opts.runId` already exists.
      */
     createScheduledRun(ctx: RequestContext, req: RunTarget, opts: ScheduledRunOptions): Promise<Run>;
+    /**
+     * Every Task the watches hold (the schedules' catalog); undefined until each served
+     * namespace has listed, since a partial list would look like deleted Tasks.
+     */
+    cachedTasks(): TaskObject[] | undefined;
     start(): Promise<void>;
     stop(): Promise<void>;
     readiness: ReadinessCheck[];
@@ -131,7 +137,13 @@ export interface RunPlan {
   tty: boolean;
   dropSidecars: boolean;
   activeDeadlineSeconds: number;
-  task?: { name: string; generation: number; approval: 'required' | 'none' };
+  task?: {
+    name: string;
+    generation: number;
+    approval: 'required' | 'none';
+    /** The Task's schedule's policy (when it has a valid one): what a run now honours. */
+    concurrencyPolicy?: ConcurrencyPolicy;
+  };
   /** Who may run this target: the Task's lists, else the Deployment's annotations. */
   runPolicy: AccessPolicy;
 }
@@ -166,6 +178,14 @@ export interface RunPlanner {
   /** The Task from the watch (undefined: not known there). */
   cachedTask(namespace: string, name: string): ReturnType<TaskCatalog['get']>;
   mayRunInDeployment(ctx: RequestContext, namespace: string, deployment: k8s.V1Deployment | undefined): boolean;
+}
+
+/** The concurrencyPolicy of a Task's valid schedule; undefined without one (nothing to honour). */
+function schedulePolicyOf(spec: unknown): ConcurrencyPolicy | undefined {
+  const raw = (spec as { schedule?: unknown } | undefined)?.schedule;
+  if (raw === undefined) return undefined;
+  const parsed = parseSchedule(raw);
+  return parsed.ok ? parsed.schedule.concurrencyPolicy : undefined;
 }
 
 const ENDINGS = new Set(['run.finished', 'run.cancelled', 'run.lost']);
@@ -845,7 +865,7 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
       tty: false,
       dropSidecars: resolved.dropSidecars,
       activeDeadlineSeconds: resolved.activeDeadlineSeconds,
-      task: { name: req.task, generation, approval: spec.approval },
+      task: { name: req.task, generation, approval: spec.approval, concurrencyPolicy: schedulePolicyOf(obj.spec) },
       runPolicy: taskRunPolicy(spec, deployment.metadata?.annotations, config.githubOrg),
     };
   }
@@ -993,6 +1013,38 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
     }
   }
 
+  /**
+   * A person's run of a scheduled Task honours its schedule's concurrencyPolicy as a slot
+   * would: Forbid refuses while a run of the Task is going, Replace cancels those runs (as
+   * this person, audited) first. --force starts it anyway; the audit's message says so.
+   */
+  async function honourSchedulePolicy(ctx: RequestContext, plan: RunPlan, force: boolean): Promise<string | undefined> {
+    const policy = plan.task?.concurrencyPolicy;
+    if (!plan.task || !policy || policy === 'Allow') return undefined;
+    const where = `task ${plan.namespace}/${plan.task.name}`;
+    const going = (await runs.listActive()).filter((r) => r.namespace === plan.namespace && r.task === plan.task!.name);
+    if (going.length === 0) return undefined;
+    const ids = going.map((r) => r.id).join(', ');
+    if (force) return `run now with --force past its schedule's concurrencyPolicy ${policy} (run ${ids} still going)`;
+    if (policy === 'Forbid') {
+      throw new ServiceError(
+        'conflict',
+        `${where} has run ${ids} still going and its schedule's concurrencyPolicy is Forbid, so nothing was started`,
+        `wait for it to end (oddjob logs -f ${going[0]!.id}), or start one anyway with --force`,
+        'concurrency_forbid',
+      );
+    }
+    for (const r of going) {
+      try {
+        await service.cancelRun(ctx, r.id);
+      } catch (err) {
+        // Ended meanwhile: nothing left to replace.
+        if (!(err instanceof ServiceError && err.kind === 'conflict')) throw err;
+      }
+    }
+    return `replaced run ${ids} (its schedule's concurrencyPolicy is Replace)`;
+  }
+
   /** Set by the approval service: a run that needs approval becomes a request. */
   let requestApproval: ((ctx: RequestContext, req: RunTarget, plan: RunPlan) => Promise<PendingApproval>) | undefined;
   let approvalNeeded: ((plan: RunPlan) => { approvers: string } | undefined) | undefined;
@@ -1037,7 +1089,13 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
     async createRun(ctx, req) {
       const plan = await planRun(ctx, req, 'run');
       if (approvalNeeded?.(plan)) return requestApproval!(ctx, req, plan);
-      return launch(ctx, plan, { id: newRunId() });
+      const note = isTaskTarget(req) ? await honourSchedulePolicy(ctx, plan, req.force === true) : undefined;
+      return launch(ctx, plan, { id: newRunId(), note });
+    },
+
+    cachedTasks() {
+      if (taskCatalog.unsynced() !== undefined) return undefined;
+      return config.namespaces.flatMap((ns) => taskCatalog.list(ns).map((e) => e.task));
     },
 
     async createScheduledRun(ctx, req, opts) {

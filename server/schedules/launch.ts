@@ -1,18 +1,16 @@
-// The scheduler's way into the run machinery: a slot becomes a run request under the
-// schedule's own identity (schedule:<namespace>/<task>) and goes through
-// runs/service.ts createScheduledRun like a person's run — re-read Deployment, consent, audit
-// before create — with the slot's fixed run id and Job name.
-import { TERMINAL_STATUSES, type Run, type RunRequest } from '../../protocol/api.js';
+// The scheduler's way into the run machinery: a slot becomes a Task run request under
+// the schedule's own identity (schedule:<namespace>/<task>) with the schedule's params,
+// and goes through runs/service.ts createScheduledRun like a person's run of the Task —
+// the Task and the Deployment re-read from the API server, the Deployment's consent
+// re-checked, audit before create — with the slot's fixed run id and Job name.
+import { TERMINAL_STATUSES, type Run } from '../../protocol/api.js';
+import type { TaskRunRequest } from '../../protocol/tasks.js';
 import { ServiceError } from '../errors.js';
 import type { ManagedRunService } from '../runs/service.js';
 import type { RequestContext } from '../services.js';
 import { decideScheduledRun } from './consent.js';
 import { scheduleActor, type TaskRef } from './names.js';
 import type { LaunchResult, SlotLaunch, SlotLauncher } from './scheduler.js';
-
-/** A Task read now, its command resolved with the schedule's params; or why it cannot run. */
-export type ResolvedSlotTask =
-  { ok: true; deployment: string; container?: string; command: string[]; timeoutSeconds?: number; generation?: number } | { ok: false; problem: string };
 
 export interface SlotLauncherDeps {
   runs: Pick<ManagedRunService, 'createScheduledRun' | 'cancelRun'>;
@@ -22,8 +20,6 @@ export interface SlotLauncherDeps {
   requested: (runId: string) => Promise<boolean>;
   /** Deletes a Job with its pods (a Job already gone is not an error). */
   deleteJob: (namespace: string, name: string, uid: string | undefined) => Promise<void>;
-  /** Reads the Task from the API server (not a cache) and resolves its params; undefined: it is gone. */
-  resolveTask: (task: TaskRef, params: SlotLaunch['params']) => Promise<ResolvedSlotTask | undefined>;
   githubOrg?: string;
   /** false: every launch reads the Deployment and neighbours itself (the bench's comparison). */
   shareReads?: boolean;
@@ -58,14 +54,6 @@ export function createSlotLauncher(deps: SlotLauncherDeps): SlotLauncher {
   return {
     async launch(slot: SlotLaunch): Promise<LaunchResult> {
       const { task } = slot;
-      let resolved: ResolvedSlotTask | undefined;
-      try {
-        resolved = await deps.resolveTask(task, slot.params);
-      } catch (err) {
-        return { ok: false, failed: `could not read task ${task.namespace}/${task.name}: ${(err as Error).message}`, retryable: true };
-      }
-      if (!resolved) return { ok: false, denied: `task ${task.namespace}/${task.name} no longer exists` };
-      if (!resolved.ok) return { ok: false, denied: `task ${task.namespace}/${task.name} is not valid: ${resolved.problem}` };
       // An earlier launch of this attempt (cut short: killed, or failed after the audit)
       // may have recorded run.requested without a run record. Requesting it again would
       // audit one slot twice; the slot fails instead, saying why.
@@ -80,31 +68,26 @@ export function createSlotLauncher(deps: SlotLauncherDeps): SlotLauncher {
       } catch (err) {
         return { ok: false, failed: `could not read the run store: ${(err as Error).message}`, retryable: true };
       }
-      const where = `${task.namespace}/${resolved.deployment}`;
-      const req: RunRequest = {
+      const req: TaskRunRequest = {
         namespace: task.namespace,
-        deployment: resolved.deployment,
-        container: resolved.container,
-        command: resolved.command,
+        task: task.name,
+        params: slot.params,
         reason: `schedule ${task.namespace}/${task.name}, slot ${slot.nominal.toISOString()}${slot.attempt ? `, retry ${slot.attempt}` : ''}`,
-        interactive: false,
-        tty: false,
-        noSidecars: false,
-        timeoutSeconds: resolved.timeoutSeconds,
       };
       try {
         const run = await deps.runs.createScheduledRun(scheduleContext(task), req, {
           runId: slot.runId,
           jobName: slot.jobName,
           share: deps.shareReads === false ? undefined : share,
-          authorize: (d) => decideScheduledRun(where, d.metadata?.annotations, deps.githubOrg),
+          authorize: (d) => decideScheduledRun(`${task.namespace}/${d.metadata?.name ?? ''}`, d.metadata?.annotations, deps.githubOrg),
         });
         return { ok: true, runId: run.id };
       } catch (err) {
         if (err instanceof ServiceError) {
-          // forbidden: consent withdrawn or the owner's rules refuse it (audited as run.denied);
-          // not_found: the Deployment is gone. Neither gets better by trying again.
-          if (err.kind === 'forbidden' || err.kind === 'not_found') return { ok: false, denied: err.message };
+          // forbidden: consent withdrawn, or the Task needs approval (audited as run.denied);
+          // not_found: the Task or the Deployment is gone; task_invalid: the Task no longer
+          // validates. None gets better by trying again.
+          if (err.kind === 'forbidden' || err.kind === 'not_found' || err.code === 'task_invalid') return { ok: false, denied: err.message };
           return { ok: false, failed: err.message, retryable: err.kind === 'unavailable' };
         }
         return { ok: false, failed: (err as Error).message, retryable: true };

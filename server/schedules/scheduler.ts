@@ -65,10 +65,13 @@ export interface TaskScheduleStatus {
   /** The newest slot's outcome, for the Scheduled condition. */
   lastSlot?: Pick<ScheduleSlot, 'nominal' | 'state' | 'message'>;
   suspended: boolean;
+  /** Why the schedule fires nothing (it does not validate, or the Task needs approval). */
+  invalid?: string;
 }
 
 export interface SchedulerDeps {
-  tasks: () => ScheduledTask[];
+  /** The scheduled Tasks now; undefined while the catalog has not listed them all (the tick waits). */
+  tasks: () => ScheduledTask[] | undefined;
   store: SlotStore;
   launcher: SlotLauncher;
   logger: Logger;
@@ -122,6 +125,8 @@ export class Scheduler {
   private readonly retryAt = new Map<string, number>();
   private readonly seenStart = new Set<string>();
   private readonly lastSuccess = new Map<string, number>();
+  /** The error last written to each invalid schedule's status, so it is written once, not every tick. */
+  private readonly reportedInvalid = new Map<string, string>();
 
   constructor(private readonly deps: SchedulerDeps) {
     this.clock = deps.clock ?? (() => new Date());
@@ -178,13 +183,22 @@ export class Scheduler {
     if (!this.isLeader()) return;
     const now = this.clock();
     const tasks = this.deps.tasks();
+    // Not yet known is not "deleted": deciding now would deny every open slot.
+    if (!tasks) return;
     const byKey = new Map(tasks.map((t) => [key(t), t]));
     // A Task deleted (or unscheduled) leaves no series behind in the gauges.
     for (const k of this.nextDue.keys()) if (!byKey.has(k)) this.nextDue.delete(k);
     for (const k of this.lastSuccess.keys()) if (!byKey.has(k)) this.lastSuccess.delete(k);
     const decisions: Decision[] = [];
+    for (const k of this.reportedInvalid.keys()) if (!byKey.has(k)) this.reportedInvalid.delete(k);
+    const invalid: Array<() => Promise<void>> = [];
     for (const task of tasks) {
-      if (!task.schedule.ok) continue;
+      if (!task.schedule.ok) {
+        const error = task.schedule.error;
+        if (this.reportedInvalid.get(key(task)) !== error) invalid.push(() => this.invalidStatus(task, error));
+        continue;
+      }
+      this.reportedInvalid.delete(key(task));
       const d = await this.decide(task, task.schedule.schedule, now);
       if (d) decisions.push(d);
     }
@@ -199,7 +213,7 @@ export class Scheduler {
       this.deps.logger.error({ err }, 'could not start a schedule slot; it stays open and is followed next tick'),
     );
     // Status writes (API calls of their own) wait until every due slot has its Job.
-    const statuses = decisions.map((d) => () => this.status(d.task, d.schedule));
+    const statuses = decisions.map((d) => () => this.status(d.task, d.schedule)).concat(invalid);
     await pool(statuses, LAUNCH_CONCURRENCY, (err) => this.deps.logger.warn({ err }, 'could not write a schedule status'));
     await this.follow(byKey, now);
   }
@@ -420,6 +434,24 @@ export class Scheduler {
         lastSlot: last && { nominal: last.nominal, state: last.state, message: last.message },
         suspended: schedule.suspend || state.suspension !== undefined,
       });
+    } catch (err) {
+      this.deps.logger.warn({ err: (err as Error).message, task: key(task) }, 'could not write the schedule status of a task');
+    }
+  }
+
+  private async invalidStatus(task: ScheduledTask, error: string): Promise<void> {
+    if (!this.deps.writeStatus) return;
+    try {
+      const state = await this.deps.store.taskState(task);
+      const [last] = await this.deps.store.history(task, { limit: 1 });
+      await this.deps.writeStatus(task, {
+        lastScheduleTime: last?.nominal,
+        lastSuccessfulTime: state.lastSuccess,
+        missedSlots: state.missedTotal,
+        suspended: state.suspension !== undefined,
+        invalid: error,
+      });
+      this.reportedInvalid.set(key(task), error);
     } catch (err) {
       this.deps.logger.warn({ err: (err as Error).message, task: key(task) }, 'could not write the schedule status of a task');
     }

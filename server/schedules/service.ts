@@ -14,7 +14,8 @@ import type { SlotStore } from './store.js';
 
 export interface ScheduleServiceDeps {
   namespaces: readonly string[];
-  tasks: () => ScheduledTask[];
+  /** undefined: the Task catalog has not listed every namespace yet. */
+  tasks: () => ScheduledTask[] | undefined;
   store: SlotStore;
   /** May this person run in the Deployment now (the Task's own access list, once Tasks have one)? */
   mayRun: (ctx: RequestContext, namespace: string, deployment: string) => Promise<boolean>;
@@ -26,12 +27,18 @@ export function createScheduleService(deps: ScheduleServiceDeps): ScheduleServic
   const served = new Set(deps.namespaces);
   const clock = deps.clock ?? (() => new Date());
 
+  const known = () => {
+    const tasks = deps.tasks();
+    if (!tasks) throw unavailable('the Tasks are still being read from the cluster', 'try again in a few seconds');
+    return tasks;
+  };
+
   const mayRead = async (ctx: RequestContext, t: ScheduledTask) => ctx.auditor === true || deps.mayRun(ctx, t.namespace, t.deployment);
 
   /** The scheduled Task, if the caller may see it; 404 otherwise (names do not leak). */
   async function find(ctx: RequestContext, ref: TaskRef): Promise<ScheduledTask> {
     if (!served.has(ref.namespace)) throw namespaceNotServed(ref.namespace, deps.namespaces);
-    const t = deps.tasks().find((x) => x.namespace === ref.namespace && x.name === ref.name);
+    const t = known().find((x) => x.namespace === ref.namespace && x.name === ref.name);
     if (!t || !(await mayRead(ctx, t))) throw notFound(`task ${ref.namespace}/${ref.name} has no schedule, or does not exist`);
     return t;
   }
@@ -77,7 +84,7 @@ export function createScheduleService(deps: ScheduleServiceDeps): ScheduleServic
     async list(ctx, namespace) {
       if (namespace && !served.has(namespace)) return [];
       const out: ScheduleSummary[] = [];
-      for (const t of deps.tasks()) {
+      for (const t of known()) {
         if (!served.has(t.namespace) || (namespace && t.namespace !== namespace)) continue;
         if (await mayRead(ctx, t)) out.push(await summary(t));
       }

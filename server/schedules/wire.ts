@@ -9,11 +9,13 @@ import { writeScheduleStatus } from '../k8s/task-status.js';
 import { observeScheduleNextSlot, observeScheduleSuccess } from '../metrics.js';
 import { decideAccess } from '../policy/decide.js';
 import type { ManagedRunService } from '../runs/service.js';
-import { createSlotLauncher, type ResolvedSlotTask } from './launch.js';
+import type { TaskObject } from '../tasks/spec.js';
 import type { TaskRef } from './names.js';
+import { createSlotLauncher } from './launch.js';
 import { Scheduler, type ScheduledTask, type TaskScheduleStatus } from './scheduler.js';
 import { createScheduleService } from './service.js';
 import type { SlotStore } from './store.js';
+import { APPROVAL_REFUSED, scheduledTask } from './tasks.js';
 
 export interface ScheduleWiring {
   /** The store's slots (Store.schedules). */
@@ -25,10 +27,6 @@ export interface ScheduleWiring {
   logger: Logger;
   namespaces: readonly string[];
   githubOrg?: string;
-  /** The scheduled Tasks as the Task catalog sees them (issue 17 brings the catalog). */
-  tasks?: () => ScheduledTask[];
-  /** Reads a Task from the API server and resolves its command with the schedule's params. */
-  resolveTask?: (task: TaskRef, params: Record<string, string | number | boolean>) => Promise<ResolvedSlotTask | undefined>;
   /** Whether this replica holds the Lease now: checked again at every tick, besides lead(). */
   isLeader?: () => boolean;
 }
@@ -36,16 +34,39 @@ export interface ScheduleWiring {
 /** Whether the audit log has run.requested for a run id (the launcher's guard against requesting one twice). */
 export const requestedIn = (audit: AuditLog) => async (runId: string) => (await audit.query({ runId, type: 'run.requested', limit: 1 })).items.length > 0;
 
+/**
+ * The scheduled Tasks of a Task catalog: each Task's schedule parsed and checked once per
+ * version (uid + generation), not at every tick.
+ */
+export function scheduledTasksOf(catalog: () => TaskObject[] | undefined, githubOrg?: string): () => ScheduledTask[] | undefined {
+  let memo = new Map<string, { version: string; scheduled: ScheduledTask | undefined }>();
+  return () => {
+    const objects = catalog();
+    if (!objects) return undefined;
+    const next = new Map<string, { version: string; scheduled: ScheduledTask | undefined }>();
+    const out: ScheduledTask[] = [];
+    for (const o of objects) {
+      const id = o.metadata?.uid ?? `${o.metadata?.namespace}/${o.metadata?.name}`;
+      const version = `${o.metadata?.generation ?? 0}`;
+      const hit = memo.get(id);
+      const entry = hit?.version === version ? hit : { version, scheduled: scheduledTask(o, githubOrg) };
+      next.set(id, entry);
+      if (entry.scheduled) out.push(entry.scheduled);
+    }
+    memo = next;
+    return out;
+  };
+}
+
 export function createSchedules(w: ScheduleWiring) {
   const store = w.slots;
-  const tasks = w.tasks ?? (() => []);
+  const tasks = scheduledTasksOf(() => w.runs.cachedTasks(), w.githubOrg);
   const logger = w.logger.child({ component: 'scheduler' });
   const launcher = createSlotLauncher({
     runs: w.runs,
     readRun: (id) => w.runStore.get(id),
     requested: requestedIn(w.audit),
     deleteJob: (namespace, name, uid) => deleteJob(w.kube, namespace, name, uid),
-    resolveTask: w.resolveTask ?? (async () => undefined),
     githubOrg: w.githubOrg,
   });
   const scheduler = new Scheduler({
@@ -54,14 +75,7 @@ export function createSchedules(w: ScheduleWiring) {
     launcher,
     logger,
     isLeader: w.isLeader,
-    writeStatus: (task, st) =>
-      writeScheduleStatus(w.kube, task.namespace, task.name, {
-        lastScheduleTime: st.lastScheduleTime,
-        nextScheduleTime: st.nextScheduleTime,
-        lastSuccessfulTime: st.lastSuccessfulTime,
-        missedSlots: st.missedSlots,
-        condition: scheduledCondition(st),
-      }),
+    writeStatus: statusWriter(w.kube),
     recordMissed: async (task, slots, more) => {
       try {
         await w.audit.appendDurable({
@@ -106,8 +120,21 @@ export function createSchedules(w: ScheduleWiring) {
   };
 }
 
+/** Writes what the scheduler knows of a Task into its status (`kubectl get ojtask` shows it). */
+export const statusWriter = (kube: KubeClients) => (task: TaskRef, st: TaskScheduleStatus) =>
+  writeScheduleStatus(kube, task.namespace, task.name, {
+    lastScheduleTime: st.lastScheduleTime,
+    nextScheduleTime: st.nextScheduleTime,
+    lastSuccessfulTime: st.lastSuccessfulTime,
+    missedSlots: st.missedSlots,
+    condition: scheduledCondition(st),
+  });
+
 /** The Scheduled condition: True while the schedule fires and its last slot went well. */
-function scheduledCondition(st: TaskScheduleStatus): { status: 'True' | 'False'; reason: string; message: string } {
+export function scheduledCondition(st: TaskScheduleStatus): { status: 'True' | 'False'; reason: string; message: string } {
+  if (st.invalid !== undefined) {
+    return { status: 'False', reason: st.invalid === APPROVAL_REFUSED ? 'ApprovalRequired' : 'InvalidSchedule', message: st.invalid.slice(0, 4000) };
+  }
   if (st.suspended)
     return { status: 'False', reason: 'Suspended', message: 'suspended: slots are recorded as skipped (oddjob schedules says by whom and why)' };
   const last = st.lastSlot;

@@ -1,7 +1,11 @@
-// Schedules on the real cluster, in real time: every-minute schedules fire through the
-// real run service (real Deployments, Jobs, pods, the store on a SQLite file), for two slots
-// each, all at once so the file takes ~3 minutes rather than ~15:
-//   every    — fires on time, Job names are the slots' deterministic names, one audit trail per run
+// Schedules on the real cluster, in real time, with real Tasks: every-minute schedules
+// are Task objects (charts/oddjob/crds) applied through the API server, read by the run
+// service's Task catalog (a watch) as the scheduler's `tasks()`, and fired through the
+// real launch path (the Task and Deployment re-read, the Deployment's consent, audit
+// before create, real Jobs and pods, the store on a SQLite file) for two slots each, all
+// at once so the file takes ~3 minutes rather than ~15:
+//   every    — fires on time with the schedule's params, Job names are the slots'
+//              deterministic names, one audit trail per run, status written to the Task
 //   forbid   — the second slot is skipped while the first run still goes, and says why
 //   replace  — the first run is cancelled, the second runs
 //   allow    — both run at the same time
@@ -10,39 +14,46 @@
 //   pruned   — historyLimit {succeeded: 1}: the older succeeded slot's Job is deleted
 //   late     — the scheduler is stopped across two slots: on restart the older is missed and
 //              the latest, inside startingDeadline, runs once
-// The Task catalog is the one stand-in: the scheduler's `tasks()` seam is fed a fixed
-// list here (the Task CRD arrives with issue 17); everything behind it is real.
+//   badparams — params the Task refuses: the schedule fires nothing and its status says why
+//   gated    — approval: required with a schedule: the API server refuses the Task
+//   hand-*   — `oddjob run task/NAME` (run now) honours the schedule's concurrencyPolicy unless forced
+// The wall clock is real: no fake clock or tick option stands in for time here.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import type * as k8s from '@kubernetes/client-node';
+import * as k8s from '@kubernetes/client-node';
 import type { Run } from '../../protocol/api.js';
 import { loadKube, type KubeClients } from '../../server/k8s/client.js';
 import { observeScheduleSuccess, registry } from '../../server/metrics.js';
 import { deleteJob } from '../../server/k8s/jobs.js';
 import { createLogger } from '../../server/logger.js';
+import { ServiceError } from '../../server/errors.js';
 import { createRunService, type ManagedRunService } from '../../server/runs/service.js';
 import { createSlotLauncher } from '../../server/schedules/launch.js';
 import { slotJobName } from '../../server/schedules/names.js';
 import { Scheduler, type ScheduledTask } from '../../server/schedules/scheduler.js';
-import { parseSchedule } from '../../server/schedules/spec.js';
 import type { ScheduleSlot, SlotStore } from '../../server/schedules/store.js';
-import { requestedIn } from '../../server/schedules/wire.js';
-import type { AuditLog, RunStore } from '../../server/store/index.js';
+import { requestedIn, scheduledTasksOf, statusWriter } from '../../server/schedules/wire.js';
+import type { RequestContext } from '../../server/services.js';
+import type { AuditLog, OutputStore, RunStore } from '../../server/store/index.js';
 import { ScheduleSlots } from '../../server/store/schedules.js';
 import type { DbTarget } from '../../server/store/target.js';
 import { createTestNamespace, eventually, optedInDeployment, requireCluster, type TestCluster } from '../support/cluster.js';
 import { testStores } from '../support/stores.js';
+import { applyTaskCrd } from '../support/task-crd.js';
 
 const stores = testStores('schedules');
 const ALLOW = { 'oddjob.io/allowed-users': 'alice' };
 const QUICK = ['node', '-e', 'console.log("slot ran")'];
 const SLOW = ['node', '-e', 'setTimeout(() => {}, 150000)'];
+const alice: RequestContext = { identity: { login: 'alice', teams: [] }, client: { kind: 'cli' } };
 
 let cluster: TestCluster;
+let custom: k8s.CustomObjectsApi;
 let ns: { name: string; dispose: () => Promise<void> };
 let runs: ManagedRunService;
 let kube: KubeClients;
 let runStore: RunStore;
+let output: OutputStore;
 let audit: AuditLog;
 let store: SlotStore;
 let scheduler: Scheduler;
@@ -51,27 +62,35 @@ const lateStore = async () => new ScheduleSlots(await stores.connect(lateTarget)
 let late: Scheduler | undefined;
 const stopped: Scheduler[] = [];
 
-interface TestTask extends ScheduledTask {
-  command: string[];
+const TASK = { group: 'oddjob.io', version: 'v1alpha1', plural: 'tasks' };
+function taskBody(name: string, deployment: string, command: string[], schedule: Record<string, unknown>, extra: Record<string, unknown> = {}) {
+  return {
+    apiVersion: 'oddjob.io/v1alpha1',
+    kind: 'Task',
+    metadata: { name, namespace: ns.name },
+    spec: { deployment, command, ...extra, schedule: { cron: '* * * * *', timeZone: 'UTC', ...schedule } },
+  };
 }
-const tasks: TestTask[] = [];
-function task(name: string, deployment: string, command: string[], schedule: Record<string, unknown>): TestTask {
-  const t = { namespace: ns.name, name, deployment, command, schedule: parseSchedule({ cron: '* * * * *', timeZone: 'UTC', ...schedule }) };
-  assert.ok(t.schedule.ok, JSON.stringify(t.schedule));
-  return t;
-}
+const applyTask = (body: ReturnType<typeof taskBody>) => custom.createNamespacedCustomObject({ ...TASK, namespace: ns.name, body });
+const readTaskObject = (name: string) =>
+  custom.getNamespacedCustomObject({ ...TASK, namespace: ns.name, name }) as Promise<{
+    spec: { schedule?: Record<string, unknown> };
+    status?: Record<string, unknown> & { conditions?: Array<{ type: string; status: string; reason: string; message: string }> };
+  }>;
 
-function schedulerOn(slotStore: SlotStore, list: () => TestTask[]): Scheduler {
+/** The scheduled Tasks as the server's scheduler gets them: from the run service's Task catalog. */
+const fromCatalog = (keep: (t: ScheduledTask) => boolean) => {
+  const all = scheduledTasksOf(() => runs.cachedTasks());
+  return () => all()?.filter(keep);
+};
+
+function schedulerOn(slotStore: SlotStore, list: () => ScheduledTask[] | undefined): Scheduler {
   const logger = createLogger('warn');
   const launcher = createSlotLauncher({
     runs,
     readRun: (id) => runStore.get(id),
     requested: requestedIn(audit),
     deleteJob: (namespace, name, uid) => deleteJob(kube, namespace, name, uid),
-    resolveTask: async (ref) => {
-      const t = list().find((x) => x.name === ref.name);
-      return t && { ok: true, deployment: t.deployment, command: t.command };
-    },
   });
   return new Scheduler({
     tasks: list,
@@ -80,6 +99,7 @@ function schedulerOn(slotStore: SlotStore, list: () => TestTask[]): Scheduler {
     logger,
     tickMs: 1000,
     recordMissed: async () => {},
+    writeStatus: statusWriter(kube),
   });
 }
 
@@ -92,14 +112,25 @@ async function jobsOf(deployment: string): Promise<k8s.V1Job[]> {
   return list.items;
 }
 
+async function outputOf(runId: string): Promise<string> {
+  let text = '';
+  for await (const c of output.read(runId)) text += c.data.toString();
+  return text;
+}
+
+let gatedRefusal: unknown;
+
 before(async () => {
   cluster = await requireCluster();
+  custom = cluster.kc.makeApiClient(k8s.CustomObjectsApi);
+  await applyTaskCrd(cluster);
   ns = await createTestNamespace(cluster, 'sched');
   for (const d of ['api', 'slow', 'owned']) {
     await cluster.apps.createNamespacedDeployment({ namespace: ns.name, body: optedInDeployment(d, ALLOW) });
   }
   const opened = await stores.open('sqlite', { maxOutputBytesPerRun: 1 << 20 });
   runStore = opened.runs;
+  output = opened.output;
   audit = opened.audit;
   kube = loadKube({ kubeconfig: cluster.kubeconfigPath });
   runs = createRunService({
@@ -120,23 +151,54 @@ before(async () => {
   });
   await runs.start();
   store = opened.schedules;
-  tasks.push(
-    task('every', 'api', QUICK, {}),
-    task('forbid', 'slow', SLOW, { concurrencyPolicy: 'Forbid' }),
-    task('replace', 'slow', SLOW, { concurrencyPolicy: 'Replace' }),
-    task('allow', 'slow', SLOW, { concurrencyPolicy: 'Allow' }),
-    task('consent', 'owned', QUICK, {}),
-    task('paused', 'api', QUICK, {}),
-    task('pruned', 'api', QUICK, { historyLimit: { succeeded: 1, failed: 0 } }),
+  const yearly = { cron: '0 0 1 1 *' };
+  const bodies = [
+    // The schedule's params reach the command as one argv element each.
+    taskBody(
+      'every',
+      'api',
+      ['node', '-e', 'console.log("slot ran with " + process.argv[1])', '$(params.word)'],
+      { params: { word: 'w0rd; echo no' } },
+      {
+        params: [{ name: 'word', type: 'string', required: true }],
+      },
+    ),
+    taskBody('forbid', 'slow', SLOW, { concurrencyPolicy: 'Forbid' }),
+    taskBody('replace', 'slow', SLOW, { concurrencyPolicy: 'Replace' }),
+    taskBody('allow', 'slow', SLOW, { concurrencyPolicy: 'Allow' }),
+    taskBody('consent', 'owned', QUICK, {}),
+    taskBody('paused', 'api', QUICK, {}),
+    taskBody('pruned', 'api', QUICK, { historyLimit: { succeeded: 1, failed: 0 } }),
+    taskBody('late', 'api', QUICK, { startingDeadline: '50s' }),
+    taskBody(
+      'badparams',
+      'api',
+      ['echo', '$(params.merchant)'],
+      { params: { merchant: 'nope' } },
+      {
+        params: [{ name: 'merchant', type: 'string', required: true, pattern: '^m_[a-z0-9]{8}$' }],
+      },
+    ),
+    taskBody('hand-forbid', 'slow', SLOW, { ...yearly, concurrencyPolicy: 'Forbid' }),
+    taskBody('hand-replace', 'slow', SLOW, { ...yearly, concurrencyPolicy: 'Replace' }),
+  ];
+  for (const body of bodies) await applyTask(body);
+  gatedRefusal = await applyTask(taskBody('gated', 'api', QUICK, {}, { approval: 'required' })).then(
+    () => undefined,
+    (err: unknown) => err,
   );
+  await eventually('the catalog has every Task', async () => (runs.cachedTasks()?.length ?? 0) >= bodies.length);
   await store.setSuspension(ref('paused'), { at: new Date().toISOString(), by: 'alice', reason: 'testing suspension' });
-  scheduler = schedulerOn(store, () => tasks);
+  scheduler = schedulerOn(
+    store,
+    fromCatalog((t) => t.name !== 'late'),
+  );
   scheduler.start();
 
   // `late` has a store (and so a cursor) of its own: it is "the server" that stops.
   lateTarget = await stores.target('sqlite');
-  const lateTask = task('late', 'api', QUICK, { startingDeadline: '50s' });
-  late = schedulerOn(await lateStore(), () => [lateTask]);
+  const lateOnly = fromCatalog((t) => t.name === 'late');
+  late = schedulerOn(await lateStore(), lateOnly);
   await late.tick(); // first sight: the schedule starts now
   const stoppedAt = Date.now();
   late = undefined;
@@ -145,7 +207,7 @@ before(async () => {
   setTimeout(
     () =>
       void lateStore().then((s) => {
-        late = schedulerOn(s, () => [lateTask]);
+        late = schedulerOn(s, lateOnly);
         late.start();
       }),
     secondSlot + 5_000 - Date.now(),
@@ -208,6 +270,42 @@ describe('schedules on the real cluster', () => {
     }
     const names = (await jobsOf('api')).map((j) => j.metadata!.name!);
     for (const slot of h) assert.ok(names.includes(slotJobName(ref('every'), new Date(slot.nominal))), names.join(', '));
+    // The Task's command with the schedule's params, the value one literal argument.
+    const run = (await runStore.get(h[0]!.runId!))!;
+    assert.equal(run.task, 'every');
+    assert.deepEqual(run.command.slice(-1), ['w0rd; echo no']);
+    assert.match(await outputOf(run.id), /^slot ran with w0rd; echo no$/m);
+  });
+
+  test("the Task's status: last, next and last successful slot, missed count, a Scheduled condition beside Ready", async () => {
+    const t = await eventually('every: status written after its second success', async () => {
+      const o = await readTaskObject('every');
+      return o.status?.lastSuccessfulTime ? o : undefined;
+    });
+    const last = (await history('every')).filter((s) => s.state === 'succeeded').at(-1)!;
+    assert.ok(Date.parse(String(t.status!.lastScheduleTime)) >= Date.parse(last.nominal) - 60_000);
+    assert.ok(Date.parse(String(t.status!.nextScheduleTime)) > Date.parse(String(t.status!.lastScheduleTime)));
+    assert.equal(t.status!.missedSlots, 0);
+    const scheduled = t.status!.conditions!.find((c) => c.type === 'Scheduled')!;
+    assert.equal(scheduled.status, 'True', JSON.stringify(scheduled));
+    assert.ok(t.status!.conditions!.some((c) => c.type === 'Ready' && c.status === 'True'));
+  });
+
+  test('params the Task refuses: the schedule fires nothing, and its status says which parameter', async () => {
+    const t = await eventually('badparams: Scheduled=False', async () => {
+      const o = await readTaskObject('badparams');
+      return o.status?.conditions?.find((c) => c.type === 'Scheduled');
+    });
+    assert.equal(t.status, 'False');
+    assert.equal(t.reason, 'InvalidSchedule');
+    assert.match(t.message, /spec\.schedule\.params: parameter merchant: must match/);
+    assert.deepEqual(await history('badparams'), []);
+  });
+
+  test('approval: required with a schedule is refused by the API server, saying why', async () => {
+    assert.ok(gatedRefusal, 'the API server accepted a Task that needs approval and has a schedule');
+    assert.equal((gatedRefusal as { code?: number }).code, 422);
+    assert.match(String((gatedRefusal as Error).message), /a Task with approval: required cannot have a schedule/);
   });
 
   test('Forbid: the overlapping slot is skipped and recorded', async () => {
@@ -304,5 +402,29 @@ describe('schedules on the real cluster', () => {
     assert.equal(jobs.length, 1, jobs.map((j) => j.metadata!.name).join(', '));
     assert.equal(jobs[0]!.metadata!.name, slotJobName(ref('late'), new Date(h[1]!.nominal)));
     assert.equal((await slots.taskState(ref('late'))).missedTotal, 1);
+  });
+  test('run now honours Forbid: refused while a run of the Task goes, --force starts one and the audit says so', async () => {
+    const first = (await runs.createRun(alice, { namespace: ns.name, task: 'hand-forbid', params: {} })) as Run;
+    await assert.rejects(
+      runs.createRun(alice, { namespace: ns.name, task: 'hand-forbid', params: {} }),
+      (err: unknown) =>
+        err instanceof ServiceError && err.code === 'concurrency_forbid' && err.message.includes(first.id) && /concurrencyPolicy is Forbid/.test(err.message),
+    );
+    const forced = (await runs.createRun(alice, { namespace: ns.name, task: 'hand-forbid', params: {}, force: true })) as Run;
+    assert.notEqual(forced.id, first.id);
+    const requested = (await audit.query({ runId: forced.id, type: 'run.requested', limit: 1 })).items[0]!;
+    assert.equal(requested.actor.login, 'alice');
+    assert.match(requested.message!, new RegExp(`--force past its schedule's concurrencyPolicy Forbid \\(run ${first.id} still going\\)`));
+    for (const r of [first, forced]) await runs.cancelRun(alice, r.id);
+  });
+
+  test('run now honours Replace: the going run is cancelled by the person, audited, then the new one starts', async () => {
+    const first = (await runs.createRun(alice, { namespace: ns.name, task: 'hand-replace', params: {} })) as Run;
+    const second = (await runs.createRun(alice, { namespace: ns.name, task: 'hand-replace', params: {} })) as Run;
+    assert.equal((await runStore.get(first.id))!.status, 'cancelled');
+    const cancelled = (await audit.query({ runId: first.id, type: 'run.cancelled', limit: 1 })).items[0]!;
+    assert.equal(cancelled.actor.login, 'alice');
+    assert.notEqual((await runStore.get(second.id))!.status, 'cancelled');
+    await runs.cancelRun(alice, second.id);
   });
 });
