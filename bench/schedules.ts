@@ -20,6 +20,7 @@ import { createRunService } from '../server/runs/service.js';
 import { createSlotLauncher } from '../server/schedules/launch.js';
 import { Scheduler, type SlotLauncher } from '../server/schedules/scheduler.js';
 import { requestedIn, scheduledTasksOf } from '../server/schedules/wire.js';
+import { createTestNamespace, optedInDeployment } from '../test/support/cluster.js';
 import { applyTaskCrd } from '../test/support/task-crd.js';
 import { openStore } from '../server/store/index.js';
 import { type ClusterEnv, clearJobs } from './env.js';
@@ -32,6 +33,14 @@ const cpuMs = (since: NodeJS.CpuUsage) => {
 
 export async function schedulesBench(env: ClusterEnv, opts: BenchOptions): Promise<BenchResult> {
   const sizes = opts.quick ? [1, 100] : [1, 100, 1000];
+  // A namespace of its own: the bench environment's server serves env.ns and would
+  // schedule the same Tasks (its slots race this process's for the same Job names).
+  const own = await createTestNamespace(env.cluster, 'bench-sched');
+  await env.cluster.apps.createNamespacedDeployment({
+    namespace: own.name,
+    body: optedInDeployment('api', { 'oddjob.io/allowed-users': 'bench' }, own.name),
+  });
+  const namespace = own.name;
   const file = join(mkdtempSync(join(tmpdir(), 'oddjob-bench-sched-')), 'audit.db');
   const opened = await openStore({ engine: 'sqlite', path: file }, { maxOutputBytesPerRun: 1 << 20 });
   const runStore = opened.runs;
@@ -47,7 +56,7 @@ export async function schedulesBench(env: ClusterEnv, opts: BenchOptions): Promi
     wakeups: opened.wakeups,
     logger,
     config: {
-      namespaces: [env.ns],
+      namespaces: [namespace],
       defaultTimeoutSeconds: 600,
       maxTimeoutSeconds: 3600,
       ttlSecondsAfterFinished: 600,
@@ -66,7 +75,7 @@ export async function schedulesBench(env: ClusterEnv, opts: BenchOptions): Promi
   try {
     for (const n of sizes) {
       const prefix = `s${n}-`;
-      await createTasks(custom, env.ns, prefix, n);
+      await createTasks(custom, namespace, prefix, n);
       const tasks = () => catalog()?.filter((t) => t.name.startsWith(prefix));
       await waitFor(`${n} Tasks in the catalog`, () => (tasks()?.length ?? 0) === n);
       const delays: number[] = [];
@@ -133,12 +142,13 @@ export async function schedulesBench(env: ClusterEnv, opts: BenchOptions): Promi
         `${n} schedules: p50 ${ms(p50)} p99 ${ms(p99)}, idle tick ${ms(quantile(idle, 0.5))} CPU, tick with runs open ${ms(quantile(busy, 0.5))} CPU, due tick ${ms(dueCpu)} CPU / ${ms(dueWall)} wall\n`,
       );
       await scheduler.stop();
-      await custom.deleteCollectionNamespacedCustomObject({ group: 'oddjob.io', version: 'v1alpha1', namespace: env.ns, plural: 'tasks' });
-      await clearJobs(env, env.ns, 600_000);
+      await custom.deleteCollectionNamespacedCustomObject({ group: 'oddjob.io', version: 'v1alpha1', namespace, plural: 'tasks' });
+      await clearJobs(env, namespace, 600_000);
     }
   } finally {
     await runs.stop();
     await opened.close();
+    await own.dispose();
   }
   return { name: 'schedules', rows, data };
 }
