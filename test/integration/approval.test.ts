@@ -14,7 +14,6 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
@@ -24,6 +23,7 @@ import { FakeGitHub } from '../support/fake-github.js';
 import { deviceToken, startGitHubServer } from '../support/github-signin.js';
 import { runCli, type CliResult, type ServerProcess } from '../support/oddjob.js';
 import { WebhookReceiver, newWebhookSecret } from '../support/webhook-receiver.js';
+import { freePort } from '../support/net.js';
 
 let cluster: TestCluster;
 let custom: k8s.CustomObjectsApi;
@@ -41,14 +41,6 @@ const GUARDED = {
   'oddjob.io/approvers': 'acme/payments-leads,carol',
   'oddjob.io/notify': 'ops',
 };
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const p = (s.address() as { port: number }).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return p;
-}
 
 interface Answer {
   status: number;

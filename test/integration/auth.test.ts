@@ -8,13 +8,13 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import WebSocket from 'ws';
 import { optedInDeployment, createTestNamespace, eventually, requireCluster, type TestCluster } from '../support/cluster.js';
 import { FakeGitHub } from '../support/fake-github.js';
 import { BIN, runCli, startServerProcess, type ServerProcess } from '../support/oddjob.js';
+import { freePort } from '../support/net.js';
 
 let cluster: TestCluster;
 let ns: { name: string; dispose: () => Promise<void> };
@@ -24,14 +24,6 @@ let base: string;
 let dir: string;
 const SESSION_SECRET = 'test-session-secret-0123456789-abcdefghijklmnop';
 const REFRESH_S = 3;
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 before(async () => {
   cluster = await requireCluster();

@@ -13,7 +13,6 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -25,6 +24,7 @@ import { FakeGitHub } from '../support/fake-github.js';
 import { startGitHubServer } from '../support/github-signin.js';
 import { CountingKubeProxy } from '../support/kube-proxy.js';
 import { runCli, type ServerProcess } from '../support/oddjob.js';
+import { freePort } from '../support/net.js';
 
 let cluster: TestCluster;
 let A: { name: string; dispose: () => Promise<void> };
@@ -36,14 +36,6 @@ let base: string;
 let port: number;
 let dir: string;
 const tokens: Record<string, string> = {};
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const p = (s.address() as { port: number }).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return p;
-}
 
 function startServer() {
   return startGitHubServer({

@@ -8,7 +8,6 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
@@ -16,6 +15,7 @@ import { createTestNamespace, eventually, optedInDeployment, requireCluster, typ
 import { FakeGitHub } from '../support/fake-github.js';
 import { startGitHubServer } from '../support/github-signin.js';
 import { BIN, runCli, type ServerProcess } from '../support/oddjob.js';
+import { freePort } from '../support/net.js';
 
 let cluster: TestCluster;
 let ns1: { name: string; dispose: () => Promise<void> };
@@ -27,14 +27,6 @@ let home: string;
 let a: ServerProcess;
 /** Serves ns1 and ns2. */
 let b: ServerProcess;
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 async function startServer(namespaces: string[], db: string): Promise<ServerProcess> {
   return startGitHubServer({ port: await freePort(), gh, dir, namespaces, kubeconfig: cluster.kubeconfigPath, db, extra: ['--auth-rate-limit', '1000'] });

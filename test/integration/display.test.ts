@@ -10,13 +10,13 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { mkdtempSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createTestNamespace, optedInDeployment, requireCluster, type TestCluster } from '../support/cluster.js';
 import { FakeGitHub } from '../support/fake-github.js';
 import { startGitHubServer } from '../support/github-signin.js';
 import { runCli, type ServerProcess } from '../support/oddjob.js';
+import { freePort } from '../support/net.js';
 
 let cluster: TestCluster;
 let ns: { name: string; dispose: () => Promise<void> };
@@ -31,14 +31,6 @@ const RLO = '\u202e';
 const C1_CSI = '\u009b'; // an 8-bit CSI: reaches us as the byte 0x9b in a header
 const ARGV = ['node', '-e', 'process.exit(0)', TITLE, CLEAR];
 const REASON = `INC-1 ${RLO}gnp.exe`;
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 before(async () => {
   cluster = await requireCluster();

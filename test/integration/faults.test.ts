@@ -11,9 +11,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { optedInDeployment, createTestNamespace, eventually, requireCluster, type TestCluster } from '../support/cluster.js';
 import { FakeGitHub } from '../support/fake-github.js';
+import { freePort } from '../support/net.js';
 import {
   ensureApiServerUp,
-  freePort,
   killSpawnedClis,
   longestStall,
   mountTmpfs,

@@ -9,7 +9,6 @@
 // secret appears in logs, audit or the delivery log.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer } from 'node:http';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,6 +18,7 @@ import { FakeSlack } from '../support/fake-slack.js';
 import { deviceToken, startGitHubServer } from '../support/github-signin.js';
 import { runCli, type ServerProcess } from '../support/oddjob.js';
 import { WebhookReceiver, newWebhookSecret } from '../support/webhook-receiver.js';
+import { freePort } from '../support/net.js';
 
 let cluster: TestCluster;
 let ns: { name: string; dispose: () => Promise<void> };
@@ -37,14 +37,6 @@ const SECRET = newWebhookSecret();
 /** Logs of server processes that were restarted, for the no-secrets check. */
 let earlierLogs = '';
 const REVOKED_TOKEN = `xoxb-${Date.now()}-revoked-bot-token`;
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const p = (s.address() as { port: number }).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return p;
-}
 
 function start(): Promise<ServerProcess> {
   return startGitHubServer({

@@ -13,7 +13,6 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
@@ -21,6 +20,7 @@ import { createTestNamespace, eventually, optedInDeployment, requireCluster, typ
 import { FakeGitHub } from '../support/fake-github.js';
 import { deviceToken, startGitHubServer } from '../support/github-signin.js';
 import { runCli, type CliResult, type ServerProcess } from '../support/oddjob.js';
+import { freePort } from '../support/net.js';
 
 let cluster: TestCluster;
 let custom: k8s.CustomObjectsApi;
@@ -28,14 +28,6 @@ let ns: { name: string; dispose: () => Promise<void> };
 let gh: FakeGitHub;
 let server: ServerProcess;
 const tokens: Record<string, string> = {};
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const p = (s.address() as { port: number }).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return p;
-}
 
 const group = { group: 'oddjob.io', version: 'v1alpha1', plural: 'tasks' };
 /** node prints its argv (after -e's code) as JSON: the exact elements the program received. */

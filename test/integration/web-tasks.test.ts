@@ -6,7 +6,6 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
@@ -16,6 +15,7 @@ import { FakeGitHub } from '../support/fake-github.js';
 import { startGitHubServer } from '../support/github-signin.js';
 import type { ServerProcess } from '../support/oddjob.js';
 import { visit } from '../support/browser.js';
+import { freePort } from '../support/net.js';
 
 const CHROMIUM = process.env.ODDJOB_TEST_CHROMIUM ?? '/usr/bin/chromium';
 
@@ -24,14 +24,6 @@ let ns: { name: string; dispose: () => Promise<void> };
 let gh: FakeGitHub;
 let server: ServerProcess;
 let browser: Browser;
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const p = (s.address() as { port: number }).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return p;
-}
 
 async function signedIn(login: string): Promise<BrowserContext> {
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, baseURL: server.url });

@@ -2,7 +2,6 @@
 // local cluster's kube-apiserver, following a CLI process while it runs, a
 // seeded random source, loopback ports and a small tmpfs that can be filled.
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import { promisify } from 'node:util';
 import * as k8s from '@kubernetes/client-node';
 import { REPO_ROOT, eventually, type TestCluster } from './cluster.js';
@@ -152,13 +151,6 @@ export function spawnCli(args: string[], opts: { server: string; env?: NodeJS.Pr
 }
 
 /** A free loopback port (so a restarted server can come back on the same one). */
-export async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 /** mulberry32: a small, fast PRNG; the same seed gives the same sequence on every run. */
 export function seededRandom(seed: number) {

@@ -47,29 +47,11 @@ export async function startServerProcess(args: string[], env: NodeJS.ProcessEnv 
   let out = '';
   proc.stdout!.on('data', (d) => (out += d));
   proc.stderr!.on('data', (d) => (out += d));
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start in 30 s:\n${out}`)), 30_000);
-    const onData = () => {
-      const m = /listening on (http:\/\/[0-9.]+:\d+)/.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        resolve(m[1]!);
-      }
-    };
-    proc.stdout!.on('data', onData);
-    proc.stderr!.on('data', onData);
-    proc.on('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`server exited with ${code} before listening:\n${out}`));
-    });
-  });
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    const r = await fetch(`${url}/readyz`).catch(() => undefined);
-    if (r?.status === 200) break;
-    if (Date.now() > deadline) throw new Error(`server at ${url} never became ready:\n${out}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  // A server that fails to start is killed, not left behind: its open pipes would keep
+  // the test process (and the whole suite) from ever exiting.
+  const started = waitForReady(proc, () => out);
+  started.catch(() => proc.kill('SIGKILL'));
+  const url = await started;
   let stopping = false;
   proc.on('exit', (code, signal) => {
     if (stopping) return;
@@ -87,6 +69,34 @@ export async function startServerProcess(args: string[], env: NodeJS.ProcessEnv 
         proc.kill(signal);
       }),
   };
+}
+
+/** The server's URL once it listens and answers /readyz with 200. */
+async function waitForReady(proc: ReturnType<typeof spawn>, logs: () => string): Promise<string> {
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`server did not start in 30 s:\n${logs()}`)), 30_000);
+    const onData = () => {
+      const m = /listening on (http:\/\/[0-9.]+:\d+)/.exec(logs());
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1]!);
+      }
+    };
+    proc.stdout!.on('data', onData);
+    proc.stderr!.on('data', onData);
+    proc.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`server exited with ${code} before listening:\n${logs()}`));
+    });
+  });
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const r = await fetch(`${url}/readyz`).catch(() => undefined);
+    if (r?.status === 200) return url;
+    if (proc.exitCode !== null || proc.signalCode !== null) throw new Error(`server exited before it was ready:\n${logs()}`);
+    if (Date.now() > deadline) throw new Error(`server at ${url} never became ready:\n${logs()}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }
 
 export interface CliResult {

@@ -5,10 +5,10 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
+import { freePort } from './net.js';
 
 export const PG_BIN = process.env.ODDJOB_PG_BIN ?? '/usr/lib/postgresql/15/bin';
 
@@ -38,17 +38,6 @@ function runAs(): { uid: number; gid: number } | undefined {
   } catch {
     throw new Error('running as root, and initdb refuses root: the `postgres` user (created by the postgresql-15 package) is missing');
   }
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 /**
