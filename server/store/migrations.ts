@@ -310,6 +310,38 @@ const MIGRATIONS: readonly NamedMigration[] = [
   `,
   },
   {
+    // four-eyes approval requests (server/store/approvals.ts). json holds the request,
+    // including the exact Job manifest that runs once approved; status is its own column
+    // so that deciding is one compare-and-set: UPDATE ... WHERE id = ? AND status = 'pending'.
+    name: '0010-approval-requests',
+    sqlite: `
+  CREATE TABLE approval_requests (
+    ord        INTEGER PRIMARY KEY,
+    id         TEXT NOT NULL UNIQUE,
+    status     TEXT NOT NULL,
+    namespace  TEXT NOT NULL,
+    deployment TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    expires_at TEXT NOT NULL,
+    json       TEXT NOT NULL
+  );
+  CREATE INDEX approval_requests_status ON approval_requests (status, ord);
+  `,
+    postgres: `
+  CREATE TABLE approval_requests (
+    ord        bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    id         text NOT NULL UNIQUE,
+    status     text NOT NULL,
+    namespace  text NOT NULL,
+    deployment text NOT NULL,
+    created_at text NOT NULL,
+    expires_at text NOT NULL,
+    json       text NOT NULL
+  );
+  CREATE INDEX approval_requests_status ON approval_requests (status, ord);
+  `,
+  },
+  {
     // notifications: the outbox, Slack messages updated in place, run progress credentials
     name: '0030-notifications',
     sqlite: `
@@ -468,38 +500,6 @@ const MIGRATIONS: readonly NamedMigration[] = [
   `,
   },
   {
-    // four-eyes approval requests (server/store/approvals.ts). json holds the request,
-    // including the exact Job manifest that runs once approved; status is its own column
-    // so that deciding is one compare-and-set: UPDATE ... WHERE id = ? AND status = 'pending'.
-    name: '0032-approval-requests',
-    sqlite: `
-  CREATE TABLE approval_requests (
-    ord        INTEGER PRIMARY KEY,
-    id         TEXT NOT NULL UNIQUE,
-    status     TEXT NOT NULL,
-    namespace  TEXT NOT NULL,
-    deployment TEXT NOT NULL,
-    created_at TEXT NOT NULL,
-    expires_at TEXT NOT NULL,
-    json       TEXT NOT NULL
-  );
-  CREATE INDEX approval_requests_status ON approval_requests (status, ord);
-  `,
-    postgres: `
-  CREATE TABLE approval_requests (
-    ord        bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    id         text NOT NULL UNIQUE,
-    status     text NOT NULL,
-    namespace  text NOT NULL,
-    deployment text NOT NULL,
-    created_at text NOT NULL,
-    expires_at text NOT NULL,
-    json       text NOT NULL
-  );
-  CREATE INDEX approval_requests_status ON approval_requests (status, ord);
-  `,
-  },
-  {
     // schedules: one row per slot of each scheduled Task, and per-Task scheduler state
     name: '0040-schedules',
     sqlite: `
@@ -612,6 +612,10 @@ export async function migrate(db: Kysely<unknown>, engine: Engine, raw?: BetterS
     provider: provider(engine, raw),
     migrationTableName: 'oddjob_migrations',
     migrationLockTableName: 'oddjob_migrations_lock',
+    // 0010-approval-requests shipped after 0030 and 0031-*: a database migrated before it
+    // has later names already, and the default (ordered) migrator refuses to run an
+    // earlier one. Each migration creates its own tables, so the order does not matter.
+    allowUnorderedMigrations: true,
   });
   const { error, results } = await migrator.migrateToLatest();
   if (error) {

@@ -139,8 +139,8 @@ describe('a SQLite file written by the pre-kysely store (user_version 4)', () =>
 });
 
 describe('a SQLite file migrated by the build before Tasks and schedules (through 0031-run-output-gaps)', () => {
-  // kysely's migrator refuses a new migration whose name sorts before one the database
-  // already ran: a release's new migrations must all sort after the last shipped one.
+  // 0010-approval-requests sorts before 0030/0031-*, which such a file has already run;
+  // kysely's default migrator refuses that ('corrupted migrations').
   test('migrates forward and keeps its chain', async () => {
     const file = path.join(stores.dir, 'at-0031.db');
     fs.copyFileSync(path.join(import.meta.dirname, '../fixtures/store-0031.db'), file);
