@@ -10,7 +10,8 @@
 //
 // The join (see splice.ts): open the attach and stop reading it — the runtime soon
 // blocks the writer — read the log, find where the attach's first byte sits in it,
-// hand on the log up to there, then the attach. A dropped attach (API server restart,
+// hand on the log up to there, then the attach. The first time, the log is handed on
+// (and stored) as it is read, and the attach's bytes the log already had are skipped. A dropped attach (API server restart,
 // network) is re-opened the same way; the bytes we already have are found in the
 // re-read log by their last 64 KiB. When they are not there any more (the kubelet
 // rotated them away while nobody was attached), the output has a gap of unknown size,
@@ -19,7 +20,7 @@ import type * as k8s from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { AttachError, openAttach, type AttachSession } from '../k8s/attach.js';
 import { LogRequestError, isSplitStreamsUnsupported, readContainerLog, type LogStream } from '../k8s/logs.js';
-import { findJoin, locateTail } from './splice.js';
+import { findJoin, locateTail, type Join } from './splice.js';
 
 export interface CaptureTarget {
   namespace: string;
@@ -94,6 +95,8 @@ export class LiveCapture {
   private waitingForViewer: NodeJS.Timeout | undefined;
   /** A viewer stalled past VIEWER_STALL_MS: not waited for until the backlog is low again. */
   private gaveUpOnViewer = false;
+  /** Live bytes of each stream the log already handed on (the first join streams the log). */
+  private readonly skip: Record<1 | 2, number> = { 1: 0, 2: 0 };
   /** Last time live output arrived (the tracker waits for a capture that is still delivering). */
   lastOutputAt = Date.now();
 
@@ -132,7 +135,7 @@ export class LiveCapture {
         const ch = channelOf(raw);
         this.lastOutputAt = Date.now();
         if (this.joined) {
-          this.deliver(ch, data);
+          this.deliverLive(ch, data);
           if (!this.waitingForViewer) {
             const backlog = this.sink.backlog();
             if (backlog < VIEWER_LOW) this.gaveUpOnViewer = false;
@@ -169,7 +172,13 @@ export class LiveCapture {
       };
       refused();
       const streams = this.logStreams();
-      const logs = await Promise.all(streams.map((s) => this.readLogOnceReadable(s.stream)));
+      // Streams of which we have nothing yet (the first attach) are handed on as they are
+      // read, while the attach holds the writer back: see readLogHandingOn.
+      const streamed = new Set(streams.filter((s) => !this.target.tty && this.have[s.channel] === 0).map((s) => s.channel));
+      this.skip[1] = this.skip[2] = 0;
+      const logs = await Promise.all(
+        streams.map((s) => (streamed.has(s.channel) ? this.readLogHandingOn(s.stream, s.channel) : this.readLogOnceReadable(s.stream))),
+      );
       refused();
       session.resume();
       paused = false;
@@ -183,17 +192,9 @@ export class LiveCapture {
         for (;;) {
           const live = Buffer.concat(pending.filter((p) => p.channel === channel).map((p) => p.data));
           const join = findJoin(log, live, settled || ended);
-          const facts = { channel, logBytes: log.length, liveBytes: live.length, have: this.have[channel] };
-          if (join.kind === 'join') {
-            this.logger.info({ ...facts, at: join.at }, 'attach joined the log');
-            if (join.ambiguous) this.logger.warn({ channel }, 'output repeats itself where the attach joins the log; took the longest overlap');
-            prefixes.push({ channel, data: this.unseen(channel, log, join.at) });
-            break;
-          }
-          if (join.kind === 'rotated') {
-            // Everything the log has is live too; what came before the attach is gone.
-            this.logger.warn({ ...facts, liveAt: join.liveAt }, 'the log was rotated between the attach and the log read');
-            this.sink.gap(-1, 'the kubelet rotated the container log before oddjob could read what the command wrote before oddjob attached');
+          if (join.kind !== 'need-more') {
+            const prefix = this.joinAt(channel, log, live, join, streamed.has(channel));
+            if (prefix) prefixes.push({ channel, data: prefix });
             break;
           }
           // No overlap found yet: the log's head may be further into the live bytes than
@@ -218,7 +219,7 @@ export class LiveCapture {
       // Paced like live output: tens of MiB at once would cut a viewer loose, and the
       // store it would resume from keeps only 16 MiB by default.
       for (const p of prefixes) await this.deliverPaced(p.channel, p.data);
-      for (const p of pending) await this.deliverPaced(p.channel, p.data);
+      for (const p of pending) await this.deliverPaced(p.channel, this.unskipped(p.channel, p.data));
       pending.length = 0;
       this.joined = true;
       if (paused) {
@@ -241,6 +242,26 @@ export class LiveCapture {
     }
   }
 
+  /** Where the attach joins the log: the log's bytes still to hand on before the attach's (none if it was streamed). */
+  private joinAt(channel: 1 | 2, log: Buffer, live: Buffer, join: Exclude<Join, { kind: 'need-more' }>, streamed: boolean): Buffer | undefined {
+    const facts = { channel, logBytes: log.length, liveBytes: live.length, have: this.have[channel] };
+    if (join.kind === 'join') {
+      this.logger.info({ ...facts, at: join.at }, 'attach joined the log');
+      if (join.ambiguous) this.logger.warn({ channel }, 'output repeats itself where the attach joins the log; took the longest overlap');
+      // Handed on already: the attach's first bytes are the log's after the join.
+      if (streamed) this.skip[channel] = log.length - join.at;
+      return streamed ? undefined : this.unseen(channel, log, join.at);
+    }
+    // Everything the log has is live too; what came before the attach is gone.
+    this.logger.warn({ ...facts, liveAt: join.liveAt }, 'the log was rotated between the attach and the log read');
+    this.sink.gap(-1, 'the kubelet rotated the container log before oddjob could read what the command wrote before oddjob attached');
+    // A streamed log is out already (the gap is marked after it, not before): the
+    // attach goes on after it, and its bytes before the log's head are dropped with
+    // what the gap stands for.
+    if (streamed) this.skip[channel] = join.liveAt + log.length;
+    return undefined;
+  }
+
   private waitForViewers(session: AttachSession) {
     session.pause();
     const since = Date.now();
@@ -254,54 +275,55 @@ export class LiveCapture {
   }
 
   /**
-   * Hands on the log written so far as it is read, before the first attach, for the
-   * streams of which nothing is held yet. The join reads the whole log before it hands
-   * anything on (seconds on a busy node); a server that died meanwhile left nothing
-   * stored, and its successor could not tell a log the kubelet rotated since from the
-   * whole output (a silent loss). With these bytes stored, the successor finds them
-   * gone from the log and reports the gap. Not with a TTY: its size must reach the pty
-   * as the command starts, and an interactive terminal's output is small anyway.
+   * The log of a stream we have nothing of yet, handed on as it is read (and returned
+   * whole for the join). The join needs the whole log before it knows where the attach
+   * starts (seconds on a busy node); a server that died meanwhile would have stored
+   * nothing, and its successor could not tell a log the kubelet rotated since from the
+   * whole output (a silent loss). With these bytes stored, it finds them gone and says so.
+   *
+   * Only with the attach open (and paused): the runtime then holds the writer back, so
+   * this read ends where the writer stopped. Read before the attach, a fast writer ran
+   * ahead of it, the kubelet rotated the file under it and the read ended with that file;
+   * what was read could then not be lined up with the next file — a gap reported where
+   * none was (200 MiB, every byte received, exit 123) — nor could bytes lost between
+   * the two be told apart from none.
    */
-  async catchUp(): Promise<void> {
-    if (this.target.tty) return;
-    await Promise.all(
-      this.logStreams().map(async ({ stream, channel }) => {
-        if (this.have[channel] > 0) return;
-        const queue: Buffer[] = [];
-        let finished = false;
-        let wake: (() => void) | undefined;
-        const reading = this.readLogOnceReadable(stream, (chunk) => {
-          queue.push(chunk);
-          wake?.();
-        }).finally(() => {
-          finished = true;
-          wake?.();
-        });
-        reading.catch(() => undefined);
-        // Paced like the rest: a viewer gets it as fast as it reads, the store keeps up.
-        for (;;) {
-          while (queue.length) await this.deliverPaced(channel, queue.shift()!);
-          if (finished) break;
-          await new Promise<void>((r) => {
-            wake = r;
-            if (queue.length || finished) r();
-          });
-          wake = undefined;
-        }
-        await reading;
-      }),
-    ).catch((err: unknown) => {
-      // The join reads the log again and lines it up with whatever did arrive.
-      this.logger.warn({ err: (err as Error).message }, 'could not read the log before attaching; the attach reads it');
+  private async readLogHandingOn(stream: LogStream, channel: 1 | 2): Promise<Buffer> {
+    const parts: Buffer[] = [];
+    const queue: Buffer[] = [];
+    let finished = false;
+    let wake: (() => void) | undefined;
+    const reading = this.readLogOnceReadable(stream, (chunk) => {
+      parts.push(chunk);
+      queue.push(chunk);
+      wake?.();
+    }).finally(() => {
+      finished = true;
+      wake?.();
     });
+    reading.catch(() => undefined);
+    // Paced like the rest: a viewer gets it as fast as it reads, the store keeps up.
+    for (;;) {
+      while (queue.length) await this.deliverPaced(channel, queue.shift()!);
+      if (finished) break;
+      await new Promise<void>((r) => {
+        wake = r;
+        if (queue.length || finished) r();
+      });
+      wake = undefined;
+    }
+    await reading;
     this.sink.flush();
+    return Buffer.concat(parts);
   }
 
   /**
    * The container finished while we were not attached (or the attach broke): hand on
-   * what the log has after the bytes we already have.
+   * what the log has after the bytes we already have. `endSeen`: the attach stayed
+   * until it closed with the container's output; then a log that holds only our last
+   * bytes (the kubelet rotated the file just before the last few) has nothing new.
    */
-  async readRest(): Promise<void> {
+  async readRest(endSeen = false): Promise<void> {
     const lastOutputAt = this.lastOutputAt;
     const streams = this.logStreams();
     await Promise.all(
@@ -316,14 +338,14 @@ export class LiveCapture {
             stream === 'All'
               ? await this.readLog(stream, { tailLines: TAIL_LINES })
               : await this.readLog(stream, { sinceTime: new Date(lastOutputAt - SINCE_MARGIN_MS).toISOString().replace(/\.\d+Z$/, 'Z') });
-          const at = locateTail(end, this.tail(channel));
+          const at = locateTail(end, this.tail(channel), end.length, endSeen);
           if (at !== undefined) {
             this.logger.info({ channel, have: this.have[channel], after: end.length - at }, 'the log after the attach ended: lined up with its end');
             return this.deliverPaced(channel, end.subarray(at));
           }
         }
         const log = await this.readLog(stream);
-        const rest = this.unseen(channel, log, log.length);
+        const rest = this.unseen(channel, log, log.length, endSeen);
         this.logger.info({ channel, have: this.have[channel], logBytes: log.length, after: rest.length }, 'the log after the attach ended: read whole');
         await this.deliverPaced(channel, rest);
       }),
@@ -341,14 +363,14 @@ export class LiveCapture {
   }
 
   /** The part of log[0..end] we do not have yet; a gap is reported when we cannot tell. */
-  private unseen(channel: 1 | 2, log: Buffer, end: number): Buffer {
+  private unseen(channel: 1 | 2, log: Buffer, end: number, endSeen = false): Buffer {
     if (this.have[channel] === 0) return log.subarray(0, end);
     const tail = this.tail(channel);
     // Most often the log still starts where ours does: then it is a plain offset.
     if (log.length >= this.have[channel] && this.have[channel] <= end && log.subarray(this.have[channel] - tail.length, this.have[channel]).equals(tail)) {
       return log.subarray(this.have[channel], end);
     }
-    const at = locateTail(log, tail, end);
+    const at = locateTail(log, tail, end, endSeen);
     if (at !== undefined) return log.subarray(at, end);
     if (end === 0) return log.subarray(0, 0);
     this.sink.gap(-1, 'the kubelet rotated the container log while oddjob was not attached to the run; what was written in between is gone');
@@ -414,6 +436,17 @@ export class LiveCapture {
         await sleep(20);
       }
     }
+  }
+
+  /** Live bytes, less those the streamed log already handed on. */
+  private deliverLive(channel: 1 | 2, data: Buffer) {
+    this.deliver(channel, this.unskipped(channel, data));
+  }
+
+  private unskipped(channel: 1 | 2, data: Buffer): Buffer {
+    const n = Math.min(this.skip[channel], data.length);
+    this.skip[channel] -= n;
+    return n ? data.subarray(n) : data;
   }
 
   private deliver(channel: 1 | 2, data: Buffer) {

@@ -100,10 +100,39 @@ function* candidates(log: Buffer, live: Buffer, lowest: number): Generator<numbe
 /**
  * Where the bytes we already have end inside a re-read log: the end of the last
  * occurrence of `tail` (the last bytes we have of that stream) at or before `limit`.
+ *
+ * The kubelet serves only the current log file, and it can have rotated the file within
+ * those last bytes (seen after a run went quiet for the kubelet's 10-s check and then
+ * printed one more line): the log then starts with the end of `tail`, and only that end
+ * can be found. That lines up when at least MIN_EVIDENCE bytes of it agree, or, with
+ * `endSeen` (the caller saw the output end: the attach closed as the container's output
+ * did), when all of log[0..limit] is the end of `tail`, however short: nothing in it is new.
+ * Without `endSeen` a few bytes are not enough: a log of one "\n" after a real gap would
+ * match any tail ending in a line break.
+ *
  * Undefined when the log no longer holds them (rotated away while nobody read it).
  */
-export function locateTail(log: Buffer, tail: Buffer, limit = log.length): number | undefined {
-  if (tail.length === 0 || limit < tail.length) return undefined;
-  const i = log.lastIndexOf(tail, limit - tail.length);
-  return i === -1 ? undefined : i + tail.length;
+export function locateTail(log: Buffer, tail: Buffer, limit = log.length, endSeen = false): number | undefined {
+  if (tail.length === 0) return undefined;
+  if (limit >= tail.length) {
+    const i = log.lastIndexOf(tail, limit - tail.length);
+    if (i !== -1) return i + tail.length;
+  }
+  const k = overlapAtStart(log.subarray(0, limit), tail);
+  if (k >= MIN_EVIDENCE || (endSeen && k > 0 && k === limit)) return k;
+  return undefined;
+}
+
+/** The longest k with log[0..k] equal to the last k bytes of `tail`; only k ≥ MIN_EVIDENCE or k = log.length are looked for. */
+function overlapAtStart(log: Buffer, tail: Buffer): number {
+  if (log.length === 0) return 0;
+  const needle = log.subarray(0, Math.min(MIN_EVIDENCE, log.length));
+  // Leftmost fit first: the longest overlap.
+  let checked = 0;
+  for (let i = tail.indexOf(needle, Math.max(0, tail.length - log.length)); i !== -1 && ++checked <= MAX_CANDIDATES; i = tail.indexOf(needle, i + 1)) {
+    const k = tail.length - i;
+    if (k < needle.length) break;
+    if (log.compare(tail, i, tail.length, 0, k) === 0) return k;
+  }
+  return 0;
 }

@@ -344,7 +344,6 @@ export class RunTracker {
     for (const b of this.earlyStdin.splice(0)) live.write(b);
     let failures = 0;
     try {
-      await this.catchUp(live);
       for (;;) {
         if (this.abort.signal.aborted) return;
         // Ended while we were not attached: the log has the rest.
@@ -361,7 +360,7 @@ export class RunTracker {
           // whatever it holds after our last bytes is handed on.
           // Not with a TTY: the log of a terminal is not byte for byte what the attach
           // carried (seen in the web test: a false gap and the output twice).
-          if (how === 'ended' && (this.exit || this.deadline)) return this.run.tty ? undefined : await live.readRest();
+          if (how === 'ended' && (this.exit || this.deadline)) return this.run.tty ? undefined : await live.readRest(true);
           if (how === 'dropped') this.log.warn({ exited: Boolean(this.exit) }, 'attach dropped; re-attaching');
         } catch (err) {
           if (this.abort.signal.aborted) return;
@@ -379,14 +378,9 @@ export class RunTracker {
     }
   }
 
-  /** The log so far, before the first attach (capture.ts); an ended container's log is read by readRest. */
   /** This replica's attach is about to hold the program's stdin: input from viewers on other replicas is addressed here (control.ts). */
   private holdingStdin(): void {
     if (this.run.interactive) this.deps.onAttached?.(this.run.id);
-  }
-
-  private async catchUp(live: LiveCapture): Promise<void> {
-    if (!this.exit && !this.deadline) await live.catchUp();
   }
 
   /** What to do after an attach failed: retry (after a wait), or follow the log instead; throws to give up. */

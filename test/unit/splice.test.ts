@@ -1,7 +1,7 @@
 // Where live (attach) output joins the log: the pure part of capture.ts.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { findJoin, locateTail } from '../../server/runs/splice.js';
+import { MIN_EVIDENCE, findJoin, locateTail } from '../../server/runs/splice.js';
 
 const b = (s: string) => Buffer.from(s);
 
@@ -127,5 +127,27 @@ describe('locateTail', () => {
   });
   test('a tail longer than the log is not found', () => {
     assert.equal(locateTail(b('ab'), b('xxab')), undefined);
+  });
+
+  // The kubelet rotated the log file within our last bytes: the log starts with their end.
+  const lines = (from: number, to: number) => b(Array.from({ length: to - from }, (_, i) => `line ${String(from + i).padStart(9, '0')} xyz\n`).join(''));
+  const tail = lines(0, 4000); // 76 KB: the last bytes we have
+  const cases: { name: string; log: Buffer; endSeen: boolean; want: number | undefined }[] = [
+    { name: 'only our last line, the attach saw the end: nothing new', log: lines(3999, 4000), endSeen: true, want: 19 },
+    { name: 'only our last line, the end not seen: a coincidence cannot be ruled out', log: lines(3999, 4000), endSeen: false, want: undefined },
+    { name: 'a few KiB of our end and more after them', log: Buffer.concat([lines(3500, 4000), lines(4000, 4100)]), endSeen: false, want: 500 * 19 },
+    { name: 'a few bytes of our end and more after them', log: Buffer.concat([lines(3999, 4000), lines(4000, 4100)]), endSeen: true, want: undefined },
+    { name: 'nothing of ours, new bytes only (a real gap)', log: lines(5000, 5100), endSeen: true, want: undefined },
+    { name: 'lines of ours that are not our end', log: lines(3000, 3300), endSeen: true, want: undefined },
+  ];
+  for (const c of cases) {
+    test(`log rotated within our last bytes: ${c.name}`, () => {
+      assert.equal(locateTail(c.log, tail, c.log.length, c.endSeen), c.want);
+    });
+  }
+  test('the evidence is MIN_EVIDENCE bytes', () => {
+    const log = Buffer.concat([tail.subarray(tail.length - MIN_EVIDENCE), b('new\n')]);
+    assert.equal(locateTail(log, tail), MIN_EVIDENCE);
+    assert.equal(locateTail(log.subarray(1), tail), undefined);
   });
 });
