@@ -1,4 +1,4 @@
-// npm run bench [-- --quick] [-- --only latency,launch,stream,audit,writers,footprint,failover,fanout]
+// npm run bench [-- --quick] [-- --only latency,launch,stream,audit,writers,footprint,failover,fanout,schedules]
 // Measured side by side in one run on the real local cluster, reported as ratios:
 //   latency    time to first output / exit: oddjob run vs the best raw kubectl sequence
 //   launch     N concurrent runs through the API vs the same Jobs created with client-node
@@ -8,6 +8,7 @@
 //   footprint  server RSS idle and with 100 live streams
 //   failover   leader killed / stopped → another replica leads (p50/p99)
 //   fanout     line latency for a viewer on the other replica vs the owner (PostgreSQL)
+//   schedules  slot → Job created p50/p99 at 1, 100, 1,000 every-minute schedules; scheduler CPU per tick
 // Results: a table on stdout and JSON in bench/results/. Details: docs/benchmarks.md.
 import { auditBench } from './audit.js';
 import { auditWritersBench } from './audit-writers.js';
@@ -18,9 +19,10 @@ import { footprintBench } from './footprint.js';
 import { latencyBench } from './latency.js';
 import { launchBench } from './launch.js';
 import { type BenchOptions, type BenchResult, machine, printTable, writeResults } from './lib.js';
+import { schedulesBench } from './schedules.js';
 import { streamBench } from './stream.js';
 
-const ALL = ['latency', 'launch', 'stream', 'audit', 'writers', 'footprint', 'failover', 'fanout'] as const;
+const ALL = ['latency', 'launch', 'stream', 'audit', 'writers', 'footprint', 'failover', 'fanout', 'schedules'] as const;
 type Name = (typeof ALL)[number];
 
 function parseArgs(argv: string[]): { opts: BenchOptions; only: Name[] } {
@@ -63,6 +65,7 @@ async function main() {
       else if (name === 'stream') results.push(await streamBench(env!, opts));
       else if (name === 'failover') results.push(await failoverBench(env!, opts));
       else if (name === 'fanout') results.push(await fanoutBench(env!, opts));
+      else if (name === 'schedules') results.push(await schedulesBench(env!, opts));
       else results.push(await footprintBench(env!, opts));
     }
   } finally {

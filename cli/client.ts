@@ -27,6 +27,7 @@ import {
   type AuditEventType,
 } from '../protocol/api.js';
 import { ApiError } from '../protocol/api-error.js';
+import { ScheduleSlot, ScheduleSummary } from '../protocol/schedules.js';
 import { SERVER_VERSION_HEADER } from '../protocol/version.js';
 
 export { ApiError };
@@ -195,6 +196,23 @@ export class OddjobClient {
 
   cancelRun(id: string): Promise<Run> {
     return this.json('POST', `/api/runs/${encodeURIComponent(id)}/cancel`, Run);
+  }
+
+  schedules(namespace?: string): Promise<ScheduleSummary[]> {
+    return this.json('GET', '/api/schedules', Page(ScheduleSummary), { query: { namespace } }).then((p) => p.items);
+  }
+
+  scheduleHistory(namespace: string, task: string, limit: number): Promise<ScheduleSlot[]> {
+    const path = `/api/schedules/${encodeURIComponent(namespace)}/${encodeURIComponent(task)}/history`;
+    return this.json('GET', path, Page(ScheduleSlot), { query: { limit: String(limit) } }).then((p) => p.items);
+  }
+
+  suspendSchedule(namespace: string, task: string, reason: string): Promise<ScheduleSummary> {
+    return this.json('POST', `/api/schedules/${encodeURIComponent(namespace)}/${encodeURIComponent(task)}/suspend`, ScheduleSummary, { body: { reason } });
+  }
+
+  resumeSchedule(namespace: string, task: string): Promise<ScheduleSummary> {
+    return this.json('POST', `/api/schedules/${encodeURIComponent(namespace)}/${encodeURIComponent(task)}/resume`, ScheduleSummary);
   }
 
   audit(f: AuditFilter): Promise<{ items: AuditEvent[]; nextCursor?: string }> {

@@ -16,6 +16,7 @@ import notifications from './commands/notifications.js';
 import notify from './commands/notify.js';
 import run from './commands/run.js';
 import runs from './commands/runs.js';
+import schedules from './commands/schedules.js';
 import server from './commands/server.js';
 import tasks from './commands/tasks.js';
 import tokens from './commands/tokens.js';
@@ -36,6 +37,7 @@ const COMMANDS = [
   cancel,
   deployments,
   tasks,
+  schedules,
   approvals,
   audit,
   notifications,

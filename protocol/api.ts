@@ -204,7 +204,7 @@ export const AuditEventInput = z.object({
   notifyUnknown: z.array(z.string()).optional(),
   /** notification.redelivered: which delivery. */
   deliveryId: z.number().int().positive().optional(),
-  /** A Task run: the Task and the metadata.generation whose command was resolved. */
+  /** A Task run or schedule event: the Task (in `namespace`), and the metadata.generation whose command was resolved. */
   task: z.string().optional(),
   taskGeneration: z.number().int().nonnegative().optional(),
   /** approval.*: the request, and the SHA-256 of the exact Job manifest it is about. */

@@ -26,6 +26,9 @@ export const AUDIT_EVENT_TYPES = [
   'login',
   'token.created',
   'token.revoked',
+  'schedule.suspended',
+  'schedule.resumed',
+  'schedule.missed',
   // Four-eyes approval (PRODUCT.md §10): a run that waits for a second person.
   'approval.requested',
   'approval.granted',

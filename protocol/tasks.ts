@@ -75,6 +75,8 @@ export const TaskRunRequest = z
       .default({})
       .refine((p) => Object.keys(p).length <= 100, 'at most 100 parameters'),
     reason: z.string().trim().max(LIMITS.reasonChars, `reason must be at most ${LIMITS.reasonChars} characters`).optional(),
+    /** Run now even where the Task's schedule's concurrencyPolicy (Forbid, Replace) says otherwise. */
+    force: z.boolean().optional(),
   })
   .strict();
 export type TaskRunRequest = z.infer<typeof TaskRunRequest>;

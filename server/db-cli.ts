@@ -46,7 +46,8 @@ export async function runDbCli(argv: string[]): Promise<number> {
     const r = await copyStore(from, to, (line) => process.stderr.write(`  ${line}\n`));
     if (!r.verify.ok) return fail(`the copy does not verify: event ${r.verify.brokenAt}: ${r.verify.problem}`);
     process.stdout.write(
-      `copied ${r.events} audit events (chain verified), ${r.runs} runs, ${r.outputChunks} output chunks, ${r.credentials} credentials, ${r.approvals} approval requests\n` +
+      `copied ${r.events} audit events (chain verified), ${r.runs} runs, ${r.outputChunks} output chunks, ${r.credentials} credentials, ` +
+        `${r.approvals} approval requests, ${r.scheduleTasks} scheduled tasks, ${r.scheduleSlots} schedule slots\n` +
         `point every replica at it: --db ${describeTarget(target)}\n`,
     );
     return 0;

@@ -13,6 +13,7 @@ import { LeaderElector, replicaIdentity } from './leader/leader.js';
 import { createLogger } from './logger.js';
 import { metrics, observeDatabase } from './metrics.js';
 import { createRunService } from './runs/service.js';
+import { createSchedules } from './schedules/wire.js';
 import { Notifications } from './notify/service.js';
 import { serverVersion } from './version.js';
 import { createApprovalService } from './approvals/service.js';
@@ -87,6 +88,17 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   });
   runs.useApprovals(approvals);
   const deployments = createDeploymentService({ kube, config, logger });
+  const schedules = createSchedules({
+    slots: store.schedules,
+    kube,
+    audit,
+    runs,
+    runStore,
+    logger,
+    namespaces: config.namespaces,
+    githubOrg: config.githubOrg,
+    isLeader: () => leader.isLeader(),
+  });
   const { auth, authRouter } = createAuth({ config, credentialRows: store.credentials, rateCounters: store.rateLimits, audit, logger, publicUrl });
 
   const { server, dispose, metricsHandler } = createApp({
@@ -102,6 +114,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     deployments,
     tasks: runs,
     approvals,
+    schedules: schedules.service,
     // Queries are index range scans (fast, in-process); verification re-hashes
     // everything, in a worker thread so streams and requests keep flowing.
     audit: { query: (q) => audit.query(q), iterate: (q) => audit.iterate(q), verify: () => verifyInWorker(config.dbTarget) },
@@ -186,6 +199,9 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     });
     signal.addEventListener('abort', stopPruning, { once: true });
   });
+  // After the run service: a slot's run is tracked like any other from its first moment.
+  // One replica schedules at a time; a new leader continues from the slot store.
+  leader.whileLeading('scheduler', (signal) => schedules.lead(signal));
   leader.start();
   return {
     url,
@@ -195,6 +211,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       approvals.stop();
       metricsServer?.close();
       await dispose();
+      await schedules.stop();
       await runs.stop();
       await notifications.stop();
       await store.close();

@@ -15,6 +15,8 @@ const registers = [registry];
 const sources = {
   activeRuns: [] as Array<() => number>,
   dbPaths: [] as string[],
+  sinceLastSuccess: [] as Array<() => Array<{ task: string; seconds: number }>>,
+  nextSlots: [] as Array<() => Array<{ task: string; at: number }>>,
   outbox: undefined as undefined | (() => Promise<Array<{ target: string; state: string; count: number }>>),
 };
 
@@ -160,6 +162,47 @@ export const metrics = {
     labelNames: ['task'],
     registers,
   }),
+  // Schedules (PRODUCT.md §11), named for the SLOs the chart's PrometheusRule alerts on:
+  // "starts within 20 minutes" (le="1200") and "runs to completion" (outcome).
+  scheduleStartDelay: new client.Histogram({
+    name: 'oddjob_schedule_start_delay_seconds',
+    help: "From a slot's nominal time to its run's container running (first attempt)",
+    buckets: [1, 5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600],
+    registers,
+  }),
+  scheduleSlots: new client.Counter({
+    name: 'oddjob_schedule_slots_total',
+    help: 'Schedule slots by outcome (succeeded, failed, missed, skipped, denied); failed, missed and denied are bad events',
+    labelNames: ['outcome'],
+    registers,
+  }),
+  scheduleRunDuration: new client.Histogram({
+    name: 'oddjob_schedule_run_duration_seconds',
+    help: 'Scheduled runs, from the container starting to the run ending, by run status',
+    labelNames: ['status'],
+    buckets: [1, 5, 15, 30, 60, 300, 900, 1800, 3600, 7200, 21600, 86400],
+    registers,
+  }),
+  scheduleSinceSuccess: new client.Gauge({
+    name: 'oddjob_schedule_seconds_since_last_success',
+    help: "Seconds since each scheduled Task's last successful slot (only Tasks that have had one; reported by the scheduling replica)",
+    labelNames: ['task'],
+    registers,
+    collect() {
+      this.reset();
+      for (const f of sources.sinceLastSuccess) for (const { task, seconds } of f()) this.set({ task }, seconds);
+    },
+  }),
+  scheduleNextSlot: new client.Gauge({
+    name: 'oddjob_schedule_next_slot_timestamp_seconds',
+    help: "Each scheduled Task's next undecided slot (Unix time), as the scheduling replica sees it; far in the past means the schedule is not firing",
+    labelNames: ['task'],
+    registers,
+    collect() {
+      this.reset();
+      for (const f of sources.nextSlots) for (const { task, at } of f()) this.set({ task }, at / 1000);
+    },
+  }),
   githubErrors: new client.Counter({
     name: 'oddjob_github_api_errors_total',
     help: 'GitHub API calls that failed, by kind (unavailable, rate_limited, bad_response, unauthorized, not_found)',
@@ -174,6 +217,16 @@ metrics.leader.set(0);
 /** Counts `activeRuns()` into oddjob_runs_active at every scrape. */
 export function observeActiveRuns(activeRuns: () => number): void {
   sources.activeRuns.push(activeRuns);
+}
+
+/** Reports `f()` as oddjob_schedule_seconds_since_last_success at every scrape. */
+export function observeScheduleSuccess(f: () => Array<{ task: string; seconds: number }>): void {
+  sources.sinceLastSuccess.push(f);
+}
+
+/** Reports `f()` (ms since the epoch) as oddjob_schedule_next_slot_timestamp_seconds at every scrape. */
+export function observeScheduleNextSlot(f: () => Array<{ task: string; at: number }>): void {
+  sources.nextSlots.push(f);
 }
 
 /** Reports the size of the store at `path` as oddjob_db_size_bytes. */

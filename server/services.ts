@@ -25,6 +25,7 @@ import type {
   TaskRunRequest,
   TaskSummary,
 } from './service-types.js';
+import type { ScheduleSlot, ScheduleSummary } from '../protocol/schedules.js';
 
 export type { AuditClient, Identity };
 
@@ -99,6 +100,14 @@ export interface RunService {
    * the user who started the run, and only while they may still run in its Deployment.
    */
   attachViewer(ctx: RequestContext, id: string, opts: { from: number; follow: boolean }, viewer: Viewer): Promise<ViewerHandle>;
+}
+
+/** Schedules of Tasks (PRODUCT.md §11): listing, slot history, suspend and resume (audited). */
+export interface ScheduleService {
+  list(ctx: RequestContext, namespace?: string): Promise<ScheduleSummary[]>;
+  history(ctx: RequestContext, task: { namespace: string; name: string }, opts: { limit: number; before?: string }): Promise<ScheduleSlot[]>;
+  suspend(ctx: RequestContext, task: { namespace: string; name: string }, reason: string): Promise<ScheduleSummary>;
+  resume(ctx: RequestContext, task: { namespace: string; name: string }): Promise<ScheduleSummary>;
 }
 
 /** The delivery log (auditors only; the edge checks). */

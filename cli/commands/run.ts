@@ -23,6 +23,7 @@ interface RunFlags {
   timeout?: string;
   param: string[];
   wait: boolean;
+  force?: boolean;
 }
 
 const collect = (value: string, previous: string[]) => [...previous, value];
@@ -54,6 +55,7 @@ export default function register(program: Command, cli: CliContext): void {
     .option('--no-sidecars', 'drop the other containers instead of running them as native sidecars')
     .option('--timeout <duration>', "upper bound for the run, e.g. 30s, 10m, 2h, 1h30m (capped by the Deployment's max-duration)")
     .option('-p, --param <KEY=VALUE>', 'a parameter of a Task (repeat for each); checked by the server against its type', collect, [])
+    .option('--force', "a scheduled Task: run now even while a run of it is going (past its schedule's concurrencyPolicy Forbid or Replace)")
     .option('--no-wait', 'when the run needs approval: print the request id and return instead of waiting for the decision')
     .addHelpText(
       'after',
@@ -130,6 +132,7 @@ async function runTask(cli: CliContext, cmd: Command, name: string, flags: RunFl
     task: name,
     params: parseParams(flags.param),
     reason: flags.reason?.trim() ? flags.reason : undefined,
+    ...(flags.force ? { force: true } : {}),
   });
   if (!req.success) throw new CliError(describeZodError(req.error), { usage: true });
   const client = cli.client(cmd);

@@ -18,6 +18,8 @@ import {
   RunRequest,
   approvalId,
   describeZodError,
+  k8sLabelName,
+  k8sName,
   runId as runIdSchema,
 } from '../../protocol/api.js';
 import { TaskRunRequest } from '../../protocol/tasks.js';
@@ -33,8 +35,10 @@ import type {
   ReadinessCheck,
   RequestContext,
   RunService,
+  ScheduleService,
   TaskService,
 } from '../services.js';
+import { SuspendRequest } from '../../protocol/schedules.js';
 import { sharedRateLimitStore } from './rate-limit-store.js';
 import { checkOrigin } from './origin.js';
 import { clientOf } from './client-of.js';
@@ -49,6 +53,8 @@ import { serverVersion } from '../version.js';
 import { metrics, registry } from '../metrics.js';
 
 export interface AppDeps {
+  /** Schedules of Tasks; absent: the /api/schedules routes answer 404. */
+  schedules?: ScheduleService;
   /** The URL users reach us at (a function: with --port 0 it is known only once listening). */
   publicUrl: string | (() => string);
   /** /auth routes (sign-in, sign-out); absent in edge tests that need none. */
@@ -345,6 +351,32 @@ export function createApp(deps: AppDeps) {
     if (!principal(req).auditor) throw forbidden('only auditors may verify the whole audit log', 'ask an operator to add you to --auditors');
     res.json(await audit.verify());
   });
+  const { schedules } = deps;
+  if (schedules) {
+    const taskRef = (req: Request) => ({
+      namespace: parse(k8sLabelName, req.params.namespace, 'namespace'),
+      name: parse(k8sName, req.params.task, 'task name'),
+    });
+    api.get('/schedules', async (req, res) => {
+      const { namespace } = parse(z.object({ namespace: z.string().max(63).optional() }).strict(), req.query, 'query');
+      res.json({ items: await schedules.list(ctx(req), namespace) });
+    });
+    api.get('/schedules/:namespace/:task/history', async (req, res) => {
+      const q = parse(
+        z.object({ limit: z.coerce.number().int().min(1).max(1000).default(50), before: z.string().datetime().optional() }).strict(),
+        req.query,
+        'query',
+      );
+      res.json({ items: await schedules.history(ctx(req), taskRef(req), q) });
+    });
+    api.post('/schedules/:namespace/:task/suspend', async (req, res) => {
+      const { reason } = parse(SuspendRequest, req.body, 'suspend request');
+      res.json(await schedules.suspend(ctx(req), taskRef(req), reason));
+    });
+    api.post('/schedules/:namespace/:task/resume', async (req, res) => {
+      res.json(await schedules.resume(ctx(req), taskRef(req)));
+    });
+  }
   const requireAuditor = (req: Request, what: string) => {
     if (!principal(req).auditor) throw forbidden(`only auditors may ${what}`, 'ask an operator to add you to --auditors');
   };

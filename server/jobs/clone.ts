@@ -32,6 +32,8 @@ export interface CloneRequest {
   ttlSecondsAfterFinished: number;
   /** The namespace's Services and PodDisruptionBudgets, read just before the clone. */
   neighbours: Neighbours;
+  /** A scheduled slot's deterministic name (schedules/names.ts); otherwise `<deployment>-oddjob-<runId>`. */
+  jobName?: string;
   /**
    * oddjob's own variables for the command (ODDJOB_RUN_ID, ODDJOB_URL, the run's
    * progress credential): they replace any of the same name the Deployment sets.
@@ -172,7 +174,7 @@ export function cloneJobFromDeployment(deployment: V1Deployment, req: CloneReque
     metadata: {
       // A deterministic name (not generateName): a retried create answers 409
       // instead of starting the command a second time.
-      name: jobName(name, req.runId),
+      name: req.jobName ?? jobName(name, req.runId),
       namespace,
       labels: { [LABELS.managedBy]: 'oddjob', [LABELS.runId]: req.runId, [LABELS.deployment]: name },
       annotations,

@@ -36,6 +36,7 @@ import { TaskCatalog } from '../tasks/catalog.js';
 import { ParamError, resolveTaskCommand } from '../tasks/resolve.js';
 import { type TaskObject, validateTaskSpec } from '../tasks/spec.js';
 import { decideTaskAccess, summarizeTask, taskRunPolicy } from '../tasks/access.js';
+import { type ConcurrencyPolicy, parseSchedule } from '../schedules/spec.js';
 import { OutputHub } from './hub.js';
 import { followThroughStore } from './stream.js';
 import { jobAdoptableBy, jobBelongsTo, podBelongsTo } from './ownership.js';
@@ -75,8 +76,36 @@ export interface RunServiceDeps {
 /** Progress lines a run may post per minute. */
 const PROGRESS_PER_MINUTE = 30;
 
+/**
+ * A run the server starts on its own behalf (a schedule slot): a fixed run id and Job
+ * name (the same for every try of the slot), and instead of a person's access, the
+ * Deployment's consent as `authorize` sees it now.
+ */
+export interface ScheduledRunOptions {
+  runId: string;
+  jobName: string;
+  authorize: (deployment: k8s.V1Deployment) => { allow: true } | { allow: false; code: string; reason: string; hint: string };
+  /**
+   * Lets launches started together share one read of the Deployment and of the
+   * namespace's neighbours (the launcher's: a read at most a second old, made for this
+   * tick); without it every run reads them itself.
+   */
+  share?: <T>(key: string, read: () => Promise<T>) => Promise<T>;
+}
+
 export type ManagedRunService = RunService &
   TaskService & {
+    /**
+     * A run the server starts itself (a schedule slot): planned like any run, authorized
+     * by `opts.authorize`, never one that needs approval; answers the existing run if
+     * `opts.runId` already exists.
+     */
+    createScheduledRun(ctx: RequestContext, req: RunTarget, opts: ScheduledRunOptions): Promise<Run>;
+    /**
+     * Every Task the watches hold (the schedules' catalog); undefined until each served
+     * namespace has listed, since a partial list would look like deleted Tasks.
+     */
+    cachedTasks(): TaskObject[] | undefined;
     start(): Promise<void>;
     stop(): Promise<void>;
     readiness: ReadinessCheck[];
@@ -108,7 +137,13 @@ export interface RunPlan {
   tty: boolean;
   dropSidecars: boolean;
   activeDeadlineSeconds: number;
-  task?: { name: string; generation: number; approval: 'required' | 'none' };
+  task?: {
+    name: string;
+    generation: number;
+    approval: 'required' | 'none';
+    /** The Task's schedule's policy (when it has a valid one): what a run now honours. */
+    concurrencyPolicy?: ConcurrencyPolicy;
+  };
   /** Who may run this target: the Task's lists, else the Deployment's annotations. */
   runPolicy: AccessPolicy;
 }
@@ -123,6 +158,9 @@ export interface LaunchOptions {
   approvalId?: string;
   approvedBy?: { login: string; id?: number };
   note?: string;
+  /** A schedule slot's fixed Job name, and its tick's shared reads. */
+  jobName?: string;
+  share?: ScheduledRunOptions['share'];
 }
 
 export interface RunPlanner {
@@ -140,6 +178,14 @@ export interface RunPlanner {
   /** The Task from the watch (undefined: not known there). */
   cachedTask(namespace: string, name: string): ReturnType<TaskCatalog['get']>;
   mayRunInDeployment(ctx: RequestContext, namespace: string, deployment: k8s.V1Deployment | undefined): boolean;
+}
+
+/** The concurrencyPolicy of a Task's valid schedule; undefined without one (nothing to honour). */
+function schedulePolicyOf(spec: unknown): ConcurrencyPolicy | undefined {
+  const raw = (spec as { schedule?: unknown } | undefined)?.schedule;
+  if (raw === undefined) return undefined;
+  const parsed = parseSchedule(raw);
+  return parsed.ok ? parsed.schedule.concurrencyPolicy : undefined;
 }
 
 const ENDINGS = new Set(['run.finished', 'run.cancelled', 'run.lost']);
@@ -584,10 +630,17 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
   const ACCESS_HINT = 'ask the owners of the deployment to add you to oddjob.io/allowed-users or a team in oddjob.io/allowed-teams';
   const TASK_HINT = "ask the Task's owners to add you to its allowedUsers or allowedTeams";
 
-  async function buildJob(plan: RunPlan, user: string, id: string, runEnv?: k8s.V1EnvVar[]): Promise<k8s.V1Job> {
-    const neighbours: Neighbours = await readNeighbours(kube, plan.namespace);
+  async function buildJob(
+    plan: RunPlan,
+    user: string,
+    id: string,
+    runEnv?: k8s.V1EnvVar[],
+    fixed?: Pick<LaunchOptions, 'jobName' | 'share'>,
+  ): Promise<k8s.V1Job> {
+    const neighbours: Neighbours = await shared(fixed?.share)(`neighbours/${plan.namespace}`, () => readNeighbours(kube, plan.namespace));
     try {
       return cloneJobFromDeployment(plan.deployment, {
+        jobName: fixed?.jobName,
         runEnv,
         runId: id,
         user,
@@ -608,17 +661,23 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
     }
   }
 
-  /** A free-form run: the Deployment's annotations decide. */
-  async function planDeploymentRun(ctx: RequestContext, req: RunRequest, mode: PlanMode): Promise<RunPlan> {
+  /** A read made once per key for a tick's launches (ScheduledRunOptions.share), or now. */
+  const shared =
+    (share: ScheduledRunOptions['share']) =>
+    <T>(key: string, read: () => Promise<T>): Promise<T> =>
+      share ? share(key, read) : read();
+
+  /** A free-form run: the Deployment's annotations decide (a schedule's: its consent). */
+  async function planDeploymentRun(ctx: RequestContext, req: RunRequest, mode: PlanMode, sched?: ScheduledRunOptions): Promise<RunPlan> {
     const { identity } = ctx;
-    const deployment = await readDeployment(req.namespace, req.deployment);
-    const decision = decide(req, deployment, identity);
+    const deployment = await shared(sched?.share)(`deployment/${req.namespace}/${req.deployment}`, () => readDeployment(req.namespace, req.deployment));
+    const decision = sched ? sched.authorize(deployment) : decide(req, deployment, identity);
     if (!decision.allow) {
       if (mode === 'run') {
         metrics.runDenials.inc({ reason: decision.code });
         logger.info({ user: identity.login, namespace: req.namespace, deployment: req.deployment, reason: decision.code }, 'run denied');
       }
-      return refuse(ctx, req, { reason: decision.reason, hint: ACCESS_HINT }, mode);
+      return refuse(ctx, req, { reason: decision.reason, hint: 'hint' in decision ? decision.hint : ACCESS_HINT }, mode);
     }
     const resolved = resolveRun(req, deployment);
     if (resolved.refusal) return refuse(ctx, req, resolved.refusal, mode);
@@ -745,7 +804,7 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
   }
 
   /** A Task run: the Task as the API server has it now (not the watch), its values checked by the server. */
-  async function planTaskRun(ctx: RequestContext, req: TaskRunRequest, mode: PlanMode): Promise<RunPlan> {
+  async function planTaskRun(ctx: RequestContext, req: TaskRunRequest, mode: PlanMode, sched?: ScheduledRunOptions): Promise<RunPlan> {
     requireServed(req.namespace);
     const where = `task ${req.namespace}/${req.task}`;
     const obj = await readTask(kube, req.namespace, req.task);
@@ -762,18 +821,27 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
     const { spec, timeoutSeconds } = validation.task;
     const generation = obj.metadata?.generation ?? 0;
     const refused: Refused = { namespace: req.namespace, deployment: spec.deployment, task: req.task, reason: req.reason };
-    const deployment = await readDeployment(req.namespace, spec.deployment);
-    const decision = decideTaskAccess({
-      namespace: req.namespace,
-      task: req.task,
-      spec,
-      deploymentAnnotations: deployment.metadata?.annotations,
-      identity: ctx.identity,
-      defaultOrg: config.githubOrg,
-    });
-    if (!decision.allow) {
-      if (mode === 'run') metrics.runDenials.inc({ reason: decision.code });
-      return refuse(ctx, refused, { reason: decision.reason, hint: decision.code === 'not_opted_in' ? ACCESS_HINT : TASK_HINT }, mode);
+    const deployment = await shared(sched?.share)(`deployment/${req.namespace}/${spec.deployment}`, () => readDeployment(req.namespace, spec.deployment));
+    if (sched) {
+      // No person stands behind a slot: the owners' consent, as the Deployment says now.
+      const consent = sched.authorize(deployment);
+      if (!consent.allow) {
+        if (mode === 'run') metrics.runDenials.inc({ reason: consent.code });
+        return refuse(ctx, refused, consent, mode);
+      }
+    } else {
+      const decision = decideTaskAccess({
+        namespace: req.namespace,
+        task: req.task,
+        spec,
+        deploymentAnnotations: deployment.metadata?.annotations,
+        identity: ctx.identity,
+        defaultOrg: config.githubOrg,
+      });
+      if (!decision.allow) {
+        if (mode === 'run') metrics.runDenials.inc({ reason: decision.code });
+        return refuse(ctx, refused, { reason: decision.reason, hint: decision.code === 'not_opted_in' ? ACCESS_HINT : TASK_HINT }, mode);
+      }
     }
     let resolvedArgv;
     try {
@@ -811,13 +879,13 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
       tty: false,
       dropSidecars: resolved.dropSidecars,
       activeDeadlineSeconds: resolved.activeDeadlineSeconds,
-      task: { name: req.task, generation, approval: spec.approval },
+      task: { name: req.task, generation, approval: spec.approval, concurrencyPolicy: schedulePolicyOf(obj.spec) },
       runPolicy: taskRunPolicy(spec, deployment.metadata?.annotations, config.githubOrg),
     };
   }
 
-  function planRun(ctx: RequestContext, req: RunTarget, mode: PlanMode): Promise<RunPlan> {
-    return isTaskTarget(req) ? planTaskRun(ctx, req, mode) : planDeploymentRun(ctx, req, mode);
+  function planRun(ctx: RequestContext, req: RunTarget, mode: PlanMode, sched?: ScheduledRunOptions): Promise<RunPlan> {
+    return isTaskTarget(req) ? planTaskRun(ctx, req, mode, sched) : planDeploymentRun(ctx, req, mode, sched);
   }
 
   /**
@@ -884,7 +952,7 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
 
     let job: k8s.V1Job;
     try {
-      job = opts.job ?? (await buildJob(plan, identity.login, id, credential.env));
+      job = opts.job ?? (await buildJob(plan, identity.login, id, credential.env, opts));
     } catch (err) {
       const message = (err as Error).message;
       await credential.discard();
@@ -981,6 +1049,38 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
     }
   }
 
+  /**
+   * A person's run of a scheduled Task honours its schedule's concurrencyPolicy as a slot
+   * would: Forbid refuses while a run of the Task is going, Replace cancels those runs (as
+   * this person, audited) first. --force starts it anyway; the audit's message says so.
+   */
+  async function honourSchedulePolicy(ctx: RequestContext, plan: RunPlan, force: boolean): Promise<string | undefined> {
+    const policy = plan.task?.concurrencyPolicy;
+    if (!plan.task || !policy || policy === 'Allow') return undefined;
+    const where = `task ${plan.namespace}/${plan.task.name}`;
+    const going = (await runs.listActive()).filter((r) => r.namespace === plan.namespace && r.task === plan.task!.name);
+    if (going.length === 0) return undefined;
+    const ids = going.map((r) => r.id).join(', ');
+    if (force) return `run now with --force past its schedule's concurrencyPolicy ${policy} (run ${ids} still going)`;
+    if (policy === 'Forbid') {
+      throw new ServiceError(
+        'conflict',
+        `${where} has run ${ids} still going and its schedule's concurrencyPolicy is Forbid, so nothing was started`,
+        `wait for it to end (oddjob logs -f ${going[0]!.id}), or start one anyway with --force`,
+        'concurrency_forbid',
+      );
+    }
+    for (const r of going) {
+      try {
+        await service.cancelRun(ctx, r.id);
+      } catch (err) {
+        // Ended meanwhile: nothing left to replace.
+        if (!(err instanceof ServiceError && err.kind === 'conflict')) throw err;
+      }
+    }
+    return `replaced run ${ids} (its schedule's concurrencyPolicy is Replace)`;
+  }
+
   /** Set by the approval service: a run that needs approval becomes a request. */
   let requestApproval: ((ctx: RequestContext, req: RunTarget, plan: RunPlan) => Promise<PendingApproval>) | undefined;
   let approvalNeeded: ((plan: RunPlan) => { approvers: string } | undefined) | undefined;
@@ -1025,7 +1125,38 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
     async createRun(ctx, req) {
       const plan = await planRun(ctx, req, 'run');
       if (approvalNeeded?.(plan)) return requestApproval!(ctx, req, plan);
-      return launch(ctx, plan, { id: newRunId() });
+      const note = isTaskTarget(req) ? await honourSchedulePolicy(ctx, plan, req.force === true) : undefined;
+      return launch(ctx, plan, { id: newRunId(), note });
+    },
+
+    cachedTasks() {
+      if (taskCatalog.unsynced() !== undefined) return undefined;
+      return config.namespaces.flatMap((ns) => taskCatalog.list(ns).map((e) => e.task));
+    },
+
+    async createScheduledRun(ctx, req, opts) {
+      // The same slot tried again (a restart between create and record): the run it made.
+      const existing = await runs.get(opts.runId);
+      if (existing) return existing;
+      const plan = await planRun(ctx, req, 'run', opts);
+      // A second person's word cannot be had for a slot, so a run that needs one never
+      // starts on a schedule (fail closed; the scheduler records the slot denied).
+      const approval = approvalNeeded?.(plan);
+      if (approval || plan.task?.approval === 'required') {
+        const what = plan.task
+          ? `task ${plan.namespace}/${plan.task.name} requires approval`
+          : `deployment ${plan.namespace}/${plan.deploymentName} requires approval`;
+        return refuse(
+          ctx,
+          { namespace: plan.namespace, deployment: plan.deploymentName, task: plan.task?.name, reason: plan.reason, command: plan.argv },
+          {
+            reason: `${what} (four-eyes), and a scheduled run has nobody to approve it, so it does not run`,
+            hint: 'remove spec.schedule, or run it by hand through an approval request (oddjob run, then oddjob approve)',
+          },
+          'run',
+        );
+      }
+      return launch(ctx, plan, { id: opts.runId, jobName: opts.jobName, share: opts.share });
     },
 
     async previewRun(ctx, req) {

@@ -1,10 +1,11 @@
 // `oddjob db migrate-to`: copies a whole store (audit chain, runs, output, sign-in
-// credentials, approval requests) into an empty one, rows as they are — the chain is copied, not
+// credentials, approval requests, schedules: per-Task state with suspensions and cursors,
+// every slot record) into an empty one, rows as they are — the chain is copied, not
 // re-hashed, so the copy verifies only if it is exact — then verifies it there.
-import type { Kysely } from 'kysely';
+import type { Insertable, Kysely } from 'kysely';
 import type { AuditVerifyResult } from '../../protocol/api.js';
 import type { Store } from './index.js';
-import type { Tables } from './schema.js';
+import type { ScheduleSlotsTable, Tables } from './schema.js';
 
 const BATCH = 500;
 
@@ -14,13 +15,15 @@ export interface CopyReport {
   outputChunks: number;
   credentials: number;
   approvals: number;
+  scheduleTasks: number;
+  scheduleSlots: number;
   verify: AuditVerifyResult;
 }
 
 export async function copyStore(from: Store, to: Store, progress: (line: string) => void = () => {}): Promise<CopyReport> {
   const src = from.connection.db;
   const dst = to.connection.db;
-  for (const table of ['audit_events', 'runs', 'run_output_meta', 'auth_credentials', 'approval_requests'] as const) {
+  for (const table of ['audit_events', 'runs', 'run_output_meta', 'auth_credentials', 'approval_requests', 'schedule_tasks', 'schedule_slots'] as const) {
     if (
       await dst
         .selectFrom(table)
@@ -32,7 +35,7 @@ export async function copyStore(from: Store, to: Store, progress: (line: string)
     }
   }
   const head = await src.selectFrom('audit_head').selectAll().executeTakeFirst();
-  const report = { events: 0, runs: 0, outputChunks: 0, credentials: 0, approvals: 0 };
+  const report = { events: 0, runs: 0, outputChunks: 0, credentials: 0, approvals: 0, scheduleTasks: 0, scheduleSlots: 0 };
   // One transaction: a copy that fails half-way leaves the target empty, so it can be run again.
   await dst.transaction().execute(async (trx) => {
     report.events = await copyBy(src, 'audit_events', 'seq', async (rows) => void (await trx.insertInto('audit_events').values(rows).execute()));
@@ -76,6 +79,30 @@ export async function copyStore(from: Store, to: Store, progress: (line: string)
           .execute()),
     );
     progress(`approval requests: ${report.approvals}`);
+    // Without these a moved install would forget who suspended what, re-run nothing it
+    // owed (the cursors start over) and lose every slot's history; open slots keep their
+    // launch claims, so a slot started before the move is not started again after it.
+    // Keyed by (namespace, task), one row per scheduled Task: read whole, written in batches.
+    const taskRows = await src.selectFrom('schedule_tasks').selectAll().orderBy('namespace').orderBy('task').execute();
+    for (let i = 0; i < taskRows.length; i += BATCH)
+      await trx
+        .insertInto('schedule_tasks')
+        .values(taskRows.slice(i, i + BATCH))
+        .execute();
+    report.scheduleTasks = taskRows.length;
+    progress(`schedule tasks: ${report.scheduleTasks}`);
+    report.scheduleSlots = await copyBy(
+      src,
+      'schedule_slots',
+      'id',
+      async (rows) =>
+        void (await trx
+          .insertInto('schedule_slots')
+          // attempt and run_ids have defaults (Generated): the rows read carry their values.
+          .values(rows.map(({ id: _id, ...r }) => r as unknown as Insertable<ScheduleSlotsTable>))
+          .execute()),
+    );
+    progress(`schedule slots: ${report.scheduleSlots}`);
   });
   const verify = await to.audit.verify();
   if (verify.ok && verify.checked !== report.events) throw new Error(`the copy verified ${verify.checked} events, not ${report.events}`);

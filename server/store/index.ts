@@ -12,6 +12,7 @@ import { RunControls } from './controls.js';
 import { OutboxRows, RunTokenRows } from './notify.js';
 import { RateLimitCounters } from './rate-limits.js';
 import { RunStore } from './runs.js';
+import { ScheduleSlots } from './schedules.js';
 import type { Engine } from './schema.js';
 import type { DbTarget } from './target.js';
 import { type Wakeups, openWakeups } from './wakeups.js';
@@ -19,6 +20,7 @@ import { type Wakeups, openWakeups } from './wakeups.js';
 export { AuditLog } from './audit.js';
 export { OutputStore, schedulePruning } from './output.js';
 export { RunStore } from './runs.js';
+export { ScheduleSlots } from './schedules.js';
 export { CredentialRows } from './credentials.js';
 export { OutboxRows, RunTokenRows, type StoreTransaction } from './notify.js';
 export { type ApprovalStore, KyselyApprovalStore, type StoredApproval } from './approvals.js';
@@ -34,6 +36,8 @@ export interface Store {
   readonly credentials: CredentialRows;
   /** Four-eyes approval requests. */
   readonly approvals: KyselyApprovalStore;
+  /** Schedule slots and per-Task scheduler state. */
+  readonly schedules: ScheduleSlots;
   /** Which replica owns which active run. */
   readonly leases: RunLeases;
   /** Input, resizes and cancels of a run sent through a replica that does not own it. */
@@ -88,6 +92,9 @@ export async function openStore(target: DbTarget, opts: StoreOptions = {}): Prom
     output: new OutputStore(dataConn, { maxBytesPerRun: opts.maxOutputBytesPerRun }),
     credentials: new CredentialRows(dataConn),
     approvals: new KyselyApprovalStore(dataConn),
+    // On the NORMAL-sync connection (SQLite): a slot row lost to a power cut is decided
+    // again under the same run id and Job name, and the create answers 409 (the run exists).
+    schedules: new ScheduleSlots(dataConn),
     rateLimits: new RateLimitCounters(dataConn),
     leases: new RunLeases(dataConn),
     controls: new RunControls(dataConn),

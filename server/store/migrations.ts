@@ -499,6 +499,83 @@ const MIGRATIONS: readonly NamedMigration[] = [
   CREATE INDEX run_output_gaps_run ON run_output_gaps (run_id, "offset");
   `,
   },
+  {
+    // schedules: one row per slot of each scheduled Task, and per-Task scheduler state
+    name: '0040-schedules',
+    sqlite: `
+  -- UNIQUE (namespace, task, nominal): a slot is decided once. Whoever inserts it owns
+  -- it, so no restart, retry or second replica can run the same slot twice.
+  CREATE TABLE schedule_slots (
+    id          INTEGER PRIMARY KEY,
+    namespace   TEXT NOT NULL,
+    task        TEXT NOT NULL,
+    nominal     TEXT NOT NULL,
+    state       TEXT NOT NULL CHECK (state IN ('scheduled', 'started', 'succeeded', 'failed', 'missed', 'skipped', 'denied')),
+    attempt     INTEGER NOT NULL DEFAULT 0,
+    run_id      TEXT,
+    run_ids     TEXT NOT NULL DEFAULT '[]',
+    decided_at  TEXT NOT NULL,
+    started_at  TEXT,
+    finished_at TEXT,
+    message     TEXT,
+    -- The launch claim: the attempt whose launch one scheduler took on, who and when.
+    -- Taken with a conditional UPDATE, so each attempt of a slot is launched once.
+    claimed_attempt INTEGER,
+    claimed_by      TEXT,
+    claimed_at      TEXT,
+    UNIQUE (namespace, task, nominal)
+  );
+  -- What the scheduler follows every tick, and one Task's running slots (concurrencyPolicy).
+  CREATE INDEX schedule_slots_open ON schedule_slots (namespace, task, nominal) WHERE state IN ('scheduled', 'started');
+  -- Kept apart from the Task object: suspension set with "oddjob suspend" survives
+  -- re-applying the Task from git, and the cursor survives restarts and leader changes.
+  CREATE TABLE schedule_tasks (
+    namespace        TEXT NOT NULL,
+    task             TEXT NOT NULL,
+    cursor           TEXT,
+    suspended_at     TEXT,
+    suspended_by     TEXT,
+    suspended_reason TEXT,
+    missed_total     INTEGER NOT NULL DEFAULT 0,
+    last_success     TEXT,
+    PRIMARY KEY (namespace, task)
+  );
+  `,
+    // Times stay ISO-8601 text (as on SQLite), compared and paged as strings: COLLATE "C"
+    // orders them byte by byte, as SQLite does, instead of by the server's locale.
+    postgres: `
+  CREATE TABLE schedule_slots (
+    id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    namespace   text NOT NULL,
+    task        text NOT NULL,
+    nominal     text COLLATE "C" NOT NULL,
+    state       text NOT NULL CHECK (state IN ('scheduled', 'started', 'succeeded', 'failed', 'missed', 'skipped', 'denied')),
+    attempt     integer NOT NULL DEFAULT 0,
+    run_id      text,
+    run_ids     text NOT NULL DEFAULT '[]',
+    decided_at  text NOT NULL,
+    started_at  text,
+    finished_at text,
+    message     text,
+    claimed_attempt integer,
+    claimed_by      text,
+    claimed_at      text COLLATE "C",
+    UNIQUE (namespace, task, nominal)
+  );
+  CREATE INDEX schedule_slots_open ON schedule_slots (namespace, task, nominal) WHERE state IN ('scheduled', 'started');
+  CREATE TABLE schedule_tasks (
+    namespace        text NOT NULL,
+    task             text NOT NULL,
+    cursor           text COLLATE "C",
+    suspended_at     text,
+    suspended_by     text,
+    suspended_reason text,
+    missed_total     integer NOT NULL DEFAULT 0,
+    last_success     text COLLATE "C",
+    PRIMARY KEY (namespace, task)
+  );
+`,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
@@ -535,6 +612,10 @@ export async function migrate(db: Kysely<unknown>, engine: Engine, raw?: BetterS
     provider: provider(engine, raw),
     migrationTableName: 'oddjob_migrations',
     migrationLockTableName: 'oddjob_migrations_lock',
+    // 0010-approval-requests shipped after 0030 and 0031-*: a database migrated before it
+    // has later names already, and the default (ordered) migrator refuses to run an
+    // earlier one. Each migration creates its own tables, so the order does not matter.
+    allowUnorderedMigrations: true,
   });
   const { error, results } = await migrator.migrateToLatest();
   if (error) {

@@ -84,6 +84,35 @@ export interface RunLeasesTable {
   expires_at: number;
 }
 
+export interface ScheduleSlotsTable {
+  id: Generated<number>;
+  namespace: string;
+  task: string;
+  nominal: string;
+  state: 'scheduled' | 'started' | 'succeeded' | 'failed' | 'missed' | 'skipped' | 'denied';
+  attempt: Generated<number>;
+  run_id: string | null;
+  run_ids: Generated<string>;
+  decided_at: string;
+  started_at: string | null;
+  finished_at: string | null;
+  message: string | null;
+  claimed_attempt: number | null;
+  claimed_by: string | null;
+  claimed_at: string | null;
+}
+
+export interface ScheduleTasksTable {
+  namespace: string;
+  task: string;
+  cursor: string | null;
+  suspended_at: string | null;
+  suspended_by: string | null;
+  suspended_reason: string | null;
+  missed_total: Generated<number>;
+  last_success: string | null;
+}
+
 export interface ApprovalRequestsTable {
   ord: Generated<number>;
   id: string;
@@ -155,6 +184,8 @@ export interface Tables {
   run_cancels: RunCancelsTable;
   run_sessions: RunSessionsTable;
   approval_requests: ApprovalRequestsTable;
+  schedule_slots: ScheduleSlotsTable;
+  schedule_tasks: ScheduleTasksTable;
   run_leases: RunLeasesTable;
   rate_limits: RateLimitsTable;
   audit_events: AuditEventsTable;

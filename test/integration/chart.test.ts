@@ -215,6 +215,23 @@ describe('helm chart', () => {
       assert.match(exprs, new RegExp(metric));
     }
     assert.match(exprs, new RegExp(`namespace="${sys.name}", service="oj-oddjob"`));
+    // Schedules: burn-rate alerts on the two SLOs, and one for a schedule that stopped firing.
+    const schedules = rule.spec.groups.find((g: { name: string }) => g.name === 'oddjob-schedules');
+    const scheduleExprs = schedules.rules.map((r: { expr: string }) => r.expr).join('\n');
+    for (const metric of ['oddjob_schedule_start_delay_seconds_bucket', 'oddjob_schedule_slots_total', 'oddjob_schedule_next_slot_timestamp_seconds']) {
+      assert.match(scheduleExprs, new RegExp(metric));
+    }
+    assert.match(scheduleExprs, /le="1200"/);
+    const alerts = schedules.rules.flatMap((r: { alert?: string }) => (r.alert ? [r.alert] : []));
+    assert.deepEqual(alerts, [
+      'OddjobScheduleStartBudgetBurn',
+      'OddjobScheduleStartBudgetBurnSlow',
+      'OddjobScheduleCompletionBudgetBurn',
+      'OddjobScheduleCompletionBudgetBurnSlow',
+      'OddjobScheduleNotFiring',
+      'OddjobScheduleNoLeader',
+    ]);
+    assert.match(scheduleExprs, /\(14\.4 \* \(1 - 0\.9999\)\)/);
   });
 
   const variants: Record<string, string[]> = {

@@ -56,6 +56,46 @@ describe('oddjob db migrate-to', () => {
     assert.match(again.stderr, /the target already has data \(audit_events is not empty\); migrate into an empty database/);
   });
 
+  test('schedules move too: suspensions, cursors, missed counts, every slot (over a batch) with its launch claim', async () => {
+    const source = await stores.open('sqlite');
+    const now = new Date('2026-01-01T12:00:00Z');
+    const at = (m: number) => new Date(Date.UTC(2026, 0, 1, 0, m));
+    // The same Task name in two namespaces: the copy must not key Tasks by name alone.
+    const tasks = [
+      { namespace: 'payments', name: 'reindex' },
+      { namespace: 'search', name: 'reindex' },
+    ];
+    for (const task of tasks) {
+      const slots = Array.from({ length: 300 }, (_, m) => ({ nominal: at(m), state: m % 7 === 0 ? ('missed' as const) : ('scheduled' as const) }));
+      await source.schedules.decide(task, at(299), slots, now);
+      await source.schedules.update(task, at(1).toISOString(), { state: 'started', runId: 'aaaaaaaaaaaa', startedAt: now.toISOString() });
+      await source.schedules.update(task, at(1).toISOString(), { state: 'succeeded', finishedAt: now.toISOString() });
+      assert.equal(await source.schedules.claim(task, at(2).toISOString(), 0, 'replica-a', now), 'claimed');
+    }
+    await source.schedules.setSuspension(tasks[1]!, { at: now.toISOString(), by: 'alice', reason: 'INC-7' });
+    const target = await stores.target('postgres');
+    if (target.engine !== 'postgres' || source.target.engine !== 'sqlite') throw new Error('sqlite → postgres expected');
+    const r = oddjob(['db', 'migrate-to', target.url, '--db', source.target.path], { PGPASSWORD: target.password });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /2 scheduled tasks, 600 schedule slots/);
+    const copy = await stores.reopen(target);
+    for (const task of tasks) {
+      assert.deepEqual(
+        await copy.schedules.taskState(task),
+        await source.schedules.taskState(task),
+        `${task.namespace}: cursor, suspension, missed count, last success`,
+      );
+      assert.deepEqual(
+        await copy.schedules.history(task, { limit: 1000 }),
+        await source.schedules.history(task, { limit: 1000 }),
+        `${task.namespace}: every slot`,
+      );
+      assert.equal(await copy.schedules.claim(task, at(2).toISOString(), 0, 'replica-b', now), false, 'a slot claimed before the move stays claimed');
+      assert.equal(await copy.schedules.claim(task, at(3).toISOString(), 0, 'replica-b', now), 'claimed');
+    }
+    assert.equal((await copy.schedules.open()).length, (await source.schedules.open()).length);
+  });
+
   test('a copy whose chain does not verify in the target is reported, not hidden', async () => {
     const file = path.join(stores.dir, 'tampered.db');
     fs.copyFileSync(FIXTURE, file);

@@ -138,6 +138,22 @@ describe('a SQLite file written by the pre-kysely store (user_version 4)', () =>
   });
 });
 
+describe('a SQLite file migrated by the build before Tasks and schedules (through 0031-run-output-gaps)', () => {
+  // 0010-approval-requests sorts before 0030/0031-*, which such a file has already run;
+  // kysely's default migrator refuses that ('corrupted migrations').
+  test('migrates forward and keeps its chain', async () => {
+    const file = path.join(stores.dir, 'at-0031.db');
+    fs.copyFileSync(path.join(import.meta.dirname, '../fixtures/store-0031.db'), file);
+    const store = await stores.reopen({ engine: 'sqlite', path: file });
+    assert.deepEqual(await store.audit.verify(), { ok: true, checked: 1 });
+    const recorded = await sql<{ name: string }>`select name from oddjob_migrations order by name`.execute(store.connection.db);
+    assert.deepEqual(
+      recorded.rows.map((r) => r.name),
+      [...MIGRATION_NAMES].sort(),
+    );
+  });
+});
+
 for (const engine of ENGINES) {
   describe(`migrations (${engine})`, () => {
     test('two servers opening the same empty database at once both get one schema', async () => {

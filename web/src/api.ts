@@ -4,6 +4,7 @@
 import { ApiError } from '../../protocol/api-error.js';
 import type { ApprovalRequest, AuditEvent, AuditVerifyResult, Delivery, DeploymentSummary, Run, RunPreview, RunRequestInput } from '../../protocol/api.js';
 import type { TaskParam, TaskRunRequestInput, TaskSummary } from '../../protocol/tasks.js';
+import type { ScheduleSlot, ScheduleSummary } from '../../protocol/schedules.js';
 
 export { ApiError };
 export type {
@@ -88,6 +89,9 @@ export const api = {
   listRuns: (q: URLSearchParams) => request<{ items: Run[]; nextCursor?: string }>('GET', `/api/runs?${q}`),
   audit: (q: URLSearchParams) => request<{ items: AuditEvent[]; nextCursor?: string }>('GET', `/api/audit?${q}`),
   verifyAudit: () => request<AuditVerifyResult>('GET', '/api/audit/verify'),
+  schedules: () => request<{ items: ScheduleSummary[] }>('GET', '/api/schedules'),
+  scheduleHistory: (namespace: string, task: string) =>
+    request<{ items: ScheduleSlot[] }>('GET', `/api/schedules/${encodeURIComponent(namespace)}/${encodeURIComponent(task)}/history`),
   notifications: (q: URLSearchParams) => request<{ items: Delivery[]; nextCursor?: string }>('GET', `/api/notifications?${q}`),
   redeliver: (id: number) => request<Delivery>('POST', `/api/notifications/${id}/redeliver`, {}),
   /** The NDJSON export, parsed; used for CSV (the NDJSON itself is a plain download link). */

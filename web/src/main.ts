@@ -1,5 +1,5 @@
 // The web UI's entry point: who am I, then a small History-API router.
-// Client routes: /  /run  /runs  /runs/<id>  /audit (the server answers them
+// Client routes: /  /run  /runs  /runs/<id>  /schedules  /schedules/<ns>/<task>  /audit (the server answers them
 // all with index.html; see server/http/static.ts).
 import './style.css';
 import { api, ApiError, setUnauthorizedHandler, type WhoAmI } from './api.js';
@@ -11,6 +11,7 @@ import { runFormPage } from './page-run-form.js';
 import { runPage } from './page-run.js';
 import { runsPage } from './page-runs.js';
 import { auditPage } from './page-audit.js';
+import { scheduleHistoryPage, schedulesPage } from './page-schedules.js';
 import { notificationsPage } from './page-notifications.js';
 import { tasksPage } from './page-tasks.js';
 import { requestsPage } from './page-requests.js';
@@ -24,6 +25,8 @@ const routes: Array<{ pattern: RegExp; keys: string[]; page: Page; nav: string }
   { pattern: /^\/run$/, keys: [], page: runFormPage, nav: '/' },
   { pattern: /^\/runs$/, keys: [], page: runsPage, nav: '/runs' },
   { pattern: /^\/runs\/([^/]+)$/, keys: ['id'], page: runPage, nav: '/runs' },
+  { pattern: /^\/schedules$/, keys: [], page: schedulesPage, nav: '/schedules' },
+  { pattern: /^\/schedules\/([^/]+)\/([^/]+)$/, keys: ['namespace', 'task'], page: scheduleHistoryPage, nav: '/schedules' },
   { pattern: /^\/audit$/, keys: [], page: auditPage, nav: '/audit' },
   { pattern: /^\/notifications$/, keys: [], page: notificationsPage, nav: '/notifications' },
   { pattern: /^\/tasks$/, keys: [], page: tasksPage, nav: '/tasks' },
@@ -85,6 +88,7 @@ function renderTopbar(active: string) {
           { class: 'nav' },
           navItem('/', 'Deployments'),
           navItem('/tasks', 'Tasks'),
+          navItem('/schedules', 'Schedules'),
           navItem('/requests', 'Requests'),
           navItem('/runs', 'Runs'),
           navItem('/audit', 'Audit'),

@@ -1,0 +1,117 @@
+// The scheduler's way into the run machinery: a slot becomes a Task run request under
+// the schedule's own identity (schedule:<namespace>/<task>) with the schedule's params,
+// and goes through runs/service.ts createScheduledRun like a person's run of the Task —
+// the Task and the Deployment re-read from the API server, the Deployment's consent
+// re-checked, audit before create — with the slot's fixed run id and Job name.
+import { TERMINAL_STATUSES, type Run } from '../../protocol/api.js';
+import type { TaskRunRequest } from '../../protocol/tasks.js';
+import { ServiceError } from '../errors.js';
+import type { ManagedRunService } from '../runs/service.js';
+import type { RequestContext } from '../services.js';
+import { decideScheduledRun } from './consent.js';
+import { scheduleActor, type TaskRef } from './names.js';
+import type { LaunchResult, SlotLaunch, SlotLauncher } from './scheduler.js';
+
+export interface SlotLauncherDeps {
+  runs: Pick<ManagedRunService, 'createScheduledRun' | 'cancelRun'>;
+  /** The run store's record (no access check: the scheduler reads its own runs). */
+  readRun: (runId: string) => Promise<Run | undefined>;
+  /** Whether the audit log has run.requested for this run id. */
+  requested: (runId: string) => Promise<boolean>;
+  /** Deletes a Job with its pods (a Job already gone is not an error). */
+  deleteJob: (namespace: string, name: string, uid: string | undefined) => Promise<void>;
+  githubOrg?: string;
+  /** false: every launch reads the Deployment and neighbours itself (the bench's comparison). */
+  shareReads?: boolean;
+}
+
+export function scheduleContext(task: TaskRef): RequestContext {
+  return { identity: { login: scheduleActor(task), teams: [] }, client: { kind: 'server', agent: 'oddjob-scheduler' } };
+}
+
+/**
+ * How long a read of a Deployment or a namespace's neighbours is shared by launches: the
+ * slots due in one tick (every Task on one Deployment at 02:30, say) read it once, not
+ * once each, and each launch still sees the Deployment as it was within this long.
+ */
+const SHARE_MS = 1000;
+
+export function createSlotLauncher(deps: SlotLauncherDeps): SlotLauncher {
+  const shared = new Map<string, { at: number; value: Promise<unknown> }>();
+  function share<T>(key: string, read: () => Promise<T>): Promise<T> {
+    const now = Date.now();
+    const hit = shared.get(key);
+    if (hit && now - hit.at < SHARE_MS) return hit.value as Promise<T>;
+    for (const [k, v] of shared) if (now - v.at >= SHARE_MS) shared.delete(k);
+    const value = read();
+    shared.set(key, { at: now, value });
+    // A failed read is not shared: the next launch tries for itself.
+    value.catch(() => {
+      if (shared.get(key)?.value === value) shared.delete(key);
+    });
+    return value;
+  }
+  return {
+    async launch(slot: SlotLaunch): Promise<LaunchResult> {
+      const { task } = slot;
+      // An earlier launch of this attempt (cut short: killed, or failed after the audit)
+      // may have recorded run.requested without a run record. Requesting it again would
+      // audit one slot twice; the slot fails instead, saying why.
+      try {
+        if (!(await deps.readRun(slot.runId)) && (await deps.requested(slot.runId))) {
+          return {
+            ok: false,
+            failed: `run ${slot.runId} of this slot was requested (audited) by an earlier launch that stopped before creating its Job; not requested twice`,
+            retryable: false,
+          };
+        }
+      } catch (err) {
+        return { ok: false, failed: `could not read the run store: ${(err as Error).message}`, retryable: true };
+      }
+      const req: TaskRunRequest = {
+        namespace: task.namespace,
+        task: task.name,
+        params: slot.params,
+        reason: `schedule ${task.namespace}/${task.name}, slot ${slot.nominal.toISOString()}${slot.attempt ? `, retry ${slot.attempt}` : ''}`,
+      };
+      try {
+        const run = await deps.runs.createScheduledRun(scheduleContext(task), req, {
+          runId: slot.runId,
+          jobName: slot.jobName,
+          share: deps.shareReads === false ? undefined : share,
+          authorize: (d) => decideScheduledRun(`${task.namespace}/${d.metadata?.name ?? ''}`, d.metadata?.annotations, deps.githubOrg),
+        });
+        return { ok: true, runId: run.id };
+      } catch (err) {
+        if (err instanceof ServiceError) {
+          // forbidden: consent withdrawn, or the Task needs approval (audited as run.denied);
+          // not_found: the Task or the Deployment is gone; task_invalid: the Task no longer
+          // validates. None gets better by trying again.
+          if (err.kind === 'forbidden' || err.kind === 'not_found' || err.code === 'task_invalid') return { ok: false, denied: err.message };
+          return { ok: false, failed: err.message, retryable: err.kind === 'unavailable' };
+        }
+        return { ok: false, failed: (err as Error).message, retryable: true };
+      }
+    },
+
+    async cancel(runId, task) {
+      try {
+        await deps.runs.cancelRun(scheduleContext(task), runId);
+      } catch (err) {
+        // Already ended: nothing to replace.
+        if (!(err instanceof ServiceError && err.kind === 'conflict')) throw err;
+      }
+    },
+
+    async run(runId) {
+      return deps.readRun(runId);
+    },
+
+    async deleteJob(runId) {
+      const run = await deps.readRun(runId);
+      // Only finished runs: a running one is cancelled (and audited), never deleted here.
+      if (!run || !TERMINAL_STATUSES.includes(run.status)) return;
+      await deps.deleteJob(run.namespace, run.jobName, run.jobUid);
+    },
+  };
+}

@@ -1,0 +1,148 @@
+// Puts the schedule pieces together for the server: the slot store (server/store),
+// the launcher over the run service, the scheduler, and the API service.
+import type { Logger } from 'pino';
+import type { AuditLog, RunStore } from '../store/index.js';
+import type { KubeClients } from '../k8s/client.js';
+import { toServiceError } from '../k8s/client.js';
+import { deleteJob } from '../k8s/jobs.js';
+import { writeScheduleStatus } from '../k8s/task-status.js';
+import { observeScheduleNextSlot, observeScheduleSuccess } from '../metrics.js';
+import { decideAccess } from '../policy/decide.js';
+import type { ManagedRunService } from '../runs/service.js';
+import type { TaskObject } from '../tasks/spec.js';
+import type { TaskRef } from './names.js';
+import { createSlotLauncher } from './launch.js';
+import { Scheduler, type ScheduledTask, type TaskScheduleStatus } from './scheduler.js';
+import { createScheduleService } from './service.js';
+import type { SlotStore } from './store.js';
+import { APPROVAL_REFUSED, scheduledTask } from './tasks.js';
+
+export interface ScheduleWiring {
+  /** The store's slots (Store.schedules). */
+  slots: SlotStore;
+  kube: KubeClients;
+  audit: AuditLog;
+  runs: ManagedRunService;
+  runStore: RunStore;
+  logger: Logger;
+  namespaces: readonly string[];
+  githubOrg?: string;
+  /** Whether this replica holds the Lease now: checked again at every tick, besides lead(). */
+  isLeader?: () => boolean;
+}
+
+/** Whether the audit log has run.requested for a run id (the launcher's guard against requesting one twice). */
+export const requestedIn = (audit: AuditLog) => async (runId: string) => (await audit.query({ runId, type: 'run.requested', limit: 1 })).items.length > 0;
+
+/**
+ * The scheduled Tasks of a Task catalog: each Task's schedule parsed and checked once per
+ * version (uid + generation), not at every tick.
+ */
+export function scheduledTasksOf(catalog: () => TaskObject[] | undefined, githubOrg?: string): () => ScheduledTask[] | undefined {
+  let memo = new Map<string, { version: string; scheduled: ScheduledTask | undefined }>();
+  return () => {
+    const objects = catalog();
+    if (!objects) return undefined;
+    const next = new Map<string, { version: string; scheduled: ScheduledTask | undefined }>();
+    const out: ScheduledTask[] = [];
+    for (const o of objects) {
+      const id = o.metadata?.uid ?? `${o.metadata?.namespace}/${o.metadata?.name}`;
+      const version = `${o.metadata?.generation ?? 0}`;
+      const hit = memo.get(id);
+      const entry = hit?.version === version ? hit : { version, scheduled: scheduledTask(o, githubOrg) };
+      next.set(id, entry);
+      if (entry.scheduled) out.push(entry.scheduled);
+    }
+    memo = next;
+    return out;
+  };
+}
+
+export function createSchedules(w: ScheduleWiring) {
+  const store = w.slots;
+  const tasks = scheduledTasksOf(() => w.runs.cachedTasks(), w.githubOrg);
+  const logger = w.logger.child({ component: 'scheduler' });
+  const launcher = createSlotLauncher({
+    runs: w.runs,
+    readRun: (id) => w.runStore.get(id),
+    requested: requestedIn(w.audit),
+    deleteJob: (namespace, name, uid) => deleteJob(w.kube, namespace, name, uid),
+    githubOrg: w.githubOrg,
+  });
+  const scheduler = new Scheduler({
+    tasks,
+    store,
+    launcher,
+    logger,
+    isLeader: w.isLeader,
+    writeStatus: statusWriter(w.kube),
+    recordMissed: async (task, slots, more) => {
+      try {
+        await w.audit.appendDurable({
+          type: 'schedule.missed',
+          actor: { login: `schedule:${task.namespace}/${task.name}`, teams: [] },
+          client: { kind: 'server', agent: 'oddjob-scheduler' },
+          namespace: task.namespace,
+          task: task.name,
+          message: `${slots.length}${more ? '+' : ''} slot(s) missed: ${slots.map((s) => s.toISOString()).join(', ')}${more ? ' (and older ones not listed)' : ''}`,
+        });
+      } catch (err) {
+        logger.error({ err, task: `${task.namespace}/${task.name}` }, 'could not record missed slots in the audit log');
+      }
+    },
+  });
+  observeScheduleSuccess(() => scheduler.sinceLastSuccess());
+  observeScheduleNextSlot(() => scheduler.nextSlots());
+  const service = createScheduleService({
+    namespaces: w.namespaces,
+    tasks,
+    store,
+    appendAudit: (e) => w.audit.appendDurable(e),
+    async mayRun(ctx, namespace, deployment) {
+      let d;
+      try {
+        d = await w.kube.apps.readNamespacedDeployment({ name: deployment, namespace });
+      } catch (err) {
+        const e = toServiceError(err, `deployment ${namespace}/${deployment}`);
+        if (e.kind === 'not_found') return false;
+        throw e;
+      }
+      return decideAccess({ namespace, deployment, annotations: d.metadata?.annotations, identity: ctx.identity, defaultOrg: w.githubOrg }).allow;
+    },
+  });
+  return {
+    store,
+    scheduler,
+    service,
+    /** Leader-only work: schedules until `signal` aborts (server/leader). */
+    lead: (signal: AbortSignal) => scheduler.lead(signal),
+    stop: () => scheduler.stop(),
+  };
+}
+
+/** Writes what the scheduler knows of a Task into its status (`kubectl get ojtask` shows it). */
+export const statusWriter = (kube: KubeClients) => (task: TaskRef, st: TaskScheduleStatus) =>
+  writeScheduleStatus(kube, task.namespace, task.name, {
+    lastScheduleTime: st.lastScheduleTime,
+    nextScheduleTime: st.nextScheduleTime,
+    lastSuccessfulTime: st.lastSuccessfulTime,
+    missedSlots: st.missedSlots,
+    condition: scheduledCondition(st),
+  });
+
+/** The Scheduled condition: True while the schedule fires and its last slot went well. */
+export function scheduledCondition(st: TaskScheduleStatus): { status: 'True' | 'False'; reason: string; message: string } {
+  if (st.invalid !== undefined) {
+    return { status: 'False', reason: st.invalid === APPROVAL_REFUSED ? 'ApprovalRequired' : 'InvalidSchedule', message: st.invalid.slice(0, 4000) };
+  }
+  if (st.suspended)
+    return { status: 'False', reason: 'Suspended', message: 'suspended: slots are recorded as skipped (oddjob schedules says by whom and why)' };
+  const last = st.lastSlot;
+  if (!last) return { status: 'True', reason: 'Waiting', message: `first slot at ${st.nextScheduleTime ?? 'never'}` };
+  const bad = ['failed', 'missed', 'denied'].includes(last.state);
+  return {
+    status: bad ? 'False' : 'True',
+    reason: last.state.charAt(0).toUpperCase() + last.state.slice(1),
+    message: `slot ${last.nominal}: ${last.state}${last.message ? ` (${last.message})` : ''}`,
+  };
+}
