@@ -34,14 +34,24 @@ export function runOwnership(o: {
   // replica's many runs) must not hold up the renewals that keep this replica's own.
   let renewing = false;
   let adopting = false;
+  // Runs whose claim has completed (and not been released): only these have a lease row
+  // to renew. A run being created is in owned() from before its claim is written; renewed
+  // then, it had no row, was taken for lost, and its tracker was dropped a moment later —
+  // a run nobody followed to its end (seen: a run never ended, a replay never streamed).
+  const claimed = new Set<string>();
   const renew = async () => {
     if (renewing || !leases) return;
     renewing = true;
     try {
-      const gone = await leases.renew(id, o.owned(), LEASE_MS);
+      const gone = await leases.renew(
+        id,
+        o.owned().filter((r) => claimed.has(r)),
+        LEASE_MS,
+      );
       // A run that ended meanwhile released its lease itself (after leaving owned()): not lost.
       const still = new Set(o.owned());
-      for (const lost of gone.filter((r) => still.has(r))) {
+      for (const lost of gone.filter((r) => still.has(r) && claimed.has(r))) {
+        claimed.delete(lost);
         logger.warn({ run: lost }, 'another replica took this run over (its lease was not renewed in time); no longer tracking it');
         o.onLost(lost);
       }
@@ -64,15 +74,24 @@ export function runOwnership(o: {
   };
   return {
     id,
-    claim: async (runId) => (leases ? leases.claim(runId, id, LEASE_MS) : true),
+    claim: async (runId) => {
+      if (!leases) return true;
+      const ok = await leases.claim(runId, id, LEASE_MS);
+      if (ok) claimed.add(runId);
+      return ok;
+    },
     held: async () => (leases ? leases.held() : new Set()),
     release: async (runId) => {
+      claimed.delete(runId);
       await leases
         ?.release(runId, id)
         .catch((err: unknown) => logger.warn({ err: (err as Error).message, run: runId }, 'could not release a run lease (it expires)'));
     },
     releaseAll: async (runIds) => {
-      for (const r of runIds) await leases?.release(r, id).catch(() => undefined);
+      for (const r of runIds) {
+        claimed.delete(r);
+        await leases?.release(r, id).catch(() => undefined);
+      }
     },
     start() {
       if (!leases) return;

@@ -2,6 +2,8 @@
 // is taken over by exactly one of several replicas claiming at once.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import pino from 'pino';
+import { RENEW_MS, runOwnership } from '../../server/runs/own.js';
 import { RunLeases } from '../../server/store/leases.js';
 import { ENGINES, testStores } from '../support/stores.js';
 
@@ -31,6 +33,35 @@ for (const engine of ENGINES) {
       assert.equal((await r1.holder('run1'))?.owner, owner, 'only the holder can release');
       await (owner === 'B' ? r2 : r3).release('run1', owner);
       assert.equal(await r1.holder('run1'), undefined);
+    });
+  });
+
+  describe(`run ownership (${engine})`, () => {
+    test('a run being created (in owned(), its claim not written yet) is not taken for lost by a renewal', async (t) => {
+      const a = await stores.open(engine);
+      const leases = new RunLeases(a.connection);
+      const lost: string[] = [];
+      const owned = ['claimed-run', 'being-created'];
+      const own = runOwnership({
+        leases,
+        logger: pino({ level: 'silent' }),
+        owned: () => owned,
+        onLost: (r) => void lost.push(r),
+        adopt: async () => undefined,
+      });
+      t.after(() => own.stop());
+      assert.equal(await own.claim('claimed-run'), true);
+      own.start();
+      // One renewal tick passes while `being-created` is in owned() without a lease row.
+      await new Promise((r) => setTimeout(r, RENEW_MS + 500));
+      assert.deepEqual(lost, [], 'nothing is lost');
+      assert.ok((await leases.holder('claimed-run'))!.expiresAt > Date.now() + 5_000, 'the claimed run was renewed');
+      // Truly lost: another replica holds it (its lease ran out and was taken over).
+      await own.claim('being-created');
+      await leases.release('being-created', own.id);
+      await leases.claim('being-created', 'another-replica', 60_000);
+      await new Promise((r) => setTimeout(r, RENEW_MS + 500));
+      assert.deepEqual(lost, ['being-created']);
     });
   });
 }
