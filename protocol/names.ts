@@ -29,6 +29,9 @@ export const AUDIT_EVENT_TYPES = [
   'schedule.suspended',
   'schedule.resumed',
   'schedule.missed',
+  // A slot that started no run: refused (the Deployment withdrew consent) or failed to launch.
+  'schedule.denied',
+  'schedule.failed',
   // Four-eyes approval (PRODUCT.md §10): a run that waits for a second person.
   'approval.requested',
   'approval.granted',

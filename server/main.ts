@@ -98,6 +98,10 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     namespaces: config.namespaces,
     githubOrg: config.githubOrg,
     isLeader: () => leader.isLeader(),
+    notifyTargets: async (namespace, name) => {
+      const deployment = await runs.planner.currentDeployment(namespace, name);
+      return deployment && notifications.routing(deployment.metadata?.annotations).targets;
+    },
   });
   const { auth, authRouter } = createAuth({ config, credentialRows: store.credentials, rateCounters: store.rateLimits, audit, logger, publicUrl });
 

@@ -18,7 +18,7 @@ export const NOTIFY_EVENT_TYPES = [
   'approval.denied',
   'approval.expired',
   'approval.voided',
-  // Schedules: routed and rendered like the others once that room appends these audit events.
+  // Schedules (server/schedules): slots that started no run, routed by the Task's Deployment's targets.
   'schedule.missed',
   'schedule.denied',
   'schedule.failed',

@@ -81,6 +81,8 @@ export interface SchedulerDeps {
   isLeader?: () => boolean;
   /** Audits what is not a run (missed slots); must not throw. */
   recordMissed?: (task: TaskRef, slots: Date[], more: boolean) => Promise<void>;
+  /** Audits a slot that started no run: refused (consent withdrawn) or failed to launch; must not throw. */
+  recordRefused?: (task: ScheduledTask, nominal: Date, outcome: 'denied' | 'failed', why: string) => Promise<void>;
   writeStatus?: (task: TaskRef, status: TaskScheduleStatus) => Promise<void>;
   tickMs?: number;
   /** Who claims slots (this replica); unique per scheduler by default. */
@@ -389,6 +391,7 @@ export class Scheduler {
         this.deps.logger.info({ task: key(task), slot: slot.nominal, attempt, run: result.runId }, 'schedule slot started');
       } else if ('denied' in result) {
         await this.finish(task, slot, 'denied', result.denied);
+        await this.deps.recordRefused?.(task, nominal, 'denied', result.denied);
       } else if (result.retryable && slot.state === 'scheduled') {
         // The API server or the audit store is away for now: the slot stays scheduled
         // and is tried again until it starts or its deadline passes (then: missed).
@@ -399,6 +402,7 @@ export class Scheduler {
         this.deps.logger.warn({ task: key(task), slot: slot.nominal, why: result.failed }, 'could not launch a schedule slot; will retry');
       } else {
         await this.finish(task, slot, 'failed', result.failed);
+        await this.deps.recordRefused?.(task, nominal, 'failed', result.failed);
       }
     } finally {
       this.inFlight.delete(id);

@@ -29,6 +29,8 @@ export interface ScheduleWiring {
   githubOrg?: string;
   /** Whether this replica holds the Lease now: checked again at every tick, besides lead(). */
   isLeader?: () => boolean;
+  /** The notification targets of a Deployment (its oddjob.io/notify), for schedule events that have no run. */
+  notifyTargets?: (namespace: string, deployment: string) => Promise<string[] | undefined>;
 }
 
 /** Whether the audit log has run.requested for a run id (the launcher's guard against requesting one twice). */
@@ -62,6 +64,12 @@ export function createSchedules(w: ScheduleWiring) {
   const store = w.slots;
   const tasks = scheduledTasksOf(() => w.runs.cachedTasks(), w.githubOrg);
   const logger = w.logger.child({ component: 'scheduler' });
+  /** Where a schedule event without a run goes: its Deployment's notification targets now. */
+  const routed = async (task: ScheduledTask | undefined) => {
+    if (!task) return {};
+    const targets = await w.notifyTargets?.(task.namespace, task.deployment).catch(() => undefined);
+    return { deployment: task.deployment, ...(targets?.length ? { notify: targets } : {}) };
+  };
   const launcher = createSlotLauncher({
     runs: w.runs,
     readRun: (id) => w.runStore.get(id),
@@ -84,10 +92,26 @@ export function createSchedules(w: ScheduleWiring) {
           client: { kind: 'server', agent: 'oddjob-scheduler' },
           namespace: task.namespace,
           task: task.name,
+          ...(await routed(tasks()?.find((t) => t.namespace === task.namespace && t.name === task.name))),
           message: `${slots.length}${more ? '+' : ''} slot(s) missed: ${slots.map((s) => s.toISOString()).join(', ')}${more ? ' (and older ones not listed)' : ''}`,
         });
       } catch (err) {
         logger.error({ err, task: `${task.namespace}/${task.name}` }, 'could not record missed slots in the audit log');
+      }
+    },
+    recordRefused: async (task, nominal, outcome, why) => {
+      try {
+        await w.audit.appendDurable({
+          type: outcome === 'denied' ? 'schedule.denied' : 'schedule.failed',
+          actor: { login: `schedule:${task.namespace}/${task.name}`, teams: [] },
+          client: { kind: 'server', agent: 'oddjob-scheduler' },
+          namespace: task.namespace,
+          task: task.name,
+          ...(await routed(task)),
+          message: `slot ${nominal.toISOString()} started no run: ${why}`,
+        });
+      } catch (err) {
+        logger.error({ err, task: `${task.namespace}/${task.name}` }, 'could not record a refused slot in the audit log');
       }
     },
   });

@@ -132,8 +132,7 @@ describe('approval events: the request, who asked and who decided, escaped', () 
   });
 });
 
-describe('schedule events (defined now, appended by that room later)', () => {
-  // Their audit types are not in this build's vocabulary: cast, as those rooms' events will arrive.
+describe('schedule events (slots that started no run)', () => {
   const future = (type: string, over: Partial<AuditEvent> = {}) =>
     audit({ type: type as AuditEvent['type'], runId: undefined, namespace: 'payments', deployment: 'api', message: 'slot 02:00 missed <!here>', ...over });
   test('schedule.missed without a run notifies with where and the message, escaped for Slack', () => {

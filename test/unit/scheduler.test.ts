@@ -52,6 +52,7 @@ async function setup(schedule: Record<string, unknown>, engine: Engine = 'sqlite
   const { target, schedules: store } = await stores.open(engine);
   const launcher = new FakeLauncher();
   const missed: Date[] = [];
+  const refused: string[] = [];
   const make = (on: SlotStore = store) =>
     new Scheduler({
       tasks: () => [task],
@@ -62,12 +63,14 @@ async function setup(schedule: Record<string, unknown>, engine: Engine = 'sqlite
       // Only lead() runs the timer loop; 1 ms makes a loop that failed to stop tick many times below.
       tickMs: 1,
       recordMissed: async (_t, slots) => void missed.push(...slots),
+      recordRefused: async (t, nominal, outcome, why) => void refused.push(`${t.deployment} ${nominal.toISOString()} ${outcome}: ${why}`),
     });
   return {
     target,
     store,
     launcher,
     missed,
+    refused,
     scheduler: make(),
     make,
     at(iso: string) {
@@ -182,6 +185,18 @@ describe('Scheduler', () => {
     const [h] = await s.history();
     assert.equal(h!.state, 'denied');
     assert.match(h!.message!, /not opted in/);
+    // Recorded (audited and notified as schedule.denied) with the Task's Deployment: no run will say it.
+    assert.deepEqual(s.refused, ['api 2026-01-01T00:01:00.000Z denied: deployment ns/api has not opted in to oddjob']);
+  });
+
+  test('a launch that fails for good is recorded as a failed slot (no run reports it)', async () => {
+    const s = await setup({});
+    await s.scheduler.tick();
+    s.launcher.answer = () => ({ ok: false, failed: 'the Job was refused: forbidden', retryable: false });
+    s.at('2026-01-01T00:01:01Z');
+    await s.scheduler.tick();
+    assert.equal((await s.history())[0]!.state, 'failed');
+    assert.deepEqual(s.refused, ['api 2026-01-01T00:01:00.000Z failed: the Job was refused: forbidden']);
   });
 
   test('Forbid skips, Replace cancels the running run, Allow runs both', async () => {
