@@ -2,10 +2,10 @@
 // GitHub sign-in, several people) and the real cluster. A scheduled Task that names its
 // own allowedUsers: the person it names suspends it with a reason (required; hostile text
 // stays text), which the page, `oddjob schedules` and the audit log show, and resumes it;
-// Run now honours the schedule's concurrencyPolicy Forbid while a run of it still goes,
+// Run now honours the schedule's concurrencyPolicy Forbid while a slot's run still goes,
 // shows the server's refusal, and "Run anyway" starts one past it. Someone the Deployment
 // lets run but the Task does not never sees the schedule; an auditor sees it without controls.
-// The slot itself is on 1 January, so the scheduler never fires it while this runs.
+// Runtime is mostly the wait for the next minute's slot (≤ 60 s).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync } from 'node:fs';
@@ -56,25 +56,29 @@ before(async () => {
   cluster = await requireCluster();
   ns = await createTestNamespace(cluster, 'web-sched');
   await cluster.apps.createNamespacedDeployment({ namespace: ns.name, body: optedInDeployment('api', { 'oddjob.io/allowed-teams': 'acme/payments' }) });
-  await cluster.kc.makeApiClient(k8s.CustomObjectsApi).createNamespacedCustomObject({
-    group: 'oddjob.io',
-    version: 'v1alpha1',
-    plural: 'tasks',
-    namespace: ns.name,
-    body: {
-      apiVersion: 'oddjob.io/v1alpha1',
-      kind: 'Task',
-      metadata: { name: 'nightly', namespace: ns.name },
-      spec: {
-        deployment: 'api',
-        // Sleeps as long as the schedule says: Run now passes the schedule's params.
-        command: ['node', '-e', 'setTimeout(() => {}, Number(process.argv[1]) * 1000)', '--', '$(params.seconds)'],
-        params: [{ name: 'seconds', type: 'integer', min: 1, max: 600, default: 1 }],
-        allowedUsers: ['alice'],
-        schedule: { cron: '0 3 1 1 *', timeZone: 'Europe/Berlin', concurrencyPolicy: 'Forbid', params: { seconds: 120 } },
+  const task = (name: string, schedule: Record<string, unknown>) =>
+    cluster.kc.makeApiClient(k8s.CustomObjectsApi).createNamespacedCustomObject({
+      group: 'oddjob.io',
+      version: 'v1alpha1',
+      plural: 'tasks',
+      namespace: ns.name,
+      body: {
+        apiVersion: 'oddjob.io/v1alpha1',
+        kind: 'Task',
+        metadata: { name, namespace: ns.name },
+        spec: {
+          deployment: 'api',
+          // Sleeps as long as the schedule says: slots and Run now pass the schedule's params.
+          command: ['node', '-e', 'setTimeout(() => {}, Number(process.argv[1]) * 1000)', '--', '$(params.seconds)'],
+          params: [{ name: 'seconds', type: 'integer', min: 1, max: 600, default: 1 }],
+          allowedUsers: ['alice'],
+          schedule: { timeZone: 'Europe/Berlin', concurrencyPolicy: 'Forbid', params: { seconds: 120 }, ...schedule },
+        },
       },
-    },
-  });
+    });
+  // nightly never fires while this runs; minutely's first slot is a slow run that is still going when Run now is asked.
+  await task('nightly', { cron: '0 3 1 1 *' });
+  await task('minutely', { cron: '* * * * *' });
   gh = await new FakeGitHub().start();
   gh.addUser('alice', ['acme/payments']);
   gh.addUser('bob', ['acme/payments']);
@@ -149,32 +153,42 @@ describe('web UI: schedules', () => {
     await context.close();
   });
 
-  test("Run now honours Forbid while a run still goes: the server's refusal is shown, and Run anyway starts one", async () => {
+  test("Run now honours Forbid while a slot's run still goes: the server's refusal is shown, and Run anyway starts one", async () => {
+    const slot = await eventually(
+      "minutely's first slot to start its (slow) run",
+      async () =>
+        (await apiAs<{ items: Array<{ state: string; runId?: string }> }>(`/api/schedules/${ns.name}/minutely/history`)).items.find(
+          (x) => x.state === 'started' && x.runId,
+        ),
+      80_000,
+    );
     const context = await signedIn('alice');
     const page = await context.newPage();
     await visit(page, '/schedules');
-    const row = page.locator(`tbody[data-task="${ns.name}/nightly"]`);
-    await row.getByRole('button', { name: 'Run now' }).click();
-    await page.waitForURL(/\/runs\/[a-z0-9]{12}$/, { timeout: 30_000 });
-    const first = page.url().split('/').at(-1)!;
-
-    await visit(page, '/schedules');
+    const row = page.locator(`tbody[data-task="${ns.name}/minutely"]`);
     await row.getByRole('button', { name: 'Run now' }).click();
     const refusal = row.getByRole('alert');
     await refusal.waitFor();
-    assert.match(await refusal.innerText(), new RegExp(`has run ${first} still going and its schedule's concurrencyPolicy is Forbid, so nothing was started`));
+    assert.match(
+      await refusal.innerText(),
+      new RegExp(`task ${ns.name}/minutely has run ${slot.runId} still going and its schedule's concurrencyPolicy is Forbid, so nothing was started`),
+    );
     await refusal.getByRole('button', { name: 'Run anyway' }).click();
     await page.waitForURL(/\/runs\/[a-z0-9]{12}$/, { timeout: 30_000 });
-    const second = page.url().split('/').at(-1)!;
-    assert.notEqual(second, first);
-
+    const forced = page.url().split('/').at(-1)!;
+    assert.notEqual(forced, slot.runId);
     const requested = await apiAs<{ items: Array<{ runId?: string; command?: string[]; message?: string }> }>(
-      `/api/audit?type=run.requested&namespace=${ns.name}`,
+      `/api/audit?type=run.requested&namespace=${ns.name}&runId=${forced}`,
     );
-    const byRun = new Map(requested.items.map((e) => [e.runId, e]));
-    assert.equal(byRun.get(first)?.command?.at(-1), '120', "the schedule's params");
-    assert.match(byRun.get(second)?.message ?? '', /past its schedule's concurrencyPolicy Forbid \(run .*still going\)/);
-    for (const id of [first, second]) await apiAs(`/api/runs/${id}/cancel`, { method: 'POST', body: '{}' });
+    assert.equal(requested.items[0]?.command?.at(-1), '120', "Run now passes the schedule's params");
+    assert.match(requested.items[0]?.message ?? '', new RegExp(`past its schedule's concurrencyPolicy Forbid \\(run ${slot.runId} still going\\)`));
+
+    // The slot's history links its run's page.
+    await visit(page, `/schedules/${ns.name}/minutely`);
+    await page.locator('#slots-table').getByRole('link', { name: slot.runId }).click();
+    await page.waitForURL(new RegExp(`/runs/${slot.runId}$`));
+    await apiAs(`/api/schedules/${ns.name}/minutely/suspend`, { method: 'POST', body: JSON.stringify({ reason: 'test over' }) });
+    for (const id of [slot.runId!, forced]) await apiAs(`/api/runs/${id}/cancel`, { method: 'POST', body: '{}' });
     await context.close();
   });
 
