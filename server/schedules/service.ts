@@ -25,8 +25,12 @@ export interface ScheduleServiceDeps {
   readTask: (namespace: string, name: string) => Promise<{ spec?: unknown } | undefined>;
   /** Every Task of a namespace now: one read for a listing. */
   readTasks: (namespace: string) => Promise<Array<{ metadata?: { name?: string }; spec?: unknown }>>;
-  /** The Deployment's annotations now; null when it is gone. Throws when it cannot be read. */
-  readDeployment: (namespace: string, name: string) => Promise<{ annotations?: Record<string, string> } | null>;
+  /**
+   * The Deployment's annotations now; null when it is gone. Throws when it cannot be read.
+   * `fresh`: from the API server itself (a change); else the Deployment watch may answer
+   * while it is live (a listing: no API call per row, as for runs).
+   */
+  readDeployment: (namespace: string, name: string, fresh: boolean) => Promise<{ annotations?: Record<string, string> } | null>;
   defaultOrg?: string;
   appendAudit: (event: AuditEventInput) => Promise<unknown>;
   clock?: () => Date;
@@ -43,8 +47,9 @@ export function createScheduleService(deps: ScheduleServiceDeps): ScheduleServic
   };
 
   /**
-   * The Tasks and Deployments as the API server has them now, each read once per request:
-   * a listing reads each namespace's Tasks in one call, a single Task is read alone.
+   * The Tasks and Deployments as they are now, each read once per request: a listing
+   * reads each namespace's Tasks in one call and Deployments from the watch while it is
+   * live; a single Task and its Deployment are read from the API server.
    */
   function reader(listing: boolean) {
     const namespaces = new Map<string, Promise<Map<string, unknown>>>();
@@ -60,7 +65,7 @@ export function createScheduleService(deps: ScheduleServiceDeps): ScheduleServic
         const specs = await once(namespaces, ns, async () => new Map((await deps.readTasks(ns)).map((o) => [o.metadata?.name ?? '', o.spec ?? {}])));
         return specs.get(name);
       },
-      deployment: (ns: string, name: string) => once(deployments, `${ns}/${name}`, () => deps.readDeployment(ns, name)),
+      deployment: (ns: string, name: string) => once(deployments, `${ns}/${name}`, () => deps.readDeployment(ns, name, !listing)),
     };
   }
   type Reader = ReturnType<typeof reader>;

@@ -132,7 +132,11 @@ export function createSchedules(w: ScheduleWiring) {
         throw toServiceError(err, `tasks in namespace ${namespace}`);
       }
     },
-    async readDeployment(namespace, name) {
+    async readDeployment(namespace, name, fresh) {
+      if (!fresh) {
+        const d = await w.runs.planner.currentDeployment(namespace, name);
+        return d ? { annotations: d.metadata?.annotations } : null;
+      }
       try {
         const d = await w.kube.apps.readNamespacedDeployment({ name, namespace });
         return { annotations: d.metadata?.annotations };
