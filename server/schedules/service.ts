@@ -1,7 +1,7 @@
 // What people ask of schedules through the API: list them, read a Task's slot history,
 // suspend and resume. Who may run a Task may see and suspend or resume its schedule —
 // the Task's own allowedTeams/allowedUsers when it has them, else its Deployment's, both
-// read from the API server at each request (tasks/access.ts decides); auditors may read.
+// read at each request (tasks/access.ts decides); auditors may read.
 // Suspension and resumption are audited with who and why, and so is a refusal. Suspension
 // lives in the slot store, so re-applying the Task from git (its spec.schedule.suspend
 // unchanged) does not undo it.
