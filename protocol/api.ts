@@ -207,6 +207,8 @@ export const AuditEventInput = z.object({
   /** A Task run or schedule event: the Task (in `namespace`), and the metadata.generation whose command was resolved. */
   task: z.string().optional(),
   taskGeneration: z.number().int().nonnegative().optional(),
+  /** schedule.missed / schedule.denied / schedule.failed: the slots (nominal times, ISO 8601) the event is about. */
+  slots: z.array(z.string()).optional(),
   /** approval.*: the request, and the SHA-256 of the exact Job manifest it is about. */
   requestId: z.string().optional(),
   manifestHash: z.string().optional(),

@@ -65,6 +65,12 @@ export interface NotifyEvent {
     /** The requester's reason (requested), or the decider's (granted, denied). */
     reason?: string;
   };
+  /** schedule.*: the Task (in `where.namespace`), the slots (nominal, ISO 8601) and, for a refused slot, why. */
+  schedule?: {
+    task: string;
+    slots: string[];
+    reason?: string;
+  };
   message?: string;
 }
 
@@ -106,7 +112,12 @@ function runlessEvent(type: NotifyEventType, event: AuditEvent): NotifyEvent | u
     where: { namespace: event.namespace, ...(event.deployment ? { deployment: event.deployment } : {}) },
     ...(event.message ? { message: event.message } : {}),
     ...(type.startsWith('approval.') && event.requestId ? { request: requestOf(event, event.requestId) } : {}),
+    ...(type.startsWith('schedule.') && event.task ? { schedule: scheduleOf(event, event.task) } : {}),
   };
+}
+
+function scheduleOf(event: AuditEvent, task: string): NonNullable<NotifyEvent['schedule']> {
+  return { task, slots: event.slots ?? [], ...(event.reason ? { reason: event.reason } : {}) };
 }
 
 function requestOf(event: AuditEvent, id: string): NonNullable<NotifyEvent['request']> {

@@ -24,6 +24,8 @@ export interface WebhookBody {
     where?: NotifyEvent['where'];
     /** approval.*: the request, and its url the requests page (--public-url). */
     request?: NotifyEvent['request'] & { url: string };
+    /** schedule.*: the Task, its slots, and why a slot started no run. */
+    schedule?: NotifyEvent['schedule'];
     message?: string;
   };
 }
@@ -50,6 +52,7 @@ export function webhookBody(event: NotifyEvent, publicUrl: string): WebhookBody 
       ...(event.where ? { where: event.where } : {}),
       ...(event.message !== undefined ? { message: event.message } : {}),
       ...(event.request ? { request: { ...event.request, url: requestsUrl(publicUrl) } } : {}),
+      ...(event.schedule ? { schedule: event.schedule } : {}),
     },
   };
 }
@@ -157,7 +160,14 @@ export function slackMessage(event: NotifyEvent, publicUrl: string): SlackMessag
   const place = run ?? event.where;
   const where = place ? `${escapeSlack(place.namespace)}${place.deployment ? `/${escapeSlack(place.deployment)}` : ''}` : '';
   const request = event.request;
-  const link = run ? `<${runUrl(publicUrl, run.id)}|run ${run.id}>` : request ? `<${requestsUrl(publicUrl)}|request ${escapeSlack(request.id)}>` : '';
+  const sched = event.schedule;
+  const link = run
+    ? `<${runUrl(publicUrl, run.id)}|run ${run.id}>`
+    : request
+      ? `<${requestsUrl(publicUrl)}|request ${escapeSlack(request.id)}>`
+      : sched
+        ? `task ${escapeSlack(sched.task)}`
+        : '';
   const headline = `${h.emoji} *${link || escapeSlack(event.type)}* on *${where}* ${h.verb}`;
   const blocks: object[] = [{ type: 'section', text: { type: 'mrkdwn', text: headline } }];
   if (event.type === 'run.progress' && event.text !== undefined) {
@@ -166,7 +176,7 @@ export function slackMessage(event: NotifyEvent, publicUrl: string): SlackMessag
   if (!run && event.message) blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: escapeSlack(event.message.slice(0, 500)) }] });
   if (run) blocks.push(...runBlocks(event, run));
   else if (request) blocks.push(...requestBlocks(event, request));
-  const subject = run ? `run ${run.id}` : request ? `request ${request.id}` : event.type;
+  const subject = run ? `run ${run.id}` : request ? `request ${request.id}` : sched ? `task ${sched.task}` : event.type;
   const text = `${subject} on ${place ? `${place.namespace}${place.deployment ? `/${place.deployment}` : ''}` : ''} ${h.verb}${event.text !== undefined ? `: ${event.text.slice(0, 200)}` : ''}`;
   return { text: escapeSlack(text), blocks };
 }

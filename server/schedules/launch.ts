@@ -83,6 +83,12 @@ export function createSlotLauncher(deps: SlotLauncherDeps): SlotLauncher {
         });
         return { ok: true, runId: run.id };
       } catch (err) {
+        // The launch got as far as recording the run (the API server then refused its
+        // Job, say): the slot has a run, and it failed. It is followed like any run of
+        // the slot — its run.failed is the notification, `retries` apply — rather than
+        // reported a second time as a slot that started no run (schedule.failed).
+        const recorded = await deps.readRun(slot.runId).catch(() => undefined);
+        if (recorded) return { ok: true, runId: recorded.id };
         if (err instanceof ServiceError) {
           // forbidden: consent withdrawn, or the Task needs approval (audited as run.denied);
           // not_found: the Task or the Deployment is gone; task_invalid: the Task no longer

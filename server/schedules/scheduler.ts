@@ -45,7 +45,9 @@ export interface SlotLauncher {
   /**
    * Reads the Task and its Deployment as they are now, checks that the Deployment still
    * consents, audits, creates the Job with `jobName`. A denial is audited by the launcher.
-   * If a run with `runId` already exists (a launch cut short by a restart), answers ok.
+   * If a run with `runId` already exists (a launch cut short by a restart, or one whose
+   * Job the API server refused after the run was recorded), answers ok: the slot's run is
+   * followed, and its own events (run.failed) report how it ended.
    */
   launch(req: SlotLaunch): Promise<LaunchResult>;
   /** Cancels a run of an earlier slot (concurrencyPolicy Replace), audited as the schedule. */

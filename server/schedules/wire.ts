@@ -93,6 +93,7 @@ export function createSchedules(w: ScheduleWiring) {
           namespace: task.namespace,
           task: task.name,
           ...(await routed(tasks()?.find((t) => t.namespace === task.namespace && t.name === task.name))),
+          slots: slots.map((s) => s.toISOString()),
           message: `${slots.length}${more ? '+' : ''} slot(s) missed: ${slots.map((s) => s.toISOString()).join(', ')}${more ? ' (and older ones not listed)' : ''}`,
         });
       } catch (err) {
@@ -108,6 +109,8 @@ export function createSchedules(w: ScheduleWiring) {
           namespace: task.namespace,
           task: task.name,
           ...(await routed(task)),
+          slots: [nominal.toISOString()],
+          reason: why,
           message: `slot ${nominal.toISOString()} started no run: ${why}`,
         });
       } catch (err) {

@@ -142,6 +142,37 @@ describe('schedule events (slots that started no run)', () => {
     assert.equal(webhookBody(n, 'https://o').data.message, 'slot 02:00 missed <!here>');
     assert.doesNotMatch(JSON.stringify(slackMessage(n, 'https://o')), /<!here>/);
   });
+  const refused = (type: string) =>
+    future(type, {
+      actor: { login: 'schedule:payments/nightly', teams: [] },
+      task: 'nightly',
+      slots: ['2026-03-01T02:00:00.000Z'],
+      reason: 'deployment payments/api has not opted in <!channel>',
+      message: 'slot 2026-03-01T02:00:00.000Z started no run: deployment payments/api has not opted in <!channel>',
+    });
+  for (const type of ['schedule.denied', 'schedule.failed']) {
+    test(`${type}: the body names the Task, the slot and why; Slack names the Task, escaped`, () => {
+      const n = notifyEventFromAudit(refused(type), undefined)!;
+      const body = webhookBody(n, 'https://o');
+      assert.equal(body.type, type);
+      assert.equal(body.data.actor, 'schedule:payments/nightly');
+      assert.deepEqual(body.data.where, { namespace: 'payments', deployment: 'api' });
+      assert.deepEqual(body.data.schedule, {
+        task: 'nightly',
+        slots: ['2026-03-01T02:00:00.000Z'],
+        reason: 'deployment payments/api has not opted in <!channel>',
+      });
+      assert.equal(body.data.run, undefined);
+      const m = slackMessage(n, 'https://o');
+      assert.match(m.text, /^task nightly on payments\/api scheduled run/);
+      assert.doesNotMatch(JSON.stringify(m), /<!channel>/);
+    });
+  }
+  test('schedule.missed lists every slot it is about, without a reason', () => {
+    const slots = ['2026-03-01T02:00:00.000Z', '2026-03-01T02:01:00.000Z'];
+    const n = notifyEventFromAudit(future('schedule.missed', { task: 'nightly', slots }), undefined)!;
+    assert.deepEqual(webhookBody(n, 'https://o').data.schedule, { task: 'nightly', slots });
+  });
   test('approval.requested about a run carries the run', () => {
     assert.equal(notifyEventFromAudit(future('approval.requested', { runId: run.id }), run)?.run?.id, run.id);
   });
