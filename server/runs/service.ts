@@ -91,6 +91,8 @@ export interface ScheduledRunOptions {
    * tick); without it every run reads them itself.
    */
   share?: <T>(key: string, read: () => Promise<T>) => Promise<T>;
+  /** Said in the run.requested event (a slot's launch continued after an interruption). */
+  note?: string;
 }
 
 export type ManagedRunService = RunService &
@@ -1156,7 +1158,7 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
           'run',
         );
       }
-      return launch(ctx, plan, { id: opts.runId, jobName: opts.jobName, share: opts.share });
+      return launch(ctx, plan, { id: opts.runId, jobName: opts.jobName, share: opts.share, note: opts.note });
     },
 
     async previewRun(ctx, req) {

@@ -9,8 +9,9 @@
 // slot that was decided but never launched is launched now. Every launch of a slot's
 // attempt is claimed in the store first (one winner, whichever scheduler decided it),
 // so overlapping ticks or a leader change mid-tick never audit a slot twice; a claim
-// whose holder died mid-launch is taken over only once it is stale, and the launcher
-// then refuses to request a run the audit log already has.
+// whose holder died mid-launch is taken over once it is stale (made before this leader
+// began leading, or two minutes old), and the launcher then continues that launch
+// rather than requesting a second run.
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
@@ -129,6 +130,14 @@ export class Scheduler {
   private readonly lastSuccess = new Map<string, number>();
   /** The error last written to each invalid schedule's status, so it is written once, not every tick. */
   private readonly reportedInvalid = new Map<string, string>();
+  /**
+   * When this scheduler began leading (lead()). A launch claim older than that was made
+   * by a scheduler that has stopped leading since — the Lease is only granted once the
+   * last holder's renew deadline has passed, and its work is stopped by then (or it
+   * died) — so it is taken over at once rather than after CLAIM_STALE_MS: a leader
+   * killed mid-launch costs its slots a failover, not two minutes.
+   */
+  private leadingSince?: number;
 
   constructor(private readonly deps: SchedulerDeps) {
     this.clock = deps.clock ?? (() => new Date());
@@ -164,9 +173,11 @@ export class Scheduler {
   async lead(signal: AbortSignal): Promise<void> {
     if (signal.aborted) return;
     await this.load();
+    this.leadingSince = this.clock().getTime();
     this.start();
     await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
     await this.stop();
+    this.leadingSince = undefined;
   }
 
   /** Seconds since each scheduled Task's last successful slot (for the gauge). */
@@ -359,7 +370,10 @@ export class Scheduler {
         await this.finish(task, slot, 'missed', `not started inside startingDeadline (${schedule.startingDeadline}s): ${late}s late`);
         return await this.deps.recordMissed?.(task, [nominal], false);
       }
-      const claim = await this.deps.store.claim(task, slot.nominal, attempt, this.replica, now, new Date(now.getTime() - CLAIM_STALE_MS));
+      // Leadership can end mid-tick: the slot then stays open for the next leader.
+      if (!this.isLeader()) return;
+      const staleBefore = Math.max(now.getTime() - CLAIM_STALE_MS, this.leadingSince ?? -Infinity);
+      const claim = await this.deps.store.claim(task, slot.nominal, attempt, this.replica, now, new Date(staleBefore));
       // Another scheduler (or an overlapping tick) launches this attempt.
       if (!claim) return;
       if (claim === 'taken-over')

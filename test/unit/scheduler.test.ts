@@ -77,10 +77,20 @@ async function setup(schedule: Record<string, unknown>, engine: Engine = 'sqlite
       now = new Date(iso);
     },
     history: async () => (await store.history(task, { limit: 100 })).reverse(),
+    now: () => now.getTime(),
+    task,
   };
 }
 
 const ref = { namespace: 'ns', name: 'job' };
+/** Waits (real time, bounded) for something the scheduler's own timer loop does. */
+async function until(cond: () => boolean, ms = 10_000) {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error('timed out waiting for the scheduler');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
 const slot = (iso: string) => new Date(iso);
 
 describe('Scheduler', () => {
@@ -274,6 +284,37 @@ describe('Scheduler', () => {
     await new Promise((r) => setTimeout(r, 20));
     assert.deepEqual((await s.store.taskState(ref)).cursor, cursor, 'nothing decided after leading ended');
     assert.equal(s.launcher.launches.length, 0);
+  });
+
+  test('a new leader takes over at once a launch claim its predecessor left mid-launch (killed), and launches the slot once', async () => {
+    const s = await setup({});
+    // The predecessor decides the 00:01 slot, claims its launch and hangs in it (a SIGKILL, as far as the store can tell).
+    let hung = 0;
+    const hanging: SlotLauncher = {
+      cancel: (id) => s.launcher.cancel(id),
+      deleteJob: (id) => s.launcher.deleteJob(id),
+      run: (id) => s.launcher.run(id),
+      launch: () => (hung++, new Promise<LaunchResult>(() => {})),
+    };
+    const predecessor = new Scheduler({ tasks: () => [s.task], store: s.store, launcher: hanging, logger, clock: () => new Date(s.now()), replica: 'dead' });
+    await predecessor.tick();
+    s.at('2026-01-01T00:01:00.400Z');
+    void predecessor.tick();
+    await until(() => hung === 1);
+    // Twenty seconds on (a lease duration and a bit): well inside CLAIM_STALE_MS.
+    s.at('2026-01-01T00:01:20Z');
+    const leading = new AbortController();
+    const done = s.make().lead(leading.signal);
+    try {
+      await until(() => s.launcher.launches.length > 0);
+    } finally {
+      leading.abort();
+      await done;
+    }
+    assert.equal(s.launcher.launches.length, 1);
+    assert.equal(s.launcher.launches[0]!.nominal.toISOString(), '2026-01-01T00:01:00.000Z');
+    const [h] = await s.history();
+    assert.equal(h!.state, 'started');
   });
 
   test('not the leader: nothing is decided', async () => {
