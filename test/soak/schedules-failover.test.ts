@@ -139,13 +139,18 @@ async function pollUntil(until: number) {
   }
 }
 
-/** SIGKILLs the leader until `end`, alternating a kill in the second after a minute begins (its launches in flight) with one anywhere. */
+/**
+ * SIGKILLs the leader until `end`. Every other kill lands while the leader is launching a
+ * minute's slots: right after the minute begins, as soon as the audit log has the first
+ * run.requested of that minute (the store polled every 10 ms), so claims, audits and
+ * creates are in flight. The others land anywhere in the minute.
+ */
 async function killLeaderRepeatedly(end: number): Promise<Kill[]> {
   const kills: Kill[] = [];
   let mid = true;
   while (Date.now() < end) {
-    const wait = mid ? 60_000 - (Date.now() % 60_000) + 300 + Math.random() * 900 : Math.max(20_000, KILL_EVERY_S * 1000 * (0.6 + Math.random() * 0.8));
-    await pollUntil(Math.min(end, Date.now() + wait));
+    const minute = Math.ceil(Date.now() / 60_000) * 60_000;
+    await pollUntil(Math.min(end, mid ? minute - 3000 : Date.now() + Math.max(20_000, KILL_EVERY_S * 1000 * (0.6 + Math.random() * 0.8))));
     if (Date.now() >= end) break;
     const victim = await leader();
     if (!victim) {
@@ -153,9 +158,13 @@ async function killLeaderRepeatedly(end: number): Promise<Kill[]> {
       await sleep(1000);
       continue;
     }
+    if (mid && !(await firstLaunchOf(minute))) continue;
     await victim.server.kill('SIGKILL');
+    const launched = mid ? await launchedSince(minute) : 0;
     kills.push({ at: Date.now(), who: victim.name, mid });
-    console.log(`# ${new Date().toISOString()} SIGKILLed the leader ${victim.name}${mid ? ' while it launched the minute' : ''}`);
+    console.log(
+      `# ${new Date().toISOString()} SIGKILLed the leader ${victim.name}${mid ? ` while it launched the minute (${launched} of ${SCHEDULES} runs requested)` : ''}`,
+    );
     replicas.splice(replicas.indexOf(victim), 1);
     retired.push(victim.server);
     await startReplica();
@@ -164,6 +173,23 @@ async function killLeaderRepeatedly(end: number): Promise<Kill[]> {
     await pollUntil(Math.min(end, Date.now() + KILL_EVERY_S * 500));
   }
   return kills;
+}
+
+const launchedSince = async (minute: number) =>
+  (
+    await db.query<{ n: number }>(`select count(*)::int as n from audit_events where namespace = $1 and type = 'run.requested' and time >= $2`, [
+      ns.name,
+      new Date(minute).toISOString(),
+    ])
+  ).rows[0]!.n;
+
+/** Waits for the first run.requested of the minute starting at `minute`; false if none came within 10 s of it. */
+async function firstLaunchOf(minute: number): Promise<boolean> {
+  while (Date.now() < minute + 10_000) {
+    if (Date.now() >= minute && (await launchedSince(minute)) > 0) return true;
+    await sleep(10);
+  }
+  return false;
 }
 
 interface SlotRow {
