@@ -47,6 +47,10 @@ export const ScheduleSummary = z.object({
   missedSlots: z.number().int().nonnegative(),
   /** Set when spec.schedule is invalid: the Task does not fire until it is fixed. */
   error: z.string().optional(),
+  /** The values each slot passes to the Task's params (spec.schedule.params). */
+  params: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).optional(),
+  /** The caller may suspend, resume and run it now (who may run the Task); auditors may only read. */
+  mayChange: z.boolean().optional(),
 });
 export type ScheduleSummary = z.infer<typeof ScheduleSummary>;
 

@@ -7,9 +7,9 @@ import { toServiceError } from '../k8s/client.js';
 import { deleteJob } from '../k8s/jobs.js';
 import { writeScheduleStatus } from '../k8s/task-status.js';
 import { observeScheduleNextSlot, observeScheduleSuccess } from '../metrics.js';
-import { decideAccess } from '../policy/decide.js';
 import type { ManagedRunService } from '../runs/service.js';
-import type { TaskObject } from '../tasks/spec.js';
+import { TASK_GROUP, TASK_PLURAL, TASK_VERSION, type TaskObject } from '../tasks/spec.js';
+import { readTask } from '../k8s/tasks.js';
 import type { TaskRef } from './names.js';
 import { createSlotLauncher } from './launch.js';
 import { Scheduler, type ScheduledTask, type TaskScheduleStatus } from './scheduler.js';
@@ -122,16 +122,29 @@ export function createSchedules(w: ScheduleWiring) {
     tasks,
     store,
     appendAudit: (e) => w.audit.appendDurable(e),
-    async mayRun(ctx, namespace, deployment) {
-      let d;
+    defaultOrg: w.githubOrg,
+    readTask: (namespace, name) => readTask(w.kube, namespace, name),
+    async readTasks(namespace) {
       try {
-        d = await w.kube.apps.readNamespacedDeployment({ name: deployment, namespace });
+        const list = await w.kube.custom.listNamespacedCustomObject({ group: TASK_GROUP, version: TASK_VERSION, namespace, plural: TASK_PLURAL });
+        return (list as { items: TaskObject[] }).items;
       } catch (err) {
-        const e = toServiceError(err, `deployment ${namespace}/${deployment}`);
-        if (e.kind === 'not_found') return false;
+        throw toServiceError(err, `tasks in namespace ${namespace}`);
+      }
+    },
+    async readDeployment(namespace, name, fresh) {
+      if (!fresh) {
+        const d = await w.runs.planner.currentDeployment(namespace, name);
+        return d ? { annotations: d.metadata?.annotations } : null;
+      }
+      try {
+        const d = await w.kube.apps.readNamespacedDeployment({ name, namespace });
+        return { annotations: d.metadata?.annotations };
+      } catch (err) {
+        const e = toServiceError(err, `deployment ${namespace}/${name}`);
+        if (e.kind === 'not_found') return null;
         throw e;
       }
-      return decideAccess({ namespace, deployment, annotations: d.metadata?.annotations, identity: ctx.identity, defaultOrg: w.githubOrg }).allow;
     },
   });
   return {

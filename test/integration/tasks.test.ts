@@ -221,6 +221,52 @@ describe('a Task with every parameter type', () => {
     assert.equal(r.code, 125);
     assert.match(r.stderr, /task .*\/sneaky cannot run: deployment .*\/closed has not opted in to oddjob/);
   });
+
+  test("a scheduled Task's own lists decide who sees, suspends and resumes its schedule; a refusal is a 403, audited", async () => {
+    // A slot on 1 January at 03:00: it never fires while this runs.
+    await createTask('leads-nightly', { command: ['node', '-e', '1'], allowedUsers: ['bob'], schedule: { cron: '0 3 1 1 *', timeZone: 'UTC' } });
+    const listed = async (who: string) => {
+      const r = await cli(who, ['schedules', '-n', ns.name, '--json']);
+      assert.equal(r.code, 0, r.stderr);
+      return r.stdout.toString();
+    };
+    await eventually('bob to see the schedule', async () => (await listed('bob')).includes('"task":"leads-nightly"'), 30_000);
+    // alice may run in the Deployment (team acme/payments), but the Task names only bob.
+    assert.doesNotMatch(await listed('alice'), /leads-nightly/);
+    const refused = await cli('alice', ['suspend', 'task/leads-nightly', '-n', ns.name, '--reason', 'not mine']);
+    assert.notEqual(refused.code, 0);
+    assert.match(
+      refused.stderr,
+      new RegExp(
+        `you may not suspend the schedule of task ${ns.name}/leads-nightly: you \\(alice\\) are not in any allowed team or the allowed users of ${ns.name}/task leads-nightly`,
+      ),
+    );
+    assert.match(refused.stderr, /allowedUsers or allowedTeams/);
+    // The HTTP answer itself: a 403 with the same words. An auditor sees the schedule but may not change it.
+    for (const who of ['alice', 'erin']) {
+      const res = await fetch(`${server.url}/api/schedules/${ns.name}/leads-nightly/resume`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${tokens[who]}`, 'content-type': 'application/json' },
+        body: '{}',
+      });
+      assert.equal(res.status, 403, `${who}: ${await res.clone().text()}`);
+      const { error } = (await res.json()) as { error: { message: string } };
+      assert.match(error.message, new RegExp(`you may not resume the schedule of task ${ns.name}/leads-nightly: you \\(${who}\\)`));
+    }
+    assert.match(await listed('erin'), /"task":"leads-nightly"[^\n]*"mayChange":false/);
+    const denials = (await auditOf('erin', `type=run.denied&namespace=${ns.name}&limit=50`)).filter((d) => d.task === 'leads-nightly');
+    assert.deepEqual(denials.map((d) => `${(d.actor as { login: string }).login}: ${(d.message as string).split(':')[0]}`).sort(), [
+      `alice: you may not resume the schedule of task ${ns.name}/leads-nightly`,
+      `alice: you may not suspend the schedule of task ${ns.name}/leads-nightly`,
+      `erin: you may not resume the schedule of task ${ns.name}/leads-nightly`,
+    ]);
+    assert.equal(denials.find((d) => (d.message as string).includes('suspend'))!.reason, 'not mine');
+    // bob, whom the Task names, may (though the Deployment does not list him by team).
+    const ok = await cli('bob', ['suspend', 'task/leads-nightly', '-n', ns.name, '--reason', 'INC-7 hold']);
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.match(await listed('bob'), /"suspension":\{[^}]*"by":"bob","reason":"INC-7 hold"/);
+    assert.equal((await cli('bob', ['resume', 'task/leads-nightly', '-n', ns.name])).code, 0);
+  });
 });
 
 describe('validity', () => {

@@ -16,6 +16,8 @@ export type {
   Run,
   RunPreview,
   RunRequestInput,
+  ScheduleSlot,
+  ScheduleSummary,
   TaskParam,
   TaskRunRequestInput,
   TaskSummary,
@@ -92,6 +94,10 @@ export const api = {
   schedules: () => request<{ items: ScheduleSummary[] }>('GET', '/api/schedules'),
   scheduleHistory: (namespace: string, task: string) =>
     request<{ items: ScheduleSlot[] }>('GET', `/api/schedules/${encodeURIComponent(namespace)}/${encodeURIComponent(task)}/history`),
+  suspendSchedule: (namespace: string, task: string, reason: string) =>
+    request<ScheduleSummary>('POST', `/api/schedules/${encodeURIComponent(namespace)}/${encodeURIComponent(task)}/suspend`, { reason }),
+  resumeSchedule: (namespace: string, task: string) =>
+    request<ScheduleSummary>('POST', `/api/schedules/${encodeURIComponent(namespace)}/${encodeURIComponent(task)}/resume`, {}),
   notifications: (q: URLSearchParams) => request<{ items: Delivery[]; nextCursor?: string }>('GET', `/api/notifications?${q}`),
   redeliver: (id: number) => request<Delivery>('POST', `/api/notifications/${id}/redeliver`, {}),
   /** The NDJSON export, parsed; used for CSV (the NDJSON itself is a plain download link). */
