@@ -103,7 +103,8 @@ export function createSlotLauncher(deps: SlotLauncherDeps): SlotLauncher {
     },
 
     async run(runId) {
-      return deps.readRun(runId);
+      const run = await deps.readRun(runId);
+      return run && { ...run, created: run.jobUid !== undefined };
     },
 
     async deleteJob(runId) {

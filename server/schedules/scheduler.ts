@@ -51,8 +51,8 @@ export interface SlotLauncher {
   launch(req: SlotLaunch): Promise<LaunchResult>;
   /** Cancels a run of an earlier slot (concurrencyPolicy Replace), audited as the schedule. */
   cancel(runId: string, task: TaskRef, why: string): Promise<void>;
-  /** The run's state as the run store has it. */
-  run(runId: string): Promise<{ status: RunStatus; startedAt?: string; finishedAt?: string; message?: string } | undefined>;
+  /** The run's state as the run store has it; `created`: its Job was created. */
+  run(runId: string): Promise<{ status: RunStatus; startedAt?: string; finishedAt?: string; message?: string; created?: boolean } | undefined>;
   /** Deletes the Job (and pod) of a finished run; its record and output stay. */
   deleteJob(runId: string): Promise<void>;
 }
@@ -103,6 +103,9 @@ const PRUNE_WINDOW = 10;
 
 /** Slot launches in flight at once within one tick. */
 const LAUNCH_CONCURRENCY = 32;
+
+/** How many times a slot is launched again because its run's Job was never created (the launcher killed mid-launch). */
+const NEVER_CREATED_RELAUNCHES = 3;
 
 /** How long a slot whose launch failed for a passing reason waits before the next try. */
 const RETRY_LAUNCH_MS = 10_000;
@@ -303,6 +306,12 @@ export class Scheduler {
     if (!run) return;
     if (!this.observe(slot, run)) return;
     const schedule = task?.schedule.ok ? task.schedule.schedule : undefined;
+    // A run whose Job was never created (its launcher was killed between the record and
+    // the create) ran nothing: the slot is launched again under the next attempt's names.
+    if (run.created === false && task && schedule && slot.attempt < schedule.retries + NEVER_CREATED_RELAUNCHES) {
+      this.deps.logger.warn({ task: key(task), slot: slot.nominal, run: slot.runId }, 'the run of a schedule slot was never created; launching the slot again');
+      return this.launch(task, schedule, slot, slot.attempt + 1, now);
+    }
     const outcome = slotOutcome(run.status, slot.attempt, schedule?.retries ?? 0);
     if (outcome === 'retry' && task && schedule) return this.launch(task, schedule, slot, slot.attempt + 1, now);
     const failed = outcome !== 'succeeded';
@@ -370,14 +379,7 @@ export class Scheduler {
         await this.finish(task, slot, 'missed', `not started inside startingDeadline (${schedule.startingDeadline}s): ${late}s late`);
         return await this.deps.recordMissed?.(task, [nominal], false);
       }
-      // Leadership can end mid-tick: the slot then stays open for the next leader.
-      if (!this.isLeader()) return;
-      const staleBefore = Math.max(now.getTime() - CLAIM_STALE_MS, this.leadingSince ?? -Infinity);
-      const claim = await this.deps.store.claim(task, slot.nominal, attempt, this.replica, now, new Date(staleBefore));
-      // Another scheduler (or an overlapping tick) launches this attempt.
-      if (!claim) return;
-      if (claim === 'taken-over')
-        this.deps.logger.warn({ task: key(task), slot: slot.nominal, attempt }, 'took over a stale launch claim (its holder stopped mid-launch)');
+      if (!(await this.claimLaunch(task, slot, attempt, now))) return;
       if (attempt === 0 || slot.state === 'scheduled') {
         const others = (await this.deps.store.open(task)).filter((s) => s.state === 'started' && s.nominal !== slot.nominal);
         const decision = decideConcurrency(
@@ -421,6 +423,19 @@ export class Scheduler {
     } finally {
       this.inFlight.delete(id);
     }
+  }
+
+  /** Whether this scheduler launches this attempt of the slot (one winner in the store). */
+  private async claimLaunch(task: ScheduledTask, slot: ScheduleSlot, attempt: number, now: Date): Promise<boolean> {
+    // Leadership can end mid-tick: the slot then stays open for the next leader.
+    if (!this.isLeader()) return false;
+    const staleBefore = Math.max(now.getTime() - CLAIM_STALE_MS, this.leadingSince ?? -Infinity);
+    const claim = await this.deps.store.claim(task, slot.nominal, attempt, this.replica, now, new Date(staleBefore));
+    // false: another scheduler (or an overlapping tick) launches this attempt.
+    if (claim === 'taken-over') {
+      this.deps.logger.warn({ task: key(task), slot: slot.nominal, attempt }, 'took over a stale launch claim (its holder stopped mid-launch)');
+    }
+    return claim !== false;
   }
 
   private async finish(

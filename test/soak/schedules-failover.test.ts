@@ -248,6 +248,7 @@ function judge(names: string[], outcome: Awaited<ReturnType<typeof readOutcome>>
   const jobs = jobsBySlot(problems);
   let owed = 0;
   let succeeded = 0;
+  let relaunched = 0;
   for (const name of names) {
     const mine = outcome.slots.filter((s) => s.task === name);
     if (!mine.length) problems.push(`${name}: no slot at all`);
@@ -256,9 +257,10 @@ function judge(names: string[], outcome: Awaited<ReturnType<typeof readOutcome>>
       owed++;
       const iso = new Date(t).toISOString();
       const s = mine.find((x) => Date.parse(x.nominal) === t);
-      const slotProblems = s ? judgeSlot(s, jobs.get(`${name}@${stamp(iso)}`) ?? []) : ['no slot record (a silent gap)'];
+      const slotProblems = s ? judgeSlot(s, jobs.get(`${name}@${stamp(iso)}`) ?? [], outcome.created) : ['no slot record (a silent gap)'];
       problems.push(...slotProblems.map((p) => `${name} ${iso}: ${p}`));
       if (s?.state === 'succeeded') succeeded++;
+      if (s && (JSON.parse(s.run_ids) as string[]).length > 1) relaunched++;
       const at = s?.run_id ? outcome.created.get(s.run_id) : undefined;
       if (at === undefined) continue;
       const delay = (at - t) / 1000;
@@ -269,14 +271,17 @@ function judge(names: string[], outcome: Awaited<ReturnType<typeof readOutcome>>
       if (Date.parse(s.nominal) > lastWhole && ['missed', 'failed', 'denied', 'skipped'].includes(s.state)) problems.push(`${name} ${s.nominal}: ${s.state}`);
   }
   for (const r of outcome.requested) if (r.n > 2) problems.push(`run ${r.run_id}: requested ${r.n} times`);
-  return { problems, delays, hitDelays, owed, succeeded, extraRequests: outcome.requested.reduce((n, r) => n + r.n - 1, 0) };
+  return { problems, delays, hitDelays, owed, succeeded, relaunched, extraRequests: outcome.requested.reduce((n, r) => n + r.n - 1, 0) };
 }
 
-function judgeSlot(s: SlotRow, jobs: string[]): string[] {
+/** One Job, and one run that made it (a run whose Job was never created — its launcher killed first — ran nothing and may precede it). */
+function judgeSlot(s: SlotRow, jobs: string[], created: Map<string, number>): string[] {
   const out: string[] = [];
   if (s.state !== 'succeeded') out.push(`${s.state}${s.message ? ` (${s.message})` : ''}`);
   const runIds = JSON.parse(s.run_ids) as string[];
-  if (runIds.length !== 1) out.push(`${runIds.length} runs (${runIds.join(', ')})`);
+  const made = runIds.filter((id) => created.has(id));
+  if (made.length !== 1) out.push(`${made.length} runs with a Job (${runIds.join(', ')})`);
+  if (s.run_id && !created.has(s.run_id)) out.push(`run ${s.run_id}: no run.created in the audit log`);
   if (jobs.length !== 1) out.push(`${jobs.length} Jobs (${jobs.join(', ')})`);
   return out;
 }
@@ -311,6 +316,7 @@ test(
     console.log(`# slot → Job created, all slots: ${fmt(v.delays)}`);
     if (v.hitDelays.length) console.log(`# slot → Job created, slots a kill hit: ${fmt(v.hitDelays)}`);
     console.log(`# launches continued after an interrupted audit: ${outcome.continued}; extra run.requested: ${v.extraRequests}`);
+    console.log(`# slots launched again because their first run's Job was never created: ${v.relaunched}`);
     for (const p of v.problems.slice(0, 50)) console.log(`# PROBLEM ${p}`);
     if (v.problems.length) {
       for (const r of replicas) console.log(`# ${r.name} log tail:\n${tailLines(r.server.logs(), 60)}`);

@@ -19,7 +19,7 @@ const logger = createLogger('silent');
 class FakeLauncher implements SlotLauncher {
   launches: SlotLaunch[] = [];
   cancelled: string[] = [];
-  runs = new Map<string, { status: RunStatus; startedAt?: string; finishedAt?: string }>();
+  runs = new Map<string, { status: RunStatus; startedAt?: string; finishedAt?: string; created?: boolean }>();
   answer: () => LaunchResult | undefined = () => undefined;
   async launch(req: SlotLaunch): Promise<LaunchResult> {
     this.launches.push(req);
@@ -315,6 +315,28 @@ describe('Scheduler', () => {
     assert.equal(s.launcher.launches[0]!.nominal.toISOString(), '2026-01-01T00:01:00.000Z');
     const [h] = await s.history();
     assert.equal(h!.state, 'started');
+  });
+
+  test('a run whose Job was never created (its launcher killed mid-launch) is launched again under the next attempt; a real failure is not', async () => {
+    const s = await setup({});
+    await s.scheduler.tick();
+    s.at('2026-01-01T00:01:01Z');
+    await s.scheduler.tick();
+    const first = s.launcher.launches[0]!;
+    // Adopted by another replica, found without a Job: ended lost, nothing ran.
+    s.launcher.runs.set(first.runId, { status: 'lost', finishedAt: '2026-01-01T00:01:20.000Z', created: false });
+    s.at('2026-01-01T00:01:21Z');
+    await s.scheduler.tick();
+    assert.equal(s.launcher.launches.length, 2);
+    const second = s.launcher.launches[1]!;
+    assert.equal(second.attempt, 1);
+    assert.equal(second.runId, slotRunId(ref, slot('2026-01-01T00:01:00Z'), 1));
+    s.launcher.runs.set(second.runId, { status: 'failed', startedAt: '2026-01-01T00:01:25.000Z', finishedAt: '2026-01-01T00:01:30.000Z', created: true });
+    await s.scheduler.tick();
+    assert.equal(s.launcher.launches.length, 2, 'a run that did run and failed is not launched again (retries: 0)');
+    const [h] = await s.history();
+    assert.equal(h!.state, 'failed');
+    assert.deepEqual(h!.runIds, [first.runId, second.runId]);
   });
 
   test('not the leader: nothing is decided', async () => {
