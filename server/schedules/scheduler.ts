@@ -306,9 +306,10 @@ export class Scheduler {
     if (!run) return;
     if (!this.observe(slot, run)) return;
     const schedule = task?.schedule.ok ? task.schedule.schedule : undefined;
-    // A run whose Job was never created (its launcher was killed between the record and
-    // the create) ran nothing: the slot is launched again under the next attempt's names.
-    if (run.created === false && task && schedule && slot.attempt < schedule.retries + NEVER_CREATED_RELAUNCHES) {
+    // A run lost before its Job was created (its launcher was killed between the record
+    // and the create) ran nothing: the slot is launched again under the next attempt's
+    // names. A create the API server refused is a failure of the run, not this.
+    if (run.created === false && run.status === 'lost' && task && schedule && slot.attempt < schedule.retries + NEVER_CREATED_RELAUNCHES) {
       this.deps.logger.warn({ task: key(task), slot: slot.nominal, run: slot.runId }, 'the run of a schedule slot was never created; launching the slot again');
       return this.launch(task, schedule, slot, slot.attempt + 1, now);
     }
