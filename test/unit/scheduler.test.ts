@@ -339,6 +339,17 @@ describe('Scheduler', () => {
     assert.deepEqual(h!.runIds, [first.runId, second.runId]);
   });
 
+  test('a run whose Job create the API server refused (failed, no Job) ends its slot failed, not launched again', async () => {
+    const s = await setup({});
+    await s.scheduler.tick();
+    s.at('2026-01-01T00:01:01Z');
+    await s.scheduler.tick();
+    s.launcher.runs.set(s.launcher.launches[0]!.runId, { status: 'failed', finishedAt: '2026-01-01T00:01:02.000Z', created: false });
+    await s.scheduler.tick();
+    assert.equal(s.launcher.launches.length, 1);
+    assert.equal((await s.history())[0]!.state, 'failed');
+  });
+
   test('not the leader: nothing is decided', async () => {
     const s = await setup({});
     const follower = new Scheduler({ tasks: () => [], store: s.store, launcher: s.launcher, logger, isLeader: () => false });
