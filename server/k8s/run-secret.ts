@@ -2,11 +2,23 @@
 // secretKeyRef). Created before the Job, then owned by it, so the garbage collector
 // deletes it with the Job (TTL, cancel, or by hand).
 import type { KubeClients } from './client.js';
-import { isNotFound } from './client.js';
+import { isNotFound, kubeFailure } from './client.js';
 
 export const runSecretName = (runId: string) => `oddjob-run-${runId}`;
 
 export async function createRunSecret(kube: KubeClients, namespace: string, runId: string, token: string): Promise<void> {
+  try {
+    await createOnce(kube, namespace, runId, token);
+  } catch (err) {
+    if (kubeFailure(err).code !== 409) throw err;
+    // One left by a launch of this run id that was cut short (a schedule slot's ids are
+    // fixed), or put there by someone else: its token is not the one just minted.
+    await deleteRunSecret(kube, namespace, runId);
+    await createOnce(kube, namespace, runId, token);
+  }
+}
+
+async function createOnce(kube: KubeClients, namespace: string, runId: string, token: string): Promise<void> {
   await kube.core.createNamespacedSecret({
     namespace,
     body: {

@@ -91,6 +91,8 @@ export interface ScheduledRunOptions {
    * tick); without it every run reads them itself.
    */
   share?: <T>(key: string, read: () => Promise<T>) => Promise<T>;
+  /** Said in the run.requested event (a slot's launch continued after an interruption). */
+  note?: string;
 }
 
 export type ManagedRunService = RunService &
@@ -436,13 +438,42 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
       ignore('Job', job, t.run, verdict.why);
       job = undefined;
     }
+    if (job && reconciling && t.run.status === 'pending') await recordCreatedLate(t.run, job);
     const pod = verifiedPod(t);
     // Pod first: its exit code and output matter more than the Job's summary.
     if (pod) t.onPod(pod);
     if (job) t.onJob(job);
     // Only at start-up does "not in the synced cache" mean gone: right after a
     // create, the watch simply has not delivered the new Job yet.
-    if (reconciling && !job && !pod) t.onMissing();
+    if (reconciling && !job && !pod) t.onMissing(!t.run.jobUid);
+  }
+
+  /**
+   * A run adopted before it started whose Job exists: the server that created the Job
+   * may have stopped before auditing run.created. The trail gets it now, saying so, so
+   * every Job that ran has its run.created.
+   */
+  async function recordCreatedLate(run: Run, job: k8s.V1Job): Promise<void> {
+    try {
+      if ((await audit.query({ runId: run.id, type: 'run.created', limit: 1 })).items.length) return;
+      await audit.appendDurable({
+        type: 'run.created',
+        actor: { login: run.user, ...(run.userId !== undefined ? { id: run.userId } : {}), teams: [] },
+        client: { kind: 'server', agent: 'oddjob-adopter' },
+        runId: run.id,
+        namespace: run.namespace,
+        deployment: run.deployment,
+        command: run.command,
+        reason: run.reason,
+        task: run.task,
+        taskGeneration: run.taskGeneration,
+        container: run.container,
+        image: run.image,
+        message: `job ${job.metadata?.name} (recorded by the replica that adopted the run: the one that created the Job stopped before recording it)`,
+      });
+    } catch (err) {
+      logger.error({ err, runId: run.id }, 'could not record the run.created an adopted run lacked');
+    }
   }
 
   function requireServed(namespace: string) {
@@ -1156,7 +1187,7 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
           'run',
         );
       }
-      return launch(ctx, plan, { id: opts.runId, jobName: opts.jobName, share: opts.share });
+      return launch(ctx, plan, { id: opts.runId, jobName: opts.jobName, share: opts.share, note: opts.note });
     },
 
     async previewRun(ctx, req) {

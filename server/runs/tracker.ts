@@ -205,10 +205,20 @@ export class RunTracker {
     this.endingNote ??= note;
   }
 
-  /** After a restart: the watch's initial list had no pod and no Job for this run. */
-  onMissing(): void {
+  /**
+   * After a restart: the watch's initial list had no pod and no Job for this run.
+   * `neverCreated`: nor was a Job ever recorded for it — the server making the run
+   * stopped between its record and the Job, so nothing ran.
+   */
+  onMissing(neverCreated = false): void {
     if (this.done) return;
-    void this.finish('lost', undefined, 'the Job no longer exists (it ended or was deleted while oddjob was not watching)');
+    void this.finish(
+      'lost',
+      undefined,
+      neverCreated
+        ? 'its Job was never created: the server creating the run stopped first (nothing ran)'
+        : 'the Job no longer exists (it ended or was deleted while oddjob was not watching)',
+    );
   }
 
   /** While the run waits to start, what Kubernetes does with its pod becomes progress lines. */

@@ -54,16 +54,14 @@ export function createSlotLauncher(deps: SlotLauncherDeps): SlotLauncher {
   return {
     async launch(slot: SlotLaunch): Promise<LaunchResult> {
       const { task } = slot;
-      // An earlier launch of this attempt (cut short: killed, or failed after the audit)
-      // may have recorded run.requested without a run record. Requesting it again would
-      // audit one slot twice; the slot fails instead, saying why.
+      // An earlier launch of this attempt may have been cut short (its leader killed)
+      // after its audit and before its run record — so before anything was created: a Job
+      // is only created after the record. That launch is continued under the same run id
+      // and Job name, audited again as continuing it, so the slot still runs, once.
+      let note: string | undefined;
       try {
         if (!(await deps.readRun(slot.runId)) && (await deps.requested(slot.runId))) {
-          return {
-            ok: false,
-            failed: `run ${slot.runId} of this slot was requested (audited) by an earlier launch that stopped before creating its Job; not requested twice`,
-            retryable: false,
-          };
+          note = `continues the launch of this slot that stopped after its audit, before creating anything (the earlier run.requested of ${slot.runId})`;
         }
       } catch (err) {
         return { ok: false, failed: `could not read the run store: ${(err as Error).message}`, retryable: true };
@@ -78,6 +76,7 @@ export function createSlotLauncher(deps: SlotLauncherDeps): SlotLauncher {
         const run = await deps.runs.createScheduledRun(scheduleContext(task), req, {
           runId: slot.runId,
           jobName: slot.jobName,
+          ...(note ? { note } : {}),
           share: deps.shareReads === false ? undefined : share,
           authorize: (d) => decideScheduledRun(`${task.namespace}/${d.metadata?.name ?? ''}`, d.metadata?.annotations, deps.githubOrg),
         });
@@ -110,7 +109,8 @@ export function createSlotLauncher(deps: SlotLauncherDeps): SlotLauncher {
     },
 
     async run(runId) {
-      return deps.readRun(runId);
+      const run = await deps.readRun(runId);
+      return run && { ...run, created: run.jobUid !== undefined };
     },
 
     async deleteJob(runId) {

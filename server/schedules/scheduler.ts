@@ -9,8 +9,9 @@
 // slot that was decided but never launched is launched now. Every launch of a slot's
 // attempt is claimed in the store first (one winner, whichever scheduler decided it),
 // so overlapping ticks or a leader change mid-tick never audit a slot twice; a claim
-// whose holder died mid-launch is taken over only once it is stale, and the launcher
-// then refuses to request a run the audit log already has.
+// whose holder died mid-launch is taken over once it is stale (made before this leader
+// began leading, or two minutes old), and the launcher then continues that launch
+// rather than requesting a second run.
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
@@ -52,8 +53,8 @@ export interface SlotLauncher {
   launch(req: SlotLaunch): Promise<LaunchResult>;
   /** Cancels a run of an earlier slot (concurrencyPolicy Replace), audited as the schedule. */
   cancel(runId: string, task: TaskRef, why: string): Promise<void>;
-  /** The run's state as the run store has it. */
-  run(runId: string): Promise<{ status: RunStatus; startedAt?: string; finishedAt?: string; message?: string } | undefined>;
+  /** The run's state as the run store has it; `created`: its Job was created. */
+  run(runId: string): Promise<{ status: RunStatus; startedAt?: string; finishedAt?: string; message?: string; created?: boolean } | undefined>;
   /** Deletes the Job (and pod) of a finished run; its record and output stay. */
   deleteJob(runId: string): Promise<void>;
 }
@@ -105,6 +106,9 @@ const PRUNE_WINDOW = 10;
 /** Slot launches in flight at once within one tick. */
 const LAUNCH_CONCURRENCY = 32;
 
+/** How many times a slot is launched again because its run's Job was never created (the launcher killed mid-launch). */
+const NEVER_CREATED_RELAUNCHES = 3;
+
 /** How long a slot whose launch failed for a passing reason waits before the next try. */
 const RETRY_LAUNCH_MS = 10_000;
 
@@ -131,6 +135,14 @@ export class Scheduler {
   private readonly lastSuccess = new Map<string, number>();
   /** The error last written to each invalid schedule's status, so it is written once, not every tick. */
   private readonly reportedInvalid = new Map<string, string>();
+  /**
+   * When this scheduler began leading (lead()). A launch claim older than that was made
+   * by a scheduler that has stopped leading since — the Lease is only granted once the
+   * last holder's renew deadline has passed, and its work is stopped by then (or it
+   * died) — so it is taken over at once rather than after CLAIM_STALE_MS: a leader
+   * killed mid-launch costs its slots a failover, not two minutes.
+   */
+  private leadingSince?: number;
 
   constructor(private readonly deps: SchedulerDeps) {
     this.clock = deps.clock ?? (() => new Date());
@@ -166,9 +178,11 @@ export class Scheduler {
   async lead(signal: AbortSignal): Promise<void> {
     if (signal.aborted) return;
     await this.load();
+    this.leadingSince = this.clock().getTime();
     this.start();
     await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
     await this.stop();
+    this.leadingSince = undefined;
   }
 
   /** Seconds since each scheduled Task's last successful slot (for the gauge). */
@@ -294,6 +308,13 @@ export class Scheduler {
     if (!run) return;
     if (!this.observe(slot, run)) return;
     const schedule = task?.schedule.ok ? task.schedule.schedule : undefined;
+    // A run lost before its Job was created (its launcher was killed between the record
+    // and the create) ran nothing: the slot is launched again under the next attempt's
+    // names. A create the API server refused is a failure of the run, not this.
+    if (run.created === false && run.status === 'lost' && task && schedule && slot.attempt < schedule.retries + NEVER_CREATED_RELAUNCHES) {
+      this.deps.logger.warn({ task: key(task), slot: slot.nominal, run: slot.runId }, 'the run of a schedule slot was never created; launching the slot again');
+      return this.launch(task, schedule, slot, slot.attempt + 1, now);
+    }
     const outcome = slotOutcome(run.status, slot.attempt, schedule?.retries ?? 0);
     if (outcome === 'retry' && task && schedule) return this.launch(task, schedule, slot, slot.attempt + 1, now);
     const failed = outcome !== 'succeeded';
@@ -361,11 +382,7 @@ export class Scheduler {
         await this.finish(task, slot, 'missed', `not started inside startingDeadline (${schedule.startingDeadline}s): ${late}s late`);
         return await this.deps.recordMissed?.(task, [nominal], false);
       }
-      const claim = await this.deps.store.claim(task, slot.nominal, attempt, this.replica, now, new Date(now.getTime() - CLAIM_STALE_MS));
-      // Another scheduler (or an overlapping tick) launches this attempt.
-      if (!claim) return;
-      if (claim === 'taken-over')
-        this.deps.logger.warn({ task: key(task), slot: slot.nominal, attempt }, 'took over a stale launch claim (its holder stopped mid-launch)');
+      if (!(await this.claimLaunch(task, slot, attempt, now))) return;
       if (attempt === 0 || slot.state === 'scheduled') {
         const others = (await this.deps.store.open(task)).filter((s) => s.state === 'started' && s.nominal !== slot.nominal);
         const decision = decideConcurrency(
@@ -409,6 +426,19 @@ export class Scheduler {
     } finally {
       this.inFlight.delete(id);
     }
+  }
+
+  /** Whether this scheduler launches this attempt of the slot (one winner in the store). */
+  private async claimLaunch(task: ScheduledTask, slot: ScheduleSlot, attempt: number, now: Date): Promise<boolean> {
+    // Leadership can end mid-tick: the slot then stays open for the next leader.
+    if (!this.isLeader()) return false;
+    const staleBefore = Math.max(now.getTime() - CLAIM_STALE_MS, this.leadingSince ?? -Infinity);
+    const claim = await this.deps.store.claim(task, slot.nominal, attempt, this.replica, now, new Date(staleBefore));
+    // false: another scheduler (or an overlapping tick) launches this attempt.
+    if (claim === 'taken-over') {
+      this.deps.logger.warn({ task: key(task), slot: slot.nominal, attempt }, 'took over a stale launch claim (its holder stopped mid-launch)');
+    }
+    return claim !== false;
   }
 
   private async finish(

@@ -19,7 +19,7 @@ const logger = createLogger('silent');
 class FakeLauncher implements SlotLauncher {
   launches: SlotLaunch[] = [];
   cancelled: string[] = [];
-  runs = new Map<string, { status: RunStatus; startedAt?: string; finishedAt?: string }>();
+  runs = new Map<string, { status: RunStatus; startedAt?: string; finishedAt?: string; created?: boolean }>();
   answer: () => LaunchResult | undefined = () => undefined;
   async launch(req: SlotLaunch): Promise<LaunchResult> {
     this.launches.push(req);
@@ -77,10 +77,20 @@ async function setup(schedule: Record<string, unknown>, engine: Engine = 'sqlite
       now = new Date(iso);
     },
     history: async () => (await store.history(task, { limit: 100 })).reverse(),
+    now: () => now.getTime(),
+    task,
   };
 }
 
 const ref = { namespace: 'ns', name: 'job' };
+/** Waits (real time, bounded) for something the scheduler's own timer loop does. */
+async function until(cond: () => boolean, ms = 10_000) {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error('timed out waiting for the scheduler');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
 const slot = (iso: string) => new Date(iso);
 
 describe('Scheduler', () => {
@@ -274,6 +284,70 @@ describe('Scheduler', () => {
     await new Promise((r) => setTimeout(r, 20));
     assert.deepEqual((await s.store.taskState(ref)).cursor, cursor, 'nothing decided after leading ended');
     assert.equal(s.launcher.launches.length, 0);
+  });
+
+  test('a new leader takes over at once a launch claim its predecessor left mid-launch (killed), and launches the slot once', async () => {
+    const s = await setup({});
+    // The predecessor decides the 00:01 slot, claims its launch and hangs in it (a SIGKILL, as far as the store can tell).
+    let hung = 0;
+    const hanging: SlotLauncher = {
+      cancel: (id) => s.launcher.cancel(id),
+      deleteJob: (id) => s.launcher.deleteJob(id),
+      run: (id) => s.launcher.run(id),
+      launch: () => (hung++, new Promise<LaunchResult>(() => {})),
+    };
+    const predecessor = new Scheduler({ tasks: () => [s.task], store: s.store, launcher: hanging, logger, clock: () => new Date(s.now()), replica: 'dead' });
+    await predecessor.tick();
+    s.at('2026-01-01T00:01:00.400Z');
+    void predecessor.tick();
+    await until(() => hung === 1);
+    // Twenty seconds on (a lease duration and a bit): well inside CLAIM_STALE_MS.
+    s.at('2026-01-01T00:01:20Z');
+    const leading = new AbortController();
+    const done = s.make().lead(leading.signal);
+    try {
+      await until(() => s.launcher.launches.length > 0);
+    } finally {
+      leading.abort();
+      await done;
+    }
+    assert.equal(s.launcher.launches.length, 1);
+    assert.equal(s.launcher.launches[0]!.nominal.toISOString(), '2026-01-01T00:01:00.000Z');
+    const [h] = await s.history();
+    assert.equal(h!.state, 'started');
+  });
+
+  test('a run whose Job was never created (its launcher killed mid-launch) is launched again under the next attempt; a real failure is not', async () => {
+    const s = await setup({});
+    await s.scheduler.tick();
+    s.at('2026-01-01T00:01:01Z');
+    await s.scheduler.tick();
+    const first = s.launcher.launches[0]!;
+    // Adopted by another replica, found without a Job: ended lost, nothing ran.
+    s.launcher.runs.set(first.runId, { status: 'lost', finishedAt: '2026-01-01T00:01:20.000Z', created: false });
+    s.at('2026-01-01T00:01:21Z');
+    await s.scheduler.tick();
+    assert.equal(s.launcher.launches.length, 2);
+    const second = s.launcher.launches[1]!;
+    assert.equal(second.attempt, 1);
+    assert.equal(second.runId, slotRunId(ref, slot('2026-01-01T00:01:00Z'), 1));
+    s.launcher.runs.set(second.runId, { status: 'failed', startedAt: '2026-01-01T00:01:25.000Z', finishedAt: '2026-01-01T00:01:30.000Z', created: true });
+    await s.scheduler.tick();
+    assert.equal(s.launcher.launches.length, 2, 'a run that did run and failed is not launched again (retries: 0)');
+    const [h] = await s.history();
+    assert.equal(h!.state, 'failed');
+    assert.deepEqual(h!.runIds, [first.runId, second.runId]);
+  });
+
+  test('a run whose Job create the API server refused (failed, no Job) ends its slot failed, not launched again', async () => {
+    const s = await setup({});
+    await s.scheduler.tick();
+    s.at('2026-01-01T00:01:01Z');
+    await s.scheduler.tick();
+    s.launcher.runs.set(s.launcher.launches[0]!.runId, { status: 'failed', finishedAt: '2026-01-01T00:01:02.000Z', created: false });
+    await s.scheduler.tick();
+    assert.equal(s.launcher.launches.length, 1);
+    assert.equal((await s.history())[0]!.state, 'failed');
   });
 
   test('not the leader: nothing is decided', async () => {
