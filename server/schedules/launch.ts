@@ -16,14 +16,17 @@ export interface SlotLauncherDeps {
   runs: Pick<ManagedRunService, 'createScheduledRun' | 'cancelRun'>;
   /** The run store's record (no access check: the scheduler reads its own runs). */
   readRun: (runId: string) => Promise<Run | undefined>;
-  /** Whether the audit log has run.requested for this run id. */
-  requested: (runId: string) => Promise<boolean>;
+  /** What the audit log has of this run id (asked only when it has no run record). */
+  requested: (runId: string) => Promise<EarlierLaunch>;
   /** Deletes a Job with its pods (a Job already gone is not an error). */
   deleteJob: (namespace: string, name: string, uid: string | undefined) => Promise<void>;
   githubOrg?: string;
   /** false: every launch reads the Deployment and neighbours itself (the bench's comparison). */
   shareReads?: boolean;
 }
+
+/** An earlier launch of a run id without a run record: none, cut short after its audit, or ended (its Job could not be built). */
+export type EarlierLaunch = 'none' | 'interrupted' | { failed: string };
 
 export function scheduleContext(task: TaskRef): RequestContext {
   return { identity: { login: scheduleActor(task), teams: [] }, client: { kind: 'server', agent: 'oddjob-scheduler' } };
@@ -60,7 +63,9 @@ export function createSlotLauncher(deps: SlotLauncherDeps): SlotLauncher {
       // and Job name, audited again as continuing it, so the slot still runs, once.
       let note: string | undefined;
       try {
-        if (!(await deps.readRun(slot.runId)) && (await deps.requested(slot.runId))) {
+        const earlier = (await deps.readRun(slot.runId)) ? 'none' : await deps.requested(slot.runId);
+        if (typeof earlier === 'object') return { ok: false, failed: `an earlier launch of this slot failed: ${earlier.failed}`, retryable: false };
+        if (earlier === 'interrupted') {
           note = `continues the launch of this slot that stopped after its audit, before creating anything (the earlier run.requested of ${slot.runId})`;
         }
       } catch (err) {

@@ -11,7 +11,7 @@ import type { ManagedRunService } from '../runs/service.js';
 import { TASK_GROUP, TASK_PLURAL, TASK_VERSION, type TaskObject } from '../tasks/spec.js';
 import { readTask } from '../k8s/tasks.js';
 import type { TaskRef } from './names.js';
-import { createSlotLauncher } from './launch.js';
+import { createSlotLauncher, type EarlierLaunch } from './launch.js';
 import { Scheduler, type ScheduledTask, type TaskScheduleStatus } from './scheduler.js';
 import { createScheduleService } from './service.js';
 import type { SlotStore } from './store.js';
@@ -33,8 +33,18 @@ export interface ScheduleWiring {
   notifyTargets?: (namespace: string, deployment: string) => Promise<string[] | undefined>;
 }
 
-/** Whether the audit log has run.requested for a run id (the launcher's guard against requesting one twice). */
-export const requestedIn = (audit: AuditLog) => async (runId: string) => (await audit.query({ runId, type: 'run.requested', limit: 1 })).items.length > 0;
+/**
+ * What the audit log says of a run id that has no run record: never requested, requested
+ * by a launch cut short (continued), or requested and ended (the Job could not be built:
+ * that launch failed, and the launcher says so instead of failing it again).
+ */
+export const requestedIn =
+  (audit: AuditLog) =>
+  async (runId: string): Promise<EarlierLaunch> => {
+    if ((await audit.query({ runId, type: 'run.requested', limit: 1 })).items.length === 0) return 'none';
+    const [ended] = (await audit.query({ runId, type: 'run.finished', limit: 1 })).items;
+    return ended ? { failed: ended.message ?? 'ended before its Job was created' } : 'interrupted';
+  };
 
 /**
  * The scheduled Tasks of a Task catalog: each Task's schedule parsed and checked once per

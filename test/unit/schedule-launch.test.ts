@@ -7,7 +7,7 @@ import { describe, test } from 'node:test';
 import type { Run } from '../../protocol/api.js';
 import { ServiceError } from '../../server/errors.js';
 import type { ScheduledRunOptions } from '../../server/runs/service.js';
-import { createSlotLauncher } from '../../server/schedules/launch.js';
+import { createSlotLauncher, type EarlierLaunch } from '../../server/schedules/launch.js';
 
 const slot = {
   task: { namespace: 'payments', name: 'nightly' },
@@ -34,7 +34,7 @@ function launcherWith(err: Error, records: boolean) {
       },
     },
     readRun: async (id) => stored.get(id),
-    requested: async () => false,
+    requested: async () => 'none' as const,
     deleteJob: async () => {},
   });
 }
@@ -83,7 +83,7 @@ const cutShortSlot = {
   params: {},
 };
 
-function launcherAfter(state: { record?: Run; requested: boolean }) {
+function launcherAfter(state: { record?: Run; requested: EarlierLaunch }) {
   const calls: ScheduledRunOptions[] = [];
   const launcher = createSlotLauncher({
     runs: {
@@ -102,17 +102,17 @@ function launcherAfter(state: { record?: Run; requested: boolean }) {
   return { launcher, calls };
 }
 
-const table: Array<{ name: string; record?: Run; requested: boolean; note: RegExp | undefined }> = [
-  { name: 'a fresh slot: launched, nothing to say', requested: false, note: undefined },
+const table: Array<{ name: string; record?: Run; requested: EarlierLaunch; note: RegExp | undefined }> = [
+  { name: 'a fresh slot: launched, nothing to say', requested: 'none', note: undefined },
   {
     name: 'audited, then cut short before its record (a leader killed): continued under the same ids, saying so',
-    requested: true,
+    requested: 'interrupted',
     note: /continues the launch of this slot that stopped after its audit.*slot-run/,
   },
   {
     name: 'a record exists (cut short after it): the run service answers with that run, no note',
     record: { id: 'slot-run' } as Run,
-    requested: true,
+    requested: 'interrupted',
     note: undefined,
   },
 ];
@@ -129,3 +129,13 @@ for (const row of table) {
     else assert.equal(calls[0]!.note, undefined);
   });
 }
+
+test('what an earlier launch left: requested and ended before a record (its Job could not be built): failed for good, not requested again', async () => {
+  const { launcher, calls } = launcherAfter({ requested: { failed: 'annotation oddjob.io/network-identity is "isolatd"' } });
+  assert.deepEqual(await launcher.launch(cutShortSlot), {
+    ok: false,
+    failed: 'an earlier launch of this slot failed: annotation oddjob.io/network-identity is "isolatd"',
+    retryable: false,
+  });
+  assert.equal(calls.length, 0);
+});
