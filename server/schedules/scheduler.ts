@@ -106,9 +106,6 @@ const PRUNE_WINDOW = 10;
 /** Slot launches in flight at once within one tick. */
 const LAUNCH_CONCURRENCY = 32;
 
-/** How many times a slot is launched again because its run's Job was never created (the launcher killed mid-launch). */
-const NEVER_CREATED_RELAUNCHES = 3;
-
 /** How long a slot whose launch failed for a passing reason waits before the next try. */
 const RETRY_LAUNCH_MS = 10_000;
 
@@ -308,14 +305,7 @@ export class Scheduler {
     if (!run) return;
     if (!this.observe(slot, run)) return;
     const schedule = task?.schedule.ok ? task.schedule.schedule : undefined;
-    // A run lost before its Job was created (its launcher was killed between the record
-    // and the create) ran nothing: the slot is launched again under the next attempt's
-    // names. A create the API server refused is a failure of the run, not this.
-    if (run.created === false && run.status === 'lost' && task && schedule && slot.attempt < schedule.retries + NEVER_CREATED_RELAUNCHES) {
-      this.deps.logger.warn({ task: key(task), slot: slot.nominal, run: slot.runId }, 'the run of a schedule slot was never created; launching the slot again');
-      return this.launch(task, schedule, slot, slot.attempt + 1, now);
-    }
-    const outcome = slotOutcome(run.status, slot.attempt, schedule?.retries ?? 0);
+    const outcome = slotOutcome(run.status, slot.attempt, schedule?.retries ?? 0, run.created !== false);
     if (outcome === 'retry' && task && schedule) return this.launch(task, schedule, slot, slot.attempt + 1, now);
     const failed = outcome !== 'succeeded';
     const ref = { namespace: slot.namespace, name: slot.task };

@@ -29,9 +29,18 @@ export function canTransition(from: SlotState, to: SlotState): boolean {
   return NEXT[from].includes(to);
 }
 
-/** A finished run's status → what it means for its slot, given the retries left. */
-export function slotOutcome(runStatus: string, attempt: number, retries: number): 'succeeded' | 'retry' | 'failed' {
+/** How many times a slot is launched again because its run's Job was never created (its launcher killed mid-launch). */
+export const NEVER_CREATED_RELAUNCHES = 3;
+
+/**
+ * A finished run's status → what it means for its slot, given the retries left.
+ * `created: false`: the run never had a Job. Lost so (its launcher was killed between the
+ * record and the create), it ran nothing, and the slot is launched again — a few times
+ * more than `retries` allow; a create the API server refused is the run's failure.
+ */
+export function slotOutcome(runStatus: string, attempt: number, retries: number, created = true): 'succeeded' | 'retry' | 'failed' {
   if (runStatus === 'succeeded') return 'succeeded';
+  if (!created && runStatus === 'lost' && attempt < retries + NEVER_CREATED_RELAUNCHES) return 'retry';
   // A cancelled run was cancelled by someone (or replaced): retrying would undo that.
   if (runStatus !== 'cancelled' && attempt < retries) return 'retry';
   return 'failed';

@@ -235,4 +235,17 @@ describe('slot state machine', () => {
   for (const [status, attempt, retries, want] of outcomes) {
     test(`a ${status} run on attempt ${attempt} of ${retries} retries → ${want}`, () => assert.equal(slotOutcome(status, attempt, retries), want));
   }
+  // A run that never had a Job (created: false).
+  const uncreated: [string, number, number, string][] = [
+    ['lost', 0, 0, 'retry'], // its launcher killed between the record and the create: nothing ran
+    ['lost', 2, 0, 'retry'],
+    ['lost', 3, 0, 'failed'], // NEVER_CREATED_RELAUNCHES spent
+    ['lost', 3, 1, 'retry'],
+    ['failed', 0, 0, 'failed'], // the API server refused the create: the run's own failure
+    ['cancelled', 0, 0, 'failed'],
+  ];
+  for (const [status, attempt, retries, want] of uncreated) {
+    test(`a ${status} run that never had a Job, attempt ${attempt} of ${retries} retries → ${want}`, () =>
+      assert.equal(slotOutcome(status, attempt, retries, false), want));
+  }
 });
