@@ -126,6 +126,9 @@ export function isNotFound(err: unknown): boolean {
   return kubeFailure(err).code === 404;
 }
 
+/** How the RBAC authorizer words a refusal: `User "…" cannot create resource "jobs" in API group "batch" …`. */
+const RBAC_REFUSAL = /\bcannot [a-z]+ resource\b/;
+
 /** Maps a Kubernetes failure about `what` ("deployment demo/api") to one of our errors. */
 export function toServiceError(err: unknown, what: string): ServiceError {
   if (err instanceof ServiceError) return err;
@@ -134,6 +137,15 @@ export function toServiceError(err: unknown, what: string): ServiceError {
     case 404:
       return notFound(`${what} not found`);
     case 403:
+      // Not every 403 is RBAC: a ResourceQuota, a LimitRange or an admission webhook
+      // refuses with one too, and "not allowed" would send the reader to the wrong place.
+      if (!RBAC_REFUSAL.test(f.message)) {
+        return new ServiceError(
+          'rejected',
+          `Kubernetes refused ${what}: ${f.message}`,
+          "a ResourceQuota, LimitRange or admission policy of the namespace refused it; see the message, and the namespace's owners",
+        );
+      }
       return forbidden(
         `oddjob's service account is not allowed to access ${what}: ${f.message}`,
         'check the oddjob RBAC rules for this namespace (see rbac/README.md)',

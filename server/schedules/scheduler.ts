@@ -85,7 +85,7 @@ export interface SchedulerDeps {
   /** Audits what is not a run (missed slots); must not throw. */
   recordMissed?: (task: TaskRef, slots: Date[], more: boolean) => Promise<void>;
   /** Audits a slot that started no run: refused (consent withdrawn) or failed to launch; must not throw. */
-  recordRefused?: (task: ScheduledTask, nominal: Date, outcome: 'denied' | 'failed', why: string) => Promise<void>;
+  recordRefused?: (task: TaskRef & { deployment?: string }, nominal: Date, outcome: 'denied' | 'failed', why: string) => Promise<void>;
   writeStatus?: (task: TaskRef, status: TaskScheduleStatus) => Promise<void>;
   tickMs?: number;
   /** Who claims slots (this replica); unique per scheduler by default. */
@@ -295,7 +295,11 @@ export class Scheduler {
     const ref = { namespace: slot.namespace, name: slot.task };
     if ((this.retryAt.get(slotKey(slot)) ?? 0) > now.getTime()) return;
     if (!task?.schedule.ok) {
-      return this.finish(ref, slot, 'denied', task ? 'the Task is no longer valid' : 'the Task no longer exists or has no schedule');
+      // Said where the slot would have reported (the Deployment's targets, while the Task
+      // still names one), and audited: a slot never ends without a trace.
+      const why = task ? 'the Task is no longer valid' : 'the Task no longer exists or has no schedule';
+      await this.finish(ref, slot, 'denied', why);
+      return this.deps.recordRefused?.(task ?? ref, new Date(slot.nominal), 'denied', why);
     }
     return this.launch(task, task.schedule.schedule, slot, slot.attempt, now);
   }

@@ -75,8 +75,8 @@ export function createSchedules(w: ScheduleWiring) {
   const tasks = scheduledTasksOf(() => w.runs.cachedTasks(), w.githubOrg);
   const logger = w.logger.child({ component: 'scheduler' });
   /** Where a schedule event without a run goes: its Deployment's notification targets now. */
-  const routed = async (task: ScheduledTask | undefined) => {
-    if (!task) return {};
+  const routed = async (task: (TaskRef & { deployment?: string }) | undefined) => {
+    if (!task?.deployment) return {};
     const targets = await w.notifyTargets?.(task.namespace, task.deployment).catch(() => undefined);
     return { deployment: task.deployment, ...(targets?.length ? { notify: targets } : {}) };
   };

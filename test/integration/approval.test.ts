@@ -19,6 +19,7 @@ import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { manifestHash } from '../../server/approvals/policy.js';
 import { createTestNamespace, eventually, optedInDeployment, requireCluster, type TestCluster } from '../support/cluster.js';
+import { createTask } from '../support/task-crd.js';
 import { FakeGitHub } from '../support/fake-github.js';
 import { deviceToken, startGitHubServer } from '../support/github-signin.js';
 import { runCli, type CliResult, type ServerProcess } from '../support/oddjob.js';
@@ -26,7 +27,6 @@ import { WebhookReceiver, newWebhookSecret } from '../support/webhook-receiver.j
 import { freePort } from '../support/net.js';
 
 let cluster: TestCluster;
-let custom: k8s.CustomObjectsApi;
 let ns: { name: string; dispose: () => Promise<void> };
 let gh: FakeGitHub;
 let server: ServerProcess;
@@ -85,7 +85,6 @@ const printAndExit = (text: string, code: number) => ['node', '-e', `console.log
 
 before(async () => {
   cluster = await requireCluster();
-  custom = cluster.kc.makeApiClient(k8s.CustomObjectsApi);
   ns = await createTestNamespace(cluster, 'approval');
   for (const name of ['guarded', 'changing']) {
     await cluster.apps.createNamespacedDeployment({ namespace: ns.name, body: optedInDeployment(name, GUARDED) });
@@ -93,23 +92,12 @@ before(async () => {
   for (const [name, approval] of [
     ['risky', 'required'],
     ['safe', 'none'],
-  ]) {
-    await custom.createNamespacedCustomObject({
-      group: 'oddjob.io',
-      version: 'v1alpha1',
-      plural: 'tasks',
-      namespace: ns.name,
-      body: {
-        apiVersion: 'oddjob.io/v1alpha1',
-        kind: 'Task',
-        metadata: { name, namespace: ns.name },
-        spec: {
-          deployment: 'guarded',
-          approval,
-          command: ['node', '-e', 'console.log(process.argv.at(-1))', '--', '$(params.who)'],
-          params: [{ name: 'who', type: 'string', required: true }],
-        },
-      },
+  ] as const) {
+    await createTask(cluster, ns.name, name, {
+      deployment: 'guarded',
+      approval,
+      command: ['node', '-e', 'console.log(process.argv.at(-1))', '--', '$(params.who)'],
+      params: [{ name: 'who', type: 'string', required: true }],
     });
   }
   gh = await new FakeGitHub().start();

@@ -25,7 +25,7 @@ import * as k8s from '@kubernetes/client-node';
 import { createTestNamespace, eventually, optedInDeployment, requireCluster, type TestCluster } from '../support/cluster.js';
 import { startServerProcess, type ServerProcess } from '../support/oddjob.js';
 import { slotRunId } from '../../server/schedules/names.js';
-import { applyTaskCrd } from '../support/task-crd.js';
+import { applyTaskCrd, createTask } from '../support/task-crd.js';
 import { WebhookReceiver, newWebhookSecret, type ReceivedWebhook } from '../support/webhook-receiver.js';
 
 const SECRET = newWebhookSecret();
@@ -95,16 +95,7 @@ before(async () => {
   labelled.spec!.template.metadata!.labels!['job-name'] = 'nightly-report';
   await deploy(labelled);
   const task = (name: string, deployment: string, schedule: Record<string, unknown> = {}) =>
-    custom.createNamespacedCustomObject({
-      ...TASK,
-      namespace: ns.name,
-      body: {
-        apiVersion: 'oddjob.io/v1alpha1',
-        kind: 'Task',
-        metadata: { name, namespace: ns.name },
-        spec: { deployment, command: ['true'], schedule: { cron: '* * * * *', timeZone: 'UTC', ...schedule } },
-      },
-    });
+    createTask(cluster, ns.name, name, { deployment, command: ['true'], schedule: { cron: '* * * * *', timeZone: 'UTC', ...schedule } });
   await task('late', 'api', { startingDeadline: '10s' });
   await task('gone', 'owned');
   await task('typo', 'misspelt');

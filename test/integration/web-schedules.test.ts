@@ -11,9 +11,9 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import * as k8s from '@kubernetes/client-node';
 import { chromium, type Browser, type BrowserContext } from 'playwright-core';
 import { REPO_ROOT, createTestNamespace, eventually, optedInDeployment, requireCluster, type TestCluster } from '../support/cluster.js';
+import { createTask } from '../support/task-crd.js';
 import { FakeGitHub } from '../support/fake-github.js';
 import { deviceToken, startGitHubServer } from '../support/github-signin.js';
 import { runCli, type ServerProcess } from '../support/oddjob.js';
@@ -57,24 +57,13 @@ before(async () => {
   ns = await createTestNamespace(cluster, 'web-sched');
   await cluster.apps.createNamespacedDeployment({ namespace: ns.name, body: optedInDeployment('api', { 'oddjob.io/allowed-teams': 'acme/payments' }) });
   const task = (name: string, schedule: Record<string, unknown>) =>
-    cluster.kc.makeApiClient(k8s.CustomObjectsApi).createNamespacedCustomObject({
-      group: 'oddjob.io',
-      version: 'v1alpha1',
-      plural: 'tasks',
-      namespace: ns.name,
-      body: {
-        apiVersion: 'oddjob.io/v1alpha1',
-        kind: 'Task',
-        metadata: { name, namespace: ns.name },
-        spec: {
-          deployment: 'api',
-          // Sleeps as long as the schedule says: slots and Run now pass the schedule's params.
-          command: ['node', '-e', 'setTimeout(() => {}, Number(process.argv[1]) * 1000)', '--', '$(params.seconds)'],
-          params: [{ name: 'seconds', type: 'integer', min: 1, max: 600, default: 1 }],
-          allowedUsers: ['alice'],
-          schedule: { timeZone: 'Europe/Berlin', concurrencyPolicy: 'Forbid', params: { seconds: 120 }, ...schedule },
-        },
-      },
+    createTask(cluster, ns.name, name, {
+      deployment: 'api',
+      // Sleeps as long as the schedule says: slots and Run now pass the schedule's params.
+      command: ['node', '-e', 'setTimeout(() => {}, Number(process.argv[1]) * 1000)', '--', '$(params.seconds)'],
+      params: [{ name: 'seconds', type: 'integer', min: 1, max: 600, default: 1 }],
+      allowedUsers: ['alice'],
+      schedule: { timeZone: 'Europe/Berlin', concurrencyPolicy: 'Forbid', params: { seconds: 120 }, ...schedule },
     });
   // nightly never fires while this runs; minutely's first slot is a slow run that is still going when Run now is asked.
   await task('nightly', { cron: '0 3 1 1 *' });

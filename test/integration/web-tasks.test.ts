@@ -8,9 +8,9 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import * as k8s from '@kubernetes/client-node';
 import { chromium, type Browser, type BrowserContext } from 'playwright-core';
 import { REPO_ROOT, createTestNamespace, eventually, optedInDeployment, requireCluster, type TestCluster } from '../support/cluster.js';
+import { createTask } from '../support/task-crd.js';
 import { FakeGitHub } from '../support/fake-github.js';
 import { startGitHubServer } from '../support/github-signin.js';
 import type { ServerProcess } from '../support/oddjob.js';
@@ -46,15 +46,7 @@ before(async () => {
     namespace: ns.name,
     body: optedInDeployment('api', { 'oddjob.io/allowed-teams': 'acme/payments', 'oddjob.io/approvers': 'carol' }),
   });
-  const custom = cluster.kc.makeApiClient(k8s.CustomObjectsApi);
-  const task = (name: string, spec: Record<string, unknown>) =>
-    custom.createNamespacedCustomObject({
-      group: 'oddjob.io',
-      version: 'v1alpha1',
-      plural: 'tasks',
-      namespace: ns.name,
-      body: { apiVersion: 'oddjob.io/v1alpha1', kind: 'Task', metadata: { name, namespace: ns.name }, spec: { deployment: 'api', ...spec } },
-    });
+  const task = (name: string, spec: Record<string, unknown>) => createTask(cluster, ns.name, name, { deployment: 'api', ...spec });
   await task('report', {
     description: 'prints what it was given',
     command: [

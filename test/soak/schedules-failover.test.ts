@@ -17,12 +17,11 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import * as k8s from '@kubernetes/client-node';
 import pgClient from 'pg';
 import { createTestNamespace, optedInDeployment, requireCluster, type TestCluster } from '../support/cluster.js';
 import { startServerProcess, tailLines, type ServerProcess } from '../support/oddjob.js';
 import { type PostgresServer, startPostgres } from '../support/postgres.js';
-import { applyTaskCrd } from '../support/task-crd.js';
+import { applyTaskCrd, createTask } from '../support/task-crd.js';
 
 const MINUTES = Number(process.env.ODDJOB_SOAK_MINUTES ?? 12);
 const SCHEDULES = Number(process.env.ODDJOB_SOAK_SCHEDULES ?? 24);
@@ -104,23 +103,11 @@ interface Kill {
 }
 
 async function createTasks(names: string[]) {
-  const custom = cluster.kc.makeApiClient(k8s.CustomObjectsApi);
   for (const name of names) {
-    await custom.createNamespacedCustomObject({
-      group: 'oddjob.io',
-      version: 'v1alpha1',
-      plural: 'tasks',
-      namespace: ns.name,
-      body: {
-        apiVersion: 'oddjob.io/v1alpha1',
-        kind: 'Task',
-        metadata: { name, namespace: ns.name },
-        spec: {
-          deployment: 'api',
-          command: ['node', '-e', `console.log("${name}")`],
-          schedule: { cron: '* * * * *', timeZone: 'UTC', startingDeadline: STARTING_DEADLINE, historyLimit: { succeeded: 100, failed: 100 } },
-        },
-      },
+    await createTask(cluster, ns.name, name, {
+      deployment: 'api',
+      command: ['node', '-e', `console.log("${name}")`],
+      schedule: { cron: '* * * * *', timeZone: 'UTC', startingDeadline: STARTING_DEADLINE, historyLimit: { succeeded: 100, failed: 100 } },
     });
   }
 }

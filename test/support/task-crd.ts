@@ -22,3 +22,14 @@ export async function applyTaskCrd(cluster: TestCluster): Promise<void> {
     return c.status?.conditions?.some((x) => x.type === 'Established' && x.status === 'True');
   });
 }
+
+/** Applies a Task (as its owners would from git) with `spec` as given. */
+export function createTask(cluster: TestCluster, namespace: string, name: string, spec: Record<string, unknown>): Promise<object> {
+  return cluster.kc.makeApiClient(k8s.CustomObjectsApi).createNamespacedCustomObject({
+    group: 'oddjob.io',
+    version: 'v1alpha1',
+    plural: 'tasks',
+    namespace,
+    body: { apiVersion: 'oddjob.io/v1alpha1', kind: 'Task', metadata: { name, namespace }, spec },
+  });
+}

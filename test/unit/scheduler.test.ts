@@ -53,9 +53,10 @@ async function setup(schedule: Record<string, unknown>, engine: Engine = 'sqlite
   const launcher = new FakeLauncher();
   const missed: Date[] = [];
   const refused: string[] = [];
+  let gone = false;
   const make = (on: SlotStore = store) =>
     new Scheduler({
-      tasks: () => [task],
+      tasks: () => (gone ? [] : [task]),
       store: on,
       launcher,
       logger,
@@ -63,7 +64,7 @@ async function setup(schedule: Record<string, unknown>, engine: Engine = 'sqlite
       // Only lead() runs the timer loop; 1 ms makes a loop that failed to stop tick many times below.
       tickMs: 1,
       recordMissed: async (_t, slots) => void missed.push(...slots),
-      recordRefused: async (t, nominal, outcome, why) => void refused.push(`${t.deployment} ${nominal.toISOString()} ${outcome}: ${why}`),
+      recordRefused: async (t, nominal, outcome, why) => void refused.push(`${t.deployment ?? '-'} ${nominal.toISOString()} ${outcome}: ${why}`),
     });
   return {
     target,
@@ -79,6 +80,10 @@ async function setup(schedule: Record<string, unknown>, engine: Engine = 'sqlite
     history: async () => (await store.history(task, { limit: 100 })).reverse(),
     now: () => now.getTime(),
     task,
+    /** The Task is deleted (the catalog no longer lists it). */
+    remove() {
+      gone = true;
+    },
   };
 }
 
@@ -348,6 +353,22 @@ describe('Scheduler', () => {
     await s.scheduler.tick();
     assert.equal(s.launcher.launches.length, 1);
     assert.equal((await s.history())[0]!.state, 'failed');
+  });
+
+  test('a slot waiting to launch whose Task is deleted ends denied, and says so (audit, notification)', async () => {
+    const s = await setup({});
+    await s.scheduler.tick();
+    // The first launch fails for a passing reason: the slot stays scheduled.
+    s.launcher.answer = () => ({ ok: false, failed: 'the API server is away', retryable: true });
+    s.at('2026-01-01T00:01:00.5Z');
+    await s.scheduler.tick();
+    assert.equal((await s.history())[0]!.state, 'scheduled');
+    s.remove();
+    s.at('2026-01-01T00:01:15Z');
+    await s.scheduler.tick();
+    const [h] = await s.history();
+    assert.equal(h!.state, 'denied');
+    assert.deepEqual(s.refused, ['- 2026-01-01T00:01:00.000Z denied: the Task no longer exists or has no schedule']);
   });
 
   test('not the leader: nothing is decided', async () => {
