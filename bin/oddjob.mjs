@@ -15,6 +15,15 @@ if (!compiled) {
 const entry = (name) => (compiled ? `../dist/${name}.js` : `../${name}.ts`);
 
 const argv = process.argv;
+// The server's SQLite driver (better-sqlite3 13) crashes with SIGSEGV on Node < 22: say so
+// instead. (The CLI half does not load it.)
+if ((argv[2] === 'server' || argv[2] === 'db') && Number(process.versions.node.split('.')[0]) < 22) {
+  process.stderr.write(
+    `oddjob ${argv[2]}: needs Node 22 or newer, and this is Node ${process.versions.node} (its SQLite driver crashes on older ones).\n` +
+      'Run it on Node 24 (the image and `npm test` do; in a checkout: export PATH="$(bash hack/node/ensure-node.sh):$PATH").\n',
+  );
+  process.exit(1);
+}
 let code;
 try {
   if (argv[2] === 'server') {
