@@ -12,7 +12,11 @@ export async function createRunSecret(kube: KubeClients, namespace: string, runI
   } catch (err) {
     if (kubeFailure(err).code !== 409) throw err;
     // One left by a launch of this run id that was cut short (a schedule slot's ids are
-    // fixed), or put there by someone else: its token is not the one just minted.
+    // fixed): its token is not the one just minted, so it is replaced. One oddjob did not
+    // label as this run's is someone else's: left alone, and the run goes without.
+    const existing = await kube.core.readNamespacedSecret({ name: runSecretName(runId), namespace });
+    const labels = existing.metadata?.labels ?? {};
+    if (labels['app.kubernetes.io/managed-by'] !== 'oddjob' || labels['oddjob.io/run-id'] !== runId) throw err;
     await deleteRunSecret(kube, namespace, runId);
     await createOnce(kube, namespace, runId, token);
   }
