@@ -262,7 +262,7 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
     owned: () => [...trackers.keys(), ...creating],
     onLost: (id) => {
       // Another replica took the run over (this one stalled past its lease): stop writing.
-      trackers.get(id)?.detach();
+      trackers.get(id)?.detach(`this server stopped following run ${id} (another took it over); reconnect to resume`);
       trackers.delete(id);
       hubs.delete(id);
       stopControl(id);

@@ -371,7 +371,7 @@ export class RunTracker {
           // Not with a TTY: the log of a terminal is not byte for byte what the attach
           // carried (seen in the web test: a false gap and the output twice).
           if (how === 'ended' && (this.exit || this.deadline)) return this.run.tty ? undefined : await live.readRest(true);
-          if (how === 'dropped') this.log.warn({ exited: Boolean(this.exit) }, 'attach dropped; re-attaching');
+          if (how === 'dropped' && !this.abort.signal.aborted) this.log.warn({ exited: Boolean(this.exit) }, 'attach dropped; re-attaching');
         } catch (err) {
           if (this.abort.signal.aborted) return;
           failures++;
@@ -604,10 +604,16 @@ export class RunTracker {
    * The server is shutting down: stop following and record nothing more (the stores
    * are about to close). The run stays active in the store; the next start reconciles
    * it from Kubernetes and finishes it with its true outcome.
+   *
+   * `handOff`: the server goes on, but another tracker (another replica's, or this
+   * one's after adopting the run again) now follows the run. Its viewers are told why
+   * and closed, so they reconnect and follow whoever tracks it now; left attached here
+   * they would wait for an ending this tracker will never record.
    */
-  detach(): void {
+  detach(handOff?: string): void {
     this.detached = true;
     this.unfollowEvents();
+    if (handOff) this.hub.end({ kind: 'error', code: 'unavailable', message: handOff });
     this.hub.close();
     this.output?.discard();
     clearTimeout(this.startTimer);

@@ -153,4 +153,60 @@ describe('failover between replicas', () => {
     assert.equal(trail.filter((e) => e.type === 'run.finished').length, 1);
     assert.equal(((await (await fetch(`${srv.url}/api/audit/verify`)).json()) as { ok: boolean }).ok, true);
   });
+  test('an owner that stalls past its lease (SIGSTOP) hands its viewers over: the other adopts, the stalled one\'s CLI gets every line once and the exit code', async () => {
+    // A fresh pair: the first test left one replica.
+    const args = ['--auth', 'dev', '--dev-user', 'alice', '--dev-teams', 'acme/payments', '--namespaces', ns.name, '--kubeconfig', cluster.kubeconfigPath];
+    const passwordFile = path.join(pgServer.dir, 'client-password');
+    const pair = await Promise.all(
+      [0, 1].map(() => startServerProcess([...args, '--db', dbUrl.replace(`:${encodeURIComponent(pgServer.password)}@`, '@'), '--db-password-file', passwordFile])),
+    );
+    servers.push(...pair);
+    const [stalled, other] = pair as [ServerProcess, ServerProcess];
+    const lines = 80;
+    const script = `for (let i = 1; i <= ${lines}; i++) { console.log('line ' + i); await new Promise((r) => setTimeout(r, 250)); } process.exitCode = 4;`;
+    // Straight to the replica that will stall: it creates the run, owns it, and serves this viewer.
+    const cli = runCli(['run', '-n', ns.name, 'deploy/api', '--', 'node', '--input-type=module', '-e', script], { server: stalled.url, timeoutMs: 150_000 });
+    const id = await eventually(
+      'the run to be running and owned by the replica that will stall',
+      async () => {
+        const r = (
+          await query<{ id: string; status: string; owner: string | null }>(
+            `select r.id, r.status, l.owner from runs r left join run_leases l on l.run_id = r.id order by r.ord desc limit 1`,
+          )
+        )[0];
+        return r?.status === 'running' && r.owner?.includes(`/${stalled.proc.pid}/`) ? r.id : undefined;
+      },
+      90_000,
+    );
+    await eventually(
+      'output to be stored',
+      async () => ((await query<{ bytes: number }>('select bytes from run_output_meta where run_id = $1', [id]))[0]?.bytes ?? 0) > 100 || undefined,
+    );
+    stalled.proc.kill('SIGSTOP');
+    try {
+      await eventually(
+        'another replica to adopt the run',
+        async () => {
+          const l = (await query<{ owner: string }>('select owner from run_leases where run_id = $1', [id]))[0];
+          return (l && !l.owner.includes(`/${stalled.proc.pid}/`)) || undefined;
+        },
+        30_000,
+      );
+    } finally {
+      stalled.proc.kill('SIGCONT');
+    }
+    // The stalled replica learns it lost the run at its next renewal; its viewer must not
+    // wait there for an ending it will never record.
+    const result = await cli;
+    assert.equal(result.code, 4, `the CLI exits with the run's exit code; stderr:\n${result.stderr}`);
+    assert.deepEqual(
+      result.stdout.toString().trimEnd().split('\n'),
+      Array.from({ length: lines }, (_, i) => `line ${i + 1}`),
+      'every line once, in order, across the stall',
+    );
+    const trail = ((await (await fetch(`${other.url}/api/audit?runId=${id}&limit=100`)).json()) as { items: { type: string; exitCode?: number }[] }).items;
+    const endings = trail.filter((e) => ['run.finished', 'run.lost', 'run.cancelled'].includes(e.type));
+    assert.equal(endings.length, 1, `one ending: ${JSON.stringify(trail.map((e) => e.type))}`);
+    assert.equal(endings[0]!.exitCode, 4);
+  });
 });
