@@ -109,8 +109,11 @@ describe('what an operator sees', () => {
     const doomedJob = await eventually('the doomed run running', async () => {
       // Its start delay observed: the server has seen its container running.
       if (sample(await scrape(), 'oddjob_run_start_delay_seconds_count') !== 4) return undefined;
+      // Its own Job, by the command oddjob wrote on it: "the one still active" also matched
+      // the 6 s run's Job while the Job controller had not yet counted its pod done (a
+      // loaded CI machine), and the test deleted that one, leaving this run to sleep on.
       const jobs = await cluster.batch.listNamespacedJob({ namespace: ns.name, labelSelector: 'app.kubernetes.io/managed-by=oddjob' });
-      return jobs.items.find((j) => (j.status?.active ?? 0) > 0)?.metadata?.name;
+      return jobs.items.find((j) => j.metadata?.annotations?.['oddjob.io/command']?.includes('120000'))?.metadata?.name;
     });
     await cluster.batch.deleteNamespacedJob({ name: doomedJob, namespace: ns.name, propagationPolicy: 'Orphan' });
     const lost = await doomed;
