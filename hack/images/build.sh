@@ -22,13 +22,15 @@ pause_root=$(mktemp -d)
 d=$(bash "$IMAGES_DIR/oci-image.sh" "$pause_root" "$PAUSE_IMAGE" "$OUT/pause.tar" '["/pause"]' '[]' /)
 import_image "$PAUSE_IMAGE" "$OUT/pause.tar" "$d"; rm -rf "$pause_root"
 
-# demo: the host's node binary with exactly the shared libraries it links,
-# busybox (sh, ls, cat… for debugging), and the demo app under /app.
+# demo: the pinned Node (hack/node/ensure-node.sh) with exactly the shared libraries it
+# links, busybox (sh, ls, cat… for debugging), and the demo app under /app. The pinned one,
+# not whichever node is first on PATH: a cluster:up from a shell with the machine's old
+# Node built an image with Node 20, and the next test run failed on it.
 command -v busybox >/dev/null || die "busybox-static is missing (apt-get install busybox-static)"
 demo_root=$(mktemp -d)
 mkdir -p "$demo_root"/{app,bin,usr/bin,usr/local/bin,tmp,etc,lib64,lib/x86_64-linux-gnu,home/app}
 chmod 1777 "$demo_root/tmp"
-node_bin=$(readlink -f "$(command -v node)")
+node_bin=$(readlink -f "$(bash "$REPO_ROOT/hack/node/ensure-node.sh")/node")
 cp "$node_bin" "$demo_root/usr/local/bin/node"
 for lib in $(ldd "$node_bin" | awk '/=>/ {print $3} /ld-linux/ {print $1}'); do
   real=$(readlink -f "$lib"); mkdir -p "$demo_root$(dirname "$lib")"; cp "$real" "$demo_root$lib"

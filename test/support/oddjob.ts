@@ -20,6 +20,14 @@ function checkNoServerCrashed() {
 afterEach(checkNoServerCrashed);
 after(checkNoServerCrashed);
 
+// A failed test prints the log tail of every server it had running: in CI that log is
+// all there is to learn why (the harness keeps no other copy).
+const liveServers = new Set<{ label: string; logs: () => string }>();
+afterEach((t) => {
+  if (t.passed || liveServers.size === 0) return;
+  for (const s of liveServers) console.error(`--- ${t.name} failed; the last log lines of ${s.label}:\n${tailLines(s.logs(), 80)}\n---`);
+});
+
 /** The last `n` lines of a log, for failure messages. */
 export function tailLines(text: string, n = 40): string {
   const lines = text.trimEnd().split('\n');
@@ -53,7 +61,10 @@ export async function startServerProcess(args: string[], env: NodeJS.ProcessEnv 
   started.catch(() => proc.kill('SIGKILL'));
   const url = await started;
   let stopping = false;
+  const live = { label: `server ${url} (oddjob server ${args.join(' ')})`, logs: () => out };
+  liveServers.add(live);
   proc.on('exit', (code, signal) => {
+    liveServers.delete(live);
     if (stopping) return;
     unexpectedExits.push(`server ${url} (oddjob ${args.join(' ')}) exited with ${signal ?? `code ${code}`}; its last log lines:\n${tailLines(out)}`);
   });
