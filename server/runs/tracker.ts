@@ -371,7 +371,7 @@ export class RunTracker {
           // Not with a TTY: the log of a terminal is not byte for byte what the attach
           // carried (seen in the web test: a false gap and the output twice).
           if (how === 'ended' && (this.exit || this.deadline)) return this.run.tty ? undefined : await live.readRest(true);
-          if (how === 'dropped' && !this.abort.signal.aborted) this.log.warn({ exited: Boolean(this.exit) }, 'attach dropped; re-attaching');
+          if (how === 'dropped') this.noteDropped();
         } catch (err) {
           if (this.abort.signal.aborted) return;
           failures++;
@@ -386,6 +386,11 @@ export class RunTracker {
     } finally {
       if (!this.detached) output.flush();
     }
+  }
+
+  /** An attach that broke is opened again (unless it broke because this tracker stopped). */
+  private noteDropped(): void {
+    if (!this.abort.signal.aborted) this.log.warn({ exited: Boolean(this.exit) }, 'attach dropped; re-attaching');
   }
 
   /** This replica's attach is about to hold the program's stdin: input from viewers on other replicas is addressed here (control.ts). */

@@ -153,12 +153,14 @@ describe('failover between replicas', () => {
     assert.equal(trail.filter((e) => e.type === 'run.finished').length, 1);
     assert.equal(((await (await fetch(`${srv.url}/api/audit/verify`)).json()) as { ok: boolean }).ok, true);
   });
-  test('an owner that stalls past its lease (SIGSTOP) hands its viewers over: the other adopts, the stalled one\'s CLI gets every line once and the exit code', async () => {
+  test("an owner that stalls past its lease (SIGSTOP) hands its viewers over: the other adopts, the stalled one's CLI gets every line once and the exit code", async () => {
     // A fresh pair: the first test left one replica.
     const args = ['--auth', 'dev', '--dev-user', 'alice', '--dev-teams', 'acme/payments', '--namespaces', ns.name, '--kubeconfig', cluster.kubeconfigPath];
     const passwordFile = path.join(pgServer.dir, 'client-password');
     const pair = await Promise.all(
-      [0, 1].map(() => startServerProcess([...args, '--db', dbUrl.replace(`:${encodeURIComponent(pgServer.password)}@`, '@'), '--db-password-file', passwordFile])),
+      [0, 1].map(() =>
+        startServerProcess([...args, '--db', dbUrl.replace(`:${encodeURIComponent(pgServer.password)}@`, '@'), '--db-password-file', passwordFile]),
+      ),
     );
     servers.push(...pair);
     const [stalled, other] = pair as [ServerProcess, ServerProcess];
