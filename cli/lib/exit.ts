@@ -42,7 +42,9 @@ export function outcomeOf(runId: string, end: EndFrame): RunOutcome {
   const why = end.message ? `: ${end.message}` : '';
   switch (end.status) {
     case 'succeeded':
-      return { code: 0 };
+      // A note with a success (the output may be incomplete; the session's input was lost)
+      // is said, not swallowed: the exit code stays the command's.
+      return { code: 0, message: end.message ? `run ${runId} succeeded${why}` : undefined };
     case 'failed':
       if (end.exitCode === undefined) return { code: EXIT_ODDJOB, message: `run ${runId} could not start${why}` };
       // A shell only sees the low 8 bits; a "failed" run must never look like success.

@@ -8,6 +8,12 @@ const end = (e: Partial<EndFrame>): EndFrame => ({ kind: 'end', status: 'succeed
 describe('outcomeOf', () => {
   const cases: Array<[string, Partial<EndFrame>, number, RegExp | undefined]> = [
     ['succeeded', { status: 'succeeded', exitCode: 0 }, 0, undefined],
+    [
+      'succeeded with a note: said, exit 0',
+      { status: 'succeeded', exitCode: 0, message: 'the output may be incomplete' },
+      0,
+      /succeeded: the output may be incomplete/,
+    ],
     ['failed with the command exit code', { status: 'failed', exitCode: 7 }, 7, undefined],
     ['killed by a signal (137)', { status: 'failed', exitCode: 137, message: 'OOMKilled' }, 137, /failed: OOMKilled/],
     ['deadline', { status: 'deadline', message: 'DeadlineExceeded' }, 124, /time limit: DeadlineExceeded/],
