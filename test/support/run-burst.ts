@@ -25,23 +25,39 @@ export async function auditExport(serverUrl: string, query: string): Promise<Aud
     .sort((a, b) => a.seq - b.seq);
 }
 
-/** Waits until every run in `ids` has ended (as `serverUrl` lists them); resolves with their list entries. */
+/**
+ * Waits until every run in `ids` has ended (as `serverUrl` lists them) and its ending is
+ * in the audit log; resolves with their list entries. Both: a run's record is ended a
+ * moment before its run.finished is appended, and a trail read in between lacked it.
+ */
 export async function waitForRunsToEnd(
   serverUrl: string,
   ids: ReadonlySet<string>,
   where: { namespace: string; deployment: string },
   timeoutMs: number,
 ): Promise<Array<{ id: string; status: string; exitCode?: number }>> {
-  return eventually(
+  const until = Date.now() + timeoutMs;
+  const done = await eventually(
     `all ${ids.size} runs to end`,
     async () => {
       const res = await fetch(`${serverUrl}/api/runs?namespace=${where.namespace}&deployment=${where.deployment}&limit=500`);
       const page = (await res.json()) as { items: Array<{ id: string; status: string; exitCode?: number }> };
-      const done = page.items.filter((r) => ids.has(r.id) && !['pending', 'running'].includes(r.status));
-      return done.length === ids.size ? done : undefined;
+      const ended = page.items.filter((r) => ids.has(r.id) && !['pending', 'running'].includes(r.status));
+      return ended.length === ids.size ? ended : undefined;
     },
     timeoutMs,
   );
+  await eventually(
+    `the endings of all ${ids.size} runs to be audited`,
+    async () => {
+      const endings = (await auditExport(serverUrl, `namespace=${where.namespace}&deployment=${where.deployment}`)).filter(
+        (e) => ids.has(e.runId ?? '') && ['run.finished', 'run.lost', 'run.cancelled'].includes(e.type),
+      );
+      return new Set(endings.map((e) => e.runId)).size === ids.size || undefined;
+    },
+    Math.max(10_000, until - Date.now()),
+  );
+  return done;
 }
 
 /** Exactly one Job per run (the run id is a label on the Job), and none for anything else. */
