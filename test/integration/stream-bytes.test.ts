@@ -72,6 +72,19 @@ function lineJumps(got: Buffer): string[] {
   return jumps;
 }
 
+/** The end of the run's container log as the API server serves it now (its last bytes, and a line for failure messages). */
+async function podLogEnd(cliStderr: string): Promise<{ end?: Buffer; text: string }> {
+  const pod = / assigned ([a-z0-9-]+)\/([a-z0-9-]+) to /.exec(cliStderr);
+  if (!pod) return { text: 'container log: pod unknown\n' };
+  try {
+    const log = String(await cluster.core.readNamespacedPodLog({ namespace: pod[1]!, name: pod[2]!, container: 'app', tailLines: 2 }));
+    const end = Buffer.from(log.slice(-120), 'latin1');
+    return { end: end.length ? end : undefined, text: `container log now ends with: ${JSON.stringify(log.slice(-200))}\n` };
+  } catch (err) {
+    return { text: `container log: ${(err as Error).message}\n` };
+  }
+}
+
 /** The server's own account of a capture: joins, ends, gaps. */
 const captureLog = (logs: string) =>
   logs
@@ -107,7 +120,11 @@ describe('every byte of a run', () => {
       t.diagnostic(
         `${(r.stdout.length / 1048576).toFixed(1)} of ${mib} MiB, sha256 ${same ? 'equal' : 'DIFFERENT'}, exit ${r.code}, ${secs.toFixed(1)} s (${(mib / secs).toFixed(1)} MiB/s submit → exit)`,
       );
-      const why = () => `jumps: ${lineJumps(r.stdout).join(', ')}\ncli stderr:\n${r.stderr.slice(-2000)}\nserver:\n${captureLog(server.logs())}`;
+      // Short: what the container log holds now (read after the run ended) tells a loss in the
+      // runtime (the log ends where we did) from one in oddjob (the log has the rest).
+      const log = r.stdout.length === want.length ? undefined : await podLogEnd(r.stderr);
+      const why = () =>
+        `jumps: ${lineJumps(r.stdout).join(', ')}\n${log?.text ?? ''}cli stderr:\n${r.stderr.slice(-2000)}\nserver:\n${captureLog(server.logs())}`;
       assert.equal(r.code, 3, why());
       // Pod Events are progress lines and may warn (the local cluster has no DNS:
       // MissingClusterDNS); anything else that warns, or a loss, fails the test.
@@ -116,6 +133,19 @@ describe('every byte of a run', () => {
         .filter((l) => !/^oddjob: (warning: )?[A-Z][A-Za-z]+: /.test(l))
         .join('\n');
       assert.doesNotMatch(notEvents, /LOST|warning/, why());
+      if (r.stdout.length < want.length && log?.end !== undefined) {
+        // The one loss oddjob cannot prevent or see: the runtime (containerd) discarded the
+        // end of the output as the command exited (a loaded machine; docs/architecture.md,
+        // Known limits). Accepted only when nobody has the bytes — the container log, as
+        // `kubectl logs` reads it, ends exactly where we do — what we have is an exact
+        // prefix, and the shortfall fits in the runtime's buffers. Anything else is ours.
+        const missing = want.length - r.stdout.length;
+        assert.ok(want.subarray(0, r.stdout.length).equals(r.stdout), `what arrived is not an exact prefix; ${why()}`);
+        assert.ok(r.stdout.subarray(-log.end.length).equals(log.end), `the container log has more than we got; ${why()}`);
+        assert.ok(missing <= 128 << 10, `${missing} bytes missing is more than the runtime's buffers hold; ${why()}`);
+        t.diagnostic(`the container runtime discarded the last ${missing} bytes at exit: the container log ends there too`);
+        return;
+      }
       assert.equal(r.stdout.length, want.length, `${r.stdout.length} of ${want.length} bytes; ${why()}`);
       assert.ok(same, `same length, different bytes; ${why()}`);
     });
