@@ -11,7 +11,7 @@
 // were never stored, and the viewer is told so. Once P >= settled, everything from P on
 // is in `unsettled` (memory), and handing it over and switching to live happen in one
 // synchronous step.
-import type { OutputChunk, OutputGap, OutputStore } from '../store/output.js';
+import { OutputFencedError, type OutputChunk, type OutputGap, type OutputStore, type WriteFence } from '../store/output.js';
 import type { StatusFrame } from '../../protocol/frames.js';
 import type { Viewer } from '../services.js';
 
@@ -59,14 +59,16 @@ export class OutputHub {
     private readonly store: OutputStore,
     size: { bytes: number; truncated: boolean },
     private readonly retryForMs: number,
+    /** This replica's lease, when replicas share the run: a write after a takeover is refused. */
+    private readonly fence?: WriteFence,
   ) {
     this.total = this.settled = size.bytes;
     this.stored = size;
   }
 
   /** The hub of a run, continuing after what the store already holds. */
-  static async open(runId: string, store: OutputStore, opts: { retryForMs?: number } = {}): Promise<OutputHub> {
-    return new OutputHub(runId, store, await store.size(runId), opts.retryForMs ?? RETRY_FOR_MS);
+  static async open(runId: string, store: OutputStore, opts: { retryForMs?: number; fence?: WriteFence } = {}): Promise<OutputHub> {
+    return new OutputHub(runId, store, await store.size(runId), opts.retryForMs ?? RETRY_FOR_MS, opts.fence);
   }
 
   append(channel: 1 | 2, data: Buffer): Promise<void> {
@@ -110,13 +112,14 @@ export class OutputHub {
       const giveUpAt = Date.now() + this.retryForMs;
       for (let attempt = 0; ; attempt++) {
         try {
-          const r = await this.store.appendMany(this.runId, chunks);
+          const r = await this.store.appendMany(this.runId, chunks, this.fence);
           this.stored = { bytes: r.bytes, truncated: r.truncated };
           failure = undefined;
           break;
         } catch (err) {
           failure = err ?? new Error('the output store failed');
-          if (this.closed || Date.now() >= giveUpAt) break;
+          // Another replica holds the run now: retrying cannot help, and must not.
+          if (this.closed || err instanceof OutputFencedError || Date.now() >= giveUpAt) break;
           await new Promise((r) => setTimeout(r, Math.min(5000, 250 * 2 ** attempt)));
         }
       }
@@ -241,7 +244,7 @@ export class OutputHub {
   gap(lost: number, why: string): void {
     const gap: OutputGap = { offset: this.total, lost, why };
     this.recordedGaps.push(gap);
-    this.store.addGap(this.runId, gap).catch((err: unknown) => this.onGapError?.(err));
+    this.store.addGap(this.runId, gap, this.fence).catch((err: unknown) => this.onGapError?.(err));
     // One that is still replaying is told when its replay reaches the gap.
     for (const a of this.viewers) if (!a.replaying) a.viewer.status(gapNotice(gap));
   }

@@ -219,7 +219,9 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
   const hubFor = (id: string): Promise<OutputHub> => {
     let hub = hubs.get(id);
     if (!hub) {
-      hubs.set(id, (hub = OutputHub.open(id, output)));
+      // Fenced by this replica's lease on the run (when replicas share it): a replica
+      // that stalled past its lease stores nothing after the adopter took over.
+      hubs.set(id, (hub = OutputHub.open(id, output, { fence: deps.leases ? { owner: own.id } : undefined })));
       hub.catch(() => hubs.delete(id));
     }
     return hub;

@@ -1,9 +1,10 @@
 // Stored output of each run (stdout + stderr, bounded per run) so it can be replayed from any byte offset after the pod is gone.
 // Kept for a bounded time (--output-retention): prune() deletes the output of runs
 // that ended longer ago than that; their audit events and run records stay.
-import { sql } from 'kysely';
+import { sql, type Transaction } from 'kysely';
 import { Run, TERMINAL_STATUSES } from '../../protocol/api.js';
 import type { Connection } from './database.js';
+import type { Tables } from './schema.js';
 import { toRun } from './runs.js';
 import { RUN_CHANNEL } from './wakeups.js';
 
@@ -19,6 +20,22 @@ export interface AppendResult {
   truncated: boolean;
   /** The run's stored bytes after this append (the offset the next chunk gets). */
   bytes: number;
+}
+
+/**
+ * A write by a replica that no longer holds the run's lease (store/leases.ts): another
+ * replica adopted the run and writes its output now. Not retried.
+ */
+export class OutputFencedError extends Error {
+  constructor(runId: string, holder: string) {
+    super(`run ${runId} is now held by ${holder}; this replica's output for it is not stored`);
+    this.name = 'OutputFencedError';
+  }
+}
+
+/** Writes on behalf of a replica: refused once another replica holds the run's lease. */
+export interface WriteFence {
+  owner: string;
 }
 
 export interface OutputStoreOptions {
@@ -107,13 +124,14 @@ export class OutputStore {
    * receiving many small writes (a chatty process) should buffer them briefly and
    * append them together: the cost is per transaction, not per byte.
    */
-  async appendMany(runId: string, chunks: readonly OutputChunk[]): Promise<AppendResult> {
+  async appendMany(runId: string, chunks: readonly OutputChunk[], fence?: WriteFence): Promise<AppendResult> {
     checkRunId(runId);
     for (const c of chunks) {
       if (c.channel !== 1 && c.channel !== 2) throw new Error(`output channel must be 1 (stdout) or 2 (stderr), got ${String(c.channel)}`);
       if (!Buffer.isBuffer(c.data)) throw new Error('output data must be a Buffer');
     }
     return this.conn.db.transaction().execute(async (trx) => {
+      await this.checkFence(trx, runId, fence);
       await trx
         .insertInto('run_output_meta')
         .values({ run_id: runId, bytes: 0, truncated: 0 })
@@ -200,11 +218,30 @@ export class OutputStore {
   }
 
   /** Records that output is missing at `offset` (kept even past the size limit: it is tiny). */
-  async addGap(runId: string, gap: OutputGap): Promise<void> {
+  async addGap(runId: string, gap: OutputGap, fence?: WriteFence): Promise<void> {
     checkRunId(runId);
     if (!Number.isSafeInteger(gap.offset) || gap.offset < 0) throw new Error(`gap offset must be a whole number >= 0, got ${gap.offset}`);
     if (!Number.isSafeInteger(gap.lost) || gap.lost < -1) throw new Error(`gap size must be a whole number >= -1, got ${gap.lost}`);
-    await this.conn.db.insertInto('run_output_gaps').values({ run_id: runId, offset: gap.offset, lost: gap.lost, why: gap.why }).execute();
+    await this.conn.db.transaction().execute(async (trx) => {
+      await this.checkFence(trx, runId, fence);
+      await trx.insertInto('run_output_gaps').values({ run_id: runId, offset: gap.offset, lost: gap.lost, why: gap.why }).execute();
+    });
+  }
+
+  /**
+   * Refuses a write by a replica another one took the run over from. A replica that
+   * stalled past its lease (a long GC pause, SIGSTOP, a frozen VM) goes on appending what
+   * its attach still delivers until its next renewal tells it; appended after the
+   * adopter's bytes, that was the run's output twice (seen in failover.test). The lease
+   * row is read in the write's transaction, shared-locked on PostgreSQL, so a takeover
+   * commits before or after the write, never between its check and its rows.
+   */
+  private async checkFence(trx: Transaction<Tables>, runId: string, fence?: WriteFence): Promise<void> {
+    if (!fence) return;
+    const lock = this.conn.engine === 'postgres' ? sql` for share` : sql``;
+    const { rows } = await sql<{ owner: string }>`select owner from run_leases where run_id = ${runId}${lock}`.execute(trx);
+    const holder = rows[0]?.owner;
+    if (holder !== undefined && holder !== fence.owner) throw new OutputFencedError(runId, holder);
   }
 
   async gaps(runId: string): Promise<OutputGap[]> {

@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import { describe, test } from 'node:test';
-import { type OutputChunk, OutputStore } from '../../server/store/output.js';
+import { type OutputChunk, OutputFencedError, OutputStore } from '../../server/store/output.js';
+import { RunLeases } from '../../server/store/leases.js';
 import type { Engine } from '../../server/store/schema.js';
 import { ENGINES, testStores } from '../support/stores.js';
 
@@ -219,6 +220,29 @@ for (const engine of ENGINES) {
         console.log(`${engine}: replay of ~200 MiB from offset 123456: ${rate(replayed, ms2)} (${ms2.toFixed(0)} ms)${file}`);
         assert.equal(replayed, size.bytes - 123_456);
       }
+    });
+
+    test('a replica whose run was taken over stores nothing more for it: output and gaps refused, the new holder writes on', async () => {
+      const { store, conn } = await fresh();
+      const leases = new RunLeases(conn);
+      const [a, b] = [{ owner: 'replica-a' }, { owner: 'replica-b' }];
+      // Not leased yet (or no longer): a fenced write goes through.
+      await store.appendMany(RUN, [{ channel: 1, data: Buffer.from('before ') }], a);
+      // A lease of 50 ms: PostgreSQL leases keep the database's time, which no fake clock moves.
+      assert.ok(await leases.claim(RUN, a.owner, 50));
+      await store.appendMany(RUN, [{ channel: 1, data: Buffer.from('held by a ') }], a);
+      // a stalls past its lease; b adopts.
+      await new Promise((r) => setTimeout(r, 120));
+      assert.ok(await leases.claim(RUN, b.owner, 10_000));
+      await assert.rejects(store.appendMany(RUN, [{ channel: 1, data: Buffer.from('STALE ') }], a), OutputFencedError);
+      await assert.rejects(store.addGap(RUN, { offset: 17, lost: -1, why: 'stale' }, a), OutputFencedError);
+      await store.appendMany(RUN, [{ channel: 2, data: Buffer.from('by b') }], b);
+      const got = await flatten(store.read(RUN));
+      assert.equal(got.bytes.toString(), 'before held by a by b');
+      assert.deepEqual(await store.gaps(RUN), []);
+      // Writes without a fence (one replica, tests) are not checked.
+      await store.appendMany(RUN, [{ channel: 1, data: Buffer.from('!') }]);
+      assert.equal((await store.size(RUN)).bytes, 'before held by a by b!'.length);
     });
   });
 }
