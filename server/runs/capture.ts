@@ -51,7 +51,14 @@ export interface KnownOutput {
 const TAIL_BYTES = 64 * 1024;
 /** Lines read from the end of the log to line up what we have after the attach ended. */
 const TAIL_LINES = 20_000;
-const SINCE_MARGIN_MS = 10_000;
+/**
+ * How long before our last bytes the log is read from after the attach ended: the
+ * narrow one first (a fast writer's last 10 s can be 100+ MiB, read at the kubelet's
+ * pace: 9.4 s after a 150 MiB run), the wide one when that does not reach back to our
+ * last bytes (they arrived late, or the node's clock is behind). Both cover the
+ * whole-second times the API takes.
+ */
+const SINCE_MARGINS_MS = [2_000, 10_000] as const;
 /** Attach bytes held while the join is found; past this the attach is not read (the writer waits). */
 const PENDING_MAX = 8 << 20;
 /** How far into the live bytes the log's head is looked for when the two do not overlap. */
@@ -332,16 +339,21 @@ export class LiveCapture {
         // up (a whole final file can be 100+ MiB, read at the kubelet's pace).
         // The API server refuses tailLines together with stream=Stdout|Stderr.
         // With stream=Stdout|Stderr (which refuses tailLines) the log since shortly before
-        // our last bytes does it: SINCE_MARGIN_MS covers whole-second times and clock skew.
+        // our last bytes does it (SINCE_MARGINS_MS).
         if (this.have[channel] > 0) {
-          const end =
-            stream === 'All'
-              ? await this.readLog(stream, { tailLines: TAIL_LINES })
-              : await this.readLog(stream, { sinceTime: new Date(lastOutputAt - SINCE_MARGIN_MS).toISOString().replace(/\.\d+Z$/, 'Z') });
-          const at = locateTail(end, this.tail(channel), end.length, endSeen);
-          if (at !== undefined) {
-            this.logger.info({ channel, have: this.have[channel], after: end.length - at }, 'the log after the attach ended: lined up with its end');
-            return this.deliverPaced(channel, end.subarray(at));
+          for (const margin of stream === 'All' ? [undefined] : SINCE_MARGINS_MS) {
+            const end =
+              margin === undefined
+                ? await this.readLog(stream, { tailLines: TAIL_LINES })
+                : await this.readLog(stream, { sinceTime: new Date(lastOutputAt - margin).toISOString().replace(/\.\d+Z$/, 'Z') });
+            const at = locateTail(end, this.tail(channel), end.length, endSeen);
+            if (at !== undefined) {
+              this.logger.info(
+                { channel, have: this.have[channel], after: end.length - at, read: end.length, sinceMs: margin },
+                'the log after the attach ended: lined up with its end',
+              );
+              return this.deliverPaced(channel, end.subarray(at));
+            }
           }
         }
         const log = await this.readLog(stream);
