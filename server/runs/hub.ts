@@ -299,6 +299,11 @@ export class OutputHub {
     return max;
   }
 
+  /** The run's end was told to the viewers: a viewer attached now is not live. */
+  get hasEnded(): boolean {
+    return this.ended;
+  }
+
   get viewerCount(): number {
     return this.viewers.size;
   }

@@ -1365,7 +1365,10 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
       // Another replica tracks it (or it awaits adoption): follow it through the store.
       const remote = !tracker && opts.follow && !TERMINAL_STATUSES.includes(run.status) && deps.wakeups !== undefined;
       const hub = remote ? undefined : await hubFor(id);
-      const live = remote || Boolean(tracker && !tracker.done && opts.follow);
+      // Decided after the wait for the hub: a run that ended meanwhile (46 ms runs do) has
+      // an ended hub, which takes no live viewer; one taken for live then got its replay
+      // and never an end (the web run page waited for ever: web-signin.test, once).
+      const live = remote || followsLive(tracker, hub, opts.follow);
       // A viewer that does not follow live is ended once its (paced) replay is out.
       const afterReplay = () => {
         if (live) return;
@@ -1463,6 +1466,11 @@ export function createRunService(deps: RunServiceDeps): ManagedRunService {
     },
   };
   return service;
+}
+
+/** A viewer attached now follows the run live through this replica's hub: the hub's run is tracked here and has not ended. */
+function followsLive(tracker: RunTracker | undefined, hub: OutputHub | undefined, follow: boolean): boolean {
+  return Boolean(tracker && !tracker.done && follow && hub && !hub.hasEnded);
 }
 
 /** A canceller as stored by another replica (store/controls.ts); anything else is not one. */
