@@ -238,6 +238,12 @@ async function openPostgres(target: Extract<DbTarget, { engine: 'postgres' }>, o
   // An idle connection dropped by the server (a restart) must not crash the process;
   // the next query gets a fresh one.
   pool.on('error', (err) => opts.onIdleError?.(err));
+  // Nor one dropped while checked out between two statements of a transaction: pg emits
+  // that on the client, where pg-pool listens only while it is idle, and an 'error'
+  // with no listener killed the server (failover.test, PostgreSQL restarted mid-run:
+  // FATAL 57P01). The transaction's next statement fails instead, and the pool drops
+  // the client when it is released with that error.
+  pool.on('connect', (client) => client.on('error', (err) => opts.onIdleError?.(err)));
   const db = new Kysely<Tables>({ dialect: new PostgresDialect({ pool }), log: queryLog(opts) });
   try {
     await sql`select 1`.execute(db);
